@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "ktbpf/err.h"
+
+static int vset(struct ktbpf_err *err, int code, bool has_addr, uint64_t addr, const char *fmt,
+		va_list ap)
+{
+	if (!err)
+		return code;
+	err->code = code;
+	err->has_addr = has_addr;
+	err->addr = addr;
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	return code;
+}
+
+int ktbpf_err_set(struct ktbpf_err *err, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	code = vset(err, code, false, 0, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int ktbpf_err_set_addr(struct ktbpf_err *err, int code, uint64_t addr, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	code = vset(err, code, true, addr, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
+{
+	char old[KTBPF_ERR_MSG_MAX];
+	char pre[KTBPF_ERR_MSG_MAX];
+	va_list ap;
+
+	if (!err)
+		return -EIO;
+	va_start(ap, fmt);
+	vsnprintf(pre, sizeof(pre), fmt, ap);
+	va_end(ap);
+	memcpy(old, err->msg, sizeof(old));
+	snprintf(err->msg, sizeof(err->msg), "%s%s", pre, old);
+	return err->code ? err->code : -EIO;
+}
+
+void ktbpf_err_clear(struct ktbpf_err *err)
+{
+	if (err)
+		*err = (struct ktbpf_err){ 0 };
+}

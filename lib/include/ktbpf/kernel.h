@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_KERNEL_H
+#define KTBPF_KERNEL_H
+
+/*
+ * One guest kernel's description, discovered once per run (per guest boot):
+ * architecture, KASLR slide, phys_base, direct-map base, page-table root,
+ * 5-level paging, symbols, BTF and the struct offsets resolved from it, and
+ * the per-CPU offset array.
+ *
+ * Sources, in order of preference for each fact:
+ *  1. hints from the caller (a VMM knows CR3 / TCR_EL1 / where VMCOREINFO is);
+ *  2. files: a vmlinux ELF (.symtab and .BTF), a System.map-format file, a
+ *     BTF file. Link-time addresses are relocated by the KASLR slide, computed
+ *     from a symbol VMCOREINFO also lists and cross-checked with KERNELOFFSET;
+ *  3. guest RAM alone: VMCOREINFO (found by a page-stride scan), kallsyms
+ *     decoded from RAM, BTF read from __start_BTF..__stop_BTF.
+ * x86_64 is discovered with no hints at all. aarch64 needs the TCR_EL1 hint
+ * and TTBR1 as cr3 (VMCOREINFO gives no table root there).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ktbpf/err.h"
+#include "ktbpf/mem.h"
+#include "ktbpf/offsets.h"
+#include "ktbpf/symbols.h"
+#include "ktbpf/translate.h"
+#include "ktbpf/vmcoreinfo.h"
+
+struct btf;
+struct ktbpf_kernel;
+
+/* Most CPUs accepted from a guest's nr_cpu_ids (Linux's NR_CPUS maximum). */
+#define KTBPF_MAX_CPUS 8192
+
+struct ktbpf_kernel_hints {
+	enum ktbpf_arch arch;      /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
+	bool has_cr3;
+	uint64_t cr3;              /* x86_64 CR3 / aarch64 TTBR1_EL1 */
+	bool has_tcr_el1;
+	uint64_t tcr_el1;
+	uint64_t vmcoreinfo_pa;    /* 0: scan */
+	bool has_kaslr_offset;
+	uint64_t kaslr_offset;
+	const char *vmlinux_path;     /* ELF: .symtab and/or .BTF; NULL if none */
+	const char *system_map_path;  /* System.map or /proc/kallsyms copy; NULL if none */
+	const char *btf_path;         /* raw BTF or ELF with .BTF; NULL if none */
+	const char *vmcoreinfo_text;  /* e.g. from an ELF core note; NULL: look in RAM */
+	size_t vmcoreinfo_len;
+};
+
+/* Where a fact came from, for reports. */
+enum ktbpf_source {
+	KTBPF_SRC_NONE = 0,
+	KTBPF_SRC_HINT,
+	KTBPF_SRC_VMCOREINFO,
+	KTBPF_SRC_VMLINUX,
+	KTBPF_SRC_SYSTEM_MAP,
+	KTBPF_SRC_BTF_FILE,
+	KTBPF_SRC_GUEST_RAM,   /* kallsyms / BTF decoded from guest memory */
+	KTBPF_SRC_DEFAULT,
+};
+const char *ktbpf_source_name(enum ktbpf_source s);
+
+struct ktbpf_kernel_info {
+	enum ktbpf_arch arch;
+	char release[65];
+	char build_id[81];
+	uint64_t kaslr_offset;
+	uint64_t phys_base;
+	uint64_t page_offset;
+	uint64_t pgd_pa;
+	bool l5;
+	uint32_t nr_cpu_ids;
+	uint64_t vmcoreinfo_pa;
+	size_t nr_symbols;
+	size_t btf_size;
+	enum ktbpf_source symbols_source, btf_source, layout_source;
+	uint64_t discover_ns;  /* wall time of ktbpf_kernel_discover() */
+	/* Resolved addresses of what the walkers need (runtime VAs). */
+	uint64_t prog_idr;
+	uint64_t bpf_stats_enabled_key;  /* 0 when the symbol is absent */
+	uint64_t per_cpu_offset;         /* __per_cpu_offset */
+};
+
+/*
+ * Discover the kernel in mem (borrowed; must outlive the result). hints may be
+ * NULL. On success *ret owns everything (symbols, BTF, translator). Errors
+ * name the missing piece and what to do, e.g. "no VMCOREINFO note in 512 MiB
+ * of guest RAM: is the kernel booted, with CONFIG_VMCORE_INFO?", "symbol
+ * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest kernel
+ * has no BTF (__start_BTF missing): build it with CONFIG_DEBUG_INFO_BTF or
+ * pass --vmlinux".
+ */
+int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
+			  struct ktbpf_kernel **ret, struct ktbpf_err *err);
+
+struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k);
+
+/* Borrowed views, valid until ktbpf_kernel_free(). */
+const struct ktbpf_kernel_info *ktbpf_kernel_info(const struct ktbpf_kernel *k);
+const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k);
+const struct btf *ktbpf_kernel_btf(const struct ktbpf_kernel *k);
+const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k); /* NULL if none */
+struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k);
+
+/* Runtime address of a symbol; -ENOENT when absent. */
+int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva);
+
+/*
+ * The per-CPU offset array, __per_cpu_offset[0 .. nr_cpu_ids), read once at
+ * discovery. Entries that are 0 beyond CPU 0 (a BSS tail past the CPUs that
+ * came up) are kept as 0 here; walkers skip them and say so.
+ */
+const uint64_t *ktbpf_kernel_percpu_offsets(const struct ktbpf_kernel *k, uint32_t *ret_nr);
+
+#endif

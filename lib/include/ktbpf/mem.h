@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_MEM_H
+#define KTBPF_MEM_H
+
+/*
+ * Guest physical memory: a sorted table of regions {gpa, size, host bytes}.
+ *
+ * Reads are bounded: a read that leaves every region fails with -EFAULT and
+ * the faulting guest physical address, it never touches host memory outside a
+ * mapping. Regions may have gaps; guest physical address == file offset is
+ * never assumed (the caller says where each region's bytes live).
+ *
+ * Safety against a file shrunk under us (SIGBUS on a mapping): a region backed
+ * by a file descriptor is read through mmap only when the file is sealed
+ * against shrinking (F_SEAL_SHRINK, as QEMU's memory-backend-memfd does) or
+ * the caller passes KTBPF_MEM_ASSUME_STABLE; otherwise it is read with pread(),
+ * which reports a short read instead of faulting.
+ *
+ * Thread safety: a struct ktbpf_mem is immutable after the regions are added;
+ * concurrent reads are fine.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ktbpf/err.h"
+
+struct ktbpf_mem;
+
+/* At most this many regions (a hostile registration cannot ask for more). */
+#define KTBPF_MEM_MAX_REGIONS 64
+
+enum ktbpf_mem_flags {
+	/* Map with mmap even when the fd is not sealed against shrinking. */
+	KTBPF_MEM_ASSUME_STABLE = 1u << 0,
+};
+
+struct ktbpf_mem_region {
+	uint64_t gpa;  /* guest physical start */
+	uint64_t size; /* bytes */
+};
+
+/* A new empty table, or NULL on allocation failure. Free with ktbpf_mem_free(). */
+struct ktbpf_mem *ktbpf_mem_new(void);
+
+/* Frees the table, unmaps fd-backed regions (fds are not closed: the caller owns them). NULL ok. */
+struct ktbpf_mem *ktbpf_mem_free(struct ktbpf_mem *mem);
+
+/*
+ * Add [gpa, gpa+size) backed by bytes [offset, offset+size) of fd. The fd is
+ * borrowed: it must stay open for the lifetime of mem (the library dups it
+ * when it needs pread; see above). Errors: -EINVAL for size 0, overlap with an
+ * existing region or overflow (offset need not be page aligned); -ERANGE when the
+ * file is shorter than offset+size; -E2BIG beyond KTBPF_MEM_MAX_REGIONS;
+ * -errno from fstat/mmap.
+ */
+int ktbpf_mem_add_fd(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, int fd, uint64_t offset,
+		     unsigned int flags, struct ktbpf_err *err);
+
+/*
+ * Add [gpa, gpa+size) backed by host memory buf, borrowed (the caller keeps it
+ * alive and frees it after ktbpf_mem_free()). Same errors as ktbpf_mem_add_fd().
+ */
+int ktbpf_mem_add_buffer(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, const void *buf,
+			 struct ktbpf_err *err);
+
+/*
+ * Copy len bytes at guest physical pa into buf. All or nothing: -EFAULT (with
+ * err->addr = first missing byte's address) when any byte is outside the
+ * regions, including a read that straddles a gap; -EIO on a short pread.
+ */
+int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
+		   struct ktbpf_err *err);
+
+/* Scalar reads (little-endian guest): same contract as ktbpf_mem_read(). */
+int ktbpf_mem_read_u8(const struct ktbpf_mem *mem, uint64_t pa, uint8_t *ret, struct ktbpf_err *err);
+int ktbpf_mem_read_u32(const struct ktbpf_mem *mem, uint64_t pa, uint32_t *ret, struct ktbpf_err *err);
+int ktbpf_mem_read_u64(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret, struct ktbpf_err *err);
+
+/*
+ * A direct pointer to len bytes at pa when they lie inside one mmap-ed (or
+ * buffer) region, else NULL (absent, straddling, or pread-backed). Valid until
+ * ktbpf_mem_free(). Used by scans that must not copy (VMCOREINFO search).
+ */
+const void *ktbpf_mem_ptr(const struct ktbpf_mem *mem, uint64_t pa, size_t len);
+
+/* Number of regions and the i-th one (sorted by gpa). */
+size_t ktbpf_mem_nr_regions(const struct ktbpf_mem *mem);
+int ktbpf_mem_region(const struct ktbpf_mem *mem, size_t i, struct ktbpf_mem_region *ret);
+
+/* One past the highest guest physical address covered (0 when empty). */
+uint64_t ktbpf_mem_end(const struct ktbpf_mem *mem);
+
+/*
+ * Optional read tracer for benchmarks: called once per successful read with
+ * its guest physical address and length. NULL disables. Not thread safe with
+ * concurrent readers; set it before reading.
+ */
+typedef void (*ktbpf_mem_trace_fn)(void *ctx, uint64_t pa, size_t len);
+void ktbpf_mem_set_trace(struct ktbpf_mem *mem, ktbpf_mem_trace_fn fn, void *ctx);
+
+#endif

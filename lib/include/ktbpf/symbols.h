@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_SYMBOLS_H
+#define KTBPF_SYMBOLS_H
+
+/*
+ * A kernel symbol table: name -> address. Filled from a vmlinux ELF .symtab,
+ * a System.map-format file (also /proc/kallsyms output) or kallsyms decoded
+ * from guest RAM, then frozen with ktbpf_symtab_finish() for O(log n) lookups.
+ * Duplicate names keep the first one added (a static in several files is
+ * ambiguous; the ones we need are unique).
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ktbpf/err.h"
+
+struct ktbpf_symtab;
+
+/* Most symbols a table accepts (a hostile kallsyms count cannot exhaust memory). */
+#define KTBPF_SYMTAB_MAX 4000000
+
+struct ktbpf_symtab *ktbpf_symtab_new(void);
+struct ktbpf_symtab *ktbpf_symtab_free(struct ktbpf_symtab *t);
+
+/* Add one symbol (name copied). -ENOMEM, -E2BIG past KTBPF_SYMTAB_MAX. */
+int ktbpf_symtab_add(struct ktbpf_symtab *t, const char *name, size_t name_len, uint64_t addr);
+
+/* Sort for lookups; adding after this is -EBUSY. */
+int ktbpf_symtab_finish(struct ktbpf_symtab *t);
+
+/* Address of name; -ENOENT if absent (or table not finished). */
+int ktbpf_symtab_lookup(const struct ktbpf_symtab *t, const char *name, uint64_t *ret_addr);
+
+size_t ktbpf_symtab_count(const struct ktbpf_symtab *t);
+
+/* Add `bias` (mod 2^64) to every address (KASLR relocation of link-time addresses). */
+void ktbpf_symtab_rebase(struct ktbpf_symtab *t, uint64_t bias);
+
+/*
+ * Load the .symtab of the ELF file at path (functions and objects with a
+ * section, link-time addresses). -ENOENT with "has no .symtab" for a stripped
+ * image. Errors name the file.
+ */
+int ktbpf_symtab_load_elf(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err);
+
+/*
+ * Load "ADDR TYPE NAME [module]" lines (System.map, /proc/kallsyms). Module
+ * symbols (with a [module] column) are skipped; malformed lines are an error
+ * naming the line number. All-zero addresses (kptr_restrict) are -EPERM.
+ */
+int ktbpf_symtab_load_system_map(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err);
+
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_TRANSLATE_H
+#define KTBPF_TRANSLATE_H
+
+/*
+ * Kernel virtual -> guest physical address translation.
+ *
+ * Three routes, tried in this order:
+ *  1. direct map: kva in [page_offset, page_offset + ktbpf_mem_end()) ->
+ *     kva - page_offset + dram_base (arch/x86/include/asm/page_64.h: __va/__pa);
+ *  2. kernel image: kva in [kimage_base, kimage_base + kimage_size) ->
+ *     kva - kimage_base + phys_base (arch/x86/include/asm/page_64.h:
+ *     __phys_addr_nodebug(), x86 __START_KERNEL_map);
+ *  3. a page-table walk from the top-level table at pgd_pa:
+ *     x86_64 4- and 5-level with 1 GiB / 2 MiB leaves (arch/x86/include/asm/pgtable_types.h);
+ *     aarch64 TTBR1 with 4K/16K/64K granules and the VA size from TCR_EL1
+ *     (arch/arm64/include/asm/pgtable-hwdef.h). 52-bit VA / LPA2 (TCR_EL1.DS)
+ *     gives -EOPNOTSUPP.
+ * A shortcut whose parameter is 0 (page_offset, kimage_base) is disabled.
+ *
+ * Page-table entries are guest data: every walk is bounded by the number of
+ * levels, and a table outside guest RAM gives -EFAULT with the address.
+ *
+ * A struct ktbpf_xlate keeps a small translation cache (page -> page); call
+ * ktbpf_xlate_flush() at the start of each snapshot, since the guest may have
+ * changed its tables while it ran. Not thread safe (one per walker thread).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ktbpf/err.h"
+#include "ktbpf/mem.h"
+
+enum ktbpf_arch {
+	KTBPF_ARCH_UNKNOWN = 0,
+	KTBPF_ARCH_X86_64,
+	KTBPF_ARCH_AARCH64,
+};
+
+/* "x86_64", "aarch64" or "unknown". */
+const char *ktbpf_arch_name(enum ktbpf_arch arch);
+/* Parses "x86_64"/"amd64"/"aarch64"/"arm64"; KTBPF_ARCH_UNKNOWN otherwise. */
+enum ktbpf_arch ktbpf_arch_from_name(const char *name);
+
+/* Translation parameters: plain data, filled by the kernel module or a test. */
+struct ktbpf_mmu {
+	enum ktbpf_arch arch;
+	/*
+	 * Guest physical address of the top-level table. x86_64: CR3 & ~0xfff
+	 * (or init_top_pgt's PA). aarch64: TTBR1_EL1 with the ASID (bits 63:48)
+	 * and CnP bit allowed; they are stripped.
+	 */
+	uint64_t pgd_pa;
+	bool l5;           /* x86_64: 5-level paging (CR4.LA57) */
+	uint64_t tcr_el1;  /* aarch64: TCR_EL1 (TG1, T1SZ, DS) */
+	uint64_t page_offset;  /* direct-map base (page_offset_base / PAGE_OFFSET); 0 = no shortcut */
+	uint64_t dram_base;    /* PA that page_offset maps (aarch64 PHYS_OFFSET); 0 on x86_64 */
+	uint64_t kimage_base;  /* __START_KERNEL_map (x86_64) / kimage vaddr; 0 = no shortcut */
+	uint64_t kimage_size;  /* bytes covered by the image shortcut (x86_64: KERNEL_IMAGE_SIZE, 1 GiB) */
+	uint64_t phys_base;    /* PA of kimage_base, modulo 2^64 (may be "negative") */
+};
+
+#define KTBPF_X86_START_KERNEL_MAP 0xffffffff80000000ull
+#define KTBPF_X86_KERNEL_IMAGE_SIZE (1ull << 30)
+
+struct ktbpf_xlate;
+
+/*
+ * New translator over mem (borrowed, must outlive it) with parameters mmu
+ * (copied). NULL on allocation failure. Free with ktbpf_xlate_free().
+ */
+struct ktbpf_xlate *ktbpf_xlate_new(const struct ktbpf_mem *mem, const struct ktbpf_mmu *mmu);
+struct ktbpf_xlate *ktbpf_xlate_free(struct ktbpf_xlate *x);
+
+/* Replace the parameters (copies) and flush the cache. */
+void ktbpf_xlate_set_mmu(struct ktbpf_xlate *x, const struct ktbpf_mmu *mmu);
+const struct ktbpf_mmu *ktbpf_xlate_mmu(const struct ktbpf_xlate *x);
+const struct ktbpf_mem *ktbpf_xlate_mem_of(const struct ktbpf_xlate *x);
+
+/* Drop cached translations (call once per snapshot). */
+void ktbpf_xlate_flush(struct ktbpf_xlate *x);
+
+/*
+ * kva -> guest PA by the routes above. Errors: -ENOENT (not mapped: a
+ * non-present entry; err->addr = kva), -EFAULT (a table lies outside guest
+ * RAM; err->addr = that table's PA), -EOPNOTSUPP (unsupported aarch64 config),
+ * -EINVAL (non-canonical or out-of-range kva).
+ */
+int ktbpf_xlate_kva(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err);
+
+/* Always walk the page tables, skipping both shortcuts (tests, validation). */
+int ktbpf_xlate_walk(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err);
+
+/*
+ * Read len bytes of kernel virtual memory at kva, translating once per page
+ * (pages need not be physically contiguous). All or nothing.
+ */
+int ktbpf_xlate_read(struct ktbpf_xlate *x, uint64_t kva, void *buf, size_t len,
+		     struct ktbpf_err *err);
+int ktbpf_xlate_read_u32(struct ktbpf_xlate *x, uint64_t kva, uint32_t *ret, struct ktbpf_err *err);
+int ktbpf_xlate_read_u64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret, struct ktbpf_err *err);
+
+/*
+ * Read a NUL-terminated string of at most max-1 bytes at kva into buf
+ * (always terminated). A string without a NUL within max-1 bytes is cut and
+ * returns 1 (truncated); 0 when complete. Reads page by page, so a string
+ * ending just before an unmapped page still reads.
+ */
+int ktbpf_xlate_read_str(struct ktbpf_xlate *x, uint64_t kva, char *buf, size_t max,
+			 struct ktbpf_err *err);
+
+#endif

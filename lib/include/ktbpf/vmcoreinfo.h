@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_VMCOREINFO_H
+#define KTBPF_VMCOREINFO_H
+
+/*
+ * VMCOREINFO: the "KEY=value\n" text the kernel keeps in a page-aligned ELF
+ * note in RAM (kernel/vmcore_info.c, kernel/crash_core.c before 6.9;
+ * arch/x86/kernel/machine_kexec_64.c: arch_crash_save_vmcoreinfo()). The note
+ * is Elf64_Nhdr{namesz=11, descsz, type=0} + "VMCOREINFO\0" padded to 12, the
+ * text at byte 24, and begins a page (alloc_pages_exact()).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ktbpf/err.h"
+#include "ktbpf/mem.h"
+
+/* The text is at most one page in the kernel (VMCOREINFO_BYTES). */
+#define KTBPF_VMCOREINFO_MAX 4096
+
+struct ktbpf_vmcoreinfo {
+	char osrelease[65];
+	char build_id[81];      /* hex, "" if absent */
+	uint32_t page_size;     /* PAGESIZE, 0 if absent */
+	bool has_kerneloffset;
+	uint64_t kerneloffset;  /* KERNELOFFSET (hex): virtual KASLR slide */
+	bool has_phys_base;
+	uint64_t phys_base;     /* NUMBER(phys_base): signed decimal, stored mod 2^64 */
+	int pgtable_l5;         /* NUMBER(pgtable_l5_enabled): 1, 0, or -1 absent */
+	uint64_t init_top_pgt;  /* SYMBOL(init_top_pgt), else SYMBOL(swapper_pg_dir); runtime VA; 0 absent */
+	uint64_t page_offset_base_sym; /* SYMBOL(page_offset_base) if listed, else 0 */
+	/* kallsyms tables (SYMBOL(kallsyms_*), Linux 6.0+), runtime VAs, 0 absent */
+	uint64_t kallsyms_names, kallsyms_num_syms, kallsyms_token_table, kallsyms_token_index;
+	uint64_t kallsyms_offsets, kallsyms_relative_base, kallsyms_addresses;
+	uint64_t kallsyms_markers, stext;
+	/* aarch64 */
+	uint64_t va_bits, kimage_voffset, tcr_el1_t1sz;
+	uint64_t note_pa;       /* where it was found; 0 when parsed from text */
+	size_t text_len;
+	char text[KTBPF_VMCOREINFO_MAX + 1];  /* the raw text, NUL-terminated */
+};
+
+/*
+ * Parse text (len bytes, need not be NUL-terminated). Unknown keys are kept
+ * in ret->text only. Errors: -EINVAL naming the malformed line; -ENOENT when
+ * OSRELEASE is missing (then it is not VMCOREINFO).
+ */
+int ktbpf_vmcoreinfo_parse(const char *text, size_t len, struct ktbpf_vmcoreinfo *ret,
+			   struct ktbpf_err *err);
+
+/*
+ * Find and parse the note in guest RAM: at hint_pa when non-zero, else by a
+ * scan that looks only at page starts (the note is page aligned) in every
+ * region, top of RAM first is not assumed. Errors: -ENOENT "no VMCOREINFO note
+ * in N MiB of guest RAM" with what to do (CONFIG_VMCORE_INFO / CRASH_CORE,
+ * kernel not booted yet).
+ */
+int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
+			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err);
+
+/* Value of an arbitrary key ("SYMBOL(prog_idr)") as text, copied into buf; -ENOENT if absent. */
+int ktbpf_vmcoreinfo_get(const struct ktbpf_vmcoreinfo *vi, const char *key, char *buf,
+			 size_t size);
+
+#endif

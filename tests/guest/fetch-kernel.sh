@@ -1,0 +1,108 @@
+#!/bin/bash
+# fetch-kernel.sh {6.1|6.12}
+#
+# Download a Debian bookworm cloud kernel image package (never installed on the
+# host), unpack the boot files into the ktbpf cache and print the cache
+# directory.  The directory holds:
+#   vmlinuz      the bzImage
+#   config       the kernel .config (if shipped)
+#   System.map   the symbol map (if shipped)
+#   version      the kernel release (uname -r inside the guest)
+#   package      "<package> <version>" that was unpacked
+#
+#   6.1  = the linux-image-6.1.0-*-cloud-amd64 that linux-image-cloud-amd64 depends on
+#   6.12 = the newest linux-image-6.12.*+deb12-cloud-amd64-unsigned (bookworm-security)
+#
+# The caller is expected to have run `apt-get update`.  If the package index
+# cannot be queried, the newest cached kernel of the series is reused.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+usage() { echo "usage: $0 {6.1|6.12}" >&2; exit 2; }
+[ $# -eq 1 ] || usage
+series=$1
+case "$series" in 6.1|6.12) ;; *) usage ;; esac
+
+need_cmd apt-cache apt-get dpkg-deb sort
+cache=$(ktbpf_cache_dir)/kernels
+mkdir -p "$cache"
+
+resolve_pkg() {
+	local pkg
+	case "$series" in
+	6.1)
+		pkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+			sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-cloud-amd64\)$/\1/p' | head -n1)
+		;;
+	6.12)
+		pkg=$(apt-cache search --names-only '^linux-image-6\.12\..*\+deb12-cloud-amd64-unsigned$' 2>/dev/null |
+			awk '{print $1}' | sort -V | tail -n1)
+		;;
+	esac
+	[ -n "$pkg" ] || return 1
+	printf '%s\n' "$pkg"
+}
+
+candidate_version() {
+	apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n1
+}
+
+# Newest already-unpacked kernel of this series, for offline reuse.
+cached_fallback() {
+	local d best=
+	for d in "$cache"/linux-image-"$series".*_*/ "$cache"/linux-image-"$series".0-*_*/; do
+		[ -f "$d/.complete" ] || continue
+		best=$d
+	done 2>/dev/null
+	[ -n "$best" ] || return 1
+	printf '%s\n' "${best%/}"
+}
+
+if ! pkg=$(resolve_pkg) || ! ver=$(candidate_version "$pkg") || [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
+	if dir=$(cached_fallback); then
+		log "warning: cannot resolve the $series kernel package with apt-cache; reusing cached $dir"
+		printf '%s\n' "$dir"
+		exit 0
+	fi
+	die "cannot resolve the Debian $series cloud kernel package with apt-cache.
+  Is a bookworm (and, for 6.12, bookworm-security) source configured and 'apt-get update' run?
+  Try: apt-get update && apt-cache search linux-image-$series"
+fi
+
+dir=$cache/${pkg}_${ver//:/%}
+if [ -f "$dir/.complete" ] && [ -f "$dir/vmlinuz" ]; then
+	log "cached: $pkg $ver"
+	printf '%s\n' "$dir"
+	exit 0
+fi
+
+tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+log "downloading $pkg=$ver"
+if ! (cd "$tmp" && apt-get download -q "$pkg=$ver" >&2); then
+	die "apt-get download $pkg=$ver failed.
+  Run 'apt-get update' (as root) so the package index is current, check network access to
+  deb.debian.org (bookworm, bookworm-security), then retry."
+fi
+deb=$(ls "$tmp"/*.deb 2>/dev/null | head -n1)
+[ -n "$deb" ] || die "apt-get download produced no .deb in $tmp"
+
+log "unpacking $(basename "$deb")"
+mkdir -p "$tmp/x" "$tmp/out"
+dpkg-deb -x "$deb" "$tmp/x"
+vmlinuz=$(ls "$tmp"/x/boot/vmlinuz-* 2>/dev/null | head -n1)
+[ -n "$vmlinuz" ] || die "no boot/vmlinuz-* in $deb"
+rel=${vmlinuz##*/vmlinuz-}
+cp "$vmlinuz" "$tmp/out/vmlinuz"
+[ -f "$tmp/x/boot/config-$rel" ] && cp "$tmp/x/boot/config-$rel" "$tmp/out/config"
+[ -f "$tmp/x/boot/System.map-$rel" ] && cp "$tmp/x/boot/System.map-$rel" "$tmp/out/System.map"
+printf '%s\n' "$rel" >"$tmp/out/version"
+printf '%s %s\n' "$pkg" "$ver" >"$tmp/out/package"
+touch "$tmp/out/.complete"
+
+rm -rf "$dir"
+mv "$tmp/out" "$dir"
+log "kernel $rel ready in $dir"
+printf '%s\n' "$dir"

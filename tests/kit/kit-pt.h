@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_KIT_PT_H
+#define KTBPF_KIT_PT_H
+
+#include "kit.h"
+
+#endif
