@@ -42,6 +42,7 @@ int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
 {
 	char old[KTBPF_ERR_MSG_MAX];
 	char pre[KTBPF_ERR_MSG_MAX];
+	size_t plen, olen;
 	va_list ap;
 
 	if (!err)
@@ -50,7 +51,13 @@ int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s%s", pre, old);
+	old[sizeof(old) - 1] = 0;
+	/* Concatenate by hand: a truncated message is fine, a format warning is not. */
+	plen = strlen(pre);
+	olen = strnlen(old, sizeof(err->msg) - 1 - plen);
+	memcpy(err->msg, pre, plen);
+	memcpy(err->msg + plen, old, olen);
+	err->msg[plen + olen] = 0;
 	return err->code ? err->code : -EIO;
 }
 

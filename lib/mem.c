@@ -1,2 +1,372 @@
 /* SPDX-License-Identifier: MIT */
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "ktbpf/mem.h"
+
+struct region {
+	uint64_t gpa;
+	uint64_t end;	     /* gpa + size, never overflows (checked on add) */
+	const uint8_t *host; /* bytes of gpa, or NULL for a pread region */
+	int fd;		     /* pread: our private dup; -1 otherwise */
+	uint64_t off;	     /* pread: file offset of gpa */
+	void *map;	     /* mmap base to unmap (page aligned), or NULL */
+	size_t map_len;
+};
+
+struct ktbpf_mem {
+	size_t nr;
+	struct region r[KTBPF_MEM_MAX_REGIONS];
+	ktbpf_mem_trace_fn trace;
+	void *trace_ctx;
+};
+
+struct ktbpf_mem *ktbpf_mem_new(void)
+{
+	return calloc(1, sizeof(struct ktbpf_mem));
+}
+
+struct ktbpf_mem *ktbpf_mem_free(struct ktbpf_mem *mem)
+{
+	if (!mem)
+		return NULL;
+	for (size_t i = 0; i < mem->nr; i++) {
+		if (mem->r[i].map)
+			munmap(mem->r[i].map, mem->r[i].map_len);
+		if (mem->r[i].fd >= 0)
+			close(mem->r[i].fd);
+	}
+	free(mem);
+	return NULL;
+}
+
+/* The region holding pa, or NULL. Regions are few and sorted: binary search. */
+static inline const struct region *find(const struct ktbpf_mem *mem, uint64_t pa)
+{
+	size_t lo = 0, hi = mem->nr;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (pa < mem->r[mid].gpa)
+			hi = mid;
+		else if (pa >= mem->r[mid].end)
+			lo = mid + 1;
+		else
+			return &mem->r[mid];
+	}
+	return NULL;
+}
+
+/* Index where a region starting at gpa goes, after checking it overlaps nothing. */
+static int place(const struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, size_t *ret_i,
+		 struct ktbpf_err *err)
+{
+	size_t i = 0;
+
+	if (!size)
+		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has size 0",
+				     (unsigned long long)gpa);
+	if (size > UINT64_MAX - gpa)
+		return ktbpf_err_set(err, -EINVAL,
+				     "memory region 0x%llx + 0x%llx overflows the address space",
+				     (unsigned long long)gpa, (unsigned long long)size);
+	if (mem->nr >= KTBPF_MEM_MAX_REGIONS)
+		return ktbpf_err_set(err, -E2BIG, "too many memory regions (at most %d)",
+				     KTBPF_MEM_MAX_REGIONS);
+	while (i < mem->nr && mem->r[i].gpa < gpa)
+		i++;
+	if ((i > 0 && mem->r[i - 1].end > gpa) || (i < mem->nr && mem->r[i].gpa < gpa + size)) {
+		const struct region *o =
+			(i > 0 && mem->r[i - 1].end > gpa) ? &mem->r[i - 1] : &mem->r[i];
+
+		return ktbpf_err_set(err, -EINVAL,
+				     "memory region [0x%llx, 0x%llx) overlaps [0x%llx, 0x%llx)",
+				     (unsigned long long)gpa, (unsigned long long)(gpa + size),
+				     (unsigned long long)o->gpa, (unsigned long long)o->end);
+	}
+	*ret_i = i;
+	return 0;
+}
+
+static void insert(struct ktbpf_mem *mem, size_t i, const struct region *r)
+{
+	memmove(&mem->r[i + 1], &mem->r[i], (mem->nr - i) * sizeof(*r));
+	mem->r[i] = *r;
+	mem->nr++;
+}
+
+int ktbpf_mem_add_buffer(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, const void *buf,
+			 struct ktbpf_err *err)
+{
+	struct region r = {.gpa = gpa, .end = gpa + size, .host = buf, .fd = -1};
+	size_t i;
+	int ret;
+
+	if (!buf)
+		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has no buffer",
+				     (unsigned long long)gpa);
+	ret = place(mem, gpa, size, &i, err);
+	if (ret < 0)
+		return ret;
+	insert(mem, i, &r);
+	return 0;
+}
+
+/* The file must hold [offset, offset+size); only regular files have a meaningful st_size. */
+static int check_file(int fd, uint64_t gpa, uint64_t size, uint64_t offset, struct ktbpf_err *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return ktbpf_err_set(err, -errno, "fstat of the memory fd for 0x%llx: %s",
+				     (unsigned long long)gpa, strerror(errno));
+	if (offset > UINT64_MAX - size)
+		return ktbpf_err_set(err, -EINVAL, "file offset 0x%llx + size 0x%llx overflows",
+				     (unsigned long long)offset, (unsigned long long)size);
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size < offset + size)
+		return ktbpf_err_set(err, -ERANGE,
+				     "memory file is 0x%llx bytes, shorter than offset 0x%llx + "
+				     "size 0x%llx of the region at 0x%llx",
+				     (unsigned long long)st.st_size, (unsigned long long)offset,
+				     (unsigned long long)size, (unsigned long long)gpa);
+	return 0;
+}
+
+static int map_region(struct region *r, int fd, uint64_t size, uint64_t offset,
+		      struct ktbpf_err *err)
+{
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t delta = offset & (page - 1);
+	void *p;
+
+	if (size > SIZE_MAX - delta)
+		return ktbpf_err_set(err, -ERANGE, "memory region of 0x%llx bytes is too large",
+				     (unsigned long long)size);
+	r->map_len = (size_t)(size + delta);
+	p = mmap(NULL, r->map_len, PROT_READ, MAP_SHARED, fd, (off_t)(offset - delta));
+	if (p == MAP_FAILED)
+		return ktbpf_err_set(err, -errno, "mmap of 0x%llx bytes at file offset 0x%llx: %s",
+				     (unsigned long long)size, (unsigned long long)offset,
+				     strerror(errno));
+	r->map = p;
+	r->host = (const uint8_t *)p + delta;
+	return 0;
+}
+
+int ktbpf_mem_add_fd(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, int fd, uint64_t offset,
+		     unsigned int flags, struct ktbpf_err *err)
+{
+	struct region r = {.gpa = gpa, .end = gpa + size, .fd = -1, .off = offset};
+	size_t i;
+	int seals, ret;
+
+	ret = place(mem, gpa, size, &i, err);
+	if (ret < 0)
+		return ret;
+	ret = check_file(fd, gpa, size, offset, err);
+	if (ret < 0)
+		return ret;
+	if (offset > INT64_MAX)
+		return ktbpf_err_set(err, -EINVAL, "file offset 0x%llx is too large",
+				     (unsigned long long)offset);
+	/* Not a memfd (or no sealing support): treat as unsealed. */
+	seals = fcntl(fd, F_GET_SEALS);
+	if ((flags & KTBPF_MEM_ASSUME_STABLE) || (seals > 0 && (seals & F_SEAL_SHRINK))) {
+		ret = map_region(&r, fd, size, offset, err);
+		if (ret < 0)
+			return ret;
+	} else {
+		r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (r.fd < 0)
+			return ktbpf_err_set(err, -errno, "dup of the memory fd: %s",
+					     strerror(errno));
+	}
+	insert(mem, i, &r);
+	return 0;
+}
+
+/* pread exactly len bytes of r at pa; a short read means the file shrank under us. */
+static int read_fd(const struct region *r, uint64_t pa, uint8_t *buf, size_t len,
+		   struct ktbpf_err *err)
+{
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(r->fd, buf + done, len - done,
+				  (off_t)(r->off + (pa - r->gpa) + done));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return ktbpf_err_set_addr(err, -EIO, pa + done,
+						  "pread of guest memory at 0x%llx: %s",
+						  (unsigned long long)(pa + done), strerror(errno));
+		if (n == 0)
+			return ktbpf_err_set_addr(err, -EIO, pa + done,
+						  "guest memory file ends at 0x%llx (shrunk?)",
+						  (unsigned long long)(pa + done));
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+static int copy_from(const struct region *r, uint64_t pa, uint8_t *buf, size_t len,
+		     struct ktbpf_err *err)
+{
+	if (r->host) {
+		memcpy(buf, r->host + (pa - r->gpa), len);
+		return 0;
+	}
+	return read_fd(r, pa, buf, len, err);
+}
+
+static int fault(struct ktbpf_err *err, uint64_t addr)
+{
+	return ktbpf_err_set_addr(err, -EFAULT, addr, "guest physical address 0x%llx is not in RAM",
+				  (unsigned long long)addr);
+}
+
+/* A read spanning adjacent regions: check every byte is covered, then copy. */
+static int read_span(const struct ktbpf_mem *mem, const struct region *r, uint64_t pa, uint8_t *buf,
+		     size_t len, struct ktbpf_err *err)
+{
+	uint64_t cur = r->end, left = len - (r->end - pa);
+	const struct region *q = r;
+
+	while (left) {
+		q++;
+		if (q == mem->r + mem->nr || q->gpa != cur)
+			return fault(err, cur);
+		if (q->end - cur >= left)
+			break;
+		left -= q->end - cur;
+		cur = q->end;
+	}
+	for (cur = pa, left = len; left; r++) {
+		uint64_t n = r->end - cur < left ? r->end - cur : left;
+		int ret = copy_from(r, cur, buf + (cur - pa), (size_t)n, err);
+
+		if (ret < 0)
+			return ret;
+		cur += n;
+		left -= n;
+	}
+	return 0;
+}
+
+int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
+		   struct ktbpf_err *err)
+{
+	const struct region *r;
+	int ret;
+
+	if (!len)
+		return 0;
+	r = find(mem, pa);
+	if (!r)
+		return fault(err, pa);
+	if (r->end - pa >= len)
+		ret = copy_from(r, pa, buf, len, err);
+	else
+		ret = read_span(mem, r, pa, buf, len, err);
+	if (ret == 0 && mem->trace)
+		mem->trace(mem->trace_ctx, pa, len);
+	return ret;
+}
+
+/*
+ * Scalar fast path: a fixed-size copy from a host-backed region, no call into
+ * the general reader (page-table walks read one u64 per level).
+ */
+static inline const uint8_t *scalar_ptr(const struct ktbpf_mem *mem, uint64_t pa, size_t len)
+{
+	const struct region *r = find(mem, pa);
+
+	if (!r || !r->host || r->end - pa < len)
+		return NULL;
+	if (mem->trace)
+		mem->trace(mem->trace_ctx, pa, len);
+	return r->host + (pa - r->gpa);
+}
+
+int ktbpf_mem_read_u8(const struct ktbpf_mem *mem, uint64_t pa, uint8_t *ret, struct ktbpf_err *err)
+{
+	return ktbpf_mem_read(mem, pa, ret, 1, err);
+}
+
+int ktbpf_mem_read_u32(const struct ktbpf_mem *mem, uint64_t pa, uint32_t *ret,
+		       struct ktbpf_err *err)
+{
+	const uint8_t *p = scalar_ptr(mem, pa, sizeof(uint32_t));
+	uint32_t v;
+	int r;
+
+	if (p) {
+		memcpy(&v, p, sizeof(v));
+		*ret = le32toh(v);
+		return 0;
+	}
+	r = ktbpf_mem_read(mem, pa, &v, sizeof(v), err);
+	if (r == 0)
+		*ret = le32toh(v);
+	return r;
+}
+
+int ktbpf_mem_read_u64(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret,
+		       struct ktbpf_err *err)
+{
+	const uint8_t *p = scalar_ptr(mem, pa, sizeof(uint64_t));
+	uint64_t v;
+	int r;
+
+	if (p) {
+		memcpy(&v, p, sizeof(v));
+		*ret = le64toh(v);
+		return 0;
+	}
+	r = ktbpf_mem_read(mem, pa, &v, sizeof(v), err);
+	if (r == 0)
+		*ret = le64toh(v);
+	return r;
+}
+
+const void *ktbpf_mem_ptr(const struct ktbpf_mem *mem, uint64_t pa, size_t len)
+{
+	const struct region *r = find(mem, pa);
+
+	if (!r || !r->host || r->end - pa < len)
+		return NULL;
+	return r->host + (pa - r->gpa);
+}
+
+size_t ktbpf_mem_nr_regions(const struct ktbpf_mem *mem)
+{
+	return mem->nr;
+}
+
+int ktbpf_mem_region(const struct ktbpf_mem *mem, size_t i, struct ktbpf_mem_region *ret)
+{
+	if (i >= mem->nr)
+		return -ENOENT;
+	ret->gpa = mem->r[i].gpa;
+	ret->size = mem->r[i].end - mem->r[i].gpa;
+	return 0;
+}
+
+uint64_t ktbpf_mem_end(const struct ktbpf_mem *mem)
+{
+	return mem->nr ? mem->r[mem->nr - 1].end : 0;
+}
+
+void ktbpf_mem_set_trace(struct ktbpf_mem *mem, ktbpf_mem_trace_fn fn, void *ctx)
+{
+	mem->trace = fn;
+	mem->trace_ctx = ctx;
+}

@@ -1,2 +1,403 @@
 /* SPDX-License-Identifier: MIT */
+#include <endian.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 #include "ktbpf/translate.h"
+
+/*
+ * The cache maps 4 KiB virtual pages to 4 KiB physical pages. 4 KiB is safe
+ * for every leaf size (larger leaves are physically contiguous), so one entry
+ * format serves all architectures and granules.
+ */
+#define TLB_SIZE 64
+#define PAGE_4K	 4096ull
+
+/* x86_64: arch/x86/include/asm/pgtable_types.h (_PAGE_PRESENT, _PAGE_PSE, PTE_PFN_MASK). */
+#define X86_PRESENT   (1ull << 0)
+#define X86_PS	      (1ull << 7)
+#define X86_ADDR_MASK 0x000ffffffffff000ull
+#define X86_1G_MASK   0x000fffffc0000000ull
+#define X86_2M_MASK   0x000fffffffe00000ull
+
+/* aarch64: arch/arm64/include/asm/pgtable-hwdef.h (TCR_T1SZ, TCR_TG1, TCR_DS, TTBR_ASID_MASK). */
+#define A64_TCR_DS     (1ull << 59)
+#define A64_TTBR_BADDR 0x0000fffffffffffeull /* drops ASID [63:48] and CnP [0] */
+#define A64_OA_48      0x0000ffffffffffffull
+
+struct tlb_entry {
+	uint64_t tag; /* (kva & ~0xfff) | 1, 0 = empty */
+	uint64_t pa;  /* 4 KiB physical page */
+};
+
+struct ktbpf_xlate {
+	const struct ktbpf_mem *mem;
+	struct ktbpf_mmu mmu;
+	struct tlb_entry tlb[TLB_SIZE];
+};
+
+/* aarch64 walk geometry from TCR_EL1 (ARM DDI 0487, D8.2 "Translation table walk"). */
+struct a64 {
+	unsigned int shift;  /* page shift: 12, 14, 16 */
+	unsigned int stride; /* index bits per level: shift - 3 */
+	unsigned int va;     /* VA bits: 64 - T1SZ */
+	unsigned int start;  /* first level: 0..3 */
+};
+
+const char *ktbpf_arch_name(enum ktbpf_arch arch)
+{
+	switch (arch) {
+	case KTBPF_ARCH_X86_64:
+		return "x86_64";
+	case KTBPF_ARCH_AARCH64:
+		return "aarch64";
+	default:
+		return "unknown";
+	}
+}
+
+enum ktbpf_arch ktbpf_arch_from_name(const char *name)
+{
+	if (!name)
+		return KTBPF_ARCH_UNKNOWN;
+	if (!strcasecmp(name, "x86_64") || !strcasecmp(name, "amd64"))
+		return KTBPF_ARCH_X86_64;
+	if (!strcasecmp(name, "aarch64") || !strcasecmp(name, "arm64"))
+		return KTBPF_ARCH_AARCH64;
+	return KTBPF_ARCH_UNKNOWN;
+}
+
+struct ktbpf_xlate *ktbpf_xlate_new(const struct ktbpf_mem *mem, const struct ktbpf_mmu *mmu)
+{
+	struct ktbpf_xlate *x = calloc(1, sizeof(*x));
+
+	if (!x)
+		return NULL;
+	x->mem = mem;
+	x->mmu = *mmu;
+	return x;
+}
+
+struct ktbpf_xlate *ktbpf_xlate_free(struct ktbpf_xlate *x)
+{
+	free(x);
+	return NULL;
+}
+
+void ktbpf_xlate_set_mmu(struct ktbpf_xlate *x, const struct ktbpf_mmu *mmu)
+{
+	x->mmu = *mmu;
+	ktbpf_xlate_flush(x);
+}
+
+const struct ktbpf_mmu *ktbpf_xlate_mmu(const struct ktbpf_xlate *x)
+{
+	return &x->mmu;
+}
+
+const struct ktbpf_mem *ktbpf_xlate_mem_of(const struct ktbpf_xlate *x)
+{
+	return x->mem;
+}
+
+void ktbpf_xlate_flush(struct ktbpf_xlate *x)
+{
+	memset(x->tlb, 0, sizeof(x->tlb));
+}
+
+static int not_mapped(struct ktbpf_err *err, uint64_t kva, const char *what, unsigned int level,
+		      uint64_t e)
+{
+	return ktbpf_err_set_addr(err, -ENOENT, kva,
+				  "kva 0x%llx is not mapped: %s (level %u entry 0x%llx)",
+				  (unsigned long long)kva, what, level, (unsigned long long)e);
+}
+
+static int table_fault(struct ktbpf_err *err, uint64_t kva, const char *name, unsigned int level,
+		       uint64_t table)
+{
+	return ktbpf_err_set_addr(err, -EFAULT, table,
+				  "translating kva 0x%llx: %s table (level %u) at PA 0x%llx is "
+				  "outside guest RAM",
+				  (unsigned long long)kva, name, level, (unsigned long long)table);
+}
+
+/*
+ * x86_64 walk, arch/x86/include/asm/pgtable_64_types.h: level 0 = PTE up to
+ * 3 = PGD (4 = PML5 with LA57); PS is a leaf at PUD (1G) and PMD (2M) only.
+ */
+static int walk_x86(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err)
+{
+	static const char *const names[] = {"PTE", "PMD", "PUD", "PGD", "PML5"};
+	unsigned int levels = x->mmu.l5 ? 5 : 4;
+	int64_t top = (int64_t)kva >> (levels * 9 + 12 - 1);
+	uint64_t table = x->mmu.pgd_pa & X86_ADDR_MASK;
+
+	if (top != 0 && top != -1)
+		return ktbpf_err_set_addr(err, -EINVAL, kva,
+					  "kva 0x%llx is not canonical for %u-level paging",
+					  (unsigned long long)kva, levels);
+	for (unsigned int lvl = levels; lvl-- > 0;) {
+		unsigned int shift = 12 + 9 * lvl;
+		uint64_t e;
+
+		if (ktbpf_mem_read_u64(x->mem, table + ((kva >> shift) & 511) * 8, &e, NULL) < 0)
+			return table_fault(err, kva, names[lvl], lvl, table);
+		if (!(e & X86_PRESENT))
+			return not_mapped(err, kva, "entry not present", lvl, e);
+		if (lvl == 2 && (e & X86_PS)) {
+			*ret_pa = (e & X86_1G_MASK) | (kva & ((1ull << 30) - 1));
+			return 0;
+		}
+		if (lvl == 1 && (e & X86_PS)) {
+			*ret_pa = (e & X86_2M_MASK) | (kva & ((1ull << 21) - 1));
+			return 0;
+		}
+		if (lvl >= 3 && (e & X86_PS))
+			return not_mapped(err, kva, "reserved PS bit set", lvl, e);
+		table = e & X86_ADDR_MASK;
+	}
+	/* The loop ended on a PTE: table holds its page frame. */
+	*ret_pa = table | (kva & 0xfff);
+	return 0;
+}
+
+static int a64_decode(uint64_t tcr, struct a64 *p, struct ktbpf_err *err)
+{
+	/* TG1: 0b01 16K, 0b10 4K, 0b11 64K, 0b00 reserved. */
+	static const unsigned int shifts[4] = {0, 14, 12, 16};
+	unsigned int levels;
+
+	if (tcr & A64_TCR_DS)
+		return ktbpf_err_set(err, -EOPNOTSUPP,
+				     "TCR_EL1.DS=1 (LPA2, 52-bit VA/PA) is not supported");
+	p->shift = shifts[(tcr >> 30) & 3];
+	if (!p->shift)
+		return ktbpf_err_set(err, -EOPNOTSUPP,
+				     "TCR_EL1 0x%llx has a reserved TG1 granule (0b00)",
+				     (unsigned long long)tcr);
+	p->stride = p->shift - 3;
+	p->va = 64 - (unsigned int)((tcr >> 16) & 63);
+	/* Above 48 bits needs LPA2 (4K/16K) or LVA (64K), whose output layout we do not decode. */
+	if (p->va > 48 || p->va <= p->shift)
+		return ktbpf_err_set(err, -EOPNOTSUPP,
+				     "TCR_EL1.T1SZ %u (%u-bit VA) is not supported with a %u KiB "
+				     "granule",
+				     64 - p->va, p->va, 1u << (p->shift - 10));
+	levels = (p->va - p->shift + p->stride - 1) / p->stride;
+	if (levels > 4)
+		return ktbpf_err_set(err, -EOPNOTSUPP, "TCR_EL1 needs %u levels", levels);
+	p->start = 4 - levels;
+	return 0;
+}
+
+/* Blocks exist at level 1 and 2 with 4K, level 2 only with 16K and 64K (without LPA2/LPA). */
+static bool a64_block_ok(const struct a64 *p, unsigned int level)
+{
+	return level == 2 || (level == 1 && p->shift == 12);
+}
+
+static int walk_a64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err)
+{
+	uint64_t oa, table = x->mmu.pgd_pa & A64_TTBR_BADDR & ~7ull;
+	struct a64 p = {0};
+	int r = a64_decode(x->mmu.tcr_el1, &p, err);
+
+	if (r < 0)
+		return r;
+	if ((kva >> p.va) != (~0ull >> p.va))
+		return ktbpf_err_set_addr(err, -EINVAL, kva,
+					  "kva 0x%llx is outside the TTBR1 range of a %u-bit VA",
+					  (unsigned long long)kva, p.va);
+	oa = A64_OA_48 & ~((1ull << p.shift) - 1);
+	for (unsigned int lvl = p.start; lvl <= 3; lvl++) {
+		unsigned int shift = p.shift + p.stride * (3 - lvl);
+		unsigned int bits = lvl == p.start ? p.va - shift : p.stride;
+		uint64_t idx = (kva >> shift) & ((1ull << bits) - 1), e;
+
+		if (ktbpf_mem_read_u64(x->mem, table + idx * 8, &e, NULL) < 0)
+			return table_fault(err, kva, "translation", lvl, table);
+		if (!(e & 1))
+			return not_mapped(err, kva, "invalid descriptor", lvl, e);
+		if (lvl == 3 && !(e & 2))
+			return not_mapped(err, kva, "reserved level-3 descriptor", lvl, e);
+		if (lvl < 3 && (e & 2)) {
+			table = e & oa;
+			continue;
+		}
+		if (lvl < 3 && !a64_block_ok(&p, lvl))
+			return not_mapped(err, kva, "block descriptor not allowed at this level",
+					  lvl, e);
+		*ret_pa = (e & oa & ~((1ull << shift) - 1)) | (kva & ((1ull << shift) - 1));
+		return 0;
+	}
+	return -EIO; /* unreachable: level 3 always returns */
+}
+
+int ktbpf_xlate_walk(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err)
+{
+	switch (x->mmu.arch) {
+	case KTBPF_ARCH_X86_64:
+		return walk_x86(x, kva, ret_pa, err);
+	case KTBPF_ARCH_AARCH64:
+		return walk_a64(x, kva, ret_pa, err);
+	default:
+		return ktbpf_err_set_addr(err, -EOPNOTSUPP, kva,
+					  "cannot walk page tables: unknown architecture");
+	}
+}
+
+/*
+ * The direct-map and kernel-image shortcuts: the PA of kva and how many bytes
+ * from it are physically contiguous, or 0 when neither applies.
+ */
+static uint64_t shortcut(const struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa)
+{
+	const struct ktbpf_mmu *m = &x->mmu;
+
+	if (m->page_offset && kva >= m->page_offset) {
+		uint64_t end = ktbpf_mem_end(x->mem), d = kva - m->page_offset;
+		uint64_t span = end > m->dram_base ? end - m->dram_base : 0;
+
+		if (d < span) {
+			*ret_pa = d + m->dram_base;
+			return span - d;
+		}
+	}
+	if (m->kimage_base && kva >= m->kimage_base && kva - m->kimage_base < m->kimage_size) {
+		*ret_pa = kva - m->kimage_base + m->phys_base;
+		return m->kimage_size - (kva - m->kimage_base);
+	}
+	return 0;
+}
+
+int ktbpf_xlate_kva(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err)
+{
+	struct tlb_entry *e = &x->tlb[(kva >> 12) % TLB_SIZE];
+	uint64_t tag = (kva & ~(PAGE_4K - 1)) | 1, pa;
+	int r;
+
+	if (shortcut(x, kva, ret_pa))
+		return 0;
+	if (e->tag == tag) {
+		*ret_pa = e->pa | (kva & (PAGE_4K - 1));
+		return 0;
+	}
+	r = ktbpf_xlate_walk(x, kva, &pa, err);
+	if (r < 0)
+		return r;
+	e->tag = tag;
+	e->pa = pa & ~(PAGE_4K - 1);
+	*ret_pa = pa;
+	return 0;
+}
+
+/* PA of kva and how many bytes from it are contiguous: to its 4 KiB page end, more via a shortcut.
+ */
+static int chunk(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, uint64_t *ret_n,
+		 struct ktbpf_err *err)
+{
+	int r;
+
+	*ret_n = shortcut(x, kva, ret_pa);
+	if (*ret_n)
+		return 0;
+	r = ktbpf_xlate_kva(x, kva, ret_pa, err);
+	*ret_n = PAGE_4K - (kva & (PAGE_4K - 1));
+	return r;
+}
+
+int ktbpf_xlate_read(struct ktbpf_xlate *x, uint64_t kva, void *buf, size_t len,
+		     struct ktbpf_err *err)
+{
+	uint8_t *out = buf;
+
+	if (len && len - 1 > UINT64_MAX - kva)
+		return ktbpf_err_set_addr(err, -EINVAL, kva,
+					  "read of %zu bytes at kva 0x%llx wraps the address space",
+					  len, (unsigned long long)kva);
+	while (len) {
+		uint64_t pa, n;
+		int r = chunk(x, kva, &pa, &n, err);
+
+		if (r < 0)
+			return r;
+		if (n > len)
+			n = len;
+		r = ktbpf_mem_read(x->mem, pa, out, (size_t)n, err);
+		if (r < 0)
+			return r;
+		out += n;
+		len -= (size_t)n;
+		kva += n;
+	}
+	return 0;
+}
+
+/* Scalars that do not cross a page need one translation and one scalar memory read. */
+int ktbpf_xlate_read_u32(struct ktbpf_xlate *x, uint64_t kva, uint32_t *ret, struct ktbpf_err *err)
+{
+	uint64_t pa, n;
+	uint32_t v;
+	int r = chunk(x, kva, &pa, &n, err);
+
+	if (r < 0)
+		return r;
+	if (n >= sizeof(v))
+		return ktbpf_mem_read_u32(x->mem, pa, ret, err);
+	r = ktbpf_xlate_read(x, kva, &v, sizeof(v), err);
+	if (r == 0)
+		*ret = le32toh(v);
+	return r;
+}
+
+int ktbpf_xlate_read_u64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret, struct ktbpf_err *err)
+{
+	uint64_t pa, n, v;
+	int r = chunk(x, kva, &pa, &n, err);
+
+	if (r < 0)
+		return r;
+	if (n >= sizeof(v))
+		return ktbpf_mem_read_u64(x->mem, pa, ret, err);
+	r = ktbpf_xlate_read(x, kva, &v, sizeof(v), err);
+	if (r == 0)
+		*ret = le64toh(v);
+	return r;
+}
+
+int ktbpf_xlate_read_str(struct ktbpf_xlate *x, uint64_t kva, char *buf, size_t max,
+			 struct ktbpf_err *err)
+{
+	size_t done = 0;
+
+	if (!max)
+		return ktbpf_err_set(err, -EINVAL, "string buffer of size 0");
+	/* Page by page, so bytes after the NUL are never needed. */
+	while (done < max - 1) {
+		uint64_t pa, n;
+		int r;
+
+		if (done && kva == 0)
+			return ktbpf_err_set_addr(err, -EINVAL, kva,
+						  "string runs past the end of the address space");
+		r = chunk(x, kva, &pa, &n, err);
+		if (r < 0)
+			return r;
+		if (n > PAGE_4K - (kva & (PAGE_4K - 1)))
+			n = PAGE_4K - (kva & (PAGE_4K - 1));
+		if (n > max - 1 - done)
+			n = max - 1 - done;
+		r = ktbpf_mem_read(x->mem, pa, buf + done, (size_t)n, err);
+		if (r < 0)
+			return r;
+		if (memchr(buf + done, 0, (size_t)n))
+			return 0;
+		done += (size_t)n;
+		kva += n;
+	}
+	buf[max - 1] = 0;
+	return 1;
+}

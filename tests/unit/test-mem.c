@@ -1,7 +1,317 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
-Test(mem, placeholder_builds)
+#include "kit.h"
+#include "ktbpf/mem.h"
+
+/* A buffer whose byte i is (i * 7 + seed) & 0xff, so any misplaced copy shows. */
+static uint8_t *pattern(size_t n, unsigned int seed)
 {
-	cr_assert(1);
+	uint8_t *p = malloc(n);
+
+	cr_assert_not_null(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(i * 7 + seed);
+	return p;
+}
+
+/* A memfd holding buf; sealed against shrinking when seal. */
+static int memfd_of(const void *buf, size_t n, bool seal)
+{
+	int fd = memfd_create("test-mem", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+	if (seal)
+		cr_assert_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), 0);
+	return fd;
+}
+
+Test(mem, read_last_byte_ok_one_past_faults)
+{
+	uint8_t *b = pattern(4096, 1), v = 0;
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x10000, 4096, b, &err), 0);
+	cr_assert_eq(ktbpf_mem_read_u8(m, 0x10fff, &v, &err), 0);
+	cr_assert_eq(v, b[4095]);
+	cr_assert_eq(ktbpf_mem_read_u8(m, 0x11000, &v, &err), -EFAULT);
+	cr_assert(err.has_addr);
+	cr_assert_eq(err.addr, 0x11000);
+	cr_assert_eq(ktbpf_mem_read_u8(m, 0xffff, &v, &err), -EFAULT);
+	cr_assert_eq(err.addr, 0xffff);
+	cr_assert_eq(ktbpf_mem_end(m), 0x11000);
+	ktbpf_mem_free(m);
+	free(b);
+}
+
+Test(mem, scalars_little_endian)
+{
+	uint8_t b[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	uint32_t v32 = 0;
+	uint64_t v64 = 0;
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, sizeof(b), b, NULL), 0);
+	cr_assert_eq(ktbpf_mem_read_u32(m, 0x1001, &v32, NULL), 0);
+	cr_assert_eq(v32, 0x05040302);
+	cr_assert_eq(ktbpf_mem_read_u64(m, 0x1004, &v64, NULL), 0);
+	cr_assert_eq(v64, 0x0c0b0a0908070605ull);
+	/* Straddling the end: the result pointer stays untouched. */
+	v64 = 42;
+	cr_assert_eq(ktbpf_mem_read_u64(m, 0x1009, &v64, NULL), -EFAULT);
+	cr_assert_eq(v64, 42);
+	ktbpf_mem_free(m);
+}
+
+Test(mem, overflow_at_u64_max_faults)
+{
+	uint8_t *b = pattern(4096, 2), buf[16];
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	uint64_t top = UINT64_MAX - 4095; /* region ends at UINT64_MAX (exclusive) */
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, top, 4095, b, &err), 0);
+	cr_assert_eq(ktbpf_mem_read(m, UINT64_MAX - 8, buf, 8, &err), 0);
+	cr_assert_eq(memcmp(buf, b + 4095 - 8, 8), 0);
+	cr_assert_eq(ktbpf_mem_read(m, UINT64_MAX - 7, buf, 16, &err), -EFAULT);
+	cr_assert_eq(err.addr, UINT64_MAX);
+	cr_assert_eq(ktbpf_mem_read(m, UINT64_MAX, buf, 1, &err), -EFAULT);
+	/* A region reaching 2^64 is rejected. */
+	cr_assert_eq(ktbpf_mem_add_buffer(m, UINT64_MAX - 10, 11, b, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), 1);
+	ktbpf_mem_free(m);
+	free(b);
+}
+
+Test(mem, gap_between_regions_faults_at_gap)
+{
+	uint8_t *a = pattern(4096, 3), *c = pattern(4096, 4), buf[64];
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	struct ktbpf_mem_region r;
+
+	/* Added out of order: the table sorts them. */
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x3000, 4096, c, &err), 0);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 4096, a, &err), 0);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), 2);
+	cr_assert_eq(ktbpf_mem_region(m, 0, &r), 0);
+	cr_assert_eq(r.gpa, 0x1000);
+	cr_assert_eq(ktbpf_mem_region(m, 1, &r), 0);
+	cr_assert_eq(r.gpa, 0x3000);
+	cr_assert_eq(r.size, 4096);
+	cr_assert_eq(ktbpf_mem_region(m, 2, &r), -ENOENT);
+	cr_assert_eq(ktbpf_mem_read(m, 0x2800, buf, 8, &err), -EFAULT);
+	cr_assert_eq(err.addr, 0x2800);
+	/* Straddling from the first region into the gap: the gap's first byte. */
+	cr_assert_eq(ktbpf_mem_read(m, 0x1ff0, buf, 32, &err), -EFAULT);
+	cr_assert_eq(err.addr, 0x2000);
+	cr_assert_eq(ktbpf_mem_read(m, 0x3010, buf, 64, &err), 0);
+	cr_assert_eq(memcmp(buf, c + 0x10, 64), 0);
+	ktbpf_mem_free(m);
+	free(a);
+	free(c);
+}
+
+Test(mem, adjacent_regions_read_as_one)
+{
+	uint8_t *a = pattern(4096, 5), *c = pattern(4096, 6), buf[64];
+	struct ktbpf_mem *m = ktbpf_mem_new();
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 4096, a, NULL), 0);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x2000, 4096, c, NULL), 0);
+	cr_assert_eq(ktbpf_mem_read(m, 0x1fe0, buf, 64, NULL), 0);
+	cr_assert_eq(memcmp(buf, a + 4096 - 32, 32), 0);
+	cr_assert_eq(memcmp(buf + 32, c, 32), 0);
+	cr_assert_null(ktbpf_mem_ptr(m, 0x1fe0, 64)); /* not one region */
+	cr_assert_eq(ktbpf_mem_ptr(m, 0x2000, 64), c);
+	ktbpf_mem_free(m);
+	free(a);
+	free(c);
+}
+
+Test(mem, overlap_and_bad_regions_rejected)
+{
+	uint8_t b[8192];
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x2000, 0x1000, b, &err), 0);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1800, 0x1000, b, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "overlaps"), "%s", err.msg);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x2fff, 0x10, b, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 0x3000, b, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x5000, 0, b, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 0x1000, b, &err), 0); /* touching is fine */
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x3000, 0x1000, b, &err), 0);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), 3);
+	ktbpf_mem_free(m);
+}
+
+Test(mem, max_regions_enforced)
+{
+	static uint8_t b[16];
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	for (uint64_t i = 0; i < KTBPF_MEM_MAX_REGIONS; i++)
+		cr_assert_eq(ktbpf_mem_add_buffer(m, i * 0x100, sizeof(b), b, &err), 0);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x100000, sizeof(b), b, &err), -E2BIG);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), KTBPF_MEM_MAX_REGIONS);
+	/* Binary search over the full table finds the last and a middle region. */
+	cr_assert_not_null(ktbpf_mem_ptr(m, 63 * 0x100 + 15, 1));
+	cr_assert_not_null(ktbpf_mem_ptr(m, 31 * 0x100, 16));
+	cr_assert_null(ktbpf_mem_ptr(m, 31 * 0x100 + 16, 1));
+	ktbpf_mem_free(m);
+}
+
+Test(mem, sealed_fd_is_mapped)
+{
+	uint8_t *b = pattern(3 * 4096, 7), buf[100];
+	int fd = memfd_of(b, 3 * 4096, true);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0x100000, 2 * 4096, fd, 4096, 0, &err), 0, "%s", err.msg);
+	close(fd); /* the mapping outlives the caller's fd */
+	cr_assert_not_null(ktbpf_mem_ptr(m, 0x100000, 4096));
+	cr_assert_eq(ktbpf_mem_read(m, 0x100ff0, buf, 100, &err), 0);
+	cr_assert_eq(memcmp(buf, b + 4096 + 0xff0, 100), 0);
+	ktbpf_mem_free(m);
+	free(b);
+}
+
+Test(mem, unsealed_fd_uses_pread)
+{
+	uint8_t *b = pattern(2 * 4096, 8), buf[100];
+	int fd = memfd_of(b, 2 * 4096, false);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0x5000, 2 * 4096, fd, 0, 0, &err), 0, "%s", err.msg);
+	cr_assert_null(ktbpf_mem_ptr(m, 0x5000, 8)); /* pread-backed: no pointer */
+	cr_assert_eq(ktbpf_mem_read(m, 0x5f9c, buf, 100, &err), 0);
+	cr_assert_eq(memcmp(buf, b + 0xf9c, 100), 0);
+	/* The file shrinks under us: a short pread is -EIO, not SIGBUS. */
+	cr_assert_eq(ftruncate(fd, 4096), 0);
+	close(fd); /* our private dup keeps reading */
+	cr_assert_eq(ktbpf_mem_read(m, 0x5000, buf, 100, &err), 0);
+	cr_assert_eq(ktbpf_mem_read(m, 0x5ff0, buf, 32, &err), -EIO);
+	cr_assert_eq(err.addr, 0x6000);
+	ktbpf_mem_free(m);
+	free(b);
+}
+
+Test(mem, assume_stable_maps_unsealed_fd)
+{
+	uint8_t *b = pattern(4096, 9);
+	int fd = memfd_of(b, 4096, false);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, 4096, fd, 0, KTBPF_MEM_ASSUME_STABLE, NULL), 0);
+	cr_assert_not_null(ktbpf_mem_ptr(m, 0, 4096));
+	cr_assert_eq(memcmp(ktbpf_mem_ptr(m, 0, 4096), b, 4096), 0);
+	ktbpf_mem_free(m);
+	close(fd);
+	free(b);
+}
+
+Test(mem, short_file_is_erange)
+{
+	uint8_t *b = pattern(4096, 10);
+	int fd = memfd_of(b, 4096, true);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, 4096, fd, 1, 0, &err), -ERANGE);
+	cr_assert(strstr(err.msg, "shorter"), "%s", err.msg);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, 8192, fd, 0, 0, &err), -ERANGE);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, 16, fd, UINT64_MAX - 8, 0, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), 0);
+	ktbpf_mem_free(m);
+	close(fd);
+	free(b);
+}
+
+Test(mem, mmap_unaligned_offset)
+{
+	uint8_t *b = pattern(3 * 4096, 11), buf[64];
+	int fd = memfd_of(b, 3 * 4096, true);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	const uint8_t *p;
+
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0x40000, 0x1800, fd, 0x123, 0, &err), 0, "%s", err.msg);
+	p = ktbpf_mem_ptr(m, 0x40000, 0x1800);
+	cr_assert_not_null(p);
+	cr_assert_eq(memcmp(p, b + 0x123, 0x1800), 0);
+	cr_assert_eq(ktbpf_mem_read(m, 0x417c0, buf, 64, &err), 0);
+	cr_assert_eq(memcmp(buf, b + 0x123 + 0x17c0, 64), 0);
+	cr_assert_eq(ktbpf_mem_read(m, 0x417c1, buf, 64, &err), -EFAULT);
+	cr_assert_eq(err.addr, 0x41800);
+	ktbpf_mem_free(m);
+	close(fd);
+	free(b);
+}
+
+struct trace_count {
+	unsigned int calls;
+	uint64_t bytes;
+	uint64_t last_pa;
+};
+
+static void count(void *ctx, uint64_t pa, size_t len)
+{
+	struct trace_count *t = ctx;
+
+	t->calls++;
+	t->bytes += len;
+	t->last_pa = pa;
+}
+
+Test(mem, trace_hook_counts_successful_reads)
+{
+	uint8_t *b = pattern(4096, 12), buf[32];
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct trace_count t = {0};
+	uint64_t v;
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 4096, b, NULL), 0);
+	ktbpf_mem_set_trace(m, count, &t);
+	cr_assert_eq(ktbpf_mem_read(m, 0x1100, buf, 32, NULL), 0);
+	cr_assert_eq(ktbpf_mem_read_u64(m, 0x1200, &v, NULL), 0);
+	cr_assert_eq(ktbpf_mem_read_u64(m, 0x9000, &v, NULL), -EFAULT); /* not traced */
+	cr_assert_eq(t.calls, 2);
+	cr_assert_eq(t.bytes, 40);
+	cr_assert_eq(t.last_pa, 0x1200);
+	ktbpf_mem_set_trace(m, NULL, NULL);
+	cr_assert_eq(ktbpf_mem_read(m, 0x1100, buf, 32, NULL), 0);
+	cr_assert_eq(t.calls, 2);
+	ktbpf_mem_free(m);
+	free(b);
+}
+
+Test(mem, kit_image_memfd_roundtrip)
+{
+	struct kit_image *im = kit_image_new(64 * 4096);
+	uint64_t pa = kit_alloc(im, 8, 8), v = 0;
+	int fd;
+	struct ktbpf_mem *m = ktbpf_mem_new();
+
+	kit_w64(im, pa, 0x1122334455667788ull);
+	fd = kit_image_memfd(im);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, im->size, fd, 0, 0, NULL), 0);
+	close(fd);
+	cr_assert_eq(ktbpf_mem_read_u64(m, pa, &v, NULL), 0);
+	cr_assert_eq(v, 0x1122334455667788ull);
+	cr_assert_eq(ktbpf_mem_free(m), NULL);
+	cr_assert_eq(ktbpf_mem_free(NULL), NULL);
+	kit_image_free(im);
 }

@@ -19,13 +19,17 @@
 bool ktbpf_elfcore_is_elf(int fd);
 
 /*
- * Add every PT_LOAD of the core file fd (borrowed, must outlive mem) to mem.
- * When ret_vmcoreinfo is non-NULL and the core has a VMCOREINFO note, its text
- * is copied there (NUL-terminated, at most size-1 bytes) and *ret_len set;
- * otherwise *ret_len = 0. Segments whose p_filesz < p_memsz are added for the
- * file part only. Errors name the segment; -EINVAL when not an ELF64 core.
+ * Add every PT_LOAD of the core file fd to mem with ktbpf_mem_add_fd() and
+ * mem_flags (fd need not stay open afterwards, see there). When ret_vmcoreinfo
+ * is non-NULL and the core has a VMCOREINFO note, its text is copied there
+ * (NUL-terminated, at most size-1 bytes) and *ret_len (may be NULL) set to its
+ * length; otherwise *ret_len = 0. Segments whose p_filesz < p_memsz are added
+ * for the file part only. Returns 0. Errors name the segment; -EINVAL when not
+ * a little-endian ELF64 core, when it has no PT_LOAD with file data, or when a
+ * note overruns its PT_NOTE segment; -E2BIG for more than 4096 program headers.
+ * On error mem may already hold some segments: free it.
  */
-int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags,
-		      char *ret_vmcoreinfo, size_t size, size_t *ret_len, struct ktbpf_err *err);
+int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, char *ret_vmcoreinfo,
+		      size_t size, size_t *ret_len, struct ktbpf_err *err);
 
 #endif

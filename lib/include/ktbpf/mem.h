@@ -43,16 +43,17 @@ struct ktbpf_mem_region {
 /* A new empty table, or NULL on allocation failure. Free with ktbpf_mem_free(). */
 struct ktbpf_mem *ktbpf_mem_new(void);
 
-/* Frees the table, unmaps fd-backed regions (fds are not closed: the caller owns them). NULL ok. */
+/* Frees the table: unmaps regions, closes its private fds. NULL ok; returns NULL. */
 struct ktbpf_mem *ktbpf_mem_free(struct ktbpf_mem *mem);
 
 /*
  * Add [gpa, gpa+size) backed by bytes [offset, offset+size) of fd. The fd is
- * borrowed: it must stay open for the lifetime of mem (the library dups it
- * when it needs pread; see above). Errors: -EINVAL for size 0, overlap with an
- * existing region or overflow (offset need not be page aligned); -ERANGE when the
- * file is shorter than offset+size; -E2BIG beyond KTBPF_MEM_MAX_REGIONS;
- * -errno from fstat/mmap.
+ * not kept: the caller may close it once this returns (an mmap-ed region keeps
+ * its mapping; a pread region keeps a private F_DUPFD_CLOEXEC copy that
+ * ktbpf_mem_free() closes). Errors: -EINVAL for size 0, overlap with an
+ * existing region or overflow (gpa+size must stay below 2^64; offset need not
+ * be page aligned); -ERANGE when a regular file is shorter than offset+size;
+ * -E2BIG beyond KTBPF_MEM_MAX_REGIONS; -errno from fstat/mmap/dup.
  */
 int ktbpf_mem_add_fd(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, int fd, uint64_t offset,
 		     unsigned int flags, struct ktbpf_err *err);
@@ -67,15 +68,20 @@ int ktbpf_mem_add_buffer(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, con
 /*
  * Copy len bytes at guest physical pa into buf. All or nothing: -EFAULT (with
  * err->addr = first missing byte's address) when any byte is outside the
- * regions, including a read that straddles a gap; -EIO on a short pread.
+ * regions, including a read that straddles a gap (adjacent regions without a
+ * gap read as one); -EIO on a short pread. len 0 succeeds. buf is undefined
+ * after an -EIO.
  */
 int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
 		   struct ktbpf_err *err);
 
 /* Scalar reads (little-endian guest): same contract as ktbpf_mem_read(). */
-int ktbpf_mem_read_u8(const struct ktbpf_mem *mem, uint64_t pa, uint8_t *ret, struct ktbpf_err *err);
-int ktbpf_mem_read_u32(const struct ktbpf_mem *mem, uint64_t pa, uint32_t *ret, struct ktbpf_err *err);
-int ktbpf_mem_read_u64(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret, struct ktbpf_err *err);
+int ktbpf_mem_read_u8(const struct ktbpf_mem *mem, uint64_t pa, uint8_t *ret,
+		      struct ktbpf_err *err);
+int ktbpf_mem_read_u32(const struct ktbpf_mem *mem, uint64_t pa, uint32_t *ret,
+		       struct ktbpf_err *err);
+int ktbpf_mem_read_u64(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret,
+		       struct ktbpf_err *err);
 
 /*
  * A direct pointer to len bytes at pa when they lie inside one mmap-ed (or

@@ -6,8 +6,9 @@
  * Kernel virtual -> guest physical address translation.
  *
  * Three routes, tried in this order:
- *  1. direct map: kva in [page_offset, page_offset + ktbpf_mem_end()) ->
- *     kva - page_offset + dram_base (arch/x86/include/asm/page_64.h: __va/__pa);
+ *  1. direct map: kva in [page_offset, page_offset + ktbpf_mem_end() - dram_base)
+ *     -> kva - page_offset + dram_base (arch/x86/include/asm/page_64.h: __va/__pa;
+ *     dram_base is 0 on x86_64, so the range is [page_offset, + mem end));
  *  2. kernel image: kva in [kimage_base, kimage_base + kimage_size) ->
  *     kva - kimage_base + phys_base (arch/x86/include/asm/page_64.h:
  *     __phys_addr_nodebug(), x86 __START_KERNEL_map);
@@ -21,7 +22,8 @@
  * Page-table entries are guest data: every walk is bounded by the number of
  * levels, and a table outside guest RAM gives -EFAULT with the address.
  *
- * A struct ktbpf_xlate keeps a small translation cache (page -> page); call
+ * A struct ktbpf_xlate keeps a small translation cache (4 KiB page -> page,
+ * filled by successful walks only; shortcuts need no cache); call
  * ktbpf_xlate_flush() at the start of each snapshot, since the guest may have
  * changed its tables while it ran. Not thread safe (one per walker thread).
  */
@@ -53,16 +55,21 @@ struct ktbpf_mmu {
 	 * and CnP bit allowed; they are stripped.
 	 */
 	uint64_t pgd_pa;
-	bool l5;           /* x86_64: 5-level paging (CR4.LA57) */
-	uint64_t tcr_el1;  /* aarch64: TCR_EL1 (TG1, T1SZ, DS) */
-	uint64_t page_offset;  /* direct-map base (page_offset_base / PAGE_OFFSET); 0 = no shortcut */
-	uint64_t dram_base;    /* PA that page_offset maps (aarch64 PHYS_OFFSET); 0 on x86_64 */
-	uint64_t kimage_base;  /* __START_KERNEL_map (x86_64) / kimage vaddr; 0 = no shortcut */
-	uint64_t kimage_size;  /* bytes covered by the image shortcut (x86_64: KERNEL_IMAGE_SIZE, 1 GiB) */
-	uint64_t phys_base;    /* PA of kimage_base, modulo 2^64 (may be "negative") */
+	bool l5;	  /* x86_64: 5-level paging (CR4.LA57) */
+	uint64_t tcr_el1; /* aarch64: TCR_EL1 (TG1, T1SZ, DS) */
+	/* Direct-map base (page_offset_base / PAGE_OFFSET); 0 = no shortcut. */
+	uint64_t page_offset;
+	/* PA that page_offset maps (aarch64 PHYS_OFFSET); 0 on x86_64. */
+	uint64_t dram_base;
+	/* __START_KERNEL_map (x86_64) / kimage vaddr; 0 = no shortcut. */
+	uint64_t kimage_base;
+	/* Bytes covered by the image shortcut (x86_64: KERNEL_IMAGE_SIZE, 1 GiB). */
+	uint64_t kimage_size;
+	/* PA of kimage_base, modulo 2^64 (may be "negative"). */
+	uint64_t phys_base;
 };
 
-#define KTBPF_X86_START_KERNEL_MAP 0xffffffff80000000ull
+#define KTBPF_X86_START_KERNEL_MAP  0xffffffff80000000ull
 #define KTBPF_X86_KERNEL_IMAGE_SIZE (1ull << 30)
 
 struct ktbpf_xlate;
@@ -90,12 +97,14 @@ void ktbpf_xlate_flush(struct ktbpf_xlate *x);
  */
 int ktbpf_xlate_kva(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err);
 
-/* Always walk the page tables, skipping both shortcuts (tests, validation). */
+/* Always walk the page tables, skipping both shortcuts and the cache (tests, validation). */
 int ktbpf_xlate_walk(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err);
 
 /*
  * Read len bytes of kernel virtual memory at kva, translating once per page
- * (pages need not be physically contiguous). All or nothing.
+ * (pages need not be physically contiguous). All or nothing: the first
+ * failing page's error is returned (buf is then undefined); -EINVAL when
+ * [kva, kva+len) wraps past 2^64.
  */
 int ktbpf_xlate_read(struct ktbpf_xlate *x, uint64_t kva, void *buf, size_t len,
 		     struct ktbpf_err *err);
