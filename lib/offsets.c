@@ -1,2 +1,274 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <bpf/btf.h>
+
 #include "ktbpf/offsets.h"
+
+/* Modifier chains and anonymous-member nesting are short in real kernels; these bound hostile BTF.
+ */
+#define MAX_MOD_HOPS   20
+#define MAX_ANON_DEPTH 8
+
+struct member {
+	uint32_t off;	  /* bytes from the start of the outer struct */
+	uint32_t type_id; /* the member's own type id */
+};
+
+/* Follow typedef/const/volatile/restrict/type_tag to the underlying type; NULL past the hop cap. */
+static const struct btf_type *skip_mods(const struct btf *btf, uint32_t id, uint32_t *ret_id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	int hops;
+
+	for (hops = 0; t && hops < MAX_MOD_HOPS; hops++) {
+		if (!btf_is_mod(t) && !btf_is_typedef(t) && !btf_is_type_tag(t)) {
+			if (ret_id)
+				*ret_id = id;
+			return t;
+		}
+		id = t->type;
+		t = btf__type_by_id(btf, id);
+	}
+	return NULL;
+}
+
+static const struct btf_type *find_composite(const struct btf *btf, const char *name)
+{
+	int id = btf__find_by_name_kind(btf, name, BTF_KIND_STRUCT);
+
+	if (id < 0)
+		id = btf__find_by_name_kind(btf, name, BTF_KIND_UNION);
+	return id < 0 ? NULL : btf__type_by_id(btf, (uint32_t)id);
+}
+
+/*
+ * Find member in composite t (searching anonymous struct/union members,
+ * adding their offsets to base). 0 found, -ENOENT absent, -EINVAL for a
+ * matching bitfield not on a byte boundary.
+ */
+static int find_member(const struct btf *btf, const struct btf_type *t, const char *member,
+		       uint64_t base, int depth, struct member *ret)
+{
+	const struct btf_member *m = btf_members(t);
+	uint32_t i, bits;
+	uint64_t off;
+	const char *name;
+	int r;
+
+	for (i = 0; i < btf_vlen(t); i++, m++) {
+		bits = btf_member_bit_offset(t, i);
+		off = base + bits / 8;
+		name = btf__name_by_offset(btf, m->name_off);
+		if (name && name[0]) {
+			if (strcmp(name, member) != 0)
+				continue;
+			if (bits % 8 || off > UINT32_MAX)
+				return -EINVAL;
+			ret->off = (uint32_t)off;
+			ret->type_id = m->type;
+			return 0;
+		}
+		/* An anonymous struct/union: its members are the outer struct's members. */
+		const struct btf_type *inner = skip_mods(btf, m->type, NULL);
+
+		if (!inner || !btf_is_composite(inner) || bits % 8 || depth >= MAX_ANON_DEPTH)
+			continue;
+		r = find_member(btf, inner, member, off, depth + 1, ret);
+		if (r != -ENOENT)
+			return r;
+	}
+	return -ENOENT;
+}
+
+static int lookup(const struct btf *btf, const char *type_name, const char *member,
+		  struct member *ret, struct ktbpf_err *err)
+{
+	const struct btf_type *t = find_composite(btf, type_name);
+	int r;
+
+	if (!t)
+		return ktbpf_err_set(err, -ENOENT, "the guest kernel's BTF has no struct %s",
+				     type_name);
+	r = find_member(btf, t, member, 0, 0, ret);
+	if (r == -ENOENT)
+		return ktbpf_err_set(err, r, "the guest kernel's BTF lacks %s.%s", type_name,
+				     member);
+	if (r == -EINVAL)
+		return ktbpf_err_set(err, r, "%s.%s is a bitfield not on a byte boundary",
+				     type_name, member);
+	return r;
+}
+
+int ktbpf_btf_member_offset(const struct btf *btf, const char *type_name, const char *member,
+			    uint32_t *ret_off, struct ktbpf_err *err)
+{
+	struct member m;
+	int r = lookup(btf, type_name, member, &m, err);
+
+	if (r < 0)
+		return r;
+	*ret_off = m.off;
+	return 0;
+}
+
+/*
+ * What the walkers read. `since` names the first kernel with the member, so a
+ * failure tells the user which guest kernels work. Optional members get
+ * KTBPF_OFFSET_NONE when missing.
+ */
+struct want {
+	const char *type, *member, *since;
+	size_t field; /* offsetof(struct ktbpf_offsets, ...) */
+	bool optional;
+};
+
+#define W(t, m, f, since, opt)                                                                     \
+	{                                                                                          \
+#t, #m, since, offsetof(struct ktbpf_offsets, f), opt                              \
+	}
+
+static const struct want wants[] = {
+	W(bpf_prog, type, prog_type, "Linux 4.1+", false),
+	W(bpf_prog, expected_attach_type, prog_expected_attach_type, "Linux 4.17+", false),
+	W(bpf_prog, aux, prog_aux, "Linux 4.1+", false),
+	W(bpf_prog, stats, prog_stats, "Linux 5.1+", false),
+	W(bpf_prog_aux, id, aux_id, "Linux 4.13+", false),
+	W(bpf_prog_aux, verified_insns, aux_verified_insns, "Linux 5.16+", false),
+	W(bpf_prog_aux, name, aux_name, "Linux 4.15+", false),
+	W(bpf_prog_aux, used_maps, aux_used_maps, "Linux 4.1+", false),
+	W(bpf_prog_aux, used_map_cnt, aux_used_map_cnt, "Linux 4.1+", false),
+	/* struct_ops programs (5.6+) name their ops type through attach_btf_id. */
+	W(bpf_prog_aux, attach_btf_id, aux_attach_btf_id, "Linux 5.5+", false),
+	W(bpf_prog_aux, attach_func_name, aux_attach_func_name, "Linux 5.5+", true),
+	W(bpf_prog_aux, prog, aux_prog, "Linux 4.x", true),
+	W(bpf_prog_stats, cnt, stats_cnt, "Linux 5.1+", false),
+	W(bpf_prog_stats, nsecs, stats_nsecs, "Linux 5.1+", false),
+	W(bpf_prog_stats, misses, stats_misses, "Linux 5.12+", true),
+	W(bpf_map, name, map_name, "Linux 4.15+", false),
+	W(idr, idr_next, idr_next, "Linux 4.11+", false),
+	W(static_key, enabled, static_key_enabled, "any Linux", false),
+};
+
+#undef W
+
+static int resolve(const struct btf *btf, const struct want *w, struct ktbpf_offsets *o,
+		   struct ktbpf_err *err)
+{
+	uint32_t *field = (uint32_t *)((char *)o + w->field);
+	struct member m;
+	int r = lookup(btf, w->type, w->member, &m, err);
+
+	if (r == -ENOENT && w->optional) {
+		*field = KTBPF_OFFSET_NONE;
+		return 0;
+	}
+	if (r == -ENOENT)
+		return ktbpf_err_set(
+			err, r,
+			"the guest kernel's BTF lacks %s.%s, which ktbpf needs to read "
+			"BPF programs (needs %s)",
+			w->type, w->member, w->since);
+	if (r < 0)
+		return r;
+	*field = m.off;
+	return 0;
+}
+
+/* xa_node.{shift,slots} and XA_CHUNK_SIZE from the slots array (include/linux/xarray.h). */
+static int resolve_xa(const struct btf *btf, struct ktbpf_xa_layout *xa, struct ktbpf_err *err)
+{
+	const struct btf_type *t;
+	struct member m;
+	uint32_t n;
+	int r;
+
+	r = lookup(btf, "xa_node", "shift", &m, err);
+	if (r < 0)
+		return r;
+	xa->node_shift = m.off;
+	r = lookup(btf, "xa_node", "slots", &m, err);
+	if (r < 0)
+		return r;
+	xa->node_slots = m.off;
+	t = skip_mods(btf, m.type_id, NULL);
+	if (!t || !btf_is_array(t))
+		return ktbpf_err_set(err, -EINVAL,
+				     "xa_node.slots in the guest kernel's BTF is not "
+				     "an array");
+	n = btf_array(t)->nelems;
+	if (n < 4 || n > KTBPF_XA_MAX_SLOTS || (n & (n - 1)))
+		return ktbpf_err_set(err, -EINVAL,
+				     "xa_node.slots has %u entries; expected a power of two "
+				     "from 4 to %d",
+				     n, KTBPF_XA_MAX_SLOTS);
+	xa->nr_slots = n;
+	return 0;
+}
+
+/* struct idr { struct xarray idr_rt; ... }: the IDR's xa_head (include/linux/idr.h). */
+static int resolve_idr_head(const struct btf *btf, uint32_t *ret, struct ktbpf_err *err)
+{
+	struct member rt, head;
+	int r;
+
+	r = lookup(btf, "idr", "idr_rt", &rt, err);
+	if (r < 0)
+		return r;
+	r = lookup(btf, "xarray", "xa_head", &head, err);
+	if (r < 0)
+		return r;
+	if ((uint64_t)rt.off + head.off > UINT32_MAX)
+		return ktbpf_err_set(err, -EINVAL, "idr.idr_rt.xa_head offset overflows");
+	*ret = rt.off + head.off;
+	return 0;
+}
+
+int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, struct ktbpf_err *err)
+{
+	struct ktbpf_offsets o = {0};
+	size_t i;
+	int r;
+
+	for (i = 0; i < sizeof(wants) / sizeof(wants[0]); i++) {
+		r = resolve(btf, &wants[i], &o, err);
+		if (r < 0)
+			return r;
+	}
+	o.has_misses = o.stats_misses != KTBPF_OFFSET_NONE;
+	r = resolve_idr_head(btf, &o.idr_xa_head, err);
+	if (r < 0)
+		return r;
+	r = resolve_xa(btf, &o.xa, err);
+	if (r < 0)
+		return r;
+	*ret = o;
+	return 0;
+}
+
+int ktbpf_btf_struct_member_name(const struct btf *btf, uint32_t type_id, uint32_t member_idx,
+				 const char **ret_type, const char **ret_member,
+				 struct ktbpf_err *err)
+{
+	const struct btf_type *t;
+	const char *tname, *mname;
+
+	if (type_id == 0 || type_id >= btf__type_cnt(btf))
+		return ktbpf_err_set(err, -ENOENT, "BTF type id %u does not exist (the BTF has %u)",
+				     type_id, btf__type_cnt(btf));
+	t = btf__type_by_id(btf, type_id);
+	if (!t || !btf_is_composite(t))
+		return ktbpf_err_set(err, -ENOENT, "BTF type id %u is not a struct", type_id);
+	tname = btf__name_by_offset(btf, t->name_off);
+	if (member_idx >= btf_vlen(t))
+		return ktbpf_err_set(err, -ENOENT, "struct %s has %u members, not %u",
+				     tname ? tname : "?", btf_vlen(t), member_idx + 1);
+	mname = btf__name_by_offset(btf, btf_members(t)[member_idx].name_off);
+	if (ret_type)
+		*ret_type = tname ? tname : "";
+	if (ret_member)
+		*ret_member = mname ? mname : "";
+	return 0;
+}

@@ -1,2 +1,442 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/btf.h>
+
 #include "kit-btf.h"
+
+const char *const kit_btf_tcp_ops_members[] = {
+	"ssthresh",   "cong_avoid",   "set_state",    "cwnd_event", "in_ack_event",
+	"pkts_acked", "min_tso_segs", "cong_control", "undo_cwnd",  "sndbuf_expand",
+	"get_info",   "name",	      "owner",	      "list",	    "key",
+	"flags",      "init",	      "release",      NULL,
+};
+
+const char *const kit_btf_scx_ops_members[] = {
+	"select_cpu",
+	"enqueue",
+	"dequeue",
+	"dispatch",
+	"tick",
+	"runnable",
+	"running",
+	"stopping",
+	"quiescent",
+	"yield",
+	"core_sched_before",
+	"set_weight",
+	"set_cpumask",
+	"update_idle",
+	"cpu_acquire",
+	"cpu_release",
+	"init_task",
+	"exit_task",
+	"enable",
+	"disable",
+	"dump",
+	"cpu_online",
+	"cpu_offline",
+	"init",
+	"exit",
+	"dispatch_max_batch",
+	"flags",
+	"timeout_ms",
+	"exit_dump_len",
+	"hotplug_seq",
+	"name",
+	NULL,
+};
+
+/* Base type ids shared by the struct builders. */
+struct kb {
+	struct btf *btf;
+	enum kit_btf_variant v;
+	int u8, u16, u32, u64, s64, ulong, chr, boolean, voidp, fnp;
+	int list_head;
+};
+
+/*
+ * Types a field refers to must exist before btf__add_struct(): fields attach
+ * to the most recently added type, so nothing may be added in between.
+ */
+static int must(int id, const char *what)
+{
+	if (id < 0) {
+		fprintf(stderr, "kit-btf: %s: %d\n", what, id);
+		abort();
+	}
+	return id;
+}
+
+static void field(struct kb *b, const char *name, int type, uint32_t byte_off)
+{
+	must(btf__add_field(b->btf, name, type, byte_off * 8, 0), name);
+}
+
+static void bitfield(struct kb *b, const char *name, int type, uint32_t bit_off)
+{
+	must(btf__add_field(b->btf, name, type, bit_off, 1), name);
+}
+
+static int array(struct kb *b, int elem, uint32_t n)
+{
+	return must(btf__add_array(b->btf, b->u32, elem, n), "array");
+}
+
+static int ptr_to(struct kb *b, int id)
+{
+	return must(btf__add_ptr(b->btf, id), "ptr");
+}
+
+static int fwd(struct kb *b, const char *name)
+{
+	return must(btf__add_fwd(b->btf, name, BTF_FWD_STRUCT), name);
+}
+
+static int strct(struct kb *b, const char *name, uint32_t size)
+{
+	return must(btf__add_struct(b->btf, name, size), name);
+}
+
+static void base_types(struct kb *b)
+{
+	struct btf *btf = b->btf;
+	int proto;
+
+	b->u8 = must(btf__add_typedef(btf, "u8",
+				      must(btf__add_int(btf, "unsigned char", 1, 0), "uchar")),
+		     "u8");
+	b->u16 = must(btf__add_typedef(btf, "u16",
+				       must(btf__add_int(btf, "short unsigned int", 2, 0), "u16")),
+		      "u16");
+	b->u32 = must(
+		btf__add_typedef(btf, "u32", must(btf__add_int(btf, "unsigned int", 4, 0), "u32")),
+		"u32");
+	b->u64 = must(
+		btf__add_typedef(btf, "u64",
+				 must(btf__add_int(btf, "long long unsigned int", 8, 0), "u64")),
+		"u64");
+	b->s64 = must(btf__add_typedef(
+			      btf, "s64",
+			      must(btf__add_int(btf, "long long int", 8, BTF_INT_SIGNED), "s64")),
+		      "s64");
+	b->ulong = must(btf__add_int(btf, "long unsigned int", 8, 0), "ulong");
+	b->chr = must(btf__add_int(btf, "char", 1, BTF_INT_SIGNED), "char");
+	b->boolean = must(btf__add_int(btf, "_Bool", 1, BTF_INT_BOOL), "bool");
+	b->voidp = ptr_to(b, 0);
+	proto = must(btf__add_func_proto(btf, 0), "proto");
+	b->fnp = ptr_to(b, proto);
+	b->list_head = strct(b, "list_head", 16);
+	field(b, "next", b->voidp, 0);
+	field(b, "prev", b->voidp, 8);
+}
+
+static int add_enum(struct kb *b, const char *name)
+{
+	int id = must(btf__add_enum(b->btf, name, 4), name);
+
+	must(btf__add_enum_value(b->btf, "BPF_PROG_TYPE_UNSPEC", 0), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_PROG_TYPE_TRACING", 26), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_PROG_TYPE_STRUCT_OPS", 27), "enum");
+	return id;
+}
+
+/* include/linux/u64_stats_sync.h: u64_stats_t is local64_t on 64-bit. */
+static int add_prog_stats(struct kb *b, struct kit_btf_layout *l)
+{
+	int v = strct(b, NULL, 8), st, syncp, id;
+	bool misses = b->v != KIT_BTF_NO_MISSES;
+
+	field(b, "v", b->u64, 0);
+	st = must(btf__add_typedef(b->btf, "u64_stats_t", v), "u64_stats_t");
+	syncp = strct(b, "u64_stats_sync", 0);
+	l->stats_size = misses ? 32 : 16;
+	id = strct(b, "bpf_prog_stats", l->stats_size);
+	field(b, "cnt", st, 0);
+	field(b, "nsecs", st, 8);
+	if (misses)
+		field(b, "misses", st, 16);
+	field(b, "syncp", syncp, misses ? 24 : 16);
+	l->off.stats_cnt = 0;
+	l->off.stats_nsecs = 8;
+	l->off.stats_misses = misses ? 16 : KTBPF_OFFSET_NONE;
+	l->off.has_misses = misses;
+	return id;
+}
+
+static int add_map(struct kb *b, struct kit_btf_layout *l)
+{
+	int name = array(b, b->chr, 16), id;
+
+	l->map_size = 0x100;
+	l->off.map_name = 0x60;
+	id = strct(b, "bpf_map", l->map_size);
+	field(b, "ops", b->voidp, 0);
+	field(b, "inner_map_meta", b->voidp, 8);
+	field(b, "security", b->voidp, 16);
+	field(b, "map_type", b->u32, 24);
+	field(b, "key_size", b->u32, 28);
+	field(b, "value_size", b->u32, 32);
+	field(b, "max_entries", b->u32, 36);
+	field(b, "map_extra", b->u64, 40);
+	field(b, "map_flags", b->u32, 48);
+	field(b, "id", b->u32, 68);
+	field(b, "btf", b->voidp, 88);
+	field(b, "name", name, 0x60);
+	return id;
+}
+
+/* include/linux/bpf.h: struct bpf_prog_aux, 6.1 order, trimmed. */
+static int add_prog_aux(struct kb *b, struct kit_btf_layout *l, int map_id)
+{
+	int refcnt, mutex, mapp, progp, cstr, name, id;
+	bool vi = b->v != KIT_BTF_NO_VERIFIED_INSNS;
+
+	refcnt = strct(b, NULL, 8);
+	field(b, "counter", b->s64, 0);
+	refcnt = must(btf__add_typedef(b->btf, "atomic64_t", refcnt), "atomic64_t");
+	mutex = strct(b, "mutex", 32);
+	field(b, "owner", b->ulong, 0);
+	mapp = ptr_to(b, ptr_to(b, map_id));
+	progp = ptr_to(b, fwd(b, "bpf_prog"));
+	cstr = ptr_to(b, must(btf__add_const(b->btf, b->chr), "const"));
+	name = array(b, b->chr, 16);
+
+	l->aux_size = 0x140;
+	l->off.aux_used_map_cnt = 8;
+	l->off.aux_id = 32;
+	l->off.aux_attach_btf_id = 44;
+	l->off.aux_prog = 144;
+	l->off.aux_attach_func_name = 152;
+	l->off.aux_used_maps = 200;
+	l->off.aux_verified_insns = vi ? 272 : KTBPF_OFFSET_NONE;
+	l->off.aux_name = 280;
+	id = strct(b, "bpf_prog_aux", l->aux_size);
+	field(b, "refcnt", refcnt, 0);
+	field(b, "used_map_cnt", b->u32, 8);
+	field(b, "used_btf_cnt", b->u32, 12);
+	field(b, "max_ctx_offset", b->u32, 16);
+	field(b, "stack_depth", b->u32, 28);
+	field(b, "id", b->u32, 32);
+	field(b, "func_cnt", b->u32, 36);
+	field(b, "func_idx", b->u32, 40);
+	field(b, "attach_btf_id", b->u32, 44);
+	field(b, "attach_btf", b->voidp, 64);
+	field(b, "dst_mutex", mutex, 80);
+	field(b, "dst_prog", progp, 112);
+	field(b, "verifier_zext", b->boolean, 136);
+	field(b, "prog", progp, 144);
+	field(b, "attach_func_name", cstr, 152);
+	field(b, "jit_data", b->voidp, 168);
+	field(b, "used_maps", mapp, 200);
+	field(b, "used_maps_mutex", mutex, 208);
+	field(b, "max_tp_access", b->u32, 240);
+	if (vi)
+		field(b, "verified_insns", b->u32, 272);
+	field(b, "name", name, 280);
+	return id;
+}
+
+/* The head of struct bpf_prog up to tag[]: u16 pages, a run of bitfields, type, ... */
+static void prog_head(struct kb *b, int type_enum, int attach_enum, int tag)
+{
+	static const char *const bits[] = {"jited",	"jit_requested", "gpl_compatible",
+					   "cb_access", "dst_needed",	 "blinded"};
+	uint32_t i;
+
+	field(b, "pages", b->u16, 0);
+	for (i = 0; i < sizeof(bits) / sizeof(bits[0]); i++)
+		bitfield(b, bits[i], b->u16, 16 + i);
+	field(b, "type", type_enum, 4);
+	field(b, "expected_attach_type", attach_enum, 8);
+	field(b, "len", b->u32, 12);
+	field(b, "jited_len", b->u32, 16);
+	field(b, "tag", tag, 20);
+}
+
+/* include/linux/bpf.h: struct bpf_prog. stats is `struct bpf_prog_stats __percpu *`. */
+static void add_prog(struct kb *b, struct kit_btf_layout *l, int stats_id, int aux_id)
+{
+	int type_enum, attach_enum, tag, insns, statsp, auxp, anon_s, anon_u;
+
+	type_enum = add_enum(b, "bpf_prog_type");
+	attach_enum = must(btf__add_enum(b->btf, "bpf_attach_type", 4), "attach");
+	must(btf__add_enum_value(b->btf, "BPF_CGROUP_INET_INGRESS", 0), "enum");
+	tag = array(b, b->u8, 8);
+	insns = array(b, b->u64, 0);
+	statsp = ptr_to(b, must(btf__add_type_tag(b->btf, "percpu", stats_id), "type_tag"));
+	auxp = ptr_to(b, aux_id);
+	l->off.prog_type = 4;
+	l->off.prog_expected_attach_type = 8;
+	l->prog_type_struct_ops = 27;
+	if (b->v != KIT_BTF_V612_ANON) {
+		l->prog_size = 0x48;
+		l->off.prog_stats = 0x20;
+		l->off.prog_aux = 0x38;
+		strct(b, "bpf_prog", l->prog_size);
+		prog_head(b, type_enum, attach_enum, tag);
+		field(b, "stats", statsp, 0x20);
+		field(b, "active", b->voidp, 0x28);
+		field(b, "bpf_func", b->fnp, 0x30);
+		field(b, "aux", auxp, 0x38);
+		field(b, "orig_prog", b->voidp, 0x40);
+		return;
+	}
+	/* Anonymous members: a plain struct, and a union reached through const. */
+	anon_s = strct(b, NULL, 16);
+	field(b, "stats", statsp, 0);
+	field(b, "active", b->voidp, 8);
+	anon_u = must(btf__add_union(b->btf, NULL, 8), "union");
+	field(b, "aux", auxp, 0);
+	field(b, "aux_raw", b->voidp, 0);
+	anon_u = must(btf__add_const(b->btf, anon_u), "const");
+	l->prog_size = 0x58;
+	l->off.prog_stats = 0x28;
+	l->off.prog_aux = 0x40;
+	strct(b, "bpf_prog", l->prog_size);
+	prog_head(b, type_enum, attach_enum, tag);
+	field(b, "blinding_requested", b->boolean, 28);
+	field(b, NULL, anon_s, 0x28);
+	field(b, "bpf_func", b->fnp, 0x38);
+	field(b, NULL, anon_u, 0x40);
+	field(b, "orig_prog", b->voidp, 0x48);
+	field(b, "insns", insns, 0x50);
+}
+
+/* include/linux/xarray.h: struct xa_node and struct xarray; include/linux/idr.h: struct idr. */
+static void add_xarray(struct kb *b, struct kit_btf_layout *l)
+{
+	uint32_t n = b->v == KIT_BTF_SMALL_XA ? 16 : 64;
+	int u, xa, rcu, parent, xap, slots, marks;
+
+	rcu = strct(b, "callback_head", 16);
+	field(b, "next", b->voidp, 0);
+	field(b, "func", b->fnp, 8);
+	u = must(btf__add_union(b->btf, NULL, 16), "union");
+	field(b, "private_list", b->list_head, 0);
+	field(b, "rcu_head", rcu, 0);
+	xa = strct(b, "xarray", 16);
+	field(b, "xa_lock", b->u32, 0);
+	field(b, "xa_flags", b->u32, 4);
+	field(b, "xa_head", b->voidp, 8);
+	l->xarray_size = 16;
+	parent = ptr_to(b, fwd(b, "xa_node"));
+	xap = ptr_to(b, xa);
+	slots = array(b, b->voidp, n);
+	marks = array(b, b->ulong, 3);
+
+	l->off.xa.node_shift = 0;
+	l->off.xa.node_slots = 40;
+	l->off.xa.nr_slots = n;
+	l->xa_node_size = 40 + 8 * n + 3 * 8;
+	strct(b, "xa_node", l->xa_node_size);
+	field(b, "shift", b->u8, 0);
+	field(b, "offset", b->u8, 1);
+	field(b, "count", b->u8, 2);
+	field(b, "nr_values", b->u8, 3);
+	field(b, "parent", parent, 8);
+	field(b, "array", xap, 16);
+	field(b, NULL, u, 24);
+	field(b, "slots", slots, 40);
+	field(b, "marks", marks, 40 + 8 * n);
+
+	l->idr_size = 24;
+	l->off.idr_xa_head = 8;
+	l->off.idr_next = 20;
+	strct(b, "idr", l->idr_size);
+	field(b, "idr_rt", xa, 0);
+	field(b, "idr_base", b->u32, 16);
+	field(b, "idr_next", b->u32, 20);
+}
+
+/* include/linux/jump_label.h: struct static_key, struct static_key_false. */
+static void add_static_key(struct kb *b, struct kit_btf_layout *l)
+{
+	int atomic, u, key;
+
+	atomic = strct(b, NULL, 4);
+	field(b, "counter", b->u32, 0);
+	atomic = must(btf__add_typedef(b->btf, "atomic_t", atomic), "atomic_t");
+	u = must(btf__add_union(b->btf, NULL, 8), "union");
+	field(b, "type", b->ulong, 0);
+	field(b, "entries", b->voidp, 0);
+	l->static_key_size = 16;
+	l->off.static_key_enabled = 0;
+	key = strct(b, "static_key", 16);
+	field(b, "enabled", atomic, 0);
+	field(b, NULL, u, 8);
+	strct(b, "static_key_false", 16);
+	field(b, "key", key, 0);
+}
+
+/* Function pointers at 8-byte steps, except the few data members named below. */
+static int add_ops(struct kb *b, const char *name, const char *const *members, uint32_t *ret_nr)
+{
+	int name16 = array(b, b->chr, 16), id;
+	uint32_t i, n, off = 0;
+
+	for (n = 0; members[n]; n++)
+		;
+	id = strct(b, name, 8 * n + 128);
+	for (i = 0; i < n; i++) {
+		const char *m = members[i];
+
+		if (!strcmp(m, "name")) {
+			field(b, m, name16, off);
+			off += 16;
+		} else if (!strcmp(m, "list")) {
+			field(b, m, b->list_head, off);
+			off += 16;
+		} else {
+			bool data = !strcmp(m, "key") || !strcmp(m, "flags") ||
+				    !strcmp(m, "dispatch_max_batch") || !strcmp(m, "timeout_ms") ||
+				    !strcmp(m, "exit_dump_len") || !strcmp(m, "hotplug_seq") ||
+				    !strcmp(m, "owner");
+
+			field(b, m, data ? b->u64 : b->fnp, off);
+			off += 8;
+		}
+	}
+	*ret_nr = n;
+	return id;
+}
+
+struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *ret_layout)
+{
+	struct kit_btf_layout l = {0};
+	struct kb b = {.v = v};
+	int stats, map, aux;
+
+	b.btf = btf__new_empty();
+	if (!b.btf) {
+		fprintf(stderr, "kit-btf: btf__new_empty failed\n");
+		abort();
+	}
+	base_types(&b);
+	stats = add_prog_stats(&b, &l);
+	map = add_map(&b, &l);
+	aux = add_prog_aux(&b, &l, map);
+	add_prog(&b, &l, stats, aux);
+	add_xarray(&b, &l);
+	add_static_key(&b, &l);
+	l.tcp_ops_id = (uint32_t)add_ops(&b, "tcp_congestion_ops", kit_btf_tcp_ops_members,
+					 &l.tcp_ops_nr_members);
+	l.scx_ops_id = (uint32_t)add_ops(&b, "sched_ext_ops", kit_btf_scx_ops_members,
+					 &l.scx_ops_nr_members);
+	*ret_layout = l;
+	return b.btf;
+}
+
+const void *kit_btf_raw(struct btf *btf, uint32_t *ret_size)
+{
+	const void *raw = btf__raw_data(btf, ret_size);
+
+	if (!raw) {
+		fprintf(stderr, "kit-btf: btf__raw_data failed\n");
+		abort();
+	}
+	return raw;
+}

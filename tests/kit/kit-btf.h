@@ -2,6 +2,51 @@
 #ifndef KTBPF_KIT_BTF_H
 #define KTBPF_KIT_BTF_H
 
+/*
+ * Kernel BTF written with libbpf's btf__add_*() describing the structs the
+ * walkers read, with realistic x86_64 layouts (Linux 6.1 as the model:
+ * include/linux/bpf.h, include/linux/xarray.h, include/linux/idr.h,
+ * include/linux/jump_label.h, include/net/tcp.h, kernel/sched/ext.c).
+ * The returned layout says where every member is, so fixture code writes
+ * guest objects at the same places the library will read them.
+ */
+
+#include <stdint.h>
+
 #include "kit.h"
+#include "ktbpf/offsets.h"
+
+struct btf;
+
+enum kit_btf_variant {
+	KIT_BTF_V61,		   /* flat 6.1 layout */
+	KIT_BTF_V612_ANON,	   /* bpf_prog.stats/.aux inside anonymous struct/union members
+				    * (one behind a const modifier), other offsets shifted */
+	KIT_BTF_NO_MISSES,	   /* bpf_prog_stats without misses (before 5.12) */
+	KIT_BTF_NO_VERIFIED_INSNS, /* bpf_prog_aux without verified_insns (before 5.16) */
+	KIT_BTF_SMALL_XA,	   /* CONFIG_BASE_SMALL: xa_node.slots[16] */
+};
+
+struct kit_btf_layout {
+	/* Where each member is; KTBPF_OFFSET_NONE for members this variant lacks. */
+	struct ktbpf_offsets off;
+	/* sizeof each struct */
+	uint32_t prog_size, aux_size, stats_size, map_size;
+	uint32_t xa_node_size, xarray_size, idr_size, static_key_size;
+	/* BTF type ids of the struct_ops types, and their member counts */
+	uint32_t tcp_ops_id, scx_ops_id;
+	uint32_t tcp_ops_nr_members, scx_ops_nr_members;
+	uint32_t prog_type_struct_ops; /* BPF_PROG_TYPE_STRUCT_OPS (27) */
+};
+
+/* Member names of the struct_ops types, in BTF order. */
+extern const char *const kit_btf_tcp_ops_members[];
+extern const char *const kit_btf_scx_ops_members[];
+
+/* New BTF for variant v (free with btf__free()); *ret_layout filled. Aborts on failure. */
+struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *ret_layout);
+
+/* The raw .BTF blob (owned by btf), e.g. to place between __start_BTF and __stop_BTF. */
+const void *kit_btf_raw(struct btf *btf, uint32_t *ret_size);
 
 #endif

@@ -17,32 +17,39 @@
 
 struct btf;
 
+/*
+ * An optional member the guest kernel does not have. Optional today:
+ * bpf_prog_aux.attach_func_name and .prog, bpf_prog_stats.misses (also
+ * has_misses). Every other member is required.
+ */
+#define KTBPF_OFFSET_NONE UINT32_MAX
+
 struct ktbpf_offsets {
 	/* struct bpf_prog (include/linux/bpf.h) */
-	uint32_t prog_type;                 /* enum bpf_prog_type, u32 */
+	uint32_t prog_type;		    /* enum bpf_prog_type, u32 */
 	uint32_t prog_expected_attach_type; /* struct_ops: member index in the ops struct */
-	uint32_t prog_aux;                  /* struct bpf_prog_aux * */
-	uint32_t prog_stats;                /* struct bpf_prog_stats __percpu * */
+	uint32_t prog_aux;		    /* struct bpf_prog_aux * */
+	uint32_t prog_stats;		    /* struct bpf_prog_stats __percpu * */
 	/* struct bpf_prog_aux */
 	uint32_t aux_id;
 	uint32_t aux_verified_insns;
-	uint32_t aux_name;                  /* char[BPF_OBJ_NAME_LEN] */
-	uint32_t aux_used_maps;             /* struct bpf_map ** */
-	uint32_t aux_used_map_cnt;          /* u32 */
-	uint32_t aux_attach_btf_id;         /* u32 */
-	uint32_t aux_attach_func_name;      /* const char * */
-	uint32_t aux_prog;                  /* struct bpf_prog * back-pointer */
+	uint32_t aux_name;	       /* char[BPF_OBJ_NAME_LEN] */
+	uint32_t aux_used_maps;	       /* struct bpf_map ** */
+	uint32_t aux_used_map_cnt;     /* u32 */
+	uint32_t aux_attach_btf_id;    /* u32 */
+	uint32_t aux_attach_func_name; /* const char *; optional (KTBPF_OFFSET_NONE) */
+	uint32_t aux_prog;	       /* struct bpf_prog * back-pointer; optional */
 	/* struct bpf_prog_stats (per CPU) */
 	uint32_t stats_cnt;
 	uint32_t stats_nsecs;
-	uint32_t stats_misses;
-	bool has_misses;                    /* bpf_prog_stats.misses exists (5.12+) */
+	uint32_t stats_misses; /* optional (KTBPF_OFFSET_NONE) */
+	bool has_misses;       /* bpf_prog_stats.misses exists (5.12+) */
 	/* struct bpf_map */
-	uint32_t map_name;                  /* char[BPF_OBJ_NAME_LEN] */
+	uint32_t map_name; /* char[BPF_OBJ_NAME_LEN] */
 	/* struct idr / struct xarray */
-	uint32_t idr_xa_head;               /* idr.idr_rt + xarray.xa_head */
-	uint32_t idr_next;                  /* idr.idr_next (u32) */
-	struct ktbpf_xa_layout xa;          /* struct xa_node */
+	uint32_t idr_xa_head;	   /* idr.idr_rt + xarray.xa_head */
+	uint32_t idr_next;	   /* idr.idr_next (u32) */
+	struct ktbpf_xa_layout xa; /* struct xa_node */
 	/* struct static_key (bpf_stats_enabled_key.key.enabled: atomic_t) */
 	uint32_t static_key_enabled;
 };
@@ -52,8 +59,7 @@ struct ktbpf_offsets {
  * missing "struct.member" and what to do ("the guest kernel's BTF lacks
  * bpf_prog_aux.verified_insns (needs Linux 5.16+)").
  */
-int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret,
-			   struct ktbpf_err *err);
+int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, struct ktbpf_err *err);
 
 /*
  * Byte offset of member (searched through anonymous members) in struct or

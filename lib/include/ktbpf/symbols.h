@@ -5,7 +5,8 @@
 /*
  * A kernel symbol table: name -> address. Filled from a vmlinux ELF .symtab,
  * a System.map-format file (also /proc/kallsyms output) or kallsyms decoded
- * from guest RAM, then frozen with ktbpf_symtab_finish() for O(log n) lookups.
+ * from guest RAM, then frozen with ktbpf_symtab_finish() for lookups (a hash
+ * index: O(1)). A failed load adds nothing (the table is as before).
  * Duplicate names keep the first one added (a static in several files is
  * ambiguous; the ones we need are unique).
  */

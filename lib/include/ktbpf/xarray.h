@@ -29,9 +29,9 @@
 
 /* Member offsets of struct xa_node, from BTF (see ktbpf_offsets). */
 struct ktbpf_xa_layout {
-	uint32_t node_shift;  /* offsetof(struct xa_node, shift), a u8 */
-	uint32_t node_slots;  /* offsetof(struct xa_node, slots) */
-	uint32_t nr_slots;    /* XA_CHUNK_SIZE: 64 (16 with CONFIG_BASE_SMALL); from BTF array size */
+	uint32_t node_shift; /* offsetof(struct xa_node, shift), a u8 */
+	uint32_t node_slots; /* offsetof(struct xa_node, slots) */
+	uint32_t nr_slots; /* XA_CHUNK_SIZE: 64 (16 with CONFIG_BASE_SMALL); from BTF array size */
 };
 
 #define KTBPF_XA_MAX_SLOTS 64
@@ -56,8 +56,10 @@ static inline bool ktbpf_xa_is_value(uint64_t e)
  * xa_load() finds it, including the range check on the top node (an index
  * beyond the tree's height is absent, it does not alias a low slot).
  * *ret_entry = 0 when absent. Sibling entries are followed to their canonical
- * slot. Errors: -EFAULT/-ENOENT from reading a node, -EUCLEAN for an
- * inconsistent node (bad shift).
+ * slot. Errors: -EFAULT/-ENOENT from reading a node (err->addr names the
+ * failing address), -EUCLEAN for an inconsistent node (bad shift, a node
+ * below shift 0, a sibling naming a slot past the node), -EINVAL for a layout
+ * whose nr_slots is not a power of two from 4 to 64.
  */
 int ktbpf_xa_load(struct ktbpf_xlate *x, const struct ktbpf_xa_layout *l, uint64_t xa_head,
 		  uint64_t index, uint64_t *ret_entry, struct ktbpf_err *err);
@@ -72,13 +74,13 @@ struct ktbpf_xa_iter {
 	uint64_t head;
 	uint64_t max_entries, max_nodes;
 	uint64_t nr_entries, nr_nodes;
-	int depth;  /* -1: not started; -2: finished */
+	int depth; /* -1: not started; -2: finished */
 	bool capped;
 	struct {
-		uint64_t node;   /* node kva (untagged) */
-		uint64_t base;   /* index of slot 0 */
+		uint64_t node; /* node kva (untagged) */
+		uint64_t base; /* index of slot 0 */
 		uint32_t shift;
-		uint32_t slot;   /* next slot to visit */
+		uint32_t slot; /* next slot to visit */
 		uint64_t slots[KTBPF_XA_MAX_SLOTS];
 	} stack[KTBPF_XA_MAX_DEPTH];
 };
@@ -95,7 +97,7 @@ void ktbpf_xa_iter_init(struct ktbpf_xa_iter *it, struct ktbpf_xlate *x,
 			uint64_t max_nodes);
 
 /*
- * Next entry: returns 0 and fills *ret_index/*ret_entry; KTBPF_ITER_END when
+ * Next entry: returns 0 and fills *ret_index and *ret_entry; KTBPF_ITER_END when
  * done; a negative errno when a node could not be read or is inconsistent (the
  * bad subtree is skipped, err says which; call again to continue) or -E2BIG
  * once when a cap was hit (then KTBPF_ITER_END).
