@@ -115,6 +115,7 @@ fi
 
 [ -n "$found" ] || die "no compressed ELF payload found in $in"
 has_btf "$tmp" || die "decompressed $found from $in is an ELF but has no .BTF section (kernel built without CONFIG_DEBUG_INFO_BTF?)"
+chmod 644 "$tmp"
 mv -f "$tmp" "$out"
 trap - EXIT
 log "extracted $found -> $out ($(stat -c %s "$out") bytes, has .BTF)"

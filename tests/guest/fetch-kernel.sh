@@ -1,14 +1,16 @@
 #!/bin/bash
-# fetch-kernel.sh {6.1|6.12}
+# fetch-kernel.sh {6.1|6.12} [--vmlinux]
 #
 # Download a Debian bookworm cloud kernel image package (never installed on the
-# host), unpack the boot files into the ktbpf cache and print the cache
+# host), unpack its boot files into the ktbpf cache and print the cache
 # directory.  The directory holds:
 #   vmlinuz      the bzImage
-#   config       the kernel .config (if shipped)
-#   System.map   the symbol map (if shipped)
-#   version      the kernel release (uname -r inside the guest)
+#   config       the kernel .config
+#   System.map   only if the package ships a real one (Debian ships a one-line
+#                placeholder pointing at the -dbg package; it is dropped)
+#   version      the kernel release (uname -r in the guest)
 #   package      "<package> <version>" that was unpacked
+#   vmlinux      with --vmlinux: the ELF image with .BTF (extract-vmlinux.sh)
 #
 #   6.1  = the linux-image-6.1.0-*-cloud-amd64 that linux-image-cloud-amd64 depends on
 #   6.12 = the newest linux-image-6.12.*+deb12-cloud-amd64-unsigned (bookworm-security)
@@ -20,9 +22,15 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-usage() { echo "usage: $0 {6.1|6.12}" >&2; exit 2; }
-[ $# -eq 1 ] || usage
+usage() { echo "usage: $0 {6.1|6.12} [--vmlinux]" >&2; exit 2; }
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
 series=$1
+want_vmlinux=
+case "${2:-}" in
+"") ;;
+--vmlinux) want_vmlinux=1 ;;
+*) usage ;;
+esac
 case "$series" in 6.1|6.12) ;; *) usage ;; esac
 
 need_cmd apt-cache apt-get dpkg-deb sort
@@ -51,20 +59,28 @@ candidate_version() {
 
 # Newest already-unpacked kernel of this series, for offline reuse.
 cached_fallback() {
-	local d best=
-	for d in "$cache"/linux-image-"$series".*_*/ "$cache"/linux-image-"$series".0-*_*/; do
-		[ -f "$d/.complete" ] || continue
-		best=$d
-	done 2>/dev/null
+	local d best
+	best=$(for d in "$cache"/linux-image-"$series".*_* "$cache"/linux-image-"$series".0-*_*; do
+		[ -f "$d/.complete" ] && printf '%s\n' "$d"
+	done | sort -uV | tail -n1)
 	[ -n "$best" ] || return 1
-	printf '%s\n' "${best%/}"
+	printf '%s\n' "$best"
+}
+
+# print DIR (after extracting vmlinux when asked) and stop
+finish() {
+	if [ -n "$want_vmlinux" ]; then
+		"$here/extract-vmlinux.sh" "$1/vmlinuz" "$1/vmlinux" ||
+			die "cannot extract vmlinux from $1/vmlinuz"
+	fi
+	printf '%s\n' "$1"
+	exit 0
 }
 
 if ! pkg=$(resolve_pkg) || ! ver=$(candidate_version "$pkg") || [ -z "$ver" ] || [ "$ver" = "(none)" ]; then
 	if dir=$(cached_fallback); then
 		log "warning: cannot resolve the $series kernel package with apt-cache; reusing cached $dir"
-		printf '%s\n' "$dir"
-		exit 0
+		finish "$dir"
 	fi
 	die "cannot resolve the Debian $series cloud kernel package with apt-cache.
   Is a bookworm (and, for 6.12, bookworm-security) source configured and 'apt-get update' run?
@@ -74,14 +90,16 @@ fi
 dir=$cache/${pkg}_${ver//:/%}
 if [ -f "$dir/.complete" ] && [ -f "$dir/vmlinuz" ]; then
 	log "cached: $pkg $ver"
-	printf '%s\n' "$dir"
-	exit 0
+	finish "$dir"
 fi
 
 tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 log "downloading $pkg=$ver"
-if ! (cd "$tmp" && apt-get download -q "$pkg=$ver" >&2); then
+apt_opts=(-q)
+# as root apt drops to the _apt user, who cannot write into our private temp dir
+[ "$(id -u)" = 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
+if ! (cd "$tmp" && apt-get download "${apt_opts[@]}" "$pkg=$ver" >&2); then
 	die "apt-get download $pkg=$ver failed.
   Run 'apt-get update' (as root) so the package index is current, check network access to
   deb.debian.org (bookworm, bookworm-security), then retry."
@@ -97,12 +115,20 @@ vmlinuz=$(ls "$tmp"/x/boot/vmlinuz-* 2>/dev/null | head -n1)
 rel=${vmlinuz##*/vmlinuz-}
 cp "$vmlinuz" "$tmp/out/vmlinuz"
 [ -f "$tmp/x/boot/config-$rel" ] && cp "$tmp/x/boot/config-$rel" "$tmp/out/config"
-[ -f "$tmp/x/boot/System.map-$rel" ] && cp "$tmp/x/boot/System.map-$rel" "$tmp/out/System.map"
+sm=$tmp/x/boot/System.map-$rel
+if [ -f "$sm" ]; then
+	if [ "$(stat -c %s "$sm")" -lt 4096 ] && grep -q 'real System.map' "$sm"; then
+		log "the package's System.map is a placeholder; not kept (use the guest's kallsyms)"
+	else
+		cp "$sm" "$tmp/out/System.map"
+	fi
+fi
 printf '%s\n' "$rel" >"$tmp/out/version"
 printf '%s %s\n' "$pkg" "$ver" >"$tmp/out/package"
+chmod 755 "$tmp/out"
 touch "$tmp/out/.complete"
 
 rm -rf "$dir"
 mv "$tmp/out" "$dir"
 log "kernel $rel ready in $dir"
-printf '%s\n' "$dir"
+finish "$dir"

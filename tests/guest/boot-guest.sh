@@ -1,0 +1,165 @@
+#!/bin/bash
+# boot-guest.sh --kernel DIR_OR_VMLINUZ --initrd FILE --workdir DIR
+#               [--cpu qemu64|max] [--smp N] [--mem 512M] [--append ARGS]
+#               [--timeout SECONDS] [--machine q35|pc]
+#
+# Boot the ktbpf test guest under QEMU TCG (never KVM), wait for KTBPF-READY
+# on the console, then pause the VM through QMP and leave it paused for
+# inspection.  Files in DIR:
+#   ram           guest RAM (memory-backend-file, share=on); see memmap
+#   memmap        one line per RAM region: "GPA SIZE FILE_OFFSET" (hex)
+#   console.log   serial 0 (kernel console, agent output)
+#   kallsyms      the guest's /proc/kallsyms (System.map format, "[bpf]" etc. suffixes),
+#                 unpacked from kallsyms.serial (serial 1, gzip unless ktbpf.kallsyms_gzip=0)
+#   qmp.in/out    the QMP fifos (use qmp.sh DIR JSON)
+#   qemu.pid      QEMU's pid (stop with stop-guest.sh DIR)
+#   qemu.log      QEMU's own stdout/stderr
+#   truth.json    the JSON the agent printed after "KTBPF-TRUTH "
+#   boot_seconds  seconds from QEMU start to KTBPF-READY
+# Prints DIR on stdout.  KASLR stays on.  QEMU_BIN overrides the emulator.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+usage() {
+	sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+	exit 2
+}
+
+kernel='' initrd='' workdir='' cpu=max smp=1 mem=512M append='' timeout=180 machine=q35
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--kernel) kernel=${2:?}; shift 2 ;;
+	--initrd) initrd=${2:?}; shift 2 ;;
+	--workdir) workdir=${2:?}; shift 2 ;;
+	--cpu) cpu=${2:?}; shift 2 ;;
+	--smp) smp=${2:?}; shift 2 ;;
+	--mem) mem=${2:?}; shift 2 ;;
+	--append) append="$append ${2?}"; shift 2 ;;
+	--timeout) timeout=${2:?}; shift 2 ;;
+	--machine) machine=${2:?}; shift 2 ;;
+	-h|--help) usage ;;
+	*) log "unknown option $1"; usage ;;
+	esac
+done
+if [ -z "$kernel" ] || [ -z "$initrd" ] || [ -z "$workdir" ]; then usage; fi
+[ -d "$kernel" ] && kernel=$kernel/vmlinuz
+[ -r "$kernel" ] || die "kernel $kernel not readable"
+[ -r "$initrd" ] || die "initrd $initrd not readable"
+[[ $smp =~ ^[1-9][0-9]*$ ]] || die "bad --smp $smp"
+[[ $timeout =~ ^[1-9][0-9]*$ ]] || die "bad --timeout $timeout"
+case "$machine" in q35|pc) ;; *) die "--machine must be q35 or pc" ;; esac
+
+qemu=${QEMU_BIN:-qemu-system-x86_64}
+need_cmd "$qemu" mkfifo grep sed
+
+# memory size in bytes
+case "$mem" in
+*[Gg]) mem_bytes=$((${mem%[Gg]} * 1024 * 1024 * 1024)) ;;
+*[Mm]) mem_bytes=$((${mem%[Mm]} * 1024 * 1024)) ;;
+*[!0-9]*) die "bad --mem $mem (use e.g. 512M or 2G)" ;;
+*) mem_bytes=$((mem * 1024 * 1024)) ;;
+esac
+[ "$mem_bytes" -ge $((128 * 1024 * 1024)) ] || die "--mem $mem is too small (>= 128M)"
+
+mkdir -p "$workdir"
+workdir=$(cd "$workdir" && pwd)
+if pid=$(cat "$workdir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$workdir/ram"; then
+	die "a guest is already running in $workdir (pid $pid); run stop-guest.sh $workdir"
+fi
+rm -f "$workdir"/{ram,memmap,console.log,kallsyms,kallsyms.serial,qmp.in,qmp.out,qmp.negotiated,qmp-events.log,qemu.pid,qemu.log,truth.json,boot_seconds,core.elf}
+mkfifo "$workdir/qmp.in" "$workdir/qmp.out"
+
+# RAM layout: QEMU puts the first part below 4 GiB and the rest at 4 GiB.
+# q35: all RAM low if < 2.75 GiB, else 2 GiB low; pc: < 3.5 GiB, else 3 GiB low
+# (no gigabyte alignment tricks for these sizes).
+if [ "$machine" = q35 ]; then
+	if [ "$mem_bytes" -ge $((0xb0000000)) ]; then low=$((0x80000000)); else low=$((0xb0000000)); fi
+else
+	if [ "$mem_bytes" -ge $((0xe0000000)) ]; then low=$((0xc0000000)); else low=$((0xe0000000)); fi
+fi
+{
+	if [ "$mem_bytes" -gt "$low" ]; then
+		printf '0x0 0x%x 0x0\n' "$low"
+		printf '0x100000000 0x%x 0x%x\n' $((mem_bytes - low)) "$low"
+	else
+		printf '0x0 0x%x 0x0\n' "$mem_bytes"
+	fi
+} >"$workdir/memmap"
+
+cmdline="console=ttyS0,115200 panic=-1 oops=panic${append}"
+# shellcheck disable=SC2054 # commas are QEMU option syntax
+args=(
+	-accel tcg -machine "$machine,memory-backend=m" -cpu "$cpu" -smp "$smp" -m "$mem"
+	-object "memory-backend-file,id=m,size=$mem_bytes,mem-path=$workdir/ram,share=on"
+	-nographic -nodefaults -no-reboot -monitor none
+	-chardev "file,id=con,path=$workdir/console.log" -serial chardev:con
+	-chardev "file,id=ksyms,path=$workdir/kallsyms.serial" -serial chardev:ksyms
+	-chardev "pipe,id=qmp,path=$workdir/qmp" -mon chardev=qmp,mode=control
+	-kernel "$kernel" -initrd "$initrd" -append "$cmdline"
+)
+log "starting QEMU: -cpu $cpu -smp $smp -m $mem, kernel $kernel"
+printf '%q ' "$qemu" "${args[@]}" >"$workdir/qemu.cmdline"
+echo >>"$workdir/qemu.cmdline"
+start=$(date +%s.%N)
+"$qemu" "${args[@]}" </dev/null >"$workdir/qemu.log" 2>&1 &
+pid=$!
+echo "$pid" >"$workdir/qemu.pid"
+
+failed() {
+	log "error: $*"
+	log "last console lines ($workdir/console.log):"
+	tail -n 25 "$workdir/console.log" 2>/dev/null | tr -d '\r' | sed 's/^/    /' >&2 || true
+	if [ -s "$workdir/qemu.log" ]; then
+		log "qemu.log:"
+		sed 's/^/    /' "$workdir/qemu.log" >&2
+	fi
+	kill "$pid" 2>/dev/null || true
+	exit 1
+}
+
+# wait for KTBPF-READY
+next_report=10
+while :; do
+	if grep -aq KTBPF-READY "$workdir/console.log" 2>/dev/null; then
+		break
+	fi
+	if grep -aq -e KTBPF-FAILED -e 'Kernel panic' "$workdir/console.log" 2>/dev/null; then
+		failed "the guest reported a failure"
+	fi
+	kill -0 "$pid" 2>/dev/null || failed "QEMU exited before KTBPF-READY"
+	elapsed=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%d", n-s}')
+	[ "$elapsed" -lt "$timeout" ] || failed "no KTBPF-READY after ${timeout}s"
+	if [ "$elapsed" -ge "$next_report" ]; then
+		last=$(tr -d '\r' <"$workdir/console.log" 2>/dev/null | grep -a . | tail -n1 | cut -c1-100)
+		log "waiting for the guest (${elapsed}s): $last"
+		next_report=$((next_report + 10))
+	fi
+	sleep 0.2
+done
+boot=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%.1f", n-s}')
+
+# pause
+"$here/qmp.sh" "$workdir" '{"execute":"stop"}' >/dev/null || failed "QMP stop failed"
+status=$("$here/qmp.sh" "$workdir" '{"execute":"query-status"}') || failed "QMP query-status failed"
+[[ $status == *'"status": "paused"'* || $status == *'"status":"paused"'* ]] ||
+	failed "VM is not paused after stop: $status"
+
+tr -d '\r' <"$workdir/console.log" | grep -a '^KTBPF-TRUTH ' | tail -n1 |
+	sed 's/^KTBPF-TRUTH //' >"$workdir/truth.json"
+[ -s "$workdir/truth.json" ] || log "warning: no KTBPF-TRUTH line on the console"
+echo "$boot" >"$workdir/boot_seconds"
+# kallsyms: the agent finished writing it before it printed READY
+if [ -s "$workdir/kallsyms.serial" ]; then
+	if [ "$(head -c2 "$workdir/kallsyms.serial" | od -An -tx1 | tr -d ' \n')" = 1f8b ]; then
+		gzip -dc <"$workdir/kallsyms.serial" >"$workdir/kallsyms" ||
+			log "warning: kallsyms.serial is a damaged gzip stream"
+	else
+		cp "$workdir/kallsyms.serial" "$workdir/kallsyms"
+	fi
+fi
+paging=$(tr -d '\r' <"$workdir/console.log" | sed -n 's/.*ktbpf-init: .*paging=\([0-9]*-level\).*/\1/p' | tail -n1)
+log "guest READY after ${boot}s (${paging:-unknown} paging), VM paused; QEMU pid $pid"
+printf '%s\n' "$workdir"

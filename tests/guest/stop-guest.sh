@@ -1,0 +1,50 @@
+#!/bin/bash
+# stop-guest.sh DIR [--rm-ram]
+#
+# Stop the QEMU started by boot-guest.sh in DIR: QMP "quit", then SIGTERM,
+# then SIGKILL.  With --rm-ram also delete DIR/ram and DIR/core.elf.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+if [ $# -lt 1 ] || [ $# -gt 2 ]; then echo "usage: $0 DIR [--rm-ram]" >&2; exit 2; fi
+dir=$1
+rm_ram=
+[ "${2:-}" = --rm-ram ] && rm_ram=1
+[ -z "${2:-}" ] || [ -n "$rm_ram" ] || { echo "usage: $0 DIR [--rm-ram]" >&2; exit 2; }
+
+# is PID the QEMU of this workdir (and not a recycled pid)?
+ours() {
+	local pid=$1
+	kill -0 "$pid" 2>/dev/null || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cd "$dir" && pwd)/ram"
+}
+
+wait_gone() {
+	local pid=$1 tenths=$2
+	while [ "$tenths" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
+		sleep 0.1
+		tenths=$((tenths - 1))
+	done
+	! kill -0 "$pid" 2>/dev/null
+}
+
+if pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && ours "$pid"; then
+	log "stopping QEMU pid $pid"
+	KTBPF_QMP_TIMEOUT=10 "$here/qmp.sh" "$dir" '{"execute":"quit"}' >/dev/null 2>&1 || true
+	if ! wait_gone "$pid" 100; then
+		log "QEMU ignored quit; sending SIGTERM"
+		kill -TERM "$pid" 2>/dev/null || true
+		if ! wait_gone "$pid" 50; then
+			log "sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+			wait_gone "$pid" 50 || die "QEMU pid $pid does not die"
+		fi
+	fi
+else
+	log "no running QEMU for $dir"
+fi
+rm -f "$dir/qemu.pid" "$dir/qmp.negotiated"
+[ -n "$rm_ram" ] && rm -f "$dir/ram" "$dir/core.elf"
+exit 0
