@@ -1,2 +1,500 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <bpf/btf.h>
+
+#include "ktbpf/kallsyms.h"
 #include "ktbpf/kernel.h"
+
+/* Defaults when page_offset_base is absent (arch/x86/include/asm/page_64_types.h). */
+#define X86_PAGE_OFFSET_L4 0xffff888000000000ull
+#define X86_PAGE_OFFSET_L5 0xff11000000000000ull
+#define X86_PTE_ADDR_MASK  0x000ffffffffff000ull
+#define BTF_MAX		   (64u << 20) /* a real vmlinux BTF is a few MiB */
+
+struct ktbpf_kernel {
+	struct ktbpf_kernel_info info;
+	const struct ktbpf_mem *mem;
+	struct ktbpf_mmu mmu;
+	struct ktbpf_xlate *x;
+	struct ktbpf_symtab *syms;
+	struct btf *btf;
+	struct ktbpf_offsets off;
+	struct ktbpf_vmcoreinfo *vi; /* NULL when none was found */
+	uint64_t *percpu;
+	uint32_t nr_percpu;
+};
+
+static const struct ktbpf_kernel_hints no_hints;
+
+const char *ktbpf_source_name(enum ktbpf_source s)
+{
+	switch (s) {
+	case KTBPF_SRC_NONE:
+		return "none";
+	case KTBPF_SRC_HINT:
+		return "hint";
+	case KTBPF_SRC_VMCOREINFO:
+		return "vmcoreinfo";
+	case KTBPF_SRC_VMLINUX:
+		return "vmlinux";
+	case KTBPF_SRC_SYSTEM_MAP:
+		return "system-map";
+	case KTBPF_SRC_BTF_FILE:
+		return "btf-file";
+	case KTBPF_SRC_GUEST_RAM:
+		return "guest-ram";
+	case KTBPF_SRC_DEFAULT:
+		return "default";
+	}
+	return "unknown";
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int sym(const struct ktbpf_kernel *k, const char *name, uint64_t *ret)
+{
+	return ktbpf_symtab_lookup(k->syms, name, ret);
+}
+
+/* VMCOREINFO from the caller's text, the hinted address, or a scan of guest RAM. */
+static int find_vmcoreinfo(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+			   struct ktbpf_err *err)
+{
+	int r;
+
+	k->vi = malloc(sizeof(*k->vi));
+	if (!k->vi)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	if (h->vmcoreinfo_text)
+		r = ktbpf_vmcoreinfo_parse(h->vmcoreinfo_text, h->vmcoreinfo_len, k->vi, err);
+	else
+		r = ktbpf_vmcoreinfo_find(k->mem, h->vmcoreinfo_pa, k->vi, err);
+	if (r < 0) {
+		free(k->vi);
+		k->vi = NULL;
+		/* With a CR3 hint and symbol files, the page tables alone can do. */
+		if (h->has_cr3 && (h->vmlinux_path || h->system_map_path))
+			return 0;
+		return r;
+	}
+	snprintf(k->info.release, sizeof(k->info.release), "%s", k->vi->osrelease);
+	snprintf(k->info.build_id, sizeof(k->info.build_id), "%s", k->vi->build_id);
+	k->info.vmcoreinfo_pa = k->vi->note_pa;
+	return 0;
+}
+
+/*
+ * x86_64: the kernel image maps through __START_KERNEL_map + phys_base for
+ * the whole KERNEL_IMAGE_SIZE window (arch/x86/include/asm/page_64.h:
+ * __phys_addr_nodebug()), so init_top_pgt's PA follows from VMCOREINFO.
+ */
+static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+		   struct ktbpf_err *err)
+{
+	const struct ktbpf_vmcoreinfo *vi = k->vi;
+	struct ktbpf_mmu *m = &k->mmu;
+
+	m->arch = KTBPF_ARCH_X86_64;
+	m->l5 = vi && vi->pgtable_l5 == 1;
+	if (vi && vi->has_phys_base) {
+		m->phys_base = vi->phys_base;
+		m->kimage_base = KTBPF_X86_START_KERNEL_MAP;
+		m->kimage_size = KTBPF_X86_KERNEL_IMAGE_SIZE;
+	}
+	k->info.layout_source = KTBPF_SRC_VMCOREINFO;
+	if (h->has_cr3) {
+		m->pgd_pa = h->cr3 & X86_PTE_ADDR_MASK;
+		k->info.layout_source = KTBPF_SRC_HINT;
+	} else if (!vi || !vi->init_top_pgt) {
+		return ktbpf_err_set(err, -ENOENT,
+				     "VMCOREINFO lists neither init_top_pgt nor swapper_pg_dir: "
+				     "pass the guest's CR3");
+	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP) {
+		return ktbpf_err_set(err, -EINVAL,
+				     "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
+				     "(or phys_base is missing): pass the guest's CR3",
+				     (unsigned long long)vi->init_top_pgt);
+	} else {
+		m->pgd_pa = vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP + m->phys_base;
+	}
+	k->info.phys_base = m->phys_base;
+	k->info.l5 = m->l5;
+	k->info.pgd_pa = m->pgd_pa;
+	return 0;
+}
+
+/*
+ * aarch64 (best effort): TTBR1 and TCR_EL1 come from the VMM; the linear map
+ * is PAGE_OFFSET = -(1 << VA_BITS) over PHYS_OFFSET (arch/arm64/include/asm/memory.h);
+ * the image goes through the page tables.
+ */
+static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+		     struct ktbpf_err *err)
+{
+	const struct ktbpf_vmcoreinfo *vi = k->vi;
+	struct ktbpf_mmu *m = &k->mmu;
+	uint64_t va_bits = 0, phys_off = 0;
+	char buf[32];
+
+	if (!h->has_cr3 || !h->has_tcr_el1)
+		return ktbpf_err_set(
+			err, -EINVAL,
+			"aarch64 guests need the TTBR1_EL1 (as cr3) and TCR_EL1 hints: "
+			"VMCOREINFO has no page-table root there");
+	m->arch = KTBPF_ARCH_AARCH64;
+	m->pgd_pa = h->cr3;
+	m->tcr_el1 = h->tcr_el1;
+	if (vi)
+		va_bits = vi->va_bits;
+	if (!va_bits && ((h->tcr_el1 >> 16) & 0x3f))
+		va_bits = 64 - ((h->tcr_el1 >> 16) & 0x3f);
+	if (vi && ktbpf_vmcoreinfo_get(vi, "NUMBER(PHYS_OFFSET)", buf, sizeof(buf)) == 0)
+		phys_off = strtoull(buf, NULL, 0);
+	if (va_bits >= 36 && va_bits <= 52 && phys_off) {
+		m->page_offset = (uint64_t)0 - (1ull << va_bits);
+		m->dram_base = phys_off;
+	}
+	k->info.layout_source = KTBPF_SRC_HINT;
+	k->info.pgd_pa = m->pgd_pa;
+	k->info.page_offset = m->page_offset;
+	return 0;
+}
+
+/*
+ * Link-time addresses to runtime: the bias is a symbol VMCOREINFO lists minus
+ * the file's value for it. A file from /proc/kallsyms is already runtime and
+ * gives 0; a vmlinux gives the KASLR slide, which must equal KERNELOFFSET.
+ */
+static int relocate(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h, const char *file,
+		    struct ktbpf_err *err)
+{
+	const struct ktbpf_vmcoreinfo *vi = k->vi;
+	uint64_t v, bias = 0;
+	bool have = false;
+
+	if (vi && vi->init_top_pgt &&
+	    (sym(k, "init_top_pgt", &v) == 0 || sym(k, "swapper_pg_dir", &v) == 0)) {
+		bias = vi->init_top_pgt - v;
+		have = true;
+	} else if (vi && vi->stext && sym(k, "_stext", &v) == 0) {
+		bias = vi->stext - v;
+		have = true;
+	}
+	if (have && bias && vi->has_kerneloffset && bias != vi->kerneloffset)
+		return ktbpf_err_set(err, -EINVAL,
+				     "%s does not match the running kernel: it is off by 0x%llx "
+				     "but KERNELOFFSET is 0x%llx",
+				     file, (unsigned long long)bias,
+				     (unsigned long long)vi->kerneloffset);
+	if (!have && h->has_kaslr_offset)
+		bias = h->kaslr_offset;
+	else if (!have && vi && vi->has_kerneloffset)
+		bias = vi->kerneloffset;
+	if (bias)
+		ktbpf_symtab_rebase(k->syms, bias);
+	if (h->has_kaslr_offset)
+		k->info.kaslr_offset = h->kaslr_offset;
+	else if (vi && vi->has_kerneloffset)
+		k->info.kaslr_offset = vi->kerneloffset;
+	else
+		k->info.kaslr_offset = bias;
+	return 0;
+}
+
+static int load_symbol_files(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+			     struct ktbpf_err *err)
+{
+	const char *file = h->vmlinux_path;
+	int r = -ENOENT;
+
+	if (h->vmlinux_path) {
+		r = ktbpf_symtab_load_elf(k->syms, h->vmlinux_path, err);
+		k->info.symbols_source = KTBPF_SRC_VMLINUX;
+		if (r < 0 && (r != -ENOENT || !h->system_map_path))
+			return r;
+	}
+	if (r < 0) {
+		/* A stripped vmlinux: the System.map has the symbols. */
+		ktbpf_symtab_free(k->syms);
+		k->syms = ktbpf_symtab_new();
+		if (!k->syms)
+			return ktbpf_err_set(err, -ENOMEM, "out of memory");
+		file = h->system_map_path;
+		r = ktbpf_symtab_load_system_map(k->syms, file, err);
+		k->info.symbols_source = KTBPF_SRC_SYSTEM_MAP;
+		if (r < 0)
+			return r;
+	}
+	if ((r = ktbpf_symtab_finish(k->syms)) < 0)
+		return ktbpf_err_set(err, r, "cannot index the symbols of %s", file);
+	return relocate(k, h, file, err);
+}
+
+static int load_symbols(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+			struct ktbpf_err *err)
+{
+	int r;
+
+	k->syms = ktbpf_symtab_new();
+	if (!k->syms)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	if (h->vmlinux_path || h->system_map_path)
+		return load_symbol_files(k, h, err);
+	r = ktbpf_kallsyms_load(k->x, k->vi, k->syms, err);
+	if (r < 0)
+		return ktbpf_err_prefix(err, "reading kallsyms from guest RAM: ");
+	k->info.symbols_source = KTBPF_SRC_GUEST_RAM;
+	k->info.kaslr_offset = h->has_kaslr_offset ? h->kaslr_offset : k->vi->kerneloffset;
+	if ((r = ktbpf_symtab_finish(k->syms)) < 0)
+		return ktbpf_err_set(err, r, "cannot index the kallsyms symbols");
+	return 0;
+}
+
+/*
+ * The direct map base: page_offset_base under CONFIG_RANDOMIZE_MEMORY
+ * (arch/x86/mm/kaslr.c), else the fixed default. Accept only a kernel address
+ * that is page aligned: early in boot the variable still holds the default
+ * or garbage from decompression.
+ */
+static int page_offset_x86(struct ktbpf_kernel *k, struct ktbpf_err *err)
+{
+	uint64_t kva, v = 0;
+	int r;
+
+	k->mmu.page_offset = k->mmu.l5 ? X86_PAGE_OFFSET_L5 : X86_PAGE_OFFSET_L4;
+	if (sym(k, "page_offset_base", &kva) == 0) {
+		r = ktbpf_xlate_read_u64(k->x, kva, &v, err);
+		if (r < 0)
+			return ktbpf_err_prefix(err, "reading page_offset_base: ");
+		if ((v >> 63) && !(v & 0xfff))
+			k->mmu.page_offset = v;
+	}
+	k->info.page_offset = k->mmu.page_offset;
+	ktbpf_xlate_set_mmu(k->x, &k->mmu);
+	return 0;
+}
+
+/* BTF bytes __start_BTF..__stop_BTF (include/asm-generic/vmlinux.lds.h: .BTF) from RAM. */
+static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
+{
+	uint64_t start, stop;
+	void *buf;
+	int r;
+
+	if (sym(k, "__start_BTF", &start) < 0 || sym(k, "__stop_BTF", &stop) < 0)
+		return ktbpf_err_set(err, -ENOENT,
+				     "guest kernel has no BTF (__start_BTF missing): build it with "
+				     "CONFIG_DEBUG_INFO_BTF or pass --vmlinux / --btf");
+	if (stop <= start || stop - start > BTF_MAX)
+		return ktbpf_err_set(
+			err, -EUCLEAN,
+			"guest BTF size %lld (__stop_BTF - __start_BTF) is implausible",
+			(long long)(stop - start));
+	buf = malloc(stop - start);
+	if (!buf)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory for %llu bytes of BTF",
+				     (unsigned long long)(stop - start));
+	r = ktbpf_xlate_read(k->x, start, buf, stop - start, err);
+	if (r == 0) {
+		k->btf = btf__new(buf, (uint32_t)(stop - start));
+		if (!k->btf)
+			r = ktbpf_err_set(err, errno ? -errno : -EINVAL,
+					  "guest BTF at 0x%llx does not parse: %s",
+					  (unsigned long long)start, strerror(errno));
+	} else {
+		ktbpf_err_prefix(err, "reading guest BTF: ");
+	}
+	free(buf);
+	k->info.btf_source = KTBPF_SRC_GUEST_RAM;
+	return r;
+}
+
+static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+		    struct ktbpf_err *err)
+{
+	const char *path = h->btf_path;
+	uint32_t size = 0;
+
+	if (path) {
+		k->btf = btf__parse(path, NULL);
+		k->info.btf_source = KTBPF_SRC_BTF_FILE;
+	} else if (h->vmlinux_path) {
+		/* A vmlinux without .BTF falls back to the guest's own copy. */
+		k->btf = btf__parse_elf(h->vmlinux_path, NULL);
+		path = h->vmlinux_path;
+		k->info.btf_source = KTBPF_SRC_VMLINUX;
+	}
+	if (!k->btf && h->btf_path)
+		return ktbpf_err_set(err, errno ? -errno : -EINVAL, "cannot read BTF from %s: %s",
+				     path, strerror(errno));
+	if (!k->btf) {
+		int r = btf_from_ram(k, err);
+
+		if (r < 0)
+			return r;
+	}
+	btf__raw_data(k->btf, &size);
+	k->info.btf_size = size;
+	return ktbpf_offsets_from_btf(k->btf, &k->off, err);
+}
+
+/* nr_cpu_ids and __per_cpu_offset[0 .. nr_cpu_ids), read once (mm/percpu.c: setup_per_cpu_areas()).
+ */
+static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
+{
+	uint64_t nr_kva, arr;
+	uint32_t nr;
+	int r;
+
+	if (sym(k, "nr_cpu_ids", &nr_kva) < 0 || sym(k, "__per_cpu_offset", &arr) < 0)
+		return ktbpf_err_set(
+			err, -ENOENT,
+			"symbol 'nr_cpu_ids' or '__per_cpu_offset' not found: the guest "
+			"kernel needs CONFIG_SMP and CONFIG_KALLSYMS_ALL");
+	if ((r = ktbpf_xlate_read_u32(k->x, nr_kva, &nr, err)) < 0)
+		return ktbpf_err_prefix(err, "reading nr_cpu_ids: ");
+	if (nr < 1 || nr > KTBPF_MAX_CPUS)
+		return ktbpf_err_set_addr(
+			err, -EUCLEAN, nr_kva,
+			"nr_cpu_ids = %u is implausible (1..%u): kernel not booted "
+			"yet, or wrong symbols?",
+			nr, KTBPF_MAX_CPUS);
+	k->percpu = calloc(nr, sizeof(uint64_t));
+	if (!k->percpu)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	if ((r = ktbpf_xlate_read(k->x, arr, k->percpu, 8ull * nr, err)) < 0)
+		return ktbpf_err_prefix(err, "reading __per_cpu_offset[%u]: ", nr);
+	k->nr_percpu = nr;
+	k->info.nr_cpu_ids = nr;
+	k->info.per_cpu_offset = arr;
+	return 0;
+}
+
+static int resolve_walker_symbols(struct ktbpf_kernel *k, struct ktbpf_err *err)
+{
+	if (sym(k, "prog_idr", &k->info.prog_idr) < 0)
+		return ktbpf_err_set(err, -ENOENT,
+				     "symbol 'prog_idr' not found: the guest kernel needs "
+				     "CONFIG_KALLSYMS_ALL (or pass --system-map/--vmlinux)");
+	if (sym(k, "bpf_stats_enabled_key", &k->info.bpf_stats_enabled_key) < 0)
+		k->info.bpf_stats_enabled_key = 0;
+	k->info.nr_symbols = ktbpf_symtab_count(k->syms);
+	return 0;
+}
+
+static enum ktbpf_arch pick_arch(const struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h)
+{
+	if (h->arch != KTBPF_ARCH_UNKNOWN)
+		return h->arch;
+	/* Only arm64 lists these (arch/arm64/kernel/vmcore_info.c). */
+	if (k->vi && (k->vi->kimage_voffset || k->vi->tcr_el1_t1sz))
+		return KTBPF_ARCH_AARCH64;
+	return KTBPF_ARCH_X86_64;
+}
+
+static int discover(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
+		    struct ktbpf_err *err)
+{
+	int r;
+
+	if ((r = find_vmcoreinfo(k, h, err)) < 0)
+		return r;
+	k->info.arch = pick_arch(k, h);
+	r = k->info.arch == KTBPF_ARCH_AARCH64 ? mmu_arm64(k, h, err) : mmu_x86(k, h, err);
+	if (r < 0)
+		return r;
+	k->x = ktbpf_xlate_new(k->mem, &k->mmu);
+	if (!k->x)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	if (!k->vi && !h->vmlinux_path && !h->system_map_path)
+		return ktbpf_err_set(err, -ENOENT, "no symbols: pass --vmlinux or --system-map");
+	if ((r = load_symbols(k, h, err)) < 0)
+		return r;
+	if (k->info.arch == KTBPF_ARCH_X86_64 && (r = page_offset_x86(k, err)) < 0)
+		return r;
+	if ((r = load_btf(k, h, err)) < 0 || (r = load_percpu(k, err)) < 0)
+		return r;
+	return resolve_walker_symbols(k, err);
+}
+
+int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
+			  struct ktbpf_kernel **ret, struct ktbpf_err *err)
+{
+	uint64_t t0 = now_ns();
+	struct ktbpf_kernel *k;
+	int r;
+
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	k->mem = mem;
+	r = discover(k, hints ? hints : &no_hints, err);
+	if (r < 0) {
+		ktbpf_kernel_free(k);
+		return r;
+	}
+	k->info.discover_ns = now_ns() - t0;
+	*ret = k;
+	return 0;
+}
+
+struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k)
+{
+	if (!k)
+		return NULL;
+	ktbpf_xlate_free(k->x);
+	ktbpf_symtab_free(k->syms);
+	btf__free(k->btf);
+	free(k->vi);
+	free(k->percpu);
+	free(k);
+	return NULL;
+}
+
+const struct ktbpf_kernel_info *ktbpf_kernel_info(const struct ktbpf_kernel *k)
+{
+	return &k->info;
+}
+
+const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k)
+{
+	return &k->off;
+}
+
+const struct btf *ktbpf_kernel_btf(const struct ktbpf_kernel *k)
+{
+	return k->btf;
+}
+
+const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k)
+{
+	return k->vi;
+}
+
+struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k)
+{
+	return k->x;
+}
+
+int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva)
+{
+	return sym(k, name, ret_kva);
+}
+
+const uint64_t *ktbpf_kernel_percpu_offsets(const struct ktbpf_kernel *k, uint32_t *ret_nr)
+{
+	if (ret_nr)
+		*ret_nr = k->nr_percpu;
+	return k->percpu;
+}

@@ -1,2 +1,376 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "ktbpf/vmcoreinfo.h"
+
+/*
+ * The note header the kernel writes in front of the text
+ * (kernel/vmcore_info.c: update_vmcoreinfo_note(), append_elf_note()):
+ * Elf64_Nhdr{n_namesz = 11, n_descsz, n_type = 0}, "VMCOREINFO\0" padded to
+ * 12 bytes, then the text at byte 24.
+ */
+#define NOTE_NAME     "VMCOREINFO"
+#define NOTE_NAMESZ   11u
+#define NOTE_TEXT_OFF 24u
+#define PAGE	      4096u
+#define SCAN_CHUNK    (1u << 20)
+
+/* "0x" hex or decimal, optionally negative (stored mod 2^64). 0 on success. */
+static int parse_num(const char *s, size_t n, int base, uint64_t *ret)
+{
+	bool neg = false;
+	uint64_t v = 0;
+	size_t i = 0;
+
+	if (i < n && s[i] == '-') {
+		neg = true;
+		i++;
+	}
+	if (base == 0) {
+		base = 10;
+		if (n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'X')) {
+			base = 16;
+			i += 2;
+		}
+	}
+	if (i == n)
+		return -1;
+	for (; i < n; i++) {
+		unsigned d;
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (base == 16 && c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (base == 16 && c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+		if (v > (UINT64_MAX - d) / (unsigned)base)
+			return -1;
+		v = v * (unsigned)base + d;
+	}
+	*ret = neg ? (uint64_t)0 - v : v;
+	return 0;
+}
+
+static int copy_str(char *dst, size_t size, const char *v, size_t n)
+{
+	if (n >= size)
+		return -1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/* SYMBOL(name) values are runtime VAs in hex without "0x" (VMCOREINFO_SYMBOL()). */
+struct sym_key {
+	const char *key;
+	size_t off;
+};
+
+#define SYM(name, field)                                                                           \
+	{                                                                                          \
+		"SYMBOL(" name ")", offsetof(struct ktbpf_vmcoreinfo, field)                       \
+	}
+static const struct sym_key sym_keys[] = {
+	SYM("init_top_pgt", init_top_pgt),
+	SYM("page_offset_base", page_offset_base_sym),
+	SYM("kallsyms_names", kallsyms_names),
+	SYM("kallsyms_num_syms", kallsyms_num_syms),
+	SYM("kallsyms_token_table", kallsyms_token_table),
+	SYM("kallsyms_token_index", kallsyms_token_index),
+	SYM("kallsyms_offsets", kallsyms_offsets),
+	SYM("kallsyms_relative_base", kallsyms_relative_base),
+	SYM("kallsyms_addresses", kallsyms_addresses),
+	SYM("kallsyms_markers", kallsyms_markers),
+	SYM("_stext", stext),
+};
+#undef SYM
+
+/* Apply one "key=value" line; -1 when a value we interpret is malformed. */
+static int apply(struct ktbpf_vmcoreinfo *vi, const char *k, size_t kn, const char *v, size_t vn,
+		 uint64_t *swapper)
+{
+	uint64_t num;
+
+#define IS(lit) (kn == sizeof(lit) - 1 && !memcmp(k, lit, kn))
+	if (IS("OSRELEASE"))
+		return copy_str(vi->osrelease, sizeof(vi->osrelease), v, vn);
+	if (IS("BUILD-ID"))
+		return copy_str(vi->build_id, sizeof(vi->build_id), v, vn);
+	if (IS("PAGESIZE")) {
+		if (parse_num(v, vn, 10, &num) || num == 0 || num > (1u << 20))
+			return -1;
+		vi->page_size = (uint32_t)num;
+		return 0;
+	}
+	if (IS("KERNELOFFSET")) {
+		vi->has_kerneloffset = true;
+		return parse_num(v, vn, 16, &vi->kerneloffset);
+	}
+	if (IS("NUMBER(phys_base)")) {
+		/* Signed decimal: "%ld" of a "negative" phys_base under KASLR. */
+		vi->has_phys_base = true;
+		return parse_num(v, vn, 0, &vi->phys_base);
+	}
+	if (IS("NUMBER(pgtable_l5_enabled)")) {
+		if (parse_num(v, vn, 0, &num) || num > 1)
+			return -1;
+		vi->pgtable_l5 = (int)num;
+		return 0;
+	}
+	if (IS("NUMBER(VA_BITS)"))
+		return parse_num(v, vn, 0, &vi->va_bits);
+	if (IS("NUMBER(kimage_voffset)"))
+		return parse_num(v, vn, 0, &vi->kimage_voffset);
+	if (IS("NUMBER(TCR_EL1_T1SZ)"))
+		return parse_num(v, vn, 0, &vi->tcr_el1_t1sz);
+	if (IS("SYMBOL(swapper_pg_dir)"))
+		return parse_num(v, vn, 16, swapper);
+#undef IS
+	for (size_t i = 0; i < sizeof(sym_keys) / sizeof(sym_keys[0]); i++) {
+		const char *key = sym_keys[i].key;
+
+		if (strlen(key) == kn && !memcmp(key, k, kn))
+			return parse_num(v, vn, 16, (uint64_t *)((char *)vi + sym_keys[i].off));
+	}
+	return 0;
+}
+
+int ktbpf_vmcoreinfo_parse(const char *text, size_t len, struct ktbpf_vmcoreinfo *ret,
+			   struct ktbpf_err *err)
+{
+	struct ktbpf_vmcoreinfo *vi;
+	uint64_t swapper = 0;
+	unsigned line = 0;
+	size_t pos = 0;
+	int r = 0;
+
+	/* The kernel's buffer is NUL padded: the text ends at the first NUL. */
+	len = strnlen(text, len);
+	if (len > KTBPF_VMCOREINFO_MAX)
+		return ktbpf_err_set(err, -EINVAL, "VMCOREINFO text is %zu bytes, more than %u",
+				     len, KTBPF_VMCOREINFO_MAX);
+	vi = calloc(1, sizeof(*vi));
+	if (!vi)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory parsing VMCOREINFO");
+	vi->pgtable_l5 = -1;
+	memcpy(vi->text, text, len);
+	vi->text_len = len;
+	while (pos < len) {
+		const char *s = vi->text + pos, *eq, *nl;
+		size_t n;
+
+		nl = memchr(s, '\n', len - pos);
+		n = nl ? (size_t)(nl - s) : len - pos;
+		pos += n + 1;
+		line++;
+		if (n == 0)
+			continue;
+		eq = memchr(s, '=', n);
+		if (!eq || eq == s ||
+		    apply(vi, s, (size_t)(eq - s), eq + 1, n - (size_t)(eq - s) - 1, &swapper)) {
+			r = ktbpf_err_set(err, -EINVAL, "VMCOREINFO line %u is malformed: '%.*s'",
+					  line, (int)(n > 80 ? 80 : n), s);
+			goto out;
+		}
+	}
+	if (!vi->osrelease[0]) {
+		r = ktbpf_err_set(err, -ENOENT, "text has no OSRELEASE=: not VMCOREINFO");
+		goto out;
+	}
+	/* x86_64 lists init_top_pgt; other arches only swapper_pg_dir. */
+	if (!vi->init_top_pgt)
+		vi->init_top_pgt = swapper;
+	*ret = *vi;
+out:
+	free(vi);
+	return r;
+}
+
+/* True when p (at least NOTE_TEXT_OFF + 10 bytes) starts a VMCOREINFO note; sets *descsz. */
+static bool is_note(const uint8_t *p, uint32_t *descsz)
+{
+	uint32_t h[3];
+
+	memcpy(h, p, sizeof(h));
+	if (h[0] != NOTE_NAMESZ || h[2] != 0)
+		return false;
+	if (memcmp(p + 12, NOTE_NAME, NOTE_NAMESZ) || memcmp(p + NOTE_TEXT_OFF, "OSRELEASE=", 10))
+		return false;
+	*descsz = h[1];
+	return h[1] > 10 && h[1] <= KTBPF_VMCOREINFO_MAX;
+}
+
+/* Read and parse the note at pa (known to start with a good header). */
+static int parse_at(const struct ktbpf_mem *mem, uint64_t pa, uint32_t descsz,
+		    struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err)
+{
+	char buf[KTBPF_VMCOREINFO_MAX];
+	int r;
+
+	r = ktbpf_mem_read(mem, pa + NOTE_TEXT_OFF, buf, descsz, err);
+	if (r < 0)
+		return ktbpf_err_prefix(err, "VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
+	r = ktbpf_vmcoreinfo_parse(buf, descsz, ret, err);
+	if (r < 0)
+		return ktbpf_err_prefix(err, "VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
+	ret->note_pa = pa;
+	return 0;
+}
+
+/* At a caller's hint: the note itself, or (QEMU's device gives either) the bare text. */
+static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_vmcoreinfo *ret,
+			struct ktbpf_err *err)
+{
+	uint8_t hdr[NOTE_TEXT_OFF + 10];
+	char buf[KTBPF_VMCOREINFO_MAX];
+	uint32_t descsz;
+	size_t n;
+	int r;
+
+	r = ktbpf_mem_read(mem, pa, hdr, sizeof(hdr), err);
+	if (r < 0)
+		return ktbpf_err_prefix(err, "VMCOREINFO hint: ");
+	if (is_note(hdr, &descsz))
+		return parse_at(mem, pa, descsz, ret, err);
+	if (memcmp(hdr, "OSRELEASE=", 10))
+		return ktbpf_err_set_addr(err, -ENOENT, pa,
+					  "no VMCOREINFO note at the hinted address 0x%llx: "
+					  "check the address, or pass none to scan guest RAM",
+					  (unsigned long long)pa);
+	/* Bare text: read what is there, up to a page, shortening at a gap. */
+	for (n = sizeof(buf); n > sizeof(hdr); n /= 2)
+		if (ktbpf_mem_read(mem, pa, buf, n, NULL) == 0)
+			break;
+	r = ktbpf_vmcoreinfo_parse(buf, n, ret, err);
+	if (r < 0)
+		return ktbpf_err_prefix(err, "VMCOREINFO text at 0x%llx: ", (unsigned long long)pa);
+	ret->note_pa = pa;
+	return 0;
+}
+
+/* The first note that looked right but did not parse, for the final message. */
+struct bad_note {
+	uint64_t pa;
+	struct ktbpf_err err;
+};
+
+/*
+ * Scan page starts in [pa, end) of host bytes p (p maps pa). Returns 0 when a
+ * note parsed, 1 when none here.
+ */
+static int scan_bytes(const struct ktbpf_mem *mem, const uint8_t *p, uint64_t pa, uint64_t end,
+		      struct ktbpf_vmcoreinfo *ret, struct bad_note *bad)
+{
+	uint64_t at = (pa + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+	uint32_t descsz;
+
+	for (; at < end && end - at >= NOTE_TEXT_OFF + 10; at += PAGE) {
+		const uint8_t *q = p + (at - pa);
+
+		/* One byte compare rejects almost every page without more reads. */
+		if (q[0] != NOTE_NAMESZ || !is_note(q, &descsz))
+			continue;
+		if (parse_at(mem, at, descsz, ret, bad->pa ? NULL : &bad->err) == 0)
+			return 0;
+		if (!bad->pa)
+			bad->pa = at;
+	}
+	return 1;
+}
+
+/* One region: through a direct pointer when it has one, else in copied chunks. */
+static int scan_region(const struct ktbpf_mem *mem, const struct ktbpf_mem_region *rg,
+		       struct ktbpf_vmcoreinfo *ret, struct bad_note *bad, struct ktbpf_err *err)
+{
+	uint64_t end = rg->gpa + rg->size, pa;
+	const uint8_t *p;
+	uint8_t *buf;
+	int r = 1;
+
+	p = ktbpf_mem_ptr(mem, rg->gpa, rg->size);
+	if (p)
+		return scan_bytes(mem, p, rg->gpa, end, ret, bad);
+	buf = malloc(SCAN_CHUNK);
+	if (!buf)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory scanning for VMCOREINFO");
+	/* Chunks start page aligned so the page-start rule holds inside each one. */
+	for (pa = rg->gpa; pa < end && r == 1;) {
+		uint64_t next = ((pa & ~(uint64_t)(SCAN_CHUNK - 1)) + SCAN_CHUNK);
+		uint64_t n = (next < end ? next : end) - pa;
+
+		if (ktbpf_mem_read(mem, pa, buf, n, NULL) == 0)
+			r = scan_bytes(mem, buf, pa, pa + n, ret, bad);
+		pa += n;
+	}
+	free(buf);
+	return r;
+}
+
+int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
+			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err)
+{
+	struct ktbpf_vmcoreinfo *vi;
+	struct ktbpf_mem_region rg;
+	struct bad_note bad = {0};
+	uint64_t total = 0;
+	int r = 1;
+
+	vi = malloc(sizeof(*vi));
+	if (!vi)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory looking for VMCOREINFO");
+	if (hint_pa) {
+		r = find_at_hint(mem, hint_pa, vi, err);
+		goto out;
+	}
+	for (size_t i = 0; i < ktbpf_mem_nr_regions(mem) && r == 1; i++) {
+		if (ktbpf_mem_region(mem, i, &rg) < 0)
+			continue;
+		total += rg.size;
+		r = scan_region(mem, &rg, vi, &bad, err);
+	}
+	if (r == 1 && bad.pa)
+		r = ktbpf_err_set_addr(err, -ENOENT, bad.pa,
+				       "no valid VMCOREINFO note in %llu MiB of guest RAM: %s",
+				       (unsigned long long)(total >> 20), bad.err.msg);
+	else if (r == 1)
+		r = ktbpf_err_set(
+			err, -ENOENT,
+			"no VMCOREINFO note in %llu MiB of guest RAM: is the kernel booted, "
+			"with CONFIG_VMCORE_INFO (CONFIG_CRASH_CORE before 6.9)? "
+			"Otherwise pass the note address or --vmlinux with a CR3 hint",
+			(unsigned long long)(total >> 20));
+out:
+	if (r == 0)
+		*ret = *vi;
+	free(vi);
+	return r;
+}
+
+int ktbpf_vmcoreinfo_get(const struct ktbpf_vmcoreinfo *vi, const char *key, char *buf, size_t size)
+{
+	size_t kn = strlen(key), pos = 0;
+
+	while (pos < vi->text_len) {
+		const char *s = vi->text + pos, *nl;
+		size_t n;
+
+		nl = memchr(s, '\n', vi->text_len - pos);
+		n = nl ? (size_t)(nl - s) : vi->text_len - pos;
+		pos += n + 1;
+		if (n > kn && s[kn] == '=' && !memcmp(s, key, kn)) {
+			if (n - kn - 1 >= size)
+				return -ERANGE;
+			memcpy(buf, s + kn + 1, n - kn - 1);
+			buf[n - kn - 1] = '\0';
+			return 0;
+		}
+	}
+	return -ENOENT;
+}

@@ -2,6 +2,151 @@
 #ifndef KTBPF_KIT_KERNEL_H
 #define KTBPF_KIT_KERNEL_H
 
+/*
+ * A fake x86_64 guest kernel in a kit image, complete enough that
+ * ktbpf_kernel_discover() finds it with no files and no hints:
+ *
+ *  - a kernel image at physical image_pa, linked at 0xffffffff81000000 and
+ *    slid by `slide` (so _text = 0xffffffff81000000 + slide), mapped with
+ *    2 MiB pages; phys_base = image_pa - 0x1000000 - slide (mod 2^64, so a
+ *    slide past the load address gives a "negative" phys_base as real KASLR
+ *    guests have), which makes `kva - 0xffffffff80000000 + phys_base` hold;
+ *  - init_top_pgt in the image's .data as the page-table root (4- or
+ *    5-level), a direct map of all RAM at page_offset_base (2 MiB or 1 GiB
+ *    pages) and a vmalloc area mapped with 4 KiB pages that are NOT
+ *    physically contiguous;
+ *  - per-CPU units in the direct map, zero-based templates (x86_64 before
+ *    6.15): CPU n's copy of template T is at T + __per_cpu_offset[n];
+ *  - at kit_kernel_finish(): nr_cpu_ids, __per_cpu_offset, page_offset_base,
+ *    prog_idr, bpf_stats_enabled_key, __start_BTF/__stop_BTF, the kallsyms
+ *    tables (a small encoder with multi-character tokens, base-relative
+ *    offsets with absolute per-CPU symbols by default) and a VMCOREINFO note
+ *    on a page boundary high in RAM, as a 6.1 x86_64 kernel writes it.
+ *
+ * Test-only code: misuse aborts with a message.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "kit.h"
+#include "kit-pt.h"
+
+#define KIT_LINK_TEXT 0xffffffff81000000ull /* _text without KASLR */
+
+enum kit_kallsyms_enc {
+	KIT_KALLSYMS_ABS_PERCPU = 0, /* x86_64 default before 6.15 */
+	KIT_KALLSYMS_RELATIVE,	     /* per-CPU symbols left out (they would not fit) */
+	KIT_KALLSYMS_ABSOLUTE,	     /* kallsyms_addresses[] */
+};
+
+struct kit_kernel_opts {
+	bool l5;		 /* 5-level paging */
+	uint64_t slide;		 /* virtual KASLR slide, multiple of 2 MiB */
+	uint64_t image_pa;	 /* physical _text, 2 MiB aligned; 0: 16 MiB */
+	uint64_t image_size;	 /* bytes of image; 0: 16 MiB */
+	uint64_t page_offset;	 /* page_offset_base; 0: the non-random default */
+	bool direct_map_1g;	 /* direct map with 1 GiB pages (RAM a multiple of 1 GiB) */
+	uint32_t nr_cpus;	 /* CPUs that came up; 0: 4 */
+	uint32_t nr_cpu_ids_raw; /* when non-zero, written as nr_cpu_ids instead of nr_cpus */
+	uint64_t percpu_unit;	 /* bytes per CPU unit; 0: 64 KiB */
+	const char *release;	 /* OSRELEASE; NULL: "6.1.0-kit" */
+	enum kit_kallsyms_enc kallsyms_enc;
+	/* Pieces to leave out, for error tests. */
+	bool no_vmcoreinfo, no_btf, no_prog_idr, no_kallsyms, no_stext_in_vmcoreinfo;
+	bool no_page_offset_base; /* no page_offset_base symbol (no RANDOMIZE_MEMORY) */
+};
+
+struct kit_ksym {
+	char *name;
+	uint64_t kva;
+	char type;
+};
+
+struct kit_kernel {
+	struct kit_image *im;
+	struct kit_kernel_opts opts;
+	struct kit_pt *pt;
+	uint64_t phys_base, kerneloffset, page_offset, pgd_pa;
+	uint64_t text_kva, image_pa; /* _text */
+	uint64_t vmalloc_next;	     /* next free vmalloc kva */
+	uint64_t image_next;	     /* next free image offset (.data/.rodata bump) */
+	uint64_t percpu_next;	     /* next free per-CPU template offset */
+	uint64_t *percpu_unit_pa;    /* nr_cpus entries */
+	uint64_t *percpu_offset;     /* __per_cpu_offset[0..nr_cpus) */
+	struct kit_ksym *syms;
+	size_t nr_syms, cap_syms;
+	const void *btf;
+	size_t btf_size;
+	/* Filled by kit_kernel_finish(). */
+	uint64_t vmcoreinfo_pa;
+	uint64_t prog_idr, bpf_stats_enabled_key, per_cpu_offset_sym; /* kvas */
+	uint64_t kallsyms_names, kallsyms_token_table, kallsyms_token_index, kallsyms_num_syms;
+	uint64_t kallsyms_offsets, kallsyms_relative_base, kallsyms_addresses;
+	uint32_t kallsyms_num; /* symbols encoded */
+	char *vmcoreinfo_text;
+	bool finished;
+};
+
+/*
+ * im should be at least 64 MiB, a multiple of 2 MiB, with nothing allocated
+ * at or above image_pa yet (make the kernel before other kit objects). The
+ * image occupies [image_pa, image_pa + image_size); init_top_pgt is its
+ * first page after the 2 MiB of text. opts may be NULL.
+ */
+struct kit_kernel *kit_kernel_new(struct kit_image *im, const struct kit_kernel_opts *opts);
+void kit_kernel_free(struct kit_kernel *kk);
+
+/*
+ * A zeroed object in the image's .data, listed in kallsyms as type 'D' (or
+ * the given type via kit_kernel_add_symbol_type: 'T' text, 'b' bss ...).
+ * Adding a name again returns the existing object (its size must fit).
+ */
+void kit_kernel_add_symbol(struct kit_kernel *kk, const char *name, uint64_t size, uint64_t align,
+			   uint64_t *ret_kva, uint64_t *ret_pa);
+void kit_kernel_add_symbol_type(struct kit_kernel *kk, const char *name, char type, uint64_t size,
+				uint64_t align, uint64_t *ret_kva, uint64_t *ret_pa);
+/*
+ * Only a name -> address entry (no storage), e.g. a symbol at a chosen kva.
+ * Not checked for duplicates (kallsyms has them too), so it stays fast for
+ * tables of 100k+ symbols.
+ */
+void kit_kernel_add_symbol_at(struct kit_kernel *kk, const char *name, char type, uint64_t kva);
+/* kva of a symbol added so far; 0 if none. */
+uint64_t kit_kernel_symbol(const struct kit_kernel *kk, const char *name);
+
+/* A zeroed object in the direct map (like kmalloc), 64-byte aligned. */
+void kit_kernel_kmalloc(struct kit_kernel *kk, uint64_t size, uint64_t *ret_kva, uint64_t *ret_pa);
+/* A zeroed vmalloc area of size bytes, page by page non-contiguous, with a guard page after. */
+void kit_kernel_vmalloc(struct kit_kernel *kk, uint64_t size, uint64_t *ret_kva);
+
+/* Translate any kva the kit mapped (page walk of the kit's own tables); aborts when unmapped. */
+uint64_t kit_kernel_kva_pa(const struct kit_kernel *kk, uint64_t kva);
+/* Write len bytes at kva (any mapping, across pages); aborts when unmapped. */
+void kit_kernel_wkva(struct kit_kernel *kk, uint64_t kva, const void *src, uint64_t len);
+void kit_kernel_w64(struct kit_kernel *kk, uint64_t kva, uint64_t v);
+void kit_kernel_w32(struct kit_kernel *kk, uint64_t kva, uint32_t v);
+
+/* A per-CPU object: *ret_template is the __percpu pointer value (zero-based). */
+void kit_kernel_percpu_alloc(struct kit_kernel *kk, uint64_t size, uint64_t *ret_template);
+/* PA of CPU cpu's copy of template (cpu < nr_cpus). */
+uint64_t kit_kernel_percpu_pa(const struct kit_kernel *kk, uint64_t template_kva, uint32_t cpu);
+
+/* Raw BTF for __start_BTF..__stop_BTF (copied at finish; raw must live until then). */
+void kit_kernel_set_btf(struct kit_kernel *kk, const void *raw, size_t size);
+
+/* Write the tables, symbols and VMCOREINFO described above. Once. */
+void kit_kernel_finish(struct kit_kernel *kk);
+
+/*
+ * Write a System.map ("%016llx %c %s\n", sorted by address) of every symbol:
+ * link-time addresses (runtime - slide) when link_time, else runtime ones
+ * (what /proc/kallsyms shows).
+ */
+void kit_kernel_write_system_map(const struct kit_kernel *kk, const char *path, bool link_time);
+
+/* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
+const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);
 
 #endif

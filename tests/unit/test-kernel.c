@@ -1,7 +1,441 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
-Test(kernel, placeholder_builds)
+#include <bpf/btf.h>
+
+#include "kit-btf.h"
+#include "kit-kernel.h"
+#include "ktbpf/kernel.h"
+
+struct fix {
+	struct kit_image *im;
+	struct kit_kernel *kk;
+	struct btf *btf;
+	struct kit_btf_layout lay;
+	uint32_t btf_size;
+	uint64_t stats_tmpl; /* a per-CPU object, CPU n holds 0x1000 + n */
+};
+
+static void fix_build(struct fix *f, const struct kit_kernel_opts *o, uint64_t ram)
 {
-	cr_assert(1);
+	const void *raw;
+
+	memset(f, 0, sizeof(*f));
+	f->im = kit_image_new(ram);
+	f->kk = kit_kernel_new(f->im, o);
+	f->btf = kit_btf_kernel_new(KIT_BTF_V61, &f->lay);
+	raw = kit_btf_raw(f->btf, &f->btf_size);
+	kit_kernel_set_btf(f->kk, raw, f->btf_size);
+	kit_kernel_percpu_alloc(f->kk, 16, &f->stats_tmpl);
+	for (uint32_t c = 0; c < f->kk->opts.nr_cpus; c++)
+		kit_w64(f->im, kit_kernel_percpu_pa(f->kk, f->stats_tmpl, c), 0x1000 + c);
+	kit_kernel_finish(f->kk);
+}
+
+static void fix_free(struct fix *f)
+{
+	kit_kernel_free(f->kk);
+	btf__free(f->btf);
+	kit_image_free(f->im);
+}
+
+static struct ktbpf_kernel *discover_ok(struct fix *f, const struct ktbpf_kernel_hints *h)
+{
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_kernel_discover(kit_mem(f->im), h, &k, &err), 0, "%s", err.msg);
+	cr_assert_not_null(k);
+	return k;
+}
+
+static int discover_err(struct fix *f, const struct ktbpf_kernel_hints *h, struct ktbpf_err *err)
+{
+	struct ktbpf_kernel *k = NULL;
+	int r = ktbpf_kernel_discover(kit_mem(f->im), h, &k, err);
+
+	cr_assert_null(k, "no result on failure");
+	return r;
+}
+
+/* Everything discovery reports equals what the kit built. */
+static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
+{
+	const struct ktbpf_kernel_info *in = ktbpf_kernel_info(k);
+	const struct ktbpf_offsets *off = ktbpf_kernel_offsets(k);
+	struct kit_kernel *kk = f->kk;
+	const uint64_t *pco;
+	uint32_t nr = 0;
+	uint64_t a;
+
+	cr_assert_eq(in->arch, KTBPF_ARCH_X86_64);
+	cr_assert_str_eq(in->release, kk->opts.release);
+	cr_assert_eq(in->kaslr_offset, kk->opts.slide);
+	cr_assert_eq(in->phys_base, kk->phys_base);
+	cr_assert_eq(in->page_offset, kk->page_offset);
+	cr_assert_eq(in->pgd_pa, kk->pgd_pa);
+	cr_assert_eq(in->l5, kk->opts.l5);
+	cr_assert_eq(in->nr_cpu_ids, kk->opts.nr_cpus);
+	cr_assert_eq(in->btf_size, f->btf_size);
+	cr_assert_eq(in->prog_idr, kk->prog_idr);
+	cr_assert_eq(in->bpf_stats_enabled_key, kk->bpf_stats_enabled_key);
+	cr_assert_eq(in->per_cpu_offset, kk->per_cpu_offset_sym);
+	cr_assert_geq(in->nr_symbols, 10);
+	cr_assert_gt(in->discover_ns, 0);
+	cr_assert_eq(off->prog_aux, f->lay.off.prog_aux);
+	cr_assert_eq(off->aux_name, f->lay.off.aux_name);
+	cr_assert_eq(off->idr_xa_head, f->lay.off.idr_xa_head);
+	pco = ktbpf_kernel_percpu_offsets(k, &nr);
+	cr_assert_eq(nr, kk->opts.nr_cpus);
+	for (uint32_t c = 0; c < nr; c++)
+		cr_assert_eq(pco[c], kk->percpu_offset[c], "cpu %u", c);
+	cr_assert_eq(ktbpf_kernel_symbol(k, "init_top_pgt", &a), 0);
+	cr_assert_eq(a, kit_kernel_symbol(kk, "init_top_pgt"));
+	cr_assert_eq(ktbpf_kernel_symbol(k, "no_such_symbol", &a), -ENOENT);
+	cr_assert_not_null(ktbpf_kernel_btf(k));
+}
+
+/* Each CPU's copy of the per-CPU object reads back through the translator. */
+static void assert_percpu_reads(struct fix *f, struct ktbpf_kernel *k)
+{
+	struct ktbpf_xlate *x = ktbpf_kernel_xlate(k);
+	const uint64_t *pco;
+	uint32_t nr;
+
+	pco = ktbpf_kernel_percpu_offsets(k, &nr);
+	for (uint32_t c = 0; c < nr; c++) {
+		struct ktbpf_err err = {0};
+		uint64_t v = 0;
+
+		cr_assert_eq(ktbpf_xlate_read_u64(x, f->stats_tmpl + pco[c], &v, &err), 0, "%s",
+			     err.msg);
+		cr_assert_eq(v, 0x1000 + c, "cpu %u", c);
+	}
+}
+
+Test(kernel, zero_config_4level_kaslr_negative_phys_base)
+{
+	struct kit_kernel_opts o = {
+		.slide = 0x6800000, /* phys_base = 16 MiB - 16 MiB - 104 MiB = -109051904 */
+		.page_offset = 0xffff9a4c40000000ull,
+		.nr_cpus = 6,
+	};
+	struct ktbpf_kernel *k;
+	struct fix f;
+
+	fix_build(&f, &o, 256 << 20);
+	cr_assert_eq(f.kk->phys_base, (uint64_t)-109051904);
+	k = discover_ok(&f, NULL);
+	assert_matches_kit(&f, k);
+	assert_percpu_reads(&f, k);
+	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, f.kk->vmcoreinfo_pa);
+	cr_assert_eq(ktbpf_kernel_info(k)->symbols_source, KTBPF_SRC_GUEST_RAM);
+	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_GUEST_RAM);
+	cr_assert_eq(ktbpf_kernel_info(k)->layout_source, KTBPF_SRC_VMCOREINFO);
+	cr_assert_eq(ktbpf_kernel_info(k)->nr_symbols, f.kk->kallsyms_num);
+	cr_assert_not_null(ktbpf_kernel_vmcoreinfo(k));
+	ktbpf_kernel_free(k);
+	fix_free(&f);
+}
+
+Test(kernel, zero_config_5level_kaslr)
+{
+	struct kit_kernel_opts o = {
+		.l5 = true,
+		.slide = 0x2a000000,
+		.image_pa = 32 << 20,
+		.page_offset = 0xff3a800000000000ull,
+		.nr_cpus = 3,
+		.release = "6.12.9-kit",
+	};
+	struct ktbpf_kernel *k;
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	k = discover_ok(&f, NULL);
+	assert_matches_kit(&f, k);
+	assert_percpu_reads(&f, k);
+	cr_assert(ktbpf_kernel_info(k)->l5);
+	ktbpf_kernel_free(k);
+	fix_free(&f);
+}
+
+Test(kernel, zero_config_1g_direct_map_no_page_offset_base)
+{
+	struct kit_kernel_opts o = {
+		.slide = 0x1000000, .direct_map_1g = true, .no_page_offset_base = true};
+	struct ktbpf_kernel *k;
+	struct fix f;
+
+	/* Without RANDOMIZE_MEMORY the default 4-level base applies. */
+	fix_build(&f, &o, 1ull << 30);
+	k = discover_ok(&f, NULL);
+	cr_assert_eq(ktbpf_kernel_info(k)->page_offset, 0xffff888000000000ull);
+	assert_percpu_reads(&f, k);
+	ktbpf_kernel_free(k);
+	fix_free(&f);
+}
+
+static void write_map(struct fix *f, char *path, bool link_time)
+{
+	int fd;
+
+	strcpy(path, "/tmp/ktbpf-test-sysmap-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	kit_kernel_write_system_map(f->kk, path, link_time);
+}
+
+Test(kernel, files_route_system_map_link_time_and_runtime)
+{
+	struct kit_kernel_opts o = {.slide = 0x3c00000, .no_kallsyms = true, .nr_cpus = 2};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	/* No kallsyms tables in RAM: zero-config says to pass a map. */
+	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_not_null(strstr(err.msg, "--system-map"), "%s", err.msg);
+	for (int runtime = 0; runtime < 2; runtime++) {
+		struct ktbpf_kernel *k;
+
+		write_map(&f, path, !runtime);
+		h.system_map_path = path;
+		k = discover_ok(&f, &h);
+		assert_matches_kit(&f, k);
+		assert_percpu_reads(&f, k);
+		cr_assert_eq(ktbpf_kernel_info(k)->symbols_source, KTBPF_SRC_SYSTEM_MAP);
+		ktbpf_kernel_free(k);
+		unlink(path);
+	}
+	fix_free(&f);
+}
+
+Test(kernel, files_route_map_from_another_build_rejected)
+{
+	struct kit_kernel_opts o = {.slide = 0x3c00000};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	char path[64];
+	FILE *fp;
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	write_map(&f, path, true);
+	/* Rewrite it with init_top_pgt 1 MiB away: the slide no longer matches KERNELOFFSET. */
+	fp = fopen(path, "w");
+	fprintf(fp, "%016llx D init_top_pgt\n%016llx D prog_idr\n",
+		(unsigned long long)(kit_kernel_symbol(f.kk, "init_top_pgt") - o.slide + 0x100000),
+		(unsigned long long)(f.kk->prog_idr - o.slide));
+	fclose(fp);
+	h.system_map_path = path;
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL);
+	cr_assert_not_null(strstr(err.msg, "does not match the running kernel"), "%s", err.msg);
+	unlink(path);
+	fix_free(&f);
+}
+
+Test(kernel, btf_file_route)
+{
+	struct kit_kernel_opts o = {.no_btf = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k;
+	const void *raw;
+	char path[64];
+	uint32_t n;
+	FILE *fp;
+	struct fix f;
+	int fd;
+
+	fix_build(&f, &o, 128 << 20);
+	strcpy(path, "/tmp/ktbpf-test-btf-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	raw = kit_btf_raw(f.btf, &n);
+	fp = fopen(path, "w");
+	cr_assert_eq(fwrite(raw, 1, n, fp), n);
+	fclose(fp);
+	h.btf_path = path;
+	k = discover_ok(&f, &h);
+	assert_matches_kit(&f, k);
+	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_BTF_FILE);
+	ktbpf_kernel_free(k);
+	unlink(path);
+	fix_free(&f);
+}
+
+Test(kernel, vmcoreinfo_text_hint_without_note)
+{
+	struct kit_kernel_opts o = {.slide = 0x800000 * 4, .no_vmcoreinfo = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k;
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_not_null(strstr(err.msg, "no VMCOREINFO note in 128 MiB"), "%s", err.msg);
+	h.vmcoreinfo_text = kit_kernel_vmcoreinfo_text(f.kk);
+	h.vmcoreinfo_len = strlen(h.vmcoreinfo_text);
+	k = discover_ok(&f, &h);
+	assert_matches_kit(&f, k);
+	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, 0);
+	ktbpf_kernel_free(k);
+	fix_free(&f);
+}
+
+Test(kernel, missing_prog_idr_says_kallsyms_all)
+{
+	struct kit_kernel_opts o = {.no_prog_idr = true};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_not_null(strstr(err.msg, "'prog_idr' not found"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "CONFIG_KALLSYMS_ALL"), "%s", err.msg);
+	fix_free(&f);
+}
+
+Test(kernel, missing_btf_says_debug_info_btf)
+{
+	struct kit_kernel_opts o = {.no_btf = true};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_not_null(strstr(err.msg, "__start_BTF"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "CONFIG_DEBUG_INFO_BTF"), "%s", err.msg);
+	fix_free(&f);
+}
+
+Test(kernel, garbage_nr_cpu_ids_rejected)
+{
+	uint32_t bad[] = {0, KTBPF_MAX_CPUS + 1, 0xffffffffu};
+
+	for (int i = 0; i < 3; i++) {
+		struct kit_kernel_opts o = {.nr_cpu_ids_raw = bad[i]};
+		struct ktbpf_err err = {0};
+		struct fix f;
+
+		/* nr_cpu_ids_raw = 0 means "use nr_cpus": write the 0 by hand. */
+		fix_build(&f, &o, 64 << 20);
+		if (!bad[i])
+			kit_kernel_w32(f.kk, kit_kernel_symbol(f.kk, "nr_cpu_ids"), 0);
+		cr_assert_eq(discover_err(&f, NULL, &err), -EUCLEAN, "case %d: %s", i, err.msg);
+		cr_assert_not_null(strstr(err.msg, "nr_cpu_ids"), "%s", err.msg);
+		fix_free(&f);
+	}
+}
+
+Test(kernel, aarch64_without_hints_says_what_to_pass)
+{
+	struct kit_kernel_opts o = {0};
+	struct ktbpf_kernel_hints h = {.arch = KTBPF_ARCH_AARCH64};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL);
+	cr_assert_not_null(strstr(err.msg, "TCR_EL1"), "%s", err.msg);
+	fix_free(&f);
+}
+
+Test(kernel, source_names)
+{
+	cr_assert_str_eq(ktbpf_source_name(KTBPF_SRC_GUEST_RAM), "guest-ram");
+	cr_assert_str_eq(ktbpf_source_name(KTBPF_SRC_SYSTEM_MAP), "system-map");
+	cr_assert_null(ktbpf_kernel_free(NULL));
+}
+
+/*
+ * aarch64: TTBR1 (with an ASID) and TCR_EL1 from hints, the linear map from
+ * VMCOREINFO's VA_BITS and PHYS_OFFSET, symbols from a System.map, BTF read
+ * from RAM through a TTBR1 walk of the kernel image.
+ */
+Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
+{
+	const uint64_t dram = 0x40000000, kimg = 0xffff800080000000ull;
+	const uint64_t page_offset = 0xffff000000000000ull, img_pa = dram + 0x400000;
+	struct ktbpf_kernel_hints h = {
+		.arch = KTBPF_ARCH_AARCH64, .has_cr3 = true, .has_tcr_el1 = true};
+	struct kit_btf_layout lay;
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_err err = {0};
+	struct kit_image *im = kit_image_new(64 << 20);
+	struct kit_pt *pt;
+	struct btf *btf;
+	const void *raw;
+	char text[512], path[64];
+	uint64_t unit[2];
+	const uint64_t *pco;
+	uint32_t n, nr;
+	FILE *fp;
+	int fd;
+
+	im->gpa_base = dram;
+	pt = kit_pt_new_arm64(im, 4096, 16);
+	im->next = 0x600000; /* the image occupies [0x400000, 0x600000) */
+	kit_pt_map(pt, kimg, img_pa, 2 << 20, 2 << 20);
+	kit_pt_map(pt, page_offset, dram, 64 << 20, 2 << 20);
+	btf = kit_btf_kernel_new(KIT_BTF_V61, &lay);
+	raw = kit_btf_raw(btf, &n);
+	kit_wbytes(im, img_pa + 0x10000, raw, n);
+	kit_w32(im, img_pa + 0x2000, 2);
+	for (int c = 0; c < 2; c++) {
+		unit[c] = kit_alloc(im, 0x10000, 4096);
+		kit_w64(im, unit[c] + 0x100, 0xa0 + (uint64_t)c);
+		kit_w64(im, img_pa + 0x3000 + 8 * (uint64_t)c, page_offset + unit[c] - dram);
+	}
+	strcpy(path, "/tmp/ktbpf-test-arm64map-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	fp = fdopen(fd, "w");
+	fprintf(fp,
+		"%016llx D prog_idr\n%016llx D nr_cpu_ids\n%016llx D __per_cpu_offset\n"
+		"%016llx R __start_BTF\n%016llx R __stop_BTF\n",
+		(unsigned long long)kimg + 0x1000, (unsigned long long)kimg + 0x2000,
+		(unsigned long long)kimg + 0x3000, (unsigned long long)kimg + 0x10000,
+		(unsigned long long)kimg + 0x10000 + n);
+	fclose(fp);
+	snprintf(text, sizeof(text),
+		 "OSRELEASE=6.12.0-arm\nPAGESIZE=4096\nNUMBER(VA_BITS)=48\n"
+		 "NUMBER(kimage_voffset)=0x%llx\nNUMBER(PHYS_OFFSET)=0x%llx\n"
+		 "NUMBER(TCR_EL1_T1SZ)=0x10\nKERNELOFFSET=0\n",
+		 (unsigned long long)(kimg - img_pa), (unsigned long long)dram);
+	h.cr3 = kit_pt_root_pa(pt) | (5ull << 48); /* ASID bits are stripped */
+	h.tcr_el1 = kit_pt_tcr(pt);
+	h.vmcoreinfo_text = text;
+	h.vmcoreinfo_len = strlen(text);
+	h.system_map_path = path;
+	cr_assert_eq(ktbpf_kernel_discover(kit_mem(im), &h, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_info(k)->arch, KTBPF_ARCH_AARCH64);
+	cr_assert_eq(ktbpf_kernel_info(k)->page_offset, page_offset);
+	cr_assert_eq(ktbpf_kernel_info(k)->prog_idr, kimg + 0x1000);
+	cr_assert_eq(ktbpf_kernel_info(k)->btf_size, n);
+	cr_assert_eq(ktbpf_kernel_info(k)->layout_source, KTBPF_SRC_HINT);
+	pco = ktbpf_kernel_percpu_offsets(k, &nr);
+	cr_assert_eq(nr, 2);
+	for (uint32_t c = 0; c < nr; c++) {
+		uint64_t v = 0;
+
+		cr_assert_eq(ktbpf_xlate_read_u64(ktbpf_kernel_xlate(k), 0x100 + pco[c], &v, &err),
+			     0, "%s", err.msg);
+		cr_assert_eq(v, 0xa0 + c);
+	}
+	ktbpf_kernel_free(k);
+	unlink(path);
+	btf__free(btf);
+	kit_pt_free(pt);
+	kit_image_free(im);
 }

@@ -20,6 +20,9 @@
  * Not covered: place-relative offsets (7.0+): -EOPNOTSUPP.
  */
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "ktbpf/err.h"
 #include "ktbpf/symbols.h"
 #include "ktbpf/translate.h"
@@ -32,5 +35,27 @@
  */
 int ktbpf_kallsyms_load(struct ktbpf_xlate *x, const struct ktbpf_vmcoreinfo *vi,
 			struct ktbpf_symtab *t, struct ktbpf_err *err);
+
+/* How the addresses were encoded (kernel/kallsyms.c: kallsyms_sym_address()). */
+enum ktbpf_kallsyms_enc {
+	KTBPF_KALLSYMS_RELATIVE = 1, /* kallsyms_relative_base + (u32)kallsyms_offsets[i] */
+	KTBPF_KALLSYMS_ABS_PERCPU,   /* offset >= 0: absolute; else relative_base - 1 - offset */
+	KTBPF_KALLSYMS_ABSOLUTE,     /* kallsyms_addresses[i] */
+};
+
+/* "base-relative", "base-relative, absolute per-CPU" or "absolute". */
+const char *ktbpf_kallsyms_enc_name(enum ktbpf_kallsyms_enc enc);
+
+struct ktbpf_kallsyms_stats {
+	enum ktbpf_kallsyms_enc enc;
+	bool verified;       /* the encoding reproduced VMCOREINFO's _stext */
+	uint32_t num_syms;
+	uint64_t names_len;  /* bytes of kallsyms_names consumed */
+};
+
+/* ktbpf_kallsyms_load() that also reports how it decoded (ret_stats may be NULL). */
+int ktbpf_kallsyms_load_stats(struct ktbpf_xlate *x, const struct ktbpf_vmcoreinfo *vi,
+			      struct ktbpf_symtab *t, struct ktbpf_kallsyms_stats *ret_stats,
+			      struct ktbpf_err *err);
 
 #endif
