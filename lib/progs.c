@@ -1,2 +1,845 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The prog_idr walkers (DESIGN §3 "progs"): one in-order pass over prog_idr
+ * answers the struct_ops programs, their verifier and runtime stats, and the
+ * active object.
+ *
+ * Reads are planned from the BTF offsets (once per kernel layout, the plans
+ * stay in the snapshot): the members we need of one object are grouped into
+ * spans so that each span is one ktbpf_xlate_read() and no span touches a
+ * 64-byte line that holds none of our members (see plan_build()). A program
+ * then costs one read of its bpf_prog header and one or two of its
+ * bpf_prog_aux; per-CPU stats cost one read per CPU for each run of programs
+ * whose stats are neighbours (read_stats()); the used_maps array and map
+ * names are read only while the active object is still open. Guest data is
+ * little-endian, like the hosts we run on.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 #include "ktbpf/progs.h"
+
+#define LINE		64u
+#define PLAN_MAX_FIELDS 8
+#define PLAN_BUF	1024	    /* packed bytes of one object's spans (see plan_build()) */
+#define INT_MAX_ID	0x7fffffffu /* kernel/bpf/syscall.c: idr_alloc_cyclic(.., 1, INT_MAX, ..) */
+
+/* A member to read: byte offset in its object and size. */
+struct field {
+	uint64_t off, size;
+};
+
+/* Spans [lo, lo+len) of one object, packed at pos in a read buffer. */
+struct plan {
+	size_t nr_spans;
+	struct {
+		uint64_t lo;
+		uint32_t len, pos;
+	} span[PLAN_MAX_FIELDS];
+	uint32_t pos[PLAN_MAX_FIELDS]; /* where field i lands in the buffer */
+	uint32_t len;		       /* total packed bytes */
+};
+
+enum { HDR_TYPE, HDR_EAT, HDR_AUX, HDR_STATS, HDR_NR };
+enum {
+	AUX_MAPS, /* its span is read first, see plans_build() */
+	AUX_MAP_CNT,
+	AUX_ID,
+	AUX_VI,
+	AUX_NAME,
+	AUX_BTF_ID,
+	AUX_FUNC_NAME,
+	AUX_PROG,
+	AUX_NR
+};
+enum { ST_CNT, ST_NSECS, ST_MISSES, ST_NR };
+enum { IDR_HEAD, IDR_NEXT, IDR_NR };
+
+/*
+ * The read plans of one kernel's layout, kept in the snapshot between walks
+ * (planning costs as much as reading a few programs); rebuilt when the
+ * snapshot is used with another kernel's offsets.
+ */
+struct ktbpf_walk_plans {
+	bool valid;
+	struct ktbpf_offsets o;
+	struct plan hdr, aux, stats, idr;
+};
+
+struct walk {
+	struct ktbpf_xlate *x;
+	const struct ktbpf_offsets *o;
+	const struct btf *btf;
+	const uint64_t *pcpu;
+	uint32_t nr_cpus;
+	struct ktbpf_snapshot *s;
+	const struct plan *hdr, *aux, *stats, *idr;
+	bool active_is_scx;
+};
+
+/* Facts about one program read from its bpf_prog and bpf_prog_aux. */
+struct prog_raw {
+	uint64_t kva, aux, stats, used_maps, func_name;
+	uint32_t eat, attach_btf_id, used_map_cnt;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	uint64_t r;
+
+	return __builtin_add_overflow(a, b, &r) ? UINT64_MAX : r;
+}
+
+static uint32_t ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+static uint64_t ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+__attribute__((format(printf, 5, 6))) static void
+diag(struct ktbpf_snapshot *s, int code, uint32_t prog_id, uint64_t addr, const char *fmt, ...)
+{
+	struct ktbpf_diag *d;
+	va_list ap;
+
+	if (s->nr_diags >= KTBPF_MAX_DIAGS) {
+		s->diags_dropped++;
+		return;
+	}
+	d = &s->diags[s->nr_diags++];
+	d->code = code;
+	d->prog_id = prog_id;
+	d->addr = addr;
+	va_start(ap, fmt);
+	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Zeroing a whole struct ktbpf_err per read costs more than the read (it is
+ * ~280 bytes): reset what diag_err() looks at, a failing callee fills it.
+ */
+static inline void err_reset(struct ktbpf_err *e)
+{
+	e->code = 0;
+	e->has_addr = false;
+	e->msg[0] = '\0';
+}
+
+/* A diagnostic from a failed library call: its message and address. */
+static void diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbpf_err *e,
+		     const char *what)
+{
+	diag(s, e->code ? e->code : -EIO, prog_id, e->has_addr ? e->addr : 0, "%s: %s", what,
+	     e->msg);
+}
+
+/*
+ * Group fields into spans read with one call each. Objects are at least
+ * 64-byte aligned in practice (bpf_prog is vmalloc'ed, bpf_prog_aux and
+ * bpf_map come from kmalloc caches of 64 bytes and more), so line numbers
+ * follow from offsets: a field joins the current span when it starts no more
+ * than one line after the span's last line, which merges reads without
+ * touching a line that holds none of our fields. -EINVAL for a layout whose
+ * spans do not fit the read buffer (a hostile or unusual BTF).
+ */
+static int plan_build(struct plan *p, const struct field *f, size_t n)
+{
+	size_t order[PLAN_MAX_FIELDS];
+	size_t i, j, m = 0;
+
+	memset(p, 0, sizeof(*p));
+	for (i = 0; i < n; i++) {
+		p->pos[i] = UINT32_MAX;
+		if (f[i].off == KTBPF_OFFSET_NONE)
+			continue; /* an optional member this kernel lacks */
+		for (j = m++; j > 0 && f[order[j - 1]].off > f[i].off; j--)
+			order[j] = order[j - 1];
+		order[j] = i;
+	}
+	for (i = 0; i < m; i++) {
+		const struct field *c = &f[order[i]];
+		uint64_t end = c->off + c->size;
+		size_t k = p->nr_spans;
+
+		if (c->off > UINT32_MAX || c->size > LINE)
+			return -EINVAL;
+		if (k && c->off / LINE <= (p->span[k - 1].lo + p->span[k - 1].len - 1) / LINE + 1) {
+			uint64_t lo = p->span[k - 1].lo;
+
+			if (end > lo + p->span[k - 1].len)
+				p->span[k - 1].len = (uint32_t)(end - lo);
+		} else {
+			p->span[k].lo = c->off;
+			p->span[k].len = (uint32_t)c->size;
+			p->nr_spans++;
+		}
+	}
+	for (i = 0; i < p->nr_spans; i++) {
+		p->span[i].pos = p->len;
+		if (p->len + (uint64_t)p->span[i].len > PLAN_BUF)
+			return -EINVAL;
+		p->len += p->span[i].len;
+	}
+	for (i = 0; i < m; i++) {
+		const struct field *c = &f[order[i]];
+
+		for (j = 0; j < p->nr_spans; j++) {
+			if (c->off >= p->span[j].lo &&
+			    c->off + c->size <= p->span[j].lo + p->span[j].len)
+				break;
+		}
+		p->pos[order[i]] = p->span[j].pos + (uint32_t)(c->off - p->span[j].lo);
+	}
+	return 0;
+}
+
+static bool has(const struct plan *p, size_t i)
+{
+	return p->pos[i] != UINT32_MAX;
+}
+
+/* Move the span holding field i to the front: it is read first. */
+static void plan_read_first(struct plan *p, size_t i)
+{
+	size_t j;
+
+	for (j = 1; has(p, i) && j < p->nr_spans; j++) {
+		if (p->pos[i] >= p->span[j].pos && p->pos[i] < p->span[j].pos + p->span[j].len) {
+			__typeof__(p->span[0]) t = p->span[0];
+
+			p->span[0] = p->span[j];
+			p->span[j] = t;
+			return;
+		}
+	}
+}
+
+/* Read every span of object kva into buf (p->len bytes). All or nothing. */
+static int plan_read(struct ktbpf_xlate *x, const struct plan *p, uint64_t kva, uint8_t *buf,
+		     struct ktbpf_err *err)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < p->nr_spans; i++) {
+		r = ktbpf_xlate_read(x, kva + p->span[i].lo, buf + p->span[i].pos, p->span[i].len,
+				     err);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int plans_build(struct ktbpf_walk_plans *w, const struct ktbpf_offsets *o,
+		       struct ktbpf_err *err)
+{
+	struct field hdr[HDR_NR] = {
+		[HDR_TYPE] = {o->prog_type, 4},
+		[HDR_EAT] = {o->prog_expected_attach_type, 4},
+		[HDR_AUX] = {o->prog_aux, 8},
+		[HDR_STATS] = {o->prog_stats, 8},
+	};
+	struct field aux[AUX_NR] = {
+		[AUX_MAPS] = {o->aux_used_maps, 8},
+		[AUX_MAP_CNT] = {o->aux_used_map_cnt, 4},
+		[AUX_ID] = {o->aux_id, 4},
+		[AUX_VI] = {o->aux_verified_insns, 4},
+		[AUX_NAME] = {o->aux_name, KTBPF_OBJ_NAME_LEN},
+		[AUX_BTF_ID] = {o->aux_attach_btf_id, 4},
+		[AUX_FUNC_NAME] = {o->aux_attach_func_name, 8},
+		[AUX_PROG] = {o->aux_prog, 8},
+	};
+	struct field st[ST_NR] = {
+		[ST_CNT] = {o->stats_cnt, 8},
+		[ST_NSECS] = {o->stats_nsecs, 8},
+		[ST_MISSES] = {o->has_misses ? o->stats_misses : KTBPF_OFFSET_NONE, 8},
+	};
+	struct field idr[IDR_NR] = {
+		[IDR_HEAD] = {o->idr_xa_head, 8},
+		[IDR_NEXT] = {o->idr_next, 4},
+	};
+	size_t i;
+
+	if (plan_build(&w->hdr, hdr, HDR_NR) < 0 || plan_build(&w->aux, aux, AUX_NR) < 0 ||
+	    plan_build(&w->stats, st, ST_NR) < 0 || plan_build(&w->idr, idr, IDR_NR) < 0)
+		return ktbpf_err_set(err, -EINVAL,
+				     "bpf_prog/bpf_prog_aux/bpf_prog_stats/idr members are spread "
+				     "too far apart in the guest's BTF to read in bounded spans");
+	/*
+	 * Pairs with kernel/bpf/syscall.c: bpf_prog_bind_map(), which raises
+	 * used_map_cnt and then stores the new used_maps array under
+	 * used_maps_mutex (that we cannot take): the pointer is read first.
+	 * In one span both come from one copy; a frozen guest is consistent,
+	 * a live one may show a count one past an old array, which the
+	 * cap and the per-map checks keep bounded.
+	 */
+	plan_read_first(&w->aux, AUX_MAPS);
+	/* Only attach_func_name, aux->prog and misses are optional (offsets.h). */
+	for (i = 0; i < HDR_NR; i++)
+		if (!has(&w->hdr, i))
+			return ktbpf_err_set(err, -ENOENT, "a bpf_prog member is missing in BTF");
+	for (i = 0; i < AUX_NR; i++)
+		if (!has(&w->aux, i) && i != AUX_FUNC_NAME && i != AUX_PROG)
+			return ktbpf_err_set(err, -ENOENT,
+					     "a bpf_prog_aux member is missing in BTF");
+	if (!has(&w->stats, ST_CNT) || !has(&w->stats, ST_NSECS))
+		return ktbpf_err_set(err, -ENOENT, "bpf_prog_stats.cnt/nsecs missing in BTF");
+	w->o = *o;
+	w->valid = true;
+	return 0;
+}
+
+/* The snapshot's plans for this kernel's offsets, built on first use (the only allocation). */
+static int plans_get(struct walk *w, struct ktbpf_err *err)
+{
+	struct ktbpf_walk_plans *pl = w->s->plans;
+	int r;
+
+	if (!pl) {
+		pl = w->s->plans = calloc(1, sizeof(*pl));
+		if (!pl)
+			return ktbpf_err_set(err, -ENOMEM, "out of memory for read plans");
+	}
+	if (!pl->valid || memcmp(&pl->o, w->o, sizeof(pl->o))) {
+		pl->valid = false;
+		r = plans_build(pl, w->o, err);
+		if (r < 0)
+			return r;
+	}
+	w->hdr = &pl->hdr;
+	w->aux = &pl->aux;
+	w->stats = &pl->stats;
+	w->idr = &pl->idr;
+	return 0;
+}
+
+/* Reset s for a new walk, keeping its program array. */
+static void snapshot_reset(struct ktbpf_snapshot *s)
+{
+	s->nr_progs = 0;
+	memset(&s->active, 0, sizeof(s->active));
+	s->stats = KTBPF_STATS_UNKNOWN;
+	s->nr_diags = 0;
+	s->diags_dropped = 0;
+	s->capped = false;
+	s->idr_entries = 0;
+	s->walk_ns = 0;
+}
+
+/* bpf_stats_enabled_key: kernel/bpf/core.c, DEFINE_STATIC_KEY_FALSE (key.enabled is atomic_t). */
+static void read_stats_enabled(struct walk *w, uint64_t key_kva)
+{
+	struct ktbpf_err e;
+	uint32_t v;
+
+	err_reset(&e);
+	if (!key_kva)
+		return;
+	if (ktbpf_xlate_read_u32(w->x, key_kva + w->o->static_key_enabled, &v, &e) < 0) {
+		diag_err(w->s, 0, &e, "bpf_stats_enabled_key unreadable, stats state unknown");
+		return;
+	}
+	if ((int32_t)v < 0)
+		diag(w->s, -EUCLEAN, 0, key_kva,
+		     "bpf_stats_enabled_key.enabled is %" PRId32 " (being changed?)", (int32_t)v);
+	else
+		w->s->stats = v ? KTBPF_STATS_ENABLED : KTBPF_STATS_DISABLED;
+}
+
+/* Make room for one more program; false (and capped) when memory runs out. */
+static bool snapshot_grow(struct ktbpf_snapshot *s)
+{
+	struct ktbpf_prog *n;
+	size_t cap;
+
+	if (s->nr_progs < s->cap_progs)
+		return true;
+	cap = s->cap_progs ? s->cap_progs * 2 : 64;
+	n = realloc(s->progs, cap * sizeof(*n));
+	if (!n) {
+		s->capped = true;
+		diag(s, -ENOMEM, 0, 0, "out of memory for %zu programs: list incomplete", cap);
+		return false;
+	}
+	s->progs = n;
+	s->cap_progs = cap;
+	return true;
+}
+
+#define CLUSTER_MAX 4096 /* bytes of one CPU's stats read for a run of programs */
+
+/* Add one CPU's counters (laid out per the stats plan at buf), saturating. */
+static void add_cpu(const struct plan *pl, struct ktbpf_prog *p, const uint8_t *buf)
+{
+	p->cnt = sat_add(p->cnt, ld64(buf + pl->pos[ST_CNT]));
+	p->nsecs = sat_add(p->nsecs, ld64(buf + pl->pos[ST_NSECS]));
+	if (has(pl, ST_MISSES))
+		p->misses = sat_add(p->misses, ld64(buf + pl->pos[ST_MISSES]));
+	p->cpus_read++;
+}
+
+/* CPU cpu's stats of program p alone. */
+static void read_one(struct walk *w, struct ktbpf_prog *p, uint32_t cpu, uint64_t off)
+{
+	uint8_t buf[PLAN_BUF];
+	struct ktbpf_err e;
+
+	err_reset(&e);
+	if (plan_read(w->x, w->stats, p->stats_kva + off, buf, &e) < 0) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "prog %" PRIu32 " stats on CPU %" PRIu32, p->id, cpu);
+		diag_err(w->s, p->id, &e, what);
+		p->stats_valid = false;
+		return;
+	}
+	add_cpu(w->stats, p, buf);
+}
+
+/*
+ * Programs [i, end) whose per-CPU stats follow each other closely
+ * (programs loaded together get neighbouring per-CPU allocations), so one
+ * read per CPU covers all of them. At most one line that none of them uses
+ * lies between two of them, so a run never reads more unused lines than
+ * used ones (the 2x bound on lines touched); one read per run and CPU
+ * instead of one per program and CPU is what keeps 64 programs x 64 CPUs
+ * fast. A run is one program when the stats plan has several spans.
+ */
+static size_t cluster_end(const struct walk *w, size_t i)
+{
+	const struct ktbpf_prog *v = w->s->progs;
+	const struct plan *pl = w->stats;
+	uint64_t lo = pl->span[0].lo, first = v[i].stats_kva + lo;
+	uint64_t end = first + pl->len;
+	size_t j;
+
+	if (pl->nr_spans != 1)
+		return i + 1;
+	for (j = i + 1; j < w->s->nr_progs; j++) {
+		uint64_t a = v[j].stats_kva;
+
+		if (a <= v[j - 1].stats_kva || a > UINT64_MAX - CLUSTER_MAX ||
+		    (a + lo) / LINE > (end - 1) / LINE + 2 ||
+		    a + lo + pl->len - first > CLUSTER_MAX)
+			break;
+		end = a + lo + pl->len;
+	}
+	return j;
+}
+
+/* One CPU of the run [i, end): one read, or one per program when it fails. */
+static void read_cluster(struct walk *w, size_t i, size_t end, uint32_t cpu, uint64_t off)
+{
+	struct ktbpf_prog *v = w->s->progs;
+	uint64_t base = v[i].stats_kva + w->stats->span[0].lo;
+	uint8_t buf[CLUSTER_MAX];
+	struct ktbpf_err e;
+	size_t k;
+
+	err_reset(&e);
+	if (end - i > 1 &&
+	    ktbpf_xlate_read(w->x, base + off, buf,
+			     v[end - 1].stats_kva - v[i].stats_kva + w->stats->len, &e) == 0) {
+		for (k = i; k < end; k++)
+			add_cpu(w->stats, &v[k], buf + (v[k].stats_kva - v[i].stats_kva));
+		return;
+	}
+	for (k = i; k < end; k++)
+		read_one(w, &v[k], cpu, off);
+}
+
+/*
+ * Sum bpf_prog_stats over CPUs like kernel/bpf/syscall.c: bpf_prog_get_stats(),
+ * with saturating adds (a hostile or wrapped counter must not wrap the sum).
+ * A zero offset beyond CPU 0 is the BSS tail of __per_cpu_offset past the
+ * CPUs that came up; adding it would count CPU 0 twice.
+ */
+static void read_stats(struct walk *w)
+{
+	struct ktbpf_prog *v = w->s->progs;
+	size_t i, end;
+	uint32_t cpu;
+
+	for (cpu = 1; cpu < w->nr_cpus; cpu++) {
+		if (w->pcpu[cpu] == 0) {
+			diag(w->s, -ENOENT, 0, 0,
+			     "__per_cpu_offset[%" PRIu32 "] is 0: CPU %" PRIu32
+			     " and later zero entries skipped (never brought up?)",
+			     cpu, cpu);
+			break;
+		}
+	}
+	for (i = 0; i < w->s->nr_progs; i++) {
+		v[i].stats_valid = v[i].stats_kva != 0 && w->nr_cpus > 0;
+		if (!v[i].stats_kva)
+			diag(w->s, -ENOENT, v[i].id, v[i].kva,
+			     "prog %" PRIu32 ": bpf_prog.stats is NULL", v[i].id);
+	}
+	for (i = 0; i < w->s->nr_progs; i = end) {
+		end = i + 1;
+		if (!v[i].stats_kva)
+			continue;
+		end = cluster_end(w, i);
+		for (cpu = 0; cpu < w->nr_cpus; cpu++)
+			if (cpu == 0 || w->pcpu[cpu] != 0)
+				read_cluster(w, i, end, cpu, w->pcpu[cpu]);
+	}
+}
+
+/* Bounded copy, always terminated (snprintf costs more than the whole read of a program). */
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strnlen(src, size - 1) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+/*
+ * Interface and member: struct_ops programs record the ops struct's BTF id
+ * in aux->attach_btf_id and the member index in expected_attach_type
+ * (kernel/bpf/verifier.c: check_struct_ops_btf_id()). When the type is not
+ * in vmlinux BTF (a module's struct_ops), fall back to attach_func_name,
+ * which the same function sets to the member name.
+ */
+static void resolve_iface(struct walk *w, struct ktbpf_prog *p, const struct prog_raw *r)
+{
+	const char *type = NULL, *member = NULL;
+	struct ktbpf_err e;
+	char buf[KTBPF_IFACE_LEN];
+
+	err_reset(&e);
+	if (w->btf && ktbpf_btf_struct_member_name(w->btf, r->attach_btf_id, r->eat, &type, &member,
+						   &e) >= 0) {
+		copy_str(p->iface, sizeof(p->iface), type);
+		copy_str(p->member, sizeof(p->member), member);
+		return;
+	}
+	if (!r->func_name)
+		return;
+	err_reset(&e);
+	if (ktbpf_xlate_read_str(w->x, r->func_name, buf, sizeof(buf), &e) < 0) {
+		diag_err(w->s, p->id, &e, "attach_func_name unreadable");
+		return;
+	}
+	copy_str(p->member, sizeof(p->member), buf);
+}
+
+static bool obj_of_map_name(const char *name, char *obj)
+{
+	static const char *const sfx[] = {".bss", ".data", ".rodata"};
+	size_t n = strlen(name), i;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		size_t l = strlen(sfx[i]);
+
+		if (n > l && !strcmp(name + n - l, sfx[i])) {
+			memcpy(obj, name, n - l);
+			obj[n - l] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Does program p (with used_maps/used_map_cnt from r) own a map named
+ * <obj>.bss/.data/.rodata? Then it becomes the active object (libbpf names
+ * an object's global data maps that way: tools/lib/bpf/libbpf.c:
+ * internal_map_name()).
+ */
+static void check_active(struct walk *w, const struct ktbpf_prog *p, const struct prog_raw *r)
+{
+	struct ktbpf_active *a = &w->s->active;
+	uint64_t maps[KTBPF_MAX_USED_MAPS];
+	struct ktbpf_err e;
+	uint32_t cnt = r->used_map_cnt, i, nr = 0;
+	char obj[KTBPF_OBJ_NAME_LEN + 1] = "";
+
+	err_reset(&e);
+	if (!cnt || !r->used_maps)
+		return;
+	if (cnt > KTBPF_MAX_USED_MAPS)
+		cnt = KTBPF_MAX_USED_MAPS;
+	if (ktbpf_xlate_read(w->x, r->used_maps, maps, cnt * 8ull, &e) < 0) {
+		diag_err(w->s, p->id, &e, "used_maps array unreadable");
+		return;
+	}
+	for (i = 0; i < cnt; i++) {
+		char name[KTBPF_OBJ_NAME_LEN + 1];
+
+		if (!maps[i])
+			continue;
+		maps[nr++] = maps[i];
+		if (obj[0])
+			continue;
+		err_reset(&e);
+		if (ktbpf_xlate_read(w->x, maps[i] + w->o->map_name, name, KTBPF_OBJ_NAME_LEN, &e) <
+		    0) {
+			diag_err(w->s, p->id, &e, "bpf_map.name unreadable");
+			continue;
+		}
+		/* The kernel always terminates it (bpf_obj_name_cpy()): without a NUL it is junk.
+		 */
+		if (!memchr(name, '\0', KTBPF_OBJ_NAME_LEN)) {
+			diag(w->s, -EUCLEAN, p->id, maps[i],
+			     "prog %" PRIu32 ": map name has no NUL, not matched", p->id);
+			continue;
+		}
+		obj_of_map_name(name, obj);
+	}
+	if (!obj[0])
+		return;
+	a->found = true;
+	memcpy(a->obj_name, obj, sizeof(obj));
+	memcpy(a->iface, p->iface, sizeof(a->iface));
+	a->prog_id = p->id;
+	a->nr_maps = nr;
+	memcpy(a->map_kvas, maps, nr * sizeof(maps[0]));
+	w->active_is_scx = !strcmp(p->iface, "sched_ext_ops");
+}
+
+/* Copy aux->name (char[BPF_OBJ_NAME_LEN], NUL-terminated by bpf_obj_name_cpy()). */
+static void copy_name(struct walk *w, struct ktbpf_prog *p, const uint8_t *src)
+{
+	memcpy(p->name, src, KTBPF_OBJ_NAME_LEN);
+	p->name[KTBPF_OBJ_NAME_LEN] = '\0';
+	p->name_truncated = !memchr(src, '\0', KTBPF_OBJ_NAME_LEN);
+	if (p->name_truncated)
+		diag(w->s, -EUCLEAN, p->id, p->kva,
+		     "prog %" PRIu32 ": name has no NUL in %d bytes, cut", p->id,
+		     KTBPF_OBJ_NAME_LEN);
+}
+
+/* Read aux and check it belongs to this program: aux->prog == prog, aux->id == id. */
+static int read_aux(struct walk *w, uint32_t id, struct prog_raw *r, uint8_t *buf)
+{
+	const struct plan *pl = w->aux;
+	struct ktbpf_err e;
+	uint64_t back;
+	uint32_t aux_id;
+
+	err_reset(&e);
+	if (!r->aux) {
+		diag(w->s, -ENOENT, id, r->kva, "prog %" PRIu32 ": bpf_prog.aux is NULL", id);
+		return -ENOENT;
+	}
+	if (plan_read(w->x, pl, r->aux, buf, &e) < 0) {
+		diag_err(w->s, id, &e, "bpf_prog_aux unreadable, prog skipped");
+		return e.code ? e.code : -EIO;
+	}
+	back = has(pl, AUX_PROG) ? ld64(buf + pl->pos[AUX_PROG]) : r->kva;
+	aux_id = ld32(buf + pl->pos[AUX_ID]);
+	if (back != r->kva || aux_id != id) {
+		diag(w->s, -EUCLEAN, id, r->aux,
+		     "prog %" PRIu32 ": aux->prog 0x%" PRIx64 " / aux->id %" PRIu32
+		     " do not match the prog_idr entry 0x%" PRIx64 " / %" PRIu32
+		     " (freed or torn?), skipped",
+		     id, back, aux_id, r->kva, id);
+		return -EUCLEAN;
+	}
+	r->used_maps = ld64(buf + pl->pos[AUX_MAPS]);
+	r->used_map_cnt = ld32(buf + pl->pos[AUX_MAP_CNT]);
+	r->attach_btf_id = ld32(buf + pl->pos[AUX_BTF_ID]);
+	r->func_name = has(pl, AUX_FUNC_NAME) ? ld64(buf + pl->pos[AUX_FUNC_NAME]) : 0;
+	return 0;
+}
+
+/* One prog_idr entry: skipped unless it is a readable struct_ops program. */
+static void visit(struct walk *w, uint64_t index, uint64_t kva)
+{
+	uint8_t hbuf[PLAN_BUF], abuf[PLAN_BUF];
+	uint32_t id = (uint32_t)index;
+	struct prog_raw r = {.kva = kva};
+	struct ktbpf_err e;
+	struct ktbpf_prog *p;
+
+	err_reset(&e);
+	if (index > INT_MAX_ID) {
+		diag(w->s, -EUCLEAN, 0, kva,
+		     "prog_idr index %" PRIu64 " is beyond INT_MAX, entry skipped", index);
+		return;
+	}
+	if (plan_read(w->x, w->hdr, kva, hbuf, &e) < 0) {
+		diag_err(w->s, id, &e, "bpf_prog unreadable, prog skipped");
+		return;
+	}
+	if (ld32(hbuf + w->hdr->pos[HDR_TYPE]) != KTBPF_BPF_PROG_TYPE_STRUCT_OPS)
+		return;
+	r.eat = ld32(hbuf + w->hdr->pos[HDR_EAT]);
+	r.aux = ld64(hbuf + w->hdr->pos[HDR_AUX]);
+	r.stats = ld64(hbuf + w->hdr->pos[HDR_STATS]);
+	if (read_aux(w, id, &r, abuf) < 0 || !snapshot_grow(w->s))
+		return;
+
+	p = &w->s->progs[w->s->nr_progs++];
+	memset(p, 0, sizeof(*p));
+	p->id = id;
+	p->kva = kva;
+	copy_name(w, p, abuf + w->aux->pos[AUX_NAME]);
+	p->verified_insns = ld32(abuf + w->aux->pos[AUX_VI]);
+	p->nr_maps = r.used_map_cnt;
+	if (r.used_map_cnt > KTBPF_MAX_USED_MAPS) {
+		diag(w->s, -E2BIG, id, r.aux,
+		     "prog %" PRIu32 ": used_map_cnt %" PRIu32 " is absurd, only %d maps read", id,
+		     r.used_map_cnt, KTBPF_MAX_USED_MAPS);
+		p->nr_maps = KTBPF_MAX_USED_MAPS;
+	}
+	p->stats_kva = r.stats;
+	resolve_iface(w, p, &r);
+	if (!w->s->active.found || (!w->active_is_scx && !strcmp(p->iface, "sched_ext_ops")))
+		check_active(w, p, &r);
+}
+
+/* prog_idr's xa_head and idr_next (kernel/bpf/syscall.c: DEFINE_IDR(prog_idr)). */
+static int read_idr(struct walk *w, uint64_t idr, uint64_t *ret_head, struct ktbpf_err *err)
+{
+	uint8_t buf[PLAN_BUF];
+	uint32_t next;
+	int r;
+
+	r = plan_read(w->x, w->idr, idr, buf, err);
+	if (r < 0)
+		return ktbpf_err_prefix(err, "prog_idr at 0x%" PRIx64 " unreadable: ", idr);
+	next = ld32(buf + w->idr->pos[IDR_NEXT]);
+	if (next > INT_MAX_ID)
+		diag(w->s, -EUCLEAN, 0, idr,
+		     "prog_idr.idr_next is %" PRIu32 " (beyond INT_MAX): IDR corrupt or torn; "
+		     "walk capped at %d programs",
+		     next, KTBPF_MAX_PROGS);
+	*ret_head = ld64(buf + w->idr->pos[IDR_HEAD]);
+	return 0;
+}
+
+#define MAX_NODES KTBPF_MAX_PROGS
+
+/*
+ * In-order pass over the IDR's xarray (never xa_load per id up to
+ * idr_next: ids are sparse after unloads and idr_next is guest data).
+ */
+static void walk_idr(struct walk *w, uint64_t head)
+{
+	struct ktbpf_xa_iter it;
+	uint64_t guard, index, entry;
+
+	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_PROGS, MAX_NODES);
+	for (guard = 0; guard < KTBPF_MAX_PROGS + MAX_NODES + 2ull; guard++) {
+		struct ktbpf_err e;
+		int r;
+
+		err_reset(&e);
+		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
+		if (r == KTBPF_ITER_END)
+			break;
+		if (r == -E2BIG) {
+			w->s->capped = true;
+			diag(w->s, -E2BIG, 0, 0,
+			     "prog_idr walk stopped at %d programs / %d nodes: list incomplete",
+			     KTBPF_MAX_PROGS, MAX_NODES);
+			continue;
+		}
+		if (r < 0) {
+			diag_err(w->s, 0, &e, "prog_idr node skipped");
+			continue;
+		}
+		w->s->idr_entries++;
+		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry)) {
+			diag(w->s, -EUCLEAN, (uint32_t)index, entry,
+			     "prog_idr entry %" PRIu64 " is not a pointer (0x%" PRIx64 ")", index,
+			     entry);
+			continue;
+		}
+		visit(w, index, entry);
+	}
+	if (guard >= KTBPF_MAX_PROGS + MAX_NODES + 2ull) {
+		w->s->capped = true;
+		diag(w->s, -ELOOP, 0, 0, "prog_idr walk did not end: stopped");
+	}
+	ktbpf_xa_iter_deinit(&it);
+}
+
+struct ktbpf_snapshot *ktbpf_snapshot_new(void)
+{
+	struct ktbpf_snapshot *s = calloc(1, sizeof(*s));
+
+	if (s)
+		s->stats = KTBPF_STATS_UNKNOWN;
+	return s;
+}
+
+struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s)
+{
+	if (s) {
+		free(s->plans);
+		free(s->progs);
+		free(s);
+	}
+	return NULL;
+}
+
+int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err)
+{
+	const struct ktbpf_kernel_info *info;
+	uint64_t t0 = now_ns(), head = 0;
+	struct walk w = {.s = s};
+	int r;
+
+	if (!k || !s)
+		return ktbpf_err_set(err, -EINVAL, "progs walk needs a kernel and a snapshot");
+	snapshot_reset(s);
+	info = ktbpf_kernel_info(k);
+	w.x = ktbpf_kernel_xlate(k);
+	w.o = ktbpf_kernel_offsets(k);
+	w.btf = ktbpf_kernel_btf(k);
+	w.pcpu = ktbpf_kernel_percpu_offsets(k, &w.nr_cpus);
+	if (!w.pcpu)
+		w.nr_cpus = 0;
+#ifdef KTBPF_TEST_FAULT_CPU0_ONLY
+	/* Test-only mutation (tests/e2e): sum CPU 0 alone, so the truth test proves it sees per-CPU
+	 * bugs. */
+	if (w.nr_cpus > 1)
+		w.nr_cpus = 1;
+#endif
+	ktbpf_xlate_flush(w.x);
+	if (!info->prog_idr)
+		return ktbpf_err_set(err, -ENOENT,
+				     "symbol 'prog_idr' unknown: pass --vmlinux or a System.map");
+	r = plans_get(&w, err);
+	if (r < 0)
+		return r;
+	r = read_idr(&w, info->prog_idr, &head, err);
+	if (r < 0)
+		return r;
+	if (!w.nr_cpus)
+		diag(s, -ENOENT, 0, info->per_cpu_offset,
+		     "no per-CPU offsets known: runtime stats not read");
+	read_stats_enabled(&w, info->bpf_stats_enabled_key);
+	walk_idr(&w, head);
+	read_stats(&w);
+	s->walk_ns = now_ns() - t0;
+	return 0;
+}

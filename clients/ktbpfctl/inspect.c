@@ -1,1 +1,646 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfctl inspect: answer the struct_ops questions from a guest RAM file or
+ * an ELF core, offline (no daemon): discover the kernel once, walk prog_idr,
+ * print a table or one JSON document.
+ *
+ * JSON conventions (the real-guest test compares against them): counters are
+ * JSON integers, clamped to INT64_MAX (jansson integers are signed 64-bit; a
+ * counter that large is a saturated sum anyway); every address, kva or
+ * offset (kaslr_offset, phys_base, page_offset, map_kvas, diagnostics' addr)
+ * is a hex string "0x..." so that kernel addresses above 2^63 survive every
+ * JSON reader.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ktbpf/elfcore.h"
+#include "ktbpf/kernel.h"
+#include "ktbpf/progs.h"
+
+#include "ktbpfctl.h"
+
+#define MAX_REPEAT 1000000
+
+struct opts {
+	const char *ram;
+	struct {
+		uint64_t gpa, size, offset;
+	} regions[KTBPF_MEM_MAX_REGIONS];
+	size_t nr_regions;
+	struct ktbpf_kernel_hints hints;
+	bool json;
+	unsigned long repeat;
+};
+
+/* Everything one run holds, released by ctx_fini(). */
+struct ctx {
+	int fd;
+	struct ktbpf_mem *mem;
+	struct ktbpf_kernel *k;
+	struct ktbpf_snapshot *snap;
+	uint64_t *times;
+	char vmcoreinfo[KTBPF_VMCOREINFO_MAX + 1];
+	size_t vmcoreinfo_len; /* from an ELF core's note; 0: none */
+};
+
+void ktbpfctl_inspect_usage(FILE *out)
+{
+	fputs("Usage: ktbpfctl inspect --ram FILE [--region GPA:SIZE:OFFSET]... [--vmlinux FILE]\n"
+	      "                        [--system-map FILE] [--btf FILE] [--vmcoreinfo-pa PA]\n"
+	      "                        [--arch ARCH] [--json] [--repeat N]\n"
+	      "\n"
+	      "Read a guest kernel's struct_ops BPF programs from a copy of its RAM: their\n"
+	      "names, the interface member each implements, verified instructions, run\n"
+	      "counts and times summed over CPUs, whether runtime stats are enabled in the\n"
+	      "guest, and the active BPF object (the scheduler, else a TCP congestion\n"
+	      "control). Kernel facts (KASLR, paging, symbols, BTF) are discovered from the\n"
+	      "RAM itself; files given below take precedence.\n"
+	      "\n"
+	      "Options:\n"
+	      "  --ram FILE             guest RAM: a raw memory file (QEMU memory-backend-file)\n"
+	      "                         or an ELF core (QEMU dump-guest-memory, /proc/vmcore);\n"
+	      "                         an ELF core gives its own regions and VMCOREINFO\n"
+	      "  --region GPA:SIZE:OFFSET\n"
+	      "                         guest physical range GPA..GPA+SIZE is at byte OFFSET of\n"
+	      "                         the raw file (repeatable, at most 64; numbers in C "
+	      "syntax,\n"
+	      "                         SIZE may end in K, M or G). Default: the whole file at GPA "
+	      "0\n"
+	      "  --vmlinux FILE         the guest's vmlinux (ELF .symtab and .BTF)\n"
+	      "  --system-map FILE      the guest's System.map (or a /proc/kallsyms copy)\n"
+	      "  --btf FILE             the guest's BTF (raw, e.g. /sys/kernel/btf/vmlinux)\n"
+	      "  --vmcoreinfo-pa PA     guest physical address of the VMCOREINFO note (skips the "
+	      "scan)\n"
+	      "  --arch ARCH            x86_64 or aarch64 (default: from VMCOREINFO, else x86_64)\n"
+	      "  --json                 print one JSON document instead of tables\n"
+	      "  --repeat N             walk N times after one discovery; report median and\n"
+	      "                         minimum walk time (benchmarking)\n"
+	      "  -h, --help             show this help\n"
+	      "\n"
+	      "JSON: counters are integers (clamped to 2^63-1); addresses and offsets are hex\n"
+	      "strings \"0x...\". On error, --json also prints {\"error\": \"...\"} on stdout.\n"
+	      "\n"
+	      "Examples:\n"
+	      "  ktbpfctl inspect --ram guest.core\n"
+	      "  ktbpfctl inspect --ram /dev/shm/vm1.mem --vmlinux vmlinux-6.12 --json\n"
+	      "  ktbpfctl inspect --ram guest.mem --region 0:2G:0 --region 0x100000000:2G:2G\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0  success (diagnostics about single programs do not fail the command)\n"
+	      "  1  the question could not be answered: RAM file unreadable, no kernel found,\n"
+	      "     prog_idr unreadable\n"
+	      "  2  usage error\n",
+	      out);
+}
+
+/* One error line on stderr, and {"error": ...} on stdout in JSON mode. */
+__attribute__((format(printf, 3, 4))) static int fail(const struct opts *o, int status,
+						      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ktbpfctl: %s\n", msg);
+	if (o && o->json) {
+		json_t *j = json_pack("{s:s}", "error", msg);
+
+		if (j) {
+			json_dumpf(j, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+	}
+	return status;
+}
+
+/* A number in C syntax (0x.., decimal), optionally followed by K, M or G (binary). */
+static int parse_u64(const char *s, bool suffix, uint64_t *ret)
+{
+	unsigned long long v;
+	unsigned int shift = 0;
+	char *end;
+
+	if (!s || !*s || *s == '-')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (errno || end == s)
+		return -EINVAL;
+	if (suffix && *end && !end[1]) {
+		switch (*end) {
+		case 'k':
+		case 'K':
+			shift = 10;
+			break;
+		case 'm':
+		case 'M':
+			shift = 20;
+			break;
+		case 'g':
+		case 'G':
+			shift = 30;
+			break;
+		default:
+			return -EINVAL;
+		}
+		end++;
+	}
+	if (*end || (shift && v > (UINT64_MAX >> shift)))
+		return -EINVAL;
+	*ret = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_region(struct opts *o, const char *arg)
+{
+	char buf[128], *size, *off;
+
+	if (o->nr_regions >= KTBPF_MEM_MAX_REGIONS)
+		return fail(o, KTBPFCTL_EXIT_USAGE, "more than %d --region options",
+			    KTBPF_MEM_MAX_REGIONS);
+	if (snprintf(buf, sizeof(buf), "%s", arg) >= (int)sizeof(buf))
+		goto bad;
+	size = strchr(buf, ':');
+	off = size ? strchr(size + 1, ':') : NULL;
+	if (!off)
+		goto bad;
+	*size++ = '\0';
+	*off++ = '\0';
+	if (parse_u64(buf, true, &o->regions[o->nr_regions].gpa) < 0 ||
+	    parse_u64(size, true, &o->regions[o->nr_regions].size) < 0 ||
+	    parse_u64(off, true, &o->regions[o->nr_regions].offset) < 0 ||
+	    !o->regions[o->nr_regions].size)
+		goto bad;
+	o->nr_regions++;
+	return 0;
+bad:
+	return fail(o, KTBPFCTL_EXIT_USAGE,
+		    "bad --region '%s': expected GPA:SIZE:OFFSET, e.g. 0x100000000:2G:0x80000000",
+		    arg);
+}
+
+enum {
+	OPT_RAM = 256,
+	OPT_REGION,
+	OPT_VMLINUX,
+	OPT_SYSMAP,
+	OPT_BTF,
+	OPT_VIPA,
+	OPT_ARCH,
+	OPT_JSON,
+	OPT_REPEAT
+};
+
+static const struct option longopts[] = {
+	{"ram", required_argument, NULL, OPT_RAM},
+	{"region", required_argument, NULL, OPT_REGION},
+	{"vmlinux", required_argument, NULL, OPT_VMLINUX},
+	{"system-map", required_argument, NULL, OPT_SYSMAP},
+	{"btf", required_argument, NULL, OPT_BTF},
+	{"vmcoreinfo-pa", required_argument, NULL, OPT_VIPA},
+	{"arch", required_argument, NULL, OPT_ARCH},
+	{"json", no_argument, NULL, OPT_JSON},
+	{"repeat", required_argument, NULL, OPT_REPEAT},
+	{"help", no_argument, NULL, 'h'},
+	{0},
+};
+
+/* Returns -1 to go on, else an exit status. */
+static int parse_opt(struct opts *o, int c, const char *arg)
+{
+	uint64_t v;
+
+	switch (c) {
+	case OPT_RAM:
+		o->ram = arg;
+		break;
+	case OPT_REGION:
+		return parse_region(o, arg) ? KTBPFCTL_EXIT_USAGE : -1;
+	case OPT_VMLINUX:
+		o->hints.vmlinux_path = arg;
+		break;
+	case OPT_SYSMAP:
+		o->hints.system_map_path = arg;
+		break;
+	case OPT_BTF:
+		o->hints.btf_path = arg;
+		break;
+	case OPT_JSON:
+		o->json = true;
+		break;
+	case OPT_VIPA:
+		if (parse_u64(arg, false, &v) < 0 || !v)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "bad --vmcoreinfo-pa '%s': expected "
+				    "a non-zero guest physical address",
+				    arg);
+		o->hints.vmcoreinfo_pa = v;
+		break;
+	case OPT_ARCH:
+		o->hints.arch = ktbpf_arch_from_name(arg);
+		if (o->hints.arch == KTBPF_ARCH_UNKNOWN)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "unknown --arch '%s': use x86_64 or aarch64", arg);
+		break;
+	case OPT_REPEAT:
+		if (parse_u64(arg, false, &v) < 0 || !v || v > MAX_REPEAT)
+			return fail(o, KTBPFCTL_EXIT_USAGE, "bad --repeat '%s': expected 1..%d",
+				    arg, MAX_REPEAT);
+		o->repeat = (unsigned long)v;
+		break;
+	case 'h':
+		ktbpfctl_inspect_usage(stdout);
+		return KTBPFCTL_EXIT_OK;
+	default:
+		return fail(o, KTBPFCTL_EXIT_USAGE, "see 'ktbpfctl inspect --help'");
+	}
+	return -1;
+}
+
+static int parse_args(struct opts *o, int argc, char **argv)
+{
+	int c, r, i;
+
+	/* Find --json first so that usage errors already follow the output mode. */
+	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
+		if (!strcmp(argv[i], "--json"))
+			o->json = true;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c == ':')
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "option '%s' needs a value: see "
+				    "'ktbpfctl inspect --help'",
+				    argv[optind - 1]);
+		if (c == '?')
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "unknown option '%s': see "
+				    "'ktbpfctl inspect --help'",
+				    argv[optind - 1]);
+		r = parse_opt(o, c, optarg);
+		if (r >= 0)
+			return r;
+	}
+	if (optind < argc)
+		return fail(o, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+	if (!o->ram)
+		return fail(
+			o, KTBPFCTL_EXIT_USAGE,
+			"no guest RAM given: pass --ram FILE (a raw memory file or an ELF core)");
+	return -1;
+}
+
+/*
+ * The RAM file is mapped (KTBPF_MEM_ASSUME_STABLE) so that walks run at memory
+ * speed; if another process truncates it under us, the mapping faults with
+ * SIGBUS. The library cannot own a process-wide handler, the command can:
+ * say what happened and exit, instead of dumping core.
+ */
+static void on_sigbus(int sig)
+{
+	static const char msg[] =
+		"ktbpfctl: the guest RAM file shrank while it was being read (was the VM "
+		"stopped or the file truncated?); nothing was printed\n";
+
+	(void)sig;
+	(void)!write(STDERR_FILENO, msg, sizeof(msg) - 1);
+	_exit(KTBPFCTL_EXIT_FAIL);
+}
+
+/*
+ * Regions: an ELF core's PT_LOADs, the --region list, or the whole file at
+ * GPA 0. Returns -1 to go on, else an exit status.
+ */
+static int load_ram(const struct opts *o, struct ctx *c)
+{
+	struct ktbpf_err err = {0};
+	struct stat st;
+	size_t i, vlen = 0;
+
+	signal(SIGBUS, on_sigbus);
+	c->fd = open(o->ram, O_RDONLY | O_CLOEXEC);
+	if (c->fd < 0)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "cannot open guest RAM '%s': %s", o->ram,
+			    strerror(errno));
+	if (fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return fail(o, KTBPFCTL_EXIT_FAIL,
+			    "guest RAM '%s' is empty or not a regular file: pass a raw memory "
+			    "file or an ELF core",
+			    o->ram);
+	c->mem = ktbpf_mem_new();
+	if (!c->mem)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "out of memory");
+	if (ktbpf_elfcore_is_elf(c->fd)) {
+		if (o->nr_regions)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "'%s' is an ELF core: its PT_LOAD segments give the regions, "
+				    "drop --region",
+				    o->ram);
+		if (ktbpf_elfcore_add(c->mem, c->fd, KTBPF_MEM_ASSUME_STABLE, c->vmcoreinfo,
+				      sizeof(c->vmcoreinfo), &vlen, &err) < 0)
+			return fail(o, KTBPFCTL_EXIT_FAIL, "ELF core '%s': %s", o->ram, err.msg);
+		c->vmcoreinfo_len = vlen < sizeof(c->vmcoreinfo) ? vlen : 0;
+		c->vmcoreinfo[c->vmcoreinfo_len] = '\0';
+		return -1;
+	}
+	if (!o->nr_regions) {
+		if (ktbpf_mem_add_fd(c->mem, 0, (uint64_t)st.st_size, c->fd, 0,
+				     KTBPF_MEM_ASSUME_STABLE, &err) < 0)
+			return fail(o, KTBPFCTL_EXIT_FAIL, "guest RAM '%s': %s", o->ram, err.msg);
+		return -1;
+	}
+	for (i = 0; i < o->nr_regions; i++) {
+		if (ktbpf_mem_add_fd(c->mem, o->regions[i].gpa, o->regions[i].size, c->fd,
+				     o->regions[i].offset, KTBPF_MEM_ASSUME_STABLE, &err) < 0)
+			return fail(o, KTBPFCTL_EXIT_FAIL,
+				    "--region 0x%" PRIx64 ":0x%" PRIx64 ":0x%" PRIx64 ": %s",
+				    o->regions[i].gpa, o->regions[i].size, o->regions[i].offset,
+				    err.msg);
+	}
+	return -1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Discover once, walk o->repeat times (the last walk is the one reported).
+ * Returns -1 on success, else an exit status.
+ */
+static int run(struct opts *o, struct ctx *c)
+{
+	struct ktbpf_err err = {0};
+	unsigned long i;
+	int r;
+
+	r = load_ram(o, c);
+	if (r >= 0)
+		return r;
+	if (c->vmcoreinfo_len) {
+		o->hints.vmcoreinfo_text = c->vmcoreinfo;
+		o->hints.vmcoreinfo_len = c->vmcoreinfo_len;
+	}
+	if (ktbpf_kernel_discover(c->mem, &o->hints, &c->k, &err) < 0)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "no guest kernel found in '%s': %s", o->ram,
+			    err.msg);
+	c->snap = ktbpf_snapshot_new();
+	c->times = calloc(o->repeat, sizeof(*c->times));
+	if (!c->snap || !c->times)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "out of memory");
+	for (i = 0; i < o->repeat; i++) {
+		if (ktbpf_progs_walk(c->k, c->snap, &err) < 0)
+			return fail(o, KTBPFCTL_EXIT_FAIL, "cannot list BPF programs: %s", err.msg);
+		c->times[i] = c->snap->walk_ns;
+	}
+	qsort(c->times, o->repeat, sizeof(*c->times), cmp_u64);
+	return -1;
+}
+
+static const char *errno_name(int code)
+{
+	const char *n = strerrorname_np(code < 0 ? -code : code);
+
+	return n ? n : "EIO";
+}
+
+static const char *stats_word(enum ktbpf_stats_state s)
+{
+	return s == KTBPF_STATS_ENABLED ? "enabled"
+	       : s == KTBPF_STATS_DISABLED
+		       ? "disabled (kernel.bpf_stats_enabled=0: counters stay 0)"
+		       : "unknown";
+}
+
+/* ---- JSON: one builder per object, so the rpc/ codec can take them over. ---- */
+
+static json_t *json_hex(uint64_t v)
+{
+	char buf[19];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
+static json_t *json_count(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+static json_t *json_kernel(const struct ktbpf_kernel_info *ki)
+{
+	return json_pack(
+		"{s:s, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:s, s:o}", "release", ki->release,
+		"arch", ktbpf_arch_name(ki->arch), "kaslr_offset", json_hex(ki->kaslr_offset),
+		"phys_base", json_hex(ki->phys_base), "page_offset", json_hex(ki->page_offset),
+		"pgtable_levels", ki->l5 ? 5 : 4, "nr_cpu_ids", json_count(ki->nr_cpu_ids),
+		"symbols_source", ktbpf_source_name(ki->symbols_source), "btf_source",
+		ktbpf_source_name(ki->btf_source), "discover_ns", json_count(ki->discover_ns));
+}
+
+static json_t *json_prog(const struct ktbpf_prog *p)
+{
+	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b}", "id", json_count(p->id),
+			 "name", p->name, "interface", p->iface, "member", p->member,
+			 "verified_insns", json_count(p->verified_insns), "run_cnt",
+			 json_count(p->cnt), "run_time_ns", json_count(p->nsecs),
+			 "recursion_misses", json_count(p->misses), "stats_complete",
+			 p->stats_valid);
+}
+
+static json_t *json_active(const struct ktbpf_active *a)
+{
+	json_t *kvas;
+	uint32_t i;
+
+	if (!a->found)
+		return json_null();
+	kvas = json_array();
+	for (i = 0; kvas && i < a->nr_maps && i < KTBPF_MAX_USED_MAPS; i++)
+		json_array_append_new(kvas, json_hex(a->map_kvas[i]));
+	return json_pack("{s:s, s:s, s:o, s:o}", "obj_name", a->obj_name, "interface", a->iface,
+			 "prog_id", json_count(a->prog_id), "map_kvas", kvas);
+}
+
+static json_t *json_diag(const struct ktbpf_diag *d)
+{
+	return json_pack("{s:o, s:s, s:o, s:s}", "prog_id", json_count(d->prog_id), "code",
+			 errno_name(d->code), "addr", json_hex(d->addr), "message", d->msg);
+}
+
+static json_t *json_stats_state(enum ktbpf_stats_state s)
+{
+	return s == KTBPF_STATS_UNKNOWN ? json_null() : json_boolean(s == KTBPF_STATS_ENABLED);
+}
+
+static json_t *json_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_kernel_info *ki)
+{
+	json_t *progs = json_array(), *diags = json_array(), *root;
+	size_t i;
+
+	for (i = 0; progs && i < s->nr_progs; i++)
+		json_array_append_new(progs, json_prog(&s->progs[i]));
+	for (i = 0; diags && i < s->nr_diags; i++)
+		json_array_append_new(diags, json_diag(&s->diags[i]));
+	root = json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "kernel", json_kernel(ki),
+			 "stats_enabled", json_stats_state(s->stats), "progs", progs, "active",
+			 json_active(&s->active), "capped", s->capped, "diagnostics", diags,
+			 "walk_ns", json_count(s->walk_ns));
+	if (root && s->diags_dropped)
+		json_object_set_new(root, "diagnostics_dropped", json_count(s->diags_dropped));
+	return root;
+}
+
+static int print_json(const struct opts *o, const struct ctx *c)
+{
+	json_t *root = json_snapshot(c->snap, ktbpf_kernel_info(c->k));
+
+	if (!root)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "out of memory building JSON");
+	if (o->repeat > 1)
+		json_object_set_new(root, "repeat",
+				    json_pack("{s:o, s:o, s:o}", "walks", json_count(o->repeat),
+					      "median_walk_ns", json_count(c->times[o->repeat / 2]),
+					      "min_walk_ns", json_count(c->times[0])));
+	json_dumpf(root, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+	json_decref(root);
+	return KTBPFCTL_EXIT_OK;
+}
+
+/* ---- tables ---- */
+
+static void print_kernel(const struct ktbpf_kernel_info *ki)
+{
+	printf("kernel\n"
+	       "  release       %s\n"
+	       "  arch          %s\n"
+	       "  KASLR offset  0x%" PRIx64 "\n"
+	       "  phys_base     0x%" PRIx64 "\n"
+	       "  page_offset   0x%" PRIx64 "\n"
+	       "  paging        %d-level\n"
+	       "  CPUs          %" PRIu32 "\n"
+	       "  symbols       %s (%zu)\n"
+	       "  BTF           %s (%zu bytes)\n"
+	       "  discovery     %.3f ms\n",
+	       ki->release, ktbpf_arch_name(ki->arch), ki->kaslr_offset, ki->phys_base,
+	       ki->page_offset, ki->l5 ? 5 : 4, ki->nr_cpu_ids,
+	       ktbpf_source_name(ki->symbols_source), ki->nr_symbols,
+	       ktbpf_source_name(ki->btf_source), ki->btf_size, (double)ki->discover_ns / 1e6);
+}
+
+static void print_progs(const struct ktbpf_snapshot *s)
+{
+	bool partial = false;
+	size_t i;
+
+	printf("\nstruct_ops programs: %zu (runtime stats %s)\n", s->nr_progs,
+	       stats_word(s->stats));
+	if (!s->nr_progs)
+		return;
+	printf("  %6s  %-16s  %-36s  %8s  %12s  %14s  %10s  %8s\n", "ID", "NAME",
+	       "INTERFACE.MEMBER", "VERIFIED", "RUN_CNT", "RUN_TIME_NS", "AVG_NS", "MISSES");
+	for (i = 0; i < s->nr_progs; i++) {
+		const struct ktbpf_prog *p = &s->progs[i];
+		char im[2 * KTBPF_IFACE_LEN + 2];
+
+		snprintf(im, sizeof(im), "%s.%s", p->iface[0] ? p->iface : "?",
+			 p->member[0] ? p->member : "?");
+		partial |= !p->stats_valid;
+		printf("  %6" PRIu32 "  %-16s  %-36s  %8" PRIu32 "  %12" PRIu64 "  %14" PRIu64
+		       "  %10" PRIu64 "  %8" PRIu64 "%s\n",
+		       p->id, p->name, im, p->verified_insns, p->cnt, p->nsecs,
+		       p->cnt ? p->nsecs / p->cnt : 0, p->misses, p->stats_valid ? "" : " *");
+	}
+	if (partial)
+		printf("  * runtime stats incomplete: some CPUs could not be read (see "
+		       "diagnostics)\n");
+}
+
+static void print_rest(const struct ktbpf_snapshot *s)
+{
+	const struct ktbpf_active *a = &s->active;
+	size_t i;
+
+	if (a->found)
+		printf("\nactive object: %s (%s, prog %" PRIu32 ", %" PRIu32 " maps)\n",
+		       a->obj_name, a->iface[0] ? a->iface : "unknown interface", a->prog_id,
+		       a->nr_maps);
+	else
+		printf("\nactive object: none (no struct_ops program uses an <obj>.bss/.data/"
+		       ".rodata map)\n");
+	if (s->capped)
+		printf("\nWARNING: the walk hit a limit or found the guest's lists inconsistent:\n"
+		       "         the program list may be INCOMPLETE (see diagnostics)\n");
+	if (!s->nr_diags)
+		return;
+	printf("\ndiagnostics: %zu\n", s->nr_diags + s->diags_dropped);
+	for (i = 0; i < s->nr_diags; i++) {
+		const struct ktbpf_diag *d = &s->diags[i];
+
+		printf("  %-7s %s", errno_name(d->code), d->msg);
+		if (d->addr)
+			printf(" (at 0x%" PRIx64 ")", d->addr);
+		putchar('\n');
+	}
+	if (s->diags_dropped)
+		printf("  ... %zu more not kept\n", s->diags_dropped);
+}
+
+static int print_table(const struct opts *o, const struct ctx *c)
+{
+	print_kernel(ktbpf_kernel_info(c->k));
+	print_progs(c->snap);
+	print_rest(c->snap);
+	if (o->repeat > 1)
+		printf("\nwalk: %lu runs, median %.3f us, min %.3f us\n", o->repeat,
+		       (double)c->times[o->repeat / 2] / 1e3, (double)c->times[0] / 1e3);
+	else
+		printf("\nwalk: %.3f us\n", (double)c->snap->walk_ns / 1e3);
+	return KTBPFCTL_EXIT_OK;
+}
+
+static void ctx_fini(struct ctx *c)
+{
+	free(c->times);
+	ktbpf_snapshot_free(c->snap);
+	ktbpf_kernel_free(c->k);
+	ktbpf_mem_free(c->mem);
+	if (c->fd >= 0)
+		close(c->fd);
+}
+
+int ktbpfctl_inspect(int argc, char **argv)
+{
+	struct opts o = {.repeat = 1};
+	struct ctx c = {.fd = -1};
+	int r;
+
+	r = parse_args(&o, argc, argv);
+	if (r >= 0)
+		return r;
+	r = run(&o, &c);
+	if (r < 0)
+		r = o.json ? print_json(&o, &c) : print_table(&o, &c);
+	ctx_fini(&c);
+	return r;
+}

@@ -1,10 +1,87 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfctl: the command-line client. A subcommand dispatcher: each command
+ * lives in its own file (inspect.c) and owns its options. Commands that talk
+ * to ktbpfd (list, status, snapshot, dump, top) and the live host backend
+ * (host) join the table below as they are written.
+ */
 #include <stdio.h>
+#include <string.h>
+
+#include "ktbpfctl.h"
+
+#ifndef KTBPF_VERSION
+#define KTBPF_VERSION "0.1.0"
+#endif
+
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+};
+
+static const struct command commands[] = {
+	{"inspect", ktbpfctl_inspect,
+	 "read struct_ops programs from a guest RAM file or ELF core (offline, no daemon)"},
+};
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fputs("Usage: ktbpfctl [--help] [--version] COMMAND [OPTIONS]\n"
+	      "\n"
+	      "Answer, from the host, which struct_ops BPF programs a guest Linux kernel has\n"
+	      "loaded, how often and how long they ran, and which BPF object (scheduler) is\n"
+	      "active, by reading the guest's RAM. The guest's help is not needed.\n"
+	      "\n"
+	      "Commands:\n",
+	      out);
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fputs("\n"
+	      "Options:\n"
+	      "  -h, --help     show this help (COMMAND --help for a command's options)\n"
+	      "  -V, --version  print the version and exit\n"
+	      "\n"
+	      "Examples:\n"
+	      "  ktbpfctl inspect --ram guest.core\n"
+	      "  ktbpfctl inspect --ram guest.mem --vmlinux vmlinux --json\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0  success\n"
+	      "  1  the question could not be answered (input unreadable, kernel not found)\n"
+	      "  2  usage error\n"
+	      "\n"
+	      "See ktbpfctl(1).\n",
+	      out);
+}
 
 int main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "ktbpfctl: not implemented yet\n");
-	return 1;
+	size_t i;
+
+	if (argc < 2) {
+		fprintf(stderr, "ktbpfctl: no command given: try 'ktbpfctl inspect --ram FILE' "
+				"or 'ktbpfctl --help'\n");
+		return KTBPFCTL_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
+		if (argc > 2 && !strcmp(argv[1], "help") && !strcmp(argv[2], "inspect")) {
+			ktbpfctl_inspect_usage(stdout);
+			return KTBPFCTL_EXIT_OK;
+		}
+		usage(stdout);
+		return KTBPFCTL_EXIT_OK;
+	}
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("ktbpfctl %s\n", KTBPF_VERSION);
+		return KTBPFCTL_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	fprintf(stderr, "ktbpfctl: unknown command '%s': see 'ktbpfctl --help'\n", argv[1]);
+	return KTBPFCTL_EXIT_USAGE;
 }

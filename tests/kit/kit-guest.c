@@ -1,2 +1,431 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * A fake guest with BPF programs (see kit-guest.h). Objects are laid out as
+ * the kernel does (include/linux/bpf.h; kernel/bpf/core.c: bpf_prog_alloc()
+ * vmallocs bpf_prog and allocates per-CPU stats; kernel/bpf/syscall.c:
+ * bpf_prog_alloc_id() puts the prog in prog_idr; kernel/bpf/verifier.c puts
+ * the maps a program uses in aux->used_maps), at the member offsets the
+ * kit's BTF describes.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "kit-guest.h"
+
+#define MAX_OBJS 64
+
+static void die(const char *what, const char *detail)
+{
+	fprintf(stderr, "kit-guest: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
+	abort();
+}
+
+static void *zalloc(size_t n)
+{
+	void *p = calloc(1, n ? n : 1);
+
+	if (!p)
+		die("out of memory", NULL);
+	return p;
+}
+
+/* The maps of one object, shared by its programs (like one libbpf object's maps). */
+struct obj {
+	const char *name;
+	bool extra;
+	uint64_t maps[4]; /* [ringbuf], .bss, .data, .rodata */
+	uint32_t nr;
+};
+
+struct build {
+	struct kit_guest *g;
+	struct obj objs[MAX_OBJS];
+	uint32_t nr_objs;
+};
+
+static uint64_t new_map(struct kit_guest *g, const char *name)
+{
+	uint64_t kva;
+
+	kit_kernel_vmalloc(g->kk, g->lay.map_size, &kva);
+	kit_kernel_wkva(g->kk, kva + g->lay.off.map_name, name, strlen(name));
+	return kva;
+}
+
+static struct obj *get_obj(struct build *b, const char *name, bool extra)
+{
+	const char *sfx[] = {".bss", ".data", ".rodata"};
+	struct obj *o;
+	uint32_t i;
+
+	for (i = 0; i < b->nr_objs; i++)
+		if (!strcmp(b->objs[i].name, name) && b->objs[i].extra == extra)
+			return &b->objs[i];
+	if (b->nr_objs == MAX_OBJS)
+		die("too many objects", name);
+	if (!*name || strlen(name) + 7 > KTBPF_OBJ_NAME_LEN - 1)
+		die("object name empty or too long for <obj>.rodata in 15 bytes", name);
+	o = &b->objs[b->nr_objs++];
+	o->name = name;
+	o->extra = extra;
+	if (extra)
+		o->maps[o->nr++] = new_map(b->g, "ringbuf");
+	for (i = 0; i < 3; i++) {
+		char n[KTBPF_OBJ_NAME_LEN];
+
+		snprintf(n, sizeof(n), "%s%s", name, sfx[i]);
+		o->maps[o->nr++] = new_map(b->g, n);
+	}
+	return o;
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? UINT64_MAX : a + b;
+}
+
+/* Recompute program p's sums from its per-CPU counters, like the walker must. */
+static void resum(struct kit_guest *g, struct kit_guest_prog *p)
+{
+	uint32_t cpu;
+
+	p->cnt = p->nsecs = p->misses = 0;
+	for (cpu = 0; cpu < g->nr_cpus; cpu++) {
+		if (cpu > 0 && g->kk->percpu_offset[cpu] == 0)
+			continue;
+		p->cnt = sat_add(p->cnt, p->per_cpu[cpu][0]);
+		p->nsecs = sat_add(p->nsecs, p->per_cpu[cpu][1]);
+		if (g->lay.off.has_misses)
+			p->misses = sat_add(p->misses, p->per_cpu[cpu][2]);
+	}
+}
+
+void kit_guest_set_stats(struct kit_guest *g, uint32_t i, uint32_t cpu, uint64_t cnt,
+			 uint64_t nsecs, uint64_t misses)
+{
+	struct kit_guest_prog *p;
+	uint64_t pa;
+
+	if (i >= g->nr_progs || cpu >= g->nr_cpus)
+		die("kit_guest_set_stats: no such program or CPU", NULL);
+	p = &g->progs[i];
+	pa = kit_kernel_percpu_pa(g->kk, p->stats_template, cpu);
+	kit_w64(g->im, pa + g->lay.off.stats_cnt, cnt);
+	kit_w64(g->im, pa + g->lay.off.stats_nsecs, nsecs);
+	if (g->lay.off.has_misses)
+		kit_w64(g->im, pa + g->lay.off.stats_misses, misses);
+	p->per_cpu[cpu][0] = cnt;
+	p->per_cpu[cpu][1] = nsecs;
+	p->per_cpu[cpu][2] = misses;
+	resum(g, p);
+}
+
+static void write_aux(struct build *b, struct kit_guest_prog *p)
+{
+	struct kit_guest *g = b->g;
+	const struct ktbpf_offsets *o = &g->lay.off;
+	uint64_t a = p->aux_kva, fn_kva = 0, fn_pa;
+	const struct kit_prog_spec *s = &p->spec;
+
+	kit_kernel_w32(g->kk, a + o->aux_id, p->id);
+	if (o->aux_verified_insns != KTBPF_OFFSET_NONE)
+		kit_kernel_w32(g->kk, a + o->aux_verified_insns, p->verified_insns);
+	kit_kernel_wkva(g->kk, a + o->aux_name, p->name, strnlen(p->name, KTBPF_OBJ_NAME_LEN));
+	if (o->aux_prog != KTBPF_OFFSET_NONE)
+		kit_kernel_w64(g->kk, a + o->aux_prog, p->kva);
+	if (!p->struct_ops)
+		return;
+	kit_kernel_w32(g->kk, a + o->aux_attach_btf_id,
+		       s->iface == KIT_IFACE_SCX ? g->lay.scx_ops_id : g->lay.tcp_ops_id);
+	if (o->aux_attach_func_name != KTBPF_OFFSET_NONE) {
+		kit_kernel_kmalloc(g->kk, strlen(p->member) + 1, &fn_kva, &fn_pa);
+		kit_wbytes(g->im, fn_pa, p->member, strlen(p->member) + 1);
+		kit_kernel_w64(g->kk, a + o->aux_attach_func_name, fn_kva);
+	}
+	if (s->obj) {
+		struct obj *ob = get_obj(b, s->obj, s->extra_map);
+		uint64_t pa;
+		uint32_t i;
+
+		kit_kernel_kmalloc(g->kk, ob->nr * 8ull, &p->used_maps_kva, &pa);
+		for (i = 0; i < ob->nr; i++) {
+			kit_w64(g->im, pa + 8ull * i, ob->maps[i]);
+			p->map_kvas[i] = ob->maps[i];
+		}
+		p->nr_maps = ob->nr;
+		kit_kernel_w64(g->kk, a + o->aux_used_maps, p->used_maps_kva);
+		kit_kernel_w32(g->kk, a + o->aux_used_map_cnt, ob->nr);
+	}
+}
+
+static void make_prog(struct build *b, struct kit_guest_prog *p)
+{
+	struct kit_guest *g = b->g;
+	const struct ktbpf_offsets *o = &g->lay.off;
+	const struct kit_prog_spec *s = &p->spec;
+	uint64_t pa;
+	uint32_t cpu;
+
+	p->struct_ops = !s->type || s->type == KTBPF_BPF_PROG_TYPE_STRUCT_OPS;
+	if (s->name)
+		snprintf(p->name, sizeof(p->name), "%.16s", s->name);
+	else
+		snprintf(p->name, sizeof(p->name), "prog%u", p->id);
+	p->name_truncated = strlen(p->name) == KTBPF_OBJ_NAME_LEN;
+	p->verified_insns = s->verified_insns ? s->verified_insns : 100 + p->id;
+	if (o->aux_verified_insns == KTBPF_OFFSET_NONE)
+		p->verified_insns = 0;
+	if (p->struct_ops) {
+		const char *const *m = s->iface == KIT_IFACE_SCX ? kit_btf_scx_ops_members
+								 : kit_btf_tcp_ops_members;
+		uint32_t n = s->iface == KIT_IFACE_SCX ? g->lay.scx_ops_nr_members
+						       : g->lay.tcp_ops_nr_members;
+
+		if (s->member >= n)
+			die("member index beyond the ops struct", s->name);
+		p->iface = s->iface == KIT_IFACE_SCX ? "sched_ext_ops" : "tcp_congestion_ops";
+		p->member = m[s->member];
+	}
+	kit_kernel_vmalloc(g->kk, g->lay.prog_size, &p->kva);
+	if (g->opts.aux_kmalloc)
+		kit_kernel_kmalloc(g->kk, g->lay.aux_size, &p->aux_kva, &pa);
+	else
+		kit_kernel_vmalloc(g->kk, g->lay.aux_size, &p->aux_kva);
+	kit_kernel_percpu_alloc(g->kk, g->lay.stats_size, &p->stats_template);
+	kit_kernel_w32(g->kk, p->kva + o->prog_type, p->struct_ops ? 27 : s->type);
+	kit_kernel_w32(g->kk, p->kva + o->prog_expected_attach_type, p->struct_ops ? s->member : 0);
+	kit_kernel_w64(g->kk, p->kva + o->prog_aux, p->aux_kva);
+	kit_kernel_w64(g->kk, p->kva + o->prog_stats, p->stats_template);
+	write_aux(b, p);
+	p->per_cpu = zalloc(sizeof(*p->per_cpu) * g->nr_cpus);
+	for (cpu = 0; cpu < g->nr_cpus; cpu++) {
+		uint64_t cnt = p->id * 1000ull + cpu;
+
+		kit_guest_set_stats(g, (uint32_t)(p - g->progs), cpu, cnt, cnt * 10, cpu % 2);
+	}
+}
+
+/* The default program set (see kit-guest.h). */
+static struct kit_prog_spec *default_specs(const struct kit_guest_opts *o, uint32_t *ret_nr)
+{
+	uint32_t n = o->nr_struct_ops ? o->nr_struct_ops : 4, i, k = 0, id = 1;
+	struct kit_prog_spec *s = zalloc(sizeof(*s) * 2 * n);
+
+	for (i = 0; i < n; i++) {
+		bool scx = i % 2 == 0;
+
+		s[k].id = id;
+		s[k].iface = scx ? KIT_IFACE_SCX : KIT_IFACE_TCP;
+		s[k].member = (i / 2) % 8;
+		s[k].obj = scx ? "kitsched" : "kitcc";
+		s[k].verified_insns = 1000 + 37 * i;
+		k++;
+		id += 1;
+		if (!o->no_other_progs) {
+			s[k].id = id;
+			s[k].type = 2; /* BPF_PROG_TYPE_KPROBE */
+			k++;
+			id += 1;
+		}
+		id += 1; /* a hole */
+	}
+	*ret_nr = k;
+	return s;
+}
+
+static void expect_active(struct kit_guest *g)
+{
+	uint32_t i;
+
+	for (i = 0; i < g->nr_progs; i++) {
+		struct kit_guest_prog *p = &g->progs[i];
+		bool scx = p->struct_ops && p->spec.iface == KIT_IFACE_SCX;
+
+		if (!p->struct_ops || !p->spec.obj)
+			continue;
+		/* The first sched_ext_ops match wins, else the first match. */
+		if (g->active_found && (!strcmp(g->active_iface, "sched_ext_ops") || !scx))
+			continue;
+		g->active_found = true;
+		snprintf(g->active_obj, sizeof(g->active_obj), "%s", p->spec.obj);
+		g->active_prog_id = p->id;
+		g->active_iface = p->iface;
+	}
+}
+
+static void make_idr(struct kit_guest *g)
+{
+	const struct ktbpf_offsets *o = &g->lay.off;
+	uint64_t pa, key_pa;
+	uint32_t i;
+
+	kit_kernel_add_symbol(g->kk, "prog_idr", g->lay.idr_size, 8, &g->prog_idr, &pa);
+	g->xa = kit_xa_new(g->im, g->kk->page_offset, &o->xa);
+	for (i = 0; i < g->nr_progs; i++)
+		kit_xa_store(g->xa, g->progs[i].id, g->progs[i].kva);
+	kit_w64(g->im, pa + o->idr_xa_head, kit_xa_head(g->xa));
+	kit_w32(g->im, pa + o->idr_next, g->nr_progs ? g->progs[g->nr_progs - 1].id + 1 : 0);
+	if (g->opts.stats_key != KIT_STATS_UNREADABLE) {
+		kit_kernel_add_symbol(g->kk, "bpf_stats_enabled_key", g->lay.static_key_size, 8,
+				      &g->stats_key, &key_pa);
+		kit_w32(g->im, key_pa + o->static_key_enabled,
+			g->opts.stats_key == KIT_STATS_ENABLED);
+		return;
+	}
+	/* Alone on its page (the padding keeps later .data off it), the page left out. */
+	kit_kernel_add_symbol(g->kk, "bpf_stats_enabled_key", g->lay.static_key_size, 4096,
+			      &g->stats_key, &key_pa);
+	kit_kernel_add_symbol(g->kk, "kit_stats_key_pad", 4096 - g->lay.static_key_size, 8, NULL,
+			      NULL);
+	kit_w32(g->im, key_pa + o->static_key_enabled, 1);
+	kit_guest_punch_hole(g, g->stats_key, g->lay.static_key_size);
+}
+
+static void make_progs(struct kit_guest *g, const struct kit_prog_spec *specs, uint32_t n)
+{
+	struct build *b = zalloc(sizeof(*b));
+	uint32_t i, id = 0;
+
+	b->g = g;
+	if (n > KIT_GUEST_MAX_PROGS)
+		die("too many programs", NULL);
+	g->progs = zalloc(sizeof(*g->progs) * n);
+	g->nr_progs = n;
+	for (i = 0; i < n; i++) {
+		struct kit_guest_prog *p = &g->progs[i];
+
+		p->spec = specs[i];
+		p->id = specs[i].id ? specs[i].id : id + 1;
+		if (p->id <= id)
+			die("program ids must increase", specs[i].name);
+		id = p->id;
+		make_prog(b, p);
+		g->nr_struct_ops += p->struct_ops;
+	}
+	free(b);
+}
+
+struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
+{
+	struct kit_guest *g = zalloc(sizeof(*g));
+	struct kit_prog_spec *defaults = NULL;
+	const struct kit_prog_spec *specs;
+	uint32_t n, size;
+	const void *raw;
+
+	if (opts)
+		g->opts = *opts;
+	g->im = kit_image_new(g->opts.ram_size ? g->opts.ram_size : 128ull << 20);
+	g->btf = kit_btf_kernel_new(g->opts.btf, &g->lay);
+	g->kk = kit_kernel_new(g->im, &g->opts.kernel);
+	g->nr_cpus = g->kk->opts.nr_cpus;
+	raw = kit_btf_raw(g->btf, &size);
+	kit_kernel_set_btf(g->kk, raw, size);
+	specs = g->opts.progs;
+	n = g->opts.nr_progs;
+	if (!specs)
+		specs = defaults = default_specs(&g->opts, &n);
+	make_progs(g, specs, n);
+	free(defaults);
+	make_idr(g);
+	expect_active(g);
+	kit_kernel_finish(g->kk);
+	return g;
+}
+
+void kit_guest_free(struct kit_guest *g)
+{
+	uint32_t i;
+
+	if (!g)
+		return;
+	ktbpf_kernel_free(g->k);
+	if (g->mem != g->im->mem)
+		ktbpf_mem_free(g->mem);
+	for (i = 0; i < g->nr_progs; i++)
+		free(g->progs[i].per_cpu);
+	free(g->progs);
+	kit_xa_free(g->xa);
+	kit_kernel_free(g->kk);
+	btf__free(g->btf);
+	kit_image_free(g->im);
+	free(g);
+}
+
+uint32_t kit_guest_index(const struct kit_guest *g, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < g->nr_progs; i++)
+		if (g->progs[i].id == id)
+			return i;
+	die("no program with that id", NULL);
+	return 0;
+}
+
+const struct kit_guest_prog *kit_guest_prog(const struct kit_guest *g, uint32_t id)
+{
+	uint32_t i;
+
+	for (i = 0; i < g->nr_progs; i++)
+		if (g->progs[i].id == id)
+			return &g->progs[i];
+	return NULL;
+}
+
+void kit_guest_punch_hole(struct kit_guest *g, uint64_t kva, uint64_t len)
+{
+	uint64_t pa = kit_kernel_kva_pa(g->kk, kva) & ~4095ull;
+	uint64_t end = (kit_kernel_kva_pa(g->kk, kva + len - 1) | 4095) + 1;
+
+	if (g->k || g->nr_holes == 4 || end <= pa || end - pa > 1ull << 20)
+		die("kit_guest_punch_hole: after discovery, too many holes or not contiguous",
+		    NULL);
+	g->holes[g->nr_holes][0] = pa;
+	g->holes[g->nr_holes][1] = end;
+	g->nr_holes++;
+}
+
+/* The region table: the image minus the holes (sorted first). */
+static struct ktbpf_mem *holed_mem(struct kit_guest *g)
+{
+	struct ktbpf_mem *mem = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	uint64_t at = g->im->gpa_base, end = g->im->gpa_base + g->im->size;
+	uint32_t i, j;
+
+	for (i = 1; i < g->nr_holes; i++)
+		for (j = i; j > 0 && g->holes[j - 1][0] > g->holes[j][0]; j--) {
+			uint64_t t0 = g->holes[j][0], t1 = g->holes[j][1];
+
+			g->holes[j][0] = g->holes[j - 1][0];
+			g->holes[j][1] = g->holes[j - 1][1];
+			g->holes[j - 1][0] = t0;
+			g->holes[j - 1][1] = t1;
+		}
+	for (i = 0; mem && i <= g->nr_holes; i++) {
+		uint64_t stop = i < g->nr_holes ? g->holes[i][0] : end;
+
+		if (stop > at && ktbpf_mem_add_buffer(mem, at, stop - at,
+						      kit_ptr(g->im, at, stop - at), &err) < 0)
+			die("ktbpf_mem_add_buffer", err.msg);
+		if (i < g->nr_holes && g->holes[i][1] > at)
+			at = g->holes[i][1];
+	}
+	if (!mem)
+		die("out of memory", NULL);
+	return mem;
+}
+
+struct ktbpf_kernel *kit_guest_kernel(struct kit_guest *g)
+{
+	struct ktbpf_err err = {0};
+
+	if (g->k)
+		return g->k;
+	g->mem = g->nr_holes ? holed_mem(g) : kit_mem(g->im);
+	if (ktbpf_kernel_discover(g->mem, NULL, &g->k, &err) < 0)
+		die("ktbpf_kernel_discover", err.msg);
+	return g->k;
+}

@@ -2,6 +2,154 @@
 #ifndef KTBPF_KIT_GUEST_H
 #define KTBPF_KIT_GUEST_H
 
+/*
+ * A whole fake guest with BPF programs, on top of kit-kernel (image, page
+ * tables, symbols, VMCOREINFO, per-CPU units), kit-btf (the kernel's BTF and
+ * the layout it describes) and kit-xa (prog_idr's xarray):
+ *
+ *  - struct_ops programs: struct bpf_prog and struct bpf_prog_aux in vmalloc
+ *    space (aux optionally kmalloc'ed), per-CPU struct bpf_prog_stats from
+ *    the kit's per-CPU allocator with chosen counters on every CPU, the
+ *    used_maps array (kmalloc) naming maps <obj>.bss/.data/.rodata (struct
+ *    bpf_map in vmalloc), attach_btf_id/expected_attach_type naming
+ *    tcp_congestion_ops or sched_ext_ops and a member, attach_func_name;
+ *  - other programs (not struct_ops) interleaved, and holes in the ids;
+ *  - prog_idr (its idr_rt xarray built by kit-xa) and bpf_stats_enabled_key.
+ *
+ * The guest records the truth (struct kit_guest_prog) that a correct walk
+ * must report, so tests compare field by field. Tests may poke the image
+ * afterwards (kit_kernel_w64() etc.) for hostile variants; kit_guest_set_stats()
+ * keeps the truth in step for counters.
+ *
+ * Test-only code: misuse aborts with a message.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <bpf/btf.h>
+
 #include "kit.h"
+#include "kit-btf.h"
+#include "kit-kernel.h"
+#include "kit-xa.h"
+#include "ktbpf/kernel.h"
+#include "ktbpf/progs.h"
+
+#define KIT_GUEST_MAX_PROGS 1024
+#define KIT_GUEST_MAX_MAPS  8
+
+enum kit_iface {
+	KIT_IFACE_SCX = 0, /* sched_ext_ops */
+	KIT_IFACE_TCP,	   /* tcp_congestion_ops */
+};
+
+enum kit_stats_key {
+	KIT_STATS_ENABLED = 0, /* bpf_stats_enabled_key.key.enabled = 1 */
+	KIT_STATS_DISABLED,    /* = 0 */
+	KIT_STATS_UNREADABLE,  /* the key alone on a page that kit_guest_kernel() leaves out */
+};
+
+/* One program to create. Zero fields take defaults. */
+struct kit_prog_spec {
+	uint32_t id;	  /* prog_idr index; 0: previous id + 1 */
+	uint32_t type;	  /* 0: BPF_PROG_TYPE_STRUCT_OPS; else e.g. 2 (kprobe) */
+	const char *name; /* aux->name, up to 16 bytes (16 = no NUL); NULL: "prog<id>" */
+	enum kit_iface iface;
+	uint32_t member;	 /* member index in the ops struct */
+	uint32_t verified_insns; /* 0: 100 + id */
+	const char *obj;	 /* owner object: maps <obj>.bss/.data/.rodata; NULL: no maps */
+	bool extra_map;		 /* also an unrelated map "ringbuf" first in used_maps */
+};
+
+struct kit_guest_opts {
+	struct kit_kernel_opts kernel; /* l5, nr_cpus, slide, ... */
+	enum kit_btf_variant btf;
+	uint64_t ram_size;		   /* 0: 128 MiB */
+	const struct kit_prog_spec *progs; /* NULL: default set below */
+	uint32_t nr_progs;
+	/*
+	 * Default set when progs is NULL: nr_struct_ops (0: 4) struct_ops
+	 * programs, even ones sched_ext_ops of object "kitsched", odd ones
+	 * tcp_congestion_ops of "kitcc", each followed by a non-struct_ops
+	 * program, ids 1, 2, 4, 5, 7, 8 ... (a hole every third id).
+	 */
+	uint32_t nr_struct_ops;
+	bool no_other_progs; /* default set: no interleaved other programs */
+	bool aux_kmalloc;    /* bpf_prog_aux in the direct map, not vmalloc */
+	enum kit_stats_key stats_key;
+};
+
+/* The truth about one program, as a correct walk reports it. */
+struct kit_guest_prog {
+	struct kit_prog_spec spec;
+	uint32_t id;
+	bool struct_ops;
+	uint64_t kva, aux_kva, stats_template, used_maps_kva;
+	char name[KTBPF_OBJ_NAME_LEN + 1];
+	bool name_truncated;
+	const char *iface, *member;
+	uint32_t verified_insns;
+	uint32_t nr_maps;
+	uint64_t map_kvas[KIT_GUEST_MAX_MAPS];
+	uint64_t cnt, nsecs, misses; /* saturating sums over CPUs with a usable offset */
+	uint64_t (*per_cpu)[3];	     /* [cpu][cnt, nsecs, misses] as written */
+};
+
+struct kit_guest {
+	struct kit_image *im;
+	struct kit_kernel *kk;
+	struct btf *btf;
+	struct kit_btf_layout lay;
+	struct kit_xa *xa;
+	struct kit_guest_opts opts;
+	uint32_t nr_cpus;	      /* CPUs with a per-CPU unit */
+	uint64_t prog_idr, stats_key; /* kvas */
+	struct kit_guest_prog *progs; /* all programs, in id order */
+	uint32_t nr_progs, nr_struct_ops;
+	/* The expected active object (kit's own evaluation of the rule). */
+	bool active_found;
+	char active_obj[KTBPF_OBJ_NAME_LEN + 1];
+	uint32_t active_prog_id;
+	const char *active_iface;
+	/* Discovered on first use by kit_guest_kernel(). */
+	struct ktbpf_kernel *k;
+	struct ktbpf_mem *mem; /* its region table (kit_mem(im) unless holes) */
+	uint64_t holes[4][2];  /* guest PA ranges left out of mem */
+	uint32_t nr_holes;
+};
+
+/* Build the guest (kit_kernel_finish() included). opts may be NULL. */
+struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts);
+void kit_guest_free(struct kit_guest *g);
+
+/* The default counters written at build: cnt = (id * 1000 + cpu), nsecs = cnt * 10, misses = cpu
+ * % 2. */
+
+/*
+ * Write CPU cpu's counters of program i (index in g->progs) and update the
+ * truth (saturating sums; CPUs whose __per_cpu_offset is 0 beyond CPU 0 are
+ * not added).
+ */
+void kit_guest_set_stats(struct kit_guest *g, uint32_t i, uint32_t cpu, uint64_t cnt,
+			 uint64_t nsecs, uint64_t misses);
+
+/* Index in g->progs of the program with id; aborts when absent. */
+uint32_t kit_guest_index(const struct kit_guest *g, uint32_t id);
+
+/*
+ * ktbpf_kernel_discover() over the image, no hints; owned by g. Aborts on
+ * failure. The region table is kit_mem(g->im) unless holes were punched.
+ */
+struct ktbpf_kernel *kit_guest_kernel(struct kit_guest *g);
+
+/*
+ * Leave the 4 KiB pages holding [kva, kva+len) out of the region table that
+ * kit_guest_kernel() builds (a region table with gaps). Call before it.
+ */
+void kit_guest_punch_hole(struct kit_guest *g, uint64_t kva, uint64_t len);
+
+/* The truth program for id, or NULL. */
+const struct kit_guest_prog *kit_guest_prog(const struct kit_guest *g, uint32_t id);
 
 #endif

@@ -1,7 +1,361 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * `ktbpfctl inspect`, the real binary ($KTBPFCTL), on kit guests saved as raw
+ * RAM files and as ELF cores written here: its JSON must carry the kit's
+ * truth, its errors must be one clear line with the documented exit status.
+ * jansson's compact output keeps insertion order, so whole objects are
+ * compared as text.
+ */
 #include <criterion/criterion.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
-Test(inspect, placeholder_builds)
+#include "kit-guest.h"
+
+struct result {
+	int status;
+	char *out, *err;
+};
+
+static char *slurp(const char *path)
 {
-	cr_assert(1);
+	FILE *f = fopen(path, "r");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(f);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = calloc(1, (size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	return buf;
+}
+
+/* Run $KTBPFCTL with args (NULL-terminated), capturing stdout and stderr. */
+static struct result run(const char *const *args)
+{
+	const char *bin = getenv("KTBPFCTL");
+	char out[] = "/tmp/ktbpf-inspect-out-XXXXXX", err[] = "/tmp/ktbpf-inspect-err-XXXXXX";
+	const char *argv[32] = {"ktbpfctl"};
+	int fo = mkstemp(out), fe = mkstemp(err), st = 0;
+	struct result r;
+	size_t i;
+	pid_t pid;
+
+	cr_assert_not_null(bin, "KTBPFCTL (path of the ktbpfctl binary) is not set");
+	cr_assert(fo >= 0 && fe >= 0);
+	for (i = 0; args[i]; i++)
+		argv[i + 1] = args[i];
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "ktbpfctl crashed");
+	r.status = WEXITSTATUS(st);
+	close(fo);
+	close(fe);
+	r.out = slurp(out);
+	r.err = slurp(err);
+	unlink(out);
+	unlink(err);
+	return r;
+}
+
+static void result_free(struct result *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+/* A failure: the status, one stderr line "ktbpfctl: ..." mentioning what. */
+static void assert_one_line_error(const struct result *r, int status, const char *what)
+{
+	const char *nl = strchr(r->err, '\n');
+
+	cr_assert_eq(r->status, status, "exit %d, want %d; stderr: %s", r->status, status, r->err);
+	cr_assert(!strncmp(r->err, "ktbpfctl: ", 10), "stderr: %s", r->err);
+	cr_assert(nl && nl[1] == '\0', "exactly one line: %s", r->err);
+	if (what)
+		cr_assert(strstr(r->err, what), "'%s' not in: %s", what, r->err);
+}
+
+static char *tmp_path(const char *name)
+{
+	char *p = NULL;
+
+	cr_assert(asprintf(&p, "/tmp/ktbpf-inspect-%d-%s", (int)getpid(), name) > 0);
+	return p;
+}
+
+/* The truth as ktbpfctl --json must print it. */
+static void assert_json_truth(const struct kit_guest *g, const char *out)
+{
+	char buf[1024];
+	uint32_t i;
+
+	snprintf(buf, sizeof(buf),
+		 "{\"kernel\":{\"release\":\"6.1.0-kit\",\"arch\":\"x86_64\",\"kaslr_offset\":"
+		 "\"0x%" PRIx64 "\",\"phys_base\":\"0x%" PRIx64 "\",\"page_offset\":\"0x%" PRIx64
+		 "\",\"pgtable_levels\":%d,\"nr_cpu_ids\":%u,",
+		 g->kk->kerneloffset, g->kk->phys_base, g->kk->page_offset,
+		 g->opts.kernel.l5 ? 5 : 4, g->nr_cpus);
+	cr_assert(!strncmp(out, buf, strlen(buf)), "kernel:\n%s\nwant prefix:\n%s", out, buf);
+	cr_assert(strstr(out, "\"stats_enabled\":true,\"progs\":[{"), "%s", out);
+	for (i = 0; i < g->nr_progs; i++) {
+		const struct kit_guest_prog *t = &g->progs[i];
+
+		if (!t->struct_ops)
+			continue;
+		snprintf(buf, sizeof(buf),
+			 "{\"id\":%u,\"name\":\"%s\",\"interface\":\"%s\",\"member\":\"%s\","
+			 "\"verified_insns\":%u,\"run_cnt\":%" PRIu64 ",\"run_time_ns\":%" PRIu64
+			 ",\"recursion_misses\":%" PRIu64 ",\"stats_complete\":true}",
+			 t->id, t->name, t->iface, t->member, t->verified_insns, t->cnt, t->nsecs,
+			 t->misses);
+		cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
+	}
+	snprintf(buf, sizeof(buf),
+		 "\"active\":{\"obj_name\":\"%s\",\"interface\":\"%s\",\"prog_id\":%u,\"map_kvas\":"
+		 "[",
+		 g->active_obj, g->active_iface, g->active_prog_id);
+	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
+	cr_assert(strstr(out, "\"capped\":false,\"diagnostics\":[],\"walk_ns\":"), "%s", out);
+	cr_assert_eq(strchr(out, '\n'), out + strlen(out) - 1, "one line of JSON");
+}
+
+Test(inspect, raw_ram_file_json_matches_truth)
+{
+	struct kit_guest_opts o = {.kernel = {.l5 = true, .slide = 0x1e00000, .nr_cpus = 3}};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("raw");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.err, "");
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+Test(inspect, table_output_names_programs_and_active_object)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char *path = tmp_path("table");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--repeat", "3", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "sched_ext_ops.select_cpu"), "%s", r.out);
+	cr_assert(strstr(r.out, "tcp_congestion_ops.cong_avoid"), "%s", r.out);
+	cr_assert(strstr(r.out, "active object: kitsched (sched_ext_ops, prog 1, 3 maps)"), "%s",
+		  r.out);
+	cr_assert(strstr(r.out, "runtime stats enabled"), "%s", r.out);
+	cr_assert(strstr(r.out, "walk: 3 runs, median"), "%s", r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+Test(inspect, region_option_places_ram_at_a_file_offset)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char *path = tmp_path("region"), region[64];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	static const char junk[8192] = {1};
+	struct result r;
+
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+	cr_assert_eq(write(fd, g->im->buf, g->im->size), (ssize_t)g->im->size);
+	close(fd);
+	snprintf(region, sizeof(region), "0:%" PRIu64 "M:8K", g->im->size >> 20);
+	r = run((const char *const[]){"inspect", "--ram", path, "--region", region, "--json",
+				      NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * An ELF core as QEMU's dump-guest-memory writes it: a VMCOREINFO note and
+ * PT_LOADs at their physical addresses, here two segments stored in reverse
+ * order in the file. The note in RAM is wiped so only the core's note helps.
+ */
+static void write_core(struct kit_guest *g, const char *path)
+{
+	const char *vi = kit_kernel_vmcoreinfo_text(g->kk);
+	uint64_t half = g->im->size / 2, vlen = strlen(vi);
+	uint64_t note_off = sizeof(Elf64_Ehdr) + 3 * sizeof(Elf64_Phdr);
+	uint64_t note_size = sizeof(Elf64_Nhdr) + 12 + ((vlen + 3) & ~3ull);
+	uint64_t data = (note_off + note_size + 4095) & ~4095ull;
+	Elf64_Ehdr eh = {.e_type = ET_CORE,
+			 .e_machine = EM_X86_64,
+			 .e_version = EV_CURRENT,
+			 .e_phoff = sizeof(Elf64_Ehdr),
+			 .e_ehsize = sizeof(Elf64_Ehdr),
+			 .e_phentsize = sizeof(Elf64_Phdr),
+			 .e_phnum = 3};
+	Elf64_Phdr ph[3] = {
+		{.p_type = PT_NOTE, .p_offset = note_off, .p_filesz = note_size},
+		{.p_type = PT_LOAD,
+		 .p_offset = data + half,
+		 .p_paddr = 0,
+		 .p_filesz = half,
+		 .p_memsz = half},
+		{.p_type = PT_LOAD,
+		 .p_offset = data,
+		 .p_paddr = half,
+		 .p_filesz = half,
+		 .p_memsz = half},
+	};
+	Elf64_Nhdr nh = {.n_namesz = 11, .n_descsz = (Elf64_Word)vlen, .n_type = 0};
+	char name[12] = "VMCOREINFO", pad[4] = {0};
+	FILE *f = fopen(path, "w");
+
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	memset(kit_ptr(g->im, g->kk->vmcoreinfo_pa, 64), 0, 64);
+	cr_assert_not_null(f);
+	fwrite(&eh, sizeof(eh), 1, f);
+	fwrite(ph, sizeof(ph), 1, f);
+	fwrite(&nh, sizeof(nh), 1, f);
+	fwrite(name, 12, 1, f);
+	fwrite(vi, vlen, 1, f);
+	fwrite(pad, (4 - vlen % 4) % 4, 1, f);
+	fseek(f, (long)data, SEEK_SET);
+	fwrite(g->im->buf + half, half, 1, f);
+	fwrite(g->im->buf, half, 1, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+Test(inspect, elf_core_with_vmcoreinfo_note_matches_truth)
+{
+	struct kit_guest_opts o = {.kernel = {.slide = 0x4200000}, .nr_struct_ops = 6};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("core");
+	struct result r;
+
+	write_core(g, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--region", "0:4K:0", NULL});
+	assert_one_line_error(&r, 2, "ELF core");
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+Test(inspect, missing_file_fails_with_one_line)
+{
+	struct result r = run((const char *const[]){"inspect", "--ram", "/nonexistent/ram", NULL});
+
+	assert_one_line_error(&r, 1, "/nonexistent/ram");
+	cr_assert_str_eq(r.out, "");
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--json", "--ram", "/nonexistent/ram", NULL});
+	assert_one_line_error(&r, 1, "No such file");
+	cr_assert(!strncmp(r.out, "{\"error\":\"cannot open guest RAM", 30), "%s", r.out);
+	result_free(&r);
+}
+
+Test(inspect, short_and_garbage_files_fail_with_one_line)
+{
+	char *path = tmp_path("garbage");
+	static uint8_t buf[1 << 20];
+	struct result r;
+	size_t i;
+	FILE *f;
+
+	for (i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 2654435761u >> 13);
+	f = fopen(path, "w");
+	fwrite(buf, 100, 1, f);
+	fclose(f);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	assert_one_line_error(&r, 1, "no guest kernel found");
+	result_free(&r);
+	f = fopen(path, "w");
+	fwrite(buf, sizeof(buf), 1, f);
+	fclose(f);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	assert_one_line_error(&r, 1, "VMCOREINFO");
+	cr_assert(!strncmp(r.out, "{\"error\":", 9), "%s", r.out);
+	result_free(&r);
+	f = fopen(path, "w");
+	fclose(f);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	assert_one_line_error(&r, 1, "empty");
+	result_free(&r);
+	unlink(path);
+	free(path);
+}
+
+Test(inspect, usage_errors_exit_2)
+{
+	const char *const *cases[] = {
+		(const char *const[]){"inspect", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--bogus", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--region", "12", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--repeat", "0", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--arch", "sparc", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "extra", NULL},
+		(const char *const[]){"inspect", "--ram", NULL},
+		(const char *const[]){"frobnicate", NULL},
+		(const char *const[]){NULL},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct result r = run(cases[i]);
+
+		cr_log_info("case %zu: %s", i, r.err);
+		assert_one_line_error(&r, 2, NULL);
+		result_free(&r);
+	}
+}
+
+Test(inspect, help_and_version)
+{
+	struct result r = run((const char *const[]){"--help", NULL});
+
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "Usage: ktbpfctl") && strstr(r.out, "inspect"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--help", NULL});
+	cr_assert_eq(r.status, 0);
+	cr_assert(strstr(r.out, "Usage: ktbpfctl inspect --ram FILE"), "%s", r.out);
+	cr_assert(strstr(r.out, "Exit status:") && strstr(r.out, "Examples:"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"--version", NULL});
+	cr_assert_eq(r.status, 0);
+	cr_assert(!strncmp(r.out, "ktbpfctl ", 9), "%s", r.out);
+	result_free(&r);
 }

@@ -1,7 +1,349 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * The prog_idr walkers against kit guests whose truth the kit records:
+ * every field of every struct_ops program, the active object rule, the
+ * stats-enabled state, saturation and the per-CPU BSS tail.
+ */
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
 
-Test(progs, placeholder_builds)
+#include "kit-guest.h"
+#include "ktbpf/progs.h"
+
+static struct ktbpf_snapshot *walk(struct kit_guest *g)
 {
-	cr_assert(1);
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+	int r;
+
+	cr_assert_not_null(s);
+	r = ktbpf_progs_walk(kit_guest_kernel(g), s, &err);
+	cr_assert_eq(r, 0, "walk failed: %s", err.msg);
+	return s;
+}
+
+/* Every struct_ops program of g, in id order, field by field. */
+static void assert_truth(const struct kit_guest *g, const struct ktbpf_snapshot *s)
+{
+	size_t n = 0;
+	uint32_t i;
+
+	for (i = 0; i < g->nr_progs; i++) {
+		const struct kit_guest_prog *t = &g->progs[i];
+		const struct ktbpf_prog *p;
+
+		if (!t->struct_ops)
+			continue;
+		cr_assert_lt(n, s->nr_progs, "prog %u missing", t->id);
+		p = &s->progs[n++];
+		cr_assert_eq(p->id, t->id);
+		cr_assert_eq(p->kva, t->kva, "prog %u kva", t->id);
+		cr_assert_str_eq(p->name, t->name);
+		cr_assert_eq(p->name_truncated, t->name_truncated);
+		cr_assert_eq(p->verified_insns, t->verified_insns, "prog %u verified_insns", t->id);
+		cr_assert_str_eq(p->iface, t->iface);
+		cr_assert_str_eq(p->member, t->member);
+		cr_assert(p->stats_valid, "prog %u stats incomplete", t->id);
+		cr_assert_eq(p->cnt, t->cnt, "prog %u cnt %lu != %lu", t->id, p->cnt, t->cnt);
+		cr_assert_eq(p->nsecs, t->nsecs, "prog %u nsecs", t->id);
+		cr_assert_eq(p->misses, t->misses, "prog %u misses", t->id);
+		cr_assert_eq(p->nr_maps, t->nr_maps, "prog %u nr_maps", t->id);
+	}
+	cr_assert_eq(s->nr_progs, n, "%zu programs reported, %zu expected", s->nr_progs, n);
+}
+
+static void assert_active(const struct kit_guest *g, const struct ktbpf_snapshot *s)
+{
+	const struct kit_guest_prog *t;
+	uint32_t i;
+
+	cr_assert_eq(s->active.found, g->active_found);
+	if (!g->active_found)
+		return;
+	t = kit_guest_prog(g, g->active_prog_id);
+	cr_assert_str_eq(s->active.obj_name, g->active_obj);
+	cr_assert_str_eq(s->active.iface, g->active_iface);
+	cr_assert_eq(s->active.prog_id, g->active_prog_id);
+	cr_assert_eq(s->active.nr_maps, t->nr_maps);
+	for (i = 0; i < t->nr_maps; i++)
+		cr_assert_eq(s->active.map_kvas[i], t->map_kvas[i]);
+}
+
+static void dump_diags(const struct ktbpf_snapshot *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_diags; i++)
+		cr_log_info("diag: prog %u: %s", s->diags[i].prog_id, s->diags[i].msg);
+}
+
+Test(progs, default_guest_every_field_matches_truth)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_progs, 4);
+	assert_truth(g, s);
+	assert_active(g, s);
+	cr_assert_eq(s->nr_diags, 0, "unexpected diagnostics");
+	cr_assert_not(s->capped);
+	cr_assert_eq(s->idr_entries, g->nr_progs, "idr entries (all types)");
+	cr_assert_eq(s->stats, KTBPF_STATS_ENABLED);
+	cr_assert_gt(s->walk_ns, 0);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, non_struct_ops_programs_skipped)
+{
+	struct kit_prog_spec specs[] = {
+		{.id = 1, .type = 2},
+		{.id = 2, .iface = KIT_IFACE_TCP, .member = 1, .obj = "cc"},
+		{.id = 3, .type = 5},
+		{.id = 4, .type = 26},
+	};
+	struct kit_guest_opts o = {.progs = specs, .nr_progs = 4};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	cr_assert_eq(s->nr_progs, 1);
+	cr_assert_eq(s->progs[0].id, 2);
+	cr_assert_str_eq(s->progs[0].member, "cong_avoid");
+	cr_assert_eq(s->idr_entries, 4);
+	assert_truth(g, s);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, ids_with_holes_across_xarray_levels_in_order)
+{
+	/* 63/64 straddle a leaf, 4100 and 300000 need two and four levels. */
+	struct kit_prog_spec specs[] = {
+		{.id = 63, .obj = "a"},
+		{.id = 64, .iface = KIT_IFACE_TCP, .member = 3},
+		{.id = 4100, .member = 5, .obj = "b"},
+		{.id = 300000, .iface = KIT_IFACE_TCP, .member = 16, .obj = "c"},
+	};
+	struct kit_guest_opts o = {.progs = specs, .nr_progs = 4};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_progs, 4);
+	assert_truth(g, s);
+	cr_assert_str_eq(s->progs[3].member, "init");
+	assert_active(g, s);
+	cr_assert_eq(s->active.prog_id, 63);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, counters_saturate_at_u64_max)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_snapshot *s;
+
+	kit_guest_set_stats(g, 0, 0, UINT64_MAX - 5, UINT64_MAX, 7);
+	kit_guest_set_stats(g, 0, 1, 10, 1, UINT64_MAX);
+	s = walk(g);
+	cr_assert_eq(s->progs[0].cnt, UINT64_MAX);
+	cr_assert_eq(s->progs[0].nsecs, UINT64_MAX);
+	cr_assert_eq(s->progs[0].misses, UINT64_MAX);
+	assert_truth(g, s);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, zero_percpu_offset_beyond_cpu0_skipped_with_one_diag)
+{
+	/* nr_cpu_ids 6, only 2 CPUs came up: __per_cpu_offset[2..5] are 0. */
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2, .nr_cpu_ids_raw = 6}};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+	size_t i, zero_diags = 0;
+
+	assert_truth(g, s);
+	for (i = 0; i < s->nr_progs; i++)
+		cr_assert_eq(s->progs[i].cpus_read, 2);
+	for (i = 0; i < s->nr_diags; i++)
+		zero_diags += strstr(s->diags[i].msg, "__per_cpu_offset[2] is 0") != NULL;
+	cr_assert_eq(zero_diags, 1, "one diagnostic for the zero tail, not one per program");
+	cr_assert_eq(s->nr_diags, 1);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, active_prefers_sched_ext_over_earlier_tcp)
+{
+	struct kit_prog_spec specs[] = {
+		{.id = 1, .iface = KIT_IFACE_TCP, .member = 1, .obj = "mycc"},
+		{.id = 2, .iface = KIT_IFACE_TCP, .member = 0, .obj = "mycc"},
+		{.id = 5, .iface = KIT_IFACE_SCX, .member = 1, .obj = "mysched", .extra_map = true},
+		{.id = 6, .iface = KIT_IFACE_SCX, .member = 2, .obj = "other"},
+	};
+	struct kit_guest_opts o = {.progs = specs, .nr_progs = 4};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	cr_assert(s->active.found);
+	cr_assert_str_eq(s->active.obj_name, "mysched");
+	cr_assert_str_eq(s->active.iface, "sched_ext_ops");
+	cr_assert_eq(s->active.prog_id, 5);
+	cr_assert_eq(s->active.nr_maps, 4, "ringbuf + .bss/.data/.rodata");
+	assert_active(g, s);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, active_is_first_tcp_when_no_scheduler)
+{
+	struct kit_prog_spec specs[] = {
+		{.id = 3, .iface = KIT_IFACE_SCX, .member = 1}, /* no maps */
+		{.id = 4, .iface = KIT_IFACE_TCP, .member = 1, .obj = "cc1"},
+		{.id = 9, .iface = KIT_IFACE_TCP, .member = 1, .obj = "cc2"},
+	};
+	struct kit_guest_opts o = {.progs = specs, .nr_progs = 3};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	cr_assert(s->active.found);
+	cr_assert_str_eq(s->active.obj_name, "cc1");
+	cr_assert_str_eq(s->active.iface, "tcp_congestion_ops");
+	cr_assert_eq(s->active.prog_id, 4);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, active_not_found_without_matching_map)
+{
+	struct kit_prog_spec specs[] = {
+		{.id = 1, .iface = KIT_IFACE_SCX, .member = 1, .obj = "sched"},
+		{.id = 2, .iface = KIT_IFACE_TCP, .member = 1},
+	};
+	struct kit_guest_opts o = {.progs = specs, .nr_progs = 2};
+	struct kit_guest *g = kit_guest_new(&o);
+	const struct kit_guest_prog *t = kit_guest_prog(g, 1);
+	struct ktbpf_snapshot *s;
+	uint32_t i;
+
+	/* Rename the maps: "sched.bss" -> "sched_bss", ".bss" (empty prefix) ... */
+	for (i = 0; i < t->nr_maps; i++) {
+		const char *names[] = {"sched_bss", ".data", "sched.bssx"};
+
+		kit_kernel_wkva(g->kk, t->map_kvas[i] + g->lay.off.map_name, names[i],
+				strlen(names[i]) + 1);
+	}
+	s = walk(g);
+	cr_assert_not(s->active.found);
+	cr_assert_eq(s->nr_progs, 2);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+static enum ktbpf_stats_state stats_state(enum kit_stats_key key, size_t *ret_diags)
+{
+	struct kit_guest_opts o = {.stats_key = key};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+	enum ktbpf_stats_state r = s->stats;
+
+	assert_truth(g, s);
+	*ret_diags = s->nr_diags;
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+	return r;
+}
+
+Test(progs, stats_enabled_disabled_unknown)
+{
+	size_t d;
+
+	cr_assert_eq(stats_state(KIT_STATS_ENABLED, &d), KTBPF_STATS_ENABLED);
+	cr_assert_eq(d, 0);
+	cr_assert_eq(stats_state(KIT_STATS_DISABLED, &d), KTBPF_STATS_DISABLED);
+	cr_assert_eq(d, 0);
+	cr_assert_eq(stats_state(KIT_STATS_UNREADABLE, &d), KTBPF_STATS_UNKNOWN);
+	cr_assert_eq(d, 1, "an unreadable key is reported");
+}
+
+Test(progs, snapshot_reused_without_reallocation)
+{
+	struct kit_guest_opts o = {.nr_struct_ops = 70};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_prog *first = s->progs;
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(s->nr_progs, 70);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
+	cr_assert_eq(s->progs, first, "the program array is reused");
+	cr_assert_eq(s->nr_progs, 70, "reset, not appended");
+	assert_truth(g, s);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, walk_sees_counters_change_between_snapshots)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_err err = {0};
+
+	kit_guest_set_stats(g, 0, 3, 1ull << 40, 5, 0);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
+	assert_truth(g, s);
+	cr_assert_geq(s->progs[0].cnt, 1ull << 40);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, member_from_attach_func_name_when_btf_type_unknown)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct kit_guest_prog *t = &g->progs[0];
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w32(g->kk, t->aux_kva + g->lay.off.aux_attach_btf_id, 0x7ffff);
+	s = walk(g);
+	cr_assert_str_eq(s->progs[0].iface, "");
+	cr_assert_str_eq(s->progs[0].member, t->member);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(progs, layout_variants_l5_anon_members_no_misses_kmalloc_aux)
+{
+	struct kit_guest_opts o[] = {
+		{.btf = KIT_BTF_V612_ANON, .kernel = {.l5 = true, .nr_cpus = 8}},
+		{.btf = KIT_BTF_NO_MISSES, .aux_kmalloc = true},
+		{.btf = KIT_BTF_SMALL_XA, .nr_struct_ops = 20},
+		{.kernel = {.slide = 0x3e000000}, .nr_struct_ops = 9},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
+		struct kit_guest *g = kit_guest_new(&o[i]);
+		struct ktbpf_snapshot *s = walk(g);
+
+		cr_log_info("variant %zu", i);
+		dump_diags(s);
+		assert_truth(g, s);
+		assert_active(g, s);
+		cr_assert_eq(s->nr_diags, 0, "variant %zu: diagnostics", i);
+		if (o[i].btf == KIT_BTF_NO_MISSES)
+			cr_assert_eq(s->progs[0].misses, 0);
+		ktbpf_snapshot_free(s);
+		kit_guest_free(g);
+	}
+}
+
+Test(progs, walk_rejects_null_arguments)
+{
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_progs_walk(NULL, NULL, &err), -EINVAL);
+	cr_assert_null(ktbpf_snapshot_free(NULL));
 }

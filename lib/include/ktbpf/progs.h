@@ -39,6 +39,7 @@
 struct ktbpf_prog {
 	uint32_t id;                        /* prog_idr index */
 	uint64_t kva;                       /* struct bpf_prog */
+	uint64_t stats_kva;                 /* bpf_prog.stats, a __percpu pointer (0: none) */
 	char name[KTBPF_OBJ_NAME_LEN + 1];
 	bool name_truncated;                /* no NUL in the 16 bytes */
 	uint32_t verified_insns;
@@ -84,6 +85,7 @@ struct ktbpf_snapshot {
 	bool capped;                        /* a cap was hit: the answer may be incomplete */
 	uint32_t idr_entries;               /* entries seen in prog_idr (all types) */
 	uint64_t walk_ns;                   /* time of the walk alone */
+	struct ktbpf_walk_plans *plans;     /* private: read plans kept between walks */
 };
 
 /* A new empty snapshot (NULL on OOM); free with ktbpf_snapshot_free(). */

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPFCTL_H
+#define KTBPFCTL_H
+
+#include <stdio.h>
+
+/*
+ * ktbpfctl's subcommands. Each one parses its own options from argv (argv[0]
+ * is the subcommand name) and returns the process exit status.
+ */
+
+/* Exit statuses shared by every subcommand (documented in ktbpfctl --help and ktbpfctl(1)). */
+enum {
+	KTBPFCTL_EXIT_OK = 0,
+	KTBPFCTL_EXIT_FAIL = 1,	 /* could not answer: input unreadable, kernel not found... */
+	KTBPFCTL_EXIT_USAGE = 2, /* bad command line */
+};
+
+int ktbpfctl_inspect(int argc, char **argv);
+void ktbpfctl_inspect_usage(FILE *out);
+
+#endif
