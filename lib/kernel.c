@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <bpf/btf.h>
 
@@ -27,6 +32,7 @@ struct ktbpf_kernel {
 	struct ktbpf_vmcoreinfo *vi; /* NULL when none was found */
 	uint64_t *percpu;
 	uint32_t nr_percpu;
+	bool l5_guessed; /* neither VMCOREINFO nor a hint said: 4-level assumed */
 };
 
 static const struct ktbpf_kernel_hints no_hints;
@@ -106,7 +112,13 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	struct ktbpf_mmu *m = &k->mmu;
 
 	m->arch = KTBPF_ARCH_X86_64;
-	m->l5 = vi && vi->pgtable_l5 == 1;
+	/* The kernel's own word first; kernels before 4.14 omit it and are 4-level. */
+	if (vi && vi->pgtable_l5 >= 0)
+		m->l5 = vi->pgtable_l5 == 1;
+	else if (h->has_l5)
+		m->l5 = h->l5;
+	else
+		k->l5_guessed = !vi;
 	if (vi && vi->has_phys_base) {
 		m->phys_base = vi->phys_base;
 		m->kimage_base = KTBPF_X86_START_KERNEL_MAP;
@@ -171,6 +183,64 @@ static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	return 0;
 }
 
+/* A failed read through the page tables may be a 5-level guest walked as 4-level. */
+static int hint_l5(const struct ktbpf_kernel *k, int r, struct ktbpf_err *err)
+{
+	if (k->l5_guessed)
+		ktbpf_err_prefix(err, "assuming 4-level paging (nothing says; set the l5 hint for "
+				      "a 5-level guest): ");
+	return r;
+}
+
+/*
+ * Symbols VMCOREINFO lists as plain addresses (kernel/vmcore_info.c,
+ * arch/x86/kernel/machine_kexec_64.c). Others, like mem_section, are pointer
+ * values, not the symbol's address.
+ */
+static const char *const vmcoreinfo_addr_syms[] = {
+	"_stext",
+	"init_uts_ns",
+	"init_top_pgt",
+	"swapper_pg_dir",
+	"node_online_map",
+	"vmap_area_list",
+	"kallsyms_names",
+	"kallsyms_num_syms",
+	"kallsyms_token_table",
+	"kallsyms_token_index",
+	"kallsyms_offsets",
+	"kallsyms_relative_base",
+};
+
+/*
+ * A file from another build can agree on the one symbol the bias came from;
+ * every other address both sides list must agree too.
+ */
+static int cross_check(const struct ktbpf_kernel *k, uint64_t bias, const char *file,
+		       struct ktbpf_err *err)
+{
+	char key[64], buf[32];
+	uint64_t v, want;
+	size_t i;
+
+	for (i = 0; i < sizeof(vmcoreinfo_addr_syms) / sizeof(vmcoreinfo_addr_syms[0]); i++) {
+		const char *name = vmcoreinfo_addr_syms[i];
+
+		snprintf(key, sizeof(key), "SYMBOL(%s)", name);
+		if (ktbpf_vmcoreinfo_get(k->vi, key, buf, sizeof(buf)) < 0 || sym(k, name, &v) < 0)
+			continue;
+		want = strtoull(buf, NULL, 16);
+		if (v + bias != want)
+			return ktbpf_err_set(err, -EINVAL,
+					     "%s does not match the running kernel: %s is at "
+					     "0x%llx after relocation but VMCOREINFO says 0x%llx "
+					     "(a file from another build?)",
+					     file, name, (unsigned long long)(v + bias),
+					     (unsigned long long)want);
+	}
+	return 0;
+}
+
 /*
  * Link-time addresses to runtime: the bias is a symbol VMCOREINFO lists minus
  * the file's value for it. A file from /proc/kallsyms is already runtime and
@@ -197,6 +267,12 @@ static int relocate(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h, 
 				     "but KERNELOFFSET is 0x%llx",
 				     file, (unsigned long long)bias,
 				     (unsigned long long)vi->kerneloffset);
+	if (have) {
+		int r = cross_check(k, bias, file, err);
+
+		if (r < 0)
+			return r;
+	}
 	if (!have && h->has_kaslr_offset)
 		bias = h->kaslr_offset;
 	else if (!have && vi && vi->has_kerneloffset)
@@ -275,8 +351,10 @@ static int page_offset_x86(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	k->mmu.page_offset = k->mmu.l5 ? X86_PAGE_OFFSET_L5 : X86_PAGE_OFFSET_L4;
 	if (sym(k, "page_offset_base", &kva) == 0) {
 		r = ktbpf_xlate_read_u64(k->x, kva, &v, err);
-		if (r < 0)
-			return ktbpf_err_prefix(err, "reading page_offset_base: ");
+		if (r < 0) {
+			ktbpf_err_prefix(err, "reading page_offset_base: ");
+			return hint_l5(k, r, err);
+		}
 		if ((v >> 63) && !(v & 0xfff))
 			k->mmu.page_offset = v;
 	}
@@ -314,10 +392,46 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 					  (unsigned long long)start, strerror(errno));
 	} else {
 		ktbpf_err_prefix(err, "reading guest BTF: ");
+		hint_l5(k, r, err);
 	}
 	free(buf);
 	k->info.btf_source = KTBPF_SRC_GUEST_RAM;
 	return r;
+}
+
+/*
+ * Whether the ELF at path has a .BTF section: asked first so a vmlinux
+ * without one (then the guest's copy is used) does not make libbpf print a
+ * warning on the caller's stderr.
+ */
+static bool elf_has_btf(const char *path)
+{
+	size_t shstrndx;
+	Elf_Scn *scn = NULL;
+	GElf_Shdr sh;
+	bool found = false;
+	const char *name;
+	Elf *elf;
+	int fd;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return true; /* let libbpf say what is wrong */
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return true;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
+		while (!found && (scn = elf_nextscn(elf, scn))) {
+			name = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name)
+						      : NULL;
+			found = name && !strcmp(name, ".BTF");
+		}
+	} else {
+		found = true;
+	}
+	elf_end(elf);
+	close(fd);
+	return found;
 }
 
 static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
@@ -325,13 +439,19 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 {
 	const char *path = h->btf_path;
 	uint32_t size = 0;
+	int vmlinux_errno = 0;
 
 	if (path) {
 		k->btf = btf__parse(path, NULL);
 		k->info.btf_source = KTBPF_SRC_BTF_FILE;
 	} else if (h->vmlinux_path) {
 		/* A vmlinux without .BTF falls back to the guest's own copy. */
-		k->btf = btf__parse_elf(h->vmlinux_path, NULL);
+		if (elf_has_btf(h->vmlinux_path)) {
+			k->btf = btf__parse_elf(h->vmlinux_path, NULL);
+			vmlinux_errno = errno ? errno : EINVAL;
+		} else {
+			vmlinux_errno = ENOENT;
+		}
 		path = h->vmlinux_path;
 		k->info.btf_source = KTBPF_SRC_VMLINUX;
 	}
@@ -341,6 +461,15 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	if (!k->btf) {
 		int r = btf_from_ram(k, err);
 
+		/* Name both places looked in, not only the guest. */
+		if (r == -ENOENT && h->vmlinux_path)
+			return ktbpf_err_set(err, r,
+					     "%s has %s and the guest kernel has no BTF "
+					     "(__start_BTF missing): pass --btf, or build the "
+					     "kernel with CONFIG_DEBUG_INFO_BTF",
+					     h->vmlinux_path,
+					     vmlinux_errno == ENOENT ? "no .BTF"
+								     : "no readable .BTF");
 		if (r < 0)
 			return r;
 	}
@@ -362,8 +491,10 @@ static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
 			err, -ENOENT,
 			"symbol 'nr_cpu_ids' or '__per_cpu_offset' not found: the guest "
 			"kernel needs CONFIG_SMP and CONFIG_KALLSYMS_ALL");
-	if ((r = ktbpf_xlate_read_u32(k->x, nr_kva, &nr, err)) < 0)
-		return ktbpf_err_prefix(err, "reading nr_cpu_ids: ");
+	if ((r = ktbpf_xlate_read_u32(k->x, nr_kva, &nr, err)) < 0) {
+		ktbpf_err_prefix(err, "reading nr_cpu_ids: ");
+		return hint_l5(k, r, err);
+	}
 	if (nr < 1 || nr > KTBPF_MAX_CPUS)
 		return ktbpf_err_set_addr(
 			err, -EUCLEAN, nr_kva,

@@ -296,45 +296,62 @@ static inline const uint8_t *scalar_ptr(const struct ktbpf_mem *mem, uint64_t pa
 	return r->host + (pa - r->gpa);
 }
 
+/*
+ * One little-endian scalar of len 1, 4 or 8 bytes. Always inlined with a
+ * constant len, so each public reader compiles to its own fixed-size load.
+ */
+static inline __attribute__((always_inline)) int
+read_le(const struct ktbpf_mem *mem, uint64_t pa, size_t len, uint64_t *ret, struct ktbpf_err *err)
+{
+	const uint8_t *p = scalar_ptr(mem, pa, len);
+	uint8_t buf[8];
+	uint32_t v32;
+	uint64_t v64;
+	int r;
+
+	if (!p) {
+		r = ktbpf_mem_read(mem, pa, buf, len, err);
+		if (r < 0)
+			return r;
+		p = buf;
+	}
+	if (len == 8) {
+		memcpy(&v64, p, 8);
+		*ret = le64toh(v64);
+	} else if (len == 4) {
+		memcpy(&v32, p, 4);
+		*ret = le32toh(v32);
+	} else {
+		*ret = p[0];
+	}
+	return 0;
+}
+
 int ktbpf_mem_read_u8(const struct ktbpf_mem *mem, uint64_t pa, uint8_t *ret, struct ktbpf_err *err)
 {
-	return ktbpf_mem_read(mem, pa, ret, 1, err);
+	uint64_t v;
+	int r = read_le(mem, pa, 1, &v, err);
+
+	if (r == 0)
+		*ret = (uint8_t)v;
+	return r;
 }
 
 int ktbpf_mem_read_u32(const struct ktbpf_mem *mem, uint64_t pa, uint32_t *ret,
 		       struct ktbpf_err *err)
 {
-	const uint8_t *p = scalar_ptr(mem, pa, sizeof(uint32_t));
-	uint32_t v;
-	int r;
+	uint64_t v;
+	int r = read_le(mem, pa, 4, &v, err);
 
-	if (p) {
-		memcpy(&v, p, sizeof(v));
-		*ret = le32toh(v);
-		return 0;
-	}
-	r = ktbpf_mem_read(mem, pa, &v, sizeof(v), err);
 	if (r == 0)
-		*ret = le32toh(v);
+		*ret = (uint32_t)v;
 	return r;
 }
 
 int ktbpf_mem_read_u64(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret,
 		       struct ktbpf_err *err)
 {
-	const uint8_t *p = scalar_ptr(mem, pa, sizeof(uint64_t));
-	uint64_t v;
-	int r;
-
-	if (p) {
-		memcpy(&v, p, sizeof(v));
-		*ret = le64toh(v);
-		return 0;
-	}
-	r = ktbpf_mem_read(mem, pa, &v, sizeof(v), err);
-	if (r == 0)
-		*ret = le64toh(v);
-	return r;
+	return read_le(mem, pa, 8, ret, err);
 }
 
 const void *ktbpf_mem_ptr(const struct ktbpf_mem *mem, uint64_t pa, size_t len)

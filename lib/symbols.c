@@ -238,12 +238,19 @@ size_t ktbpf_symtab_count(const struct ktbpf_symtab *t)
 	return t->nr;
 }
 
+/*
+ * Only kernel-half addresses move: zero-based per-CPU symbols (x86_64 before
+ * 6.15, arch/x86/kernel/vmlinux.lds.S: PERCPU_VADDR(..., 0, ...)) and other
+ * absolute values are offsets or constants that KASLR does not relocate
+ * (arch/x86/boot/compressed/misc.c: handle_relocations() skips them too).
+ */
 void ktbpf_symtab_rebase(struct ktbpf_symtab *t, uint64_t bias)
 {
 	size_t i;
 
 	for (i = 0; i < t->nr; i++)
-		t->syms[i].addr += bias;
+		if (t->syms[i].addr >> 63)
+			t->syms[i].addr += bias;
 }
 
 /* Undo a failed load: drop entries past nr and rebuild the index. */

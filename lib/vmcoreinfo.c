@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -313,6 +314,30 @@ static int scan_region(const struct ktbpf_mem *mem, const struct ktbpf_mem_regio
 	return r;
 }
 
+/*
+ * "976.5 KiB", "128 MiB", "1.5 GiB": RAM sizes for messages (a small image or
+ * an ELF core's few mapped pages must not read "0 MiB"). Tenths are truncated
+ * so a size just under a unit never rounds up to "1024.0".
+ */
+static const char *human_size(uint64_t bytes, char *buf, size_t size)
+{
+	static const char *const unit[] = {"bytes", "KiB", "MiB", "GiB"};
+	unsigned int i = 0;
+	uint64_t div = 1, tenths;
+
+	while (i < 3 && bytes >= div * 1024) {
+		div *= 1024;
+		i++;
+	}
+	tenths = (bytes % div) * 10 / div;
+	if (tenths)
+		snprintf(buf, size, "%llu.%llu %s", (unsigned long long)(bytes / div),
+			 (unsigned long long)tenths, unit[i]);
+	else
+		snprintf(buf, size, "%llu %s", (unsigned long long)(bytes / div), unit[i]);
+	return buf;
+}
+
 int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err)
 {
@@ -320,6 +345,7 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 	struct ktbpf_mem_region rg;
 	struct bad_note bad = {0};
 	uint64_t total = 0;
+	char hs[32];
 	int r = 1;
 
 	vi = malloc(sizeof(*vi));
@@ -337,15 +363,14 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 	}
 	if (r == 1 && bad.pa)
 		r = ktbpf_err_set_addr(err, -ENOENT, bad.pa,
-				       "no valid VMCOREINFO note in %llu MiB of guest RAM: %s",
-				       (unsigned long long)(total >> 20), bad.err.msg);
+				       "no valid VMCOREINFO note in %s of guest RAM: %s",
+				       human_size(total, hs, sizeof(hs)), bad.err.msg);
 	else if (r == 1)
-		r = ktbpf_err_set(
-			err, -ENOENT,
-			"no VMCOREINFO note in %llu MiB of guest RAM: is the kernel booted, "
-			"with CONFIG_VMCORE_INFO (CONFIG_CRASH_CORE before 6.9)? "
-			"Otherwise pass the note address or --vmlinux with a CR3 hint",
-			(unsigned long long)(total >> 20));
+		r = ktbpf_err_set(err, -ENOENT,
+				  "no VMCOREINFO note in %s of guest RAM: is the kernel booted, "
+				  "with CONFIG_VMCORE_INFO (CONFIG_CRASH_CORE before 6.9)? "
+				  "Otherwise pass the note address or --vmlinux with a CR3 hint",
+				  human_size(total, hs, sizeof(hs)));
 out:
 	if (r == 0)
 		*ret = *vi;

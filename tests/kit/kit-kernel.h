@@ -146,6 +146,24 @@ void kit_kernel_finish(struct kit_kernel *kk);
  */
 void kit_kernel_write_system_map(const struct kit_kernel *kk, const char *path, bool link_time);
 
+enum kit_vmlinux_flags {
+	KIT_VMLINUX_SYMTAB = 1u << 0, /* .symtab + .strtab of every symbol */
+	KIT_VMLINUX_BTF = 1u << 1,    /* .BTF holding the kit's raw BTF */
+	/*
+	 * Another build: every image symbol but init_top_pgt sits 1 MiB later
+	 * (as if .text had grown), so only the page-table root agrees with
+	 * VMCOREINFO.
+	 */
+	KIT_VMLINUX_OTHER_BUILD = 1u << 2,
+};
+
+/*
+ * Write an ELF64 x86_64 vmlinux: link-time addresses (runtime - slide) for
+ * image symbols in a NOBITS .text, zero-based per-CPU ones in .data..percpu,
+ * types as in System.map ('T'/'t' functions, others objects; lowercase local).
+ */
+void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, unsigned int flags);
+
 /* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
 const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);
 

@@ -34,6 +34,8 @@ static void fix_build(struct fix *f, const struct kit_kernel_opts *o, uint64_t r
 	kit_kernel_percpu_alloc(f->kk, 16, &f->stats_tmpl);
 	for (uint32_t c = 0; c < f->kk->opts.nr_cpus; c++)
 		kit_w64(f->im, kit_kernel_percpu_pa(f->kk, f->stats_tmpl, c), 0x1000 + c);
+	/* A zero-based per-CPU symbol: KASLR must not move it on any route. */
+	kit_kernel_add_symbol_at(f->kk, "kit_percpu_stats", 'D', f->stats_tmpl);
 	kit_kernel_finish(f->kk);
 }
 
@@ -97,6 +99,8 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 	cr_assert_eq(ktbpf_kernel_symbol(k, "init_top_pgt", &a), 0);
 	cr_assert_eq(a, kit_kernel_symbol(kk, "init_top_pgt"));
 	cr_assert_eq(ktbpf_kernel_symbol(k, "no_such_symbol", &a), -ENOENT);
+	cr_assert_eq(ktbpf_kernel_symbol(k, "kit_percpu_stats", &a), 0);
+	cr_assert_eq(a, f->stats_tmpl, "per-CPU symbol moved to 0x%llx", (unsigned long long)a);
 	cr_assert_not_null(ktbpf_kernel_btf(k));
 }
 
@@ -438,4 +442,221 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	btf__free(btf);
 	kit_pt_free(pt);
 	kit_image_free(im);
+}
+
+static void write_vmlinux(struct fix *f, char *path, unsigned int flags)
+{
+	int fd;
+
+	strcpy(path, "/tmp/ktbpf-test-vmlinux-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	kit_kernel_write_vmlinux(f->kk, path, flags);
+}
+
+/* The vmlinux route reports exactly what zero-config does, from the file. */
+Test(kernel, vmlinux_route_equals_zero_config)
+{
+	struct kit_kernel_opts o = {.slide = 0x5e00000, .page_offset = 0xffff9d0a80000000ull};
+	struct ktbpf_kernel_hints h = {0};
+	const struct ktbpf_kernel_info *a, *b;
+	struct ktbpf_kernel *k0, *k1;
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF);
+	h.vmlinux_path = path;
+	k0 = discover_ok(&f, NULL);
+	k1 = discover_ok(&f, &h);
+	a = ktbpf_kernel_info(k0);
+	b = ktbpf_kernel_info(k1);
+	cr_assert_eq(b->symbols_source, KTBPF_SRC_VMLINUX);
+	cr_assert_eq(b->btf_source, KTBPF_SRC_VMLINUX);
+	cr_assert_eq(b->arch, a->arch);
+	cr_assert_str_eq(b->release, a->release);
+	cr_assert_str_eq(b->build_id, a->build_id);
+	cr_assert_eq(b->kaslr_offset, a->kaslr_offset);
+	cr_assert_eq(b->phys_base, a->phys_base);
+	cr_assert_eq(b->page_offset, a->page_offset);
+	cr_assert_eq(b->pgd_pa, a->pgd_pa);
+	cr_assert_eq(b->l5, a->l5);
+	cr_assert_eq(b->nr_cpu_ids, a->nr_cpu_ids);
+	cr_assert_eq(b->vmcoreinfo_pa, a->vmcoreinfo_pa);
+	cr_assert_eq(b->nr_symbols, a->nr_symbols);
+	cr_assert_eq(b->btf_size, a->btf_size);
+	cr_assert_eq(b->layout_source, a->layout_source);
+	cr_assert_eq(b->prog_idr, a->prog_idr);
+	cr_assert_eq(b->bpf_stats_enabled_key, a->bpf_stats_enabled_key);
+	cr_assert_eq(b->per_cpu_offset, a->per_cpu_offset);
+	assert_matches_kit(&f, k1);
+	assert_percpu_reads(&f, k1);
+	ktbpf_kernel_free(k0);
+	ktbpf_kernel_free(k1);
+	unlink(path);
+	fix_free(&f);
+}
+
+/* No BTF in guest RAM: the vmlinux's .BTF is what makes discovery work. */
+Test(kernel, vmlinux_btf_when_guest_has_none)
+{
+	struct kit_kernel_opts o = {.slide = 0x2200000, .no_btf = true, .nr_cpus = 5};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k;
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF);
+	h.vmlinux_path = path;
+	k = discover_ok(&f, &h);
+	assert_matches_kit(&f, k);
+	assert_percpu_reads(&f, k);
+	cr_assert_eq(ktbpf_kernel_info(k)->symbols_source, KTBPF_SRC_VMLINUX);
+	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_VMLINUX);
+	ktbpf_kernel_free(k);
+	unlink(path);
+	fix_free(&f);
+}
+
+/* Debian's stripped image: .BTF but no .symtab; the System.map has the symbols. */
+Test(kernel, stripped_vmlinux_with_system_map)
+{
+	struct kit_kernel_opts o = {.slide = 0x7000000, .no_btf = true, .no_kallsyms = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	struct ktbpf_kernel *k;
+	char vmlinux[64], map[64];
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	write_vmlinux(&f, vmlinux, KIT_VMLINUX_BTF);
+	write_map(&f, map, true);
+	h.vmlinux_path = vmlinux;
+	/* Alone, the stripped image says what it lacks. */
+	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT);
+	cr_assert_not_null(strstr(err.msg, "has no .symtab"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, vmlinux), "%s", err.msg);
+	h.system_map_path = map;
+	k = discover_ok(&f, &h);
+	assert_matches_kit(&f, k);
+	assert_percpu_reads(&f, k);
+	cr_assert_eq(ktbpf_kernel_info(k)->symbols_source, KTBPF_SRC_SYSTEM_MAP);
+	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_VMLINUX);
+	ktbpf_kernel_free(k);
+	unlink(vmlinux);
+	unlink(map);
+	fix_free(&f);
+}
+
+/* Neither the file nor the guest has BTF: the error names both and what to pass. */
+Test(kernel, vmlinux_without_btf_and_none_in_ram)
+{
+	struct kit_kernel_opts o = {.slide = 0x2200000, .no_btf = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB);
+	h.vmlinux_path = path;
+	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "no .BTF"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "__start_BTF"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "--btf"), "%s", err.msg);
+	unlink(path);
+	fix_free(&f);
+}
+
+/*
+ * A vmlinux from another build whose page-table root happens to sit at the
+ * same link address: the other symbols VMCOREINFO lists (_stext) disagree.
+ */
+Test(kernel, vmlinux_from_another_build_rejected)
+{
+	struct kit_kernel_opts o = {.slide = 0x3c00000};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_OTHER_BUILD);
+	h.vmlinux_path = path;
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "does not match the running kernel"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "_stext"), "%s", err.msg);
+	unlink(path);
+	fix_free(&f);
+}
+
+/*
+ * No VMCOREINFO at all (a kernel without CONFIG_VMCORE_INFO): CR3, the slide
+ * and 5-level paging come from hints, symbols and BTF from the vmlinux.
+ */
+Test(kernel, no_vmcoreinfo_cr3_l5_and_slide_hints)
+{
+	struct kit_kernel_opts o = {
+		.l5 = true,
+		.slide = 0x1c000000,
+		.page_offset = 0xff5b000000000000ull,
+		.no_vmcoreinfo = true,
+		.no_kallsyms = true,
+		.nr_cpus = 3,
+	};
+	struct ktbpf_kernel_hints h = {.has_cr3 = true, .has_kaslr_offset = true};
+	const struct ktbpf_kernel_info *in;
+	struct ktbpf_err err = {0};
+	struct ktbpf_kernel *k;
+	char path[64];
+	uint64_t a;
+	struct fix f;
+
+	fix_build(&f, &o, 128 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF);
+	h.vmlinux_path = path;
+	h.cr3 = f.kk->pgd_pa | 0x5; /* PCID bits are stripped */
+	h.kaslr_offset = o.slide;
+	/* Nothing says the paging is 5-level: the error says which hint to pass. */
+	cr_assert_lt(discover_err(&f, &h, &err), 0);
+	cr_assert_not_null(strstr(err.msg, "l5"), "%s", err.msg);
+	h.has_l5 = true;
+	h.l5 = true;
+	k = discover_ok(&f, &h);
+	in = ktbpf_kernel_info(k);
+	cr_assert(in->l5);
+	cr_assert_eq(in->layout_source, KTBPF_SRC_HINT);
+	cr_assert_eq(in->pgd_pa, f.kk->pgd_pa);
+	cr_assert_eq(in->kaslr_offset, o.slide);
+	cr_assert_eq(in->page_offset, f.kk->page_offset);
+	cr_assert_eq(in->vmcoreinfo_pa, 0);
+	cr_assert_null(ktbpf_kernel_vmcoreinfo(k));
+	cr_assert_eq(in->prog_idr, f.kk->prog_idr);
+	cr_assert_eq(in->nr_cpu_ids, 3);
+	cr_assert_eq(in->btf_size, f.btf_size);
+	cr_assert_eq(ktbpf_kernel_symbol(k, "kit_percpu_stats", &a), 0);
+	cr_assert_eq(a, f.stats_tmpl);
+	assert_percpu_reads(&f, k);
+	ktbpf_kernel_free(k);
+	unlink(path);
+	fix_free(&f);
+}
+
+/* The l5 hint fills a gap only: a VMCOREINFO that says 4-level wins over it. */
+Test(kernel, l5_hint_loses_to_vmcoreinfo)
+{
+	struct kit_kernel_opts o = {.slide = 0x1000000};
+	struct ktbpf_kernel_hints h = {.has_l5 = true, .l5 = true};
+	struct ktbpf_kernel *k;
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	k = discover_ok(&f, &h);
+	cr_assert_not(ktbpf_kernel_info(k)->l5);
+	assert_matches_kit(&f, k);
+	ktbpf_kernel_free(k);
+	fix_free(&f);
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -69,6 +70,72 @@ Test(mem, scalars_little_endian)
 	cr_assert_eq(ktbpf_mem_read_u64(m, 0x1009, &v64, NULL), -EFAULT);
 	cr_assert_eq(v64, 42);
 	ktbpf_mem_free(m);
+}
+
+/* Little-endian value of len bytes of pattern(…, seed) at offset off. */
+static uint64_t pattern_le(size_t off, size_t len, unsigned int seed)
+{
+	uint64_t v = 0;
+
+	for (size_t i = len; i--;)
+		v = v << 8 | (uint8_t)((off + i) * 7 + seed);
+	return v;
+}
+
+/*
+ * Every scalar width reads the same on each path: the host fast path, a read
+ * straddling two adjacent buffer regions and a pread-backed region; a failed
+ * read leaves the result alone and names the first missing byte.
+ */
+Test(mem, scalars_every_width_every_path)
+{
+	uint8_t *lo = pattern(4096, 3), *hi = pattern(4096, 3 + 4096 * 7), *pr = pattern(8192, 5);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	int fd = memfd_of(pr, 8192, false);
+	const struct {
+		uint64_t pa;
+		size_t off;
+		unsigned int seed;
+	} at[] = {
+		{0x10010, 0x10, 3},  /* inside one buffer */
+		{0x10ffd, 0xffd, 3}, /* straddles the two adjacent buffers */
+		{0x30ffe, 0xffe, 5}, /* pread, across its page boundary */
+	};
+
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x10000, 4096, lo, NULL), 0);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x11000, 4096, hi, NULL), 0);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0x30000, 8192, fd, 0, 0, NULL), 0);
+	close(fd);
+	for (size_t i = 0; i < sizeof(at) / sizeof(at[0]); i++) {
+		uint8_t v8 = 0;
+		uint32_t v32 = 0;
+		uint64_t v64 = 0;
+
+		cr_assert_eq(ktbpf_mem_read_u8(m, at[i].pa, &v8, NULL), 0);
+		cr_assert_eq(v8, pattern_le(at[i].off, 1, at[i].seed), "case %zu", i);
+		cr_assert_eq(ktbpf_mem_read_u32(m, at[i].pa, &v32, NULL), 0);
+		cr_assert_eq(v32, pattern_le(at[i].off, 4, at[i].seed), "case %zu", i);
+		cr_assert_eq(ktbpf_mem_read_u64(m, at[i].pa, &v64, NULL), 0);
+		cr_assert_eq(v64, pattern_le(at[i].off, 8, at[i].seed), "case %zu", i);
+	}
+	for (int w = 0; w < 3; w++) {
+		uint8_t v8 = 0x5a;
+		uint32_t v32 = 0x5a5a5a5a;
+		uint64_t v64 = 42;
+		uint64_t pa = 0x12000 - (w == 0 ? 0 : 2); /* u8 at the end, wider ones across it */
+		int r = w == 0	 ? ktbpf_mem_read_u8(m, pa, &v8, &err)
+			: w == 1 ? ktbpf_mem_read_u32(m, pa, &v32, &err)
+				 : ktbpf_mem_read_u64(m, pa, &v64, &err);
+
+		cr_assert_eq(r, -EFAULT, "width %d", w);
+		cr_assert_eq(err.addr, 0x12000, "width %d", w);
+		cr_assert(v8 == 0x5a && v32 == 0x5a5a5a5a && v64 == 42, "width %d wrote", w);
+	}
+	ktbpf_mem_free(m);
+	free(lo);
+	free(hi);
+	free(pr);
 }
 
 Test(mem, overflow_at_u64_max_faults)

@@ -251,6 +251,35 @@ Test(vmcoreinfo, scan_absent_says_what_to_do)
 	kit_image_free(im);
 }
 
+/* The RAM size in the message is one a person reads: never "0 MiB". */
+Test(vmcoreinfo, scan_absent_names_small_sizes)
+{
+	static const struct {
+		size_t size;
+		const char *want;
+	} cases[] = {
+		{1000000, "in 976.5 KiB of"},
+		{12 << 10, "in 12 KiB of"},
+		{3 << 19, "in 1.5 MiB of"},
+		{(1 << 20) - 1, "in 1023.9 KiB of"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ktbpf_vmcoreinfo *vi = vi_new();
+		struct ktbpf_err err = {0};
+		struct ktbpf_mem *mem = ktbpf_mem_new();
+		void *buf = calloc(1, cases[i].size);
+
+		cr_assert_not_null(buf);
+		cr_assert_eq(ktbpf_mem_add_buffer(mem, 0x100000, cases[i].size, buf, &err), 0);
+		cr_assert_eq(ktbpf_vmcoreinfo_find(mem, 0, vi, &err), -ENOENT);
+		cr_assert_not_null(strstr(err.msg, cases[i].want), "case %zu: %s", i, err.msg);
+		ktbpf_mem_free(mem);
+		free(buf);
+		free(vi);
+	}
+}
+
 Test(vmcoreinfo, scan_skips_garbage_descsz)
 {
 	struct kit_image *im = kit_image_new(16 << 20);

@@ -42,6 +42,13 @@ struct ktbpf_kernel_hints {
 	uint64_t cr3;              /* x86_64 CR3 / aarch64 TTBR1_EL1 */
 	bool has_tcr_el1;
 	uint64_t tcr_el1;
+	/*
+	 * x86_64 5-level paging (CR4.LA57), used only when VMCOREINFO does not
+	 * say (NUMBER(pgtable_l5_enabled)); zeroed hints mean "unknown", taken
+	 * as 4-level.
+	 */
+	bool has_l5;
+	bool l5;
 	uint64_t vmcoreinfo_pa;    /* 0: scan */
 	bool has_kaslr_offset;
 	uint64_t kaslr_offset;

@@ -35,7 +35,13 @@ int ktbpf_symtab_lookup(const struct ktbpf_symtab *t, const char *name, uint64_t
 
 size_t ktbpf_symtab_count(const struct ktbpf_symtab *t);
 
-/* Add `bias` (mod 2^64) to every address (KASLR relocation of link-time addresses). */
+/*
+ * Add `bias` (mod 2^64) to every kernel-half address (bit 63 set): the KASLR
+ * relocation of link-time addresses. Addresses with bit 63 clear stay put:
+ * zero-based per-CPU symbols (x86_64 before 6.15: __per_cpu_start = 0, a
+ * variable at e.g. 0x1b000) are offsets into each CPU's area, and absolute
+ * symbols are constants; KASLR moves neither.
+ */
 void ktbpf_symtab_rebase(struct ktbpf_symtab *t, uint64_t bias);
 
 /*

@@ -54,7 +54,8 @@ int ktbpf_vmcoreinfo_parse(const char *text, size_t len, struct ktbpf_vmcoreinfo
  * Find and parse the note in guest RAM: at hint_pa when non-zero, else by a
  * scan that looks only at page starts (the note is page aligned) in every
  * region, top of RAM first is not assumed. Errors: -ENOENT "no VMCOREINFO note
- * in N MiB of guest RAM" with what to do (CONFIG_VMCORE_INFO / CRASH_CORE,
+ * in 128 MiB of guest RAM" (the size in bytes, KiB, MiB or GiB, with a tenth
+ * when not whole) with what to do (CONFIG_VMCORE_INFO / CRASH_CORE,
  * kernel not booted yet).
  */
 int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
