@@ -266,49 +266,64 @@ struct bad_note {
  * Scan page starts in [pa, end) of host bytes p (p maps pa). Returns 0 when a
  * note parsed, 1 when none here.
  */
+/*
+ * Page starts in [pa, end), highest first: the kernel allocates the note
+ * early with alloc_pages_exact() (kernel/vmcore_info.c), and the buddy
+ * allocator hands out high pages first, so on real guests the note sits near
+ * the top of RAM (seen at 490 MiB of 512). Top-down finds it after a few
+ * hundred pages instead of touching the whole of RAM.
+ */
 static int scan_bytes(const struct ktbpf_mem *mem, const uint8_t *p, uint64_t pa, uint64_t end,
 		      struct ktbpf_vmcoreinfo *ret, struct bad_note *bad)
 {
-	uint64_t at = (pa + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+	uint64_t first = (pa + PAGE - 1) & ~(uint64_t)(PAGE - 1), at;
 	uint32_t descsz;
 
-	for (; at < end && end - at >= NOTE_TEXT_OFF + 10; at += PAGE) {
+	if (end - pa < NOTE_TEXT_OFF + 10 || first > end - (NOTE_TEXT_OFF + 10))
+		return 1;
+	at = (end - (NOTE_TEXT_OFF + 10)) & ~(uint64_t)(PAGE - 1);
+	for (;; at -= PAGE) {
 		const uint8_t *q = p + (at - pa);
 
 		/* One byte compare rejects almost every page without more reads. */
-		if (q[0] != NOTE_NAMESZ || !is_note(q, &descsz))
-			continue;
-		if (parse_at(mem, at, descsz, ret, bad->pa ? NULL : &bad->err) == 0)
-			return 0;
-		if (!bad->pa)
-			bad->pa = at;
+		if (q[0] == NOTE_NAMESZ && is_note(q, &descsz)) {
+			if (parse_at(mem, at, descsz, ret, bad->pa ? NULL : &bad->err) == 0)
+				return 0;
+			if (!bad->pa)
+				bad->pa = at;
+		}
+		if (at == first)
+			return 1;
 	}
-	return 1;
 }
 
-/* One region: through a direct pointer when it has one, else in copied chunks. */
+/* One region, top down: through a direct pointer when it has one, else in copied chunks. */
 static int scan_region(const struct ktbpf_mem *mem, const struct ktbpf_mem_region *rg,
 		       struct ktbpf_vmcoreinfo *ret, struct bad_note *bad, struct ktbpf_err *err)
 {
-	uint64_t end = rg->gpa + rg->size, pa;
+	uint64_t start = rg->gpa, pa = rg->gpa + rg->size;
 	const uint8_t *p;
 	uint8_t *buf;
 	int r = 1;
 
 	p = ktbpf_mem_ptr(mem, rg->gpa, rg->size);
 	if (p)
-		return scan_bytes(mem, p, rg->gpa, end, ret, bad);
+		return scan_bytes(mem, p, rg->gpa, pa, ret, bad);
 	buf = malloc(SCAN_CHUNK);
 	if (!buf)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory scanning for VMCOREINFO");
-	/* Chunks start page aligned so the page-start rule holds inside each one. */
-	for (pa = rg->gpa; pa < end && r == 1;) {
-		uint64_t next = ((pa & ~(uint64_t)(SCAN_CHUNK - 1)) + SCAN_CHUNK);
-		uint64_t n = (next < end ? next : end) - pa;
+	/*
+	 * Chunks start page aligned so the page-start rule holds inside each one;
+	 * a note's text may run past its chunk, parse_at() rereads it from mem.
+	 */
+	while (pa > start && r == 1) {
+		uint64_t lo = (pa - 1) & ~(uint64_t)(SCAN_CHUNK - 1);
 
-		if (ktbpf_mem_read(mem, pa, buf, n, NULL) == 0)
-			r = scan_bytes(mem, buf, pa, pa + n, ret, bad);
-		pa += n;
+		if (lo < start)
+			lo = start;
+		if (ktbpf_mem_read(mem, lo, buf, pa - lo, NULL) == 0)
+			r = scan_bytes(mem, buf, lo, pa, ret, bad);
+		pa = lo;
 	}
 	free(buf);
 	return r;
@@ -355,10 +370,13 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 		r = find_at_hint(mem, hint_pa, vi, err);
 		goto out;
 	}
-	for (size_t i = 0; i < ktbpf_mem_nr_regions(mem) && r == 1; i++) {
+	for (size_t i = 0; i < ktbpf_mem_nr_regions(mem); i++)
+		if (ktbpf_mem_region(mem, i, &rg) == 0)
+			total += rg.size;
+	/* Highest region first, like the pages inside each (see scan_bytes()). */
+	for (size_t i = ktbpf_mem_nr_regions(mem); i-- > 0 && r == 1;) {
 		if (ktbpf_mem_region(mem, i, &rg) < 0)
 			continue;
-		total += rg.size;
 		r = scan_region(mem, &rg, vi, &bad, err);
 	}
 	if (r == 1 && bad.pa)
@@ -369,7 +387,8 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 		r = ktbpf_err_set(err, -ENOENT,
 				  "no VMCOREINFO note in %s of guest RAM: is the kernel booted, "
 				  "with CONFIG_VMCORE_INFO (CONFIG_CRASH_CORE before 6.9)? "
-				  "Otherwise pass the note address or --vmlinux with a CR3 hint",
+				  "Otherwise give the note's address (--vmcoreinfo-pa), or symbols "
+				  "(--vmlinux/--system-map) with the page-table root (--cr3)",
 				  human_size(total, hs, sizeof(hs)));
 out:
 	if (r == 0)

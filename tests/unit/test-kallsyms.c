@@ -9,12 +9,6 @@
 #include "kit-kernel.h"
 #include "ktbpf/kallsyms.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SLOW 10.0
-#else
-#define SLOW 1.0
-#endif
-
 /* A kit kernel with a KASLR slide past its load address ("negative" phys_base). */
 struct fix {
 	struct kit_image *im;
@@ -280,7 +274,8 @@ Test(kallsyms, missing_tables_enoent_place_relative_eopnotsupp)
 	fix_free(&f);
 }
 
-Test(kallsyms, decodes_150k_symbols_fast)
+/* Size, not speed: timings live in bench/, never in asserts. */
+Test(kallsyms, decodes_150k_symbols)
 {
 	struct ktbpf_err err = {0};
 	struct timespec a, b;
@@ -294,7 +289,7 @@ Test(kallsyms, decodes_150k_symbols_fast)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	cr_assert_eq(r, (int)f.kk->kallsyms_num, "%s", err.msg);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-	cr_assert_lt(ms, 60.0 * SLOW, "150k symbols took %.1f ms", ms);
+	cr_log_info("150k symbols decoded in %.1f ms", ms);
 	assert_all_match(&f);
 	fix_free(&f);
 }

