@@ -346,6 +346,7 @@ static void snapshot_reset(struct ktbpf_snapshot *s)
 	s->nr_diags = 0;
 	s->diags_dropped = 0;
 	s->capped = false;
+	s->nr_skipped = 0;
 	s->idr_entries = 0;
 	s->walk_ns = 0;
 }
@@ -682,10 +683,12 @@ static void visit(struct walk *w, uint64_t index, uint64_t kva)
 	if (index > INT_MAX_ID) {
 		diag(w->s, -EUCLEAN, 0, kva,
 		     "prog_idr index %" PRIu64 " is beyond INT_MAX, entry skipped", index);
+		w->s->nr_skipped++;
 		return;
 	}
 	if (plan_read(w->x, w->hdr, kva, hbuf, &e) < 0) {
 		diag_err(w->s, id, &e, "bpf_prog unreadable, prog skipped");
+		w->s->nr_skipped++;
 		return;
 	}
 	if (ld32(hbuf + w->hdr->pos[HDR_TYPE]) != KTBPF_BPF_PROG_TYPE_STRUCT_OPS)
@@ -693,7 +696,11 @@ static void visit(struct walk *w, uint64_t index, uint64_t kva)
 	r.eat = ld32(hbuf + w->hdr->pos[HDR_EAT]);
 	r.aux = ld64(hbuf + w->hdr->pos[HDR_AUX]);
 	r.stats = ld64(hbuf + w->hdr->pos[HDR_STATS]);
-	if (read_aux(w, id, &r, abuf) < 0 || !snapshot_grow(w->s))
+	if (read_aux(w, id, &r, abuf) < 0) {
+		w->s->nr_skipped++;
+		return;
+	}
+	if (!snapshot_grow(w->s))
 		return;
 
 	p = &w->s->progs[w->s->nr_progs++];
@@ -764,6 +771,7 @@ static void walk_idr(struct walk *w, uint64_t head)
 		}
 		if (r < 0) {
 			diag_err(w->s, 0, &e, "prog_idr node skipped");
+			w->s->nr_skipped++;
 			continue;
 		}
 		w->s->idr_entries++;
@@ -771,6 +779,7 @@ static void walk_idr(struct walk *w, uint64_t head)
 			diag(w->s, -EUCLEAN, (uint32_t)index, entry,
 			     "prog_idr entry %" PRIu64 " is not a pointer (0x%" PRIx64 ")", index,
 			     entry);
+			w->s->nr_skipped++;
 			continue;
 		}
 		visit(w, index, entry);

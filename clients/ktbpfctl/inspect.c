@@ -59,7 +59,8 @@ void ktbpfctl_inspect_usage(FILE *out)
 {
 	fputs("Usage: ktbpfctl inspect --ram FILE [--region GPA:SIZE:OFFSET]... [--vmlinux FILE]\n"
 	      "                        [--system-map FILE] [--btf FILE] [--vmcoreinfo-pa PA]\n"
-	      "                        [--arch ARCH] [--json] [--repeat N]\n"
+	      "                        [--arch ARCH] [--cr3 PA] [--l5] [--kaslr-offset N]\n"
+	      "                        [--tcr-el1 VALUE] [--json] [--repeat N]\n"
 	      "\n"
 	      "Read a guest kernel's struct_ops BPF programs from a copy of its RAM: their\n"
 	      "names, the interface member each implements, verified instructions, run\n"
@@ -84,6 +85,11 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --vmcoreinfo-pa PA     guest physical address of the VMCOREINFO note (skips the "
 	      "scan)\n"
 	      "  --arch ARCH            x86_64 or aarch64 (default: from VMCOREINFO, else x86_64)\n"
+	      "  --cr3 PA, --ttbr1 PA   page-table root (x86_64 CR3, aarch64 TTBR1_EL1): needed\n"
+	      "                         when the guest has no VMCOREINFO, and always on aarch64\n"
+	      "  --l5                   the guest uses 5-level paging (when VMCOREINFO is absent)\n"
+	      "  --kaslr-offset N       the KASLR slide (when VMCOREINFO is absent)\n"
+	      "  --tcr-el1 VALUE        aarch64 TCR_EL1 (granule and VA size)\n"
 	      "  --json                 print one JSON document instead of tables\n"
 	      "  --repeat N             walk N times after one discovery; report median and\n"
 	      "                         minimum walk time (benchmarking)\n"
@@ -203,7 +209,11 @@ enum {
 	OPT_VIPA,
 	OPT_ARCH,
 	OPT_JSON,
-	OPT_REPEAT
+	OPT_REPEAT,
+	OPT_CR3,
+	OPT_TCR,
+	OPT_L5,
+	OPT_KASLR,
 };
 
 static const struct option longopts[] = {
@@ -216,6 +226,11 @@ static const struct option longopts[] = {
 	{"arch", required_argument, NULL, OPT_ARCH},
 	{"json", no_argument, NULL, OPT_JSON},
 	{"repeat", required_argument, NULL, OPT_REPEAT},
+	{"cr3", required_argument, NULL, OPT_CR3},
+	{"ttbr1", required_argument, NULL, OPT_CR3},
+	{"tcr-el1", required_argument, NULL, OPT_TCR},
+	{"l5", no_argument, NULL, OPT_L5},
+	{"kaslr-offset", required_argument, NULL, OPT_KASLR},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -262,6 +277,27 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 			return fail(o, KTBPFCTL_EXIT_USAGE, "bad --repeat '%s': expected 1..%d",
 				    arg, MAX_REPEAT);
 		o->repeat = (unsigned long)v;
+		break;
+	case OPT_CR3:
+	case OPT_TCR:
+	case OPT_KASLR:
+		if (parse_u64(arg, false, &v) < 0)
+			return fail(o, KTBPFCTL_EXIT_USAGE, "bad value '%s': expected a number",
+				    arg);
+		if (c == OPT_CR3) {
+			o->hints.has_cr3 = true;
+			o->hints.cr3 = v;
+		} else if (c == OPT_TCR) {
+			o->hints.has_tcr_el1 = true;
+			o->hints.tcr_el1 = v;
+		} else {
+			o->hints.has_kaslr_offset = true;
+			o->hints.kaslr_offset = v;
+		}
+		break;
+	case OPT_L5:
+		o->hints.has_l5 = true;
+		o->hints.l5 = true;
 		break;
 	case 'h':
 		ktbpfctl_inspect_usage(stdout);
@@ -501,10 +537,11 @@ static json_t *json_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_
 		json_array_append_new(progs, json_prog(&s->progs[i]));
 	for (i = 0; diags && i < s->nr_diags; i++)
 		json_array_append_new(diags, json_diag(&s->diags[i]));
-	root = json_pack("{s:o, s:o, s:o, s:o, s:b, s:o, s:o}", "kernel", json_kernel(ki),
+	root = json_pack("{s:o, s:o, s:o, s:o, s:b, s:I, s:o, s:o}", "kernel", json_kernel(ki),
 			 "stats_enabled", json_stats_state(s->stats), "progs", progs, "active",
-			 json_active(&s->active), "capped", s->capped, "diagnostics", diags,
-			 "walk_ns", json_count(s->walk_ns));
+			 json_active(&s->active), "capped", s->capped, "skipped",
+			 (json_int_t)s->nr_skipped, "diagnostics", diags, "walk_ns",
+			 json_count(s->walk_ns));
 	if (root && s->diags_dropped)
 		json_object_set_new(root, "diagnostics_dropped", json_count(s->diags_dropped));
 	return root;
@@ -591,6 +628,10 @@ static void print_rest(const struct ktbpf_snapshot *s)
 	if (s->capped)
 		printf("\nWARNING: the walk hit a limit or found the guest's lists inconsistent:\n"
 		       "         the program list may be INCOMPLETE (see diagnostics)\n");
+	if (s->nr_skipped)
+		printf("\nWARNING: %" PRIu32 " prog_idr entries could not be read: the program "
+		       "list may be\n         INCOMPLETE (see diagnostics)\n",
+		       s->nr_skipped);
 	if (!s->nr_diags)
 		return;
 	printf("\ndiagnostics: %zu\n", s->nr_diags + s->diags_dropped);

@@ -43,7 +43,8 @@ static json_t *find_prog(json_t *progs, json_int_t id)
 	size_t i;
 	json_t *p;
 
-	json_array_foreach(progs, i, p) {
+	json_array_foreach(progs, i, p)
+	{
 		if (json_integer_value(json_object_get(p, "id")) == id)
 			return p;
 	}
@@ -84,7 +85,8 @@ static void cmp_progs(json_t *truth, json_t *got)
 	}
 	if (json_array_size(tp) == 0)
 		mismatch("truth", -1, "progs", "no struct_ops program", "-");
-	json_array_foreach(tp, i, p) {
+	json_array_foreach(tp, i, p)
+	{
 		json_int_t id = json_integer_value(json_object_get(p, "id"));
 		const char *wn = json_string_value(json_object_get(p, "name"));
 		const char *gn;
@@ -102,7 +104,8 @@ static void cmp_progs(json_t *truth, json_t *got)
 		cmp_int(id, p, "run_time_ns", q, "run_time_ns");
 		cmp_int(id, p, "recursion_misses", q, "recursion_misses");
 	}
-	json_array_foreach(gp, i, q) {
+	json_array_foreach(gp, i, q)
+	{
 		json_int_t id = json_integer_value(json_object_get(q, "id"));
 
 		if (!find_prog(tp, id))
@@ -113,9 +116,9 @@ static void cmp_progs(json_t *truth, json_t *got)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "active-obj", required_argument, NULL, 'o' },
-		{ "active-iface", required_argument, NULL, 'i' },
-		{ 0 },
+		{"active-obj", required_argument, NULL, 'o'},
+		{"active-iface", required_argument, NULL, 'i'},
+		{0},
 	};
 	const char *want_obj = NULL, *want_iface = NULL;
 	json_t *truth, *got, *ts, *gs, *active;
@@ -141,12 +144,13 @@ int main(int argc, char **argv)
 
 	ts = json_object_get(truth, "stats_enabled");
 	gs = json_object_get(got, "stats_enabled");
-	if (!json_is_boolean(ts) || !json_is_boolean(gs) ||
-	    json_is_true(ts) != json_is_true(gs))
+	if (!json_is_boolean(ts) || !json_is_boolean(gs) || json_is_true(ts) != json_is_true(gs))
 		mismatch("", -1, "stats_enabled", json_is_true(ts) ? "true" : "false/missing",
 			 json_is_boolean(gs) ? (json_is_true(gs) ? "true" : "false") : "unknown");
 	if (json_is_true(json_object_get(got, "capped")))
 		mismatch("", -1, "capped", "false", "true (walk hit a cap)");
+	if (json_integer_value(json_object_get(got, "skipped")) != 0)
+		mismatch("", -1, "skipped prog_idr entries", "0", "some (see diagnostics)");
 	cmp_progs(truth, got);
 
 	active = json_object_get(got, "active");

@@ -60,19 +60,22 @@ case "$kernel" in
 	want_obj=ktbpf_cc want_iface=tcp_congestion_ops
 	;;
 scx)
-	kdir=$("$guest/scx/build-kernel.sh" --cached-only) ||
-		missing "the sched_ext kernel is not built (tests/guest/scx/build-kernel.sh)"
-	bpfdir=$("$guest/scx/build-bpf.sh" "$wd/bpf" "$kdir") || missing "cannot build the scheduler"
-	objs=(--obj "$bpfdir/ktbpf_scx.bpf.o")
+	kdir=$("$guest/scx/build-kernel.sh" --print-dir)
+	[ -f "$kdir/bzImage" ] && [ -f "$kdir/vmlinux" ] ||
+		missing "the sched_ext kernel is not built: run tests/guest/scx/build-kernel.sh (about 12 minutes)"
+	obj=$("$guest/scx/build-bpf.sh" "$wd/bpf") || missing "cannot build the scheduler"
+	objs=(--obj "$obj")
 	append=(--append "ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o")
 	want_obj=ktbpf_scx want_iface=sched_ext_ops
 	;;
 *) say "unknown kernel $kernel"; exit 2 ;;
 esac
-initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" "${objs[@]}")
+initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" ${objs[@]+"${objs[@]}"})
+kimage=$kdir/vmlinuz
+[ -f "$kimage" ] || kimage=$kdir/bzImage
 
-"$guest/boot-guest.sh" --kernel "$kdir" --initrd "$initrd" --cpu "$cpu" --smp "$smp" \
-	--workdir "$wd" "${append[@]}" >/dev/null
+"$guest/boot-guest.sh" --kernel "$kimage" --initrd "$initrd" --cpu "$cpu" --smp "$smp" \
+	--workdir "$wd" ${append[@]+"${append[@]}"} >/dev/null
 say "booted and paused in $(cat "$wd/boot_seconds")s: $(tr -d '\r' <"$wd/console.log" | grep -o 'paging=[0-9]-level' | tail -n1)"
 if [ "$kernel" = scx ]; then
 	ops=$(tr -d '\r' <"$wd/console.log" | sed -n 's/.*KTBPF-SCX-OPS \(.*\)$/\1/p' | tail -n1)
@@ -102,7 +105,14 @@ route() {
 }
 
 route raw --ram "$wd/ram"
-route files --ram "$wd/ram" --btf "$kdir/vmlinux" --system-map "$wd/kallsyms"
+if [ "$kernel" = scx ]; then
+	# Our own build keeps a full vmlinux: symbols from .symtab, BTF from .BTF.
+	route files --ram "$wd/ram" --vmlinux "$kdir/vmlinux"
+else
+	# Debian's image is stripped: BTF from the decompressed image, symbols
+	# from the guest's /proc/kallsyms (System.map format).
+	route files --ram "$wd/ram" --btf "$kdir/vmlinux" --system-map "$wd/kallsyms"
+fi
 "$guest/qmp.sh" "$wd" "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":false,\"protocol\":\"file:$wd/core.elf\"}}" >/dev/null
 route core --ram "$wd/core.elf"
 

@@ -196,6 +196,7 @@ Test(hostile, idr_entry_outside_ram)
 	cr_assert(has_diag(s, 0, 6));
 	assert_others(g, s, 0);
 	cr_assert_eq(s->nr_progs, 4);
+	cr_assert_eq(s->nr_skipped, 2, "each unreadable entry may hide a program: counted");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }

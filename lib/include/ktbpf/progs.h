@@ -83,6 +83,8 @@ struct ktbpf_snapshot {
 	size_t nr_diags;
 	size_t diags_dropped;               /* diagnostics beyond KTBPF_MAX_DIAGS */
 	bool capped;                        /* a cap was hit: the answer may be incomplete */
+	uint32_t nr_skipped;                /* prog_idr entries or nodes that could not be read
+					       (each may hide a struct_ops program) */
 	uint32_t idr_entries;               /* entries seen in prog_idr (all types) */
 	uint64_t walk_ns;                   /* time of the walk alone */
 	struct ktbpf_walk_plans *plans;     /* private: read plans kept between walks */

@@ -1,0 +1,17 @@
+#!/bin/bash
+# prepare.sh: download and build, once, everything the real-guest truth tests
+# boot: Debian's 6.1 and 6.12 cloud kernels (with the vmlinux decompressed from
+# each image, for the BTF-from-files route) and our sched_ext kernel built from
+# Debian's linux-source-6.12 (about 12 minutes on 2 cores, the first time).
+# Everything lands in the cache ($KTBPF_CACHE, default ~/.cache/ktbpf), outside
+# the repository; later runs take a few seconds.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+guest=$here/../guest
+t0=$(date +%s)
+for k in 6.1 6.12; do
+	echo "prepare: Debian $k kernel -> $("$guest/fetch-kernel.sh" "$k" --vmlinux)" >&2
+done
+echo "prepare: sched_ext kernel (first build takes ~12 min) ..." >&2
+echo "prepare: sched_ext kernel -> $(KTBPF_SCX_NO_APT=1 "$guest/scx/build-kernel.sh")" >&2
+echo "prepare: done in $(($(date +%s) - t0)) s" >&2
