@@ -16,6 +16,18 @@ packages=(
 	build-essential flex bison bc libssl-dev dwarves python3-minimal
 )
 
+sudo=
+if [ "$(id -u)" -ne 0 ]; then
+	sudo=sudo
+fi
+
+# The test guests download Debian kernels with `apt-get download`: the
+# package lists must know them (bookworm-security carries the 6.12 ones).
+if ! apt-cache show linux-source-6.12 >/dev/null 2>&1; then
+	echo "install-deps: refreshing apt package lists (linux-source-6.12 unknown)" >&2
+	$sudo apt-get update -q || echo "install-deps: WARNING: apt-get update failed" >&2
+fi
+
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
@@ -25,10 +37,9 @@ if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi
 
-sudo=
-if [ "$(id -u)" -ne 0 ]; then
-	command -v sudo >/dev/null || { echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
-	sudo=sudo
+if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
+	echo "install-deps: need root (or sudo) to install: ${missing[*]}" >&2
+	exit 1
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
