@@ -66,7 +66,9 @@ scx)
 	obj=$("$guest/scx/build-bpf.sh" "$wd/bpf") || missing "cannot build the scheduler"
 	objs=(--obj "$obj")
 	append=(--append "ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o")
-	want_obj=ktbpf_scx want_iface=sched_ext_ops
+	# libbpf names the maps ktbpf_sc.bss/.data/.rodata: it cuts the object
+	# name so that "<obj>.rodata" fits BPF_OBJ_NAME_LEN. The ops are ktbpf_scx.
+	want_obj=ktbpf_sc want_iface=sched_ext_ops want_ops=ktbpf_scx
 	;;
 *) say "unknown kernel $kernel"; exit 2 ;;
 esac
@@ -79,7 +81,8 @@ kimage=$kdir/vmlinuz
 say "booted and paused in $(cat "$wd/boot_seconds")s: $(tr -d '\r' <"$wd/console.log" | grep -o 'paging=[0-9]-level' | tail -n1)"
 if [ "$kernel" = scx ]; then
 	ops=$(tr -d '\r' <"$wd/console.log" | sed -n 's/.*KTBPF-SCX-OPS \(.*\)$/\1/p' | tail -n1)
-	[ "$ops" = "$want_obj" ] || { say "FAIL: /sys/kernel/sched_ext/root/ops says '$ops', not $want_obj"; exit 1; }
+	[ "$ops" = "$want_ops" ] || { say "FAIL: /sys/kernel/sched_ext/root/ops says '$ops', not $want_ops"; exit 1; }
+	say "guest: /sys/kernel/sched_ext/root/ops = $ops"
 fi
 
 rc=0

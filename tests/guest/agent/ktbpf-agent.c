@@ -335,9 +335,20 @@ static bool tcp_workload(void)
 
 /* ---- sched workload ----------------------------------------------------- */
 
+/* include/uapi/linux/sched.h: SCHED_EXT (6.12+), not in bookworm's libc headers. */
+#define KTBPF_SCHED_EXT 7
+
 static void sched_child(int idx, double until)
 {
 	volatile unsigned long x = idx;
+	struct sched_param sp = { 0 };
+
+	/*
+	 * Ask for the BPF scheduler: ours runs in partial mode (only SCHED_EXT
+	 * tasks), so its callbacks stop when this workload ends.
+	 */
+	if (sched_setscheduler(0, KTBPF_SCHED_EXT, &sp) < 0 && idx == 0)
+		msg("sched: SCHED_EXT refused (%s): the scheduler sees no tasks", strerror(errno));
 
 	while (now_s() < until) {
 		pid_t p;
@@ -373,6 +384,31 @@ static bool sched_workload(void)
 			waitpid(pids[i], NULL, 0);
 	msg("sched: %d processes for %.1f s", n, opt.duration);
 	return true;
+}
+
+/*
+ * What the guest's sched_ext core says is attached, for the host to check its
+ * "active object" against: KTBPF-SCX-OPS <name> / KTBPF-SCX-STATE <state>.
+ */
+static void report_sched_ext(void)
+{
+	static const char *const files[][2] = {
+		{ "/sys/kernel/sched_ext/root/ops", "KTBPF-SCX-OPS" },
+		{ "/sys/kernel/sched_ext/state", "KTBPF-SCX-STATE" },
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char buf[160] = "";
+		FILE *f = fopen(files[i][0], "r");
+
+		if (!f)
+			continue;
+		if (fgets(buf, sizeof(buf), f))
+			buf[strcspn(buf, "\n")] = 0;
+		fclose(f);
+		printf("%s %s\n", files[i][1], buf);
+	}
+	fflush(stdout);
 }
 
 /* ---- truth -------------------------------------------------------------- */
@@ -780,6 +816,7 @@ int main(int argc, char **argv)
 		detach_all();
 	/* let delayed work (timers, RCU, softirqs) settle */
 	sleep_ms(1000);
+	report_sched_ext();
 	quiesced = quiesce();
 	if (!quiesced)
 		msg("struct_ops run counters still moving after 10 tries; reporting the last reading");

@@ -15,7 +15,8 @@
 #   KTBPF_SCX_KEEP_BUILD=1 keep the extracted/built source tree (work dir)
 #   KTBPF_SCX_NO_APT=1     never run apt-get install/update (fail if deps missing)
 #
-# The cache dir holds: bzImage vmlinux System.map config build.log build-info
+# The cache dir holds: bzImage (+ vmlinuz symlink) vmlinux System.map config
+# config-fragment build.log build-info
 # Progress goes to stderr; stdout carries only the cache dir path.
 set -euo pipefail
 
@@ -29,6 +30,7 @@ KTBPF_SCX_SRC_PKG="linux-source-6.12"
 KTBPF_SCX_CONFIG_FRAGMENT='
 64BIT=y
 SMP=y
+ACPI=y
 NR_CPUS=8
 PRINTK=y
 PRINTK_TIME=y
@@ -39,6 +41,7 @@ SERIAL_8250_CONSOLE=y
 BLK_DEV_INITRD=y
 RD_GZIP=y
 KERNEL_GZIP=y
+KERNEL_XZ=n
 BINFMT_ELF=y
 BINFMT_SCRIPT=y
 PROC_FS=y
@@ -117,6 +120,7 @@ out_dir="$cache_root/scx-kernel-$key"
 if [ "${1:-}" = "--print-dir" ]; then echo "$out_dir"; exit 0; fi
 
 if [ -f "$out_dir/bzImage" ] && [ -f "$out_dir/build-info" ]; then
+  [ -e "$out_dir/vmlinuz" ] || ln -s bzImage "$out_dir/vmlinuz" 2>/dev/null || true
   log "already built ($KTBPF_SCX_SRC_PKG $src_version): $out_dir"
   echo "$out_dir"
   exit 0
@@ -164,16 +168,23 @@ trap cleanup EXIT
 
 # --- fetch + unpack source ------------------------------------------------
 log "downloading $KTBPF_SCX_SRC_PKG=$src_version"
-chmod 0777 "$work"   # lets apt's _apt user write the .deb (avoids a sandbox warning)
-if ! (cd "$work" && apt-get download "$KTBPF_SCX_SRC_PKG=$src_version" >&2); then
+# Download into a world-writable temp dir so apt's _apt sandbox user can write
+# there (the cache may live under a 0700 home dir).
+dl="$(mktemp -d "${TMPDIR:-/tmp}/ktbpf-scx-dl.XXXXXX")"
+chmod 0777 "$dl"
+download() { (cd "$dl" && apt-get download "$KTBPF_SCX_SRC_PKG=$src_version" >&2); }
+if ! download; then
   if [ "$(id -u)" = 0 ] && [ -z "${KTBPF_SCX_NO_APT:-}" ]; then
     log "download failed; apt-get update and retry"
     apt-get update -qq >&2
-    (cd "$work" && apt-get download "$KTBPF_SCX_SRC_PKG=$src_version" >&2)
+    download || { rm -rf "$dl"; die "apt-get download $KTBPF_SCX_SRC_PKG=$src_version failed"; }
   else
+    rm -rf "$dl"
     die "apt-get download $KTBPF_SCX_SRC_PKG=$src_version failed"
   fi
 fi
+mv "$dl"/"$KTBPF_SCX_SRC_PKG"_*.deb "$work"/
+rm -rf "$dl"
 deb="$(ls "$work"/"$KTBPF_SCX_SRC_PKG"_*.deb | head -n1)"
 log "unpacking $(basename "$deb")"
 dpkg-deb -x "$deb" "$work/pkg"
@@ -250,6 +261,7 @@ t_end=$(date +%s)
 
 # --- install into cache ------------------------------------------------------
 cp "$src/arch/x86/boot/bzImage" "$src/vmlinux" "$src/System.map" "$stage/"
+ln -s bzImage "$stage/vmlinuz"   # the name tests/guest/boot-guest.sh looks for
 cp "$src/.config" "$stage/config"
 cp "$work/build.log" "$stage/build.log"
 {

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Build the ktbpf_scx sched_ext scheduler object.
+#
+# Usage: build-bpf.sh OUT_DIR
+#   Writes OUT_DIR/ktbpf_scx.bpf.o (no-op when it is up to date with the
+#   source, the libbpf headers and the compiler).  Prints the object path.
+#
+# Needs clang (clang-14 on Debian 12) and libbpf-dev headers (bpf/bpf_helpers.h).
+# Does not need /sys/kernel/btf/vmlinux: kernel types are declared in the source.
+# Environment: CLANG=/path/to/clang to override the compiler.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+src="$here/ktbpf_scx.bpf.c"
+
+[ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
+out_dir="$1"
+
+clang="${CLANG:-}"
+if [ -z "$clang" ]; then
+  for c in clang-14 clang clang-15 clang-16 clang-17 clang-18 clang-19; do
+    if command -v "$c" >/dev/null 2>&1; then clang="$c"; break; fi
+  done
+fi
+[ -n "$clang" ] || { echo "build-bpf: clang not found (apt-get install clang-14)" >&2; exit 1; }
+[ -f /usr/include/bpf/bpf_helpers.h ] || { echo "build-bpf: libbpf headers missing (apt-get install libbpf-dev)" >&2; exit 1; }
+
+cflags=(-target bpf -O2 -g -Wall -Werror -Wno-unused-function -c)
+
+mkdir -p "$out_dir"
+obj="$out_dir/ktbpf_scx.bpf.o"
+stamp="$out_dir/ktbpf_scx.bpf.o.stamp"
+key="$( { cat "$src" /usr/include/bpf/bpf_helpers.h /usr/include/bpf/bpf_helper_defs.h \
+               /usr/include/bpf/bpf_tracing.h; "$clang" --version; echo "${cflags[*]}"; } \
+        | sha256sum | cut -d' ' -f1)"
+
+if [ -f "$obj" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
+  echo "$obj"
+  exit 0
+fi
+
+"$clang" "${cflags[@]}" "$src" -o "$obj.tmp"
+mv "$obj.tmp" "$obj"
+echo "$key" >"$stamp"
+echo "build-bpf: built $obj with $clang" >&2
+echo "$obj"

@@ -1,0 +1,187 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ktbpf_scx: a minimal sched_ext scheduler used as a ktbpf test target.
+ *
+ * Global FIFO: select_cpu picks an idle CPU with the default policy (and
+ * dispatches straight to its local DSQ when it is idle), everything else is
+ * inserted into SCX_DSQ_GLOBAL.  Every callback bumps a counter so a reader
+ * (the guest loader, or ktbpf from the host) can see that it ran.
+ *
+ * Targets Linux 6.12's sched_ext ABI: kfuncs scx_bpf_select_cpu_dfl,
+ * scx_bpf_dispatch (renamed scx_bpf_dsq_insert in 6.13) and
+ * scx_bpf_dsq_nr_queued.  Targets libbpf 1.1: legacy SEC(".struct_ops")
+ * (".struct_ops.link" needs libbpf >= 1.2, "struct_ops.s/" sleepable
+ * programs too).  Kernel types are declared by hand below, so no vmlinux.h or
+ * host /sys/kernel/btf/vmlinux is needed to compile:
+ *   clang -target bpf -O2 -g -c ktbpf_scx.bpf.c -o ktbpf_scx.bpf.o
+ *
+ * Maps libbpf creates for the object "ktbpf_scx" (taken from the file name).
+ * Kernel map names are at most 15 chars and libbpf reserves 7 of them for the
+ * section suffix (max(7, strlen(".bss"))), so only 8 chars of the object name
+ * survive: "ktbpf_sc.bss", not "ktbpf_scx.bss" (seen with libbpf 1.1.2).
+ *   ktbpf_sc.bss      zero-initialised counters
+ *   ktbpf_sc.data     initialised globals (magic, nr_running, ...)
+ *   ktbpf_sc.rodata   read-only config (frozen)
+ *   ktbpf_scx_ops     the struct_ops map (struct sched_ext_ops)
+ */
+
+typedef unsigned char __u8;
+typedef signed char __s8;
+typedef unsigned short __u16;
+typedef signed short __s16;
+typedef unsigned int __u32;
+typedef signed int __s32;
+typedef unsigned long long __u64;
+typedef signed long long __s64;
+typedef __u16 __be16;
+typedef __u32 __be32;
+typedef __u32 __wsum;
+typedef __u32 u32;
+typedef __s32 s32;
+typedef __u64 u64;
+typedef __s64 s64;
+typedef _Bool bool;
+#define true 1
+#define false 0
+
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+/* ---- kernel types (6.12), CO-RE relocatable; only what we touch ---- */
+
+struct task_struct {
+	int pid;
+	char comm[16];
+} __attribute__((preserve_access_index));
+
+enum scx_exit_kind {
+	SCX_EXIT_NONE,
+	SCX_EXIT_DONE,
+	SCX_EXIT_UNREG = 64,
+	SCX_EXIT_UNREG_BPF,
+	SCX_EXIT_UNREG_KERN,
+	SCX_EXIT_SYSRQ,
+	SCX_EXIT_ERROR = 1024,
+	SCX_EXIT_ERROR_BPF,
+	SCX_EXIT_ERROR_STALL,
+};
+
+struct scx_exit_info {
+	enum scx_exit_kind kind;
+	s64 exit_code;
+} __attribute__((preserve_access_index));
+
+/*
+ * Subset of struct sched_ext_ops.  libbpf matches members by name against the
+ * kernel's BTF (libbpf 1.1 rejects members the kernel lacks, so list only
+ * members that exist in 6.12); omitted members stay NULL/0 in the kernel copy.
+ */
+struct sched_ext_ops {
+	s32 (*select_cpu)(struct task_struct *p, s32 prev_cpu, u64 wake_flags);
+	void (*enqueue)(struct task_struct *p, u64 enq_flags);
+	void (*dispatch)(s32 cpu, struct task_struct *prev);
+	void (*running)(struct task_struct *p);
+	s32 (*init)(void);
+	void (*exit)(struct scx_exit_info *info);
+	u64 flags;
+	u32 timeout_ms;
+	char name[128];
+};
+
+/* include/linux/sched/ext.h (6.12) */
+#define SCX_DSQ_FLAG_BUILTIN (1ULL << 63)
+#define SCX_DSQ_GLOBAL (SCX_DSQ_FLAG_BUILTIN | 1)
+#define SCX_DSQ_LOCAL (SCX_DSQ_FLAG_BUILTIN | 2)
+#define SCX_SLICE_DFL (20ULL * 1000000)
+/* include/linux/sched/ext.h (6.12): enum scx_ops_flags */
+#define SCX_OPS_SWITCH_PARTIAL (1ULL << 3)
+
+/* 6.12 kfuncs */
+s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags,
+			   bool *is_idle) __ksym;
+void scx_bpf_dispatch(struct task_struct *p, u64 dsq_id, u64 slice,
+		      u64 enq_flags) __ksym;
+
+char _license[] SEC("license") = "GPL";
+
+/* ---- globals ---- */
+
+/* .rodata: tunables (frozen at load) */
+const volatile u64 ktbpf_slice_ns = SCX_SLICE_DFL;
+
+/* .data: initialised, so they land in <obj>.data */
+u64 ktbpf_magic = 0x6b74627066736378ULL; /* "ktbpfscx" */
+u64 nr_running = 1;
+
+/* .bss: zero-initialised counters */
+u64 nr_select_cpu;
+u64 nr_direct_dispatch;
+u64 nr_enqueue;
+u64 nr_init;
+u64 nr_exit;
+s64 exit_kind = -1;
+s32 last_pid;
+
+/* ---- callbacks ---- */
+
+SEC("struct_ops/ktbpf_select_cpu")
+s32 BPF_PROG(ktbpf_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_flags)
+{
+	bool is_idle = false;
+	s32 cpu;
+
+	__sync_fetch_and_add(&nr_select_cpu, 1);
+	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+	if (is_idle) {
+		__sync_fetch_and_add(&nr_direct_dispatch, 1);
+		scx_bpf_dispatch(p, SCX_DSQ_LOCAL, ktbpf_slice_ns, 0);
+	}
+	return cpu;
+}
+
+SEC("struct_ops/ktbpf_enqueue")
+void BPF_PROG(ktbpf_enqueue, struct task_struct *p, u64 enq_flags)
+{
+	__sync_fetch_and_add(&nr_enqueue, 1);
+	last_pid = p->pid;
+	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, ktbpf_slice_ns, enq_flags);
+}
+
+SEC("struct_ops/ktbpf_running")
+void BPF_PROG(ktbpf_running, struct task_struct *p)
+{
+	__sync_fetch_and_add(&nr_running, 1);
+}
+
+SEC("struct_ops/ktbpf_init")
+s32 BPF_PROG(ktbpf_init)
+{
+	__sync_fetch_and_add(&nr_init, 1);
+	return 0;
+}
+
+SEC("struct_ops/ktbpf_exit")
+void BPF_PROG(ktbpf_exit, struct scx_exit_info *ei)
+{
+	__sync_fetch_and_add(&nr_exit, 1);
+	exit_kind = ei->kind;
+}
+
+SEC(".struct_ops")
+struct sched_ext_ops ktbpf_scx_ops = {
+	.select_cpu = (void *)ktbpf_select_cpu,
+	.enqueue = (void *)ktbpf_enqueue,
+	.running = (void *)ktbpf_running,
+	.init = (void *)ktbpf_init,
+	.exit = (void *)ktbpf_exit,
+	/*
+	 * Only tasks that ask for SCHED_EXT run here (the agent's workload does),
+	 * so once that workload ends no callback fires: the guest's counters hold
+	 * still between its own report and the host's pause, and the truth test
+	 * can compare them exactly. ops.dispatch is left out for the same reason:
+	 * the core calls it whenever a CPU goes idle, scx tasks or not.
+	 */
+	.flags = SCX_OPS_SWITCH_PARTIAL,
+	.timeout_ms = 10000,
+	.name = "ktbpf_scx",
+};
