@@ -4,10 +4,9 @@
  * answers the struct_ops programs, their verifier and runtime stats, and the
  * active object.
  *
- * Reads are planned from the BTF offsets (once per kernel layout, the plans
- * stay in the snapshot): the members we need of one object are grouped into
- * spans so that each span is one ktbpf_xlate_read() and no span touches a
- * 64-byte line that holds none of our members (see plan_build()). A program
+ * Reads follow the plans of progs-plan.c (built from the BTF offsets once
+ * per kernel layout, kept in the snapshot): each object's members are read
+ * in a few spans that touch no line without one of them. A program
  * then costs one read of its bpf_prog header and one or two of its
  * bpf_prog_aux; per-CPU stats cost one read per CPU for each run of programs
  * whose stats are neighbours (read_stats()); the used_maps array and map
@@ -22,54 +21,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "ktbpf/progs.h"
+#include "progs-internal.h"
 
-#define LINE		64u
-#define PLAN_MAX_FIELDS 8
-#define PLAN_BUF	1024	    /* packed bytes of one object's spans (see plan_build()) */
-#define INT_MAX_ID	0x7fffffffu /* kernel/bpf/syscall.c: idr_alloc_cyclic(.., 1, INT_MAX, ..) */
-
-/* A member to read: byte offset in its object and size. */
-struct field {
-	uint64_t off, size;
-};
-
-/* Spans [lo, lo+len) of one object, packed at pos in a read buffer. */
-struct plan {
-	size_t nr_spans;
-	struct {
-		uint64_t lo;
-		uint32_t len, pos;
-	} span[PLAN_MAX_FIELDS];
-	uint32_t pos[PLAN_MAX_FIELDS]; /* where field i lands in the buffer */
-	uint32_t len;		       /* total packed bytes */
-};
-
-enum { HDR_TYPE, HDR_EAT, HDR_AUX, HDR_STATS, HDR_NR };
-enum {
-	AUX_MAPS, /* its span is read first, see plans_build() */
-	AUX_MAP_CNT,
-	AUX_ID,
-	AUX_VI,
-	AUX_NAME,
-	AUX_BTF_ID,
-	AUX_FUNC_NAME,
-	AUX_PROG,
-	AUX_NR
-};
-enum { ST_CNT, ST_NSECS, ST_MISSES, ST_NR };
-enum { IDR_HEAD, IDR_NEXT, IDR_NR };
-
-/*
- * The read plans of one kernel's layout, kept in the snapshot between walks
- * (planning costs as much as reading a few programs); rebuilt when the
- * snapshot is used with another kernel's offsets.
- */
-struct ktbpf_walk_plans {
-	bool valid;
-	struct ktbpf_offsets o;
-	struct plan hdr, aux, stats, idr;
-};
+#define INT_MAX_ID 0x7fffffffu /* kernel/bpf/syscall.c: idr_alloc_cyclic(.., 1, INT_MAX, ..) */
 
 struct walk {
 	struct ktbpf_xlate *x;
@@ -157,186 +111,6 @@ static void diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct kt
 	     e->msg);
 }
 
-/*
- * Group fields into spans read with one call each. Objects are at least
- * 64-byte aligned in practice (bpf_prog is vmalloc'ed, bpf_prog_aux and
- * bpf_map come from kmalloc caches of 64 bytes and more), so line numbers
- * follow from offsets: a field joins the current span when it starts no more
- * than one line after the span's last line, which merges reads without
- * touching a line that holds none of our fields. -EINVAL for a layout whose
- * spans do not fit the read buffer (a hostile or unusual BTF).
- */
-static int plan_build(struct plan *p, const struct field *f, size_t n)
-{
-	size_t order[PLAN_MAX_FIELDS];
-	size_t i, j, m = 0;
-
-	memset(p, 0, sizeof(*p));
-	for (i = 0; i < n; i++) {
-		p->pos[i] = UINT32_MAX;
-		if (f[i].off == KTBPF_OFFSET_NONE)
-			continue; /* an optional member this kernel lacks */
-		for (j = m++; j > 0 && f[order[j - 1]].off > f[i].off; j--)
-			order[j] = order[j - 1];
-		order[j] = i;
-	}
-	for (i = 0; i < m; i++) {
-		const struct field *c = &f[order[i]];
-		uint64_t end = c->off + c->size;
-		size_t k = p->nr_spans;
-
-		if (c->off > UINT32_MAX || c->size > LINE)
-			return -EINVAL;
-		if (k && c->off / LINE <= (p->span[k - 1].lo + p->span[k - 1].len - 1) / LINE + 1) {
-			uint64_t lo = p->span[k - 1].lo;
-
-			if (end > lo + p->span[k - 1].len)
-				p->span[k - 1].len = (uint32_t)(end - lo);
-		} else {
-			p->span[k].lo = c->off;
-			p->span[k].len = (uint32_t)c->size;
-			p->nr_spans++;
-		}
-	}
-	for (i = 0; i < p->nr_spans; i++) {
-		p->span[i].pos = p->len;
-		if (p->len + (uint64_t)p->span[i].len > PLAN_BUF)
-			return -EINVAL;
-		p->len += p->span[i].len;
-	}
-	for (i = 0; i < m; i++) {
-		const struct field *c = &f[order[i]];
-
-		for (j = 0; j < p->nr_spans; j++) {
-			if (c->off >= p->span[j].lo &&
-			    c->off + c->size <= p->span[j].lo + p->span[j].len)
-				break;
-		}
-		p->pos[order[i]] = p->span[j].pos + (uint32_t)(c->off - p->span[j].lo);
-	}
-	return 0;
-}
-
-static bool has(const struct plan *p, size_t i)
-{
-	return p->pos[i] != UINT32_MAX;
-}
-
-/* Move the span holding field i to the front: it is read first. */
-static void plan_read_first(struct plan *p, size_t i)
-{
-	size_t j;
-
-	for (j = 1; has(p, i) && j < p->nr_spans; j++) {
-		if (p->pos[i] >= p->span[j].pos && p->pos[i] < p->span[j].pos + p->span[j].len) {
-			__typeof__(p->span[0]) t = p->span[0];
-
-			p->span[0] = p->span[j];
-			p->span[j] = t;
-			return;
-		}
-	}
-}
-
-/* Read every span of object kva into buf (p->len bytes). All or nothing. */
-static int plan_read(struct ktbpf_xlate *x, const struct plan *p, uint64_t kva, uint8_t *buf,
-		     struct ktbpf_err *err)
-{
-	size_t i;
-	int r;
-
-	for (i = 0; i < p->nr_spans; i++) {
-		r = ktbpf_xlate_read(x, kva + p->span[i].lo, buf + p->span[i].pos, p->span[i].len,
-				     err);
-		if (r < 0)
-			return r;
-	}
-	return 0;
-}
-
-static int plans_build(struct ktbpf_walk_plans *w, const struct ktbpf_offsets *o,
-		       struct ktbpf_err *err)
-{
-	struct field hdr[HDR_NR] = {
-		[HDR_TYPE] = {o->prog_type, 4},
-		[HDR_EAT] = {o->prog_expected_attach_type, 4},
-		[HDR_AUX] = {o->prog_aux, 8},
-		[HDR_STATS] = {o->prog_stats, 8},
-	};
-	struct field aux[AUX_NR] = {
-		[AUX_MAPS] = {o->aux_used_maps, 8},
-		[AUX_MAP_CNT] = {o->aux_used_map_cnt, 4},
-		[AUX_ID] = {o->aux_id, 4},
-		[AUX_VI] = {o->aux_verified_insns, 4},
-		[AUX_NAME] = {o->aux_name, KTBPF_OBJ_NAME_LEN},
-		[AUX_BTF_ID] = {o->aux_attach_btf_id, 4},
-		[AUX_FUNC_NAME] = {o->aux_attach_func_name, 8},
-		[AUX_PROG] = {o->aux_prog, 8},
-	};
-	struct field st[ST_NR] = {
-		[ST_CNT] = {o->stats_cnt, 8},
-		[ST_NSECS] = {o->stats_nsecs, 8},
-		[ST_MISSES] = {o->has_misses ? o->stats_misses : KTBPF_OFFSET_NONE, 8},
-	};
-	struct field idr[IDR_NR] = {
-		[IDR_HEAD] = {o->idr_xa_head, 8},
-		[IDR_NEXT] = {o->idr_next, 4},
-	};
-	size_t i;
-
-	if (plan_build(&w->hdr, hdr, HDR_NR) < 0 || plan_build(&w->aux, aux, AUX_NR) < 0 ||
-	    plan_build(&w->stats, st, ST_NR) < 0 || plan_build(&w->idr, idr, IDR_NR) < 0)
-		return ktbpf_err_set(err, -EINVAL,
-				     "bpf_prog/bpf_prog_aux/bpf_prog_stats/idr members are spread "
-				     "too far apart in the guest's BTF to read in bounded spans");
-	/*
-	 * Pairs with kernel/bpf/syscall.c: bpf_prog_bind_map(), which raises
-	 * used_map_cnt and then stores the new used_maps array under
-	 * used_maps_mutex (that we cannot take): the pointer is read first.
-	 * In one span both come from one copy; a frozen guest is consistent,
-	 * a live one may show a count one past an old array, which the
-	 * cap and the per-map checks keep bounded.
-	 */
-	plan_read_first(&w->aux, AUX_MAPS);
-	/* Only attach_func_name, aux->prog and misses are optional (offsets.h). */
-	for (i = 0; i < HDR_NR; i++)
-		if (!has(&w->hdr, i))
-			return ktbpf_err_set(err, -ENOENT, "a bpf_prog member is missing in BTF");
-	for (i = 0; i < AUX_NR; i++)
-		if (!has(&w->aux, i) && i != AUX_FUNC_NAME && i != AUX_PROG)
-			return ktbpf_err_set(err, -ENOENT,
-					     "a bpf_prog_aux member is missing in BTF");
-	if (!has(&w->stats, ST_CNT) || !has(&w->stats, ST_NSECS))
-		return ktbpf_err_set(err, -ENOENT, "bpf_prog_stats.cnt/nsecs missing in BTF");
-	w->o = *o;
-	w->valid = true;
-	return 0;
-}
-
-/* The snapshot's plans for this kernel's offsets, built on first use (the only allocation). */
-static int plans_get(struct walk *w, struct ktbpf_err *err)
-{
-	struct ktbpf_walk_plans *pl = w->s->plans;
-	int r;
-
-	if (!pl) {
-		pl = w->s->plans = calloc(1, sizeof(*pl));
-		if (!pl)
-			return ktbpf_err_set(err, -ENOMEM, "out of memory for read plans");
-	}
-	if (!pl->valid || memcmp(&pl->o, w->o, sizeof(pl->o))) {
-		pl->valid = false;
-		r = plans_build(pl, w->o, err);
-		if (r < 0)
-			return r;
-	}
-	w->hdr = &pl->hdr;
-	w->aux = &pl->aux;
-	w->stats = &pl->stats;
-	w->idr = &pl->idr;
-	return 0;
-}
-
 /* Reset s for a new walk, keeping its program array. */
 static void snapshot_reset(struct ktbpf_snapshot *s)
 {
@@ -398,7 +172,7 @@ static void add_cpu(const struct plan *pl, struct ktbpf_prog *p, const uint8_t *
 {
 	p->cnt = sat_add(p->cnt, ld64(buf + pl->pos[ST_CNT]));
 	p->nsecs = sat_add(p->nsecs, ld64(buf + pl->pos[ST_NSECS]));
-	if (has(pl, ST_MISSES))
+	if (plan_has(pl, ST_MISSES))
 		p->misses = sat_add(p->misses, ld64(buf + pl->pos[ST_MISSES]));
 	p->cpus_read++;
 }
@@ -444,7 +218,7 @@ static size_t cluster_end(const struct walk *w, size_t i)
 		uint64_t a = v[j].stats_kva;
 
 		if (a <= v[j - 1].stats_kva || a > UINT64_MAX - CLUSTER_MAX ||
-		    (a + lo) / LINE > (end - 1) / LINE + 2 ||
+		    (a + lo) / PLAN_LINE > (end - 1) / PLAN_LINE + 2 ||
 		    a + lo + pl->len - first > CLUSTER_MAX)
 			break;
 		end = a + lo + pl->len;
@@ -653,7 +427,7 @@ static int read_aux(struct walk *w, uint32_t id, struct prog_raw *r, uint8_t *bu
 		diag_err(w->s, id, &e, "bpf_prog_aux unreadable, prog skipped");
 		return e.code ? e.code : -EIO;
 	}
-	back = has(pl, AUX_PROG) ? ld64(buf + pl->pos[AUX_PROG]) : r->kva;
+	back = plan_has(pl, AUX_PROG) ? ld64(buf + pl->pos[AUX_PROG]) : r->kva;
 	aux_id = ld32(buf + pl->pos[AUX_ID]);
 	if (back != r->kva || aux_id != id) {
 		diag(w->s, -EUCLEAN, id, r->aux,
@@ -666,7 +440,7 @@ static int read_aux(struct walk *w, uint32_t id, struct prog_raw *r, uint8_t *bu
 	r->used_maps = ld64(buf + pl->pos[AUX_MAPS]);
 	r->used_map_cnt = ld32(buf + pl->pos[AUX_MAP_CNT]);
 	r->attach_btf_id = ld32(buf + pl->pos[AUX_BTF_ID]);
-	r->func_name = has(pl, AUX_FUNC_NAME) ? ld64(buf + pl->pos[AUX_FUNC_NAME]) : 0;
+	r->func_name = plan_has(pl, AUX_FUNC_NAME) ? ld64(buf + pl->pos[AUX_FUNC_NAME]) : 0;
 	return 0;
 }
 
@@ -813,6 +587,7 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s)
 int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err)
 {
 	const struct ktbpf_kernel_info *info;
+	const struct ktbpf_walk_plans *pl;
 	uint64_t t0 = now_ns(), head = 0;
 	struct walk w = {.s = s};
 	int r;
@@ -837,9 +612,13 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 	if (!info->prog_idr)
 		return ktbpf_err_set(err, -ENOENT,
 				     "symbol 'prog_idr' unknown: pass --vmlinux or a System.map");
-	r = plans_get(&w, err);
+	r = plan_get(s, w.o, &pl, err);
 	if (r < 0)
 		return r;
+	w.hdr = &pl->hdr;
+	w.aux = &pl->aux;
+	w.stats = &pl->stats;
+	w.idr = &pl->idr;
 	r = read_idr(&w, info->prog_idr, &head, err);
 	if (r < 0)
 		return r;
