@@ -225,6 +225,28 @@ static int parse_at(const struct ktbpf_mem *mem, uint64_t pa, uint32_t descsz,
 	return 0;
 }
 
+/* Read the longest prefix of [pa, pa + max) that is readable; the first min bytes are. */
+static size_t read_longest(const struct ktbpf_mem *mem, uint64_t pa, char *buf, size_t max,
+			   size_t min)
+{
+	size_t lo = min, hi = max; /* lo bytes readable; more than hi are not wanted */
+
+	if (ktbpf_mem_read(mem, pa, buf, max, NULL) == 0)
+		return max;
+	while (hi - lo > 1) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (ktbpf_mem_read(mem, pa, buf, mid, NULL) == 0)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	/* The last successful read may not be the last one tried. */
+	if (ktbpf_mem_read(mem, pa, buf, lo, NULL) < 0)
+		return 0;
+	return lo;
+}
+
 /* At a caller's hint: the note itself, or (QEMU's device gives either) the bare text. */
 static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_vmcoreinfo *ret,
 			struct ktbpf_err *err)
@@ -245,10 +267,12 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 					  "no VMCOREINFO note at the hinted address 0x%llx: "
 					  "check the address, or pass none to scan guest RAM",
 					  (unsigned long long)pa);
-	/* Bare text: read what is there, up to a page, shortening at a gap. */
-	for (n = sizeof(buf); n > sizeof(hdr); n /= 2)
-		if (ktbpf_mem_read(mem, pa, buf, n, NULL) == 0)
-			break;
+	/*
+	 * Bare text: read what is there, up to a page. Near the end of RAM or a
+	 * gap, the longest readable prefix (a binary search: readability only
+	 * shrinks with length); a shorter read would cut the last lines.
+	 */
+	n = read_longest(mem, pa, buf, sizeof(buf), sizeof(hdr));
 	r = ktbpf_vmcoreinfo_parse(buf, n, ret, err);
 	if (r < 0)
 		return ktbpf_err_prefix(err, "VMCOREINFO text at 0x%llx: ", (unsigned long long)pa);

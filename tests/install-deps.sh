@@ -11,7 +11,7 @@ packages=(
 	# tests
 	libcriterion-dev
 	# real-guest tests: BPF objects, static guest agent, QEMU, initramfs
-	clang llvm bpftool qemu-system-x86 busybox-static cpio xz-utils zstd lz4 gzip
+	clang llvm libclang-rt-14-dev bpftool qemu-system-x86 busybox-static cpio xz-utils zstd lz4 gzip
 	# the sched_ext test kernel, built from Debian's linux-source-6.12
 	build-essential flex bison bc libssl-dev dwarves python3-minimal
 )

@@ -27,7 +27,7 @@ struct kit_pt {
 	uint64_t tcr;
 };
 
-static void die(const char *what, uint64_t a)
+static __attribute__((noreturn)) void die(const char *what, uint64_t a)
 {
 	fprintf(stderr, "kit-pt: %s (0x%llx)\n", what, (unsigned long long)a);
 	abort();
@@ -60,7 +60,7 @@ struct kit_pt *kit_pt_new_x86(struct kit_image *im, bool l5)
 struct kit_pt *kit_pt_new_arm64(struct kit_image *im, uint64_t granule, unsigned int t1sz)
 {
 	struct kit_pt *pt = pt_alloc(im, KTBPF_ARCH_AARCH64);
-	uint64_t tg1;
+	uint64_t tg1 = 0;
 
 	switch (granule) {
 	case 4096:

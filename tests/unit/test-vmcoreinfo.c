@@ -198,6 +198,33 @@ Test(vmcoreinfo, find_at_hint_note_and_bare_text)
 	kit_image_free(im);
 }
 
+/* Bare text ending at the end of RAM: all of it is read, not a power-of-two prefix. */
+Test(vmcoreinfo, find_at_hint_bare_text_at_end_of_ram_whole)
+{
+	static const char tiny[] = "OSRELEASE=6.1\nKERNELOFFSET=1234567\n";
+	struct kit_image *im = kit_image_new(4 << 20);
+	struct ktbpf_vmcoreinfo *vi = vi_new();
+	struct ktbpf_err err = {0};
+	uint64_t pa = (4 << 20) - (sizeof(text61) - 1);
+	char v[32];
+
+	kit_wbytes(im, pa, text61, sizeof(text61) - 1);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), pa, vi, &err), 0, "%s", err.msg);
+	cr_assert_eq(vi->text_len, sizeof(text61) - 1);
+	cr_assert_eq(vi->kerneloffset, 0x5200000);
+	cr_assert_eq(ktbpf_vmcoreinfo_get(vi, "NUMBER(sme_mask)", v, sizeof(v)), 0);
+	cr_assert_str_eq(v, "0");
+	/* Shorter than any power-of-two read above the header: still read in full. */
+	pa = (4 << 20) - (sizeof(tiny) - 1);
+	kit_wbytes(im, pa, tiny, sizeof(tiny) - 1);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), pa, vi, &err), 0, "%s", err.msg);
+	cr_assert_str_eq(vi->osrelease, "6.1");
+	cr_assert_eq(vi->kerneloffset, 0x1234567);
+	cr_assert_eq(vi->text_len, sizeof(tiny) - 1);
+	free(vi);
+	kit_image_free(im);
+}
+
 Test(vmcoreinfo, scan_finds_note_near_top_of_256m)
 {
 	uint64_t size = 256ull << 20, pa = size - 3 * 4096;

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets in fuzz/ with clang and runs each for a while.
+#   fuzz/run-fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
+# SECONDS_PER_TARGET defaults to 20; TARGETs default to all (see fuzz/README.md).
+# Environment: FUZZ_BUILD (build and corpus dir, default build-fuzz), CC
+# (default clang-14, else clang), FUZZ_JOBS (compile jobs, default 2),
+# FUZZ_FLAGS (extra libFuzzer flags).
+# Exits non-zero on any crash, leak or timeout and prints the reproducer.
+set -euo pipefail
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+secs=${1:-20}
+shift || true
+all=(vmcoreinfo symbols elfcore kallsyms xarray walk)
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
+build=${FUZZ_BUILD:-build-fuzz}
+jobs=${FUZZ_JOBS:-2}
+if [ -z "${CC:-}" ]; then
+	CC=clang-14
+	command -v "$CC" >/dev/null || CC=clang
+fi
+command -v "$CC" >/dev/null || { echo "run-fuzz: no clang (apt-get install clang-14)" >&2; exit 1; }
+
+# The library and kit sources, as meson lists them (so a new lib file is picked up).
+sources_of() { # meson.build variable
+	sed -n "/^$2 = files(/,/)/p" "$1" | grep -o "'[^']*\.c'" | tr -d "'"
+}
+lib_srcs=$(sources_of lib/meson.build libktbpf_sources | sed 's|^|lib/|')
+kit_srcs=$(sources_of tests/meson.build kit_sources | sed 's|^|tests/|')
+[ -n "$lib_srcs" ] || lib_srcs=$(ls lib/*.c)
+[ -n "$kit_srcs" ] || kit_srcs=$(ls tests/kit/*.c)
+
+san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fno-strict-aliasing
+	-Wall -Wextra -Wno-unused-parameter -Ilib/include -Itests/kit -Ifuzz $san"
+ldlibs="-lbpf -lelf -lz"
+
+mkdir -p "$build/obj"
+# Objects: instrumented for coverage without libFuzzer's main; rebuilt when
+# the source or any header is newer (headers are few, so any header counts).
+newest_hdr=$(ls -t lib/include/ktbpf/*.h tests/kit/*.h fuzz/*.h | head -1)
+objs=()
+pending=()
+for src in $lib_srcs $kit_srcs fuzz/fuzz-common.c; do
+	obj="$build/obj/$(echo "${src%.c}" | tr / _).o"
+	objs+=("$obj")
+	if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_hdr" -nt "$obj" ] ||
+		[ "$0" -nt "$obj" ]; then
+		pending+=("$src:$obj")
+	fi
+done
+compile() {
+	local src=${1%%:*} obj=${1#*:}
+	# shellcheck disable=SC2086
+	$CC $cflags -fsanitize=fuzzer-no-link -c "$src" -o "$obj"
+}
+export -f compile
+export CC cflags
+if [ ${#pending[@]} -gt 0 ]; then
+	echo "run-fuzz: compiling ${#pending[@]} sources with $CC" >&2
+	printf '%s\n' "${pending[@]}" | xargs -P "$jobs" -I{} bash -c 'compile "$@"' _ {}
+fi
+for t in "${targets[@]}"; do
+	[ -e "fuzz/fuzz-$t.c" ] || { echo "run-fuzz: no target $t" >&2; exit 2; }
+	bin="$build/fuzz-$t"
+	if [ ! -e "$bin" ] || [ "fuzz/fuzz-$t.c" -nt "$bin" ] || [ -n "$(find "${objs[@]}" -newer "$bin")" ]; then
+		# shellcheck disable=SC2086
+		$CC $cflags -fsanitize=fuzzer "fuzz/fuzz-$t.c" "${objs[@]}" $ldlibs -o "$bin"
+	fi
+done
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+failed=()
+for t in "${targets[@]}"; do
+	bin="$build/fuzz-$t"
+	seeds="$build/seeds/$t"
+	corpus="$build/corpus/$t"
+	arts="$build/artifacts/$t"
+	rm -rf "$seeds" "$arts"
+	mkdir -p "$seeds" "$corpus" "$arts"
+	KTBPF_FUZZ_SEEDS="$seeds" "$bin"
+	dict=()
+	[ -e "fuzz/$t.dict" ] && dict=(-dict="fuzz/$t.dict")
+	log="$build/fuzz-$t.log"
+	echo "run-fuzz: $t for ${secs}s (log $log)" >&2
+	# shellcheck disable=SC2086
+	if "$bin" -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix="$arts/" ${dict[@]+"${dict[@]}"} ${FUZZ_FLAGS:-} \
+		"$corpus" "$seeds" >"$log" 2>&1; then
+		grep -E '^#[0-9]+.*DONE|stat::number_of_executed_units|stat::average_exec_per_sec' \
+			"$log" | sed "s/^/  $t: /" >&2 || true
+	else
+		failed+=("$t")
+		tail -n 60 "$log" >&2
+		for a in "$arts"/*; do
+			[ -e "$a" ] && echo "run-fuzz: $t FAILED; reproduce: $bin $a" >&2
+		done
+	fi
+done
+if [ ${#failed[@]} -gt 0 ]; then
+	echo "run-fuzz: failures in: ${failed[*]}" >&2
+	exit 1
+fi
+echo "run-fuzz: all targets ran clean" >&2
