@@ -50,3 +50,21 @@ int fuzz_memfd(const void *buf, size_t len)
 	}
 	return fd;
 }
+
+__attribute__((weak)) void fuzz_setup(void)
+{
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	const char *dir = fuzz_seed_dir();
+
+	(void)argc;
+	(void)argv;
+	fuzz_setup();
+	if (dir) {
+		fuzz_write_seeds(dir);
+		exit(0);
+	}
+	return 0;
+}

@@ -15,6 +15,14 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
+/*
+ * Each target defines fuzz_write_seeds() (its seed corpus, written into dir)
+ * and may define fuzz_setup() (state built once, before any input: the
+ * default does nothing). The shared LLVMFuzzerInitialize() calls them.
+ */
+void fuzz_setup(void);
+void fuzz_write_seeds(const char *dir);
+
 /* The seed directory when KTBPF_FUZZ_SEEDS is set (seed-writing mode), else NULL. */
 const char *fuzz_seed_dir(void);
 

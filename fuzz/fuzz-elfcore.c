@@ -102,7 +102,7 @@ static uint64_t core_put(struct core *c, const void *p, size_t n)
 	return off;
 }
 
-static void write_seeds(const char *dir)
+void fuzz_write_seeds(const char *dir)
 {
 	static const char text[] = "OSRELEASE=6.1.0-kit\nPAGESIZE=4096\n"
 				   "SYMBOL(init_top_pgt)=ffffffff82a0a000\n"
@@ -143,15 +143,4 @@ static void write_seeds(const char *dir)
 			       .p_filesz = 512,
 			       .p_memsz = 512};
 	fuzz_seed_write(dir, "one-load", c.buf, c.len);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = fuzz_seed_dir();
-
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
 }

@@ -79,7 +79,7 @@ static void build(struct kern *k, enum kit_kallsyms_enc enc)
 	memcpy(k->saved, k->blob, k->blob_len);
 }
 
-static void build_all(void)
+void fuzz_setup(void)
 {
 	static const enum kit_kallsyms_enc encs[NR_KERNELS] = {
 		KIT_KALLSYMS_ABS_PERCPU, KIT_KALLSYMS_RELATIVE, KIT_KALLSYMS_ABSOLUTE};
@@ -136,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-static void write_seeds(const char *dir)
+void fuzz_write_seeds(const char *dir)
 {
 	char name[32];
 
@@ -154,16 +154,4 @@ static void write_seeds(const char *dir)
 		fuzz_seed_write(dir, name, s, kerns[i].blob_len + 1);
 		free(s);
 	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = fuzz_seed_dir();
-
-	build_all();
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
 }

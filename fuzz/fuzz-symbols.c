@@ -53,7 +53,7 @@ static const char snippet[] = "0000000000000000 A __per_cpu_start\n"
 			      "ffffffffc0a01000 t tcp_bpf_init\t[tcp_bpf]\n"
 			      "ffffffff8320a000 D init_top_pgt\n";
 
-static void write_seeds(const char *dir)
+void fuzz_write_seeds(const char *dir)
 {
 	char path[4096];
 	struct kit_image *im = kit_image_new(64 << 20);
@@ -70,15 +70,4 @@ static void write_seeds(const char *dir)
 			48);
 	kit_kernel_free(kk);
 	kit_image_free(im);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = fuzz_seed_dir();
-
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
 }

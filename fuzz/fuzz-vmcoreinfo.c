@@ -89,25 +89,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
-static const char text61[] = "OSRELEASE=6.1.0-18-amd64\n"
-			     "BUILD-ID=4f1a3c0b7e2d9a8f6e5d4c3b2a1908f7e6d5c4b3\n"
-			     "PAGESIZE=4096\n"
-			     "SYMBOL(init_uts_ns)=ffffffff87613440\n"
-			     "OFFSET(uts_namespace.name)=0\n"
-			     "SYMBOL(swapper_pg_dir)=ffffffff8720a000\n"
-			     "SYMBOL(_stext)=ffffffff86200000\n"
-			     "SYMBOL(kallsyms_names)=ffffffff86f0a1c8\n"
-			     "SYMBOL(kallsyms_num_syms)=ffffffff86f0a1c0\n"
-			     "SYMBOL(kallsyms_token_table)=ffffffff8715bd68\n"
-			     "SYMBOL(kallsyms_token_index)=ffffffff8715c0f0\n"
-			     "SYMBOL(kallsyms_offsets)=ffffffff86e7c8e0\n"
-			     "SYMBOL(kallsyms_relative_base)=ffffffff86f0a1b8\n"
-			     "NUMBER(phys_base)=-109051904\n"
-			     "SYMBOL(init_top_pgt)=ffffffff8720a000\n"
-			     "NUMBER(pgtable_l5_enabled)=0\n"
-			     "KERNELOFFSET=5200000\n"
-			     "NUMBER(KERNEL_IMAGE_SIZE)=1073741824\n";
-
 static const char text_arm64[] = "OSRELEASE=6.12.0\n"
 				 "PAGESIZE=16384\n"
 				 "SYMBOL(swapper_pg_dir)=ffff800082a4c000\n"
@@ -117,35 +98,25 @@ static const char text_arm64[] = "OSRELEASE=6.12.0\n"
 				 "NUMBER(TCR_EL1_T1SZ)=16\n"
 				 "KERNELOFFSET=0\n";
 
-static void write_seeds(const char *dir)
+void fuzz_write_seeds(const char *dir)
 {
 	struct kit_image *im = kit_image_new(64 << 20);
 	struct kit_kernel *kk = kit_kernel_new(im, NULL);
 	const char *kt;
 	uint8_t note[4096] = {0};
-	uint32_t hdr[3] = {11, sizeof(text61) - 1, 0};
+	uint32_t hdr[3] = {11, (uint32_t)strlen(kit_vmcoreinfo_debian61), 0};
 
 	kit_kernel_finish(kk);
 	kt = kit_kernel_vmcoreinfo_text(kk);
 	fuzz_seed_write(dir, "kit-text", kt, strlen(kt));
-	fuzz_seed_write(dir, "debian61-text", text61, sizeof(text61) - 1);
+	fuzz_seed_write(dir, "debian61-text", kit_vmcoreinfo_debian61,
+			strlen(kit_vmcoreinfo_debian61));
 	fuzz_seed_write(dir, "arm64-text", text_arm64, sizeof(text_arm64) - 1);
 	/* A whole note as the raw image sees it. */
 	memcpy(note, hdr, sizeof(hdr));
 	memcpy(note + 12, "VMCOREINFO", 11);
-	memcpy(note + 24, text61, sizeof(text61) - 1);
-	fuzz_seed_write(dir, "debian61-note", note, 24 + sizeof(text61) - 1);
+	memcpy(note + 24, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	fuzz_seed_write(dir, "debian61-note", note, 24 + strlen(kit_vmcoreinfo_debian61));
 	kit_kernel_free(kk);
 	kit_image_free(im);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = fuzz_seed_dir();
-
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
 }

@@ -178,7 +178,7 @@ static int run(const struct ktbpf_kernel_hints *h)
 	return r;
 }
 
-static void setup(void)
+void fuzz_setup(void)
 {
 	struct kit_guest_opts o = {.ram_size = 64ull << 20};
 	int r;
@@ -237,7 +237,7 @@ static void put_patch(uint8_t *p, uint32_t sel, uint64_t v)
 	memcpy(p + 4, &v, 8);
 }
 
-static void write_seeds(const char *dir)
+void fuzz_write_seeds(const char *dir)
 {
 	const uint64_t vals[] = {0,
 				 ~0ull,
@@ -271,16 +271,4 @@ static void write_seeds(const char *dir)
 		snprintf(name, sizeof(name), "patch%02d", s);
 		fuzz_seed_write(dir, name, buf, (size_t)PATCH_SIZE * np);
 	}
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = fuzz_seed_dir();
-
-	setup();
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	return 0;
 }

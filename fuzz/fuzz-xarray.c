@@ -41,7 +41,7 @@ static struct ktbpf_xa_layout layout(uint8_t flags)
 		.node_shift = 0, .node_slots = 40, .nr_slots = slot_choice[flags & 3]};
 }
 
-static void setup(void)
+void fuzz_setup(void)
 {
 	struct ktbpf_mmu mmu = {.arch = KTBPF_ARCH_X86_64, .page_offset = PAGE_OFFSET};
 
@@ -141,7 +141,7 @@ static void seed_tree(const char *dir, const char *name, uint8_t flags, const ui
 	kit_image_free(sim);
 }
 
-static void write_seeds(const char *dir)
+void fuzz_write_seeds(const char *dir)
 {
 	static const uint64_t small[] = {1, 2, 3, 5, 8, 13, 21, 34, 55};
 	static const uint64_t sparse[] = {0, 63, 64, 4095, 4096, 262143, 1ull << 24};
@@ -154,16 +154,4 @@ static void write_seeds(const char *dir)
 	seed_tree(dir, "sparse4", 2, sparse, 5, 64);
 	seed_tree(dir, "lone", 0, one, 1, 0);
 	seed_tree(dir, "huge64", 0, huge, 2, ~0ull);
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-	const char *dir = fuzz_seed_dir();
-
-	if (dir) {
-		write_seeds(dir);
-		exit(0);
-	}
-	setup();
-	return 0;
 }

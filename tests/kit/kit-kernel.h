@@ -167,4 +167,10 @@ void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, uns
 /* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
 const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);
 
+/*
+ * The VMCOREINFO text of a real Debian 6.1 x86_64 guest (KASLR on, negative
+ * phys_base), for parser tests and fuzz seeds. NUL-terminated.
+ */
+extern const char kit_vmcoreinfo_debian61[];
+
 #endif

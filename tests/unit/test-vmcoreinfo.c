@@ -8,39 +8,8 @@
 #include <unistd.h>
 
 #include "kit.h"
+#include "kit-kernel.h"
 #include "ktbpf/vmcoreinfo.h"
-
-/* Shaped like a Debian 6.1 x86_64 guest's note under KASLR (phys_base "negative"). */
-static const char text61[] = "OSRELEASE=6.1.0-18-amd64\n"
-			     "BUILD-ID=4f1a3c0b7e2d9a8f6e5d4c3b2a1908f7e6d5c4b3\n"
-			     "PAGESIZE=4096\n"
-			     "SYMBOL(init_uts_ns)=ffffffff87613440\n"
-			     "OFFSET(uts_namespace.name)=0\n"
-			     "SYMBOL(node_online_map)=ffffffff8770d2c8\n"
-			     "SYMBOL(swapper_pg_dir)=ffffffff8720a000\n"
-			     "SYMBOL(_stext)=ffffffff86200000\n"
-			     "SYMBOL(vmap_area_list)=ffffffff876c1a30\n"
-			     "SYMBOL(mem_section)=ffff8ab7bffd1000\n"
-			     "LENGTH(mem_section)=2048\n"
-			     "SIZE(mem_section)=16\n"
-			     "OFFSET(mem_section.section_mem_map)=0\n"
-			     "NUMBER(SECTION_SIZE_BITS)=27\n"
-			     "NUMBER(MAX_PHYSMEM_BITS)=46\n"
-			     "SIZE(page)=64\n"
-			     "SYMBOL(kallsyms_names)=ffffffff86f0a1c8\n"
-			     "SYMBOL(kallsyms_num_syms)=ffffffff86f0a1c0\n"
-			     "SYMBOL(kallsyms_token_table)=ffffffff8715bd68\n"
-			     "SYMBOL(kallsyms_token_index)=ffffffff8715c0f0\n"
-			     "SYMBOL(kallsyms_offsets)=ffffffff86e7c8e0\n"
-			     "SYMBOL(kallsyms_relative_base)=ffffffff86f0a1b8\n"
-			     "NUMBER(phys_base)=-109051904\n"
-			     "SYMBOL(init_top_pgt)=ffffffff8720a000\n"
-			     "NUMBER(pgtable_l5_enabled)=0\n"
-			     "SYMBOL(node_data)=ffffffff87709000\n"
-			     "LENGTH(node_data)=1024\n"
-			     "KERNELOFFSET=5200000\n"
-			     "NUMBER(KERNEL_IMAGE_SIZE)=1073741824\n"
-			     "NUMBER(sme_mask)=0\n";
 
 static struct ktbpf_vmcoreinfo *vi_new(void)
 {
@@ -66,8 +35,9 @@ Test(vmcoreinfo, parse_real_61_text_all_fields)
 	struct ktbpf_err err = {0};
 	char buf[64];
 
-	cr_assert_eq(ktbpf_vmcoreinfo_parse(text61, sizeof(text61) - 1, vi, &err), 0, "%s",
-		     err.msg);
+	cr_assert_eq(ktbpf_vmcoreinfo_parse(kit_vmcoreinfo_debian61,
+					    strlen(kit_vmcoreinfo_debian61), vi, &err),
+		     0, "%s", err.msg);
 	cr_assert_str_eq(vi->osrelease, "6.1.0-18-amd64");
 	cr_assert_str_eq(vi->build_id, "4f1a3c0b7e2d9a8f6e5d4c3b2a1908f7e6d5c4b3");
 	cr_assert_eq(vi->page_size, 4096);
@@ -86,7 +56,7 @@ Test(vmcoreinfo, parse_real_61_text_all_fields)
 	cr_assert_eq(vi->kallsyms_relative_base, 0xffffffff86f0a1b8ull);
 	cr_assert_eq(vi->kallsyms_addresses, 0);
 	cr_assert_eq(vi->note_pa, 0);
-	cr_assert_eq(vi->text_len, sizeof(text61) - 1);
+	cr_assert_eq(vi->text_len, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_get(vi, "SYMBOL(node_data)", buf, sizeof(buf)), 0);
 	cr_assert_str_eq(buf, "ffffffff87709000");
 	cr_assert_eq(ktbpf_vmcoreinfo_get(vi, "SYMBOL(prog_idr)", buf, sizeof(buf)), -ENOENT);
@@ -181,8 +151,8 @@ Test(vmcoreinfo, find_at_hint_note_and_bare_text)
 	struct ktbpf_vmcoreinfo *vi = vi_new();
 	struct ktbpf_err err = {0};
 
-	put_note(im, 0x200000, text61, sizeof(text61) - 1);
-	kit_wbytes(im, 0x300000, text61, sizeof(text61) - 1);
+	put_note(im, 0x200000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_wbytes(im, 0x300000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x200000, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(vi->note_pa, 0x200000);
 	cr_assert_eq(vi->phys_base, (uint64_t)-109051904);
@@ -205,12 +175,12 @@ Test(vmcoreinfo, find_at_hint_bare_text_at_end_of_ram_whole)
 	struct kit_image *im = kit_image_new(4 << 20);
 	struct ktbpf_vmcoreinfo *vi = vi_new();
 	struct ktbpf_err err = {0};
-	uint64_t pa = (4 << 20) - (sizeof(text61) - 1);
+	uint64_t pa = (4 << 20) - (strlen(kit_vmcoreinfo_debian61));
 	char v[32];
 
-	kit_wbytes(im, pa, text61, sizeof(text61) - 1);
+	kit_wbytes(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), pa, vi, &err), 0, "%s", err.msg);
-	cr_assert_eq(vi->text_len, sizeof(text61) - 1);
+	cr_assert_eq(vi->text_len, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(vi->kerneloffset, 0x5200000);
 	cr_assert_eq(ktbpf_vmcoreinfo_get(vi, "NUMBER(sme_mask)", v, sizeof(v)), 0);
 	cr_assert_str_eq(v, "0");
@@ -233,9 +203,9 @@ Test(vmcoreinfo, scan_finds_note_near_top_of_256m)
 	struct ktbpf_err err = {0};
 
 	/* Decoys: a note off a page boundary, and the bare text page (no header). */
-	put_note(im, 0x100010, text61, sizeof(text61) - 1);
-	kit_wbytes(im, 0x400000, text61, sizeof(text61) - 1);
-	put_note(im, pa, text61, sizeof(text61) - 1);
+	put_note(im, 0x100010, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_wbytes(im, 0x400000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	put_note(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(vi->note_pa, pa);
 	cr_assert_str_eq(vi->osrelease, "6.1.0-18-amd64");
@@ -252,7 +222,7 @@ Test(vmcoreinfo, scan_through_pread_region)
 	struct ktbpf_err err = {0};
 	int fd;
 
-	put_note(im, pa, text61, sizeof(text61) - 1);
+	put_note(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	fd = memfd_create("unsealed", MFD_CLOEXEC);
 	cr_assert_eq(write(fd, im->buf, size), (ssize_t)size);
 	/* Unsealed and not assumed stable: no direct pointer, the scan copies chunks. */
@@ -314,14 +284,14 @@ Test(vmcoreinfo, scan_skips_garbage_descsz)
 	struct ktbpf_err err = {0};
 
 	/* descsz past a page, and one running off the end of RAM: neither is read. */
-	put_note(im, 0x200000, text61, 0xfffffff0u);
+	put_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
 	put_note(im, (16 << 20) - 4096, "OSRELEASE=x\n", 4096);
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -ENOENT, "%s", err.msg);
 	/* The one that looked right is named, with why it failed. */
 	cr_assert(err.has_addr);
 	cr_assert_eq(err.addr, (16 << 20) - 4096, "%s", err.msg);
 	/* A good one later still wins. */
-	put_note(im, 0x900000, text61, sizeof(text61) - 1);
+	put_note(im, 0x900000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(vi->note_pa, 0x900000);
 	free(vi);
@@ -340,7 +310,7 @@ Test(vmcoreinfo, scan_1g_finds_last_page)
 	/* Touch every page so the scan reads real memory, not the shared zero page. */
 	for (uint64_t pa = 0; pa < size; pa += 4096)
 		im->buf[pa + 100] = 1;
-	put_note(im, size - 4096, text61, sizeof(text61) - 1);
+	put_note(im, size - 4096, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, NULL), 0);
 	clock_gettime(CLOCK_MONOTONIC, &b);
