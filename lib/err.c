@@ -64,5 +64,5 @@ int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
 void ktbpf_err_clear(struct ktbpf_err *err)
 {
 	if (err)
-		*err = (struct ktbpf_err){ 0 };
+		*err = (struct ktbpf_err){0};
 }

@@ -26,8 +26,8 @@ struct kit_image {
 	uint8_t *buf;
 	uint64_t size;
 	uint64_t gpa_base;
-	uint64_t next;     /* bump allocator cursor, an offset into buf */
-	struct ktbpf_mem *mem;  /* lazily made by kit_mem() */
+	uint64_t next;	       /* bump allocator cursor, an offset into buf */
+	struct ktbpf_mem *mem; /* lazily made by kit_mem() */
 };
 
 /* size bytes of zeroed RAM at guest physical 0; aborts on OOM. */
@@ -55,7 +55,8 @@ uint64_t kit_r64(struct kit_image *im, uint64_t pa);
 /* A ktbpf_mem with the whole image as one buffer region (owned by im). */
 struct ktbpf_mem *kit_mem(struct kit_image *im);
 
-/* Write the image to a new memfd (sealed against shrinking) and return the fd; aborts on failure. */
+/* Write the image to a new memfd (sealed against shrinking) and return the fd; aborts on failure.
+ */
 int kit_image_memfd(struct kit_image *im);
 /* Write the image to path (raw RAM file); aborts on failure. */
 void kit_image_save(struct kit_image *im, const char *path);

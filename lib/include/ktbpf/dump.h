@@ -15,18 +15,18 @@
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
 
-#define KTBPF_DUMP_SCHEMA "ktbpf.failure-dump"
+#define KTBPF_DUMP_SCHEMA  "ktbpf.failure-dump"
 #define KTBPF_DUMP_VERSION 1
 
 struct ktbpf_dump {
-	const char *schema;                 /* KTBPF_DUMP_SCHEMA */
-	uint32_t version;                   /* KTBPF_DUMP_VERSION */
-	char vm[64];                        /* VM name, "" for an offline file */
-	struct ktbpf_kernel_info kernel;    /* copy */
-	int64_t time_unix_ns;               /* when the dump was taken (host clock) */
-	bool frozen;                        /* guest vCPUs were paused during the walk */
+	const char *schema;		 /* KTBPF_DUMP_SCHEMA */
+	uint32_t version;		 /* KTBPF_DUMP_VERSION */
+	char vm[64];			 /* VM name, "" for an offline file */
+	struct ktbpf_kernel_info kernel; /* copy */
+	int64_t time_unix_ns;		 /* when the dump was taken (host clock) */
+	bool frozen;			 /* guest vCPUs were paused during the walk */
 	uint64_t freeze_ns, walk_ns;
-	struct ktbpf_snapshot *snap;        /* owned by the dump */
+	struct ktbpf_snapshot *snap; /* owned by the dump */
 };
 
 /*

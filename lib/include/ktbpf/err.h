@@ -18,9 +18,9 @@
 #define KTBPF_ERR_MSG_MAX 256
 
 struct ktbpf_err {
-	int code;          /* negative errno, as returned */
-	bool has_addr;     /* addr is meaningful */
-	uint64_t addr;     /* faulting guest address (PA or KVA, see msg) */
+	int code;      /* negative errno, as returned */
+	bool has_addr; /* addr is meaningful */
+	uint64_t addr; /* faulting guest address (PA or KVA, see msg) */
 	char msg[KTBPF_ERR_MSG_MAX];
 };
 

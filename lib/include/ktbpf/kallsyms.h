@@ -48,9 +48,9 @@ const char *ktbpf_kallsyms_enc_name(enum ktbpf_kallsyms_enc enc);
 
 struct ktbpf_kallsyms_stats {
 	enum ktbpf_kallsyms_enc enc;
-	bool verified;       /* the encoding reproduced VMCOREINFO's _stext */
+	bool verified; /* the encoding reproduced VMCOREINFO's _stext */
 	uint32_t num_syms;
-	uint64_t names_len;  /* bytes of kallsyms_names consumed */
+	uint64_t names_len; /* bytes of kallsyms_names consumed */
 };
 
 /* ktbpf_kallsyms_load() that also reports how it decoded (ret_stats may be NULL). */

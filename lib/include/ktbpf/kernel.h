@@ -37,9 +37,9 @@ struct ktbpf_kernel;
 #define KTBPF_MAX_CPUS 8192
 
 struct ktbpf_kernel_hints {
-	enum ktbpf_arch arch;      /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
+	enum ktbpf_arch arch; /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
 	bool has_cr3;
-	uint64_t cr3;              /* x86_64 CR3 / aarch64 TTBR1_EL1 */
+	uint64_t cr3; /* x86_64 CR3 / aarch64 TTBR1_EL1 */
 	bool has_tcr_el1;
 	uint64_t tcr_el1;
 	/*
@@ -49,13 +49,13 @@ struct ktbpf_kernel_hints {
 	 */
 	bool has_l5;
 	bool l5;
-	uint64_t vmcoreinfo_pa;    /* 0: scan */
+	uint64_t vmcoreinfo_pa; /* 0: scan */
 	bool has_kaslr_offset;
 	uint64_t kaslr_offset;
-	const char *vmlinux_path;     /* ELF: .symtab and/or .BTF; NULL if none */
-	const char *system_map_path;  /* System.map or /proc/kallsyms copy; NULL if none */
-	const char *btf_path;         /* raw BTF or ELF with .BTF; NULL if none */
-	const char *vmcoreinfo_text;  /* e.g. from an ELF core note; NULL: look in RAM */
+	const char *vmlinux_path;    /* ELF: .symtab and/or .BTF; NULL if none */
+	const char *system_map_path; /* System.map or /proc/kallsyms copy; NULL if none */
+	const char *btf_path;	     /* raw BTF or ELF with .BTF; NULL if none */
+	const char *vmcoreinfo_text; /* e.g. from an ELF core note; NULL: look in RAM */
 	size_t vmcoreinfo_len;
 };
 
@@ -67,7 +67,7 @@ enum ktbpf_source {
 	KTBPF_SRC_VMLINUX,
 	KTBPF_SRC_SYSTEM_MAP,
 	KTBPF_SRC_BTF_FILE,
-	KTBPF_SRC_GUEST_RAM,   /* kallsyms / BTF decoded from guest memory */
+	KTBPF_SRC_GUEST_RAM, /* kallsyms / BTF decoded from guest memory */
 	KTBPF_SRC_DEFAULT,
 };
 const char *ktbpf_source_name(enum ktbpf_source s);
@@ -86,11 +86,11 @@ struct ktbpf_kernel_info {
 	size_t nr_symbols;
 	size_t btf_size;
 	enum ktbpf_source symbols_source, btf_source, layout_source;
-	uint64_t discover_ns;  /* wall time of ktbpf_kernel_discover() */
+	uint64_t discover_ns; /* wall time of ktbpf_kernel_discover() */
 	/* Resolved addresses of what the walkers need (runtime VAs). */
 	uint64_t prog_idr;
-	uint64_t bpf_stats_enabled_key;  /* 0 when the symbol is absent */
-	uint64_t per_cpu_offset;         /* __per_cpu_offset */
+	uint64_t bpf_stats_enabled_key; /* 0 when the symbol is absent */
+	uint64_t per_cpu_offset;	/* __per_cpu_offset */
 };
 
 /*
@@ -111,7 +111,8 @@ struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k);
 const struct ktbpf_kernel_info *ktbpf_kernel_info(const struct ktbpf_kernel *k);
 const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k);
 const struct btf *ktbpf_kernel_btf(const struct ktbpf_kernel *k);
-const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k); /* NULL if none */
+const struct ktbpf_vmcoreinfo *
+ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k); /* NULL if none */
 struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k);
 
 /* Runtime address of a symbol; -ENOENT when absent. */

@@ -22,14 +22,15 @@
 
 struct ktbpf_vmcoreinfo {
 	char osrelease[65];
-	char build_id[81];      /* hex, "" if absent */
-	uint32_t page_size;     /* PAGESIZE, 0 if absent */
+	char build_id[81];  /* hex, "" if absent */
+	uint32_t page_size; /* PAGESIZE, 0 if absent */
 	bool has_kerneloffset;
-	uint64_t kerneloffset;  /* KERNELOFFSET (hex): virtual KASLR slide */
+	uint64_t kerneloffset; /* KERNELOFFSET (hex): virtual KASLR slide */
 	bool has_phys_base;
-	uint64_t phys_base;     /* NUMBER(phys_base): signed decimal, stored mod 2^64 */
-	int pgtable_l5;         /* NUMBER(pgtable_l5_enabled): 1, 0, or -1 absent */
-	uint64_t init_top_pgt;  /* SYMBOL(init_top_pgt), else SYMBOL(swapper_pg_dir); runtime VA; 0 absent */
+	uint64_t phys_base;    /* NUMBER(phys_base): signed decimal, stored mod 2^64 */
+	int pgtable_l5;	       /* NUMBER(pgtable_l5_enabled): 1, 0, or -1 absent */
+	uint64_t init_top_pgt; /* SYMBOL(init_top_pgt), else SYMBOL(swapper_pg_dir); runtime VA; 0
+				  absent */
 	uint64_t page_offset_base_sym; /* SYMBOL(page_offset_base) if listed, else 0 */
 	/* kallsyms tables (SYMBOL(kallsyms_*), Linux 6.0+), runtime VAs, 0 absent */
 	uint64_t kallsyms_names, kallsyms_num_syms, kallsyms_token_table, kallsyms_token_index;
@@ -37,9 +38,9 @@ struct ktbpf_vmcoreinfo {
 	uint64_t kallsyms_markers, stext;
 	/* aarch64 */
 	uint64_t va_bits, kimage_voffset, tcr_el1_t1sz;
-	uint64_t note_pa;       /* where it was found; 0 when parsed from text */
+	uint64_t note_pa; /* where it was found; 0 when parsed from text */
 	size_t text_len;
-	char text[KTBPF_VMCOREINFO_MAX + 1];  /* the raw text, NUL-terminated */
+	char text[KTBPF_VMCOREINFO_MAX + 1]; /* the raw text, NUL-terminated */
 };
 
 /*

@@ -48,9 +48,9 @@
 #define BPF_PROG_TYPE_STRUCT_OPS 27
 #endif
 
-#define MAX_OBJS 8
-#define MAX_LINKS 64
-#define MAX_PROGS 1024
+#define MAX_OBJS	  8
+#define MAX_LINKS	  64
+#define MAX_PROGS	  1024
 #define MAX_MAPS_PER_PROG 64
 
 enum workload { WL_NONE, WL_TCP, WL_SCHED };
@@ -61,8 +61,8 @@ static struct {
 	enum workload workload;
 	const char *cc_name;
 	const char *kallsyms_out;
-	double duration;   /* seconds of workload */
-	bool detach;       /* detach struct_ops before reporting */
+	double duration;    /* seconds of workload */
+	bool detach;	    /* detach struct_ops before reporting */
 	bool kallsyms_gzip; /* gzip the kallsyms copy (a serial port is slow) */
 } opt = {
 	.workload = WL_TCP,
@@ -112,7 +112,7 @@ static double now_s(void)
 
 static void sleep_ms(long ms)
 {
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
@@ -183,7 +183,7 @@ static bool stats_enabled(void)
 
 static void load_objects(void)
 {
-	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+	struct rlimit rl = {RLIM_INFINITY, RLIM_INFINITY};
 
 	setrlimit(RLIMIT_MEMLOCK, &rl); /* for kernels without memcg accounting */
 	libbpf_set_print(libbpf_print);
@@ -200,7 +200,8 @@ static void load_objects(void)
 		if (err)
 			fail("load %s: %s", opt.objs[i], strerror(-err));
 		objs[i] = obj;
-		bpf_object__for_each_map(map, obj) {
+		bpf_object__for_each_map(map, obj)
+		{
 			struct bpf_link *link;
 
 			if (bpf_map__type(map) != BPF_MAP_TYPE_STRUCT_OPS)
@@ -262,7 +263,7 @@ static void tcp_server(int lfd, int nconns)
 static bool tcp_workload(void)
 {
 	static char buf[65536];
-	struct sockaddr_in sa = { .sin_family = AF_INET };
+	struct sockaddr_in sa = {.sin_family = AF_INET};
 	socklen_t salen = sizeof(sa);
 	int lfd, one = 1, done = 0;
 	double t0 = now_s();
@@ -341,7 +342,7 @@ static bool tcp_workload(void)
 static void sched_child(int idx, double until)
 {
 	volatile unsigned long x = idx;
-	struct sched_param sp = { 0 };
+	struct sched_param sp = {0};
 
 	/*
 	 * Ask for the BPF scheduler: ours runs in partial mode (only SCHED_EXT
@@ -393,8 +394,8 @@ static bool sched_workload(void)
 static void report_sched_ext(void)
 {
 	static const char *const files[][2] = {
-		{ "/sys/kernel/sched_ext/root/ops", "KTBPF-SCX-OPS" },
-		{ "/sys/kernel/sched_ext/state", "KTBPF-SCX-STATE" },
+		{"/sys/kernel/sched_ext/root/ops", "KTBPF-SCX-OPS"},
+		{"/sys/kernel/sched_ext/state", "KTBPF-SCX-STATE"},
 	};
 
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
@@ -436,7 +437,8 @@ static int collect(void)
 
 		if (fd < 0)
 			continue; /* went away */
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.type != BPF_PROG_TYPE_STRUCT_OPS) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
+		    info.type != BPF_PROG_TYPE_STRUCT_OPS) {
 			close(fd);
 			continue;
 		}
@@ -448,7 +450,8 @@ static int collect(void)
 		memset(t, 0, sizeof(*t));
 		/* second call with the map id array */
 		{
-			__u32 nr = info.nr_map_ids < MAX_MAPS_PER_PROG ? info.nr_map_ids : MAX_MAPS_PER_PROG;
+			__u32 nr = info.nr_map_ids < MAX_MAPS_PER_PROG ? info.nr_map_ids
+								       : MAX_MAPS_PER_PROG;
 
 			memset(&info, 0, sizeof(info));
 			info.nr_map_ids = nr;
@@ -592,8 +595,9 @@ static void print_truth(bool quiesced)
 		name[BPF_OBJ_NAME_LEN] = 0;
 		sb_add(&b, "%s{\"id\":%u,\"name\":", i ? "," : "", in->id);
 		sb_str(&b, name);
-		sb_add(&b, ",\"type\":%u,\"verified_insns\":%u,\"run_cnt\":%llu,"
-			   "\"run_time_ns\":%llu,\"recursion_misses\":%llu,\"maps\":[",
+		sb_add(&b,
+		       ",\"type\":%u,\"verified_insns\":%u,\"run_cnt\":%llu,"
+		       "\"run_time_ns\":%llu,\"recursion_misses\":%llu,\"maps\":[",
 		       in->type, in->verified_insns, (unsigned long long)in->run_cnt,
 		       (unsigned long long)in->run_time_ns,
 		       (unsigned long long)in->recursion_misses);
@@ -708,8 +712,8 @@ static void copy_kallsyms(const char *out, bool gz)
 	else
 		fsync(fd);
 	ok = true;
-	msg("copied %lld bytes of /proc/kallsyms to %s (%lld bytes%s) in %.1f s", total, out,
-	    wire, gz ? " gzip" : "", now_s() - t0);
+	msg("copied %lld bytes of /proc/kallsyms to %s (%lld bytes%s) in %.1f s", total, out, wire,
+	    gz ? " gzip" : "", now_s() - t0);
 out:
 	if (gz)
 		deflateEnd(&zs);
@@ -727,7 +731,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: ktbpf-agent [--obj FILE]... [--workload tcp|sched|none] [--cc-name NAME]\n"
-		"                   [--duration SECONDS] [--detach] [--kallsyms-out PATH [--kallsyms-gzip]]\n"
+		"                   [--duration SECONDS] [--detach] [--kallsyms-out PATH "
+		"[--kallsyms-gzip]]\n"
 		"Loads the objects, attaches their struct_ops maps, enables BPF runtime stats,\n"
 		"runs the workload, waits for the programs to go quiet, prints\n"
 		"'KTBPF-TRUTH {json}', optionally copies /proc/kallsyms, prints KTBPF-READY\n"
@@ -737,14 +742,14 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "obj", required_argument, NULL, 'o' },
-		{ "workload", required_argument, NULL, 'w' },
-		{ "cc-name", required_argument, NULL, 'c' },
-		{ "kallsyms-out", required_argument, NULL, 'k' },
-		{ "duration", required_argument, NULL, 'd' },
-		{ "detach", no_argument, NULL, 'D' },
-		{ "kallsyms-gzip", no_argument, NULL, 'z' },
-		{ "help", no_argument, NULL, 'h' },
+		{"obj", required_argument, NULL, 'o'},
+		{"workload", required_argument, NULL, 'w'},
+		{"cc-name", required_argument, NULL, 'c'},
+		{"kallsyms-out", required_argument, NULL, 'k'},
+		{"duration", required_argument, NULL, 'd'},
+		{"detach", no_argument, NULL, 'D'},
+		{"kallsyms-gzip", no_argument, NULL, 'z'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	bool quiesced;
@@ -819,7 +824,8 @@ int main(int argc, char **argv)
 	report_sched_ext();
 	quiesced = quiesce();
 	if (!quiesced)
-		msg("struct_ops run counters still moving after 10 tries; reporting the last reading");
+		msg("struct_ops run counters still moving after 10 tries; reporting the last "
+		    "reading");
 	print_truth(quiesced);
 
 	if (opt.kallsyms_out)
