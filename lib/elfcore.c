@@ -47,9 +47,17 @@ static int read_ehdr(int fd, Elf64_Ehdr *eh, struct ktbpf_err *err)
 {
 	Elf64_Shdr sh0;
 	uint64_t phnum;
+	int r;
 
-	if (pread_all(fd, eh, sizeof(*eh), 0) < 0 || memcmp(eh->e_ident, ELFMAG, SELFMAG))
-		return ktbpf_err_set(err, -EINVAL, "not an ELF file");
+	/* pread_all() is -EIO for a short file (not ELF); other errors are the fd's fault. */
+	r = pread_all(fd, eh, sizeof(*eh), 0);
+	if (r < 0 && r != -EIO)
+		return ktbpf_err_set(err, r, "reading the ELF header of the core file: %s",
+				     strerror(-r));
+	if (r < 0 || memcmp(eh->e_ident, ELFMAG, SELFMAG))
+		return ktbpf_err_set(err, -EINVAL,
+				     "not an ELF file (expected a core from QEMU "
+				     "dump-guest-memory or a copy of /proc/vmcore)");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB)
 		return ktbpf_err_set(err, -EINVAL, "not a little-endian ELF64 file");
 	if (eh->e_type != ET_CORE)
@@ -126,9 +134,12 @@ static int add_load(struct ktbpf_mem *mem, int fd, unsigned int i, const Elf64_P
 	if (!ph->p_filesz)
 		return 0;
 	r = ktbpf_mem_add_fd(mem, ph->p_paddr, ph->p_filesz, fd, ph->p_offset, flags, err);
-	if (r < 0)
-		return ktbpf_err_prefix(err, "core segment %u (PT_LOAD at PA 0x%llx): ", i,
-					(unsigned long long)ph->p_paddr);
+	if (r < 0) {
+		/* Keep r: ktbpf_err_prefix() returns -EIO when err is NULL. */
+		ktbpf_err_prefix(err, "core segment %u (PT_LOAD at PA 0x%llx): ", i,
+				 (unsigned long long)ph->p_paddr);
+		return r;
+	}
 	return 1;
 }
 
@@ -137,6 +148,7 @@ int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, cha
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr *ph = NULL;
+	char *info = NULL;
 	size_t info_len = 0;
 	int r, nr, loads = 0, found = 0;
 
@@ -144,8 +156,16 @@ int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, cha
 	if (nr < 0)
 		return nr;
 	ph = calloc((size_t)nr + 1, sizeof(*ph));
-	if (!ph)
-		return ktbpf_err_set(err, -ENOMEM, "out of memory for %d program headers", nr);
+	/* The note goes to a private copy first: ret_vmcoreinfo is written only on success. */
+	if (ret_vmcoreinfo && size)
+		info = malloc(size);
+	if (!ph || (ret_vmcoreinfo && size && !info)) {
+		r = ktbpf_err_set(err, -ENOMEM,
+				  "out of memory for %d program headers and a %zu-byte VMCOREINFO "
+				  "copy",
+				  nr, ret_vmcoreinfo ? size : 0);
+		goto out;
+	}
 	r = pread_all(fd, ph, (size_t)nr * sizeof(*ph), eh.e_phoff);
 	if (r < 0) {
 		r = ktbpf_err_set(err, -EINVAL, "program headers at 0x%llx are unreadable",
@@ -158,8 +178,8 @@ int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, cha
 			if (r < 0)
 				goto out;
 			loads += r;
-		} else if (ph[i].p_type == PT_NOTE && ret_vmcoreinfo && size && !found) {
-			r = scan_notes(fd, &ph[i], ret_vmcoreinfo, size, &info_len, err);
+		} else if (ph[i].p_type == PT_NOTE && info && !found) {
+			r = scan_notes(fd, &ph[i], info, size, &info_len, err);
 			if (r < 0)
 				goto out;
 			found = r;
@@ -169,10 +189,13 @@ int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, cha
 		r = ktbpf_err_set(err, -EINVAL, "core file has no PT_LOAD segment with file data");
 		goto out;
 	}
+	if (found)
+		memcpy(ret_vmcoreinfo, info, info_len + 1);
 	if (ret_len)
 		*ret_len = found ? info_len : 0;
 	r = 0;
 out:
+	free(info);
 	free(ph);
 	return r;
 }

@@ -170,14 +170,23 @@ int ktbpf_mem_add_fd(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, int fd,
 	ret = place(mem, gpa, size, &i, err);
 	if (ret < 0)
 		return ret;
+	/*
+	 * Seals before the size: once F_SEAL_SHRINK is seen the size checked
+	 * next is final; the other order lets a file shrink and then get sealed
+	 * in between, and the mapping would fault. Not a memfd (or no sealing
+	 * support): treat as unsealed.
+	 */
+	seals = fcntl(fd, F_GET_SEALS);
 	ret = check_file(fd, gpa, size, offset, err);
 	if (ret < 0)
 		return ret;
-	if (offset > INT64_MAX)
-		return ktbpf_err_set(err, -EINVAL, "file offset 0x%llx is too large",
-				     (unsigned long long)offset);
-	/* Not a memfd (or no sealing support): treat as unsealed. */
-	seals = fcntl(fd, F_GET_SEALS);
+	/* Every byte's file offset must fit off_t, or pread()/mmap() would see a negative one. */
+	if (size > (uint64_t)INT64_MAX || offset > (uint64_t)INT64_MAX - size)
+		return ktbpf_err_set(err, -EINVAL,
+				     "file offset 0x%llx + size 0x%llx of the region at 0x%llx is "
+				     "past the largest file offset (2^63 - 1)",
+				     (unsigned long long)offset, (unsigned long long)size,
+				     (unsigned long long)gpa);
 	if ((flags & KTBPF_MEM_ASSUME_STABLE) || (seals > 0 && (seals & F_SEAL_SHRINK))) {
 		ret = map_region(&r, fd, size, offset, err);
 		if (ret < 0)
@@ -199,19 +208,24 @@ static int read_fd(const struct region *r, uint64_t pa, uint8_t *buf, size_t len
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(r->fd, buf + done, len - done,
-				  (off_t)(r->off + (pa - r->gpa) + done));
+		uint64_t off = r->off + (pa - r->gpa) + done;
+		ssize_t n = pread(r->fd, buf + done, len - done, (off_t)off);
 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
 			return ktbpf_err_set_addr(err, -EIO, pa + done,
-						  "pread of guest memory at 0x%llx: %s",
-						  (unsigned long long)(pa + done), strerror(errno));
+						  "pread of guest memory at 0x%llx (file offset "
+						  "0x%llx): %s",
+						  (unsigned long long)(pa + done),
+						  (unsigned long long)off, strerror(errno));
 		if (n == 0)
 			return ktbpf_err_set_addr(err, -EIO, pa + done,
-						  "guest memory file ends at 0x%llx (shrunk?)",
-						  (unsigned long long)(pa + done));
+						  "guest memory at 0x%llx is past the end of its "
+						  "file (offset 0x%llx): the file shrank after it "
+						  "was added; add the memory again",
+						  (unsigned long long)(pa + done),
+						  (unsigned long long)off);
 		done += (size_t)n;
 	}
 	return 0;

@@ -36,6 +36,16 @@ static int chunk_shift_of(const struct ktbpf_xa_layout *l, struct ktbpf_err *err
 }
 
 /*
+ * Name the node in a read error and keep the reader's code: ktbpf_err_prefix()
+ * alone would turn it into -EIO when the caller passed no err.
+ */
+static int prefixed(struct ktbpf_err *err, int r, uint64_t node)
+{
+	ktbpf_err_prefix(err, "xarray node at 0x%llx: ", (unsigned long long)node);
+	return r;
+}
+
+/*
  * Read a node's shift and check it: a multiple of chunk_shift below 64, and
  * equal to want (parent shift - chunk_shift) unless want is negative (top).
  */
@@ -47,7 +57,7 @@ static int read_shift(struct ktbpf_xlate *x, const struct ktbpf_xa_layout *l, ui
 
 	r = ktbpf_xlate_read(x, node + l->node_shift, &shift, 1, err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "xarray node at 0x%llx: ", (unsigned long long)node);
+		return prefixed(err, r, node);
 	if (want >= 0 && shift != want)
 		return ktbpf_err_set_addr(
 			err, -EUCLEAN, node,
@@ -70,7 +80,7 @@ static int read_slot(struct ktbpf_xlate *x, const struct ktbpf_xa_layout *l, uin
 	int r = ktbpf_xlate_read_u64(x, node + l->node_slots + 8ull * slot, ret, err);
 
 	if (r < 0)
-		return ktbpf_err_prefix(err, "xarray node at 0x%llx: ", (unsigned long long)node);
+		return prefixed(err, r, node);
 	return 0;
 }
 
@@ -210,7 +220,7 @@ static int push(struct ktbpf_xa_iter *it, uint64_t node, uint64_t base, int want
 	r = ktbpf_xlate_read(it->x, node + l->node_slots, it->stack[d].slots, 8ull * l->nr_slots,
 			     err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "xarray node at 0x%llx: ", (unsigned long long)node);
+		return prefixed(err, r, node);
 	it->stack[d].node = node;
 	it->stack[d].base = base;
 	it->stack[d].shift = shift;

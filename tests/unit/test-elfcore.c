@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -316,4 +317,63 @@ Test(elfcore, phnum_capped_and_pn_xnum_resolved)
 	cr_assert_eq(ktbpf_mem_nr_regions(m), 1);
 	ktbpf_mem_free(m);
 	close(fd);
+}
+
+/* A failing segment's code survives without an err (not a generic -EIO). */
+Test(elfcore, segment_error_code_kept_without_err)
+{
+	static struct core c;
+	uint8_t ram[4096] = {0};
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	uint64_t off;
+	int fd;
+
+	core_init(&c);
+	off = put(&c, ram, sizeof(ram));
+	add_ph(&c, PT_LOAD, off, sizeof(ram), 0x1000);
+	add_ph(&c, PT_LOAD, off, sizeof(ram), 0x1800); /* overlaps the first */
+	fd = core_memfd(&c);
+	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, NULL), -EINVAL);
+	close(fd);
+	ktbpf_mem_free(m);
+}
+
+/* The VMCOREINFO buffer and length are results: untouched when a later segment fails. */
+Test(elfcore, vmcoreinfo_untouched_on_failure)
+{
+	static struct core c;
+	uint8_t ram_a[4096], ram_b[4096];
+	char vmci[512];
+	size_t len = 99;
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	int fd;
+
+	core_typical(&c, ram_a, ram_b);
+	add_ph(&c, PT_LOAD, DATA_OFF, 1 << 20, 0x200000); /* past the end of the file */
+	fd = core_memfd(&c);
+	memset(vmci, 'x', sizeof(vmci));
+	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, vmci, sizeof(vmci), &len, &err), -ERANGE);
+	cr_assert(strstr(err.msg, "segment 3"), "%s", err.msg);
+	for (size_t i = 0; i < sizeof(vmci); i++)
+		cr_assert_eq(vmci[i], 'x', "vmcoreinfo byte %zu written on failure", i);
+	cr_assert_eq(len, 99);
+	ktbpf_mem_free(m);
+	close(fd);
+}
+
+/* An fd that cannot be read is that errno, not "not an ELF file". */
+Test(elfcore, unreadable_fd_reports_errno)
+{
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), -EISDIR, "%s", err.msg);
+	cr_assert(strstr(err.msg, "reading the ELF header"), "%s", err.msg);
+	cr_assert_eq(ktbpf_elfcore_add(m, -1, 0, NULL, 0, NULL, &err), -EBADF, "%s", err.msg);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), 0);
+	close(fd);
+	ktbpf_mem_free(m);
 }

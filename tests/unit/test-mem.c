@@ -272,6 +272,8 @@ Test(mem, unsealed_fd_uses_pread)
 	cr_assert_eq(ktbpf_mem_read(m, 0x5000, buf, 100, &err), 0);
 	cr_assert_eq(ktbpf_mem_read(m, 0x5ff0, buf, 32, &err), -EIO);
 	cr_assert_eq(err.addr, 0x6000);
+	/* The message tells the file offset apart from the guest address. */
+	cr_assert(strstr(err.msg, "0x6000") && strstr(err.msg, "offset 0x1000"), "%s", err.msg);
 	ktbpf_mem_free(m);
 	free(b);
 }
@@ -305,6 +307,32 @@ Test(mem, short_file_is_erange)
 	ktbpf_mem_free(m);
 	close(fd);
 	free(b);
+}
+
+/*
+ * A device has no st_size to check: the region must still keep every byte's
+ * file offset within off_t, or its reads would pread() at a negative offset.
+ */
+Test(mem, device_offset_past_off_t_rejected)
+{
+	int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	uint8_t byte = 1;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, 8192, fd, (uint64_t)INT64_MAX - 4095, 0, &err), -EINVAL,
+		     "%s", err.msg);
+	cr_assert(strstr(err.msg, "largest file offset"), "%s", err.msg);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, (uint64_t)INT64_MAX + 1, fd, 0, 0, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_nr_regions(m), 0);
+	/* The last byte at the largest offset is fine. */
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, 8192, fd, (uint64_t)INT64_MAX - 8192, 0, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(ktbpf_mem_read_u8(m, 8191, &byte, &err), 0, "%s", err.msg);
+	cr_assert_eq(byte, 0);
+	ktbpf_mem_free(m);
+	close(fd);
 }
 
 Test(mem, mmap_unaligned_offset)

@@ -322,6 +322,36 @@ Test(xarray, load_node_outside_ram_reports_address)
 	fx_fini(&f);
 }
 
+/* Without an err the caller still gets the reader's code, not a generic -EIO. */
+Test(xarray, node_read_error_code_kept_without_err)
+{
+	uint64_t wild = PAGE_OFFSET + IMAGE_SIZE + 0x100000, e = 0xdead, index, entry;
+	struct ktbpf_err err = {0};
+	struct ktbpf_xa_iter it;
+	int with, without;
+	struct fx f;
+
+	fx_init(&f, 64);
+	kit_xa_store(f.xa, 70, ptr(70));
+	kit_xa_node_set(f.xa, kit_xa_top(f.xa), 5, kit_xa_node_entry(wild));
+	with = load_err(&f, 5 << 6, &err);
+	cr_assert_neq(with, -EIO, "%s", err.msg);
+	without = ktbpf_xa_load(f.x, &f.l, kit_xa_head(f.xa), 5 << 6, &e, NULL);
+	cr_assert_eq(without, with, "without err: %d, with err: %d", without, with);
+	cr_assert_eq(e, 0xdead);
+	/* The iterator pushes the same node: same code with and without err. */
+	ktbpf_xa_iter_init(&it, f.x, &f.l, kit_xa_head(f.xa), 100, 100);
+	cr_assert_eq(ktbpf_xa_iter_next(&it, &index, &entry, NULL), 0);
+	cr_assert_eq(index, 70);
+	cr_assert_eq(ktbpf_xa_iter_next(&it, &index, &entry, NULL), with);
+	cr_assert_eq(ktbpf_xa_iter_next(&it, &index, &entry, NULL), KTBPF_ITER_END);
+	ktbpf_xa_iter_deinit(&it);
+	/* A wild head: the shift read fails, same code again. */
+	without = ktbpf_xa_load(f.x, &f.l, kit_xa_node_entry(wild), 0, &e, NULL);
+	cr_assert_eq(without, with, "head: without err: %d", without);
+	fx_fini(&f);
+}
+
 Test(xarray, load_bad_layout_rejected)
 {
 	struct ktbpf_err err = {0};

@@ -26,8 +26,9 @@ bool ktbpf_elfcore_is_elf(int fd);
  * length; otherwise *ret_len = 0. Segments whose p_filesz < p_memsz are added
  * for the file part only. Returns 0. Errors name the segment; -EINVAL when not
  * a little-endian ELF64 core, when it has no PT_LOAD with file data, or when a
- * note overruns its PT_NOTE segment; -E2BIG for more than 4096 program headers.
- * On error mem may already hold some segments: free it.
+ * note overruns its PT_NOTE segment; -E2BIG for more than 4096 program headers;
+ * -errno when fd cannot be read. ret_vmcoreinfo and *ret_len are written only
+ * on success. On error mem may already hold some segments: free it.
  */
 int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, char *ret_vmcoreinfo,
 		      size_t size, size_t *ret_len, struct ktbpf_err *err);

@@ -51,9 +51,9 @@ struct ktbpf_mem *ktbpf_mem_free(struct ktbpf_mem *mem);
  * not kept: the caller may close it once this returns (an mmap-ed region keeps
  * its mapping; a pread region keeps a private F_DUPFD_CLOEXEC copy that
  * ktbpf_mem_free() closes). Errors: -EINVAL for size 0, overlap with an
- * existing region or overflow (gpa+size must stay below 2^64; offset need not
- * be page aligned); -ERANGE when a regular file is shorter than offset+size;
- * -E2BIG beyond KTBPF_MEM_MAX_REGIONS; -errno from fstat/mmap/dup.
+ * existing region or overflow (gpa+size must stay below 2^64 and offset+size
+ * within off_t, below 2^63; offset need not be page aligned); -ERANGE when a regular file is
+ * shorter than offset+size; -E2BIG beyond KTBPF_MEM_MAX_REGIONS; -errno from fstat/mmap/dup.
  */
 int ktbpf_mem_add_fd(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, int fd, uint64_t offset,
 		     unsigned int flags, struct ktbpf_err *err);

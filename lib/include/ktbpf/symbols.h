@@ -24,10 +24,13 @@ struct ktbpf_symtab;
 struct ktbpf_symtab *ktbpf_symtab_new(void);
 struct ktbpf_symtab *ktbpf_symtab_free(struct ktbpf_symtab *t);
 
-/* Add one symbol (name copied). -ENOMEM, -E2BIG past KTBPF_SYMTAB_MAX. */
+/*
+ * Add one symbol (name copied). -ENOMEM, -E2BIG past KTBPF_SYMTAB_MAX (or a
+ * name longer than 2^32 - 1), -EBUSY after ktbpf_symtab_finish().
+ */
 int ktbpf_symtab_add(struct ktbpf_symtab *t, const char *name, size_t name_len, uint64_t addr);
 
-/* Sort for lookups; adding after this is -EBUSY. */
+/* Freeze the table for lookups (the hash index is already built); adding after this is -EBUSY. */
 int ktbpf_symtab_finish(struct ktbpf_symtab *t);
 
 /* Address of name; -ENOENT if absent (or table not finished). */
@@ -45,16 +48,17 @@ size_t ktbpf_symtab_count(const struct ktbpf_symtab *t);
 void ktbpf_symtab_rebase(struct ktbpf_symtab *t, uint64_t bias);
 
 /*
- * Load the .symtab of the ELF file at path (functions and objects with a
- * section, link-time addresses). -ENOENT with "has no .symtab" for a stripped
- * image. Errors name the file.
+ * Load the .symtab of the ELF file at path (functions, objects and untyped
+ * symbols such as _text, defined in a section; link-time addresses). -ENOENT
+ * with "has no .symtab" for a stripped image. Errors name the file.
  */
 int ktbpf_symtab_load_elf(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err);
 
 /*
  * Load "ADDR TYPE NAME [module]" lines (System.map, /proc/kallsyms). Module
  * symbols (with a [module] column) are skipped; malformed lines are an error
- * naming the line number. All-zero addresses (kptr_restrict) are -EPERM.
+ * naming the line number. All-zero addresses (kptr_restrict) are -EPERM; a
+ * file without kernel symbols is -ENOENT.
  */
 int ktbpf_symtab_load_system_map(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err);
 

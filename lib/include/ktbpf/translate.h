@@ -115,7 +115,9 @@ int ktbpf_xlate_read_u64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret, str
  * Read a NUL-terminated string of at most max-1 bytes at kva into buf
  * (always terminated). A string without a NUL within max-1 bytes is cut and
  * returns 1 (truncated); 0 when complete. Reads page by page, so a string
- * ending just before an unmapped page still reads.
+ * ending just before an unmapped page still reads. Errors as
+ * ktbpf_xlate_read() (buf is then undefined); -EINVAL for max 0 or a string
+ * running past the end of the address space.
  */
 int ktbpf_xlate_read_str(struct ktbpf_xlate *x, uint64_t kva, char *buf, size_t max,
 			 struct ktbpf_err *err);
