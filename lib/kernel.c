@@ -132,7 +132,8 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		return ktbpf_err_set(err, -ENOENT,
 				     "VMCOREINFO lists neither init_top_pgt nor swapper_pg_dir: "
 				     "pass the guest's CR3");
-	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP) {
+	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP ||
+		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= KTBPF_X86_KERNEL_IMAGE_SIZE) {
 		return ktbpf_err_set(err, -EINVAL,
 				     "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
 				     "(or phys_base is missing): pass the guest's CR3",

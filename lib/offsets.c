@@ -11,6 +11,12 @@
  */
 #define MAX_MOD_HOPS   20
 #define MAX_ANON_DEPTH 8
+/*
+ * Members looked at in one search, anonymous ones included: the depth cap
+ * alone still allows vlen^depth visits when an anonymous struct holds many
+ * anonymous members (itself, say). Real kernels need a few hundred.
+ */
+#define MAX_VISITS 65536
 
 struct member {
 	uint32_t off;	  /* bytes from the start of the outer struct */
@@ -47,10 +53,11 @@ static const struct btf_type *find_composite(const struct btf *btf, const char *
 /*
  * Find member in composite t (searching anonymous struct/union members,
  * adding their offsets to base). 0 found, -ENOENT absent, -EINVAL for a
- * matching bitfield not on a byte boundary.
+ * matching bitfield not on a byte boundary, -ELOOP when *budget member
+ * visits ran out first.
  */
 static int find_member(const struct btf *btf, const struct btf_type *t, const char *member,
-		       uint64_t base, int depth, struct member *ret)
+		       uint64_t base, int depth, uint32_t *budget, struct member *ret)
 {
 	const struct btf_member *m = btf_members(t);
 	uint32_t i, bits;
@@ -59,6 +66,9 @@ static int find_member(const struct btf *btf, const struct btf_type *t, const ch
 	int r;
 
 	for (i = 0; i < btf_vlen(t); i++, m++) {
+		if (*budget == 0)
+			return -ELOOP;
+		(*budget)--;
 		bits = btf_member_bit_offset(t, i);
 		off = base + bits / 8;
 		name = btf__name_by_offset(btf, m->name_off);
@@ -76,7 +86,7 @@ static int find_member(const struct btf *btf, const struct btf_type *t, const ch
 
 		if (!inner || !btf_is_composite(inner) || bits % 8 || depth >= MAX_ANON_DEPTH)
 			continue;
-		r = find_member(btf, inner, member, off, depth + 1, ret);
+		r = find_member(btf, inner, member, off, depth + 1, budget, ret);
 		if (r != -ENOENT)
 			return r;
 	}
@@ -87,12 +97,19 @@ static int lookup(const struct btf *btf, const char *type_name, const char *memb
 		  struct member *ret, struct ktbpf_err *err)
 {
 	const struct btf_type *t = find_composite(btf, type_name);
+	uint32_t budget = MAX_VISITS;
 	int r;
 
 	if (!t)
 		return ktbpf_err_set(err, -ENOENT, "the guest kernel's BTF has no struct %s",
 				     type_name);
-	r = find_member(btf, t, member, 0, 0, ret);
+	r = find_member(btf, t, member, 0, 0, &budget, ret);
+	if (r == -ELOOP)
+		return ktbpf_err_set(err, r,
+				     "looking for %s.%s: the anonymous members of struct %s hold "
+				     "more than %d members in all (corrupt or hostile BTF?): pass "
+				     "--btf or --vmlinux",
+				     type_name, member, type_name, MAX_VISITS);
 	if (r == -ENOENT)
 		return ktbpf_err_set(err, r, "the guest kernel's BTF lacks %s.%s", type_name,
 				     member);

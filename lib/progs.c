@@ -356,8 +356,16 @@ static void check_active(struct walk *w, const struct ktbpf_prog *p, const struc
 	char obj[KTBPF_OBJ_NAME_LEN + 1] = "";
 
 	err_reset(&e);
-	if (!cnt || !r->used_maps)
+	if (!cnt)
 		return;
+	/* The kernel never pairs a count with no array: torn or corrupt, say so. */
+	if (!r->used_maps) {
+		diag(w->s, -EUCLEAN, p->id, r->aux,
+		     "prog %" PRIu32 ": used_map_cnt is %" PRIu32
+		     " but used_maps is NULL (torn?), maps not read",
+		     p->id, r->used_map_cnt);
+		return;
+	}
 	if (cnt > KTBPF_MAX_USED_MAPS)
 		cnt = KTBPF_MAX_USED_MAPS;
 	if (ktbpf_xlate_read(w->x, r->used_maps, maps, cnt * 8ull, &e) < 0) {
@@ -510,7 +518,7 @@ static int read_idr(struct walk *w, uint64_t idr, uint64_t *ret_head, struct ktb
 	if (next > INT_MAX_ID)
 		diag(w->s, -EUCLEAN, 0, idr,
 		     "prog_idr.idr_next is %" PRIu32 " (beyond INT_MAX): IDR corrupt or torn; "
-		     "walk capped at %d programs",
+		     "walking its xarray anyway (at most %d programs)",
 		     next, KTBPF_MAX_PROGS);
 	*ret_head = ld64(buf + w->idr->pos[IDR_HEAD]);
 	return 0;

@@ -262,6 +262,14 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 		return ktbpf_err_prefix(err, "VMCOREINFO hint: ");
 	if (is_note(hdr, &descsz))
 		return parse_at(mem, pa, descsz, ret, err);
+	/* The header names the note but its size is wrong: say that, not "no note". */
+	memcpy(&descsz, hdr + 4, sizeof(descsz));
+	if (hdr[0] == NOTE_NAMESZ && !memcmp(hdr + 12, NOTE_NAME, NOTE_NAMESZ))
+		return ktbpf_err_set_addr(
+			err, -EUCLEAN, pa,
+			"VMCOREINFO note at the hinted address 0x%llx has a text "
+			"size of %u bytes, not 11..%u: corrupt, or not yet written",
+			(unsigned long long)pa, descsz, KTBPF_VMCOREINFO_MAX);
 	if (memcmp(hdr, "OSRELEASE=", 10))
 		return ktbpf_err_set_addr(err, -ENOENT, pa,
 					  "no VMCOREINFO note at the hinted address 0x%llx: "
@@ -280,10 +288,16 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 	return 0;
 }
 
-/* The first note that looked right but did not parse, for the final message. */
+/*
+ * For the final message: the first note that looked right but did not parse,
+ * and the RAM that could not be read at all (a shrunk memory file), so a
+ * partial scan never reads as a whole one.
+ */
 struct bad_note {
 	uint64_t pa;
 	struct ktbpf_err err;
+	uint64_t unreadable;
+	struct ktbpf_err unreadable_err;
 };
 
 /*
@@ -345,8 +359,11 @@ static int scan_region(const struct ktbpf_mem *mem, const struct ktbpf_mem_regio
 
 		if (lo < start)
 			lo = start;
-		if (ktbpf_mem_read(mem, lo, buf, pa - lo, NULL) == 0)
+		if (ktbpf_mem_read(mem, lo, buf, pa - lo,
+				   bad->unreadable ? NULL : &bad->unreadable_err) == 0)
 			r = scan_bytes(mem, buf, lo, pa, ret, bad);
+		else
+			bad->unreadable += pa - lo;
 		pa = lo;
 	}
 	free(buf);
@@ -384,7 +401,7 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 	struct ktbpf_mem_region rg;
 	struct bad_note bad = {0};
 	uint64_t total = 0;
-	char hs[32];
+	char hs[32], us[32];
 	int r = 1;
 
 	vi = malloc(sizeof(*vi));
@@ -403,10 +420,18 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 			continue;
 		r = scan_region(mem, &rg, vi, &bad, err);
 	}
-	if (r == 1 && bad.pa)
+	if (r == 1 && bad.unreadable && !bad.pa)
+		/* What to fix first is the access to RAM: its error says what went wrong. */
+		r = ktbpf_err_set(err, -ENOENT,
+				  "no VMCOREINFO note in the part of guest RAM that could be read "
+				  "(%s of %s unreadable: %s)",
+				  human_size(bad.unreadable, us, sizeof(us)),
+				  human_size(total, hs, sizeof(hs)), bad.unreadable_err.msg);
+	else if (r == 1 && bad.pa)
 		r = ktbpf_err_set_addr(err, -ENOENT, bad.pa,
-				       "no valid VMCOREINFO note in %s of guest RAM: %s",
-				       human_size(total, hs, sizeof(hs)), bad.err.msg);
+				       "no valid VMCOREINFO note in %s of guest RAM%s: %s",
+				       human_size(total, hs, sizeof(hs)),
+				       bad.unreadable ? " (some unreadable)" : "", bad.err.msg);
 	else if (r == 1)
 		r = ktbpf_err_set(err, -ENOENT,
 				  "no VMCOREINFO note in %s of guest RAM: is the kernel booted, "

@@ -414,3 +414,25 @@ Test(hostile, many_diagnostics_are_counted_not_overflowed)
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
+
+/*
+ * used_map_cnt says maps but used_maps is NULL (torn or corrupt aux): the
+ * program cannot be the active object, and a diagnostic must say why
+ * instead of the choice silently falling to a later program.
+ */
+Test(hostile, used_maps_null_with_count_is_diagnosed)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct kit_guest_prog *a = &g->progs[0];
+	struct ktbpf_snapshot *s;
+
+	cr_assert_gt(a->nr_maps, 0);
+	kit_kernel_w64(g->kk, a->aux_kva + g->lay.off.aux_used_maps, 0);
+	s = walk(g);
+	cr_assert_not_null(find(s, a->id));
+	cr_assert(has_diag(s, -EUCLEAN, a->id), "NULL used_maps with a count is not silent");
+	cr_assert_neq(s->active.prog_id, a->id, "its maps were never read");
+	assert_others(g, s, 0);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}

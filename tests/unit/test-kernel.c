@@ -660,3 +660,31 @@ Test(kernel, l5_hint_loses_to_vmcoreinfo)
 	ktbpf_kernel_free(k);
 	fix_free(&f);
 }
+
+/*
+ * init_top_pgt above the 1 GiB kernel-image window (__START_KERNEL_map +
+ * KERNEL_IMAGE_SIZE) has no PA by the image shortcut: it must be refused
+ * by name, not turned into a page-table root past the image.
+ */
+Test(kernel, init_top_pgt_above_image_window_rejected)
+{
+	struct kit_kernel_opts o = {.no_vmcoreinfo = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+	char *text;
+
+	fix_build(&f, &o, 64 << 20);
+	cr_assert_geq(asprintf(&text, "%sSYMBOL(init_top_pgt)=%llx\n",
+			       kit_kernel_vmcoreinfo_text(f.kk),
+			       (unsigned long long)(KTBPF_X86_START_KERNEL_MAP +
+						    KTBPF_X86_KERNEL_IMAGE_SIZE + 0x1000)),
+		      0);
+	h.vmcoreinfo_text = text;
+	h.vmcoreinfo_len = strlen(text);
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "outside the kernel image"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "CR3"), "%s", err.msg);
+	free(text);
+	fix_free(&f);
+}

@@ -172,6 +172,31 @@ Test(offsets, member_offset_anonymous_recursion_bounded)
 	btf__free(btf);
 }
 
+/*
+ * A hostile BTF (read from guest RAM) whose anonymous struct holds many
+ * anonymous copies of itself: the search is 100^8 member visits deep unless
+ * the total work is bounded. It must end fast with an error naming the type.
+ */
+Test(offsets, member_offset_anonymous_fanout_bounded, .timeout = 10)
+{
+	struct ktbpf_err err = {0};
+	struct btf *btf = btf__new_empty();
+	uint32_t off = 7;
+	int inner, self, i;
+
+	inner = btf__add_int(btf, "int", 4, BTF_INT_SIGNED);
+	self = btf__add_struct(btf, NULL, 8);
+	for (i = 0; i < 100; i++)
+		btf__add_field(btf, NULL, self, 0, 0);
+	btf__add_struct(btf, "fan", 8);
+	btf__add_field(btf, NULL, self, 0, 0);
+	btf__add_field(btf, "x", inner, 32, 0);
+	cr_assert_eq(ktbpf_btf_member_offset(btf, "fan", "x", &off, &err), -ELOOP, "%s", err.msg);
+	cr_assert_eq(off, 7, "ret untouched on failure");
+	cr_assert_not_null(strstr(err.msg, "fan.x"), "%s", err.msg);
+	btf__free(btf);
+}
+
 Test(offsets, struct_member_name_for_struct_ops)
 {
 	struct kit_btf_layout l;

@@ -168,6 +168,23 @@ Test(vmcoreinfo, find_at_hint_note_and_bare_text)
 	kit_image_free(im);
 }
 
+/* A note header with a garbage text size at the hint is named as such, not "no note". */
+Test(vmcoreinfo, find_at_hint_garbage_descsz_named)
+{
+	struct kit_image *im = kit_image_new(4 << 20);
+	struct ktbpf_vmcoreinfo *vi = vi_new();
+	struct ktbpf_err err = {0};
+
+	put_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x200000, vi, &err), -EUCLEAN, "%s",
+		     err.msg);
+	cr_assert(err.has_addr);
+	cr_assert_eq(err.addr, 0x200000);
+	cr_assert_not_null(strstr(err.msg, "size of 4294967280 bytes"), "%s", err.msg);
+	free(vi);
+	kit_image_free(im);
+}
+
 /* Bare text ending at the end of RAM: all of it is read, not a power-of-two prefix. */
 Test(vmcoreinfo, find_at_hint_bare_text_at_end_of_ram_whole)
 {
@@ -334,4 +351,31 @@ Test(vmcoreinfo, scan_malformed_note_reported)
 	cr_assert_not_null(strstr(err.msg, "line 2 is malformed"), "%s", err.msg);
 	free(vi);
 	kit_image_free(im);
+}
+
+/*
+ * A memory file that shrank under a pread region: the chunks past its end
+ * cannot be read. The scan must not claim it looked at all of RAM.
+ */
+Test(vmcoreinfo, scan_unreadable_ram_is_reported)
+{
+	uint64_t size = 8ull << 20;
+	struct ktbpf_vmcoreinfo *vi = vi_new();
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+	int fd = memfd_create("shrinks", MFD_CLOEXEC);
+	const char *msg;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0x100000, size, fd, 0, 0, &err), 0, "%s", err.msg);
+	cr_assert_eq(ftruncate(fd, 1 << 20), 0);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(m, 0, vi, &err), -ENOENT);
+	msg = strstr(err.msg, "(7 MiB of 8 MiB unreadable: ");
+	cr_assert_not_null(msg, "%s", err.msg);
+	/* Then the memory layer's own words on what went wrong with the file. */
+	cr_assert_gt(strlen(msg), strlen("(7 MiB of 8 MiB unreadable: ") + 10, "%s", err.msg);
+	ktbpf_mem_free(m);
+	close(fd);
+	free(vi);
 }

@@ -64,7 +64,8 @@ int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, str
 /*
  * Byte offset of member (searched through anonymous members) in struct or
  * union type_name. -ENOENT if the type or member is missing, -EINVAL if the
- * member is a bitfield not on a byte boundary.
+ * member is a bitfield not on a byte boundary, -ELOOP if the anonymous members
+ * to search hold more members than any real kernel (a hostile BTF).
  */
 int ktbpf_btf_member_offset(const struct btf *btf, const char *type_name, const char *member,
 			    uint32_t *ret_off, struct ktbpf_err *err);

@@ -48,7 +48,7 @@ struct ktbpf_prog {
 	bool stats_valid;	      /* runtime stats were read for every usable CPU */
 	uint64_t cnt, nsecs, misses;  /* summed over CPUs, saturating */
 	uint32_t cpus_read;	      /* CPUs whose stats were added */
-	uint32_t nr_maps;	      /* used_maps entries read (<= KTBPF_MAX_USED_MAPS) */
+	uint32_t nr_maps;	      /* used_map_cnt, capped at KTBPF_MAX_USED_MAPS */
 };
 
 struct ktbpf_active {

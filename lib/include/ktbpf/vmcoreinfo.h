@@ -57,12 +57,16 @@ int ktbpf_vmcoreinfo_parse(const char *text, size_t len, struct ktbpf_vmcoreinfo
  * region, top of RAM first is not assumed. Errors: -ENOENT "no VMCOREINFO note
  * in 128 MiB of guest RAM" (the size in bytes, KiB, MiB or GiB, with a tenth
  * when not whole) with what to do (CONFIG_VMCORE_INFO / CRASH_CORE,
- * kernel not booted yet).
+ * kernel not booted yet), or naming how much RAM could not be read;
+ * -EUCLEAN when the hinted note's text size is garbage.
  */
 int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err);
 
-/* Value of an arbitrary key ("SYMBOL(prog_idr)") as text, copied into buf; -ENOENT if absent. */
+/*
+ * Value of an arbitrary key ("SYMBOL(prog_idr)") as text, copied into buf;
+ * -ENOENT if absent, -ERANGE if it does not fit in size bytes.
+ */
 int ktbpf_vmcoreinfo_get(const struct ktbpf_vmcoreinfo *vi, const char *key, char *buf,
 			 size_t size);
 
