@@ -134,12 +134,9 @@ static int add_load(struct ktbpf_mem *mem, int fd, unsigned int i, const Elf64_P
 	if (!ph->p_filesz)
 		return 0;
 	r = ktbpf_mem_add_fd(mem, ph->p_paddr, ph->p_filesz, fd, ph->p_offset, flags, err);
-	if (r < 0) {
-		/* Keep r: ktbpf_err_prefix() returns -EIO when err is NULL. */
-		ktbpf_err_prefix(err, "core segment %u (PT_LOAD at PA 0x%llx): ", i,
-				 (unsigned long long)ph->p_paddr);
-		return r;
-	}
+	if (r < 0)
+		return ktbpf_err_prefix(err, r, "core segment %u (PT_LOAD at PA 0x%llx): ", i,
+					(unsigned long long)ph->p_paddr);
 	return 1;
 }
 

@@ -38,7 +38,7 @@ int ktbpf_err_set_addr(struct ktbpf_err *err, int code, uint64_t addr, const cha
 	return code;
 }
 
-int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
+int ktbpf_err_prefix(struct ktbpf_err *err, int code, const char *fmt, ...)
 {
 	char old[KTBPF_ERR_MSG_MAX];
 	char pre[KTBPF_ERR_MSG_MAX];
@@ -46,7 +46,7 @@ int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
 	va_list ap;
 
 	if (!err)
-		return -EIO;
+		return code;
 	va_start(ap, fmt);
 	vsnprintf(pre, sizeof(pre), fmt, ap);
 	va_end(ap);
@@ -58,7 +58,7 @@ int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
 	memcpy(err->msg, pre, plen);
 	memcpy(err->msg + plen, old, olen);
 	err->msg[plen + olen] = 0;
-	return err->code ? err->code : -EIO;
+	return code;
 }
 
 void ktbpf_err_clear(struct ktbpf_err *err)

@@ -63,7 +63,7 @@ static int read_tokens(struct ktbpf_xlate *x, const struct ktbpf_vmcoreinfo *vi,
 
 	r = ktbpf_xlate_read(x, vi->kallsyms_token_index, tk->index, sizeof(tk->index), err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "kallsyms_token_index: ");
+		return ktbpf_err_prefix(err, r, "kallsyms_token_index: ");
 	for (int i = 0; i < 256; i++)
 		if (tk->index[i] > max)
 			max = tk->index[i];
@@ -77,7 +77,7 @@ static int read_tokens(struct ktbpf_xlate *x, const struct ktbpf_vmcoreinfo *vi,
 			break;
 	}
 	if (r < 0)
-		return ktbpf_err_prefix(err, "kallsyms_token_table: ");
+		return ktbpf_err_prefix(err, r, "kallsyms_token_table: ");
 	tk->table_len = n;
 	for (int i = 0; i < 256; i++) {
 		size_t l = strnlen(tk->table + tk->index[i], n - tk->index[i]);
@@ -122,7 +122,7 @@ static int names_need(struct names *nm, size_t end, uint32_t sym, struct ktbpf_e
 		r = ktbpf_xlate_read(nm->x, nm->kva + nm->have, nb + nm->have, want - nm->have,
 				     err);
 		if (r < 0)
-			return ktbpf_err_prefix(err, "kallsyms_names: symbol %u: ", sym);
+			return ktbpf_err_prefix(err, r, "kallsyms_names: symbol %u: ", sym);
 	}
 	nm->have = want;
 	return 0;
@@ -314,14 +314,15 @@ static int read_addrs(struct ktbpf_xlate *x, const struct ktbpf_vmcoreinfo *vi, 
 	r = ktbpf_xlate_read(x, abs ? vi->kallsyms_addresses : vi->kallsyms_offsets, tab, sz, err);
 	if (r < 0) {
 		free(tab);
-		return ktbpf_err_prefix(err, abs ? "kallsyms_addresses: " : "kallsyms_offsets: ");
+		return ktbpf_err_prefix(err, r,
+					abs ? "kallsyms_addresses: " : "kallsyms_offsets: ");
 	}
 	*ret_base = 0;
 	if (!abs) {
 		r = ktbpf_xlate_read_u64(x, vi->kallsyms_relative_base, ret_base, err);
 		if (r < 0) {
 			free(tab);
-			return ktbpf_err_prefix(err, "kallsyms_relative_base: ");
+			return ktbpf_err_prefix(err, r, "kallsyms_relative_base: ");
 		}
 	}
 	*ret_tab = tab;
@@ -344,7 +345,7 @@ int ktbpf_kallsyms_load_stats(struct ktbpf_xlate *x, const struct ktbpf_vmcorein
 	if ((r = check_listed(vi, err)) < 0)
 		return r;
 	if ((r = ktbpf_xlate_read_u32(x, vi->kallsyms_num_syms, &num, err)) < 0)
-		return ktbpf_err_prefix(err, "kallsyms_num_syms: ");
+		return ktbpf_err_prefix(err, r, "kallsyms_num_syms: ");
 	if (num == 0 || num > KTBPF_SYMTAB_MAX)
 		return ktbpf_err_set(err, -EUCLEAN,
 				     "kallsyms_num_syms = %u is implausible (max %u)", num,

@@ -188,8 +188,9 @@ static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 static int hint_l5(const struct ktbpf_kernel *k, int r, struct ktbpf_err *err)
 {
 	if (k->l5_guessed)
-		ktbpf_err_prefix(err, "assuming 4-level paging (nothing says; set the l5 hint for "
-				      "a 5-level guest): ");
+		ktbpf_err_prefix(err, r,
+				 "assuming 4-level paging (nothing says; set the l5 hint for "
+				 "a 5-level guest): ");
 	return r;
 }
 
@@ -330,7 +331,7 @@ static int load_symbols(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints 
 		return load_symbol_files(k, h, err);
 	r = ktbpf_kallsyms_load(k->x, k->vi, k->syms, err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "reading kallsyms from guest RAM: ");
+		return ktbpf_err_prefix(err, r, "reading kallsyms from guest RAM: ");
 	k->info.symbols_source = KTBPF_SRC_GUEST_RAM;
 	k->info.kaslr_offset = h->has_kaslr_offset ? h->kaslr_offset : k->vi->kerneloffset;
 	if ((r = ktbpf_symtab_finish(k->syms)) < 0)
@@ -353,7 +354,7 @@ static int page_offset_x86(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	if (sym(k, "page_offset_base", &kva) == 0) {
 		r = ktbpf_xlate_read_u64(k->x, kva, &v, err);
 		if (r < 0) {
-			ktbpf_err_prefix(err, "reading page_offset_base: ");
+			ktbpf_err_prefix(err, r, "reading page_offset_base: ");
 			return hint_l5(k, r, err);
 		}
 		if ((v >> 63) && !(v & 0xfff))
@@ -392,7 +393,7 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 					  "guest BTF at 0x%llx does not parse: %s",
 					  (unsigned long long)start, strerror(errno));
 	} else {
-		ktbpf_err_prefix(err, "reading guest BTF: ");
+		ktbpf_err_prefix(err, r, "reading guest BTF: ");
 		hint_l5(k, r, err);
 	}
 	free(buf);
@@ -493,7 +494,7 @@ static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
 			"symbol 'nr_cpu_ids' or '__per_cpu_offset' not found: the guest "
 			"kernel needs CONFIG_SMP and CONFIG_KALLSYMS_ALL");
 	if ((r = ktbpf_xlate_read_u32(k->x, nr_kva, &nr, err)) < 0) {
-		ktbpf_err_prefix(err, "reading nr_cpu_ids: ");
+		ktbpf_err_prefix(err, r, "reading nr_cpu_ids: ");
 		return hint_l5(k, r, err);
 	}
 	if (nr < 1 || nr > KTBPF_MAX_CPUS)
@@ -506,7 +507,7 @@ static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	if (!k->percpu)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
 	if ((r = ktbpf_xlate_read(k->x, arr, k->percpu, 8ull * nr, err)) < 0)
-		return ktbpf_err_prefix(err, "reading __per_cpu_offset[%u]: ", nr);
+		return ktbpf_err_prefix(err, r, "reading __per_cpu_offset[%u]: ", nr);
 	k->nr_percpu = nr;
 	k->info.nr_cpu_ids = nr;
 	k->info.per_cpu_offset = arr;

@@ -513,7 +513,7 @@ static int read_idr(struct walk *w, uint64_t idr, uint64_t *ret_head, struct ktb
 
 	r = plan_read(w->x, w->idr, idr, buf, err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "prog_idr at 0x%" PRIx64 " unreadable: ", idr);
+		return ktbpf_err_prefix(err, r, "prog_idr at 0x%" PRIx64 " unreadable: ", idr);
 	next = ld32(buf + w->idr->pos[IDR_NEXT]);
 	if (next > INT_MAX_ID)
 		diag(w->s, -EUCLEAN, 0, idr,

@@ -217,10 +217,12 @@ static int parse_at(const struct ktbpf_mem *mem, uint64_t pa, uint32_t descsz,
 
 	r = ktbpf_mem_read(mem, pa + NOTE_TEXT_OFF, buf, descsz, err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
+		return ktbpf_err_prefix(err, r,
+					"VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
 	r = ktbpf_vmcoreinfo_parse(buf, descsz, ret, err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
+		return ktbpf_err_prefix(err, r,
+					"VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
 	ret->note_pa = pa;
 	return 0;
 }
@@ -259,7 +261,7 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 
 	r = ktbpf_mem_read(mem, pa, hdr, sizeof(hdr), err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "VMCOREINFO hint: ");
+		return ktbpf_err_prefix(err, r, "VMCOREINFO hint: ");
 	if (is_note(hdr, &descsz))
 		return parse_at(mem, pa, descsz, ret, err);
 	/* The header names the note but its size is wrong: say that, not "no note". */
@@ -283,7 +285,8 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 	n = read_longest(mem, pa, buf, sizeof(buf), sizeof(hdr));
 	r = ktbpf_vmcoreinfo_parse(buf, n, ret, err);
 	if (r < 0)
-		return ktbpf_err_prefix(err, "VMCOREINFO text at 0x%llx: ", (unsigned long long)pa);
+		return ktbpf_err_prefix(err, r,
+					"VMCOREINFO text at 0x%llx: ", (unsigned long long)pa);
 	ret->note_pa = pa;
 	return 0;
 }

@@ -36,13 +36,11 @@ static int chunk_shift_of(const struct ktbpf_xa_layout *l, struct ktbpf_err *err
 }
 
 /*
- * Name the node in a read error and keep the reader's code: ktbpf_err_prefix()
- * alone would turn it into -EIO when the caller passed no err.
+ * Name the node in a read error, keeping the reader's code.
  */
 static int prefixed(struct ktbpf_err *err, int r, uint64_t node)
 {
-	ktbpf_err_prefix(err, "xarray node at 0x%llx: ", (unsigned long long)node);
-	return r;
+	return ktbpf_err_prefix(err, r, "xarray node at 0x%llx: ", (unsigned long long)node);
 }
 
 /*

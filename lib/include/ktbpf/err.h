@@ -36,11 +36,13 @@ int ktbpf_err_set_addr(struct ktbpf_err *err, int code, uint64_t addr, const cha
 	__attribute__((format(printf, 4, 5)));
 
 /*
- * Prepend context to an already filled message ("prog 12: " + old message).
- * Returns err->code (or -EIO when err is NULL or unset) for tail calls.
+ * Prepend context to an already filled message ("prog 12: " + old message)
+ * when err is non-NULL. Returns code, the negative errno the failing call
+ * gave, so callers can write `return ktbpf_err_prefix(err, r, "...: ")`
+ * whether or not they were given an err.
  */
-int ktbpf_err_prefix(struct ktbpf_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+int ktbpf_err_prefix(struct ktbpf_err *err, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Reset to "no error". */
 void ktbpf_err_clear(struct ktbpf_err *err);
