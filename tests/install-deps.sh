@@ -16,7 +16,7 @@ packages=(
 	build-essential flex bison bc libssl-dev dwarves python3-minimal
 )
 
-sudo=
+sudo='' updated=''
 if [ "$(id -u)" -ne 0 ]; then
 	sudo=sudo
 fi
@@ -25,7 +25,7 @@ fi
 # package lists must know them (bookworm-security carries the 6.12 ones).
 if ! apt-cache show linux-source-6.12 >/dev/null 2>&1; then
 	echo "install-deps: refreshing apt package lists (linux-source-6.12 unknown)" >&2
-	$sudo apt-get update -q || echo "install-deps: WARNING: apt-get update failed" >&2
+	$sudo apt-get update -q && updated=1 || echo "install-deps: WARNING: apt-get update failed" >&2
 fi
 
 missing=()
@@ -43,5 +43,5 @@ if [ -n "$sudo" ] && ! command -v sudo >/dev/null; then
 fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q
+[ -n "$updated" ] || $sudo apt-get update -q
 $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

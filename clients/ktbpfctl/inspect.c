@@ -81,7 +81,8 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "0\n"
 	      "  --vmlinux FILE         the guest's vmlinux (ELF .symtab and .BTF)\n"
 	      "  --system-map FILE      the guest's System.map (or a /proc/kallsyms copy)\n"
-	      "  --btf FILE             the guest's BTF (raw, e.g. /sys/kernel/btf/vmlinux)\n"
+	      "  --btf FILE             the guest's BTF: raw (/sys/kernel/btf/vmlinux) or an ELF\n"
+	      "                         with .BTF\n"
 	      "  --vmcoreinfo-pa PA     guest physical address of the VMCOREINFO note (skips the "
 	      "scan)\n"
 	      "  --arch ARCH            x86_64 or aarch64 (default: from VMCOREINFO, else x86_64)\n"
@@ -94,6 +95,7 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --repeat N             walk N times after one discovery; report median and\n"
 	      "                         minimum walk time (benchmarking)\n"
 	      "  -h, --help             show this help\n"
+	      "An option with a value, --region apart, may be given once (twice: usage error).\n"
 	      "\n"
 	      "JSON: counters are integers (clamped to 2^63-1); addresses and offsets are hex\n"
 	      "strings \"0x...\". On error, --json also prints {\"error\": \"...\"} on stdout.\n"
@@ -106,9 +108,33 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "Exit status:\n"
 	      "  0  success (diagnostics about single programs do not fail the command)\n"
 	      "  1  the question could not be answered: RAM file unreadable, no kernel found,\n"
-	      "     prog_idr unreadable\n"
+	      "     prog_idr unreadable, output not written\n"
 	      "  2  usage error\n",
 	      out);
+}
+
+/*
+ * A JSON string for text that came from guest memory (names, the release,
+ * messages quoting them): jansson refuses invalid UTF-8, and a refused string
+ * must not make a program vanish from the output, so such bytes become '?'.
+ */
+static json_t *json_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+	size_t i;
+
+	if (j || !s)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (i = 0; copy[i]; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
 }
 
 /* One error line on stderr, and {"error": ...} on stdout in JSON mode. */
@@ -123,7 +149,7 @@ __attribute__((format(printf, 3, 4))) static int fail(const struct opts *o, int 
 	va_end(ap);
 	fprintf(stderr, "ktbpfctl: %s\n", msg);
 	if (o && o->json) {
-		json_t *j = json_pack("{s:s}", "error", msg);
+		json_t *j = json_pack("{s:o}", "error", json_text(msg));
 
 		if (j) {
 			json_dumpf(j, stdout, JSON_COMPACT);
@@ -141,7 +167,8 @@ static int parse_u64(const char *s, bool suffix, uint64_t *ret)
 	unsigned int shift = 0;
 	char *end;
 
-	if (!s || !*s || *s == '-')
+	/* strtoull() would skip blanks and accept a sign: " -1" is 2^64-1 */
+	if (!s || *s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 0);
@@ -310,7 +337,8 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 
 static int parse_args(struct opts *o, int argc, char **argv)
 {
-	int c, r, i;
+	unsigned int seen = 0, bit;
+	int c, r, i, li = 0;
 
 	/* Find --json first so that usage errors already follow the output mode. */
 	for (i = 1; i < argc && strcmp(argv[i], "--"); i++)
@@ -318,7 +346,7 @@ static int parse_args(struct opts *o, int argc, char **argv)
 			o->json = true;
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", longopts, &li)) != -1) {
 		if (c == ':')
 			return fail(o, KTBPFCTL_EXIT_USAGE,
 				    "option '%s' needs a value: see "
@@ -329,6 +357,14 @@ static int parse_args(struct opts *o, int argc, char **argv)
 				    "unknown option '%s': see "
 				    "'ktbpfctl inspect --help'",
 				    argv[optind - 1]);
+		/* A value given twice would silently replace the first (--ram a --ram b). */
+		bit = c >= OPT_RAM && c <= OPT_KASLR ? 1u << (c - OPT_RAM) : 0;
+		if (c == OPT_REGION || c == OPT_JSON || c == OPT_L5)
+			bit = 0;
+		if (seen & bit)
+			return fail(o, KTBPFCTL_EXIT_USAGE, "option '--%s' given twice",
+				    longopts[li].name);
+		seen |= bit;
 		r = parse_opt(o, c, optarg);
 		if (r >= 0)
 			return r;
@@ -484,21 +520,22 @@ static json_t *json_count(uint64_t v)
 
 static json_t *json_kernel(const struct ktbpf_kernel_info *ki)
 {
-	return json_pack(
-		"{s:s, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:s, s:o}", "release", ki->release,
-		"arch", ktbpf_arch_name(ki->arch), "kaslr_offset", json_hex(ki->kaslr_offset),
-		"phys_base", json_hex(ki->phys_base), "page_offset", json_hex(ki->page_offset),
-		"pgtable_levels", ki->l5 ? 5 : 4, "nr_cpu_ids", json_count(ki->nr_cpu_ids),
-		"symbols_source", ktbpf_source_name(ki->symbols_source), "btf_source",
-		ktbpf_source_name(ki->btf_source), "discover_ns", json_count(ki->discover_ns));
+	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:s, s:o}", "release",
+			 json_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
+			 json_hex(ki->kaslr_offset), "phys_base", json_hex(ki->phys_base),
+			 "page_offset", json_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
+			 "nr_cpu_ids", json_count(ki->nr_cpu_ids), "symbols_source",
+			 ktbpf_source_name(ki->symbols_source), "btf_source",
+			 ktbpf_source_name(ki->btf_source), "discover_ns",
+			 json_count(ki->discover_ns));
 }
 
 static json_t *json_prog(const struct ktbpf_prog *p)
 {
-	return json_pack("{s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o, s:b}", "id", json_count(p->id),
-			 "name", p->name, "interface", p->iface, "member", p->member,
-			 "verified_insns", json_count(p->verified_insns), "run_cnt",
-			 json_count(p->cnt), "run_time_ns", json_count(p->nsecs),
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", json_count(p->id),
+			 "name", json_text(p->name), "interface", json_text(p->iface), "member",
+			 json_text(p->member), "verified_insns", json_count(p->verified_insns),
+			 "run_cnt", json_count(p->cnt), "run_time_ns", json_count(p->nsecs),
 			 "recursion_misses", json_count(p->misses), "stats_complete",
 			 p->stats_valid);
 }
@@ -513,14 +550,15 @@ static json_t *json_active(const struct ktbpf_active *a)
 	kvas = json_array();
 	for (i = 0; kvas && i < a->nr_maps && i < KTBPF_MAX_USED_MAPS; i++)
 		json_array_append_new(kvas, json_hex(a->map_kvas[i]));
-	return json_pack("{s:s, s:s, s:o, s:o}", "obj_name", a->obj_name, "interface", a->iface,
-			 "prog_id", json_count(a->prog_id), "map_kvas", kvas);
+	return json_pack("{s:o, s:o, s:o, s:o}", "obj_name", json_text(a->obj_name), "interface",
+			 json_text(a->iface), "prog_id", json_count(a->prog_id), "map_kvas", kvas);
 }
 
 static json_t *json_diag(const struct ktbpf_diag *d)
 {
-	return json_pack("{s:o, s:s, s:o, s:s}", "prog_id", json_count(d->prog_id), "code",
-			 errno_name(d->code), "addr", json_hex(d->addr), "message", d->msg);
+	return json_pack("{s:o, s:s, s:o, s:o}", "prog_id", json_count(d->prog_id), "code",
+			 errno_name(d->code), "addr", json_hex(d->addr), "message",
+			 json_text(d->msg));
 }
 
 static json_t *json_stats_state(enum ktbpf_stats_state s)
@@ -533,10 +571,13 @@ static json_t *json_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_
 	json_t *progs = json_array(), *diags = json_array(), *root;
 	size_t i;
 
+	/* An element that cannot be built fails the document: never a partial list. */
 	for (i = 0; progs && i < s->nr_progs; i++)
-		json_array_append_new(progs, json_prog(&s->progs[i]));
+		if (json_array_append_new(progs, json_prog(&s->progs[i])) < 0)
+			progs = (json_decref(progs), NULL);
 	for (i = 0; diags && i < s->nr_diags; i++)
-		json_array_append_new(diags, json_diag(&s->diags[i]));
+		if (json_array_append_new(diags, json_diag(&s->diags[i])) < 0)
+			diags = (json_decref(diags), NULL);
 	root = json_pack("{s:o, s:o, s:o, s:o, s:b, s:I, s:o, s:o}", "kernel", json_kernel(ki),
 			 "stats_enabled", json_stats_state(s->stats), "progs", progs, "active",
 			 json_active(&s->active), "capped", s->capped, "skipped",
@@ -552,7 +593,8 @@ static int print_json(const struct opts *o, const struct ctx *c)
 	json_t *root = json_snapshot(c->snap, ktbpf_kernel_info(c->k));
 
 	if (!root)
-		return fail(o, KTBPFCTL_EXIT_FAIL, "out of memory building JSON");
+		return fail(o, KTBPFCTL_EXIT_FAIL,
+			    "cannot build the JSON document (out of memory?)");
 	if (o->repeat > 1)
 		json_object_set_new(root, "repeat",
 				    json_pack("{s:o, s:o, s:o}", "walks", json_count(o->repeat),
@@ -682,6 +724,10 @@ int ktbpfctl_inspect(int argc, char **argv)
 	r = run(&o, &c);
 	if (r < 0)
 		r = o.json ? print_json(&o, &c) : print_table(&o, &c);
+	/* A full disk or a closed pipe must not pass for an answer. */
+	if (r == KTBPFCTL_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		r = fail(NULL, KTBPFCTL_EXIT_FAIL, "cannot write the output: %s",
+			 strerror(errno ? errno : EIO));
 	ctx_fini(&c);
 	return r;
 }

@@ -60,7 +60,9 @@ case "$kernel" in
 	want_obj=ktbpf_cc want_iface=tcp_congestion_ops
 	;;
 scx)
-	kdir=$("$guest/scx/build-kernel.sh" --print-dir)
+	# (--print-dir needs apt's candidate version of linux-source-6.12)
+	kdir=$("$guest/scx/build-kernel.sh" --print-dir) ||
+		missing "cannot locate the sched_ext kernel (is linux-source-6.12 known to apt?)"
 	[ -f "$kdir/bzImage" ] && [ -f "$kdir/vmlinux" ] ||
 		missing "the sched_ext kernel is not built: run tests/guest/scx/build-kernel.sh (about 12 minutes)"
 	obj=$("$guest/scx/build-bpf.sh" "$wd/bpf") || missing "cannot build the scheduler"
@@ -131,8 +133,12 @@ else
 	# from the guest's /proc/kallsyms (System.map format).
 	route files --ram "$wd/ram" --btf "$kdir/vmlinux" --system-map "$wd/kallsyms"
 fi
-"$guest/qmp.sh" "$wd" "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":false,\"protocol\":\"file:$wd/core.elf\"}}" >/dev/null
-route core --ram "$wd/core.elf"
+if dump=$("$guest/qmp.sh" "$wd" "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":false,\"protocol\":\"file:$wd/core.elf\"}}" 2>&1); then
+	route core --ram "$wd/core.elf"
+else
+	say "route core: FAILED: QMP dump-guest-memory: $dump"
+	rc=1
+fi
 
 if [ "$smp" -gt 1 ] && [ -n "${KTBPFCTL_FAULT:-}" ]; then
 	# Negative control: the same comparison with an inspector that sums CPU 0 only.

@@ -107,6 +107,10 @@ start=$(date +%s.%N)
 "$qemu" "${args[@]}" </dev/null >"$workdir/qemu.log" 2>&1 &
 pid=$!
 echo "$pid" >"$workdir/qemu.pid"
+# Whatever ends this script before the guest is paused (an error, set -e, a
+# signal) must not leave a QEMU running with its RAM file.
+booted=
+trap '[ -n "$booted" ] || kill "$pid" 2>/dev/null || true' EXIT
 
 failed() {
 	log "error: $*"
@@ -133,7 +137,9 @@ while :; do
 	elapsed=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%d", n-s}')
 	[ "$elapsed" -lt "$timeout" ] || failed "no KTBPF-READY after ${timeout}s"
 	if [ "$elapsed" -ge "$next_report" ]; then
-		last=$(tr -d '\r' <"$workdir/console.log" 2>/dev/null | grep -a . | tail -n1 | cut -c1-100)
+		# (|| true: an empty console -- a slow, loaded host -- must not end
+		# this script under set -e + pipefail and leave QEMU running)
+		last=$(tr -d '\r' <"$workdir/console.log" 2>/dev/null | grep -a . | tail -n1 | cut -c1-100) || true
 		log "waiting for the guest (${elapsed}s): $last"
 		next_report=$((next_report + 10))
 	fi
@@ -147,7 +153,7 @@ status=$("$here/qmp.sh" "$workdir" '{"execute":"query-status"}') || failed "QMP 
 [[ $status == *'"status": "paused"'* || $status == *'"status":"paused"'* ]] ||
 	failed "VM is not paused after stop: $status"
 
-tr -d '\r' <"$workdir/console.log" | grep -a '^KTBPF-TRUTH ' | tail -n1 |
+{ tr -d '\r' <"$workdir/console.log" | grep -a '^KTBPF-TRUTH ' || true; } | tail -n1 |
 	sed 's/^KTBPF-TRUTH //' >"$workdir/truth.json"
 [ -s "$workdir/truth.json" ] || log "warning: no KTBPF-TRUTH line on the console"
 echo "$boot" >"$workdir/boot_seconds"
@@ -161,5 +167,6 @@ if [ -s "$workdir/kallsyms.serial" ]; then
 	fi
 fi
 paging=$(tr -d '\r' <"$workdir/console.log" | sed -n 's/.*ktbpf-init: .*paging=\([0-9]*-level\).*/\1/p' | tail -n1)
+booted=1
 log "guest READY after ${boot}s (${paging:-unknown} paging), VM paused; QEMU pid $pid"
 printf '%s\n' "$workdir"

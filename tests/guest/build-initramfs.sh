@@ -139,6 +139,11 @@ cache=$(ktbpf_cache_dir)/initramfs
 mkdir -p "$cache"
 key=$(hash_inputs)
 dir=$cache/$key
+# Runs sharing the cache take turns (held until OUT is copied): one must not
+# replace or prune a directory another is copying from.
+need_cmd flock
+exec {lock}>"$cache/.lock"
+flock "$lock"
 
 if [ -f "$dir/.complete" ]; then
 	log "cached: $dir"

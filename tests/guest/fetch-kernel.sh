@@ -33,9 +33,13 @@ case "${2:-}" in
 esac
 case "$series" in 6.1|6.12) ;; *) usage ;; esac
 
-need_cmd apt-cache apt-get dpkg-deb sort
+need_cmd apt-cache apt-get dpkg-deb sort flock
 cache=$(ktbpf_cache_dir)/kernels
 mkdir -p "$cache"
+# Runs sharing the cache take turns: a second run must neither replace a
+# directory the first one is extracting vmlinux from nor download twice.
+exec {lock}>"$cache/.fetch-$series.lock"
+flock "$lock"
 
 resolve_pkg() {
 	local pkg
@@ -99,7 +103,23 @@ log "downloading $pkg=$ver"
 apt_opts=(-q)
 # as root apt drops to the _apt user, who cannot write into our private temp dir
 [ "$(id -u)" = 0 ] && apt_opts+=(-o APT::Sandbox::User=root)
-if ! (cd "$tmp" && apt-get download "${apt_opts[@]}" "$pkg=$ver" >&2); then
+if ! (cd "$tmp" && apt-get download "${apt_opts[@]}" "$pkg=$ver" >&2) && [ "$(id -u)" = 0 ]; then
+	# Stale package lists name a version the mirror no longer carries
+	# (security updates replace it): refresh them once and ask again.
+	log "download failed; refreshing the package lists (apt-get update) and retrying"
+	apt-get update -q >&2 || true
+	rm -rf "${tmp:?}"/*
+	if pkg=$(resolve_pkg) && ver=$(candidate_version "$pkg") && [ -n "$ver" ] && [ "$ver" != "(none)" ]; then
+		dir=$cache/${pkg}_${ver//:/%}
+		if [ -f "$dir/.complete" ] && [ -f "$dir/vmlinuz" ]; then
+			log "cached: $pkg $ver"
+			finish "$dir"
+		fi
+		log "downloading $pkg=$ver"
+		(cd "$tmp" && apt-get download "${apt_opts[@]}" "$pkg=$ver" >&2) || true
+	fi
+fi
+if ! ls "$tmp"/*.deb >/dev/null 2>&1; then
 	die "apt-get download $pkg=$ver failed.
   Run 'apt-get update' (as root) so the package index is current, check network access to
   deb.debian.org (bookworm, bookworm-security), then retry."

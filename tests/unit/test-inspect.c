@@ -329,6 +329,14 @@ Test(inspect, usage_errors_exit_2)
 		(const char *const[]){"inspect", "--ram", "x", "--arch", "sparc", NULL},
 		(const char *const[]){"inspect", "--ram", "x", "extra", NULL},
 		(const char *const[]){"inspect", "--ram", NULL},
+		/* strtoull() skips blanks and takes a sign: " -1" must not be 2^64-1 */
+		(const char *const[]){"inspect", "--ram", "x", "--region", " -1:4K:0", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--region", "0:+4K:0", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--region", "0:16E:0", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--cr3", " -4096", NULL},
+		/* a second value would silently replace the first */
+		(const char *const[]){"inspect", "--ram", "x", "--ram", "y", NULL},
+		(const char *const[]){"inspect", "--ram", "x", "--cr3", "1", "--ttbr1", "2", NULL},
 		(const char *const[]){"frobnicate", NULL},
 		(const char *const[]){NULL},
 	};
@@ -341,6 +349,70 @@ Test(inspect, usage_errors_exit_2)
 		assert_one_line_error(&r, 2, NULL);
 		result_free(&r);
 	}
+}
+
+Test(inspect, repeated_option_is_named_in_the_error)
+{
+	struct result r = run((const char *const[]){"inspect", "--ram", "x", "--json", "--btf", "a",
+						    "--btf", "b", NULL});
+
+	assert_one_line_error(&r, 2, "'--btf' given twice");
+	cr_assert(!strncmp(r.out, "{\"error\":", 9), "%s", r.out);
+	result_free(&r);
+}
+
+/*
+ * A guest's strings are bytes, not UTF-8: jansson refuses invalid UTF-8, and
+ * the program must still be listed (the bytes shown as '?'), not vanish.
+ */
+Test(inspect, non_utf8_guest_name_keeps_the_program_in_json)
+{
+	const struct kit_prog_spec progs[] = {
+		{.id = 1, .name = "ok_prog", .iface = KIT_IFACE_TCP, .member = 1, .obj = "kitcc"},
+		{.id = 2,
+		 .name = "bad\xff\xfe",
+		 .iface = KIT_IFACE_TCP,
+		 .member = 2,
+		 .obj = "kitcc"},
+	};
+	struct kit_guest_opts o = {.progs = progs, .nr_progs = 2};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("utf8");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "\"id\":1,\"name\":\"ok_prog\""), "%s", r.out);
+	cr_assert(strstr(r.out, "\"id\":2,\"name\":\"bad??\""), "%s", r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/* An answer that could not be written is a failure, not exit 0. */
+Test(inspect, unwritable_output_fails)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char *path = tmp_path("full"), *cmd = NULL;
+	const char *bin = getenv("KTBPFCTL");
+	int st;
+
+	cr_assert_not_null(bin, "KTBPFCTL (path of the ktbpfctl binary) is not set");
+	kit_image_save(g->im, path);
+	cr_assert(asprintf(&cmd, "'%s' inspect --ram '%s' --json >/dev/full 2>/dev/null", bin,
+			   path) > 0);
+	st = system(cmd);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status 0x%x", st);
+	free(cmd);
+	cr_assert(asprintf(&cmd, "'%s' inspect --ram '%s' >/dev/full 2>/dev/null", bin, path) > 0);
+	st = system(cmd);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "status 0x%x", st);
+	free(cmd);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
 }
 
 Test(inspect, help_and_version)
