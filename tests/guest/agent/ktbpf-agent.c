@@ -239,13 +239,35 @@ static int set_cc(int fd)
 	return 0;
 }
 
+/*
+ * Connection i runs, on both ends, on CPU i modulo the online CPUs: on
+ * loopback the congestion control runs where the segments and ACKs are
+ * processed, so every CPU gets counts of its own and the host's per-CPU sum is
+ * really tested (a reader that summed CPU 0 alone must be caught).
+ */
+static void pin_cpu(int i)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (n < 2)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(i % n, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		msg("sched_setaffinity(CPU %ld): %s", i % n, strerror(errno));
+}
+
 /* Server: accept connections, read each to EOF, then close.  Runs in a child. */
 static void tcp_server(int lfd, int nconns)
 {
 	static char buf[65536];
 
 	for (int i = 0; i < nconns; i++) {
-		int c = accept(lfd, NULL, NULL);
+		int c;
+
+		pin_cpu(i);
+		c = accept(lfd, NULL, NULL);
 
 		if (c < 0) {
 			if (errno == EINTR)
@@ -292,8 +314,11 @@ static bool tcp_workload(void)
 	close(lfd);
 
 	for (done = 0; done < TCP_CONNS; done++) {
-		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		int fd;
 		long sent = 0;
+
+		pin_cpu(done);
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 		if (fd < 0 || set_cc(fd) < 0 ||
 		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
