@@ -337,35 +337,48 @@ int ktbpf_xlate_read(struct ktbpf_xlate *x, uint64_t kva, void *buf, size_t len,
 }
 
 /* Scalars that do not cross a page need one translation and one scalar memory read. */
-int ktbpf_xlate_read_u32(struct ktbpf_xlate *x, uint64_t kva, uint32_t *ret, struct ktbpf_err *err)
+/*
+ * One little-endian scalar of len 4 or 8 bytes: a single memory read when it
+ * lies within one page or shortcut, else ktbpf_xlate_read() across the page
+ * boundary. Always inlined with a constant len, like mem.c's read_le().
+ */
+static inline __attribute__((always_inline)) int
+read_le(struct ktbpf_xlate *x, uint64_t kva, size_t len, uint64_t *ret, struct ktbpf_err *err)
 {
-	uint64_t pa, n;
-	uint32_t v;
+	uint64_t pa, n, v = 0;
+	uint32_t v32;
 	int r = chunk(x, kva, &pa, &n, err);
 
 	if (r < 0)
 		return r;
-	if (n >= sizeof(v))
-		return ktbpf_mem_read_u32(x->mem, pa, ret, err);
-	r = ktbpf_xlate_read(x, kva, &v, sizeof(v), err);
+	if (n >= len && len == 8)
+		return ktbpf_mem_read_u64(x->mem, pa, ret, err);
+	if (n >= len) {
+		r = ktbpf_mem_read_u32(x->mem, pa, &v32, err);
+		if (r == 0)
+			*ret = v32;
+		return r;
+	}
+	/* The low len bytes of a zeroed u64 read as little-endian give the value. */
+	r = ktbpf_xlate_read(x, kva, &v, len, err);
 	if (r == 0)
-		*ret = le32toh(v);
+		*ret = le64toh(v);
+	return r;
+}
+
+int ktbpf_xlate_read_u32(struct ktbpf_xlate *x, uint64_t kva, uint32_t *ret, struct ktbpf_err *err)
+{
+	uint64_t v;
+	int r = read_le(x, kva, 4, &v, err);
+
+	if (r == 0)
+		*ret = (uint32_t)v;
 	return r;
 }
 
 int ktbpf_xlate_read_u64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret, struct ktbpf_err *err)
 {
-	uint64_t pa, n, v;
-	int r = chunk(x, kva, &pa, &n, err);
-
-	if (r < 0)
-		return r;
-	if (n >= sizeof(v))
-		return ktbpf_mem_read_u64(x->mem, pa, ret, err);
-	r = ktbpf_xlate_read(x, kva, &v, sizeof(v), err);
-	if (r == 0)
-		*ret = le64toh(v);
-	return r;
+	return read_le(x, kva, 8, ret, err);
 }
 
 int ktbpf_xlate_read_str(struct ktbpf_xlate *x, uint64_t kva, char *buf, size_t max,

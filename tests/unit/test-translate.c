@@ -241,6 +241,7 @@ Test(translate, cache_hit_then_flush_sees_new_tables)
 Test(translate, read_across_pages_non_contiguous)
 {
 	uint64_t kva = VMALLOC_L4 + 0x10000, hi, lo, v = 0;
+	uint32_t v32 = 0;
 	char buf[16];
 	struct ktbpf_err err = {0};
 	struct fx f;
@@ -259,6 +260,10 @@ Test(translate, read_across_pages_non_contiguous)
 	cr_assert_eq(memcmp(buf, "ABCDEFGHIJKLMNOP", 16), 0);
 	cr_assert_eq(ktbpf_xlate_read_u64(f.x, kva + 4096 - 4, &v, &err), 0);
 	cr_assert_eq(v, 0x4c4b4a4948474645ull); /* "EFGHIJKL" little-endian */
+	cr_assert_eq(ktbpf_xlate_read_u32(f.x, kva + 4096 - 2, &v32, &err), 0);
+	cr_assert_eq(v32, 0x4a494847u); /* "GHIJ": a u32 split by the page boundary */
+	cr_assert_eq(ktbpf_xlate_read_u32(f.x, kva + 4096 - 8, &v32, &err), 0);
+	cr_assert_eq(v32, 0x44434241u); /* "ABCD": within one page */
 	/* The second page unmapped: the whole read fails at that page. */
 	kit_pt_set_entry(f.pt, kva + 4096, 3, 0);
 	ktbpf_xlate_flush(f.x);
