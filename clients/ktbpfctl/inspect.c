@@ -520,14 +520,15 @@ static json_t *json_count(uint64_t v)
 
 static json_t *json_kernel(const struct ktbpf_kernel_info *ki)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:s, s:o}", "release",
-			 json_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
-			 json_hex(ki->kaslr_offset), "phys_base", json_hex(ki->phys_base),
-			 "page_offset", json_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
-			 "nr_cpu_ids", json_count(ki->nr_cpu_ids), "symbols_source",
-			 ktbpf_source_name(ki->symbols_source), "btf_source",
-			 ktbpf_source_name(ki->btf_source), "discover_ns",
-			 json_count(ki->discover_ns));
+	return json_pack(
+		"{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:s, s:o}", "release",
+		json_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
+		json_hex(ki->kaslr_offset), "phys_base", json_hex(ki->phys_base), "page_offset",
+		json_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4, "nr_cpu_ids",
+		json_count(ki->nr_cpu_ids), "possible_cpus", json_count(ki->nr_possible_cpus),
+		"percpu_scheme", ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
+		ktbpf_source_name(ki->symbols_source), "btf_source",
+		ktbpf_source_name(ki->btf_source), "discover_ns", json_count(ki->discover_ns));
 }
 
 static json_t *json_prog(const struct ktbpf_prog *p)
@@ -617,14 +618,15 @@ static void print_kernel(const struct ktbpf_kernel_info *ki)
 	       "  phys_base     0x%" PRIx64 "\n"
 	       "  page_offset   0x%" PRIx64 "\n"
 	       "  paging        %d-level\n"
-	       "  CPUs          %" PRIu32 "\n"
+	       "  CPUs          %" PRIu32 " possible (nr_cpu_ids %" PRIu32 ", per-CPU %s)\n"
 	       "  symbols       %s (%zu)\n"
 	       "  BTF           %s (%zu bytes)\n"
 	       "  discovery     %.3f ms\n",
 	       ki->release, ktbpf_arch_name(ki->arch), ki->kaslr_offset, ki->phys_base,
-	       ki->page_offset, ki->l5 ? 5 : 4, ki->nr_cpu_ids,
-	       ktbpf_source_name(ki->symbols_source), ki->nr_symbols,
-	       ktbpf_source_name(ki->btf_source), ki->btf_size, (double)ki->discover_ns / 1e6);
+	       ki->page_offset, ki->l5 ? 5 : 4, ki->nr_possible_cpus, ki->nr_cpu_ids,
+	       ktbpf_percpu_scheme_name(ki->percpu_scheme), ktbpf_source_name(ki->symbols_source),
+	       ki->nr_symbols, ktbpf_source_name(ki->btf_source), ki->btf_size,
+	       (double)ki->discover_ns / 1e6);
 }
 
 static void print_progs(const struct ktbpf_snapshot *s)

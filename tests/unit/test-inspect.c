@@ -105,14 +105,18 @@ static char *tmp_path(const char *name)
 static void assert_json_truth(const struct kit_guest *g, const char *out)
 {
 	char buf[1024];
-	uint32_t i;
+	uint32_t i, possible = 0;
 
+	for (i = 0; i < g->nr_cpus; i++)
+		possible += kit_kernel_cpu_possible(g->kk, i);
 	snprintf(buf, sizeof(buf),
 		 "{\"kernel\":{\"release\":\"6.1.0-kit\",\"arch\":\"x86_64\",\"kaslr_offset\":"
 		 "\"0x%" PRIx64 "\",\"phys_base\":\"0x%" PRIx64 "\",\"page_offset\":\"0x%" PRIx64
-		 "\",\"pgtable_levels\":%d,\"nr_cpu_ids\":%u,",
+		 "\",\"pgtable_levels\":%d,\"nr_cpu_ids\":%u,\"possible_cpus\":%u,"
+		 "\"percpu_scheme\":\"%s\",",
 		 g->kk->kerneloffset, g->kk->phys_base, g->kk->page_offset,
-		 g->opts.kernel.l5 ? 5 : 4, g->nr_cpus);
+		 g->opts.kernel.l5 ? 5 : 4, g->nr_cpus, possible,
+		 g->opts.kernel.relative_percpu ? "relative" : "zero-based");
 	cr_assert(!strncmp(out, buf, strlen(buf)), "kernel:\n%s\nwant prefix:\n%s", out, buf);
 	cr_assert(strstr(out, "\"stats_enabled\":true,\"progs\":[{"), "%s", out);
 	for (i = 0; i < g->nr_progs; i++) {
@@ -150,6 +154,31 @@ Test(inspect, raw_ram_file_json_matches_truth)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.err, "");
 	assert_json_truth(g, r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/* x86_64 6.15+ per-CPU offsets, with holes in the possible mask: sums over the possible CPUs. */
+Test(inspect, relative_percpu_guest_with_possible_holes_json_matches_truth)
+{
+	struct kit_guest_opts o = {
+		.kernel = {.relative_percpu = true, .nr_cpus = 5, .possible_holes = 0x8}};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("rel");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "\"possible_cpus\":4,\"percpu_scheme\":\"relative\""), "%s", r.out);
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "CPUs          4 possible (nr_cpu_ids 5, per-CPU relative)"), "%s",
+		  r.out);
 	result_free(&r);
 	unlink(path);
 	free(path);
