@@ -83,9 +83,14 @@ static void set_defaults(struct kit_kernel_opts *o, const struct kit_image *im)
 		die("too many CPUs for the kit", o->nr_cpus);
 	if (o->possible_holes & 1)
 		die("CPU 0 (the boot CPU) is always possible", o->possible_holes);
-	/* 6.15 dropped kallsyms' --absolute-percpu together with zero-based per-CPU symbols. */
+	/*
+	 * 6.15 dropped kallsyms' --absolute-percpu together with zero-based
+	 * per-CPU symbols; place-relative kallsyms (7.0+) came after.
+	 */
 	if (o->relative_percpu && o->kallsyms_enc == KIT_KALLSYMS_ABS_PERCPU)
 		o->kallsyms_enc = KIT_KALLSYMS_RELATIVE;
+	if (o->kallsyms_enc == KIT_KALLSYMS_PLACE_RELATIVE)
+		o->relative_percpu = true;
 }
 
 static void map_all(struct kit_kernel *kk)
