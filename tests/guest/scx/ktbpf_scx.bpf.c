@@ -199,8 +199,23 @@ void BPF_PROG(ktbpf_exit, struct scx_exit_info *ei)
 	exit_kind = ei->kind;
 }
 
+/*
+ * The scheduler's name (ops.name, what /sys/kernel/sched_ext/root/ops reads)
+ * and its struct_ops map "<name>_ops". build-bpf.sh OUT_DIR NAME builds a
+ * second scheduler from this source with -DKTBPF_SCX_NAME=NAME (and the file
+ * NAME.bpf.o, so libbpf's object name, hence its <obj>.bss/.data/.rodata map
+ * names, differ too): the truth test loads two and attaches one.
+ */
+#ifndef KTBPF_SCX_NAME
+#define KTBPF_SCX_NAME ktbpf_scx
+#endif
+#define KTBPF_STR_(x)	 #x
+#define KTBPF_STR(x)	 KTBPF_STR_(x)
+#define KTBPF_CAT_(a, b) a##b
+#define KTBPF_CAT(a, b)	 KTBPF_CAT_(a, b)
+
 SEC(".struct_ops")
-struct sched_ext_ops ktbpf_scx_ops = {
+struct sched_ext_ops KTBPF_CAT(KTBPF_SCX_NAME, _ops) = {
 	.select_cpu = (void *)ktbpf_select_cpu,
 	.enqueue = (void *)ktbpf_enqueue,
 	.running = (void *)ktbpf_running,
@@ -215,5 +230,5 @@ struct sched_ext_ops ktbpf_scx_ops = {
 	 */
 	.flags = SCX_OPS_SWITCH_PARTIAL,
 	.timeout_ms = 10000,
-	.name = "ktbpf_scx",
+	.name = KTBPF_STR(KTBPF_SCX_NAME),
 };
