@@ -138,6 +138,33 @@ if [ "$kernel" = scx ] && [ "$scenario" = default ]; then
 	say "guest: /sys/kernel/sched_ext/root/ops = $ops"
 fi
 
+# The scenario must have happened in the guest, or the test would prove less
+# than its name says (a "nostats" guest with stats on, two schedulers that are
+# not two). Read from the guest's own truth; the values themselves are for
+# compare-truth.
+scenario_check=$(python3 - "$scenario" "$wd/truth.json" <<'PY'
+import json, sys
+scenario, path = sys.argv[1], sys.argv[2]
+t = json.load(open(path))
+act = t.get("active") or {}
+scx = sorted(i.get("map_id") for i in t.get("struct_ops", [])
+             if i.get("interface") == "sched_ext_ops")
+if scenario == "nostats" and t.get("stats_enabled") is not False:
+    print("runtime stats are not disabled")
+elif scenario in ("default", "nostats") and not act.get("attached"):
+    print("nothing is attached")
+elif scenario == "two-scx" and not (len(scx) >= 2 and act.get("attached")
+                                    and act.get("instances") and min(scx) not in act["instances"]):
+    print(f"want two sched_ext instances, the lower-id one not attached; have {scx}, attached {act.get('instances')}")
+elif scenario == "scx-detached" and not (scx and act.get("attached") is False):
+    print(f"want a loaded sched_ext instance and nothing attached; have {scx}, attached {act.get('instances')}")
+PY
+) || scenario_check="cannot read the guest's truth"
+if [ -n "$scenario_check" ]; then
+	say "FAIL: scenario $scenario did not happen in the guest: $scenario_check"
+	exit 1
+fi
+
 rc=0
 routes=0 controls=0
 route() {
