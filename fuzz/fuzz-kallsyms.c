@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kallsyms decoding over hostile tables: three kit kernels (one per address
- * encoding) are built once; for each input, byte 0 picks the kernel (and
+ * kallsyms decoding over hostile tables: four kit kernels (one per address
+ * encoding: base-relative with absolute per-CPU, base-relative, absolute,
+ * place-relative as 7.0+ writes it, whose VMCOREINFO lists no
+ * kallsyms_relative_base) are built once; for each input, byte 0 picks the kernel (and
  * whether VMCOREINFO lists _stext; with bit 6 set, bytes 1..9 move one of
  * the table addresses VMCOREINFO lists: byte 1 picks it, bytes 2..9 are XORed
  * in), and the rest of the input overwrites the
  * kernel's kallsyms tables in guest RAM from their start (offsets/addresses,
  * relative_base, num_syms, names, markers, token_table, token_index: the
  * .rodata order of scripts/kallsyms.c). ktbpf_kallsyms_load_stats() then
- * decodes through the page tables; the tables are restored afterwards.
+ * decodes through the page tables; the tables are restored afterwards. A
+ * place-relative decode that succeeds must have been proven by VMCOREINFO.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +21,7 @@
 #include "kit-kernel.h"
 #include "ktbpf/kallsyms.h"
 
-#define NR_KERNELS 3
+#define NR_KERNELS 4
 
 struct kern {
 	struct kit_image *im;
@@ -82,7 +85,8 @@ static void build(struct kern *k, enum kit_kallsyms_enc enc)
 void fuzz_setup(void)
 {
 	static const enum kit_kallsyms_enc encs[NR_KERNELS] = {
-		KIT_KALLSYMS_ABS_PERCPU, KIT_KALLSYMS_RELATIVE, KIT_KALLSYMS_ABSOLUTE};
+		KIT_KALLSYMS_ABS_PERCPU, KIT_KALLSYMS_RELATIVE, KIT_KALLSYMS_ABSOLUTE,
+		KIT_KALLSYMS_PLACE_RELATIVE};
 
 	for (int i = 0; i < NR_KERNELS; i++)
 		build(&kerns[i], encs[i]);
@@ -131,6 +135,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ktbpf_symtab_lookup(t, "prog_idr", &a);
 	if (r >= 0 && (uint32_t)r != st.num_syms)
 		fuzz_die("kallsyms returned a count other than num_syms", NULL);
+	if (r >= 0 && st.enc == KTBPF_KALLSYMS_PLACE_RELATIVE && !st.verified &&
+	    !st.vmcoreinfo_agreed)
+		fuzz_die("place-relative addresses returned without a proof", NULL);
 	ktbpf_symtab_free(t);
 	memcpy(k->blob, k->saved, n);
 	return 0;
@@ -138,7 +145,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 void fuzz_write_seeds(const char *dir)
 {
-	char name[32];
+	static const char *const enc_names[NR_KERNELS] = {"abs-percpu", "relative", "absolute",
+							  "place-relative"};
+	char name[48];
 
 	for (int i = 0; i < NR_KERNELS; i++) {
 		uint8_t *s = malloc(kerns[i].blob_len + 1);
@@ -147,10 +156,10 @@ void fuzz_write_seeds(const char *dir)
 			fuzz_die("out of memory", NULL);
 		s[0] = (uint8_t)i;
 		memcpy(s + 1, kerns[i].saved, kerns[i].blob_len);
-		snprintf(name, sizeof(name), "kit-enc%d", i);
+		snprintf(name, sizeof(name), "kit-%s", enc_names[i]);
 		fuzz_seed_write(dir, name, s, kerns[i].blob_len + 1);
 		s[0] |= 0x80;
-		snprintf(name, sizeof(name), "kit-enc%d-nostext", i);
+		snprintf(name, sizeof(name), "kit-%s-nostext", enc_names[i]);
 		fuzz_seed_write(dir, name, s, kerns[i].blob_len + 1);
 		free(s);
 	}

@@ -9,8 +9,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=$here/../guest
 t0=$(date +%s)
-for k in 6.1 6.12; do
-	echo "prepare: Debian $k kernel -> $("$guest/fetch-kernel.sh" "$k" --vmlinux)" >&2
+for k in 6.1 6.12 sid; do
+	kdir=$("$guest/fetch-kernel.sh" "$k" --vmlinux)
+	echo "prepare: Debian $k kernel -> $kdir ($(head -n1 "$kdir/package"))" >&2
 done
 echo "prepare: sched_ext kernel (first build takes ~12 min) ..." >&2
 echo "prepare: sched_ext kernel -> $(KTBPF_SCX_NO_APT=1 "$guest/scx/build-kernel.sh")" >&2

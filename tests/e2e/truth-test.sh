@@ -1,34 +1,55 @@
 #!/bin/bash
-# truth-test.sh KERNEL CPU SMP
-#   KERNEL: 6.1 | 6.12 (Debian's cloud kernels) | scx (our sched_ext kernel)
-#   CPU:    qemu64 (4-level paging) | max (5-level paging)
-#   SMP:    number of vCPUs
+# truth-test.sh KERNEL CPU SMP [SCENARIO]
+#   KERNEL:   6.1 | 6.12 | sid (Debian's cloud kernels; sid is unstable's
+#             newest, 7.x) with a TCP congestion control | scx (our 6.12
+#             sched_ext kernel) | sid-scx (sid's built-in sched_ext) with our
+#             sched_ext scheduler
+#   CPU:      qemu64 (4-level paging) | max (5-level paging)
+#   SMP:      number of vCPUs
+#   SCENARIO: default | nostats (runtime stats off) | two-scx (two schedulers
+#             loaded, one attached) | scx-detached (a scheduler detached
+#             before the snapshot); tests/e2e/scenario.sh says what each boots
 #
-# The truth test: boot a real guest under QEMU (TCG) with a struct_ops BPF
-# object loaded and run, pause it, then read its RAM from the host with
+# The truth test: boot a real guest under QEMU (TCG) with struct_ops BPF
+# objects loaded and run, pause it, then read its RAM from the host with
 # `ktbpfctl inspect` through three routes and compare each, exactly, with what
-# the guest reported through the bpf() syscall:
+# the guest reported through the bpf() syscall and sysfs (compare-truth: every
+# program, struct_ops instance, the attached instance and object, stats state,
+# paging levels; the host's answer must be whole):
 #   1. zero-config: raw RAM, no vmlinux (VMCOREINFO + kallsyms + BTF from RAM);
 #   2. files: BTF from the kernel image, symbols from the guest's /proc/kallsyms;
 #   3. an ELF core written by QEMU's dump-guest-memory.
-# With SMP > 1 a deliberately broken inspector (sums CPU 0 only) must FAIL the
-# comparison, proving the test can see a per-CPU bug.
+# With SMP > 1, on every route, a deliberately broken inspector (sums CPU 0
+# only) must fail the comparison with counter mismatches and nothing else,
+# proving the test can see a per-CPU bug (with stats off every counter is 0
+# on every CPU: there it must match).
 #
 # Environment: KTBPFCTL, KTBPFCTL_FAULT, COMPARE_TRUTH (set by meson),
-# KTBPF_E2E_KEEP=1 keeps the work dir. A missing component fails in CI
-# (CI=true) and skips (exit 77) elsewhere.
+# KTBPF_E2E_KEEP=1 keeps the work dir. A missing component fails with CI=true
+# or KTBPF_E2E_REQUIRED=1 (meson sets it for -De2e=enabled), and skips (exit
+# 77) otherwise. Exit status: 0 pass, 1 fail, 2 bad arguments, 77 skip.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=$here/../guest
-kernel=${1:?usage: truth-test.sh KERNEL CPU SMP}
-cpu=${2:?}
-smp=${3:?}
+usage="usage: truth-test.sh KERNEL CPU SMP [SCENARIO]"
+kernel=${1:?$usage}
+cpu=${2:?$usage}
+smp=${3:?$usage}
+scenario=${4:-default}
 name="$kernel-$cpu-smp$smp"
+[ "$scenario" = default ] || name+="-$scenario"
 
 say() { printf 'truth-test %s: %s\n' "$name" "$*" >&2; }
+case "$scenario" in
+default | nostats | two-scx | scx-detached) ;;
+*) say "unknown scenario '$scenario' (default, nostats, two-scx, scx-detached)"; exit 2 ;;
+esac
+case "$smp" in
+'' | *[!0-9]*) say "SMP must be a number of vCPUs, not '$smp'"; exit 2 ;;
+esac
 missing() {
-	if [ "${CI:-}" = true ]; then
-		say "FAIL: $* (CI=true: a missing real component is a failure)"
+	if [ "${CI:-}" = true ] || [ "${KTBPF_E2E_REQUIRED:-}" = 1 ]; then
+		say "FAIL: $* (CI=true or -De2e=enabled: a missing real component is a failure)"
 		exit 1
 	fi
 	say "SKIP: $* -- run ./run-tests (it installs and prepares everything) to run this test"
@@ -39,6 +60,11 @@ for c in qemu-system-x86_64 clang busybox cpio dpkg-deb; do
 	command -v "$c" >/dev/null 2>&1 || missing "'$c' is not installed"
 done
 : "${KTBPFCTL:?}" "${COMPARE_TRUTH:?}"
+# The negative control is part of every SMP > 1 test: without its inspector
+# the test would prove less than it claims.
+if [ "$smp" -gt 1 ] && [ ! -x "${KTBPFCTL_FAULT:-}" ]; then
+	missing "the CPU-0-only inspector (KTBPFCTL_FAULT) is not built"
+fi
 
 wd=$(mktemp -d "${TMPDIR:-/tmp}/ktbpf-e2e-$name.XXXXXX")
 cleanup() {
@@ -55,16 +81,26 @@ trap cleanup EXIT
 append=()
 objs=()
 case "$kernel" in
-6.1 | 6.12)
+6.1 | 6.12 | sid)
+	# sid: Debian unstable's newest cloud kernel (7.x), through the cache's own apt state
 	kdir=$("$guest/fetch-kernel.sh" "$kernel" --vmlinux) || missing "kernel $kernel not available"
+	say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
 	want_obj=ktbpf_cc want_iface=tcp_congestion_ops
 	;;
-scx)
-	# (--print-dir needs apt's candidate version of linux-source-6.12)
-	kdir=$("$guest/scx/build-kernel.sh" --print-dir) ||
-		missing "cannot locate the sched_ext kernel (is linux-source-6.12 known to apt?)"
-	[ -f "$kdir/bzImage" ] && [ -f "$kdir/vmlinux" ] ||
-		missing "the sched_ext kernel is not built: run tests/guest/scx/build-kernel.sh (about 12 minutes)"
+scx | sid-scx)
+	if [ "$kernel" = scx ]; then
+		# (--print-dir needs apt's candidate version of linux-source-6.12)
+		kdir=$("$guest/scx/build-kernel.sh" --print-dir) ||
+			missing "cannot locate the sched_ext kernel (is linux-source-6.12 known to apt?)"
+		[ -f "$kdir/bzImage" ] && [ -f "$kdir/vmlinux" ] ||
+			missing "the sched_ext kernel is not built: run tests/guest/scx/build-kernel.sh (about 12 minutes)"
+		say "kernel: ours, built from $(sed -n 's/^package=//p' "$kdir/build-info") $(sed -n 's/^version=//p' "$kdir/build-info")"
+	else
+		# the same scheduler on the built-in sched_ext (CONFIG_SCHED_CLASS_EXT=y)
+		# of Debian unstable's newest cloud kernel
+		kdir=$("$guest/fetch-kernel.sh" sid --vmlinux) || missing "kernel sid not available"
+		say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
+	fi
 	obj=$("$guest/scx/build-bpf.sh" "$wd/bpf") || missing "cannot build the scheduler"
 	objs=(--obj "$obj")
 	append=(--append "ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o")
@@ -96,30 +132,89 @@ if grep -q '"quiesced":false' "$wd/truth.json"; then
 	fi
 fi
 say "booted and paused in $(cat "$wd/boot_seconds")s: $(tr -d '\r' <"$wd/console.log" | grep -o 'paging=[0-9]-level' | tail -n1)"
-if [ "$kernel" = scx ]; then
+if [ "$kernel" = scx ] && [ "$scenario" = default ]; then
 	ops=$(tr -d '\r' <"$wd/console.log" | sed -n 's/.*KTBPF-SCX-OPS \(.*\)$/\1/p' | tail -n1)
 	[ "$ops" = "$want_ops" ] || { say "FAIL: /sys/kernel/sched_ext/root/ops says '$ops', not $want_ops"; exit 1; }
 	say "guest: /sys/kernel/sched_ext/root/ops = $ops"
 fi
 
+# The scenario must have happened in the guest, or the test would prove less
+# than its name says (a "nostats" guest with stats on, two schedulers that are
+# not two). Read from the guest's own truth; the values themselves are for
+# compare-truth.
+scenario_check=$(python3 - "$scenario" "$wd/truth.json" <<'PY'
+import json, sys
+scenario, path = sys.argv[1], sys.argv[2]
+t = json.load(open(path))
+act = t.get("active") or {}
+scx = sorted(i.get("map_id") for i in t.get("struct_ops", [])
+             if i.get("interface") == "sched_ext_ops")
+if scenario == "nostats" and t.get("stats_enabled") is not False:
+    print("runtime stats are not disabled")
+elif scenario in ("default", "nostats") and not act.get("attached"):
+    print("nothing is attached")
+elif scenario == "two-scx" and not (len(scx) >= 2 and act.get("attached")
+                                    and act.get("instances") and min(scx) not in act["instances"]):
+    print(f"want two sched_ext instances, the lower-id one not attached; have {scx}, attached {act.get('instances')}")
+elif scenario == "scx-detached" and not (scx and act.get("attached") is False):
+    print(f"want a loaded sched_ext instance and nothing attached; have {scx}, attached {act.get('instances')}")
+PY
+) || scenario_check="cannot read the guest's truth"
+if [ -n "$scenario_check" ]; then
+	say "FAIL: scenario $scenario did not happen in the guest: $scenario_check"
+	exit 1
+fi
+
 rc=0
+routes=0 controls=0
 route() {
 	local label=$1 out=$wd/inspect-$1.json
 	shift
 	local t0 t1
+	routes=$((routes + 1))
 	t0=$(date +%s%N)
 	if ! "$KTBPFCTL" inspect "$@" --json >"$out" 2>"$wd/inspect-$label.err"; then
 		say "route $label: ktbpfctl failed: $(cat "$wd/inspect-$label.err") $(head -c 300 "$out")"
 		rc=1
-		return
-	fi
-	t1=$(date +%s%N)
-	if "$COMPARE_TRUTH" "$wd/truth.json" "$out" --active-obj "$want_obj" \
-		--active-iface "$want_iface" >"$wd/compare-$label.txt"; then
-		say "route $label: $(cat "$wd/compare-$label.txt") ($(((t1 - t0) / 1000000)) ms, $(grep -o '"discover_ns": *[0-9]*' "$out" | head -n1))"
 	else
-		say "route $label: FAILED"
-		sed 's/^/    /' "$wd/compare-$label.txt" >&2
+		t1=$(date +%s%N)
+		# What is active comes from the guest's truth, never from this script.
+		if "$COMPARE_TRUTH" "$wd/truth.json" "$out" >"$wd/compare-$label.txt" 2>&1; then
+			say "route $label: $(cat "$wd/compare-$label.txt") ($(((t1 - t0) / 1000000)) ms, $(grep -o '"discover_ns": *[0-9]*' "$out" | head -n1))"
+		else
+			say "route $label: FAILED"
+			sed 's/^/    /' "$wd/compare-$label.txt" >&2
+			rc=1
+		fi
+	fi
+	[ "$smp" -gt 1 ] && control "$label" "$@"
+	return 0
+}
+
+# Negative control on one route: the same comparison with an inspector that
+# sums CPU 0 only. It must be caught by counter mismatches and nothing else;
+# with stats off (every counter 0 on every CPU) it must match instead.
+control() {
+	local label=$1 out=$wd/inspect-fault-$1.json expect=--expect-counter-mismatch
+	shift
+	controls=$((controls + 1))
+	[ "$scenario" = nostats ] && expect=
+	if ! "$KTBPFCTL_FAULT" inspect "$@" --json >"$out" 2>"$wd/inspect-fault-$label.err"; then
+		say "route $label: FAIL: the CPU-0-only inspector did not run: $(cat "$wd/inspect-fault-$label.err")"
+		rc=1
+	elif "$COMPARE_TRUTH" ${expect:+"$expect"} "$wd/truth.json" "$out" >"$wd/compare-fault-$label.txt" 2>&1; then
+		if [ -n "$expect" ]; then
+			say "route $label: negative control caught: $(tail -n1 "$wd/compare-fault-$label.txt")"
+		else
+			say "route $label: negative control: stats are off, every counter is 0, the CPU-0-only inspector matches as it must"
+		fi
+	else
+		if [ -n "$expect" ]; then
+			say "route $label: FAIL: the CPU-0-only inspector was not caught by counter mismatches alone"
+		else
+			say "route $label: FAIL: with stats off the CPU-0-only inspector should match"
+		fi
+		sed 's/^/    /' "$wd/compare-fault-$label.txt" >&2
 		rc=1
 	fi
 }
@@ -140,17 +235,9 @@ else
 	rc=1
 fi
 
-if [ "$smp" -gt 1 ] && [ -n "${KTBPFCTL_FAULT:-}" ]; then
-	# Negative control: the same comparison with an inspector that sums CPU 0 only.
-	if ! "$KTBPFCTL_FAULT" inspect --ram "$wd/ram" --json >"$wd/inspect-fault.json" 2>"$wd/inspect-fault.err"; then
-		say "FAIL: the CPU-0-only inspector did not run: $(cat "$wd/inspect-fault.err")"
-		rc=1
-	elif "$COMPARE_TRUTH" "$wd/truth.json" "$wd/inspect-fault.json" >"$wd/compare-fault.txt"; then
-		say "FAIL: the CPU-0-only inspector matched too: the test cannot see per-CPU sums"
-		rc=1
-	else
-		say "negative control: CPU-0-only inspector caught ($(grep -c MISMATCH "$wd/compare-fault.txt" || true) mismatches)"
-	fi
+if [ "$smp" -gt 1 ] && [ "$controls" -ne "$routes" ]; then
+	say "FAIL: the negative control ran on $controls of $routes routes"
+	rc=1
 fi
 failed=$rc
 exit $rc

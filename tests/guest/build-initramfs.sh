@@ -11,10 +11,12 @@
 #
 # Kernel command line understood by /init:
 #   ktbpf.workload=tcp|sched|none   (default tcp)
-#   ktbpf.obj=/a.bpf.o[,/b.bpf.o]   (default /ktbpf_cc.bpf.o)
+#   ktbpf.obj=/a.bpf.o[,/b.bpf.o]   (default /ktbpf_cc.bpf.o; loaded in this order;
+#                                    /a.bpf.o:noattach is loaded but not attached)
 #   ktbpf.cc=NAME                   (TCP congestion control name, default ktbpf_cc)
 #   ktbpf.duration=SECONDS          (workload length, default 1.5)
 #   ktbpf.detach=1                  (detach struct_ops before reporting)
+#   ktbpf.stats=0                   (runtime stats off: sysctl 0, no stats fd)
 #   ktbpf.kallsyms=PATH|none        (default /dev/ttyS1)
 #   ktbpf.kallsyms_gzip=0|1         (gzip that copy, default 1; the host unpacks it)
 #   ktbpf.agent=0                   (do not run the agent, just idle)
@@ -80,9 +82,8 @@ mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null || true
 echo "3 4 1 7" >/proc/sys/kernel/printk
 echo 0 >/proc/sys/kernel/kptr_restrict 2>/dev/null || true
 ip link set lo up || echo "ktbpf-init: ip link set lo up failed"
-echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo "ktbpf-init: cannot enable bpf_stats"
 
-wl=tcp objs=/ktbpf_cc.bpf.o cc=ktbpf_cc dur= detach= ksyms=/dev/ttyS1 ksgz=1 agent=1
+wl=tcp objs=/ktbpf_cc.bpf.o cc=ktbpf_cc dur= detach= stats=1 ksyms=/dev/ttyS1 ksgz=1 agent=1
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ktbpf.workload=*) wl=${arg#*=} ;;
@@ -90,18 +91,30 @@ for arg in $(cat /proc/cmdline); do
 	ktbpf.cc=*) cc=${arg#*=} ;;
 	ktbpf.duration=*) dur=${arg#*=} ;;
 	ktbpf.detach=1) detach=1 ;;
+	ktbpf.stats=0) stats=0 ;;
 	ktbpf.kallsyms=*) ksyms=${arg#*=} ;;
 	ktbpf.kallsyms_gzip=*) ksgz=${arg#*=} ;;
 	ktbpf.agent=0) agent=0 ;;
 	esac
 done
+if [ "$stats" = 1 ]; then
+	echo 1 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo "ktbpf-init: cannot enable bpf_stats"
+else
+	echo 0 >/proc/sys/kernel/bpf_stats_enabled 2>/dev/null || echo "ktbpf-init: cannot disable bpf_stats"
+fi
 if grep -qw la57 /proc/cpuinfo; then paging=5-level; else paging=4-level; fi
 echo "ktbpf-init: kernel $(uname -r), $(grep -c ^processor /proc/cpuinfo) cpus, paging=$paging"
 
 set -- --workload "$wl" --cc-name "$cc"
-for o in $(echo "$objs" | tr , ' '); do set -- "$@" --obj "$o"; done
+for o in $(echo "$objs" | tr , ' '); do
+	case "$o" in
+	*:noattach) set -- "$@" --obj-noattach "${o%:noattach}" ;;
+	*) set -- "$@" --obj "$o" ;;
+	esac
+done
 [ -n "$dur" ] && set -- "$@" --duration "$dur"
 [ -n "$detach" ] && set -- "$@" --detach
+[ "$stats" = 0 ] && set -- "$@" --no-stats
 if [ "$ksyms" != none ]; then
 	set -- "$@" --kallsyms-out "$ksyms"
 	[ "$ksgz" = 1 ] && set -- "$@" --kallsyms-gzip

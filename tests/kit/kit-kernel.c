@@ -383,10 +383,12 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 			emit(&t, &len, &cap, "SYMBOL(kallsyms_addresses)=%" PRIx64 "\n",
 			     kk->kallsyms_addresses);
 		else
-			emit(&t, &len, &cap,
-			     "SYMBOL(kallsyms_offsets)=%" PRIx64
-			     "\nSYMBOL(kallsyms_relative_base)=%" PRIx64 "\n",
-			     kk->kallsyms_offsets, kk->kallsyms_relative_base);
+			emit(&t, &len, &cap, "SYMBOL(kallsyms_offsets)=%" PRIx64 "\n",
+			     kk->kallsyms_offsets);
+		/* 7.0+ lists no base (kernel/vmcore_info.c); it has none. */
+		if (kk->kallsyms_relative_base)
+			emit(&t, &len, &cap, "SYMBOL(kallsyms_relative_base)=%" PRIx64 "\n",
+			     kk->kallsyms_relative_base);
 	}
 	emit(&t, &len, &cap, "NUMBER(phys_base)=%" PRId64 "\nSYMBOL(init_top_pgt)=%" PRIx64 "\n",
 	     (int64_t)kk->phys_base, pgd);
@@ -511,6 +513,32 @@ static void write_tokens(struct kit_kernel *kk)
 	kk->kallsyms_token_index = put(kk, index, sizeof(index), 2);
 }
 
+bool kit_kallsyms_left_out(enum kit_kallsyms_enc enc, uint64_t kva)
+{
+	return (enc == KIT_KALLSYMS_RELATIVE || enc == KIT_KALLSYMS_PLACE_RELATIVE) &&
+	       kva < PERCPU_SYM_MAX;
+}
+
+/* kernel/kallsyms.c: offset_to_ptr(&kallsyms_offsets[i]) gives v[i]->kva back. */
+static void write_place_relative(struct kit_kernel *kk, struct kit_ksym **v, uint32_t n)
+{
+	uint64_t off = img_alloc(kk, 4ull * n, 8), kva = kk->text_kva + off;
+	int32_t *tab = malloc(4ull * n);
+
+	if (!tab)
+		die("out of memory", 0);
+	for (uint32_t i = 0; i < n; i++) {
+		int64_t d = (int64_t)(v[i]->kva - (kva + 4ull * i));
+
+		if (d < INT32_MIN || d > INT32_MAX)
+			die("place-relative kallsyms: symbol too far from the table", 0);
+		tab[i] = (int32_t)d;
+	}
+	kit_wbytes(kk->im, kk->image_pa + off, tab, 4ull * n);
+	kk->kallsyms_offsets = kva;
+	free(tab);
+}
+
 static void write_addresses(struct kit_kernel *kk, struct kit_ksym **v, uint32_t n)
 {
 	enum kit_kallsyms_enc enc = kk->opts.kallsyms_enc;
@@ -524,6 +552,10 @@ static void write_addresses(struct kit_kernel *kk, struct kit_ksym **v, uint32_t
 			a[i] = v[i]->kva;
 		kk->kallsyms_addresses = put(kk, a, 8ull * n, 8);
 		free(a);
+		return;
+	}
+	if (enc == KIT_KALLSYMS_PLACE_RELATIVE) {
+		write_place_relative(kk, v, n);
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++)
@@ -558,8 +590,7 @@ static void kallsyms_encode(struct kit_kernel *kk)
 	if (!v || !names || !markers)
 		die("out of memory", 0);
 	for (size_t i = 0; i < kk->nr_syms; i++)
-		if (kk->opts.kallsyms_enc != KIT_KALLSYMS_RELATIVE ||
-		    kk->syms[i].kva >= PERCPU_SYM_MAX)
+		if (!kit_kallsyms_left_out(kk->opts.kallsyms_enc, kk->syms[i].kva))
 			v[n++] = &kk->syms[i];
 	qsort(v, n, sizeof(*v), sym_cmp);
 	for (uint32_t i = 0; i < n; i++) {

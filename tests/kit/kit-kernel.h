@@ -20,7 +20,8 @@
  *  - at kit_kernel_finish(): nr_cpu_ids, __per_cpu_offset, page_offset_base,
  *    prog_idr, bpf_stats_enabled_key, __start_BTF/__stop_BTF, the kallsyms
  *    tables (a small encoder with multi-character tokens, base-relative
- *    offsets with absolute per-CPU symbols by default) and a VMCOREINFO note
+ *    offsets with absolute per-CPU symbols by default, or one of the other
+ *    encodings below) and a VMCOREINFO note
  *    on a page boundary high in RAM, as a 6.1 x86_64 kernel writes it.
  *
  * Test-only code: misuse aborts with a message.
@@ -39,7 +40,16 @@ enum kit_kallsyms_enc {
 	KIT_KALLSYMS_ABS_PERCPU = 0, /* x86_64 default before 6.15 */
 	KIT_KALLSYMS_RELATIVE,	     /* per-CPU symbols left out (they would not fit) */
 	KIT_KALLSYMS_ABSOLUTE,	     /* kallsyms_addresses[] */
+	/*
+	 * 7.0+: kallsyms_offsets[i] relative to its own address, and VMCOREINFO
+	 * without kallsyms_relative_base; zero-based per-CPU symbols left out
+	 * (more than 2 GiB from the table, as scripts/kallsyms.c refuses).
+	 */
+	KIT_KALLSYMS_PLACE_RELATIVE,
 };
+
+/* Whether the kit leaves symbol kva out of kallsyms under enc (it cannot be encoded). */
+bool kit_kallsyms_left_out(enum kit_kallsyms_enc enc, uint64_t kva);
 
 struct kit_kernel_opts {
 	bool l5;		 /* 5-level paging */

@@ -34,6 +34,7 @@ static void fix_build(struct fix *f, enum kit_kallsyms_enc enc, uint32_t extra)
 	kit_kernel_add_symbol(f->kk, "prog_idr", 24, 8, NULL, NULL);
 	kit_kernel_add_symbol(f->kk, "kit_counter", 8, 8, NULL, NULL);
 	kit_kernel_add_symbol_type(f->kk, "init_per_cpu_offset_bpf_prog", 'b', 16, 8, NULL, NULL);
+	kit_kernel_add_symbol(f->kk, "mem_section", 8, 8, NULL, NULL);
 	memcpy(f->long_name, "kit_long_", 9);
 	memset(f->long_name + 9, 'x', sizeof(f->long_name) - 10);
 	kit_kernel_add_symbol_type(f->kk, f->long_name, 't', 8, 8, NULL, NULL);
@@ -79,8 +80,11 @@ static void assert_all_match(struct fix *f)
 		const struct kit_ksym *s = &f->kk->syms[i];
 		uint64_t a = 0;
 
-		if (f->kk->opts.kallsyms_enc == KIT_KALLSYMS_RELATIVE && s->kva < 0x80000000ull)
+		if (kit_kallsyms_left_out(f->kk->opts.kallsyms_enc, s->kva)) {
+			cr_assert_eq(ktbpf_symtab_lookup(f->t, s->name, &a), -ENOENT, "%s",
+				     s->name);
 			continue; /* not encodable, left out by the kit */
+		}
 		cr_assert_eq(ktbpf_symtab_lookup(f->t, s->name, &a), 0, "%s missing", s->name);
 		cr_assert_eq(a, s->kva, "%s: 0x%llx != 0x%llx", s->name, (unsigned long long)a,
 			     (unsigned long long)s->kva);
@@ -106,7 +110,7 @@ Test(kallsyms, roundtrip_abs_percpu_every_symbol)
 	fix_free(&f);
 }
 
-Test(kallsyms, roundtrip_relative_and_absolute)
+Test(kallsyms, roundtrip_relative_and_absolute_cross_checked)
 {
 	enum kit_kallsyms_enc encs[] = {KIT_KALLSYMS_RELATIVE, KIT_KALLSYMS_ABSOLUTE};
 	enum ktbpf_kallsyms_enc want[] = {KTBPF_KALLSYMS_RELATIVE, KTBPF_KALLSYMS_ABSOLUTE};
@@ -120,6 +124,7 @@ Test(kallsyms, roundtrip_relative_and_absolute)
 		cr_assert_eq(load(&f, &st, &err), (int)f.kk->kallsyms_num, "%s", err.msg);
 		cr_assert_eq(st.enc, want[i], "%s", ktbpf_kallsyms_enc_name(st.enc));
 		cr_assert(st.verified);
+		cr_assert_geq(st.vmcoreinfo_agreed, 2, "_stext and init_top_pgt");
 		assert_all_match(&f);
 		fix_free(&f);
 	}
@@ -258,19 +263,235 @@ Test(kallsyms, names_running_off_ram_fault)
 	fix_free(&f);
 }
 
-Test(kallsyms, missing_tables_enoent_place_relative_eopnotsupp)
+Test(kallsyms, missing_tables_enoent)
 {
 	struct ktbpf_err err = {0};
 	struct fix f;
 
 	fix_build(&f, KIT_KALLSYMS_ABS_PERCPU, 0);
-	f.vi->kallsyms_relative_base = 0;
-	cr_assert_eq(load(&f, NULL, &err), -EOPNOTSUPP);
-	cr_assert_not_null(strstr(err.msg, "--system-map"), "%s", err.msg);
 	f.vi->kallsyms_names = 0;
 	cr_assert_eq(load(&f, NULL, &err), -ENOENT);
 	cr_assert_not_null(strstr(err.msg, "CONFIG_KALLSYMS"), "%s", err.msg);
 	cr_assert_eq(ktbpf_symtab_count(f.t), 0, "nothing added on failure");
+	fix_free(&f);
+}
+
+/* Set the value of "SYMBOL(name)=" in the parsed VMCOREINFO text (the line must exist). */
+static void set_vmcoreinfo_symbol(struct ktbpf_vmcoreinfo *vi, const char *name, uint64_t v)
+{
+	char key[64], *p, *nl, rest[KTBPF_VMCOREINFO_MAX + 1];
+
+	snprintf(key, sizeof(key), "SYMBOL(%s)=", name);
+	p = strstr(vi->text, key);
+	cr_assert_not_null(p, "%s not in VMCOREINFO", key);
+	p += strlen(key);
+	nl = strchr(p, '\n');
+	snprintf(rest, sizeof(rest), "%s", nl ? nl : "");
+	snprintf(p, sizeof(vi->text) - (size_t)(p - vi->text), "%llx%s", (unsigned long long)v,
+		 rest);
+	vi->text_len = strlen(vi->text);
+}
+
+static void append_vmcoreinfo(struct ktbpf_vmcoreinfo *vi, const char *line)
+{
+	size_t n = strlen(vi->text);
+
+	snprintf(vi->text + n, sizeof(vi->text) - n, "%s", line);
+	vi->text_len = strlen(vi->text);
+}
+
+Test(kallsyms, place_relative_roundtrip_proven_by_vmcoreinfo)
+{
+	struct ktbpf_kallsyms_stats st = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+	uint64_t a;
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 1000);
+	cr_assert_eq(f.vi->kallsyms_relative_base, 0, "7.0+ VMCOREINFO lists no base");
+	cr_assert_null(strstr(f.vi->text, "kallsyms_relative_base"));
+	cr_assert_eq(load(&f, &st, &err), (int)f.kk->kallsyms_num, "%s", err.msg);
+	cr_assert_eq(st.enc, KTBPF_KALLSYMS_PLACE_RELATIVE, "%s", ktbpf_kallsyms_enc_name(st.enc));
+	cr_assert_str_eq(ktbpf_kallsyms_enc_name(st.enc), "place-relative");
+	cr_assert(st.verified, "checked against VMCOREINFO _stext");
+	/* _stext and init_top_pgt are both in kallsyms and VMCOREINFO. */
+	cr_assert_geq(st.vmcoreinfo_agreed, 2);
+	assert_all_match(&f);
+	cr_assert_eq(ktbpf_symtab_lookup(f.t, "_stext", &a), 0);
+	cr_assert_eq(a, f.vi->stext);
+	fix_free(&f);
+}
+
+/* Without _stext in VMCOREINFO another listed symbol proves the decode. */
+Test(kallsyms, place_relative_without_stext_proven_by_init_top_pgt)
+{
+	struct ktbpf_kallsyms_stats st = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 10);
+	f.vi->stext = 0;
+	memcpy(strstr(f.vi->text, "SYMBOL(_stext)"), "SYMBOX", 6);
+	cr_assert_gt(load(&f, &st, &err), 0, "%s", err.msg);
+	cr_assert_eq(st.enc, KTBPF_KALLSYMS_PLACE_RELATIVE);
+	cr_assert(!st.verified);
+	cr_assert_geq(st.vmcoreinfo_agreed, 1);
+	assert_all_match(&f);
+	fix_free(&f);
+}
+
+/* Nothing VMCOREINFO lists is in kallsyms: a place-relative decode cannot be proven. */
+Test(kallsyms, place_relative_unprovable_is_eopnotsupp)
+{
+	struct ktbpf_err err = {0};
+	struct fix f;
+	char *p;
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 10);
+	f.vi->stext = 0;
+	while ((p = strstr(f.vi->text, "SYMBOL(")))
+		memcpy(p, "SYMBOX", 6);
+	cr_assert_eq(load(&f, NULL, &err), -EOPNOTSUPP, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "kallsyms_offsets without kallsyms_relative_base"), "%s",
+			   err.msg);
+	cr_assert_null(strchr(err.msg, '\n'), "one line");
+	cr_assert_eq(ktbpf_symtab_count(f.t), 0, "no addresses on failure");
+	fix_free(&f);
+}
+
+Test(kallsyms, place_relative_wrong_stext_is_unknown_layout)
+{
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 10);
+	f.vi->stext += 0x200000;
+	cr_assert_eq(load(&f, NULL, &err), -EOPNOTSUPP, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "_stext"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "layout ktbpf does not know"), "%s", err.msg);
+	cr_assert_eq(ktbpf_symtab_count(f.t), 0);
+	fix_free(&f);
+}
+
+/*
+ * Base-relative tables whose base VMCOREINFO does not list read as
+ * place-relative and fail its proof (descending, or _stext elsewhere):
+ * a layout ktbpf does not know, named, never wrong addresses.
+ */
+Test(kallsyms, offsets_without_base_not_place_relative_is_unknown_layout)
+{
+	enum kit_kallsyms_enc encs[] = {KIT_KALLSYMS_ABS_PERCPU, KIT_KALLSYMS_RELATIVE};
+
+	for (int i = 0; i < 2; i++) {
+		struct ktbpf_err err = {0};
+		struct fix f;
+
+		fix_build(&f, encs[i], 10);
+		f.vi->kallsyms_relative_base = 0;
+		cr_assert_eq(load(&f, NULL, &err), -EOPNOTSUPP, "enc %d: %s", i, err.msg);
+		cr_assert_not_null(
+			strstr(err.msg, "kallsyms_offsets without kallsyms_relative_base"), "%s",
+			err.msg);
+		cr_assert_not_null(strstr(err.msg, "layout ktbpf does not know"), "%s", err.msg);
+		cr_assert_eq(ktbpf_symtab_count(f.t), 0);
+		fix_free(&f);
+	}
+}
+
+Test(kallsyms, place_relative_absurd_num_syms_rejected)
+{
+	uint32_t bad[] = {0, 0xffffffffu, KTBPF_SYMTAB_MAX + 1};
+
+	for (int i = 0; i < 3; i++) {
+		struct ktbpf_err err = {0};
+		struct fix f;
+
+		fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 0);
+		kit_kernel_w32(f.kk, f.kk->kallsyms_num_syms, bad[i]);
+		cr_assert_eq(load(&f, NULL, &err), -EUCLEAN);
+		cr_assert_not_null(strstr(err.msg, "kallsyms_num_syms"), "%s", err.msg);
+		fix_free(&f);
+	}
+}
+
+Test(kallsyms, place_relative_table_outside_ram_faults)
+{
+	struct fix f;
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 0);
+	/* In the kernel-image window, but past the end of RAM. */
+	{
+		struct ktbpf_err err = {0};
+
+		f.vi->kallsyms_offsets = KTBPF_X86_START_KERNEL_MAP + (1ull << 30) - 64;
+		cr_assert_eq(load(&f, NULL, &err), -EFAULT, "%s", err.msg);
+		cr_assert(err.has_addr);
+		cr_assert_not_null(strstr(err.msg, "kallsyms_offsets"), "%s", err.msg);
+	}
+	/* Entries that would wrap the address space. */
+	{
+		struct ktbpf_err err = {0};
+
+		f.vi->kallsyms_offsets = UINT64_MAX - 8;
+		cr_assert_eq(load(&f, NULL, &err), -EUCLEAN, "%s", err.msg);
+		cr_assert_not_null(strstr(err.msg, "kallsyms_offsets"), "%s", err.msg);
+	}
+	cr_assert_eq(ktbpf_symtab_count(f.t), 0);
+	fix_free(&f);
+}
+
+/* One entry sent 1 GiB away (out of RAM and out of order) is caught, not returned. */
+Test(kallsyms, place_relative_entry_pointing_outside_ram_rejected)
+{
+	struct ktbpf_err err = {0};
+	uint64_t kva;
+	int32_t off;
+	struct fix f;
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 10);
+	kva = f.kk->kallsyms_offsets + 4ull * 3;
+	memcpy(&off, kit_ptr(f.im, kit_kernel_kva_pa(f.kk, kva), 4), 4);
+	off += 1 << 30;
+	kit_kernel_wkva(f.kk, kva, &off, 4);
+	cr_assert_eq(load(&f, NULL, &err), -EOPNOTSUPP, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "symbol 4 decodes"), "%s", err.msg);
+	fix_free(&f);
+}
+
+/* Every SYMBOL() address VMCOREINFO lists must agree, in every layout. */
+Test(kallsyms, vmcoreinfo_symbol_disagreeing_is_named)
+{
+	enum kit_kallsyms_enc encs[] = {KIT_KALLSYMS_ABS_PERCPU, KIT_KALLSYMS_RELATIVE,
+					KIT_KALLSYMS_ABSOLUTE, KIT_KALLSYMS_PLACE_RELATIVE};
+
+	for (int i = 0; i < 4; i++) {
+		struct ktbpf_err err = {0};
+		struct fix f;
+
+		fix_build(&f, encs[i], 10);
+		set_vmcoreinfo_symbol(f.vi, "init_top_pgt",
+				      kit_kernel_symbol(f.kk, "init_top_pgt") + 0x1000);
+		cr_assert_eq(load(&f, NULL, &err), -EUCLEAN, "enc %d: %s", i, err.msg);
+		cr_assert_not_null(strstr(err.msg, "init_top_pgt"), "%s", err.msg);
+		cr_assert_eq(ktbpf_symtab_count(f.t), 0);
+		fix_free(&f);
+	}
+}
+
+/* VMCOREINFO_SYMBOL_ARRAY(mem_section) is the pointer's value, not the symbol's address. */
+Test(kallsyms, vmcoreinfo_pointer_values_not_compared)
+{
+	struct ktbpf_kallsyms_stats st = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+	char line[64];
+
+	fix_build(&f, KIT_KALLSYMS_PLACE_RELATIVE, 10);
+	cr_assert_neq(kit_kernel_symbol(f.kk, "mem_section"), 0);
+	snprintf(line, sizeof(line), "SYMBOL(mem_section)=%llx\n",
+		 (unsigned long long)f.kk->page_offset + 0x123000);
+	append_vmcoreinfo(f.vi, line);
+	cr_assert_gt(load(&f, &st, &err), 0, "%s", err.msg);
 	fix_free(&f);
 }
 

@@ -9,8 +9,10 @@
 #include <bpf/btf.h>
 
 #include "kit-btf.h"
+#include "kit-guest.h"
 #include "kit-kernel.h"
 #include "ktbpf/kernel.h"
+#include "ktbpf/progs.h"
 
 struct fix {
 	struct kit_image *im;
@@ -99,8 +101,14 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 	cr_assert_eq(ktbpf_kernel_symbol(k, "init_top_pgt", &a), 0);
 	cr_assert_eq(a, kit_kernel_symbol(kk, "init_top_pgt"));
 	cr_assert_eq(ktbpf_kernel_symbol(k, "no_such_symbol", &a), -ENOENT);
-	cr_assert_eq(ktbpf_kernel_symbol(k, "kit_percpu_stats", &a), 0);
-	cr_assert_eq(a, f->stats_tmpl, "per-CPU symbol moved to 0x%llx", (unsigned long long)a);
+	if (kit_kallsyms_left_out(kk->opts.kallsyms_enc, f->stats_tmpl) &&
+	    in->symbols_source == KTBPF_SRC_GUEST_RAM) {
+		cr_assert_eq(ktbpf_kernel_symbol(k, "kit_percpu_stats", &a), -ENOENT);
+	} else {
+		cr_assert_eq(ktbpf_kernel_symbol(k, "kit_percpu_stats", &a), 0);
+		cr_assert_eq(a, f->stats_tmpl, "per-CPU symbol moved to 0x%llx",
+			     (unsigned long long)a);
+	}
 	cr_assert_not_null(ktbpf_kernel_btf(k));
 }
 
@@ -183,6 +191,73 @@ Test(kernel, zero_config_1g_direct_map_no_page_offset_base)
 	assert_percpu_reads(&f, k);
 	ktbpf_kernel_free(k);
 	fix_free(&f);
+}
+
+/* Linux 7.0+: VMCOREINFO lists kallsyms_offsets and no kallsyms_relative_base. */
+Test(kernel, zero_config_place_relative_kallsyms)
+{
+	struct kit_kernel_opts o = {
+		.slide = 0x6800000,
+		.page_offset = 0xffff9a4c40000000ull,
+		.nr_cpus = 4,
+		.release = "7.2.13+deb14-cloud-amd64",
+		.kallsyms_enc = KIT_KALLSYMS_PLACE_RELATIVE,
+	};
+	struct ktbpf_kernel *k;
+	struct fix f;
+
+	fix_build(&f, &o, 256 << 20);
+	cr_assert_null(strstr(kit_kernel_vmcoreinfo_text(f.kk), "kallsyms_relative_base"));
+	k = discover_ok(&f, NULL);
+	assert_matches_kit(&f, k);
+	assert_percpu_reads(&f, k);
+	cr_assert_eq(ktbpf_kernel_info(k)->symbols_source, KTBPF_SRC_GUEST_RAM);
+	cr_assert_eq(ktbpf_kernel_info(k)->nr_symbols, f.kk->kallsyms_num);
+	ktbpf_kernel_free(k);
+	fix_free(&f);
+}
+
+/* The same guest read with no files, place-relative kallsyms: every program as the kit built it.
+ */
+Test(kernel, place_relative_guest_progs_walk_matches_truth)
+{
+	struct kit_guest_opts o = {
+		.kernel = {.slide = 0x2a000000,
+			   .l5 = true,
+			   .image_pa = 32 << 20,
+			   .kallsyms_enc = KIT_KALLSYMS_PLACE_RELATIVE},
+	};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+	size_t n = 0;
+
+	cr_assert_not_null(s);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_info(g->k)->symbols_source, KTBPF_SRC_GUEST_RAM);
+	for (uint32_t i = 0; i < g->nr_progs; i++) {
+		const struct kit_guest_prog *t = &g->progs[i];
+		const struct ktbpf_prog *p;
+
+		if (!t->struct_ops)
+			continue;
+		cr_assert_lt(n, s->nr_progs, "prog %u missing", t->id);
+		p = &s->progs[n++];
+		cr_assert_eq(p->id, t->id);
+		cr_assert_eq(p->kva, t->kva, "prog %u kva", t->id);
+		cr_assert_str_eq(p->name, t->name);
+		cr_assert_str_eq(p->iface, t->iface);
+		cr_assert_str_eq(p->member, t->member);
+		cr_assert(p->stats_valid, "prog %u stats incomplete", t->id);
+		cr_assert_eq(p->cnt, t->cnt, "prog %u cnt", t->id);
+		cr_assert_eq(p->nsecs, t->nsecs, "prog %u nsecs", t->id);
+	}
+	cr_assert_eq(s->nr_progs, n);
+	cr_assert_eq(n, g->nr_struct_ops);
+	cr_assert_eq(s->nr_diags, 0);
+	cr_assert_eq(s->stats, KTBPF_STATS_ENABLED);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
 }
 
 static void write_map(struct fix *f, char *path, bool link_time)

@@ -8,7 +8,12 @@
  * stopped running, and then prints the ground truth the host side compares
  * against what it reads from guest RAM:
  *
- *   KTBPF-TRUTH {"stats_enabled":true,"nr_cpus":N,"progs":[{...}],...}
+ *   KTBPF-TRUTH {"stats_enabled":true,"nr_cpus":N,"paging_levels":4,"progs":[{...}],
+ *                "struct_ops":[{...}],"sched_ext":{...}|null,"active":{...},"quiesced":true}
+ *
+ * Every field comes from the guest's own view (bpf() syscalls, /proc, /sys),
+ * never from what the host expects; "active" is derived from those
+ * observations by the rule in compute_active().
  *
  * Optionally copies /proc/kallsyms to a file (a second serial port), prints
  * KTBPF-READY and idles forever with the objects still loaded; if the
@@ -41,6 +46,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <zlib.h>
 
@@ -52,17 +58,22 @@
 #define MAX_LINKS	  64
 #define MAX_PROGS	  1024
 #define MAX_MAPS_PER_PROG 64
+#define MAX_STRUCT_OPS	  64
+#define MAX_OPS_MEMBERS	  128
+#define MAX_OPS_VALUE	  (64 * 1024)
 
 enum workload { WL_NONE, WL_TCP, WL_SCHED };
 
 static struct {
 	const char *objs[MAX_OBJS];
+	bool attach[MAX_OBJS]; /* false: load only (--obj-noattach) */
 	int nr_objs;
 	enum workload workload;
 	const char *cc_name;
 	const char *kallsyms_out;
 	double duration;    /* seconds of workload */
 	bool detach;	    /* detach struct_ops before reporting */
+	bool no_stats;	    /* leave runtime stats off (sysctl 0, no stats fd) */
 	bool kallsyms_gzip; /* gzip the kallsyms copy (a serial port is slow) */
 } opt = {
 	.workload = WL_TCP,
@@ -159,6 +170,17 @@ static const char *stats_proc = "/proc/sys/kernel/bpf_stats_enabled";
 
 static bool proc_write_ok;
 
+/*
+ * The nostats scenario: the sysctl is written 0 (init may have set 1) and no
+ * BPF_ENABLE_STATS fd is taken, so the kernel keeps no run counts or times.
+ */
+static void disable_stats(void)
+{
+	proc_write_ok = false;
+	if (!write_file(stats_proc, "0\n"))
+		msg("cannot write 0 to %s: %s", stats_proc, strerror(errno));
+}
+
 static void enable_stats(void)
 {
 	proc_write_ok = write_file(stats_proc, "1\n");
@@ -200,6 +222,10 @@ static void load_objects(void)
 		if (err)
 			fail("load %s: %s", opt.objs[i], strerror(-err));
 		objs[i] = obj;
+		if (!opt.attach[i]) {
+			msg("loaded %s (not attached)", opt.objs[i]);
+			continue;
+		}
 		bpf_object__for_each_map(map, obj)
 		{
 			struct bpf_link *link;
@@ -606,12 +632,424 @@ static void watch_drift(void)
 	}
 }
 
+/* ---- struct_ops instances, sched_ext, paging ---------------------------- */
+
+/* include/linux/bpf.h: enum bpf_struct_ops_state (READY since 6.4). */
+static const char *const ops_states[] = {"init", "inuse", "tobefree", "ready"};
+
+struct ops_member {
+	char name[64];
+	__u32 prog_id;
+};
+
+struct ops_truth {
+	__u32 map_id;
+	char name[BPF_OBJ_NAME_LEN + 1];
+	char iface[128];    /* "" when the value type is not bpf_struct_ops_<iface> */
+	const char *state;  /* ops_states[] or "unknown" */
+	char ops_name[128]; /* the ops struct's own char-array `name` member, or "" */
+	char object[BPF_OBJ_NAME_LEN + 1]; /* "" when no member program names one */
+	struct ops_member members[MAX_OPS_MEMBERS];
+	int nr_members;
+};
+
+static struct ops_truth ops_truth[MAX_STRUCT_OPS];
+static int nr_ops_truth;
+
+struct scx_truth {
+	bool present; /* /sys/kernel/sched_ext exists */
+	char state[64];
+	char root_ops[160];
+	bool has_root_ops;
+};
+
+static struct scx_truth scx_truth;
+
+struct active_truth {
+	__u32 instances[MAX_STRUCT_OPS];
+	int nr_instances;
+	const struct ops_truth *primary; /* obj_name and interface come from it */
+};
+
+static struct active_truth active_truth;
+
+/* First line of PATH without its newline; false when it cannot be read. */
+static bool read_line_file(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "re");
+	bool ok;
+
+	buf[0] = 0;
+	if (!f)
+		return false;
+	ok = fgets(buf, (int)size, f) != NULL;
+	fclose(f);
+	buf[strcspn(buf, "\n")] = 0;
+	return ok;
+}
+
+/* 5 when the kernel runs with 5-level paging: it clears la57 otherwise. */
+static int paging_levels(void)
+{
+	char line[4096];
+	FILE *f = fopen("/proc/cpuinfo", "re");
+	int levels = 4;
+
+	if (!f) {
+		msg("cannot read /proc/cpuinfo: %s; reporting 4-level paging", strerror(errno));
+		return 4;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "flags", 5))
+			continue;
+		for (char *tok = strtok(line + 5, " \t\n:"); tok; tok = strtok(NULL, " \t\n:"))
+			if (!strcmp(tok, "la57"))
+				levels = 5;
+		break; /* every CPU lists the same flags */
+	}
+	fclose(f);
+	return levels;
+}
+
+static void collect_sched_ext(void)
+{
+	struct stat st;
+
+	memset(&scx_truth, 0, sizeof(scx_truth));
+	if (stat("/sys/kernel/sched_ext", &st) < 0)
+		return;
+	scx_truth.present = true;
+	if (!read_line_file("/sys/kernel/sched_ext/state", scx_truth.state,
+			    sizeof(scx_truth.state)))
+		msg("cannot read /sys/kernel/sched_ext/state: %s", strerror(errno));
+	/* root/ exists only while a scheduler is enabled */
+	scx_truth.has_root_ops = read_line_file("/sys/kernel/sched_ext/root/ops",
+						scx_truth.root_ops, sizeof(scx_truth.root_ops));
+}
+
+/* Follow typedefs and const/volatile/restrict; bounded against loops. */
+static const struct btf_type *skip_mods(const struct btf *btf, __u32 id, __u32 *out_id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+
+	for (int i = 0; t && i < 32 && (btf_is_mod(t) || btf_is_typedef(t)); i++) {
+		id = t->type;
+		t = btf__type_by_id(btf, id);
+	}
+	if (t && (btf_is_mod(t) || btf_is_typedef(t)))
+		t = NULL;
+	if (out_id)
+		*out_id = id;
+	return t;
+}
+
+static bool is_func_ptr(const struct btf *btf, const struct btf_type *t)
+{
+	return t && btf_is_ptr(t) && (t = skip_mods(btf, t->type, NULL)) && btf_is_func_proto(t);
+}
+
+static bool is_char_array(const struct btf *btf, const struct btf_type *t)
+{
+	const struct btf_type *e;
+
+	if (!t || !btf_is_array(t))
+		return false;
+	e = skip_mods(btf, btf_array(t)->type, NULL);
+	return e && btf_is_int(e) && e->size == 1;
+}
+
+/*
+ * The <obj> of the first "<obj>.bss"/".data"/".rodata" map the program uses
+ * (libbpf's names for an object's global sections); false when none.
+ */
+static bool prog_object(__u32 prog_id, char *obj, size_t size)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), map_ids[MAX_MAPS_PER_PROG], nr;
+	int fd = bpf_prog_get_fd_by_id(prog_id);
+	bool found = false;
+
+	if (fd < 0) {
+		msg("struct_ops member prog %u: %s", prog_id, strerror(errno));
+		return false;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		goto out;
+	nr = info.nr_map_ids < MAX_MAPS_PER_PROG ? info.nr_map_ids : MAX_MAPS_PER_PROG;
+	memset(&info, 0, sizeof(info));
+	info.nr_map_ids = nr;
+	info.map_ids = (__u64)(uintptr_t)map_ids;
+	len = sizeof(info);
+	if (bpf_obj_get_info_by_fd(fd, &info, &len))
+		goto out;
+	if (info.nr_map_ids < nr)
+		nr = info.nr_map_ids;
+	for (__u32 i = 0; i < nr && !found; i++) {
+		static const char *const sfx[] = {".bss", ".data", ".rodata"};
+		struct bpf_map_info mi = {};
+		__u32 mlen = sizeof(mi);
+		int mfd = bpf_map_get_fd_by_id(map_ids[i]);
+		char name[BPF_OBJ_NAME_LEN + 1];
+		char *dot;
+
+		if (mfd < 0)
+			continue;
+		if (bpf_obj_get_info_by_fd(mfd, &mi, &mlen)) {
+			close(mfd);
+			continue;
+		}
+		close(mfd);
+		memcpy(name, mi.name, BPF_OBJ_NAME_LEN);
+		name[BPF_OBJ_NAME_LEN] = 0;
+		dot = strchr(name, '.');
+		if (!dot || dot == name)
+			continue;
+		for (size_t s = 0; s < sizeof(sfx) / sizeof(sfx[0]); s++)
+			if (!strcmp(dot, sfx[s])) {
+				*dot = 0;
+				snprintf(obj, size, "%s", name);
+				found = true;
+				break;
+			}
+	}
+out:
+	close(fd);
+	return found;
+}
+
+/*
+ * Decode one struct_ops map value (what bpf_map_lookup_elem returns): the
+ * header {refcount_t refcnt; enum bpf_struct_ops_state state;} - the state is
+ * the u32 at offset 4 (include/linux/bpf.h BPF_STRUCT_OPS_COMMON_VALUE, 6.9+
+ * struct bpf_struct_ops_common_value) - then the ops struct in the member
+ * `data` of "struct bpf_struct_ops_<iface>", whose function-pointer slots the
+ * kernel filled with program ids at map update (kernel/bpf/bpf_struct_ops.c,
+ * bpf_struct_ops_map_update_elem); an INIT map reads back all zero.
+ */
+static void decode_ops_value(struct ops_truth *o, const struct btf *btf, __u32 value_type_id,
+			     const unsigned char *val, __u32 size)
+{
+	const struct btf_type *vt, *ops = NULL;
+	const char *vname;
+	__u32 state, data_off = 0;
+
+	memcpy(&state, val + 4, sizeof(state));
+	o->state =
+		state < sizeof(ops_states) / sizeof(ops_states[0]) ? ops_states[state] : "unknown";
+	if (!btf)
+		return;
+	vt = btf__type_by_id(btf, value_type_id);
+	vname = vt ? btf__name_by_offset(btf, vt->name_off) : NULL;
+	if (!vt || !btf_is_struct(vt) || !vname || strncmp(vname, "bpf_struct_ops_", 15)) {
+		msg("struct_ops map %u: value type %u is not a bpf_struct_ops_<iface> in "
+		    "/sys/kernel/btf/vmlinux",
+		    o->map_id, value_type_id);
+		return;
+	}
+	snprintf(o->iface, sizeof(o->iface), "%s", vname + 15);
+	for (__u16 i = 0; i < btf_vlen(vt); i++) {
+		const struct btf_member *m = btf_members(vt) + i;
+		const char *mn = btf__name_by_offset(btf, m->name_off);
+
+		if (mn && !strcmp(mn, "data")) {
+			ops = skip_mods(btf, m->type, NULL);
+			data_off = btf_member_bit_offset(vt, i) / 8;
+			break;
+		}
+	}
+	if (!ops || !btf_is_struct(ops)) {
+		msg("struct_ops map %u: %s has no struct member `data`", o->map_id, vname);
+		return;
+	}
+	for (__u16 i = 0; i < btf_vlen(ops); i++) {
+		const struct btf_member *m = btf_members(ops) + i;
+		const struct btf_type *mt = skip_mods(btf, m->type, NULL);
+		const char *mn = btf__name_by_offset(btf, m->name_off);
+		__u32 off = data_off + btf_member_bit_offset(ops, i) / 8;
+		__u64 slot;
+
+		if (!mn)
+			mn = "";
+		if (is_char_array(btf, mt) && !strcmp(mn, "name")) {
+			__u32 n = btf_array(mt)->nelems;
+
+			if (off + n > size)
+				continue;
+			if (n >= sizeof(o->ops_name))
+				n = sizeof(o->ops_name) - 1;
+			memcpy(o->ops_name, val + off, n);
+			o->ops_name[n] = 0;
+			continue;
+		}
+		if (!is_func_ptr(btf, mt))
+			continue;
+		if (off + sizeof(slot) > size) {
+			msg("struct_ops map %u: member %s at %u past the %u-byte value", o->map_id,
+			    mn, off, size);
+			continue;
+		}
+		memcpy(&slot, val + off, sizeof(slot));
+		if (!slot)
+			continue; /* not implemented */
+		if (o->nr_members == MAX_OPS_MEMBERS) {
+			msg("struct_ops map %u: more than %d members", o->map_id, MAX_OPS_MEMBERS);
+			break;
+		}
+		snprintf(o->members[o->nr_members].name, sizeof(o->members[0].name), "%s", mn);
+		o->members[o->nr_members].prog_id = (__u32)slot;
+		if (slot > UINT32_MAX)
+			msg("struct_ops map %u: member %s holds %llu, not a prog id", o->map_id, mn,
+			    (unsigned long long)slot);
+		o->nr_members++;
+	}
+	for (int i = 0; i < o->nr_members && !o->object[0]; i++)
+		prog_object(o->members[i].prog_id, o->object, sizeof(o->object));
+}
+
+/* Every struct_ops map in the guest, in map id order. */
+static void collect_struct_ops(void)
+{
+	static unsigned char val[MAX_OPS_VALUE];
+	static struct btf *btf;
+	static bool btf_tried;
+	__u32 id = 0;
+
+	if (!btf_tried) {
+		btf_tried = true;
+		btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
+		if (!btf)
+			msg("cannot parse /sys/kernel/btf/vmlinux (%s): struct_ops interfaces and "
+			    "members unknown",
+			    strerror(errno));
+	}
+	nr_ops_truth = 0;
+	while (bpf_map_get_next_id(id, &id) == 0) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info), zero = 0;
+		int fd = bpf_map_get_fd_by_id(id);
+		struct ops_truth *o;
+
+		if (fd < 0)
+			continue; /* went away */
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) ||
+		    info.type != BPF_MAP_TYPE_STRUCT_OPS) {
+			close(fd);
+			continue;
+		}
+		if (nr_ops_truth == MAX_STRUCT_OPS) {
+			msg("more than %d struct_ops maps; the truth lists the first ones",
+			    MAX_STRUCT_OPS);
+			close(fd);
+			break;
+		}
+		o = &ops_truth[nr_ops_truth++];
+		memset(o, 0, sizeof(*o));
+		o->map_id = info.id;
+		memcpy(o->name, info.name, BPF_OBJ_NAME_LEN);
+		o->state = "unknown";
+		if (info.value_size < 8 || info.value_size > sizeof(val))
+			msg("struct_ops map %u: value size %u out of range", id, info.value_size);
+		else if (bpf_map_lookup_elem(fd, &zero, val))
+			msg("struct_ops map %u: lookup: %s", id, strerror(errno));
+		else
+			decode_ops_value(o, btf, info.btf_vmlinux_value_type_id, val,
+					 info.value_size);
+		close(fd);
+	}
+}
+
+/*
+ * What the guest has attached, by the rule the host must reproduce: a
+ * sched_ext_ops instance only when sched_ext's state is "enabled" and the
+ * instance's ops name equals /sys/kernel/sched_ext/root/ops (a map can stay
+ * inuse after the kernel ejected its scheduler); any other instance when its
+ * state is inuse. Instances in map id order; obj_name and interface come from
+ * the sched_ext instance when there is one, else from the first instance.
+ */
+static void compute_active(void)
+{
+	bool scx_on =
+		scx_truth.present && !strcmp(scx_truth.state, "enabled") && scx_truth.has_root_ops;
+
+	memset(&active_truth, 0, sizeof(active_truth));
+	for (int i = 0; i < nr_ops_truth; i++) {
+		const struct ops_truth *o = &ops_truth[i];
+		bool scx = !strcmp(o->iface, "sched_ext_ops");
+
+		if (scx ? !(scx_on && o->ops_name[0] && !strcmp(o->ops_name, scx_truth.root_ops))
+			: strcmp(o->state, "inuse"))
+			continue;
+		active_truth.instances[active_truth.nr_instances++] = o->map_id;
+		if (!active_truth.primary || scx)
+			active_truth.primary = o;
+	}
+}
+
+static void sb_str_or_null(struct sbuf *b, const char *s)
+{
+	if (s && *s)
+		sb_str(b, s);
+	else
+		sb_add(b, "null");
+}
+
+static void print_struct_ops(struct sbuf *b)
+{
+	sb_add(b, ",\"struct_ops\":[");
+	for (int i = 0; i < nr_ops_truth; i++) {
+		const struct ops_truth *o = &ops_truth[i];
+
+		sb_add(b, "%s{\"map_id\":%u,\"name\":", i ? "," : "", o->map_id);
+		sb_str(b, o->name);
+		sb_add(b, ",\"interface\":");
+		sb_str_or_null(b, o->iface);
+		sb_add(b, ",\"state\":");
+		sb_str(b, o->state);
+		sb_add(b, ",\"object\":");
+		sb_str_or_null(b, o->object);
+		sb_add(b, ",\"members\":[");
+		for (int m = 0; m < o->nr_members; m++) {
+			sb_add(b, "%s{\"member\":", m ? "," : "");
+			sb_str(b, o->members[m].name);
+			sb_add(b, ",\"prog_id\":%u}", o->members[m].prog_id);
+		}
+		sb_add(b, "]}");
+	}
+	sb_add(b, "],\"sched_ext\":");
+	if (!scx_truth.present) {
+		sb_add(b, "null");
+	} else {
+		sb_add(b, "{\"state\":");
+		sb_str(b, scx_truth.state);
+		sb_add(b, ",\"root_ops\":");
+		if (scx_truth.has_root_ops)
+			sb_str(b, scx_truth.root_ops);
+		else
+			sb_add(b, "null");
+		sb_add(b, "}");
+	}
+	sb_add(b, ",\"active\":{\"attached\":%s,\"instances\":[",
+	       active_truth.nr_instances ? "true" : "false");
+	for (int i = 0; i < active_truth.nr_instances; i++)
+		sb_add(b, "%s%u", i ? "," : "", active_truth.instances[i]);
+	sb_add(b, "],\"obj_name\":");
+	sb_str_or_null(b, active_truth.primary ? active_truth.primary->object : NULL);
+	sb_add(b, ",\"interface\":");
+	sb_str_or_null(b, active_truth.primary ? active_truth.primary->iface : NULL);
+	sb_add(b, "}");
+}
+
 static void print_truth(bool quiesced)
 {
 	struct sbuf b = {};
 
-	sb_add(&b, "KTBPF-TRUTH {\"stats_enabled\":%s,\"nr_cpus\":%d,\"progs\":[",
-	       stats_enabled() ? "true" : "false", libbpf_num_possible_cpus());
+	collect_sched_ext();
+	collect_struct_ops();
+	compute_active();
+	sb_add(&b,
+	       "KTBPF-TRUTH {\"stats_enabled\":%s,\"nr_cpus\":%d,\"paging_levels\":%d,"
+	       "\"progs\":[",
+	       stats_enabled() ? "true" : "false", libbpf_num_possible_cpus(), paging_levels());
 	for (int i = 0; i < nr_truth; i++) {
 		const struct bpf_prog_info *in = &truth[i].info;
 		char name[BPF_OBJ_NAME_LEN + 1];
@@ -633,7 +1071,9 @@ static void print_truth(bool quiesced)
 		}
 		sb_add(&b, "]}");
 	}
-	sb_add(&b, "],\"quiesced\":%s}\n", quiesced ? "true" : "false");
+	sb_add(&b, "]");
+	print_struct_ops(&b);
+	sb_add(&b, ",\"quiesced\":%s}\n", quiesced ? "true" : "false");
 	/* one write so the line is not interleaved with other console output */
 	fflush(stdout);
 	if (write(STDOUT_FILENO, b.p, b.len) != (ssize_t)b.len)
@@ -755,19 +1195,24 @@ out:
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: ktbpf-agent [--obj FILE]... [--workload tcp|sched|none] [--cc-name NAME]\n"
-		"                   [--duration SECONDS] [--detach] [--kallsyms-out PATH "
-		"[--kallsyms-gzip]]\n"
-		"Loads the objects, attaches their struct_ops maps, enables BPF runtime stats,\n"
-		"runs the workload, waits for the programs to go quiet, prints\n"
-		"'KTBPF-TRUTH {json}', optionally copies /proc/kallsyms, prints KTBPF-READY\n"
-		"and idles with the objects loaded.\n");
+		"usage: ktbpf-agent [--obj FILE | --obj-noattach FILE]... [--workload "
+		"tcp|sched|none]\n"
+		"                   [--cc-name NAME] [--duration SECONDS] [--detach] [--no-stats]\n"
+		"                   [--kallsyms-out PATH [--kallsyms-gzip]]\n"
+		"Loads the objects in the order given, attaches the struct_ops maps of each\n"
+		"--obj (an --obj-noattach object stays loaded, unattached), enables BPF runtime\n"
+		"stats (--no-stats: sysctl 0 and no stats fd), runs the workload, detaches if\n"
+		"asked, waits for the programs to go quiet, prints 'KTBPF-TRUTH {json}',\n"
+		"optionally copies /proc/kallsyms, prints KTBPF-READY and idles with the\n"
+		"objects loaded.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{"obj", required_argument, NULL, 'o'},
+		{"obj-noattach", required_argument, NULL, 'O'},
+		{"no-stats", no_argument, NULL, 'S'},
 		{"workload", required_argument, NULL, 'w'},
 		{"cc-name", required_argument, NULL, 'c'},
 		{"kallsyms-out", required_argument, NULL, 'k'},
@@ -781,12 +1226,17 @@ int main(int argc, char **argv)
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "o:w:c:k:d:Dzh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:O:w:c:k:d:DSzh", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
+		case 'O':
 			if (opt.nr_objs == MAX_OBJS)
-				fail("at most %d --obj", MAX_OBJS);
+				fail("at most %d --obj/--obj-noattach", MAX_OBJS);
+			opt.attach[opt.nr_objs] = c == 'o';
 			opt.objs[opt.nr_objs++] = optarg;
+			break;
+		case 'S':
+			opt.no_stats = true;
 			break;
 		case 'w':
 			if (!strcmp(optarg, "tcp"))
@@ -829,7 +1279,10 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 
-	enable_stats();
+	if (opt.no_stats)
+		disable_stats();
+	else
+		enable_stats();
 	load_objects();
 
 	switch (opt.workload) {

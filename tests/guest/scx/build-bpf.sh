@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # Build the ktbpf_scx sched_ext scheduler object.
 #
-# Usage: build-bpf.sh OUT_DIR
-#   Writes OUT_DIR/ktbpf_scx.bpf.o (no-op when it is up to date with the
-#   source, the libbpf headers and the compiler).  Prints the object path.
+# Usage: build-bpf.sh OUT_DIR [NAME]
+#   Writes OUT_DIR/NAME.bpf.o (NAME defaults to ktbpf_scx; no-op when it is up
+#   to date with the source, the libbpf headers and the compiler).  Prints the
+#   object path.  Another NAME builds the same scheduler with
+#   -DKTBPF_SCX_NAME=NAME: ops name NAME, struct_ops map NAME_ops, libbpf
+#   object name NAME (its global-data maps are named after its first 8
+#   characters, so those must differ from "ktbpf_sc" for the maps to differ).
 #
 # Needs clang (clang-14 on Debian 12) and libbpf-dev headers (bpf/bpf_helpers.h).
 # Does not need /sys/kernel/btf/vmlinux: kernel types are declared in the source.
@@ -13,8 +17,12 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 src="$here/ktbpf_scx.bpf.c"
 
-[ $# -eq 1 ] || { echo "usage: $0 OUT_DIR" >&2; exit 2; }
+[ $# -eq 1 ] || [ $# -eq 2 ] || { echo "usage: $0 OUT_DIR [NAME]" >&2; exit 2; }
 out_dir="$1"
+name="${2:-ktbpf_scx}"
+# a C identifier that fits ops.name and BPF_OBJ_NAME_LEN with "_ops"
+[[ $name =~ ^[a-z_][a-z0-9_]{0,10}$ ]] ||
+  { echo "build-bpf: NAME must match [a-z_][a-z0-9_]{0,10}, not '$name'" >&2; exit 2; }
 
 clang="${CLANG:-}"
 if [ -z "$clang" ]; then
@@ -25,11 +33,11 @@ fi
 [ -n "$clang" ] || { echo "build-bpf: clang not found (apt-get install clang-14)" >&2; exit 1; }
 [ -f /usr/include/bpf/bpf_helpers.h ] || { echo "build-bpf: libbpf headers missing (apt-get install libbpf-dev)" >&2; exit 1; }
 
-cflags=(-target bpf -O2 -g -Wall -Werror -Wno-unused-function -c)
+cflags=(-target bpf -O2 -g -Wall -Werror -Wno-unused-function -DKTBPF_SCX_NAME="$name" -c)
 
 mkdir -p "$out_dir"
-obj="$out_dir/ktbpf_scx.bpf.o"
-stamp="$out_dir/ktbpf_scx.bpf.o.stamp"
+obj="$out_dir/$name.bpf.o"
+stamp="$out_dir/$name.bpf.o.stamp"
 key="$( { cat "$src" /usr/include/bpf/bpf_helpers.h /usr/include/bpf/bpf_helper_defs.h \
                /usr/include/bpf/bpf_tracing.h; "$clang" --version; echo "${cflags[*]}"; } \
         | sha256sum | cut -d' ' -f1)"

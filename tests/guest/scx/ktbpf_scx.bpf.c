@@ -7,9 +7,13 @@
  * inserted into SCX_DSQ_GLOBAL.  Every callback bumps a counter so a reader
  * (the guest loader, or ktbpf from the host) can see that it ran.
  *
- * Targets Linux 6.12's sched_ext ABI: kfuncs scx_bpf_select_cpu_dfl,
- * scx_bpf_dispatch (renamed scx_bpf_dsq_insert in 6.13) and
- * scx_bpf_dsq_nr_queued.  Targets libbpf 1.1: legacy SEC(".struct_ops")
+ * Loads on Linux 6.12's sched_ext and on 6.13+ (tested on 7.2): 6.13 renamed
+ * the kfunc scx_bpf_dispatch to scx_bpf_dsq_insert (and dropped the old name
+ * later), so both are declared weak and the one the kernel has is called,
+ * as sched-ext/scx's scheds/include/scx/compat.bpf.h does.
+ * scx_bpf_select_cpu_dfl keeps its name and, as seen from BPF, its four
+ * arguments (7.x adds a hidden bpf_prog_aux one: KF_IMPLICIT_ARGS).
+ * Targets libbpf 1.1: legacy SEC(".struct_ops")
  * (".struct_ops.link" needs libbpf >= 1.2, "struct_ops.s/" sleepable
  * programs too).  Kernel types are declared by hand below, so no vmlinux.h or
  * host /sys/kernel/btf/vmlinux is needed to compile:
@@ -74,7 +78,8 @@ struct scx_exit_info {
 /*
  * Subset of struct sched_ext_ops.  libbpf matches members by name against the
  * kernel's BTF (libbpf 1.1 rejects members the kernel lacks, so list only
- * members that exist in 6.12); omitted members stay NULL/0 in the kernel copy.
+ * members that exist in 6.12 and 7.2); omitted members stay NULL/0 in the
+ * kernel copy.
  */
 struct sched_ext_ops {
 	s32 (*select_cpu)(struct task_struct *p, s32 prev_cpu, u64 wake_flags);
@@ -88,19 +93,46 @@ struct sched_ext_ops {
 	char name[128];
 };
 
-/* include/linux/sched/ext.h (6.12) */
+/* include/linux/sched/ext.h (6.12 and 7.2): enum scx_dsq_id_flags, scx_public_consts */
 #define SCX_DSQ_FLAG_BUILTIN (1ULL << 63)
-#define SCX_DSQ_GLOBAL (SCX_DSQ_FLAG_BUILTIN | 1)
-#define SCX_DSQ_LOCAL (SCX_DSQ_FLAG_BUILTIN | 2)
-#define SCX_SLICE_DFL (20ULL * 1000000)
-/* include/linux/sched/ext.h (6.12): enum scx_ops_flags */
+#define SCX_DSQ_GLOBAL	     (SCX_DSQ_FLAG_BUILTIN | 1)
+#define SCX_DSQ_LOCAL	     (SCX_DSQ_FLAG_BUILTIN | 2)
+#define SCX_SLICE_DFL	     (20ULL * 1000000)
+/*
+ * enum scx_ops_flags: kernel/sched/ext.c (6.12), kernel/sched/ext/internal.h
+ * (7.2); the same bit in both.
+ */
 #define SCX_OPS_SWITCH_PARTIAL (1ULL << 3)
 
-/* 6.12 kfuncs */
+/*
+ * bpf_ksym_exists() came with libbpf 1.2 (bpf_helpers.h); Debian 12 has 1.1.
+ * A weak kfunc the kernel lacks is left unresolved by libbpf (address 0, and
+ * the call to it is dead code the verifier removes), so the test is a load
+ * of the kfunc's address.
+ */
+#ifndef bpf_ksym_exists
+#define bpf_ksym_exists(sym)                                                                       \
+	({                                                                                         \
+		_Static_assert(!__builtin_constant_p(!!sym), #sym " should be marked as __weak");  \
+		!!sym;                                                                             \
+	})
+#endif
+
+/* kernel/sched/ext.c (6.12), kernel/sched/ext/idle.c (7.2) */
 s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags,
 			   bool *is_idle) __ksym;
-void scx_bpf_dispatch(struct task_struct *p, u64 dsq_id, u64 slice,
-		      u64 enq_flags) __ksym;
+/* 6.13+: kernel/sched/ext.c (7.2: kernel/sched/ext/ext.c) */
+void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
+/* up to 6.12 (kept as an alias for some releases after) */
+void scx_bpf_dispatch(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
+
+static __always_inline void insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags)
+{
+	if (bpf_ksym_exists(scx_bpf_dsq_insert))
+		scx_bpf_dsq_insert(p, dsq_id, slice, enq_flags);
+	else
+		scx_bpf_dispatch(p, dsq_id, slice, enq_flags);
+}
 
 char _license[] SEC("license") = "GPL";
 
@@ -134,7 +166,7 @@ s32 BPF_PROG(ktbpf_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 	if (is_idle) {
 		__sync_fetch_and_add(&nr_direct_dispatch, 1);
-		scx_bpf_dispatch(p, SCX_DSQ_LOCAL, ktbpf_slice_ns, 0);
+		insert(p, SCX_DSQ_LOCAL, ktbpf_slice_ns, 0);
 	}
 	return cpu;
 }
@@ -144,7 +176,7 @@ void BPF_PROG(ktbpf_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	__sync_fetch_and_add(&nr_enqueue, 1);
 	last_pid = p->pid;
-	scx_bpf_dispatch(p, SCX_DSQ_GLOBAL, ktbpf_slice_ns, enq_flags);
+	insert(p, SCX_DSQ_GLOBAL, ktbpf_slice_ns, enq_flags);
 }
 
 SEC("struct_ops/ktbpf_running")
@@ -167,8 +199,23 @@ void BPF_PROG(ktbpf_exit, struct scx_exit_info *ei)
 	exit_kind = ei->kind;
 }
 
+/*
+ * The scheduler's name (ops.name, what /sys/kernel/sched_ext/root/ops reads)
+ * and its struct_ops map "<name>_ops". build-bpf.sh OUT_DIR NAME builds a
+ * second scheduler from this source with -DKTBPF_SCX_NAME=NAME (and the file
+ * NAME.bpf.o, so libbpf's object name, hence its <obj>.bss/.data/.rodata map
+ * names, differ too): the truth test loads two and attaches one.
+ */
+#ifndef KTBPF_SCX_NAME
+#define KTBPF_SCX_NAME ktbpf_scx
+#endif
+#define KTBPF_STR_(x)	 #x
+#define KTBPF_STR(x)	 KTBPF_STR_(x)
+#define KTBPF_CAT_(a, b) a##b
+#define KTBPF_CAT(a, b)	 KTBPF_CAT_(a, b)
+
 SEC(".struct_ops")
-struct sched_ext_ops ktbpf_scx_ops = {
+struct sched_ext_ops KTBPF_CAT(KTBPF_SCX_NAME, _ops) = {
 	.select_cpu = (void *)ktbpf_select_cpu,
 	.enqueue = (void *)ktbpf_enqueue,
 	.running = (void *)ktbpf_running,
@@ -183,5 +230,5 @@ struct sched_ext_ops ktbpf_scx_ops = {
 	 */
 	.flags = SCX_OPS_SWITCH_PARTIAL,
 	.timeout_ms = 10000,
-	.name = "ktbpf_scx",
+	.name = KTBPF_STR(KTBPF_SCX_NAME),
 };
