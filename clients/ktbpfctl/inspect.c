@@ -7,7 +7,7 @@
  * JSON conventions (the real-guest test compares against them): counters are
  * JSON integers, clamped to INT64_MAX (jansson integers are signed 64-bit; a
  * counter that large is a saturated sum anyway); every address, kva or
- * offset (kaslr_offset, phys_base, page_offset, map_kvas, diagnostics' addr)
+ * offset (kaslr_offset, phys_base, page_offset, diagnostics' addr)
  * is a hex string "0x..." so that kernel addresses above 2^63 survive every
  * JSON reader.
  */
@@ -65,9 +65,10 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "Read a guest kernel's struct_ops BPF programs from a copy of its RAM: their\n"
 	      "names, the interface member each implements, verified instructions, run\n"
 	      "counts and times summed over CPUs, whether runtime stats are enabled in the\n"
-	      "guest, and the active BPF object (the scheduler, else a TCP congestion\n"
-	      "control). Kernel facts (KASLR, paging, symbols, BTF) are discovered from the\n"
-	      "RAM itself; files given below take precedence.\n"
+	      "guest, the struct_ops instances (maps: state, member -> program, object) and\n"
+	      "the one the kernel has attached (sched_ext's current scheduler, else those in\n"
+	      "use, such as a TCP congestion control). Kernel facts (KASLR, paging, symbols,\n"
+	      "BTF) are discovered from the RAM itself; files given below take precedence.\n"
 	      "\n"
 	      "Options:\n"
 	      "  --ram FILE             guest RAM: a raw memory file (QEMU memory-backend-file)\n"
