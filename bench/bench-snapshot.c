@@ -18,8 +18,16 @@
  *    back-pointer (the check that the entry is not torn);
  *  - per program and CPU: the line(s) of that CPU's bpf_prog_stats holding
  *    cnt, nsecs and misses;
- *  - for the active object only: its used_maps array and the name line of
- *    each map up to the first <obj>.bss/.data/.rodata one;
+ *  - map_idr's xa_head, every xa_node on the path to a map, and each map's
+ *    map_type (a struct_ops map is only known by its type);
+ *  - per struct_ops instance: its id, name, btf_vmlinux_value_type_id,
+ *    kvalue state, uvalue pointer and the function-pointer slots of uvalue's
+ *    ops struct (the program ids); for a sched_ext one also kvalue's slots
+ *    (matched against the kernel's copy);
+ *  - per instance, for its first member program: its used_maps array and
+ *    the name line of each map up to the first <obj>.bss/.data/.rodata one;
+ *  - sched_ext: the enable state and the kernel's copy of the ops struct
+ *    (its function-pointer slots and name);
  *  - for every vmalloc page among the above: the page-table entry lines on
  *    its translation path (upper levels shared, so counted once).
  */
@@ -27,6 +35,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <bpf/btf.h>
 
 #include "kit-guest.h"
 #include "ktbpf/progs.h"
@@ -118,6 +128,89 @@ static void need_xa(struct kit_guest *g, struct lines *l)
 	}
 }
 
+/* The function-pointer slots of ops struct type_id at kva (8 bytes each). */
+static void need_fn_slots(struct kit_guest *g, struct lines *l, uint32_t type_id, uint64_t kva)
+{
+	const struct btf_type *t = btf__type_by_id(g->btf, type_id);
+	uint32_t i;
+
+	for (i = 0; i < btf_vlen(t); i++) {
+		const struct btf_type *m = btf__type_by_id(g->btf, btf_members(t)[i].type);
+
+		if (btf_is_ptr(m))
+			need(g, l, kva + btf_member_bit_offset(t, i) / 8, 8);
+	}
+}
+
+/* The object of a program: its used_maps and map names up to the first <obj>.X one. */
+static void need_obj(struct kit_guest *g, struct lines *l, const struct kit_guest_prog *a)
+{
+	const struct ktbpf_offsets *o = &g->lay.off;
+	uint32_t k;
+
+	need(g, l, a->used_maps_kva, 8ull * a->nr_maps);
+	for (k = 0; k < a->nr_maps; k++) {
+		char name[KTBPF_OBJ_NAME_LEN + 1] = {0};
+
+		need(g, l, a->map_kvas[k] + o->map_name, KTBPF_OBJ_NAME_LEN);
+		memcpy(name,
+		       kit_ptr(g->im, kit_kernel_kva_pa(g->kk, a->map_kvas[k] + o->map_name),
+			       KTBPF_OBJ_NAME_LEN),
+		       KTBPF_OBJ_NAME_LEN);
+		if (strchr(name, '.'))
+			break;
+	}
+}
+
+/* map_idr, every map's type, and each struct_ops instance (see the top comment). */
+static void need_maps(struct kit_guest *g, struct lines *l)
+{
+	const struct ktbpf_offsets *o = &g->lay.off;
+	const struct ktbpf_st_offsets *st = &o->st;
+	const struct ktbpf_xa_layout *xl = &o->xa;
+	uint64_t copy = kit_guest_scx_copy_kva(g);
+	uint32_t id, i;
+
+	need(g, l, g->map_idr + o->idr_xa_head, 8);
+	for (id = 1; id <= g->next_map_id; id++) {
+		uint64_t e = kit_xa_head(g->map_xa);
+
+		while (ktbpf_xa_is_node(e)) {
+			uint64_t node = e & ~3ull;
+			uint8_t shift = *(uint8_t *)kit_ptr(
+				g->im, kit_kernel_kva_pa(g->kk, node + xl->node_shift), 1);
+			uint64_t slot = (id >> shift) & (xl->nr_slots - 1);
+
+			need(g, l, node + xl->node_shift, 1);
+			need(g, l, node + xl->node_slots + 8 * slot, 8);
+			e = kit_xa_node_get(g->map_xa, node, (uint32_t)slot);
+		}
+		need(g, l, e + st->map_type, 4);
+	}
+	for (i = 0; i < g->nr_insts; i++) {
+		const struct kit_guest_inst *in = &g->insts[i];
+		uint32_t type =
+			in->spec.iface == KIT_IFACE_SCX ? g->lay.scx_ops_id : g->lay.tcp_ops_id;
+
+		need(g, l, in->kva + st->map_id, 4);
+		need(g, l, in->kva + o->map_name, KTBPF_OBJ_NAME_LEN);
+		need(g, l, in->kva + st->map_vvt_id, 4);
+		need(g, l, in->kva + st->stm_kvalue + st->val_state, 4);
+		need(g, l, in->kva + st->stm_uvalue, 8);
+		need_fn_slots(g, l, type, in->uvalue_kva + st->val_data);
+		if (in->spec.iface == KIT_IFACE_SCX && copy)
+			need_fn_slots(g, l, type, in->kva + st->stm_kvalue + st->val_data);
+		if (in->nr_members)
+			need_obj(g, l, kit_guest_prog(g, in->prog_id[0]));
+	}
+	if (g->scx_state_kva)
+		need(g, l, g->scx_state_kva, 4);
+	if (copy) {
+		need_fn_slots(g, l, g->lay.scx_ops_id, copy);
+		need(g, l, copy + st->scx_ops_name, 16);
+	}
+}
+
 static size_t minimum_lines(struct kit_guest *g)
 {
 	const struct ktbpf_offsets *o = &g->lay.off;
@@ -125,7 +218,6 @@ static size_t minimum_lines(struct kit_guest *g)
 		o->aux_id,	     o->aux_verified_insns, o->aux_attach_btf_id,
 		o->aux_used_map_cnt, o->aux_used_maps,	    o->aux_prog};
 	struct lines l = {0};
-	const struct kit_guest_prog *a = kit_guest_prog(g, g->active_prog_id);
 	uint32_t i, cpu, k;
 	size_t n;
 
@@ -154,21 +246,7 @@ static size_t minimum_lines(struct kit_guest *g)
 				lines_add(&l, pa + o->stats_misses, 8);
 		}
 	}
-	if (a) {
-		need(g, &l, a->used_maps_kva, 8ull * a->nr_maps);
-		for (k = 0; k < a->nr_maps; k++) {
-			char name[KTBPF_OBJ_NAME_LEN + 1] = {0};
-
-			need(g, &l, a->map_kvas[k] + o->map_name, KTBPF_OBJ_NAME_LEN);
-			memcpy(name,
-			       kit_ptr(g->im,
-				       kit_kernel_kva_pa(g->kk, a->map_kvas[k] + o->map_name),
-				       KTBPF_OBJ_NAME_LEN),
-			       KTBPF_OBJ_NAME_LEN);
-			if (strchr(name, '.'))
-				break;
-		}
-	}
+	need_maps(g, &l);
 	n = lines_distinct(&l);
 	free(l.v);
 	return n;
@@ -207,7 +285,7 @@ static void bench(const struct row *row, unsigned int snapshots)
 		if (i >= 200)
 			t[i - 200] = s->walk_ns;
 	}
-	if (s->nr_progs != row->progs || s->nr_diags || !s->active.found)
+	if (s->nr_progs != row->progs || s->nr_diags || !s->active.attached)
 		fprintf(stderr, "bench-snapshot: %s: %zu programs, %zu diagnostics\n", row->label,
 			s->nr_progs, s->nr_diags);
 	ktbpf_mem_set_trace(g->mem, trace_fn, &l);

@@ -114,8 +114,23 @@ static void check_snapshot(const struct ktbpf_snapshot *s)
 			fuzz_die("programs not in id order", NULL);
 	}
 	if (!memchr(s->active.obj_name, 0, sizeof(s->active.obj_name)) ||
-	    s->active.nr_maps > KTBPF_MAX_USED_MAPS)
+	    !memchr(s->active.reason, 0, sizeof(s->active.reason)) ||
+	    s->active.nr_instances > KTBPF_MAX_ACTIVE)
 		fuzz_die("active object malformed", NULL);
+	if (s->nr_instances > KTBPF_MAX_INSTANCES || s->nr_instances > s->cap_instances ||
+	    !memchr(s->scx.ops_name, 0, sizeof(s->scx.ops_name)))
+		fuzz_die("instances past their caps", NULL);
+	for (size_t i = 0; i < s->nr_instances; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		if (in->nr_members > KTBPF_MAX_OPS_MEMBERS ||
+		    !memchr(in->name, 0, sizeof(in->name)) ||
+		    !memchr(in->iface, 0, sizeof(in->iface)) ||
+		    !memchr(in->obj_name, 0, sizeof(in->obj_name)))
+			fuzz_die("instance record malformed", in->name);
+		if (i && in->map_id <= s->instances[i - 1].map_id)
+			fuzz_die("instances not in map id order", NULL);
+	}
 	for (size_t i = 0; i < s->nr_diags; i++)
 		if (!memchr(s->diags[i].msg, 0, sizeof(s->diags[i].msg)))
 			fuzz_die("diagnostic not terminated", NULL);

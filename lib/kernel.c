@@ -72,6 +72,20 @@ static int sym(const struct ktbpf_kernel *k, const char *name, uint64_t *ret)
 	return ktbpf_symtab_lookup(k->syms, name, ret);
 }
 
+/* Symbols of the struct_ops walk (structops.c); each may be absent. */
+static void resolve_optional(struct ktbpf_kernel *k)
+{
+	if (sym(k, "map_idr", &k->info.map_idr) < 0)
+		k->info.map_idr = 0;
+	if (sym(k, "scx_root", &k->info.scx_root) < 0)
+		k->info.scx_root = 0;
+	if (sym(k, "scx_ops", &k->info.scx_ops) < 0)
+		k->info.scx_ops = 0;
+	if (sym(k, "scx_enable_state_var", &k->info.scx_enable_state) < 0 &&
+	    sym(k, "scx_ops_enable_state_var", &k->info.scx_enable_state) < 0)
+		k->info.scx_enable_state = 0;
+}
+
 /* VMCOREINFO from the caller's text, the hinted address, or a scan of guest RAM. */
 static int find_vmcoreinfo(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 			   struct ktbpf_err *err)
@@ -503,6 +517,7 @@ static int resolve_walker_symbols(struct ktbpf_kernel *k, struct ktbpf_err *err)
 				     "CONFIG_KALLSYMS_ALL (or pass --system-map/--vmlinux)");
 	if (sym(k, "bpf_stats_enabled_key", &k->info.bpf_stats_enabled_key) < 0)
 		k->info.bpf_stats_enabled_key = 0;
+	resolve_optional(k);
 	k->info.nr_symbols = ktbpf_symtab_count(k->syms);
 	return 0;
 }

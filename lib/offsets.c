@@ -243,6 +243,99 @@ static int resolve_idr_head(const struct btf *btf, uint32_t *ret, struct ktbpf_e
 	return 0;
 }
 
+/* Offset of an optional member, KTBPF_OFFSET_NONE when absent (or unusable: a bitfield, -ELOOP). */
+static uint32_t opt(const struct btf *btf, const char *type, const char *member)
+{
+	struct ktbpf_err e = {0};
+	struct member m;
+
+	return lookup(btf, type, member, &m, &e) < 0 ? KTBPF_OFFSET_NONE : m.off;
+}
+
+static uint32_t opt_sum(uint32_t a, uint32_t b)
+{
+	return a == KTBPF_OFFSET_NONE || b == KTBPF_OFFSET_NONE || (uint64_t)a + b >= UINT32_MAX
+		       ? KTBPF_OFFSET_NONE
+		       : a + b;
+}
+
+/*
+ * enum scx_enable_state (6.15+) or scx_ops_enable_state (6.12-6.14),
+ * kernel/sched/ext.c: the values of its ENABLING, ENABLED, DISABLING and
+ * DISABLED enumerators, found by name suffix.
+ */
+static void resolve_scx_enum(const struct btf *btf, struct ktbpf_st_offsets *st)
+{
+	static const char *const sfx[4] = {"_ENABLING", "_ENABLED", "_DISABLING", "_DISABLED"};
+	const struct btf_type *t;
+	int id = btf__find_by_name_kind(btf, "scx_enable_state", BTF_KIND_ENUM);
+	uint32_t i, k, found = 0;
+
+	if (id < 0)
+		id = btf__find_by_name_kind(btf, "scx_ops_enable_state", BTF_KIND_ENUM);
+	t = id < 0 ? NULL : btf__type_by_id(btf, (uint32_t)id);
+	if (!t || !btf_is_enum(t))
+		return;
+	for (i = 0; i < btf_vlen(t) && i < 64; i++) {
+		const char *n = btf__name_by_offset(btf, btf_enum(t)[i].name_off);
+		size_t nl = n ? strlen(n) : 0;
+
+		for (k = 0; k < 4; k++) {
+			size_t l = strlen(sfx[k]);
+
+			if (nl >= l && !strcmp(n + nl - l, sfx[k]) && !(found & (1u << k))) {
+				st->scx_enum[k] = btf_enum(t)[i].val;
+				found |= 1u << k;
+			}
+		}
+	}
+	st->has_scx_enum = found == 0xf;
+}
+
+/*
+ * The struct_ops map layout (kernel/bpf/bpf_struct_ops.c) and sched_ext's
+ * (kernel/sched/ext.c), all optional. bpf_struct_ops_value holds the
+ * state in `common` (struct bpf_struct_ops_common_value, 6.7+) or bare
+ * (BPF_STRUCT_OPS_COMMON_VALUE before); struct bpf_struct_ops_map has
+ * st_ops_desc (6.9+) or st_ops.
+ */
+static void resolve_st(const struct btf *btf, struct ktbpf_st_offsets *st)
+{
+	const struct btf_type *t;
+	uint32_t common;
+	int id;
+
+	st->map_type = opt(btf, "bpf_map", "map_type");
+	st->map_id = opt(btf, "bpf_map", "id");
+	st->map_vvt_id = opt(btf, "bpf_map", "btf_vmlinux_value_type_id");
+	st->stm_desc = opt(btf, "bpf_struct_ops_map", "st_ops_desc");
+	st->stm_ops = opt(btf, "bpf_struct_ops_map", "st_ops");
+	st->stm_links = opt(btf, "bpf_struct_ops_map", "links");
+	st->stm_funcs_cnt = opt(btf, "bpf_struct_ops_map", "funcs_cnt");
+	st->stm_uvalue = opt(btf, "bpf_struct_ops_map", "uvalue");
+	st->stm_kvalue = opt(btf, "bpf_struct_ops_map", "kvalue");
+	common = opt(btf, "bpf_struct_ops_value", "common");
+	st->val_state = common != KTBPF_OFFSET_NONE
+				? opt_sum(common, opt(btf, "bpf_struct_ops_common_value", "state"))
+				: opt(btf, "bpf_struct_ops_value", "state");
+	st->val_data = opt(btf, "bpf_struct_ops_value", "data");
+	st->desc_st_ops = opt(btf, "bpf_struct_ops_desc", "st_ops");
+	st->ops_name = opt(btf, "bpf_struct_ops", "name");
+	st->aux_st_ops = opt(btf, "bpf_prog_aux", "st_ops");
+	st->link_prog = opt(btf, "bpf_link", "prog");
+	st->maps = st->map_type != KTBPF_OFFSET_NONE && st->map_id != KTBPF_OFFSET_NONE &&
+		   st->map_vvt_id != KTBPF_OFFSET_NONE && st->stm_uvalue != KTBPF_OFFSET_NONE &&
+		   st->stm_kvalue != KTBPF_OFFSET_NONE && st->val_state != KTBPF_OFFSET_NONE &&
+		   st->val_data != KTBPF_OFFSET_NONE &&
+		   (st->stm_desc != KTBPF_OFFSET_NONE || st->stm_ops != KTBPF_OFFSET_NONE);
+	st->scx_sched_ops = opt(btf, "scx_sched", "ops");
+	st->scx_ops_name = opt(btf, "sched_ext_ops", "name");
+	id = btf__find_by_name_kind(btf, "sched_ext_ops", BTF_KIND_STRUCT);
+	t = id < 0 ? NULL : btf__type_by_id(btf, (uint32_t)id);
+	st->scx_ops_size = t ? t->size : 0;
+	resolve_scx_enum(btf, st);
+}
+
 int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, struct ktbpf_err *err)
 {
 	struct ktbpf_offsets o = {0};
@@ -261,6 +354,7 @@ int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, str
 	r = resolve_xa(btf, &o.xa, err);
 	if (r < 0)
 		return r;
+	resolve_st(btf, &o.st);
 	*ret = o;
 	return 0;
 }

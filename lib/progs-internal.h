@@ -45,6 +45,22 @@ enum {
 enum { ST_CNT, ST_NSECS, ST_MISSES, ST_NR };
 enum { IDR_HEAD, IDR_NEXT, IDR_NR };
 
+/* A function-pointer member of a struct_ops ops struct (structops.c). */
+struct st_fn_member {
+	const char *name; /* owned by the kernel's BTF */
+	uint32_t off, index;
+};
+
+/* The function-pointer members of one ops struct type, from BTF. */
+struct st_layout {
+	const struct btf *btf;
+	uint32_t type_cnt, type_id, size, n;
+	bool capped; /* more than KTBPF_MAX_OPS_MEMBERS */
+	struct st_fn_member m[KTBPF_MAX_OPS_MEMBERS];
+};
+
+#define ST_LAYOUTS 8
+
 /*
  * The read plans of one kernel's layout, kept in the snapshot between walks
  * (planning costs as much as reading a few programs); rebuilt when the
@@ -54,6 +70,9 @@ struct ktbpf_walk_plans {
 	bool valid;
 	struct ktbpf_offsets o;
 	struct plan hdr, aux, stats, idr;
+	/* Ops struct layouts met so far, keyed by BTF (and its type count) and type id. */
+	struct st_layout st[ST_LAYOUTS];
+	uint32_t nr_st;
 };
 
 /* Does this kernel have field i (optional members may be absent)? */
@@ -81,6 +100,35 @@ static inline int plan_read(struct ktbpf_xlate *x, const struct plan *p, uint64_
 	}
 	return 0;
 }
+
+/*
+ * Shared by progs.c and structops.c: a bounded diagnostic in s (counted in
+ * diags_dropped beyond KTBPF_MAX_DIAGS), and one from a failed library call
+ * (its message and faulting address).
+ */
+__attribute__((format(printf, 5, 6))) void snap_diag(struct ktbpf_snapshot *s, int code,
+						     uint32_t prog_id, uint64_t addr,
+						     const char *fmt, ...);
+void snap_diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbpf_err *e,
+		   const char *what);
+
+/*
+ * Zeroing a whole struct ktbpf_err per read costs more than the read (it is
+ * ~280 bytes): reset what snap_diag_err() looks at, a failing callee fills it.
+ */
+static inline void err_reset(struct ktbpf_err *e)
+{
+	e->code = 0;
+	e->has_addr = false;
+	e->msg[0] = '\0';
+}
+
+/*
+ * After the prog_idr walk: map_idr's struct_ops maps, sched_ext's state and
+ * the active instance (structops.c). Fills s->instances, s->active, s->scx
+ * and s->torn; problems become diagnostics.
+ */
+void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s);
 
 /*
  * Point *ret_plans at s's read plans for offsets o, built on first use and

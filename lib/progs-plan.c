@@ -150,6 +150,7 @@ static int plans_build(struct ktbpf_walk_plans *w, const struct ktbpf_offsets *o
 	if (!plan_has(&w->stats, ST_CNT) || !plan_has(&w->stats, ST_NSECS))
 		return ktbpf_err_set(err, -ENOENT, "bpf_prog_stats.cnt/nsecs missing in BTF");
 	w->o = *o;
+	w->nr_st = 0;
 	w->valid = true;
 	return 0;
 }

@@ -33,7 +33,6 @@ struct walk {
 	uint32_t nr_cpus;
 	struct ktbpf_snapshot *s;
 	const struct plan *hdr, *aux, *stats, *idr;
-	bool active_is_scx;
 };
 
 /* Facts about one program read from its bpf_prog and bpf_prog_aux. */
@@ -73,8 +72,8 @@ static uint64_t ld64(const uint8_t *p)
 	return v;
 }
 
-__attribute__((format(printf, 5, 6))) static void
-diag(struct ktbpf_snapshot *s, int code, uint32_t prog_id, uint64_t addr, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) void
+snap_diag(struct ktbpf_snapshot *s, int code, uint32_t prog_id, uint64_t addr, const char *fmt, ...)
 {
 	struct ktbpf_diag *d;
 	va_list ap;
@@ -92,30 +91,25 @@ diag(struct ktbpf_snapshot *s, int code, uint32_t prog_id, uint64_t addr, const 
 	va_end(ap);
 }
 
-/*
- * Zeroing a whole struct ktbpf_err per read costs more than the read (it is
- * ~280 bytes): reset what diag_err() looks at, a failing callee fills it.
- */
-static inline void err_reset(struct ktbpf_err *e)
+void snap_diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbpf_err *e,
+		   const char *what)
 {
-	e->code = 0;
-	e->has_addr = false;
-	e->msg[0] = '\0';
+	snap_diag(s, e->code ? e->code : -EIO, prog_id, e->has_addr ? e->addr : 0, "%s: %s", what,
+		  e->msg);
 }
 
-/* A diagnostic from a failed library call: its message and address. */
-static void diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbpf_err *e,
-		     const char *what)
-{
-	diag(s, e->code ? e->code : -EIO, prog_id, e->has_addr ? e->addr : 0, "%s: %s", what,
-	     e->msg);
-}
+#define diag	 snap_diag
+#define diag_err snap_diag_err
 
 /* Reset s for a new walk, keeping its program array. */
 static void snapshot_reset(struct ktbpf_snapshot *s)
 {
 	s->nr_progs = 0;
+	s->nr_instances = 0;
 	memset(&s->active, 0, sizeof(s->active));
+	memset(&s->scx, 0, sizeof(s->scx));
+	s->scx.state = KTBPF_SCX_UNKNOWN;
+	s->torn = false;
 	s->stats = KTBPF_STATS_UNKNOWN;
 	s->nr_diags = 0;
 	s->diags_dropped = 0;
@@ -286,11 +280,38 @@ static void copy_str(char *dst, size_t size, const char *src)
 }
 
 /*
+ * A module's struct_ops program (6.9+): its ops struct is in the module's
+ * split BTF, which we do not have. Newer kernels point aux->st_ops at the
+ * struct bpf_struct_ops, whose name is the interface (kernel/bpf/verifier.c:
+ * check_struct_ops_btf_id()); older ones leave the interface to the
+ * instance that uses the program (structops.c).
+ */
+static void module_iface(struct walk *w, struct ktbpf_prog *p, const struct prog_raw *r)
+{
+	uint64_t ops, name;
+	struct ktbpf_err e;
+	char buf[KTBPF_IFACE_LEN];
+
+	err_reset(&e);
+	if (w->o->st.aux_st_ops == KTBPF_OFFSET_NONE || w->o->st.ops_name == KTBPF_OFFSET_NONE)
+		return;
+	if (ktbpf_xlate_read_u64(w->x, r->aux + w->o->st.aux_st_ops, &ops, &e) < 0 || !ops)
+		return;
+	if (ktbpf_xlate_read_u64(w->x, ops + w->o->st.ops_name, &name, &e) < 0 ||
+	    ktbpf_xlate_read_str(w->x, name, buf, sizeof(buf), &e) < 0) {
+		diag_err(w->s, p->id, &e, "aux->st_ops->name unreadable");
+		return;
+	}
+	copy_str(p->iface, sizeof(p->iface), buf);
+}
+
+/*
  * Interface and member: struct_ops programs record the ops struct's BTF id
  * in aux->attach_btf_id and the member index in expected_attach_type
  * (kernel/bpf/verifier.c: check_struct_ops_btf_id()). When the type is not
- * in vmlinux BTF (a module's struct_ops), fall back to attach_func_name,
- * which the same function sets to the member name.
+ * in vmlinux BTF (a module's struct_ops: split BTF ids follow vmlinux's),
+ * the member name comes from attach_func_name, which the same function sets,
+ * and the interface from aux->st_ops.
  */
 static void resolve_iface(struct walk *w, struct ktbpf_prog *p, const struct prog_raw *r)
 {
@@ -305,6 +326,7 @@ static void resolve_iface(struct walk *w, struct ktbpf_prog *p, const struct pro
 		copy_str(p->member, sizeof(p->member), member);
 		return;
 	}
+	module_iface(w, p, r);
 	if (!r->func_name)
 		return;
 	err_reset(&e);
@@ -313,88 +335,6 @@ static void resolve_iface(struct walk *w, struct ktbpf_prog *p, const struct pro
 		return;
 	}
 	copy_str(p->member, sizeof(p->member), buf);
-}
-
-static bool obj_of_map_name(const char *name, char *obj)
-{
-	static const char *const sfx[] = {".bss", ".data", ".rodata"};
-	size_t n = strlen(name), i;
-
-	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
-		size_t l = strlen(sfx[i]);
-
-		if (n > l && !strcmp(name + n - l, sfx[i])) {
-			memcpy(obj, name, n - l);
-			obj[n - l] = '\0';
-			return true;
-		}
-	}
-	return false;
-}
-
-/*
- * Does program p (with used_maps/used_map_cnt from r) own a map named
- * <obj>.bss/.data/.rodata? Then it becomes the active object (libbpf names
- * an object's global data maps that way: tools/lib/bpf/libbpf.c:
- * internal_map_name()).
- */
-static void check_active(struct walk *w, const struct ktbpf_prog *p, const struct prog_raw *r)
-{
-	struct ktbpf_active *a = &w->s->active;
-	uint64_t maps[KTBPF_MAX_USED_MAPS];
-	struct ktbpf_err e;
-	uint32_t cnt = r->used_map_cnt, i, nr = 0;
-	char obj[KTBPF_OBJ_NAME_LEN + 1] = "";
-
-	err_reset(&e);
-	if (!cnt)
-		return;
-	/* The kernel never pairs a count with no array: torn or corrupt, say so. */
-	if (!r->used_maps) {
-		diag(w->s, -EUCLEAN, p->id, r->aux,
-		     "prog %" PRIu32 ": used_map_cnt is %" PRIu32
-		     " but used_maps is NULL (torn?), maps not read",
-		     p->id, r->used_map_cnt);
-		return;
-	}
-	if (cnt > KTBPF_MAX_USED_MAPS)
-		cnt = KTBPF_MAX_USED_MAPS;
-	if (ktbpf_xlate_read(w->x, r->used_maps, maps, cnt * 8ull, &e) < 0) {
-		diag_err(w->s, p->id, &e, "used_maps array unreadable");
-		return;
-	}
-	for (i = 0; i < cnt; i++) {
-		char name[KTBPF_OBJ_NAME_LEN + 1];
-
-		if (!maps[i])
-			continue;
-		maps[nr++] = maps[i];
-		if (obj[0])
-			continue;
-		err_reset(&e);
-		if (ktbpf_xlate_read(w->x, maps[i] + w->o->map_name, name, KTBPF_OBJ_NAME_LEN, &e) <
-		    0) {
-			diag_err(w->s, p->id, &e, "bpf_map.name unreadable");
-			continue;
-		}
-		/* The kernel always terminates it (bpf_obj_name_cpy()): without a NUL it is junk.
-		 */
-		if (!memchr(name, '\0', KTBPF_OBJ_NAME_LEN)) {
-			diag(w->s, -EUCLEAN, p->id, maps[i],
-			     "prog %" PRIu32 ": map name has no NUL, not matched", p->id);
-			continue;
-		}
-		obj_of_map_name(name, obj);
-	}
-	if (!obj[0])
-		return;
-	a->found = true;
-	memcpy(a->obj_name, obj, sizeof(obj));
-	memcpy(a->iface, p->iface, sizeof(a->iface));
-	a->prog_id = p->id;
-	a->nr_maps = nr;
-	memcpy(a->map_kvas, maps, nr * sizeof(maps[0]));
-	w->active_is_scx = !strcmp(p->iface, "sched_ext_ops");
 }
 
 /* Copy aux->name (char[BPF_OBJ_NAME_LEN], NUL-terminated by bpf_obj_name_cpy()). */
@@ -490,9 +430,15 @@ static void visit(struct walk *w, uint64_t index, uint64_t kva)
 		p->nr_maps = KTBPF_MAX_USED_MAPS;
 	}
 	p->stats_kva = r.stats;
+	p->member_index = r.eat;
+	p->used_maps_kva = r.used_maps;
+	if (r.used_map_cnt && !r.used_maps)
+		/* The kernel never pairs a count with no array: torn or corrupt, say so. */
+		diag(w->s, -EUCLEAN, id, r.aux,
+		     "prog %" PRIu32 ": used_map_cnt is %" PRIu32
+		     " but used_maps is NULL (torn?), maps not read",
+		     id, r.used_map_cnt);
 	resolve_iface(w, p, &r);
-	if (!w->s->active.found || (!w->active_is_scx && !strcmp(p->iface, "sched_ext_ops")))
-		check_active(w, p, &r);
 }
 
 /* prog_idr's xa_head and idr_next (kernel/bpf/syscall.c: DEFINE_IDR(prog_idr)). */
@@ -578,6 +524,7 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s)
 	if (s) {
 		free(s->plans);
 		free(s->progs);
+		free(s->instances);
 		free(s);
 	}
 	return NULL;
@@ -629,6 +576,7 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 	read_stats_enabled(&w, info->bpf_stats_enabled_key);
 	walk_idr(&w, head);
 	read_stats(&w);
+	structops_walk(k, s);
 	s->walk_ns = now_ns() - t0;
 	return 0;
 }

@@ -7,7 +7,7 @@
  * JSON conventions (the real-guest test compares against them): counters are
  * JSON integers, clamped to INT64_MAX (jansson integers are signed 64-bit; a
  * counter that large is a saturated sum anyway); every address, kva or
- * offset (kaslr_offset, phys_base, page_offset, map_kvas, diagnostics' addr)
+ * offset (kaslr_offset, phys_base, page_offset, diagnostics' addr)
  * is a hex string "0x..." so that kernel addresses above 2^63 survive every
  * JSON reader.
  */
@@ -65,9 +65,10 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "Read a guest kernel's struct_ops BPF programs from a copy of its RAM: their\n"
 	      "names, the interface member each implements, verified instructions, run\n"
 	      "counts and times summed over CPUs, whether runtime stats are enabled in the\n"
-	      "guest, and the active BPF object (the scheduler, else a TCP congestion\n"
-	      "control). Kernel facts (KASLR, paging, symbols, BTF) are discovered from the\n"
-	      "RAM itself; files given below take precedence.\n"
+	      "guest, the struct_ops instances (maps: state, member -> program, object) and\n"
+	      "the one the kernel has attached (sched_ext's current scheduler, else those in\n"
+	      "use, such as a TCP congestion control). Kernel facts (KASLR, paging, symbols,\n"
+	      "BTF) are discovered from the RAM itself; files given below take precedence.\n"
 	      "\n"
 	      "Options:\n"
 	      "  --ram FILE             guest RAM: a raw memory file (QEMU memory-backend-file)\n"
@@ -541,18 +542,59 @@ static json_t *json_prog(const struct ktbpf_prog *p)
 			 p->stats_valid);
 }
 
-static json_t *json_active(const struct ktbpf_active *a)
+/* A string, or null when empty. */
+static json_t *json_text_or_null(const char *t)
 {
-	json_t *kvas;
+	return t[0] ? json_text(t) : json_null();
+}
+
+static json_t *json_instance(const struct ktbpf_st_instance *in)
+{
+	json_t *members = json_array();
 	uint32_t i;
 
-	if (!a->found)
+	for (i = 0; members && i < in->nr_members; i++)
+		if (json_array_append_new(members,
+					  json_pack("{s:o, s:o}", "member",
+						    json_text(in->members[i].member), "prog_id",
+						    json_count(in->members[i].prog_id))) < 0)
+			members = (json_decref(members), NULL);
+	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o}", "map_id", json_count(in->map_id), "name",
+			 json_text(in->name), "interface", json_text_or_null(in->iface), "state",
+			 ktbpf_st_state_name(in->state), "object", json_text_or_null(in->obj_name),
+			 "members", members);
+}
+
+static const char *active_source(enum ktbpf_active_source src)
+{
+	return src == KTBPF_ACTIVE_SCHED_EXT ? "sched_ext"
+	       : src == KTBPF_ACTIVE_INUSE   ? "inuse"
+					     : "none";
+}
+
+static json_t *json_active(const struct ktbpf_active *a)
+{
+	json_t *ids = json_array();
+	uint32_t i;
+
+	for (i = 0; ids && i < a->nr_instances; i++)
+		if (json_array_append_new(ids, json_count(a->map_ids[i])) < 0)
+			ids = (json_decref(ids), NULL);
+	return json_pack(
+		"{s:b, s:o, s:o, s:o, s:o, s:s, s:o}", "attached", a->attached, "instances", ids,
+		"map_id", a->nr_instances ? json_count(a->map_ids[0]) : json_null(), "obj_name",
+		json_text_or_null(a->obj_name), "interface", json_text_or_null(a->iface), "source",
+		active_source(a->source), "reason", json_text_or_null(a->reason));
+}
+
+static json_t *json_scx(const struct ktbpf_scx *x)
+{
+	if (x->layout == KTBPF_SCX_NONE)
 		return json_null();
-	kvas = json_array();
-	for (i = 0; kvas && i < a->nr_maps && i < KTBPF_MAX_USED_MAPS; i++)
-		json_array_append_new(kvas, json_hex(a->map_kvas[i]));
-	return json_pack("{s:o, s:o, s:o, s:o}", "obj_name", json_text(a->obj_name), "interface",
-			 json_text(a->iface), "prog_id", json_count(a->prog_id), "map_kvas", kvas);
+	return json_pack("{s:s, s:o, s:o, s:s}", "enable_state", ktbpf_scx_state_name(x->state),
+			 "ops_name", json_text_or_null(x->ops_name), "map_id",
+			 x->map_id ? json_count(x->map_id) : json_null(), "layout",
+			 x->layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
 }
 
 static json_t *json_diag(const struct ktbpf_diag *d)
@@ -569,7 +611,7 @@ static json_t *json_stats_state(enum ktbpf_stats_state s)
 
 static json_t *json_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_kernel_info *ki)
 {
-	json_t *progs = json_array(), *diags = json_array(), *root;
+	json_t *progs = json_array(), *diags = json_array(), *insts = json_array(), *root;
 	size_t i;
 
 	/* An element that cannot be built fails the document: never a partial list. */
@@ -579,9 +621,13 @@ static json_t *json_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_
 	for (i = 0; diags && i < s->nr_diags; i++)
 		if (json_array_append_new(diags, json_diag(&s->diags[i])) < 0)
 			diags = (json_decref(diags), NULL);
-	root = json_pack("{s:o, s:o, s:o, s:o, s:b, s:I, s:o, s:o}", "kernel", json_kernel(ki),
-			 "stats_enabled", json_stats_state(s->stats), "progs", progs, "active",
-			 json_active(&s->active), "capped", s->capped, "skipped",
+	for (i = 0; insts && i < s->nr_instances; i++)
+		if (json_array_append_new(insts, json_instance(&s->instances[i])) < 0)
+			insts = (json_decref(insts), NULL);
+	root = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o}", "kernel",
+			 json_kernel(ki), "stats_enabled", json_stats_state(s->stats), "progs",
+			 progs, "struct_ops", insts, "active", json_active(&s->active), "sched_ext",
+			 json_scx(&s->scx), "torn", s->torn, "capped", s->capped, "skipped",
 			 (json_int_t)s->nr_skipped, "diagnostics", diags, "walk_ns",
 			 json_count(s->walk_ns));
 	if (root && s->diags_dropped)
@@ -657,18 +703,60 @@ static void print_progs(const struct ktbpf_snapshot *s)
 		       "diagnostics)\n");
 }
 
-static void print_rest(const struct ktbpf_snapshot *s)
+static void print_instances(const struct ktbpf_snapshot *s)
+{
+	size_t i;
+	uint32_t m;
+
+	printf("\nstruct_ops instances: %zu\n", s->nr_instances);
+	if (!s->nr_instances)
+		return;
+	printf("  %6s  %-16s  %-24s  %-8s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
+	       "OBJECT", "MEMBERS (member=prog id)");
+	for (i = 0; i < s->nr_instances; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		printf("  %6" PRIu32 "  %-16s  %-24s  %-8s  %-16s ", in->map_id, in->name,
+		       in->iface[0] ? in->iface : "?", ktbpf_st_state_name(in->state),
+		       in->obj_name[0] ? in->obj_name : "-");
+		for (m = 0; m < in->nr_members; m++)
+			printf(" %s=%" PRIu32, in->members[m].member, in->members[m].prog_id);
+		printf("%s\n", in->nr_members ? "" : " -");
+	}
+}
+
+static void print_active(const struct ktbpf_snapshot *s)
 {
 	const struct ktbpf_active *a = &s->active;
+	uint32_t i;
+
+	if (s->scx.layout != KTBPF_SCX_NONE)
+		printf("\nsched_ext: %s, scheduler %s%s%s (%s layout)\n",
+		       ktbpf_scx_state_name(s->scx.state), s->scx.ops_name[0] ? "'" : "",
+		       s->scx.ops_name[0] ? s->scx.ops_name : "none", s->scx.ops_name[0] ? "'" : "",
+		       s->scx.layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
+	if (!a->attached) {
+		printf("\nactive: nothing attached (%s)\n", a->reason);
+	} else {
+		printf("\nactive: %s (%s, %s", a->obj_name[0] ? a->obj_name : "unknown object",
+		       a->iface[0] ? a->iface : "unknown interface",
+		       a->source == KTBPF_ACTIVE_SCHED_EXT ? "the kernel's sched_ext scheduler"
+							   : "in use");
+		for (i = 0; i < a->nr_instances; i++)
+			printf("%s%" PRIu32, i ? ", " : "; map ", a->map_ids[i]);
+		printf(")%s%s\n", a->reason[0] ? ": " : "", a->reason);
+	}
+	if (s->torn)
+		printf("\nWARNING: the guest changed during the snapshot: the answer may be TORN "
+		       "(see diagnostics)\n");
+}
+
+static void print_rest(const struct ktbpf_snapshot *s)
+{
 	size_t i;
 
-	if (a->found)
-		printf("\nactive object: %s (%s, prog %" PRIu32 ", %" PRIu32 " maps)\n",
-		       a->obj_name, a->iface[0] ? a->iface : "unknown interface", a->prog_id,
-		       a->nr_maps);
-	else
-		printf("\nactive object: none (no struct_ops program uses an <obj>.bss/.data/"
-		       ".rodata map)\n");
+	print_instances(s);
+	print_active(s);
 	if (s->capped)
 		printf("\nWARNING: the walk hit a limit or found the guest's lists inconsistent:\n"
 		       "         the program list may be INCOMPLETE (see diagnostics)\n");

@@ -1,6 +1,9 @@
 #!/bin/bash
 # truth-test.sh KERNEL CPU SMP [SCENARIO]
-#   KERNEL:   6.1 | 6.12 (Debian's cloud kernels) | scx (our sched_ext kernel)
+#   KERNEL:   6.1 | 6.12 | sid (Debian's cloud kernels; sid is unstable's
+#             newest, 7.x) with a TCP congestion control | scx (our 6.12
+#             sched_ext kernel) | sid-scx (sid's built-in sched_ext) with our
+#             sched_ext scheduler
 #   CPU:      qemu64 (4-level paging) | max (5-level paging)
 #   SMP:      number of vCPUs
 #   SCENARIO: default | nostats (runtime stats off) | two-scx (two schedulers
@@ -78,16 +81,26 @@ trap cleanup EXIT
 append=()
 objs=()
 case "$kernel" in
-6.1 | 6.12)
+6.1 | 6.12 | sid)
+	# sid: Debian unstable's newest cloud kernel (7.x), through the cache's own apt state
 	kdir=$("$guest/fetch-kernel.sh" "$kernel" --vmlinux) || missing "kernel $kernel not available"
+	say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
 	want_obj=ktbpf_cc want_iface=tcp_congestion_ops
 	;;
-scx)
-	# (--print-dir needs apt's candidate version of linux-source-6.12)
-	kdir=$("$guest/scx/build-kernel.sh" --print-dir) ||
-		missing "cannot locate the sched_ext kernel (is linux-source-6.12 known to apt?)"
-	[ -f "$kdir/bzImage" ] && [ -f "$kdir/vmlinux" ] ||
-		missing "the sched_ext kernel is not built: run tests/guest/scx/build-kernel.sh (about 12 minutes)"
+scx | sid-scx)
+	if [ "$kernel" = scx ]; then
+		# (--print-dir needs apt's candidate version of linux-source-6.12)
+		kdir=$("$guest/scx/build-kernel.sh" --print-dir) ||
+			missing "cannot locate the sched_ext kernel (is linux-source-6.12 known to apt?)"
+		[ -f "$kdir/bzImage" ] && [ -f "$kdir/vmlinux" ] ||
+			missing "the sched_ext kernel is not built: run tests/guest/scx/build-kernel.sh (about 12 minutes)"
+		say "kernel: ours, built from $(sed -n 's/^package=//p' "$kdir/build-info") $(sed -n 's/^version=//p' "$kdir/build-info")"
+	else
+		# the same scheduler on the built-in sched_ext (CONFIG_SCHED_CLASS_EXT=y)
+		# of Debian unstable's newest cloud kernel
+		kdir=$("$guest/fetch-kernel.sh" sid --vmlinux) || missing "kernel sid not available"
+		say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
+	fi
 	obj=$("$guest/scx/build-bpf.sh" "$wd/bpf") || missing "cannot build the scheduler"
 	objs=(--obj "$obj")
 	append=(--append "ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o")

@@ -113,7 +113,10 @@ setup_sid_apt() {
 		[ -n "${mirror:-}" ] || die "no Debian archive found in the host's apt sources
   (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list); set KTBPF_DEBIAN_MIRROR=URI"
 	fi
-	line="deb ${sb:+[signed-by=$sb] }$mirror sid main"
+	local opts=${sb:+signed-by=$sb}
+	# a snapshot archive's Release files are past their Valid-Until by design
+	case "$mirror" in *snapshot.debian.org*) opts="${opts:+$opts }check-valid-until=no" ;; esac
+	line="deb ${opts:+[$opts] }$mirror sid main"
 	stamp=$aptdir/updated
 	if [ "$(cat "$aptdir/sources.list" 2>/dev/null)" != "$line" ]; then
 		printf '%s\n' "$line" >"$aptdir/sources.list"
@@ -254,6 +257,10 @@ if ! download; then
 	fi
 fi
 if ! ls "$tmp"/*.deb >/dev/null 2>&1; then
+	if dir=$(cached_fallback); then
+		log "warning: apt-get download $pkg=$ver failed; reusing cached $dir"
+		finish "$dir"
+	fi
 	die "apt-get download $pkg=$ver failed.
   Run 'apt-get update' (as root) so the package index is current, check network access to
   the Debian mirror (bookworm, bookworm-security; sid for the sid series), then retry."

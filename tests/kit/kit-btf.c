@@ -184,8 +184,12 @@ static int add_map(struct kb *b, struct kit_btf_layout *l)
 	field(b, "map_extra", b->u64, 40);
 	field(b, "map_flags", b->u32, 48);
 	field(b, "id", b->u32, 68);
+	field(b, "btf_vmlinux_value_type_id", b->u32, 72);
 	field(b, "btf", b->voidp, 88);
 	field(b, "name", name, 0x60);
+	l->off.st.map_type = 24;
+	l->off.st.map_id = 68;
+	l->off.st.map_vvt_id = 72;
 	return id;
 }
 
@@ -230,6 +234,9 @@ static int add_prog_aux(struct kb *b, struct kit_btf_layout *l, int map_id)
 	field(b, "verifier_zext", b->boolean, 136);
 	field(b, "prog", progp, 144);
 	field(b, "attach_func_name", cstr, 152);
+	if (b->v != KIT_BTF_V61)
+		field(b, "st_ops", b->voidp, 160);
+	l->off.st.aux_st_ops = b->v != KIT_BTF_V61 ? 160 : KTBPF_OFFSET_NONE;
 	field(b, "jit_data", b->voidp, 168);
 	field(b, "used_maps", mapp, 200);
 	field(b, "used_maps_mutex", mutex, 208);
@@ -414,6 +421,158 @@ static int add_ops(struct kb *b, const char *name, const char *const *members, u
 	return id;
 }
 
+/* enum bpf_struct_ops_state and struct bpf_struct_ops_value (kernel/bpf/bpf_struct_ops.c). */
+static int add_st_value(struct kb *b, struct kit_btf_layout *l, int *ret_state_enum)
+{
+	int data = array(b, b->chr, 0), common = 0, id;
+	int e = must(btf__add_enum(b->btf, "bpf_struct_ops_state", 4), "enum");
+
+	must(btf__add_enum_value(b->btf, "BPF_STRUCT_OPS_STATE_INIT", 0), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_STRUCT_OPS_STATE_INUSE", 1), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_STRUCT_OPS_STATE_TOBEFREE", 2), "enum");
+	if (l->st_common) {
+		must(btf__add_enum_value(b->btf, "BPF_STRUCT_OPS_STATE_READY", 3), "enum");
+		common = strct(b, "bpf_struct_ops_common_value", 8);
+		field(b, "refcnt", b->u32, 0);
+		field(b, "state", e, 4);
+	}
+	l->st_value_size = 64;
+	l->off.st.val_state = 4;
+	l->off.st.val_data = 64;
+	id = strct(b, "bpf_struct_ops_value", 64);
+	if (l->st_common) {
+		field(b, "common", common, 0);
+	} else {
+		field(b, "refcnt", b->u32, 0);
+		field(b, "state", e, 4);
+	}
+	field(b, "data", data, 64);
+	*ret_state_enum = e;
+	return id;
+}
+
+/* struct bpf_struct_ops_<ops>: the value type a struct_ops map names. */
+static uint32_t add_value_type(struct kb *b, const struct kit_btf_layout *l, const char *ops,
+			       int ops_id, uint32_t ops_size, int state_enum)
+{
+	char n[64];
+	int common = l->st_common ? btf__find_by_name_kind(b->btf, "bpf_struct_ops_common_value",
+							   BTF_KIND_STRUCT)
+				  : 0;
+	int id;
+
+	snprintf(n, sizeof(n), "bpf_struct_ops_%s", ops);
+	id = strct(b, n, 64 + ops_size);
+	if (l->st_common) {
+		field(b, "common", common, 0);
+	} else {
+		field(b, "refcnt", b->u32, 0);
+		field(b, "state", state_enum, 4);
+	}
+	field(b, "data", ops_id, 64);
+	return (uint32_t)id;
+}
+
+/* bpf_struct_ops, bpf_struct_ops_desc, bpf_link, bpf_struct_ops_map (include/linux/bpf.h). */
+static void add_st_map(struct kb *b, struct kit_btf_layout *l, int map_id, int value_id)
+{
+	struct ktbpf_st_offsets *st = &l->off.st;
+	int chrp = ptr_to(b, b->chr), opsp, descp = 0, linkpp, uvp, mutex, rcu, t;
+
+	l->st_ops_size = 0x60;
+	st->ops_name = 0x50;
+	t = strct(b, "bpf_struct_ops", l->st_ops_size);
+	field(b, "verifier_ops", b->voidp, 0);
+	field(b, "reg", b->fnp, 0x20);
+	field(b, "name", chrp, 0x50);
+	opsp = ptr_to(b, t);
+	l->link_size = 64;
+	st->link_prog = 24;
+	t = strct(b, "bpf_link", l->link_size);
+	field(b, "id", b->u32, 8);
+	field(b, "type", b->u32, 12);
+	field(b, "ops", b->voidp, 16);
+	field(b, "prog", b->voidp, 24);
+	linkpp = ptr_to(b, ptr_to(b, t));
+	uvp = ptr_to(b, value_id);
+	if (l->st_common) {
+		l->st_desc_size = 40;
+		st->desc_st_ops = 0;
+		t = strct(b, "bpf_struct_ops_desc", l->st_desc_size);
+		field(b, "st_ops", opsp, 0);
+		field(b, "type_id", b->u32, 24);
+		descp = ptr_to(b, t);
+	}
+	mutex = btf__find_by_name_kind(b->btf, "mutex", BTF_KIND_STRUCT);
+	rcu = btf__find_by_name_kind(b->btf, "callback_head", BTF_KIND_STRUCT);
+	st->stm_uvalue = 0x198;
+	st->stm_kvalue = 0x1c0;
+	st->stm_links = 0x138;
+	l->stmap_size = st->stm_kvalue + 64;
+	strct(b, "bpf_struct_ops_map", l->stmap_size);
+	field(b, "map", map_id, 0);
+	field(b, "rcu", rcu, 0x100);
+	if (!l->st_common) {
+		/* 6.1: map, rcu, st_ops, lock, links, image, uvalue, kvalue */
+		st->stm_ops = 0x110;
+		st->stm_desc = st->stm_funcs_cnt = st->desc_st_ops = KTBPF_OFFSET_NONE;
+		field(b, "st_ops", opsp, 0x110);
+		field(b, "lock", mutex, 0x118);
+		field(b, "links", linkpp, 0x138);
+		field(b, "image", b->voidp, 0x140);
+	} else {
+		st->stm_desc = 0x110;
+		st->stm_ops = KTBPF_OFFSET_NONE;
+		st->stm_funcs_cnt = 0x148;
+		field(b, "st_ops_desc", descp, 0x110);
+		field(b, "lock", mutex, 0x118);
+		field(b, "links", linkpp, 0x138);
+		field(b, "funcs_cnt", b->u32, 0x148);
+		field(b, "image_pages_cnt", b->u32, 0x14c);
+	}
+	field(b, "uvalue", uvp, 0x198);
+	field(b, "kvalue", value_id, 0x1c0);
+}
+
+/*
+ * sched_ext (kernel/sched/ext.c): the enable-state enum (6.12's
+ * scx_ops_enable_state in the 6.1-layout variant, 6.15's scx_enable_state
+ * otherwise) and struct scx_sched with ops at 0 (6.16+).
+ */
+static void add_scx(struct kb *b, struct kit_btf_layout *l, int scx_ops_id)
+{
+	static const char *const st[4] = {"ENABLING", "ENABLED", "DISABLING", "DISABLED"};
+	bool old = b->v == KIT_BTF_V61;
+	char n[64];
+	int k;
+
+	must(btf__add_enum(b->btf, old ? "scx_ops_enable_state" : "scx_enable_state", 4), "enum");
+	for (k = 0; k < 4; k++) {
+		snprintf(n, sizeof(n), "%s%s", old ? "SCX_OPS_" : "SCX_", st[k]);
+		must(btf__add_enum_value(b->btf, n, k), "enum");
+		l->off.st.scx_enum[k] = k;
+	}
+	l->off.st.has_scx_enum = true;
+	l->scx_sched_size = l->scx_ops_size + 64;
+	strct(b, "scx_sched", l->scx_sched_size);
+	field(b, "ops", scx_ops_id, 0);
+	field(b, "is_cid_type", b->boolean, l->scx_ops_size);
+	l->off.st.scx_sched_ops = 0;
+	l->off.st.scx_ops_size = l->scx_ops_size;
+}
+
+/* Byte offset of member name in struct type_id. */
+static uint32_t ops_member_off(struct kb *b, uint32_t type_id, const char *name)
+{
+	const struct btf_type *t = btf__type_by_id(b->btf, type_id);
+	uint32_t i;
+
+	for (i = 0; i < btf_vlen(t); i++)
+		if (!strcmp(btf__name_by_offset(b->btf, btf_members(t)[i].name_off), name))
+			return btf_member_bit_offset(t, i) / 8;
+	return KTBPF_OFFSET_NONE;
+}
+
 struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *ret_layout)
 {
 	struct kit_btf_layout l = {0};
@@ -437,6 +596,21 @@ struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *re
 					 &l.tcp_ops_nr_members);
 	l.scx_ops_id = (uint32_t)add_ops(&b, "sched_ext_ops", kit_btf_scx_ops_members,
 					 &l.scx_ops_nr_members);
+	l.tcp_ops_size = btf__type_by_id(b.btf, l.tcp_ops_id)->size;
+	l.scx_ops_size = btf__type_by_id(b.btf, l.scx_ops_id)->size;
+	l.off.st.scx_ops_name = ops_member_off(&b, l.scx_ops_id, "name");
+	l.st_common = v != KIT_BTF_V61;
+	{
+		int state_enum, value = add_st_value(&b, &l, &state_enum);
+
+		add_st_map(&b, &l, map, value);
+		l.tcp_value_id = add_value_type(&b, &l, "tcp_congestion_ops", (int)l.tcp_ops_id,
+						l.tcp_ops_size, state_enum);
+		l.scx_value_id = add_value_type(&b, &l, "sched_ext_ops", (int)l.scx_ops_id,
+						l.scx_ops_size, state_enum);
+	}
+	add_scx(&b, &l, (int)l.scx_ops_id);
+	l.off.st.maps = true;
 	*ret_layout = l;
 	return b.btf;
 }

@@ -11,6 +11,7 @@
  * guest objects at the same places the library will read them.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kit.h"
@@ -37,6 +38,18 @@ struct kit_btf_layout {
 	uint32_t tcp_ops_id, scx_ops_id;
 	uint32_t tcp_ops_nr_members, scx_ops_nr_members;
 	uint32_t prog_type_struct_ops; /* BPF_PROG_TYPE_STRUCT_OPS (27) */
+	/*
+	 * struct_ops maps (in off.st): KIT_BTF_V61 has the 6.1 layout (bare
+	 * state, st_ops), the others 6.12's (common.state, st_ops_desc,
+	 * funcs_cnt, links) and bpf_prog_aux.st_ops as 7.x has it.
+	 */
+	uint32_t stmap_size, st_value_size;  /* struct bpf_struct_ops_map / _value (no data) */
+	uint32_t st_ops_size, st_desc_size;  /* struct bpf_struct_ops / _desc */
+	uint32_t link_size;		     /* struct bpf_link */
+	uint32_t tcp_ops_size, scx_ops_size; /* the ops structs */
+	uint32_t tcp_value_id, scx_value_id; /* bpf_struct_ops_<ops> */
+	uint32_t scx_sched_size;	     /* struct scx_sched (ops at 0) */
+	bool st_common;			     /* state in common (else bare) */
 };
 
 /* Member names of the struct_ops types, in BTF order. */

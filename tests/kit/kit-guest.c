@@ -44,13 +44,31 @@ struct build {
 	uint32_t nr_objs;
 };
 
-static uint64_t new_map(struct kit_guest *g, const char *name)
+const char *const kit_guest_mod_ops_members[] = {"probe", "remove", "handle", "flush", NULL};
+
+#define MOD_OPS_NR	   4
+#define BPF_MAP_TYPE_ARRAY 2
+
+/* A map of size bytes (at least a bpf_map) in map_idr with the next id. */
+static uint64_t new_map_sized(struct kit_guest *g, const char *name, uint32_t type, uint64_t size,
+			      uint32_t *ret_id)
 {
+	uint32_t id = ++g->next_map_id;
 	uint64_t kva;
 
-	kit_kernel_vmalloc(g->kk, g->lay.map_size, &kva);
+	kit_kernel_vmalloc(g->kk, size, &kva);
 	kit_kernel_wkva(g->kk, kva + g->lay.off.map_name, name, strlen(name));
+	kit_kernel_w32(g->kk, kva + g->lay.off.st.map_type, type);
+	kit_kernel_w32(g->kk, kva + g->lay.off.st.map_id, id);
+	kit_xa_store(g->map_xa, id, kva);
+	if (ret_id)
+		*ret_id = id;
 	return kva;
+}
+
+static uint64_t new_map(struct kit_guest *g, const char *name)
+{
+	return new_map_sized(g, name, BPF_MAP_TYPE_ARRAY, g->lay.map_size, NULL);
 }
 
 static struct obj *get_obj(struct build *b, const char *name, bool extra)
@@ -122,6 +140,32 @@ void kit_guest_set_stats(struct kit_guest *g, uint32_t i, uint32_t cpu, uint64_t
 	resum(g, p);
 }
 
+static const char *iface_name(enum kit_iface i)
+{
+	return i == KIT_IFACE_SCX   ? "sched_ext_ops"
+	       : i == KIT_IFACE_TCP ? "tcp_congestion_ops"
+				    : "kit_mod_ops";
+}
+
+/* The kernel's struct bpf_struct_ops of an interface (one per interface, made on first use). */
+static uint64_t st_ops_obj(struct kit_guest *g, enum kit_iface i)
+{
+	static const char *const names[3] = {"sched_ext_ops", "tcp_congestion_ops", "kit_mod_ops"};
+	uint64_t kva, pa, name_kva, name_pa;
+	uint32_t k;
+
+	for (k = 0; k < g->nr_st_ops; k++)
+		if (g->st_ops_iface[k] == i)
+			return g->st_ops_kva[k];
+	kit_kernel_kmalloc(g->kk, g->lay.st_ops_size, &kva, &pa);
+	kit_kernel_kmalloc(g->kk, strlen(names[i]) + 1, &name_kva, &name_pa);
+	kit_wbytes(g->im, name_pa, names[i], strlen(names[i]) + 1);
+	kit_w64(g->im, pa + g->lay.off.st.ops_name, name_kva);
+	g->st_ops_iface[g->nr_st_ops] = i;
+	g->st_ops_kva[g->nr_st_ops++] = kva;
+	return kva;
+}
+
 static void write_aux(struct build *b, struct kit_guest_prog *p)
 {
 	struct kit_guest *g = b->g;
@@ -138,7 +182,11 @@ static void write_aux(struct build *b, struct kit_guest_prog *p)
 	if (!p->struct_ops)
 		return;
 	kit_kernel_w32(g->kk, a + o->aux_attach_btf_id,
-		       s->iface == KIT_IFACE_SCX ? g->lay.scx_ops_id : g->lay.tcp_ops_id);
+		       s->iface == KIT_IFACE_SCX   ? g->lay.scx_ops_id
+		       : s->iface == KIT_IFACE_TCP ? g->lay.tcp_ops_id
+						   : btf__type_cnt(g->btf) + 5);
+	if (s->iface == KIT_IFACE_MODULE && o->st.aux_st_ops != KTBPF_OFFSET_NONE)
+		kit_kernel_w64(g->kk, a + o->st.aux_st_ops, st_ops_obj(g, KIT_IFACE_MODULE));
 	if (o->aux_attach_func_name != KTBPF_OFFSET_NONE) {
 		kit_kernel_kmalloc(g->kk, strlen(p->member) + 1, &fn_kva, &fn_pa);
 		kit_wbytes(g->im, fn_pa, p->member, strlen(p->member) + 1);
@@ -178,14 +226,16 @@ static void make_prog(struct build *b, struct kit_guest_prog *p)
 	if (o->aux_verified_insns == KTBPF_OFFSET_NONE)
 		p->verified_insns = 0;
 	if (p->struct_ops) {
-		const char *const *m = s->iface == KIT_IFACE_SCX ? kit_btf_scx_ops_members
-								 : kit_btf_tcp_ops_members;
-		uint32_t n = s->iface == KIT_IFACE_SCX ? g->lay.scx_ops_nr_members
-						       : g->lay.tcp_ops_nr_members;
+		const char *const *m = s->iface == KIT_IFACE_SCX   ? kit_btf_scx_ops_members
+				       : s->iface == KIT_IFACE_TCP ? kit_btf_tcp_ops_members
+								   : kit_guest_mod_ops_members;
+		uint32_t n = s->iface == KIT_IFACE_SCX	 ? g->lay.scx_ops_nr_members
+			     : s->iface == KIT_IFACE_TCP ? g->lay.tcp_ops_nr_members
+							 : MOD_OPS_NR;
 
 		if (s->member >= n)
 			die("member index beyond the ops struct", s->name);
-		p->iface = s->iface == KIT_IFACE_SCX ? "sched_ext_ops" : "tcp_congestion_ops";
+		p->iface = iface_name(s->iface);
 		p->member = m[s->member];
 	}
 	kit_kernel_vmalloc(g->kk, g->lay.prog_size, &p->kva);
@@ -235,24 +285,262 @@ static struct kit_prog_spec *default_specs(const struct kit_guest_opts *o, uint3
 	return s;
 }
 
-static void expect_active(struct kit_guest *g)
+/* The rule, evaluated on the kit's own truth: sched_ext's scheduler, else INUSE non-scx. */
+static void expect_active(struct kit_guest *g, const struct kit_guest_inst *scx, bool scx_on)
 {
 	uint32_t i;
 
+	if (scx && scx_on) {
+		g->active_found = true;
+		g->active_map_id = scx->map_id;
+		g->active_iface = scx->iface;
+		snprintf(g->active_obj, sizeof(g->active_obj), "%s", scx->obj);
+		return;
+	}
+	for (i = 0; i < g->nr_insts; i++) {
+		const struct kit_guest_inst *in = &g->insts[i];
+
+		if (in->spec.state != KTBPF_ST_INUSE || in->spec.iface == KIT_IFACE_SCX)
+			continue;
+		g->active_found = true;
+		g->active_map_id = in->map_id;
+		g->active_iface = in->iface;
+		snprintf(g->active_obj, sizeof(g->active_obj), "%s", in->obj);
+		return;
+	}
+}
+
+/* Byte offset of member idx of the interface's ops struct (a module's: 8 * idx). */
+static uint32_t member_off(const struct kit_guest *g, enum kit_iface i, uint32_t idx)
+{
+	const struct btf_type *t;
+
+	if (i == KIT_IFACE_MODULE)
+		return 8 * idx;
+	t = btf__type_by_id(g->btf, i == KIT_IFACE_SCX ? g->lay.scx_ops_id : g->lay.tcp_ops_id);
+	return btf_member_bit_offset(t, idx) / 8;
+}
+
+static uint32_t ops_size(const struct kit_guest *g, enum kit_iface i)
+{
+	return i == KIT_IFACE_SCX   ? g->lay.scx_ops_size
+	       : i == KIT_IFACE_TCP ? g->lay.tcp_ops_size
+				    : 8 * MOD_OPS_NR;
+}
+
+/*
+ * The ops struct the kernel registers (kvalue.data): a trampoline address,
+ * unique per map, in each implemented member's slot, and the name.
+ */
+static void fill_kdata(const struct kit_guest *g, const struct kit_guest_inst *in, uint8_t *buf)
+{
+	uint32_t k;
+
+	memset(buf, 0, ops_size(g, in->spec.iface));
+	for (k = 0; k < in->nr_members; k++) {
+		uint64_t tramp = 0xffffffffa0000000ull + in->map_id * 0x10000ull +
+				 in->member_idx[k] * 0x40ull;
+
+		memcpy(buf + member_off(g, in->spec.iface, in->member_idx[k]), &tramp, 8);
+	}
+	if (in->spec.iface == KIT_IFACE_SCX)
+		snprintf((char *)buf + g->lay.off.st.scx_ops_name, 16, "%s", in->spec.name);
+}
+
+/* Links (6.9+ layouts): one struct bpf_link per implemented member, pointing at its program. */
+static void make_links(struct kit_guest *g, struct kit_guest_inst *in)
+{
+	uint64_t pa, lkva, lpa;
+	uint32_t k;
+
+	if (g->lay.off.st.stm_funcs_cnt == KTBPF_OFFSET_NONE || !in->nr_members)
+		return;
+	kit_kernel_kmalloc(g->kk, 8ull * in->nr_members, &in->links_kva, &pa);
+	for (k = 0; k < in->nr_members; k++) {
+		kit_kernel_kmalloc(g->kk, g->lay.link_size, &lkva, &lpa);
+		kit_w64(g->im, lpa + g->lay.off.st.link_prog,
+			kit_guest_prog(g, in->prog_id[k])->kva);
+		kit_w64(g->im, pa + 8ull * k, lkva);
+	}
+	kit_kernel_w64(g->kk, in->kva + g->lay.off.st.stm_links, in->links_kva);
+	kit_kernel_w32(g->kk, in->kva + g->lay.off.st.stm_funcs_cnt, in->nr_members);
+}
+
+static void make_inst(struct kit_guest *g, struct kit_guest_inst *in)
+{
+	const struct ktbpf_st_offsets *st = &g->lay.off.st;
+	uint32_t osz = ops_size(g, in->spec.iface), k, j, vvt;
+	uint8_t *kdata = zalloc(osz);
+	uint64_t upa, desc, desc_pa;
+
+	in->iface = iface_name(in->spec.iface);
+	for (k = 0; k < in->spec.nr_prog_ids; k++) {
+		const struct kit_guest_prog *p = kit_guest_prog(g, in->spec.prog_ids[k]);
+
+		if (!p || !p->struct_ops || p->spec.iface != in->spec.iface ||
+		    in->nr_members == KTBPF_MAX_OPS_MEMBERS)
+			die("instance member: no such struct_ops program of its interface",
+			    in->spec.name);
+		for (j = in->nr_members; j > 0 && in->member_idx[j - 1] > p->spec.member; j--) {
+			in->member_idx[j] = in->member_idx[j - 1];
+			in->prog_id[j] = in->prog_id[j - 1];
+			in->member[j] = in->member[j - 1];
+		}
+		in->member_idx[j] = p->spec.member;
+		in->prog_id[j] = p->id;
+		in->member[j] = p->member;
+		in->nr_members++;
+	}
+	for (k = 0; k < in->nr_members && !in->obj[0]; k++) {
+		const struct kit_guest_prog *p = kit_guest_prog(g, in->prog_id[k]);
+
+		if (p->spec.obj)
+			snprintf(in->obj, sizeof(in->obj), "%s", p->spec.obj);
+	}
+	in->kva = new_map_sized(g, in->spec.name, KTBPF_BPF_MAP_TYPE_STRUCT_OPS,
+				g->lay.stmap_size + osz, &in->map_id);
+	vvt = in->spec.iface == KIT_IFACE_SCX	? g->lay.scx_value_id
+	      : in->spec.iface == KIT_IFACE_TCP ? g->lay.tcp_value_id
+						: btf__type_cnt(g->btf) + 10;
+	kit_kernel_w32(g->kk, in->kva + st->map_vvt_id, vvt);
+	if (st->stm_desc != KTBPF_OFFSET_NONE) {
+		kit_kernel_kmalloc(g->kk, g->lay.st_desc_size, &desc, &desc_pa);
+		kit_w64(g->im, desc_pa + st->desc_st_ops, st_ops_obj(g, in->spec.iface));
+		kit_kernel_w64(g->kk, in->kva + st->stm_desc, desc);
+	} else {
+		kit_kernel_w64(g->kk, in->kva + st->stm_ops, st_ops_obj(g, in->spec.iface));
+	}
+	kit_kernel_kmalloc(g->kk, g->lay.st_value_size + osz, &in->uvalue_kva, &upa);
+	kit_w32(g->im, upa + st->val_state, in->spec.state);
+	for (k = 0; k < in->nr_members; k++)
+		kit_w64(g->im,
+			upa + st->val_data + member_off(g, in->spec.iface, in->member_idx[k]),
+			in->prog_id[k]);
+	kit_kernel_w64(g->kk, in->kva + st->stm_uvalue, in->uvalue_kva);
+	kit_kernel_w32(g->kk, in->kva + st->stm_kvalue + st->val_state, in->spec.state);
+	fill_kdata(g, in, kdata);
+	kit_kernel_wkva(g->kk, in->kva + st->stm_kvalue + st->val_data, kdata, osz);
+	make_links(g, in);
+	free(kdata);
+}
+
+/*
+ * The default instances: one per (object, interface) of the struct_ops
+ * programs, holding all of that object's programs of that interface. *ids
+ * (freed by the caller) holds their id lists, nr_progs entries each.
+ */
+static struct kit_st_spec *default_insts(struct kit_guest *g, uint32_t *ret_nr, uint32_t **ids)
+{
+	struct kit_st_spec *sp = zalloc(sizeof(*sp) * (g->nr_progs + 1));
+	uint32_t i, k, n = 0, *list;
+
+	*ids = zalloc(sizeof(**ids) * (g->nr_progs + 1) * (g->nr_progs + 1));
 	for (i = 0; i < g->nr_progs; i++) {
-		struct kit_guest_prog *p = &g->progs[i];
-		bool scx = p->struct_ops && p->spec.iface == KIT_IFACE_SCX;
+		const struct kit_guest_prog *p = &g->progs[i];
 
 		if (!p->struct_ops || !p->spec.obj)
 			continue;
-		/* The first sched_ext_ops match wins, else the first match. */
-		if (g->active_found && (!strcmp(g->active_iface, "sched_ext_ops") || !scx))
-			continue;
-		g->active_found = true;
-		snprintf(g->active_obj, sizeof(g->active_obj), "%s", p->spec.obj);
-		g->active_prog_id = p->id;
-		g->active_iface = p->iface;
+		for (k = 0; k < n; k++)
+			if (!strcmp(sp[k].name, p->spec.obj) && sp[k].iface == p->spec.iface)
+				break;
+		if (k == n) {
+			sp[n].name = p->spec.obj;
+			sp[n].iface = p->spec.iface;
+			sp[n].state =
+				p->spec.iface == KIT_IFACE_SCX ? KTBPF_ST_READY : KTBPF_ST_INUSE;
+			sp[n].prog_ids = *ids + (size_t)n * (g->nr_progs + 1);
+			n++;
+		}
+		/* One program per member: a second one of the same member starts no new slot. */
+		list = (uint32_t *)sp[k].prog_ids;
+		{
+			uint32_t j;
+			bool dup = false;
+
+			for (j = 0; j < sp[k].nr_prog_ids; j++)
+				dup |= kit_guest_prog(g, list[j])->spec.member == p->spec.member;
+			if (!dup)
+				list[sp[k].nr_prog_ids++] = p->id;
+		}
 	}
+	*ret_nr = n;
+	return sp;
+}
+
+/* sched_ext's statics (kernel/sched/ext.c) with the attached instance's ops copied. */
+static void make_scx(struct kit_guest *g, const struct kit_guest_inst *at, uint32_t state)
+{
+	uint32_t osz = g->lay.scx_ops_size;
+	uint8_t *kdata = zalloc(osz);
+	uint64_t pa, spa;
+
+	if (at)
+		fill_kdata(g, at, kdata);
+	kit_kernel_add_symbol(g->kk,
+			      g->opts.btf == KIT_BTF_V61 ? "scx_ops_enable_state_var"
+							 : "scx_enable_state_var",
+			      4, 4, &g->scx_state_kva, &pa);
+	kit_w32(g->im, pa, state);
+	if (g->opts.scx == KIT_SCX_ROOT) {
+		kit_kernel_add_symbol(g->kk, "scx_root", 8, 8, &g->scx_root_kva, &pa);
+		if (at) {
+			kit_kernel_kmalloc(g->kk, g->lay.scx_sched_size, &g->scx_sched_kva, &spa);
+			kit_wbytes(g->im, spa + g->lay.off.st.scx_sched_ops, kdata, osz);
+			kit_w64(g->im, pa, g->scx_sched_kva);
+		}
+	} else {
+		kit_kernel_add_symbol(g->kk, "scx_ops", osz, 64, &g->scx_ops_kva, &pa);
+		if (at)
+			kit_wbytes(g->im, pa, kdata, osz);
+	}
+	free(kdata);
+}
+
+uint64_t kit_guest_scx_copy_kva(const struct kit_guest *g)
+{
+	return g->scx_ops_kva	  ? g->scx_ops_kva
+	       : g->scx_sched_kva ? g->scx_sched_kva + g->lay.off.st.scx_sched_ops
+				  : 0;
+}
+
+static void make_insts(struct kit_guest *g)
+{
+	const struct kit_st_spec *specs = g->opts.instances;
+	struct kit_st_spec *defaults = NULL;
+	const struct kit_guest_inst *at = NULL;
+	uint32_t n = g->opts.nr_instances, i, *ids = NULL, state;
+	uint64_t pa;
+
+	if (!g->opts.no_instances && !specs)
+		specs = defaults = default_insts(g, &n, &ids);
+	if (g->opts.no_instances)
+		n = 0;
+	g->insts = zalloc(sizeof(*g->insts) * (n + 1));
+	for (i = 0; i < n; i++) {
+		g->insts[i].spec = specs[i];
+		make_inst(g, &g->insts[i]);
+	}
+	g->nr_insts = n;
+	if (g->opts.scx_attached && g->opts.scx_attached != UINT32_MAX) {
+		if (g->opts.scx_attached > n)
+			die("scx_attached beyond the instances", NULL);
+		at = &g->insts[g->opts.scx_attached - 1];
+	} else if (!g->opts.scx_attached && defaults) {
+		for (i = 0; i < n && !at; i++)
+			if (g->insts[i].spec.iface == KIT_IFACE_SCX)
+				at = &g->insts[i];
+	}
+	state = g->opts.scx_state_set ? g->opts.scx_state : at ? 1 : 3;
+	if (g->opts.scx != KIT_SCX_NONE)
+		make_scx(g, at, state);
+	else
+		at = NULL;
+	expect_active(g, at, state <= 2);
+	free(defaults);
+	free(ids);
+	kit_kernel_add_symbol(g->kk, "map_idr", g->lay.idr_size, 8, &g->map_idr, &pa);
+	kit_w64(g->im, pa + g->lay.off.idr_xa_head, kit_xa_head(g->map_xa));
+	kit_w32(g->im, pa + g->lay.off.idr_next, g->next_map_id + 1);
 }
 
 static void make_idr(struct kit_guest *g)
@@ -327,10 +615,13 @@ struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 	n = g->opts.nr_progs;
 	if (!specs)
 		specs = defaults = default_specs(&g->opts, &n);
+	if (g->opts.scx == KIT_SCX_DEFAULT)
+		g->opts.scx = KIT_SCX_OPS;
+	g->map_xa = kit_xa_new(g->im, g->kk->page_offset, &g->lay.off.xa);
 	make_progs(g, specs, n);
 	free(defaults);
 	make_idr(g);
-	expect_active(g);
+	make_insts(g);
 	kit_kernel_finish(g->kk);
 	return g;
 }
@@ -347,7 +638,9 @@ void kit_guest_free(struct kit_guest *g)
 	for (i = 0; i < g->nr_progs; i++)
 		free(g->progs[i].per_cpu);
 	free(g->progs);
+	free(g->insts);
 	kit_xa_free(g->xa);
+	kit_xa_free(g->map_xa);
 	kit_kernel_free(g->kk);
 	btf__free(g->btf);
 	kit_image_free(g->im);

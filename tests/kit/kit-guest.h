@@ -42,6 +42,24 @@
 enum kit_iface {
 	KIT_IFACE_SCX = 0, /* sched_ext_ops */
 	KIT_IFACE_TCP,	   /* tcp_congestion_ops */
+	KIT_IFACE_MODULE,  /* "kit_mod_ops", a module's: not in the kernel's BTF */
+};
+
+/* Where the guest keeps sched_ext's current scheduler. */
+enum kit_scx_layout {
+	KIT_SCX_DEFAULT = 0, /* KIT_SCX_OPS */
+	KIT_SCX_OPS,	     /* 6.12: static scx_ops + scx_(ops_)enable_state_var */
+	KIT_SCX_ROOT,	     /* 6.16+: scx_root -> scx_sched.ops + scx_enable_state_var */
+	KIT_SCX_NONE,	     /* no sched_ext symbols */
+};
+
+/* One struct_ops map (struct bpf_struct_ops_map) to create. */
+struct kit_st_spec {
+	const char *name;	  /* map name (15 bytes at most) */
+	enum kit_iface iface;	  /* its ops struct */
+	uint32_t state;		  /* kvalue state as written (KTBPF_ST_*) */
+	const uint32_t *prog_ids; /* programs in its member slots (each at its spec's member) */
+	uint32_t nr_prog_ids;
 };
 
 enum kit_stats_key {
@@ -78,6 +96,32 @@ struct kit_guest_opts {
 	bool no_other_progs; /* default set: no interleaved other programs */
 	bool aux_kmalloc;    /* bpf_prog_aux in the direct map, not vmalloc */
 	enum kit_stats_key stats_key;
+	/*
+	 * struct_ops instances, in map_idr after the programs' data maps. NULL:
+	 * one per (object, interface) of the struct_ops programs with an object,
+	 * named after the object, sched_ext ones READY and others INUSE.
+	 */
+	const struct kit_st_spec *instances;
+	uint32_t nr_instances;
+	bool no_instances; /* no struct_ops maps at all */
+	enum kit_scx_layout scx;
+	/* 1-based index of the instance the kernel's scheduler copies; 0: the first
+	 * sched_ext instance when instances is NULL, none otherwise; UINT32_MAX: none. */
+	uint32_t scx_attached;
+	bool scx_state_set; /* else ENABLED when attached, DISABLED otherwise */
+	uint32_t scx_state; /* raw enable state (0 ENABLING .. 3 DISABLED) */
+};
+
+/* The truth about one struct_ops instance. */
+struct kit_guest_inst {
+	struct kit_st_spec spec;
+	uint32_t map_id;
+	uint64_t kva, uvalue_kva, links_kva;
+	const char *iface;
+	char obj[KTBPF_OBJ_NAME_LEN + 1]; /* its programs' object, "" if none */
+	uint32_t nr_members;		  /* = nr_prog_ids, sorted by member index: */
+	uint32_t member_idx[KTBPF_MAX_OPS_MEMBERS], prog_id[KTBPF_MAX_OPS_MEMBERS];
+	const char *member[KTBPF_MAX_OPS_MEMBERS];
 };
 
 /* The truth about one program, as a correct walk reports it. */
@@ -107,10 +151,20 @@ struct kit_guest {
 	uint64_t prog_idr, stats_key; /* kvas */
 	struct kit_guest_prog *progs; /* all programs, in id order */
 	uint32_t nr_progs, nr_struct_ops;
-	/* The expected active object (kit's own evaluation of the rule). */
+	struct kit_guest_inst *insts; /* in map id order */
+	uint32_t nr_insts;
+	uint64_t map_idr;
+	struct kit_xa *map_xa;
+	uint32_t next_map_id;
+	uint64_t scx_state_kva, scx_ops_kva, scx_root_kva; /* symbols (0: absent) */
+	uint64_t scx_sched_kva;				   /* what scx_root points at */
+	uint64_t st_ops_kva[4];				   /* struct bpf_struct_ops per interface */
+	enum kit_iface st_ops_iface[4];
+	uint32_t nr_st_ops;
+	/* The expected active instance (kit's own evaluation of the rule). */
 	bool active_found;
 	char active_obj[KTBPF_OBJ_NAME_LEN + 1];
-	uint32_t active_prog_id;
+	uint32_t active_map_id;
 	const char *active_iface;
 	/* Discovered on first use by kit_guest_kernel(). */
 	struct ktbpf_kernel *k;
@@ -148,6 +202,12 @@ struct ktbpf_kernel *kit_guest_kernel(struct kit_guest *g);
  * kit_guest_kernel() builds (a region table with gaps). Call before it.
  */
 void kit_guest_punch_hole(struct kit_guest *g, uint64_t kva, uint64_t len);
+
+/* The kernel's sched_ext_ops copy: what the kit wrote at scx_ops / scx_root->ops (0: none). */
+uint64_t kit_guest_scx_copy_kva(const struct kit_guest *g);
+
+/* Member names of "kit_mod_ops" (KIT_IFACE_MODULE), in member order. */
+extern const char *const kit_guest_mod_ops_members[];
 
 /* The truth program for id, or NULL. */
 const struct kit_guest_prog *kit_guest_prog(const struct kit_guest *g, uint32_t id);

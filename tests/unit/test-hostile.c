@@ -222,9 +222,10 @@ Test(hostile, wild_aux_stats_and_used_maps_pointers)
 	cr_assert(has_diag(s, 0, b->id));
 	cr_assert_not_null(find(s, c->id));
 	cr_assert(has_diag(s, 0, c->id));
-	/* a was the scheduler; c's maps are unreadable: the tcp object remains. */
-	cr_assert(s->active.found);
-	cr_assert_str_eq(s->active.obj_name, "kitcc");
+	/* The scheduler stays attached; its programs a and c cannot name its object: no guess. */
+	cr_assert(s->active.attached);
+	cr_assert_eq(s->active.source, KTBPF_ACTIVE_SCHED_EXT);
+	cr_assert_str_eq(s->active.obj_name, "");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -253,7 +254,7 @@ Test(hostile, used_map_cnt_absurd_is_capped)
 	s = walk(g);
 	cr_assert_eq(find(s, t->id)->nr_maps, KTBPF_MAX_USED_MAPS);
 	cr_assert(has_diag(s, -E2BIG, t->id));
-	cr_assert_leq(s->active.nr_maps, KTBPF_MAX_USED_MAPS);
+	cr_assert_leq(s->active.nr_instances, KTBPF_MAX_ACTIVE);
 	assert_others(g, s, 0);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -287,7 +288,7 @@ Test(hostile, map_name_without_nul_does_not_match_or_overrun)
 		kit_kernel_wkva(g->kk, t->map_kvas[i] + g->lay.off.map_name, "XXXXXXXXXXXX.bssZ",
 				17);
 	s = walk(g);
-	cr_assert_not(s->active.found);
+	cr_assert_str_eq(s->active.obj_name, "", "no object from junk names");
 	cr_assert(has_diag(s, -EUCLEAN, 1));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -431,7 +432,7 @@ Test(hostile, used_maps_null_with_count_is_diagnosed)
 	s = walk(g);
 	cr_assert_not_null(find(s, a->id));
 	cr_assert(has_diag(s, -EUCLEAN, a->id), "NULL used_maps with a count is not silent");
-	cr_assert_neq(s->active.prog_id, a->id, "its maps were never read");
+	cr_assert_str_eq(s->active.obj_name, "kitsched", "named by the instance's other program");
 	assert_others(g, s, 0);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);

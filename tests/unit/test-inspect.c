@@ -101,6 +101,33 @@ static char *tmp_path(const char *name)
 	return p;
 }
 
+/* "struct_ops": every instance, members in member order, in map id order. */
+static void assert_json_instances(const struct kit_guest *g, const char *out)
+{
+	static const char *const state[] = {"init", "inuse", "tobefree", "ready"};
+	char buf[4096];
+	size_t n;
+	uint32_t i, m;
+
+	n = (size_t)snprintf(buf, sizeof(buf), "\"struct_ops\":[");
+	for (i = 0; i < g->nr_insts; i++) {
+		const struct kit_guest_inst *t = &g->insts[i];
+
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+				      "%s{\"map_id\":%u,\"name\":\"%s\",\"interface\":\"%s\","
+				      "\"state\":\"%s\",\"object\":\"%s\",\"members\":[",
+				      i ? "," : "", t->map_id, t->spec.name, t->iface,
+				      state[t->spec.state], t->obj);
+		for (m = 0; m < t->nr_members; m++)
+			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
+					      "%s{\"member\":\"%s\",\"prog_id\":%u}", m ? "," : "",
+					      t->member[m], t->prog_id[m]);
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]}");
+	}
+	snprintf(buf + n, sizeof(buf) - n, "],");
+	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
+}
+
 /* The truth as ktbpfctl --json must print it. */
 static void assert_json_truth(const struct kit_guest *g, const char *out)
 {
@@ -132,10 +159,14 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 			 t->misses);
 		cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	}
+	assert_json_instances(g, out);
 	snprintf(buf, sizeof(buf),
-		 "\"active\":{\"obj_name\":\"%s\",\"interface\":\"%s\",\"prog_id\":%u,\"map_kvas\":"
-		 "[",
-		 g->active_obj, g->active_iface, g->active_prog_id);
+		 "\"active\":{\"attached\":true,\"instances\":[%u],\"map_id\":%u,\"obj_name\":"
+		 "\"%s\",\"interface\":\"%s\",\"source\":\"sched_ext\",\"reason\":null},"
+		 "\"sched_ext\":{\"enable_state\":\"enabled\",\"ops_name\":\"%s\",\"map_id\":%u,"
+		 "\"layout\":\"scx_ops\"},\"torn\":false,",
+		 g->active_map_id, g->active_map_id, g->active_obj, g->active_iface, g->active_obj,
+		 g->active_map_id);
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	cr_assert(strstr(out, "\"capped\":false,\"skipped\":0,\"diagnostics\":[],\"walk_ns\":"),
 		  "%s", out);
@@ -196,8 +227,13 @@ Test(inspect, table_output_names_programs_and_active_object)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "sched_ext_ops.select_cpu"), "%s", r.out);
 	cr_assert(strstr(r.out, "tcp_congestion_ops.cong_avoid"), "%s", r.out);
-	cr_assert(strstr(r.out, "active object: kitsched (sched_ext_ops, prog 1, 3 maps)"), "%s",
+	cr_assert(strstr(r.out,
+			 "active: kitsched (sched_ext_ops, the kernel's sched_ext scheduler; "
+			 "map 7)"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "sched_ext: enabled, scheduler 'kitsched' (scx_ops layout)"), "%s",
 		  r.out);
+	cr_assert(strstr(r.out, "select_cpu=1 enqueue=7"), "%s", r.out);
 	cr_assert(strstr(r.out, "runtime stats enabled"), "%s", r.out);
 	cr_assert(strstr(r.out, "walk: 3 runs, median"), "%s", r.out);
 	result_free(&r);

@@ -54,21 +54,36 @@ static void assert_truth(const struct kit_guest *g, const struct ktbpf_snapshot 
 	cr_assert_eq(s->nr_progs, n, "%zu programs reported, %zu expected", s->nr_progs, n);
 }
 
+/* The active instance the kit's rule expects, and every instance field by field. */
 static void assert_active(const struct kit_guest *g, const struct ktbpf_snapshot *s)
 {
-	const struct kit_guest_prog *t;
-	uint32_t i;
+	uint32_t i, m;
 
-	cr_assert_eq(s->active.found, g->active_found);
-	if (!g->active_found)
+	cr_assert_eq(s->nr_instances, g->nr_insts, "%zu instances, %u expected", s->nr_instances,
+		     g->nr_insts);
+	for (i = 0; i < g->nr_insts; i++) {
+		const struct kit_guest_inst *t = &g->insts[i];
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		cr_assert_eq(in->map_id, t->map_id);
+		cr_assert_str_eq(in->name, t->spec.name);
+		cr_assert_str_eq(in->iface, t->iface);
+		cr_assert_eq(in->raw_state, t->spec.state);
+		cr_assert_str_eq(in->obj_name, t->obj, "map %u object", t->map_id);
+		cr_assert_eq(in->nr_members, t->nr_members, "map %u members", t->map_id);
+		for (m = 0; m < t->nr_members; m++) {
+			cr_assert_str_eq(in->members[m].member, t->member[m]);
+			cr_assert_eq(in->members[m].prog_id, t->prog_id[m]);
+		}
+	}
+	cr_assert_eq(s->active.attached, g->active_found);
+	if (!g->active_found) {
+		cr_assert_neq(s->active.reason[0], '\0', "nothing attached says why");
 		return;
-	t = kit_guest_prog(g, g->active_prog_id);
+	}
+	cr_assert_eq(s->active.map_ids[0], g->active_map_id);
 	cr_assert_str_eq(s->active.obj_name, g->active_obj);
 	cr_assert_str_eq(s->active.iface, g->active_iface);
-	cr_assert_eq(s->active.prog_id, g->active_prog_id);
-	cr_assert_eq(s->active.nr_maps, t->nr_maps);
-	for (i = 0; i < t->nr_maps; i++)
-		cr_assert_eq(s->active.map_kvas[i], t->map_kvas[i]);
 }
 
 static void dump_diags(const struct ktbpf_snapshot *s)
@@ -136,7 +151,8 @@ Test(progs, ids_with_holes_across_xarray_levels_in_order)
 	assert_truth(g, s);
 	cr_assert_str_eq(s->progs[3].member, "init");
 	assert_active(g, s);
-	cr_assert_eq(s->active.prog_id, 63);
+	cr_assert_eq(s->active.source, KTBPF_ACTIVE_SCHED_EXT);
+	cr_assert_str_eq(s->active.obj_name, "a");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -153,73 +169,6 @@ Test(progs, counters_saturate_at_u64_max)
 	cr_assert_eq(s->progs[0].nsecs, UINT64_MAX);
 	cr_assert_eq(s->progs[0].misses, UINT64_MAX);
 	assert_truth(g, s);
-	ktbpf_snapshot_free(s);
-	kit_guest_free(g);
-}
-
-Test(progs, active_prefers_sched_ext_over_earlier_tcp)
-{
-	struct kit_prog_spec specs[] = {
-		{.id = 1, .iface = KIT_IFACE_TCP, .member = 1, .obj = "mycc"},
-		{.id = 2, .iface = KIT_IFACE_TCP, .member = 0, .obj = "mycc"},
-		{.id = 5, .iface = KIT_IFACE_SCX, .member = 1, .obj = "mysched", .extra_map = true},
-		{.id = 6, .iface = KIT_IFACE_SCX, .member = 2, .obj = "other"},
-	};
-	struct kit_guest_opts o = {.progs = specs, .nr_progs = 4};
-	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
-
-	cr_assert(s->active.found);
-	cr_assert_str_eq(s->active.obj_name, "mysched");
-	cr_assert_str_eq(s->active.iface, "sched_ext_ops");
-	cr_assert_eq(s->active.prog_id, 5);
-	cr_assert_eq(s->active.nr_maps, 4, "ringbuf + .bss/.data/.rodata");
-	assert_active(g, s);
-	ktbpf_snapshot_free(s);
-	kit_guest_free(g);
-}
-
-Test(progs, active_is_first_tcp_when_no_scheduler)
-{
-	struct kit_prog_spec specs[] = {
-		{.id = 3, .iface = KIT_IFACE_SCX, .member = 1}, /* no maps */
-		{.id = 4, .iface = KIT_IFACE_TCP, .member = 1, .obj = "cc1"},
-		{.id = 9, .iface = KIT_IFACE_TCP, .member = 1, .obj = "cc2"},
-	};
-	struct kit_guest_opts o = {.progs = specs, .nr_progs = 3};
-	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
-
-	cr_assert(s->active.found);
-	cr_assert_str_eq(s->active.obj_name, "cc1");
-	cr_assert_str_eq(s->active.iface, "tcp_congestion_ops");
-	cr_assert_eq(s->active.prog_id, 4);
-	ktbpf_snapshot_free(s);
-	kit_guest_free(g);
-}
-
-Test(progs, active_not_found_without_matching_map)
-{
-	struct kit_prog_spec specs[] = {
-		{.id = 1, .iface = KIT_IFACE_SCX, .member = 1, .obj = "sched"},
-		{.id = 2, .iface = KIT_IFACE_TCP, .member = 1},
-	};
-	struct kit_guest_opts o = {.progs = specs, .nr_progs = 2};
-	struct kit_guest *g = kit_guest_new(&o);
-	const struct kit_guest_prog *t = kit_guest_prog(g, 1);
-	struct ktbpf_snapshot *s;
-	uint32_t i;
-
-	/* Rename the maps: "sched.bss" -> "sched_bss", ".bss" (empty prefix) ... */
-	for (i = 0; i < t->nr_maps; i++) {
-		const char *names[] = {"sched_bss", ".data", "sched.bssx"};
-
-		kit_kernel_wkva(g->kk, t->map_kvas[i] + g->lay.off.map_name, names[i],
-				strlen(names[i]) + 1);
-	}
-	s = walk(g);
-	cr_assert_not(s->active.found);
-	cr_assert_eq(s->nr_progs, 2);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -289,7 +238,8 @@ Test(progs, member_from_attach_func_name_when_btf_type_unknown)
 
 	kit_kernel_w32(g->kk, t->aux_kva + g->lay.off.aux_attach_btf_id, 0x7ffff);
 	s = walk(g);
-	cr_assert_str_eq(s->progs[0].iface, "");
+	/* The interface then comes from the instance that uses the program. */
+	cr_assert_str_eq(s->progs[0].iface, t->iface);
 	cr_assert_str_eq(s->progs[0].member, t->member);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);

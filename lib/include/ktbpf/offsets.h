@@ -24,6 +24,41 @@ struct btf;
  */
 #define KTBPF_OFFSET_NONE UINT32_MAX
 
+/*
+ * struct_ops instances and sched_ext (structops.c). Every member is optional:
+ * a kernel without struct_ops maps or without sched_ext simply lacks them
+ * (KTBPF_OFFSET_NONE). Which exist picks the layout, never a version string.
+ */
+struct ktbpf_st_offsets {
+	bool maps; /* struct_ops maps are readable: map_*, stm_* (desc or ops), val_* all known */
+	/* struct bpf_map (include/linux/bpf.h) */
+	uint32_t map_type;   /* enum bpf_map_type */
+	uint32_t map_id;     /* u32, its map_idr index */
+	uint32_t map_vvt_id; /* btf_vmlinux_value_type_id: bpf_struct_ops_<name> */
+	/* struct bpf_struct_ops_map (kernel/bpf/bpf_struct_ops.c) */
+	uint32_t stm_desc;	/* st_ops_desc (6.9+, struct_ops in modules) */
+	uint32_t stm_ops;	/* st_ops (before 6.9) */
+	uint32_t stm_links;	/* struct bpf_link ** */
+	uint32_t stm_funcs_cnt; /* u32, links[] entries (6.9+) */
+	uint32_t stm_uvalue;	/* struct bpf_struct_ops_value *: program ids in the slots */
+	uint32_t stm_kvalue;	/* struct bpf_struct_ops_value, embedded */
+	/* struct bpf_struct_ops_value: common.state (6.7+) or state (before) */
+	uint32_t val_state;
+	uint32_t val_data;    /* char data[], cache-line aligned */
+	uint32_t desc_st_ops; /* bpf_struct_ops_desc.st_ops */
+	uint32_t ops_name;    /* bpf_struct_ops.name (const char *) */
+	uint32_t aux_st_ops;  /* bpf_prog_aux.st_ops (newer kernels) */
+	uint32_t link_prog;   /* bpf_link.prog */
+	/* sched_ext (kernel/sched/ext.c) */
+	uint32_t scx_sched_ops; /* scx_sched.ops (6.16+, behind scx_root) */
+	uint32_t scx_ops_name;	/* sched_ext_ops.name, char[] */
+	uint32_t scx_ops_size;	/* sizeof(struct sched_ext_ops); 0: no sched_ext in BTF */
+	/* enum scx_enable_state (6.15+) / scx_ops_enable_state: ENABLING, ENABLED, DISABLING,
+	 * DISABLED */
+	bool has_scx_enum;
+	int64_t scx_enum[4];
+};
+
 struct ktbpf_offsets {
 	/* struct bpf_prog (include/linux/bpf.h) */
 	uint32_t prog_type;		    /* enum bpf_prog_type, u32 */
@@ -52,6 +87,7 @@ struct ktbpf_offsets {
 	struct ktbpf_xa_layout xa; /* struct xa_node */
 	/* struct static_key (bpf_stats_enabled_key.key.enabled: atomic_t) */
 	uint32_t static_key_enabled;
+	struct ktbpf_st_offsets st;
 };
 
 /*

@@ -9,10 +9,17 @@
  *    kernel's BTF, aux->attach_func_name);
  *  - its runtime stats, cnt/nsecs/misses summed with saturation over the
  *    possible CPUs (kernel/bpf/syscall.c: bpf_prog_get_stats());
- *  - the active object: the first struct_ops program whose used_maps holds a
- *    map named <obj>.bss/.data/.rodata, preferring a sched_ext_ops
- *    implementation over other struct_ops users (a TCP congestion control is
- *    only "active" when no scheduler is loaded).
+ *  - the struct_ops instances (structops.c): every map of type
+ *    BPF_MAP_TYPE_STRUCT_OPS in map_idr with its name, interface, state and
+ *    member -> program id table, and the BPF object it belongs to (the <obj>
+ *    of the <obj>.bss/.data/.rodata maps its programs use);
+ *  - the active instance as the kernel sees it: sched_ext's current
+ *    scheduler (scx_ops up to 6.15, scx_root->ops from 6.16, with the enable
+ *    state), else the instances in state INUSE (a TCP congestion control);
+ *    when nothing is attached it says so and why;
+ *  - sched_ext's enable state and scheduler name, read twice around the map
+ *    walk: a guest that changed meanwhile is walked again once, then
+ *    reported as torn.
  * Plus whether runtime stats are enabled in the guest
  * (bpf_stats_enabled_key), so that zero counters are never ambiguous.
  *
@@ -34,6 +41,12 @@
 #define KTBPF_MAX_PROGS		       65536 /* cap on programs visited in prog_idr */
 #define KTBPF_IFACE_LEN		       64
 #define KTBPF_MAX_DIAGS		       64
+#define KTBPF_BPF_MAP_TYPE_STRUCT_OPS  26
+#define KTBPF_MAX_MAPS		       65536 /* cap on maps visited in map_idr */
+#define KTBPF_MAX_INSTANCES	       256   /* cap on struct_ops instances reported */
+#define KTBPF_MAX_OPS_MEMBERS	       64    /* BPF_STRUCT_OPS_MAX_NR_MEMBERS */
+#define KTBPF_MAX_ACTIVE	       8     /* active instances listed */
+#define KTBPF_SCX_NAME_LEN	       128   /* SCX_OPS_NAME_LEN */
 
 struct ktbpf_prog {
 	uint32_t id;	    /* prog_idr index */
@@ -48,15 +61,84 @@ struct ktbpf_prog {
 	uint64_t cnt, nsecs, misses;  /* summed over CPUs, saturating */
 	uint32_t cpus_read;	      /* CPUs whose stats were added */
 	uint32_t nr_maps;	      /* used_map_cnt, capped at KTBPF_MAX_USED_MAPS */
+	uint32_t member_index;	      /* expected_attach_type: the member's index */
+	uint64_t used_maps_kva;	      /* aux->used_maps (0: none) */
 };
 
-struct ktbpf_active {
-	bool found;
-	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* "<obj>" of <obj>.bss */
-	char iface[KTBPF_IFACE_LEN];	       /* interface of the program that matched */
+/* enum bpf_struct_ops_state (kernel/bpf/bpf_struct_ops.c; READY since 6.4). */
+enum ktbpf_st_state {
+	KTBPF_ST_UNKNOWN = -1, /* a value the kernel never writes */
+	KTBPF_ST_INIT = 0,
+	KTBPF_ST_INUSE = 1,    /* registered with its subsystem (not through a link) */
+	KTBPF_ST_TOBEFREE = 2, /* unregistered */
+	KTBPF_ST_READY = 3,    /* complete, registered only through a bpf_link */
+};
+
+/* "init", "inuse", "tobefree", "ready", else "unknown". */
+const char *ktbpf_st_state_name(enum ktbpf_st_state st);
+
+/* An implemented member of a struct_ops instance. */
+struct ktbpf_st_member {
+	char member[KTBPF_IFACE_LEN]; /* "cong_avoid" */
+	uint32_t index;		      /* in the ops struct */
 	uint32_t prog_id;
-	uint32_t nr_maps;
-	uint64_t map_kvas[KTBPF_MAX_USED_MAPS]; /* that program's used_maps (non-zero) */
+};
+
+/* One struct_ops map (struct bpf_struct_ops_map). */
+struct ktbpf_st_instance {
+	uint32_t map_id;
+	uint64_t kva;
+	char name[KTBPF_OBJ_NAME_LEN + 1];     /* map name, e.g. "ktbpf_cc" */
+	char iface[KTBPF_IFACE_LEN];	       /* "tcp_congestion_ops", "" if unknown */
+	bool module;			       /* the ops struct is a module's (6.9+) */
+	enum ktbpf_st_state state;	       /* kvalue's state */
+	uint32_t raw_state;		       /* as read */
+	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* its programs' <obj>, "" if none found */
+	uint32_t nr_members;		       /* implemented members, in member order */
+	struct ktbpf_st_member members[KTBPF_MAX_OPS_MEMBERS];
+	uint64_t kdata_kva;   /* kvalue.data: the ops struct the kernel registers */
+	uint32_t ops_type_id; /* its BTF type in the kernel's BTF; 0 for a module's */
+};
+
+enum ktbpf_active_source {
+	KTBPF_ACTIVE_NONE = 0,	/* nothing attached (see reason) */
+	KTBPF_ACTIVE_SCHED_EXT, /* the kernel's current sched_ext scheduler */
+	KTBPF_ACTIVE_INUSE,	/* instances in state INUSE (not sched_ext) */
+};
+
+/* What the kernel has attached. */
+struct ktbpf_active {
+	bool attached;
+	enum ktbpf_active_source source;
+	uint32_t nr_instances;		       /* entries of map_ids */
+	uint32_t map_ids[KTBPF_MAX_ACTIVE];    /* in map id order */
+	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* object of the first, "" if none */
+	char iface[KTBPF_IFACE_LEN];	       /* interface of the first, "" if none */
+	char reason[160]; /* why nothing (or no map) is attached; "" otherwise */
+};
+
+enum ktbpf_scx_layout {
+	KTBPF_SCX_NONE = 0, /* the kernel has no sched_ext */
+	KTBPF_SCX_OPS,	    /* static scx_ops and scx_(ops_)enable_state_var (up to 6.15) */
+	KTBPF_SCX_ROOT,	    /* scx_root -> struct scx_sched.ops (6.16+) */
+};
+
+enum ktbpf_scx_state {
+	KTBPF_SCX_UNKNOWN = -1,
+	KTBPF_SCX_ENABLING,
+	KTBPF_SCX_ENABLED,
+	KTBPF_SCX_DISABLING,
+	KTBPF_SCX_DISABLED,
+};
+
+/* "enabling", "enabled", "disabling", "disabled", else "unknown". */
+const char *ktbpf_scx_state_name(enum ktbpf_scx_state st);
+
+struct ktbpf_scx {
+	enum ktbpf_scx_layout layout;
+	enum ktbpf_scx_state state;
+	char ops_name[KTBPF_SCX_NAME_LEN + 1]; /* the kernel's copy's .name; "" if none */
+	uint32_t map_id;		       /* the instance it matches, 0 if none */
 };
 
 struct ktbpf_diag {
@@ -76,7 +158,11 @@ enum ktbpf_stats_state {
 struct ktbpf_snapshot {
 	struct ktbpf_prog *progs; /* nr_progs entries, in id order */
 	size_t nr_progs, cap_progs;
+	struct ktbpf_st_instance *instances; /* nr_instances entries, in map id order */
+	size_t nr_instances, cap_instances;
 	struct ktbpf_active active;
+	struct ktbpf_scx scx;
+	bool torn; /* the guest changed during the walk (see diags) */
 	enum ktbpf_stats_state stats;
 	struct ktbpf_diag diags[KTBPF_MAX_DIAGS];
 	size_t nr_diags;
@@ -94,10 +180,12 @@ struct ktbpf_snapshot *ktbpf_snapshot_new(void);
 struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s);
 
 /*
- * Walk prog_idr once and fill s (reset first). Returns 0 even when some
- * programs were skipped (see s->diags); a negative errno only when nothing
- * could be answered (prog_idr unreadable). Flushes the translation cache
- * first: the guest may have run since the last walk.
+ * Walk prog_idr once, then map_idr's struct_ops maps, and fill s (reset
+ * first). Returns 0 even when some programs or maps were skipped (see
+ * s->diags); a negative errno only when nothing could be answered (prog_idr
+ * unreadable). Flushes the translation cache first: the guest may have run
+ * since the last walk. s->torn says the guest changed state during the walk
+ * (only a running guest does): the answer may mix the states before and after.
  */
 int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err);
 

@@ -1,0 +1,934 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The struct_ops instances and what the kernel has attached (DESIGN §3
+ * "progs"), after the prog_idr walk of progs.c:
+ *
+ *  - map_idr (kernel/bpf/syscall.c: DEFINE_IDR(map_idr)) in order; each map
+ *    of type BPF_MAP_TYPE_STRUCT_OPS is a struct bpf_struct_ops_map
+ *    (kernel/bpf/bpf_struct_ops.c) whose kvalue holds the state and the ops
+ *    struct the kernel registers, and whose uvalue holds, in each implemented
+ *    member's slot, the program id (bpf_struct_ops_map_update_elem():
+ *    `*(unsigned long *)(udata + moff) = prog->aux->id`, on every kernel
+ *    since 5.6). The member table is read from uvalue with the ops struct's
+ *    layout from BTF (map->btf_vmlinux_value_type_id names
+ *    bpf_struct_ops_<ops>, whose `data` member is the ops struct): it is
+ *    what bpf_map_lookup_elem() shows the guest, on 5.16 as on 7.2. A
+ *    module's ops struct (6.9+) is in the module's split BTF, which we do
+ *    not read: its members come from st_map->links[] -> link->prog instead
+ *    (funcs_cnt entries, one per implemented member, 6.9+).
+ *  - sched_ext's current scheduler: up to 6.15 the static scx_ops (a copy of
+ *    the ops struct, zeroed on disable) and scx_(ops_)enable_state_var; from
+ *    6.16 scx_root (NULL when none) -> struct scx_sched, whose `ops` is the
+ *    copy. The copy's function pointers are the registering map's
+ *    trampolines, unique per map, so they name the instance; names never do.
+ *    The state is read before and after the map walk: if it changed, the
+ *    maps are walked once more, and a second change is reported as torn.
+ *
+ * Guest data is hostile: map_idr and links[] are capped, member counts are
+ * capped at the kernel's BPF_STRUCT_OPS_MAX_NR_MEMBERS, the ops struct read
+ * is bounded, a program id in a slot must be one the prog_idr walk found.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/btf.h>
+
+#include "progs-internal.h"
+
+#define INT_MAX_ID   0x7fffffffu
+#define MAX_NODES    KTBPF_MAX_MAPS
+#define OPS_READ_MAX 4096u /* bytes of an ops struct we read (sched_ext_ops: ~1 KiB) */
+#define MAX_MOD_HOPS 20
+
+struct stwalk {
+	struct ktbpf_xlate *x;
+	const struct ktbpf_offsets *o;
+	const struct ktbpf_st_offsets *st;
+	const struct btf *btf;
+	const struct ktbpf_kernel_info *info;
+	struct ktbpf_snapshot *s;
+	bool instances_capped;
+};
+
+/* sched_ext's state as read at one moment. */
+struct scx_view {
+	bool state_ok;
+	int64_t state_raw;
+	uint64_t root;	  /* scx_root's value (KTBPF_SCX_ROOT) */
+	uint32_t ops_len; /* bytes of ops; 0: no copy (scx_root NULL, unreadable) */
+	uint8_t ops[OPS_READ_MAX];
+};
+
+const char *ktbpf_st_state_name(enum ktbpf_st_state st)
+{
+	switch (st) {
+	case KTBPF_ST_INIT:
+		return "init";
+	case KTBPF_ST_INUSE:
+		return "inuse";
+	case KTBPF_ST_TOBEFREE:
+		return "tobefree";
+	case KTBPF_ST_READY:
+		return "ready";
+	default:
+		return "unknown";
+	}
+}
+
+const char *ktbpf_scx_state_name(enum ktbpf_scx_state st)
+{
+	switch (st) {
+	case KTBPF_SCX_ENABLING:
+		return "enabling";
+	case KTBPF_SCX_ENABLED:
+		return "enabled";
+	case KTBPF_SCX_DISABLING:
+		return "disabling";
+	case KTBPF_SCX_DISABLED:
+		return "disabled";
+	default:
+		return "unknown";
+	}
+}
+
+static void copy_str(char *dst, size_t size, const char *src)
+{
+	size_t n = src ? strnlen(src, size - 1) : 0;
+
+	memcpy(dst, src ? src : "", n);
+	dst[n] = '\0';
+}
+
+static bool is_scx_iface(const char *iface)
+{
+	return !strncmp(iface, "sched_ext_ops", 13);
+}
+
+/* Follow modifiers and typedefs (bounded: hostile BTF may loop). */
+static const struct btf_type *skip_mods(const struct btf *btf, uint32_t id, uint32_t *ret_id)
+{
+	const struct btf_type *t = btf__type_by_id(btf, id);
+	int hops;
+
+	for (hops = 0; t && hops < MAX_MOD_HOPS; hops++) {
+		if (!btf_is_mod(t) && !btf_is_typedef(t) && !btf_is_type_tag(t)) {
+			if (ret_id)
+				*ret_id = id;
+			return t;
+		}
+		id = t->type;
+		t = btf__type_by_id(btf, id);
+	}
+	return NULL;
+}
+
+/*
+ * The ops struct of a struct_ops value type: bpf_struct_ops_<name>'s `data`
+ * member (include/linux/bpf.h: BPF_STRUCT_OPS_TYPE / kernel/bpf/
+ * bpf_struct_ops.c: bpf_struct_ops_desc_init()). 0 when vvt_id is not such a
+ * type of this BTF (a module's ids follow vmlinux's: split BTF).
+ */
+static uint32_t ops_type_of(const struct btf *btf, uint32_t vvt_id)
+{
+	const struct btf_type *t, *d;
+	const struct btf_member *m;
+	const char *n;
+	uint32_t i, id = 0;
+
+	if (!btf || vvt_id == 0 || vvt_id >= btf__type_cnt(btf))
+		return 0;
+	t = btf__type_by_id(btf, vvt_id);
+	n = t ? btf__name_by_offset(btf, t->name_off) : NULL;
+	if (!t || !btf_is_struct(t) || !n || strncmp(n, "bpf_struct_ops_", 15))
+		return 0;
+	m = btf_members(t);
+	for (i = 0; i < btf_vlen(t) && i < 64; i++, m++) {
+		n = btf__name_by_offset(btf, m->name_off);
+		if (n && !strcmp(n, "data")) {
+			d = skip_mods(btf, m->type, &id);
+			return d && btf_is_struct(d) ? id : 0;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The function-pointer members of ops struct type_id, in member order (the
+ * slots that hold program ids / trampolines). At most KTBPF_MAX_OPS_MEMBERS
+ * (the kernel rejects bigger ops structs: btf_vlen() >
+ * BPF_STRUCT_OPS_MAX_NR_MEMBERS); l->capped says more were there.
+ */
+static void fn_members(const struct btf *btf, uint32_t type_id, struct st_layout *l)
+{
+	const struct btf_type *t = btf__type_by_id(btf, type_id);
+	const struct btf_member *m;
+	uint32_t i;
+
+	l->n = 0;
+	l->size = t ? t->size : 0;
+	l->capped = false;
+	if (!t || !btf_is_struct(t))
+		return;
+	m = btf_members(t);
+	for (i = 0; i < btf_vlen(t); i++, m++) {
+		const struct btf_type *pt = skip_mods(btf, m->type, NULL);
+		uint32_t bits = btf_member_bit_offset(t, i);
+
+		if (!pt || !btf_is_ptr(pt) || bits % 8)
+			continue;
+		pt = skip_mods(btf, pt->type, NULL);
+		if (!pt || !btf_is_func_proto(pt))
+			continue;
+		if (l->n == KTBPF_MAX_OPS_MEMBERS || i >= KTBPF_MAX_OPS_MEMBERS) {
+			l->capped = true;
+			break;
+		}
+		l->m[l->n].name = btf__name_by_offset(btf, m->name_off);
+		l->m[l->n].off = bits / 8;
+		l->m[l->n].index = i;
+		l->n++;
+	}
+}
+
+/*
+ * The layout of ops struct type_id: found once per kernel layout and kept
+ * in the snapshot's plans (the BTF work costs more than the reads); NULL on
+ * an overfull cache is not possible: the oldest entry is reused.
+ */
+static const struct st_layout *ops_layout(struct stwalk *w, uint32_t type_id)
+{
+	struct ktbpf_walk_plans *pl = w->s->plans;
+	uint32_t cnt = btf__type_cnt(w->btf), i;
+	struct st_layout *l;
+
+	for (i = 0; i < pl->nr_st; i++) {
+		l = &pl->st[i];
+		if (l->btf == w->btf && l->type_cnt == cnt && l->type_id == type_id)
+			return l;
+	}
+	l = &pl->st[pl->nr_st < ST_LAYOUTS ? pl->nr_st++ : type_id % ST_LAYOUTS];
+	l->btf = w->btf;
+	l->type_cnt = cnt;
+	l->type_id = type_id;
+	fn_members(w->btf, type_id, l);
+	return l;
+}
+
+/* The struct_ops program with id, by binary search (progs are in id order). */
+static const struct ktbpf_prog *prog_by_id(const struct ktbpf_snapshot *s, uint32_t id)
+{
+	size_t lo = 0, hi = s->nr_progs;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (s->progs[mid].id == id)
+			return &s->progs[mid];
+		if (s->progs[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* The instance's interface: st_ops_desc->st_ops->name (6.9+) or st_ops->name. */
+static int read_st_ops_name(struct stwalk *w, uint64_t map, char *buf, size_t size,
+			    struct ktbpf_err *e)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	uint64_t ops, name;
+	int r;
+
+	if (st->ops_name == KTBPF_OFFSET_NONE)
+		return -ENOENT;
+	if (st->stm_desc != KTBPF_OFFSET_NONE) {
+		uint64_t desc;
+
+		if (st->desc_st_ops == KTBPF_OFFSET_NONE)
+			return -ENOENT;
+		r = ktbpf_xlate_read_u64(w->x, map + st->stm_desc, &desc, e);
+		if (r < 0)
+			return r;
+		r = ktbpf_xlate_read_u64(w->x, desc + st->desc_st_ops, &ops, e);
+	} else {
+		r = ktbpf_xlate_read_u64(w->x, map + st->stm_ops, &ops, e);
+	}
+	if (r < 0)
+		return r;
+	r = ktbpf_xlate_read_u64(w->x, ops + st->ops_name, &name, e);
+	if (r < 0)
+		return r;
+	return ktbpf_xlate_read_str(w->x, name, buf, size, e);
+}
+
+/* Members from uvalue's slots: one read of the ops struct, program ids in it. */
+static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
+{
+	const struct st_layout *l = ops_layout(w, in->ops_type_id);
+	const struct st_fn_member *fm = l->m;
+	uint8_t buf[OPS_READ_MAX];
+	struct ktbpf_err e;
+	uint64_t uvalue;
+	uint32_t i, n = l->n;
+
+	err_reset(&e);
+	if (l->capped)
+		snap_diag(w->s, -E2BIG, 0, in->kva,
+			  "map %" PRIu32 ": struct %s has more than %d function members "
+			  "(BPF_STRUCT_OPS_MAX_NR_MEMBERS): the rest not read",
+			  in->map_id, in->iface, KTBPF_MAX_OPS_MEMBERS);
+	if (l->size > OPS_READ_MAX) {
+		snap_diag(w->s, -E2BIG, 0, in->kva,
+			  "map %" PRIu32 ": struct %s is %" PRIu32 " bytes (more than %u): "
+			  "members not read",
+			  in->map_id, in->iface, l->size, OPS_READ_MAX);
+		return;
+	}
+	if (ktbpf_xlate_read_u64(w->x, in->kva + w->st->stm_uvalue, &uvalue, &e) < 0 ||
+	    ktbpf_xlate_read(w->x, uvalue + w->st->val_data, buf, l->size, &e) < 0) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "map %" PRIu32 ": uvalue unreadable", in->map_id);
+		snap_diag_err(w->s, 0, &e, what);
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		uint64_t id;
+
+		if (fm[i].off + 8ull > l->size)
+			continue;
+		memcpy(&id, buf + fm[i].off, 8);
+		if (!id)
+			continue;
+		if (id > INT_MAX_ID || !prog_by_id(w->s, (uint32_t)id)) {
+			snap_diag(w->s, -EUCLEAN, 0, uvalue,
+				  "map %" PRIu32 ": member %s names prog %" PRIu64
+				  ", not a struct_ops program of this walk (torn or corrupt?)",
+				  in->map_id, fm[i].name ? fm[i].name : "?", id);
+			continue;
+		}
+		copy_str(in->members[in->nr_members].member, KTBPF_IFACE_LEN, fm[i].name);
+		in->members[in->nr_members].index = fm[i].index;
+		in->members[in->nr_members].prog_id = (uint32_t)id;
+		in->nr_members++;
+	}
+}
+
+/* Members of a module's instance from links[]: each link's program names its member. */
+static void members_from_links(struct stwalk *w, struct ktbpf_st_instance *in)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	uint64_t links, ptrs[KTBPF_MAX_OPS_MEMBERS];
+	struct ktbpf_err e;
+	uint32_t cnt, i, j, k;
+
+	err_reset(&e);
+	if (st->stm_links == KTBPF_OFFSET_NONE || st->stm_funcs_cnt == KTBPF_OFFSET_NONE ||
+	    st->link_prog == KTBPF_OFFSET_NONE) {
+		snap_diag(w->s, -ENOENT, 0, in->kva,
+			  "map %" PRIu32 ": a module's struct_ops, and the BTF lacks "
+			  "bpf_struct_ops_map.links/funcs_cnt: members not read",
+			  in->map_id);
+		return;
+	}
+	if (ktbpf_xlate_read_u32(w->x, in->kva + st->stm_funcs_cnt, &cnt, &e) < 0 ||
+	    ktbpf_xlate_read_u64(w->x, in->kva + st->stm_links, &links, &e) < 0)
+		goto bad;
+	if (cnt > KTBPF_MAX_OPS_MEMBERS) {
+		snap_diag(w->s, -E2BIG, 0, in->kva,
+			  "map %" PRIu32 ": funcs_cnt %" PRIu32 " is absurd, only %d links read",
+			  in->map_id, cnt, KTBPF_MAX_OPS_MEMBERS);
+		cnt = KTBPF_MAX_OPS_MEMBERS;
+	}
+	if (cnt && ktbpf_xlate_read(w->x, links, ptrs, 8ull * cnt, &e) < 0)
+		goto bad;
+	for (i = 0; i < cnt; i++) {
+		const struct ktbpf_prog *p = NULL;
+		uint64_t prog;
+
+		if (!ptrs[i])
+			continue;
+		err_reset(&e);
+		if (ktbpf_xlate_read_u64(w->x, ptrs[i] + st->link_prog, &prog, &e) < 0)
+			goto bad;
+		for (j = 0; j < w->s->nr_progs && !p; j++)
+			if (w->s->progs[j].kva == prog)
+				p = &w->s->progs[j];
+		if (!p) {
+			snap_diag(w->s, -EUCLEAN, 0, ptrs[i],
+				  "map %" PRIu32 ": link %" PRIu32 " points at 0x%" PRIx64
+				  ", not a struct_ops program of this walk (torn or corrupt?)",
+				  in->map_id, i, prog);
+			continue;
+		}
+		/* Insert in member order. */
+		for (k = in->nr_members; k > 0 && in->members[k - 1].index > p->member_index; k--)
+			in->members[k] = in->members[k - 1];
+		copy_str(in->members[k].member, KTBPF_IFACE_LEN, p->member);
+		in->members[k].index = p->member_index;
+		in->members[k].prog_id = p->id;
+		in->nr_members++;
+	}
+	return;
+bad:
+	snap_diag_err(w->s, 0, &e, "struct_ops links[] unreadable");
+}
+
+/* Make room for one more instance; false (and capped) at the cap or out of memory. */
+static bool instances_grow(struct stwalk *w)
+{
+	struct ktbpf_snapshot *s = w->s;
+	struct ktbpf_st_instance *n;
+	size_t cap;
+
+	if (s->nr_instances < s->cap_instances)
+		return true;
+	if (s->nr_instances >= KTBPF_MAX_INSTANCES) {
+		if (!w->instances_capped)
+			snap_diag(s, -E2BIG, 0, 0,
+				  "more than %d struct_ops instances: list incomplete",
+				  KTBPF_MAX_INSTANCES);
+		w->instances_capped = s->capped = true;
+		return false;
+	}
+	cap = s->cap_instances ? s->cap_instances * 2 : 8;
+	n = realloc(s->instances, cap * sizeof(*n));
+	if (!n) {
+		s->capped = true;
+		snap_diag(s, -ENOMEM, 0, 0, "out of memory for %zu struct_ops instances", cap);
+		return false;
+	}
+	s->instances = n;
+	s->cap_instances = cap;
+	return true;
+}
+
+/*
+ * bpf_map's id, name and btf_vmlinux_value_type_id: neighbours in every
+ * kernel (include/linux/bpf.h), so one read when they span at most 128
+ * bytes, else three.
+ */
+static int read_map_head(struct stwalk *w, uint64_t kva, uint32_t *id, char *name, uint32_t *vvt,
+			 struct ktbpf_err *e)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	uint32_t o_id = st->map_id, o_name = w->o->map_name, o_vvt = st->map_vvt_id;
+	uint32_t lo = o_id < o_name ? o_id : o_name, hi;
+	uint8_t buf[128];
+	int r;
+
+	lo = lo < o_vvt ? lo : o_vvt;
+	hi = o_id + 4;
+	hi = hi > o_name + KTBPF_OBJ_NAME_LEN ? hi : o_name + KTBPF_OBJ_NAME_LEN;
+	hi = hi > o_vvt + 4 ? hi : o_vvt + 4;
+	if (hi - lo > sizeof(buf)) {
+		if ((r = ktbpf_xlate_read_u32(w->x, kva + o_id, id, e)) < 0 ||
+		    (r = ktbpf_xlate_read(w->x, kva + o_name, name, KTBPF_OBJ_NAME_LEN, e)) < 0)
+			return r;
+		return ktbpf_xlate_read_u32(w->x, kva + o_vvt, vvt, e);
+	}
+	r = ktbpf_xlate_read(w->x, kva + lo, buf, hi - lo, e);
+	if (r < 0)
+		return r;
+	memcpy(id, buf + (o_id - lo), 4);
+	memcpy(name, buf + (o_name - lo), KTBPF_OBJ_NAME_LEN);
+	memcpy(vvt, buf + (o_vvt - lo), 4);
+	return 0;
+}
+
+/* One struct_ops map: header, state, interface and members. */
+static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	char name[KTBPF_OBJ_NAME_LEN], opsname[KTBPF_IFACE_LEN];
+	struct ktbpf_st_instance *in;
+	uint32_t id, vvt, state;
+	struct ktbpf_err e;
+	const char *tname;
+
+	err_reset(&e);
+	if (read_map_head(w, kva, &id, name, &vvt, &e) < 0 ||
+	    ktbpf_xlate_read_u32(w->x, kva + st->stm_kvalue + st->val_state, &state, &e) < 0) {
+		snap_diag_err(w->s, 0, &e, "struct_ops map unreadable, skipped");
+		w->s->nr_skipped++;
+		return;
+	}
+	if (id != index) {
+		snap_diag(w->s, -EUCLEAN, 0, kva,
+			  "map_idr entry %" PRIu64 " holds map id %" PRIu32 " (freed or torn?), "
+			  "skipped",
+			  index, id);
+		w->s->nr_skipped++;
+		return;
+	}
+	if (!instances_grow(w))
+		return;
+	in = &w->s->instances[w->s->nr_instances++];
+	/* The members array (4 KiB) is written only up to nr_members. */
+	memset(in, 0, offsetof(struct ktbpf_st_instance, members));
+	in->kdata_kva = 0;
+	in->ops_type_id = 0;
+	in->map_id = id;
+	in->kva = kva;
+	memcpy(in->name, name, KTBPF_OBJ_NAME_LEN);
+	in->name[KTBPF_OBJ_NAME_LEN] = '\0';
+	in->raw_state = state;
+	in->state = state <= KTBPF_ST_READY ? (enum ktbpf_st_state)state : KTBPF_ST_UNKNOWN;
+	if (in->state == KTBPF_ST_UNKNOWN)
+		snap_diag(w->s, -EUCLEAN, 0, kva,
+			  "map %" PRIu32 ": struct_ops state %" PRIu32 " is not one the kernel "
+			  "writes",
+			  id, state);
+	in->kdata_kva = kva + st->stm_kvalue + st->val_data;
+	in->ops_type_id = ops_type_of(w->btf, vvt);
+	if (in->ops_type_id) {
+		tname = btf__name_by_offset(w->btf,
+					    btf__type_by_id(w->btf, in->ops_type_id)->name_off);
+		copy_str(in->iface, sizeof(in->iface), tname);
+		members_from_uvalue(w, in);
+		return;
+	}
+	/* Not a vmlinux type: a module's ops struct (its name from the kernel's descriptor). */
+	in->module = true;
+	err_reset(&e);
+	opsname[0] = '\0';
+	if (read_st_ops_name(w, kva, opsname, sizeof(opsname), &e) < 0)
+		snap_diag(w->s, e.code ? e.code : -ENOENT, 0, e.has_addr ? e.addr : kva,
+			  "map %" PRIu32 ": value type %" PRIu32 " is not in the kernel's BTF and "
+			  "st_ops->name is unreadable: interface unknown%s%s",
+			  id, vvt, e.msg[0] ? ": " : "", e.msg);
+	copy_str(in->iface, sizeof(in->iface), opsname);
+	members_from_links(w, in);
+}
+
+/* map_idr in order, struct_ops maps only (kernel/bpf/syscall.c: bpf_map_alloc_id()). */
+static void walk_maps(struct stwalk *w)
+{
+	struct ktbpf_xa_iter it;
+	uint64_t guard, index, entry, head;
+	struct ktbpf_err e;
+
+	err_reset(&e);
+	w->s->nr_instances = 0;
+	w->instances_capped = false;
+	if (ktbpf_xlate_read_u64(w->x, w->info->map_idr + w->o->idr_xa_head, &head, &e) < 0) {
+		snap_diag_err(w->s, 0, &e, "map_idr unreadable, no struct_ops instances");
+		return;
+	}
+	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, MAX_NODES);
+	for (guard = 0; guard < KTBPF_MAX_MAPS + MAX_NODES + 2ull; guard++) {
+		uint32_t type;
+		int r;
+
+		err_reset(&e);
+		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
+		if (r == KTBPF_ITER_END)
+			break;
+		if (r == -E2BIG) {
+			w->s->capped = true;
+			snap_diag(
+				w->s, -E2BIG, 0, 0,
+				"map_idr walk stopped at %d maps / %d nodes: instances incomplete",
+				KTBPF_MAX_MAPS, MAX_NODES);
+			continue;
+		}
+		if (r < 0) {
+			snap_diag_err(w->s, 0, &e, "map_idr node skipped");
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry) || index > INT_MAX_ID) {
+			snap_diag(w->s, -EUCLEAN, 0, entry,
+				  "map_idr entry %" PRIu64 " is not a map pointer (0x%" PRIx64 ")",
+				  index, entry);
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (ktbpf_xlate_read_u32(w->x, entry + w->st->map_type, &type, &e) < 0) {
+			snap_diag_err(w->s, 0, &e, "bpf_map unreadable, skipped");
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (type == KTBPF_BPF_MAP_TYPE_STRUCT_OPS)
+			visit_map(w, index, entry);
+	}
+	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
+		w->s->capped = true;
+		snap_diag(w->s, -ELOOP, 0, 0, "map_idr walk did not end: stopped");
+	}
+	ktbpf_xa_iter_deinit(&it);
+}
+
+/* <obj> of a map named <obj>.bss/.data/.rodata (tools/lib/bpf/libbpf.c: internal_map_name()). */
+static bool obj_of_map_name(const char *name, char *obj)
+{
+	static const char *const sfx[] = {".bss", ".data", ".rodata"};
+	size_t n = strlen(name), i;
+
+	for (i = 0; i < sizeof(sfx) / sizeof(sfx[0]); i++) {
+		size_t l = strlen(sfx[i]);
+
+		if (n > l && !strcmp(name + n - l, sfx[i])) {
+			memcpy(obj, name, n - l);
+			obj[n - l] = '\0';
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The object of program p: the first of its used_maps named <obj>.bss/.data/.rodata. */
+static bool obj_of_prog(struct stwalk *w, const struct ktbpf_prog *p, char *obj)
+{
+	uint64_t maps[KTBPF_MAX_USED_MAPS];
+	struct ktbpf_err e;
+	uint32_t i;
+
+	err_reset(&e);
+	if (!p->nr_maps || !p->used_maps_kva)
+		return false;
+	if (ktbpf_xlate_read(w->x, p->used_maps_kva, maps, p->nr_maps * 8ull, &e) < 0) {
+		snap_diag_err(w->s, p->id, &e, "used_maps array unreadable");
+		return false;
+	}
+	for (i = 0; i < p->nr_maps; i++) {
+		char name[KTBPF_OBJ_NAME_LEN];
+
+		if (!maps[i])
+			continue;
+		err_reset(&e);
+		if (ktbpf_xlate_read(w->x, maps[i] + w->o->map_name, name, sizeof(name), &e) < 0) {
+			snap_diag_err(w->s, p->id, &e, "bpf_map.name unreadable");
+			continue;
+		}
+		/* The kernel always terminates it (bpf_obj_name_cpy()): without a NUL it is junk.
+		 */
+		if (!memchr(name, '\0', sizeof(name))) {
+			snap_diag(w->s, -EUCLEAN, p->id, maps[i],
+				  "prog %" PRIu32 ": map name has no NUL, not matched", p->id);
+			continue;
+		}
+		if (obj_of_map_name(name, obj))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Each instance's object, from its members' programs; and the interface of
+ * programs that could not name it themselves (a module's, before aux->st_ops).
+ */
+static void resolve_objects(struct stwalk *w)
+{
+	size_t i;
+	uint32_t m;
+
+	for (i = 0; i < w->s->nr_instances; i++) {
+		struct ktbpf_st_instance *in = &w->s->instances[i];
+
+		for (m = 0; m < in->nr_members; m++) {
+			struct ktbpf_prog *p =
+				(struct ktbpf_prog *)prog_by_id(w->s, in->members[m].prog_id);
+
+			if (!p)
+				continue;
+			if (!p->iface[0])
+				copy_str(p->iface, sizeof(p->iface), in->iface);
+			if (!in->obj_name[0])
+				obj_of_prog(w, p, in->obj_name);
+		}
+	}
+}
+
+/* sched_ext's state now: enable state, and the kernel's copy of the current ops. */
+static void scx_read(struct stwalk *w, enum ktbpf_scx_layout layout, struct scx_view *v)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	uint32_t raw, len = st->scx_ops_size;
+	struct ktbpf_err e;
+	uint64_t ops = w->info->scx_ops;
+
+	err_reset(&e);
+	v->state_ok = false;
+	v->root = 0;
+	v->ops_len = 0;
+	if (w->info->scx_enable_state && st->has_scx_enum) {
+		/* atomic_t: its int counter at offset 0 (include/linux/types.h). */
+		if (ktbpf_xlate_read_u32(w->x, w->info->scx_enable_state, &raw, &e) < 0)
+			snap_diag_err(w->s, 0, &e, "sched_ext enable state unreadable");
+		else {
+			v->state_ok = true;
+			v->state_raw = (int32_t)raw;
+		}
+	}
+	if (len > OPS_READ_MAX) {
+		snap_diag(w->s, -E2BIG, 0, 0,
+			  "struct sched_ext_ops is %" PRIu32 " bytes (more than %u): not read", len,
+			  OPS_READ_MAX);
+		return;
+	}
+	if (layout == KTBPF_SCX_ROOT) {
+		err_reset(&e);
+		if (ktbpf_xlate_read_u64(w->x, w->info->scx_root, &v->root, &e) < 0) {
+			snap_diag_err(w->s, 0, &e, "scx_root unreadable");
+			return;
+		}
+		if (!v->root)
+			return;
+		ops = v->root + st->scx_sched_ops;
+	}
+	err_reset(&e);
+	if (ktbpf_xlate_read(w->x, ops, v->ops, len, &e) < 0) {
+		snap_diag_err(w->s, 0, &e, "the kernel's sched_ext_ops copy unreadable");
+		return;
+	}
+	v->ops_len = len;
+}
+
+static bool scx_same(const struct scx_view *a, const struct scx_view *b)
+{
+	return a->state_ok == b->state_ok && (!a->state_ok || a->state_raw == b->state_raw) &&
+	       a->root == b->root && a->ops_len == b->ops_len &&
+	       !memcmp(a->ops, b->ops, a->ops_len);
+}
+
+static enum ktbpf_scx_state scx_state_of(const struct ktbpf_st_offsets *st,
+					 const struct scx_view *v)
+{
+	int k;
+
+	for (k = 0; v->state_ok && k < 4; k++)
+		if (st->scx_enum[k] == v->state_raw)
+			return (enum ktbpf_scx_state)k;
+	return KTBPF_SCX_UNKNOWN;
+}
+
+/*
+ * Does instance in hold the ops the kernel copied? Every function-pointer
+ * slot of its kvalue.data equals the copy's, and at least one is set.
+ */
+static bool scx_matches(struct stwalk *w, const struct ktbpf_st_instance *in,
+			const struct scx_view *v)
+{
+	const struct st_layout *l;
+	const struct st_fn_member *fm;
+	uint8_t buf[OPS_READ_MAX];
+	struct ktbpf_err e;
+	uint32_t i, len = v->ops_len, set = 0;
+
+	err_reset(&e);
+	if (!in->ops_type_id || !is_scx_iface(in->iface) || !len)
+		return false;
+	if (ktbpf_xlate_read(w->x, in->kdata_kva, buf, len, &e) < 0) {
+		snap_diag_err(w->s, 0, &e, "struct_ops kvalue unreadable");
+		return false;
+	}
+	l = ops_layout(w, in->ops_type_id);
+	fm = l->m;
+	for (i = 0; i < l->n; i++) {
+		uint64_t a, b;
+
+		if (fm[i].off + 8ull > len)
+			return false;
+		memcpy(&a, buf + fm[i].off, 8);
+		memcpy(&b, v->ops + fm[i].off, 8);
+		if (a != b)
+			return false;
+		set += a != 0;
+	}
+	return set > 0;
+}
+
+static void active_add(struct ktbpf_active *a, const struct ktbpf_st_instance *in)
+{
+	if (a->nr_instances == 0) {
+		copy_str(a->obj_name, sizeof(a->obj_name), in->obj_name);
+		copy_str(a->iface, sizeof(a->iface), in->iface);
+	}
+	if (a->nr_instances < KTBPF_MAX_ACTIVE)
+		a->map_ids[a->nr_instances++] = in->map_id;
+}
+
+/* sched_ext's part: the scheduler the kernel runs, matched to its instance. */
+static void choose_scx(struct stwalk *w, const struct scx_view *v)
+{
+	struct ktbpf_snapshot *s = w->s;
+	struct ktbpf_active *a = &s->active;
+	const struct ktbpf_st_offsets *st = w->st;
+	size_t i;
+
+	s->scx.state = scx_state_of(st, v);
+	if (v->ops_len && st->scx_ops_name != KTBPF_OFFSET_NONE && st->scx_ops_name < v->ops_len) {
+		size_t max = v->ops_len - st->scx_ops_name;
+
+		if (max > KTBPF_SCX_NAME_LEN)
+			max = KTBPF_SCX_NAME_LEN;
+		memcpy(s->scx.ops_name, v->ops + st->scx_ops_name, max);
+		s->scx.ops_name[max] = '\0';
+	}
+	if (s->scx.state == KTBPF_SCX_UNKNOWN || s->scx.state == KTBPF_SCX_DISABLED)
+		return;
+	for (i = 0; i < s->nr_instances; i++) {
+		if (scx_matches(w, &s->instances[i], v)) {
+			s->scx.map_id = s->instances[i].map_id;
+			a->attached = true;
+			a->source = KTBPF_ACTIVE_SCHED_EXT;
+			active_add(a, &s->instances[i]);
+			return;
+		}
+	}
+	if (!v->ops_len)
+		return;
+	/* Attached, but to no map we saw: say so rather than guess. */
+	a->attached = true;
+	a->source = KTBPF_ACTIVE_SCHED_EXT;
+	copy_str(a->iface, sizeof(a->iface), "sched_ext_ops");
+	snprintf(a->reason, sizeof(a->reason),
+		 "the kernel's sched_ext scheduler '%.64s' matches no struct_ops map",
+		 s->scx.ops_name);
+	snap_diag(s, -ENOENT, 0, 0, "%s", a->reason);
+}
+
+/* Why nothing is attached, in one line. */
+static void explain_none(struct stwalk *w)
+{
+	struct ktbpf_snapshot *s = w->s;
+	size_t i;
+
+	for (i = 0; i < s->nr_instances; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		if (is_scx_iface(in->iface) && in->state == KTBPF_ST_INUSE) {
+			snprintf(s->active.reason, sizeof(s->active.reason),
+				 "sched_ext is %s: map %" PRIu32 " '%s' is still inuse but is not "
+				 "the kernel's scheduler",
+				 ktbpf_scx_state_name(s->scx.state), in->map_id, in->name);
+			return;
+		}
+	}
+	if (!s->nr_instances)
+		snprintf(s->active.reason, sizeof(s->active.reason),
+			 "no struct_ops instance is loaded");
+	else
+		snprintf(s->active.reason, sizeof(s->active.reason),
+			 "%zu struct_ops instance(s) loaded, none attached%s", s->nr_instances,
+			 s->scx.layout ? " (sched_ext has no scheduler)" : "");
+}
+
+/* The active instance(s): sched_ext's current scheduler, else those in state INUSE. */
+static void choose_active(struct stwalk *w, const struct scx_view *v)
+{
+	struct ktbpf_snapshot *s = w->s;
+	size_t i;
+
+	if (s->scx.layout != KTBPF_SCX_NONE)
+		choose_scx(w, v);
+	if (s->active.attached)
+		return;
+	for (i = 0; i < s->nr_instances; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		if (in->state != KTBPF_ST_INUSE || is_scx_iface(in->iface))
+			continue;
+		s->active.attached = true;
+		s->active.source = KTBPF_ACTIVE_INUSE;
+		active_add(&s->active, in);
+	}
+	if (!s->active.attached)
+		explain_none(w);
+}
+
+/* The chosen instances' state once more: a change means the guest moved under us. */
+static void recheck_active(struct stwalk *w)
+{
+	struct ktbpf_snapshot *s = w->s;
+	uint32_t i;
+	size_t j;
+
+	for (i = 0; i < s->active.nr_instances; i++) {
+		for (j = 0; j < s->nr_instances; j++) {
+			const struct ktbpf_st_instance *in = &s->instances[j];
+			struct ktbpf_err e;
+			uint32_t now;
+
+			if (in->map_id != s->active.map_ids[i])
+				continue;
+			err_reset(&e);
+			if (ktbpf_xlate_read_u32(w->x,
+						 in->kva + w->st->stm_kvalue + w->st->val_state,
+						 &now, &e) == 0 &&
+			    now != in->raw_state) {
+				s->torn = true;
+				snap_diag(s, -EAGAIN, 0, in->kva,
+					  "map %" PRIu32 ": state changed from %" PRIu32
+					  " to %" PRIu32 " during the snapshot (torn)",
+					  in->map_id, in->raw_state, now);
+			}
+		}
+	}
+}
+
+static enum ktbpf_scx_layout scx_layout(const struct stwalk *w)
+{
+	if (!w->st->scx_ops_size)
+		return KTBPF_SCX_NONE;
+	if (w->info->scx_root && w->st->scx_sched_ops != KTBPF_OFFSET_NONE)
+		return KTBPF_SCX_ROOT;
+	if (w->info->scx_ops)
+		return KTBPF_SCX_OPS;
+	return KTBPF_SCX_NONE;
+}
+
+void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
+{
+	struct scx_view before, after;
+	struct stwalk w = {
+		.x = ktbpf_kernel_xlate(k),
+		.o = ktbpf_kernel_offsets(k),
+		.btf = ktbpf_kernel_btf(k),
+		.info = ktbpf_kernel_info(k),
+		.s = s,
+	};
+
+	w.st = &w.o->st;
+	s->scx.layout = scx_layout(&w);
+	if (s->scx.layout != KTBPF_SCX_NONE) {
+		if (!w.info->scx_enable_state || !w.st->has_scx_enum)
+			snap_diag(s, -ENOENT, 0, 0,
+				  "sched_ext's enable state is unknown (no scx_enable_state_var "
+				  "symbol or enum in BTF)");
+		scx_read(&w, s->scx.layout, &before);
+	}
+	if (!w.info->map_idr || !w.st->maps || !w.btf) {
+		snprintf(s->active.reason, sizeof(s->active.reason),
+			 "struct_ops instances cannot be read: %s",
+			 !w.info->map_idr ? "no map_idr symbol"
+					  : "the BTF lacks struct bpf_struct_ops_map's layout");
+		snap_diag(s, -ENOENT, 0, 0, "%s", s->active.reason);
+		if (s->scx.layout != KTBPF_SCX_NONE)
+			s->scx.state = scx_state_of(w.st, &before);
+		return;
+	}
+	walk_maps(&w);
+	if (s->scx.layout != KTBPF_SCX_NONE) {
+		scx_read(&w, s->scx.layout, &after);
+		if (!scx_same(&before, &after)) {
+			walk_maps(&w);
+			scx_read(&w, s->scx.layout, &before);
+			if (!scx_same(&before, &after)) {
+				s->torn = true;
+				snap_diag(s, -EAGAIN, 0, 0,
+					  "sched_ext's state changed twice during the snapshot "
+					  "(torn): the active scheduler may be stale");
+			}
+		}
+	}
+	resolve_objects(&w);
+	choose_active(&w, &before);
+	recheck_active(&w);
+}
