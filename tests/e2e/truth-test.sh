@@ -110,6 +110,20 @@ scx | sid-scx)
 	;;
 *) say "unknown kernel $kernel"; exit 2 ;;
 esac
+# Any other scenario boots what tests/e2e/scenario.sh says for this workload.
+if [ "$scenario" != default ]; then
+	# shellcheck source=tests/e2e/scenario.sh
+	. "$here/scenario.sh"
+	workload=cc
+	case "$kernel" in *scx) workload=scx ;; esac
+	src=0
+	ktbpf_scenario "$workload" "$scenario" "$wd/bpf" || src=$?
+	[ "$src" -ne 2 ] || { say "scenario $scenario does not apply to kernel $kernel"; exit 2; }
+	[ "$src" -eq 0 ] || missing "cannot build the BPF objects of scenario $scenario"
+	objs=(${scenario_objs[@]+"${scenario_objs[@]}"})
+	append=()
+	[ -z "$scenario_append" ] || append=(--append "$scenario_append")
+fi
 initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" ${objs[@]+"${objs[@]}"})
 kimage=$kdir/vmlinuz
 [ -f "$kimage" ] || kimage=$kdir/bzImage
