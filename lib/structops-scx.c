@@ -132,18 +132,13 @@ static bool scx_matches(struct stwalk *w, const struct ktbpf_st_instance *in,
 	return set > 0;
 }
 
-static void active_add(struct ktbpf_active *a, const struct ktbpf_st_instance *in)
-{
-	if (a->nr_instances == 0) {
-		st_copy_str(a->obj_name, sizeof(a->obj_name), in->obj_name);
-		st_copy_str(a->iface, sizeof(a->iface), in->iface);
-	}
-	if (a->nr_instances < KTBPF_MAX_ACTIVE)
-		a->map_ids[a->nr_instances++] = in->map_id;
-}
-
-/* sched_ext's part: the scheduler the kernel runs, matched to its instance. */
-static void choose_scx(struct stwalk *w, const struct scx_view *v)
+/*
+ * sched_ext's part: its state and scheduler name, and the instance the
+ * kernel runs (NULL when none or unmatched). Only ENABLED counts as running:
+ * during ENABLING the scheduler is not yet in charge, during DISABLING it is
+ * being ejected (a paused guest is rarely caught there; the reason says so).
+ */
+static const struct ktbpf_st_instance *choose_scx(struct stwalk *w, const struct scx_view *v)
 {
 	struct ktbpf_snapshot *s = w->s;
 	struct ktbpf_active *a = &s->active;
@@ -159,20 +154,23 @@ static void choose_scx(struct stwalk *w, const struct scx_view *v)
 		memcpy(s->scx.ops_name, v->ops + st->scx_ops_name, max);
 		s->scx.ops_name[max] = '\0';
 	}
-	if (s->scx.state == KTBPF_SCX_UNKNOWN || s->scx.state == KTBPF_SCX_DISABLED)
-		return;
+	if (s->scx.state == KTBPF_SCX_UNKNOWN || s->scx.state == KTBPF_SCX_DISABLED || !v->ops_len)
+		return NULL;
 	for (i = 0; i < s->nr_instances; i++) {
 		if (scx_matches(w, &s->instances[i], v)) {
 			s->scx.map_id = s->instances[i].map_id;
-			a->attached = true;
-			a->source = KTBPF_ACTIVE_SCHED_EXT;
-			active_add(a, &s->instances[i]);
-			return;
+			break;
 		}
 	}
-	if (!v->ops_len)
-		return;
-	/* Attached, but to no map we saw: say so rather than guess. */
+	if (s->scx.state != KTBPF_SCX_ENABLED) {
+		snprintf(a->reason, sizeof(a->reason),
+			 "sched_ext is %s: scheduler '%.64s' is not in charge",
+			 ktbpf_scx_state_name(s->scx.state), s->scx.ops_name);
+		return NULL;
+	}
+	if (i < s->nr_instances)
+		return &s->instances[i];
+	/* Running, but from no map we saw: say so rather than guess. */
 	a->attached = true;
 	a->source = KTBPF_ACTIVE_SCHED_EXT;
 	st_copy_str(a->iface, sizeof(a->iface), "sched_ext_ops");
@@ -180,6 +178,7 @@ static void choose_scx(struct stwalk *w, const struct scx_view *v)
 		 "the kernel's sched_ext scheduler '%.64s' matches no struct_ops map",
 		 s->scx.ops_name);
 	snap_diag(s, -ENOENT, 0, 0, "%s", a->reason);
+	return NULL;
 }
 
 /* Why nothing is attached, in one line. */
@@ -208,27 +207,43 @@ static void explain_none(struct stwalk *w)
 			 s->scx.layout ? " (sched_ext has no scheduler)" : "");
 }
 
-/* The active instance(s): sched_ext's current scheduler, else those in state INUSE. */
+/*
+ * The active instances, in map id order: sched_ext's current scheduler and
+ * every other instance in state INUSE (a TCP congestion control). The first
+ * named (map_id, obj_name, iface) is the scheduler when there is one.
+ */
 void st_choose_active(struct stwalk *w, const struct scx_view *v)
 {
 	struct ktbpf_snapshot *s = w->s;
+	struct ktbpf_active *a = &s->active;
+	const struct ktbpf_st_instance *scx = NULL, *primary = NULL;
 	size_t i;
 
 	if (s->scx.layout != KTBPF_SCX_NONE)
-		choose_scx(w, v);
-	if (s->active.attached)
-		return;
+		scx = choose_scx(w, v);
 	for (i = 0; i < s->nr_instances; i++) {
 		const struct ktbpf_st_instance *in = &s->instances[i];
 
-		if (in->state != KTBPF_ST_INUSE || st_is_scx_iface(in->iface))
+		if (in != scx && (in->state != KTBPF_ST_INUSE || st_is_scx_iface(in->iface)))
 			continue;
-		s->active.attached = true;
-		s->active.source = KTBPF_ACTIVE_INUSE;
-		active_add(&s->active, in);
+		if (a->nr_instances < KTBPF_MAX_ACTIVE)
+			a->map_ids[a->nr_instances++] = in->map_id;
+		if (!primary || in == scx)
+			primary = in;
 	}
-	if (!s->active.attached)
-		explain_none(w);
+	if (a->attached) /* a running scheduler from no map we saw: choose_scx() said so */
+		return;
+	if (!primary) {
+		if (!a->reason[0])
+			explain_none(w);
+		return;
+	}
+	a->attached = true;
+	a->source = scx ? KTBPF_ACTIVE_SCHED_EXT : KTBPF_ACTIVE_INUSE;
+	a->map_id = primary->map_id;
+	st_copy_str(a->obj_name, sizeof(a->obj_name), primary->obj_name);
+	st_copy_str(a->iface, sizeof(a->iface), primary->iface);
+	a->reason[0] = '\0';
 }
 
 /* The chosen instances' state once more: a change means the guest moved under us. */

@@ -585,7 +585,7 @@ static json_t *json_active(const struct ktbpf_active *a)
 			ids = (json_decref(ids), NULL);
 	return json_pack(
 		"{s:b, s:o, s:o, s:o, s:o, s:s, s:o}", "attached", a->attached, "instances", ids,
-		"map_id", a->nr_instances ? json_count(a->map_ids[0]) : json_null(), "obj_name",
+		"map_id", a->map_id ? json_count(a->map_id) : json_null(), "obj_name",
 		json_text_or_null(a->obj_name), "interface", json_text_or_null(a->iface), "source",
 		active_source(a->source), "reason", json_text_or_null(a->reason));
 }

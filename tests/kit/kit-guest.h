@@ -164,7 +164,8 @@ struct kit_guest {
 	/* The expected active instance (kit's own evaluation of the rule). */
 	bool active_found;
 	char active_obj[KTBPF_OBJ_NAME_LEN + 1];
-	uint32_t active_map_id;
+	uint32_t active_map_id; /* the one named: the scheduler, else the first */
+	uint32_t active_ids[KTBPF_MAX_ACTIVE], nr_active;
 	const char *active_iface;
 	/* Discovered on first use by kit_guest_kernel(). */
 	struct ktbpf_kernel *k;

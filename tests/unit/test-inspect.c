@@ -160,13 +160,14 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 		cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	}
 	assert_json_instances(g, out);
+	cr_assert_eq(g->nr_active, 2, "the default guest: its scheduler and its TCP cc");
 	snprintf(buf, sizeof(buf),
-		 "\"active\":{\"attached\":true,\"instances\":[%u],\"map_id\":%u,\"obj_name\":"
+		 "\"active\":{\"attached\":true,\"instances\":[%u,%u],\"map_id\":%u,\"obj_name\":"
 		 "\"%s\",\"interface\":\"%s\",\"source\":\"sched_ext\",\"reason\":null},"
 		 "\"sched_ext\":{\"enable_state\":\"enabled\",\"ops_name\":\"%s\",\"map_id\":%u,"
 		 "\"layout\":\"scx_ops\"},\"torn\":false,",
-		 g->active_map_id, g->active_map_id, g->active_obj, g->active_iface, g->active_obj,
-		 g->active_map_id);
+		 g->active_ids[0], g->active_ids[1], g->active_map_id, g->active_obj,
+		 g->active_iface, g->active_obj, g->active_map_id);
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	cr_assert(strstr(out, "\"capped\":false,\"skipped\":0,\"diagnostics\":[],\"walk_ns\":"),
 		  "%s", out);
@@ -229,7 +230,7 @@ Test(inspect, table_output_names_programs_and_active_object)
 	cr_assert(strstr(r.out, "tcp_congestion_ops.cong_avoid"), "%s", r.out);
 	cr_assert(strstr(r.out,
 			 "active: kitsched (sched_ext_ops, the kernel's sched_ext scheduler; "
-			 "map 7)"),
+			 "map 7, 8)"),
 		  "%s", r.out);
 	cr_assert(strstr(r.out, "sched_ext: enabled, scheduler 'kitsched' (scx_ops layout)"), "%s",
 		  r.out);

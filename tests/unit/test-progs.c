@@ -81,7 +81,10 @@ static void assert_active(const struct kit_guest *g, const struct ktbpf_snapshot
 		cr_assert_neq(s->active.reason[0], '\0', "nothing attached says why");
 		return;
 	}
-	cr_assert_eq(s->active.map_ids[0], g->active_map_id);
+	cr_assert_eq(s->active.map_id, g->active_map_id);
+	cr_assert_eq(s->active.nr_instances, g->nr_active);
+	for (i = 0; i < g->nr_active; i++)
+		cr_assert_eq(s->active.map_ids[i], g->active_ids[i]);
 	cr_assert_str_eq(s->active.obj_name, g->active_obj);
 	cr_assert_str_eq(s->active.iface, g->active_iface);
 }

@@ -102,7 +102,7 @@ struct ktbpf_st_instance {
 
 enum ktbpf_active_source {
 	KTBPF_ACTIVE_NONE = 0,	/* nothing attached (see reason) */
-	KTBPF_ACTIVE_SCHED_EXT, /* the kernel's current sched_ext scheduler */
+	KTBPF_ACTIVE_SCHED_EXT, /* the kernel's current sched_ext scheduler (and INUSE others) */
 	KTBPF_ACTIVE_INUSE,	/* instances in state INUSE (not sched_ext) */
 };
 
@@ -112,8 +112,9 @@ struct ktbpf_active {
 	enum ktbpf_active_source source;
 	uint32_t nr_instances;		       /* entries of map_ids */
 	uint32_t map_ids[KTBPF_MAX_ACTIVE];    /* in map id order */
-	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* object of the first, "" if none */
-	char iface[KTBPF_IFACE_LEN];	       /* interface of the first, "" if none */
+	uint32_t map_id;		       /* the first named: the scheduler, else the first */
+	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* object of map_id, "" if none */
+	char iface[KTBPF_IFACE_LEN];	       /* interface of map_id, "" if none */
 	char reason[160]; /* why nothing (or no map) is attached; "" otherwise */
 };
 
