@@ -481,6 +481,40 @@ Test(inspect, unwritable_output_fails)
 	kit_guest_free(g);
 }
 
+/*
+ * A hostile guest: one program's stats pointer leads nowhere, another's aux
+ * is not its own (skipped). The answer is printed in full, and the exit
+ * status (3) and one stderr line say it is not whole, in both output modes.
+ */
+Test(inspect, incomplete_answer_exits_3_and_says_why)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct kit_guest_prog *a = &g->progs[0], *b = &g->progs[2];
+	char *path = tmp_path("incomplete"), want[64];
+	struct result r;
+
+	cr_assert(a->struct_ops && b->struct_ops);
+	kit_kernel_w64(g->kk, a->kva + g->lay.off.prog_stats, 0xffffc90fffff0000ull);
+	kit_kernel_w32(g->kk, b->aux_kva + g->lay.off.aux_id, 999);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	assert_one_line_error(&r, 3,
+			      "ktbpfctl: answer incomplete: 1 entries skipped, "
+			      "runtime stats of 1 programs incomplete");
+	cr_assert(!strncmp(r.out, "{\"kernel\":", 10), "the answer is printed: %s", r.out);
+	snprintf(want, sizeof(want), "{\"id\":%u,", a->id);
+	cr_assert(strstr(r.out, want) && strstr(r.out, "\"stats_complete\":false"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"skipped\":1"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	assert_one_line_error(&r, 3, "answer incomplete");
+	cr_assert(strstr(r.out, "INCOMPLETE"), "%s", r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, help_and_version)
 {
 	struct result r = run((const char *const[]){"--help", NULL});
@@ -492,6 +526,10 @@ Test(inspect, help_and_version)
 	cr_assert_eq(r.status, 0);
 	cr_assert(strstr(r.out, "Usage: ktbpfctl inspect --ram FILE"), "%s", r.out);
 	cr_assert(strstr(r.out, "Exit status:") && strstr(r.out, "Examples:"), "%s", r.out);
+	cr_assert(strstr(r.out, "  3  the answer was printed but is incomplete"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"--help", NULL});
+	cr_assert(strstr(r.out, "  3  an answer was printed but it is incomplete"), "%s", r.out);
 	result_free(&r);
 	r = run((const char *const[]){"--version", NULL});
 	cr_assert_eq(r.status, 0);
