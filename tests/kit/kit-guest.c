@@ -103,14 +103,15 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 	return a + b < a ? UINT64_MAX : a + b;
 }
 
-/* Recompute program p's sums from its per-CPU counters, like the walker must. */
+/* Recompute program p's sums from its per-CPU counters, like the walker must: possible CPUs only.
+ */
 static void resum(struct kit_guest *g, struct kit_guest_prog *p)
 {
 	uint32_t cpu;
 
 	p->cnt = p->nsecs = p->misses = 0;
 	for (cpu = 0; cpu < g->nr_cpus; cpu++) {
-		if (cpu > 0 && g->kk->percpu_offset[cpu] == 0)
+		if (!kit_kernel_cpu_possible(g->kk, cpu))
 			continue;
 		p->cnt = sat_add(p->cnt, p->per_cpu[cpu][0]);
 		p->nsecs = sat_add(p->nsecs, p->per_cpu[cpu][1]);

@@ -7,9 +7,8 @@
  *  - every BPF_PROG_TYPE_STRUCT_OPS program with its name, verified_insns and
  *    the interface/member it implements (aux->attach_btf_id resolved in the
  *    kernel's BTF, aux->attach_func_name);
- *  - its runtime stats, cnt/nsecs/misses summed over CPUs with saturation
- *    (kernel/bpf/syscall.c: bpf_prog_get_stats()); a zero per-CPU offset
- *    beyond CPU 0 is skipped and reported;
+ *  - its runtime stats, cnt/nsecs/misses summed with saturation over the
+ *    possible CPUs (kernel/bpf/syscall.c: bpf_prog_get_stats());
  *  - the struct_ops instances (structops.c): every map of type
  *    BPF_MAP_TYPE_STRUCT_OPS in map_idr with its name, interface, state and
  *    member -> program id table, and the BPF object it belongs to (the <obj>
@@ -58,7 +57,7 @@ struct ktbpf_prog {
 	uint32_t verified_insns;
 	char iface[KTBPF_IFACE_LEN];  /* "tcp_congestion_ops", "" if unresolved */
 	char member[KTBPF_IFACE_LEN]; /* "cong_avoid", "" if unresolved */
-	bool stats_valid;	      /* runtime stats were read for every usable CPU */
+	bool stats_valid;	      /* runtime stats were read for every possible CPU */
 	uint64_t cnt, nsecs, misses;  /* summed over CPUs, saturating */
 	uint32_t cpus_read;	      /* CPUs whose stats were added */
 	uint32_t nr_maps;	      /* used_map_cnt, capped at KTBPF_MAX_USED_MAPS */
