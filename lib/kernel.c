@@ -30,8 +30,7 @@ struct ktbpf_kernel {
 	struct btf *btf;
 	struct ktbpf_offsets off;
 	struct ktbpf_vmcoreinfo *vi; /* NULL when none was found */
-	uint64_t *percpu;
-	uint32_t nr_percpu;
+	struct ktbpf_percpu percpu;
 	bool l5_guessed; /* neither VMCOREINFO nor a hint said: 4-level assumed */
 };
 
@@ -494,37 +493,19 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	return ktbpf_offsets_from_btf(k->btf, &k->off, err);
 }
 
-/* nr_cpu_ids and __per_cpu_offset[0 .. nr_cpu_ids), read once (mm/percpu.c: setup_per_cpu_areas()).
- */
+/* The possible CPUs and their per-CPU offsets, read once (percpu.h). */
 static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
 {
-	uint64_t nr_kva, arr;
-	uint32_t nr;
-	int r;
+	int r = ktbpf_percpu_load(k->x, k->syms, k->btf, &k->percpu, err);
 
-	if (sym(k, "nr_cpu_ids", &nr_kva) < 0 || sym(k, "__per_cpu_offset", &arr) < 0)
-		return ktbpf_err_set(
-			err, -ENOENT,
-			"symbol 'nr_cpu_ids' or '__per_cpu_offset' not found: the guest "
-			"kernel needs CONFIG_SMP and CONFIG_KALLSYMS_ALL");
-	if ((r = ktbpf_xlate_read_u32(k->x, nr_kva, &nr, err)) < 0) {
-		ktbpf_err_prefix(err, r, "reading nr_cpu_ids: ");
+	if (r == -EFAULT)
 		return hint_l5(k, r, err);
-	}
-	if (nr < 1 || nr > KTBPF_MAX_CPUS)
-		return ktbpf_err_set_addr(
-			err, -EUCLEAN, nr_kva,
-			"nr_cpu_ids = %u is implausible (1..%u): kernel not booted "
-			"yet, or wrong symbols?",
-			nr, KTBPF_MAX_CPUS);
-	k->percpu = calloc(nr, sizeof(uint64_t));
-	if (!k->percpu)
-		return ktbpf_err_set(err, -ENOMEM, "out of memory");
-	if ((r = ktbpf_xlate_read(k->x, arr, k->percpu, 8ull * nr, err)) < 0)
-		return ktbpf_err_prefix(err, r, "reading __per_cpu_offset[%u]: ", nr);
-	k->nr_percpu = nr;
-	k->info.nr_cpu_ids = nr;
-	k->info.per_cpu_offset = arr;
+	if (r < 0)
+		return r;
+	k->info.nr_cpu_ids = k->percpu.nr_cpu_ids;
+	k->info.nr_possible_cpus = k->percpu.nr;
+	k->info.percpu_scheme = k->percpu.scheme;
+	k->info.per_cpu_offset = k->percpu.offsets_kva;
 	return 0;
 }
 
@@ -605,7 +586,7 @@ struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k)
 	ktbpf_symtab_free(k->syms);
 	btf__free(k->btf);
 	free(k->vi);
-	free(k->percpu);
+	ktbpf_percpu_deinit(&k->percpu);
 	free(k);
 	return NULL;
 }
@@ -640,9 +621,9 @@ int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t
 	return sym(k, name, ret_kva);
 }
 
-const uint64_t *ktbpf_kernel_percpu_offsets(const struct ktbpf_kernel *k, uint32_t *ret_nr)
+const struct ktbpf_cpu *ktbpf_kernel_cpus(const struct ktbpf_kernel *k, uint32_t *ret_nr)
 {
 	if (ret_nr)
-		*ret_nr = k->nr_percpu;
-	return k->percpu;
+		*ret_nr = k->percpu.nr;
+	return k->percpu.cpus;
 }

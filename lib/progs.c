@@ -29,7 +29,7 @@ struct walk {
 	struct ktbpf_xlate *x;
 	const struct ktbpf_offsets *o;
 	const struct btf *btf;
-	const uint64_t *pcpu;
+	const struct ktbpf_cpu *cpus; /* the possible CPUs */
 	uint32_t nr_cpus;
 	struct ktbpf_snapshot *s;
 	const struct plan *hdr, *aux, *stats, *idr;
@@ -242,26 +242,18 @@ static void read_cluster(struct walk *w, size_t i, size_t end, uint32_t cpu, uin
 }
 
 /*
- * Sum bpf_prog_stats over CPUs like kernel/bpf/syscall.c: bpf_prog_get_stats(),
- * with saturating adds (a hostile or wrapped counter must not wrap the sum).
- * A zero offset beyond CPU 0 is the BSS tail of __per_cpu_offset past the
- * CPUs that came up; adding it would count CPU 0 twice.
+ * Sum bpf_prog_stats over the possible CPUs like kernel/bpf/syscall.c:
+ * bpf_prog_get_stats() (for_each_possible_cpu()), with saturating adds (a
+ * hostile or wrapped counter must not wrap the sum). Discovery read the
+ * possible CPUs and checked their offsets once; entries of CPUs that are
+ * not possible hold boot values and are never added.
  */
 static void read_stats(struct walk *w)
 {
 	struct ktbpf_prog *v = w->s->progs;
 	size_t i, end;
-	uint32_t cpu;
+	uint32_t c;
 
-	for (cpu = 1; cpu < w->nr_cpus; cpu++) {
-		if (w->pcpu[cpu] == 0) {
-			diag(w->s, -ENOENT, 0, 0,
-			     "__per_cpu_offset[%" PRIu32 "] is 0: CPU %" PRIu32
-			     " and later zero entries skipped (never brought up?)",
-			     cpu, cpu);
-			break;
-		}
-	}
 	for (i = 0; i < w->s->nr_progs; i++) {
 		v[i].stats_valid = v[i].stats_kva != 0 && w->nr_cpus > 0;
 		if (!v[i].stats_kva)
@@ -273,9 +265,8 @@ static void read_stats(struct walk *w)
 		if (!v[i].stats_kva)
 			continue;
 		end = cluster_end(w, i);
-		for (cpu = 0; cpu < w->nr_cpus; cpu++)
-			if (cpu == 0 || w->pcpu[cpu] != 0)
-				read_cluster(w, i, end, cpu, w->pcpu[cpu]);
+		for (c = 0; c < w->nr_cpus; c++)
+			read_cluster(w, i, end, w->cpus[c].cpu, w->cpus[c].offset);
 	}
 }
 
@@ -554,12 +545,14 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 	w.x = ktbpf_kernel_xlate(k);
 	w.o = ktbpf_kernel_offsets(k);
 	w.btf = ktbpf_kernel_btf(k);
-	w.pcpu = ktbpf_kernel_percpu_offsets(k, &w.nr_cpus);
-	if (!w.pcpu)
+	w.cpus = ktbpf_kernel_cpus(k, &w.nr_cpus);
+	if (!w.cpus)
 		w.nr_cpus = 0;
 #ifdef KTBPF_TEST_FAULT_CPU0_ONLY
-	/* Test-only mutation (tests/e2e): sum CPU 0 alone, so the truth test proves it sees per-CPU
-	 * bugs. */
+	/*
+	 * Test-only mutation (tests/e2e): sum the first possible CPU (CPU 0)
+	 * alone, so the truth test proves it sees per-CPU bugs.
+	 */
 	if (w.nr_cpus > 1)
 		w.nr_cpus = 1;
 #endif
@@ -579,7 +572,7 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 		return r;
 	if (!w.nr_cpus)
 		diag(s, -ENOENT, 0, info->per_cpu_offset,
-		     "no per-CPU offsets known: runtime stats not read");
+		     "no possible CPUs known: runtime stats not read");
 	read_stats_enabled(&w, info->bpf_stats_enabled_key);
 	walk_idr(&w, head);
 	read_stats(&w);

@@ -16,7 +16,7 @@
  *    module's ops struct (6.9+) is in the module's split BTF, which we do
  *    not read: its members come from st_map->links[] -> link->prog instead
  *    (funcs_cnt entries, one per implemented member, 6.9+).
- *  - sched_ext's current scheduler: up to 6.15 the static scx_ops (a copy of
+ *  - sched_ext's current scheduler (structops-scx.c): up to 6.15 the static scx_ops (a copy of
  *    the ops struct, zeroed on disable) and scx_(ops_)enable_state_var; from
  *    6.16 scx_root (NULL when none) -> struct scx_sched, whose `ops` is the
  *    copy. The copy's function pointers are the registering map's
@@ -37,31 +37,10 @@
 
 #include <bpf/btf.h>
 
-#include "progs-internal.h"
+#include "structops-internal.h"
 
-#define INT_MAX_ID   0x7fffffffu
 #define MAX_NODES    KTBPF_MAX_MAPS
-#define OPS_READ_MAX 4096u /* bytes of an ops struct we read (sched_ext_ops: ~1 KiB) */
 #define MAX_MOD_HOPS 20
-
-struct stwalk {
-	struct ktbpf_xlate *x;
-	const struct ktbpf_offsets *o;
-	const struct ktbpf_st_offsets *st;
-	const struct btf *btf;
-	const struct ktbpf_kernel_info *info;
-	struct ktbpf_snapshot *s;
-	bool instances_capped;
-};
-
-/* sched_ext's state as read at one moment. */
-struct scx_view {
-	bool state_ok;
-	int64_t state_raw;
-	uint64_t root;	  /* scx_root's value (KTBPF_SCX_ROOT) */
-	uint32_t ops_len; /* bytes of ops; 0: no copy (scx_root NULL, unreadable) */
-	uint8_t ops[OPS_READ_MAX];
-};
 
 const char *ktbpf_st_state_name(enum ktbpf_st_state st)
 {
@@ -79,33 +58,12 @@ const char *ktbpf_st_state_name(enum ktbpf_st_state st)
 	}
 }
 
-const char *ktbpf_scx_state_name(enum ktbpf_scx_state st)
-{
-	switch (st) {
-	case KTBPF_SCX_ENABLING:
-		return "enabling";
-	case KTBPF_SCX_ENABLED:
-		return "enabled";
-	case KTBPF_SCX_DISABLING:
-		return "disabling";
-	case KTBPF_SCX_DISABLED:
-		return "disabled";
-	default:
-		return "unknown";
-	}
-}
-
-static void copy_str(char *dst, size_t size, const char *src)
+void st_copy_str(char *dst, size_t size, const char *src)
 {
 	size_t n = src ? strnlen(src, size - 1) : 0;
 
 	memcpy(dst, src ? src : "", n);
 	dst[n] = '\0';
-}
-
-static bool is_scx_iface(const char *iface)
-{
-	return !strncmp(iface, "sched_ext_ops", 13);
 }
 
 /* Follow modifiers and typedefs (bounded: hostile BTF may loop). */
@@ -199,7 +157,7 @@ static void fn_members(const struct btf *btf, uint32_t type_id, struct st_layout
  * in the snapshot's plans (the BTF work costs more than the reads); NULL on
  * an overfull cache is not possible: the oldest entry is reused.
  */
-static const struct st_layout *ops_layout(struct stwalk *w, uint32_t type_id)
+const struct st_layout *st_ops_layout(struct stwalk *w, uint32_t type_id)
 {
 	struct ktbpf_walk_plans *pl = w->s->plans;
 	uint32_t cnt = btf__type_cnt(w->btf), i;
@@ -269,7 +227,7 @@ static int read_st_ops_name(struct stwalk *w, uint64_t map, char *buf, size_t si
 /* Members from uvalue's slots: one read of the ops struct, program ids in it. */
 static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 {
-	const struct st_layout *l = ops_layout(w, in->ops_type_id);
+	const struct st_layout *l = st_ops_layout(w, in->ops_type_id);
 	const struct st_fn_member *fm = l->m;
 	uint8_t buf[OPS_READ_MAX];
 	struct ktbpf_err e;
@@ -312,7 +270,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 				  in->map_id, fm[i].name ? fm[i].name : "?", id);
 			continue;
 		}
-		copy_str(in->members[in->nr_members].member, KTBPF_IFACE_LEN, fm[i].name);
+		st_copy_str(in->members[in->nr_members].member, KTBPF_IFACE_LEN, fm[i].name);
 		in->members[in->nr_members].index = fm[i].index;
 		in->members[in->nr_members].prog_id = (uint32_t)id;
 		in->nr_members++;
@@ -369,7 +327,7 @@ static void members_from_links(struct stwalk *w, struct ktbpf_st_instance *in)
 		/* Insert in member order. */
 		for (k = in->nr_members; k > 0 && in->members[k - 1].index > p->member_index; k--)
 			in->members[k] = in->members[k - 1];
-		copy_str(in->members[k].member, KTBPF_IFACE_LEN, p->member);
+		st_copy_str(in->members[k].member, KTBPF_IFACE_LEN, p->member);
 		in->members[k].index = p->member_index;
 		in->members[k].prog_id = p->id;
 		in->nr_members++;
@@ -489,7 +447,7 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 	if (in->ops_type_id) {
 		tname = btf__name_by_offset(w->btf,
 					    btf__type_by_id(w->btf, in->ops_type_id)->name_off);
-		copy_str(in->iface, sizeof(in->iface), tname);
+		st_copy_str(in->iface, sizeof(in->iface), tname);
 		members_from_uvalue(w, in);
 		return;
 	}
@@ -502,7 +460,7 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 			  "map %" PRIu32 ": value type %" PRIu32 " is not in the kernel's BTF and "
 			  "st_ops->name is unreadable: interface unknown%s%s",
 			  id, vvt, e.msg[0] ? ": " : "", e.msg);
-	copy_str(in->iface, sizeof(in->iface), opsname);
+	st_copy_str(in->iface, sizeof(in->iface), opsname);
 	members_from_links(w, in);
 }
 
@@ -638,7 +596,7 @@ static void resolve_objects(struct stwalk *w)
 			if (!p)
 				continue;
 			if (!p->iface[0])
-				copy_str(p->iface, sizeof(p->iface), in->iface);
+				st_copy_str(p->iface, sizeof(p->iface), in->iface);
 			if (!in->obj_name[0])
 				obj_of_prog(w, p, in->obj_name);
 		}
@@ -646,244 +604,6 @@ static void resolve_objects(struct stwalk *w)
 }
 
 /* sched_ext's state now: enable state, and the kernel's copy of the current ops. */
-static void scx_read(struct stwalk *w, enum ktbpf_scx_layout layout, struct scx_view *v)
-{
-	const struct ktbpf_st_offsets *st = w->st;
-	uint32_t raw, len = st->scx_ops_size;
-	struct ktbpf_err e;
-	uint64_t ops = w->info->scx_ops;
-
-	err_reset(&e);
-	v->state_ok = false;
-	v->root = 0;
-	v->ops_len = 0;
-	if (w->info->scx_enable_state && st->has_scx_enum) {
-		/* atomic_t: its int counter at offset 0 (include/linux/types.h). */
-		if (ktbpf_xlate_read_u32(w->x, w->info->scx_enable_state, &raw, &e) < 0)
-			snap_diag_err(w->s, 0, &e, "sched_ext enable state unreadable");
-		else {
-			v->state_ok = true;
-			v->state_raw = (int32_t)raw;
-		}
-	}
-	if (len > OPS_READ_MAX) {
-		snap_diag(w->s, -E2BIG, 0, 0,
-			  "struct sched_ext_ops is %" PRIu32 " bytes (more than %u): not read", len,
-			  OPS_READ_MAX);
-		return;
-	}
-	if (layout == KTBPF_SCX_ROOT) {
-		err_reset(&e);
-		if (ktbpf_xlate_read_u64(w->x, w->info->scx_root, &v->root, &e) < 0) {
-			snap_diag_err(w->s, 0, &e, "scx_root unreadable");
-			return;
-		}
-		if (!v->root)
-			return;
-		ops = v->root + st->scx_sched_ops;
-	}
-	err_reset(&e);
-	if (ktbpf_xlate_read(w->x, ops, v->ops, len, &e) < 0) {
-		snap_diag_err(w->s, 0, &e, "the kernel's sched_ext_ops copy unreadable");
-		return;
-	}
-	v->ops_len = len;
-}
-
-static bool scx_same(const struct scx_view *a, const struct scx_view *b)
-{
-	return a->state_ok == b->state_ok && (!a->state_ok || a->state_raw == b->state_raw) &&
-	       a->root == b->root && a->ops_len == b->ops_len &&
-	       !memcmp(a->ops, b->ops, a->ops_len);
-}
-
-static enum ktbpf_scx_state scx_state_of(const struct ktbpf_st_offsets *st,
-					 const struct scx_view *v)
-{
-	int k;
-
-	for (k = 0; v->state_ok && k < 4; k++)
-		if (st->scx_enum[k] == v->state_raw)
-			return (enum ktbpf_scx_state)k;
-	return KTBPF_SCX_UNKNOWN;
-}
-
-/*
- * Does instance in hold the ops the kernel copied? Every function-pointer
- * slot of its kvalue.data equals the copy's, and at least one is set.
- */
-static bool scx_matches(struct stwalk *w, const struct ktbpf_st_instance *in,
-			const struct scx_view *v)
-{
-	const struct st_layout *l;
-	const struct st_fn_member *fm;
-	uint8_t buf[OPS_READ_MAX];
-	struct ktbpf_err e;
-	uint32_t i, len = v->ops_len, set = 0;
-
-	err_reset(&e);
-	if (!in->ops_type_id || !is_scx_iface(in->iface) || !len)
-		return false;
-	if (ktbpf_xlate_read(w->x, in->kdata_kva, buf, len, &e) < 0) {
-		snap_diag_err(w->s, 0, &e, "struct_ops kvalue unreadable");
-		return false;
-	}
-	l = ops_layout(w, in->ops_type_id);
-	fm = l->m;
-	for (i = 0; i < l->n; i++) {
-		uint64_t a, b;
-
-		if (fm[i].off + 8ull > len)
-			return false;
-		memcpy(&a, buf + fm[i].off, 8);
-		memcpy(&b, v->ops + fm[i].off, 8);
-		if (a != b)
-			return false;
-		set += a != 0;
-	}
-	return set > 0;
-}
-
-static void active_add(struct ktbpf_active *a, const struct ktbpf_st_instance *in)
-{
-	if (a->nr_instances == 0) {
-		copy_str(a->obj_name, sizeof(a->obj_name), in->obj_name);
-		copy_str(a->iface, sizeof(a->iface), in->iface);
-	}
-	if (a->nr_instances < KTBPF_MAX_ACTIVE)
-		a->map_ids[a->nr_instances++] = in->map_id;
-}
-
-/* sched_ext's part: the scheduler the kernel runs, matched to its instance. */
-static void choose_scx(struct stwalk *w, const struct scx_view *v)
-{
-	struct ktbpf_snapshot *s = w->s;
-	struct ktbpf_active *a = &s->active;
-	const struct ktbpf_st_offsets *st = w->st;
-	size_t i;
-
-	s->scx.state = scx_state_of(st, v);
-	if (v->ops_len && st->scx_ops_name != KTBPF_OFFSET_NONE && st->scx_ops_name < v->ops_len) {
-		size_t max = v->ops_len - st->scx_ops_name;
-
-		if (max > KTBPF_SCX_NAME_LEN)
-			max = KTBPF_SCX_NAME_LEN;
-		memcpy(s->scx.ops_name, v->ops + st->scx_ops_name, max);
-		s->scx.ops_name[max] = '\0';
-	}
-	if (s->scx.state == KTBPF_SCX_UNKNOWN || s->scx.state == KTBPF_SCX_DISABLED)
-		return;
-	for (i = 0; i < s->nr_instances; i++) {
-		if (scx_matches(w, &s->instances[i], v)) {
-			s->scx.map_id = s->instances[i].map_id;
-			a->attached = true;
-			a->source = KTBPF_ACTIVE_SCHED_EXT;
-			active_add(a, &s->instances[i]);
-			return;
-		}
-	}
-	if (!v->ops_len)
-		return;
-	/* Attached, but to no map we saw: say so rather than guess. */
-	a->attached = true;
-	a->source = KTBPF_ACTIVE_SCHED_EXT;
-	copy_str(a->iface, sizeof(a->iface), "sched_ext_ops");
-	snprintf(a->reason, sizeof(a->reason),
-		 "the kernel's sched_ext scheduler '%.64s' matches no struct_ops map",
-		 s->scx.ops_name);
-	snap_diag(s, -ENOENT, 0, 0, "%s", a->reason);
-}
-
-/* Why nothing is attached, in one line. */
-static void explain_none(struct stwalk *w)
-{
-	struct ktbpf_snapshot *s = w->s;
-	size_t i;
-
-	for (i = 0; i < s->nr_instances; i++) {
-		const struct ktbpf_st_instance *in = &s->instances[i];
-
-		if (is_scx_iface(in->iface) && in->state == KTBPF_ST_INUSE) {
-			snprintf(s->active.reason, sizeof(s->active.reason),
-				 "sched_ext is %s: map %" PRIu32 " '%s' is still inuse but is not "
-				 "the kernel's scheduler",
-				 ktbpf_scx_state_name(s->scx.state), in->map_id, in->name);
-			return;
-		}
-	}
-	if (!s->nr_instances)
-		snprintf(s->active.reason, sizeof(s->active.reason),
-			 "no struct_ops instance is loaded");
-	else
-		snprintf(s->active.reason, sizeof(s->active.reason),
-			 "%zu struct_ops instance(s) loaded, none attached%s", s->nr_instances,
-			 s->scx.layout ? " (sched_ext has no scheduler)" : "");
-}
-
-/* The active instance(s): sched_ext's current scheduler, else those in state INUSE. */
-static void choose_active(struct stwalk *w, const struct scx_view *v)
-{
-	struct ktbpf_snapshot *s = w->s;
-	size_t i;
-
-	if (s->scx.layout != KTBPF_SCX_NONE)
-		choose_scx(w, v);
-	if (s->active.attached)
-		return;
-	for (i = 0; i < s->nr_instances; i++) {
-		const struct ktbpf_st_instance *in = &s->instances[i];
-
-		if (in->state != KTBPF_ST_INUSE || is_scx_iface(in->iface))
-			continue;
-		s->active.attached = true;
-		s->active.source = KTBPF_ACTIVE_INUSE;
-		active_add(&s->active, in);
-	}
-	if (!s->active.attached)
-		explain_none(w);
-}
-
-/* The chosen instances' state once more: a change means the guest moved under us. */
-static void recheck_active(struct stwalk *w)
-{
-	struct ktbpf_snapshot *s = w->s;
-	uint32_t i;
-	size_t j;
-
-	for (i = 0; i < s->active.nr_instances; i++) {
-		for (j = 0; j < s->nr_instances; j++) {
-			const struct ktbpf_st_instance *in = &s->instances[j];
-			struct ktbpf_err e;
-			uint32_t now;
-
-			if (in->map_id != s->active.map_ids[i])
-				continue;
-			err_reset(&e);
-			if (ktbpf_xlate_read_u32(w->x,
-						 in->kva + w->st->stm_kvalue + w->st->val_state,
-						 &now, &e) == 0 &&
-			    now != in->raw_state) {
-				s->torn = true;
-				snap_diag(s, -EAGAIN, 0, in->kva,
-					  "map %" PRIu32 ": state changed from %" PRIu32
-					  " to %" PRIu32 " during the snapshot (torn)",
-					  in->map_id, in->raw_state, now);
-			}
-		}
-	}
-}
-
-static enum ktbpf_scx_layout scx_layout(const struct stwalk *w)
-{
-	if (!w->st->scx_ops_size)
-		return KTBPF_SCX_NONE;
-	if (w->info->scx_root && w->st->scx_sched_ops != KTBPF_OFFSET_NONE)
-		return KTBPF_SCX_ROOT;
-	if (w->info->scx_ops)
-		return KTBPF_SCX_OPS;
-	return KTBPF_SCX_NONE;
-}
-
 void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 {
 	struct scx_view before, after;
@@ -896,13 +616,13 @@ void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 	};
 
 	w.st = &w.o->st;
-	s->scx.layout = scx_layout(&w);
+	s->scx.layout = st_scx_layout(&w);
 	if (s->scx.layout != KTBPF_SCX_NONE) {
 		if (!w.info->scx_enable_state || !w.st->has_scx_enum)
 			snap_diag(s, -ENOENT, 0, 0,
 				  "sched_ext's enable state is unknown (no scx_enable_state_var "
 				  "symbol or enum in BTF)");
-		scx_read(&w, s->scx.layout, &before);
+		st_scx_read(&w, s->scx.layout, &before);
 	}
 	if (!w.info->map_idr || !w.st->maps || !w.btf) {
 		snprintf(s->active.reason, sizeof(s->active.reason),
@@ -911,16 +631,16 @@ void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 					  : "the BTF lacks struct bpf_struct_ops_map's layout");
 		snap_diag(s, -ENOENT, 0, 0, "%s", s->active.reason);
 		if (s->scx.layout != KTBPF_SCX_NONE)
-			s->scx.state = scx_state_of(w.st, &before);
+			s->scx.state = st_scx_state_of(w.st, &before);
 		return;
 	}
 	walk_maps(&w);
 	if (s->scx.layout != KTBPF_SCX_NONE) {
-		scx_read(&w, s->scx.layout, &after);
-		if (!scx_same(&before, &after)) {
+		st_scx_read(&w, s->scx.layout, &after);
+		if (!st_scx_same(&before, &after)) {
 			walk_maps(&w);
-			scx_read(&w, s->scx.layout, &before);
-			if (!scx_same(&before, &after)) {
+			st_scx_read(&w, s->scx.layout, &before);
+			if (!st_scx_same(&before, &after)) {
 				s->torn = true;
 				snap_diag(s, -EAGAIN, 0, 0,
 					  "sched_ext's state changed twice during the snapshot "
@@ -929,6 +649,6 @@ void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 		}
 	}
 	resolve_objects(&w);
-	choose_active(&w, &before);
-	recheck_active(&w);
+	st_choose_active(&w, &before);
+	st_recheck_active(&w);
 }

@@ -7,7 +7,7 @@
  * JSON conventions (the real-guest test compares against them): counters are
  * JSON integers, clamped to INT64_MAX (jansson integers are signed 64-bit; a
  * counter that large is a saturated sum anyway); every address, kva or
- * offset (kaslr_offset, phys_base, page_offset, map_kvas, diagnostics' addr)
+ * offset (kaslr_offset, phys_base, page_offset, diagnostics' addr)
  * is a hex string "0x..." so that kernel addresses above 2^63 survive every
  * JSON reader.
  */
@@ -65,9 +65,10 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "Read a guest kernel's struct_ops BPF programs from a copy of its RAM: their\n"
 	      "names, the interface member each implements, verified instructions, run\n"
 	      "counts and times summed over CPUs, whether runtime stats are enabled in the\n"
-	      "guest, and the active BPF object (the scheduler, else a TCP congestion\n"
-	      "control). Kernel facts (KASLR, paging, symbols, BTF) are discovered from the\n"
-	      "RAM itself; files given below take precedence.\n"
+	      "guest, the struct_ops instances (maps: state, member -> program, object) and\n"
+	      "the one the kernel has attached (sched_ext's current scheduler, else those in\n"
+	      "use, such as a TCP congestion control). Kernel facts (KASLR, paging, symbols,\n"
+	      "BTF) are discovered from the RAM itself; files given below take precedence.\n"
 	      "\n"
 	      "Options:\n"
 	      "  --ram FILE             guest RAM: a raw memory file (QEMU memory-backend-file)\n"
@@ -109,7 +110,10 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  0  success (diagnostics about single programs do not fail the command)\n"
 	      "  1  the question could not be answered: RAM file unreadable, no kernel found,\n"
 	      "     prog_idr unreadable, output not written\n"
-	      "  2  usage error\n",
+	      "  2  usage error\n"
+	      "  3  the answer was printed but is incomplete: prog_idr/map_idr entries skipped,\n"
+	      "     a limit hit, diagnostics dropped, runtime stats incomplete or their state\n"
+	      "     unknown, or a torn snapshot (stderr says which)\n",
 	      out);
 }
 
@@ -520,14 +524,15 @@ static json_t *json_count(uint64_t v)
 
 static json_t *json_kernel(const struct ktbpf_kernel_info *ki)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:s, s:s, s:o}", "release",
-			 json_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
-			 json_hex(ki->kaslr_offset), "phys_base", json_hex(ki->phys_base),
-			 "page_offset", json_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
-			 "nr_cpu_ids", json_count(ki->nr_cpu_ids), "symbols_source",
-			 ktbpf_source_name(ki->symbols_source), "btf_source",
-			 ktbpf_source_name(ki->btf_source), "discover_ns",
-			 json_count(ki->discover_ns));
+	return json_pack(
+		"{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:s, s:o}", "release",
+		json_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
+		json_hex(ki->kaslr_offset), "phys_base", json_hex(ki->phys_base), "page_offset",
+		json_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4, "nr_cpu_ids",
+		json_count(ki->nr_cpu_ids), "possible_cpus", json_count(ki->nr_possible_cpus),
+		"percpu_scheme", ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
+		ktbpf_source_name(ki->symbols_source), "btf_source",
+		ktbpf_source_name(ki->btf_source), "discover_ns", json_count(ki->discover_ns));
 }
 
 static json_t *json_prog(const struct ktbpf_prog *p)
@@ -580,7 +585,7 @@ static json_t *json_active(const struct ktbpf_active *a)
 			ids = (json_decref(ids), NULL);
 	return json_pack(
 		"{s:b, s:o, s:o, s:o, s:o, s:s, s:o}", "attached", a->attached, "instances", ids,
-		"map_id", a->nr_instances ? json_count(a->map_ids[0]) : json_null(), "obj_name",
+		"map_id", a->map_id ? json_count(a->map_id) : json_null(), "obj_name",
 		json_text_or_null(a->obj_name), "interface", json_text_or_null(a->iface), "source",
 		active_source(a->source), "reason", json_text_or_null(a->reason));
 }
@@ -662,14 +667,15 @@ static void print_kernel(const struct ktbpf_kernel_info *ki)
 	       "  phys_base     0x%" PRIx64 "\n"
 	       "  page_offset   0x%" PRIx64 "\n"
 	       "  paging        %d-level\n"
-	       "  CPUs          %" PRIu32 "\n"
+	       "  CPUs          %" PRIu32 " possible (nr_cpu_ids %" PRIu32 ", per-CPU %s)\n"
 	       "  symbols       %s (%zu)\n"
 	       "  BTF           %s (%zu bytes)\n"
 	       "  discovery     %.3f ms\n",
 	       ki->release, ktbpf_arch_name(ki->arch), ki->kaslr_offset, ki->phys_base,
-	       ki->page_offset, ki->l5 ? 5 : 4, ki->nr_cpu_ids,
-	       ktbpf_source_name(ki->symbols_source), ki->nr_symbols,
-	       ktbpf_source_name(ki->btf_source), ki->btf_size, (double)ki->discover_ns / 1e6);
+	       ki->page_offset, ki->l5 ? 5 : 4, ki->nr_possible_cpus, ki->nr_cpu_ids,
+	       ktbpf_percpu_scheme_name(ki->percpu_scheme), ktbpf_source_name(ki->symbols_source),
+	       ki->nr_symbols, ktbpf_source_name(ki->btf_source), ki->btf_size,
+	       (double)ki->discover_ns / 1e6);
 }
 
 static void print_progs(const struct ktbpf_snapshot *s)
@@ -789,6 +795,48 @@ static int print_table(const struct opts *o, const struct ctx *c)
 	return KTBPFCTL_EXIT_OK;
 }
 
+/* Append ", reason" (or "reason" first) to why; stops quietly when full. */
+__attribute__((format(printf, 3, 4))) static void add_why(char *why, size_t size, const char *fmt,
+							  ...)
+{
+	size_t len = strlen(why);
+	va_list ap;
+
+	if (len && len + 2 < size) {
+		memcpy(why + len, ", ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * Why the answer is not whole, in words for stderr (false when it is): a
+ * script must never take it for a complete list with exact counters.
+ */
+static bool incomplete(const struct ktbpf_snapshot *s, char *why, size_t size)
+{
+	size_t i, stats = 0;
+
+	why[0] = '\0';
+	for (i = 0; i < s->nr_progs; i++)
+		stats += !s->progs[i].stats_valid;
+	if (s->capped)
+		add_why(why, size, "a limit was hit or a list was inconsistent");
+	if (s->nr_skipped)
+		add_why(why, size, "%" PRIu32 " entries skipped", s->nr_skipped);
+	if (stats)
+		add_why(why, size, "runtime stats of %zu programs incomplete", stats);
+	if (s->stats == KTBPF_STATS_UNKNOWN)
+		add_why(why, size, "runtime stats state unknown");
+	if (s->torn)
+		add_why(why, size, "the guest changed during the snapshot (torn)");
+	if (s->diags_dropped)
+		add_why(why, size, "%zu diagnostics dropped", s->diags_dropped);
+	return why[0] != '\0';
+}
+
 static void ctx_fini(struct ctx *c)
 {
 	free(c->times);
@@ -803,6 +851,7 @@ int ktbpfctl_inspect(int argc, char **argv)
 {
 	struct opts o = {.repeat = 1};
 	struct ctx c = {.fd = -1};
+	char why[256];
 	int r;
 
 	r = parse_args(&o, argc, argv);
@@ -815,6 +864,8 @@ int ktbpfctl_inspect(int argc, char **argv)
 	if (r == KTBPFCTL_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
 		r = fail(NULL, KTBPFCTL_EXIT_FAIL, "cannot write the output: %s",
 			 strerror(errno ? errno : EIO));
+	if (r == KTBPFCTL_EXIT_OK && incomplete(c.snap, why, sizeof(why)))
+		r = fail(NULL, KTBPFCTL_EXIT_INCOMPLETE, "answer incomplete: %s", why);
 	ctx_fini(&c);
 	return r;
 }

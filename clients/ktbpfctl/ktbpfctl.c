@@ -52,6 +52,8 @@ static void usage(FILE *out)
 	      "  0  success\n"
 	      "  1  the question could not be answered (input unreadable, kernel not found)\n"
 	      "  2  usage error\n"
+	      "  3  an answer was printed but it is incomplete (entries skipped, a limit hit,\n"
+	      "     runtime stats incomplete or unknown, a torn snapshot): never a whole answer\n"
 	      "\n"
 	      "See ktbpfctl(1).\n",
 	      out);

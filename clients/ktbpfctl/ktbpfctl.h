@@ -14,6 +14,11 @@ enum {
 	KTBPFCTL_EXIT_OK = 0,
 	KTBPFCTL_EXIT_FAIL = 1,	 /* could not answer: input unreadable, kernel not found... */
 	KTBPFCTL_EXIT_USAGE = 2, /* bad command line */
+	/*
+	 * An answer was printed but it is not whole: entries skipped, a cap
+	 * hit, runtime stats incomplete or their state unknown, a torn snapshot.
+	 */
+	KTBPFCTL_EXIT_INCOMPLETE = 3,
 };
 
 int ktbpfctl_inspect(int argc, char **argv);

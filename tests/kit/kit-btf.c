@@ -379,6 +379,16 @@ static void add_static_key(struct kb *b, struct kit_btf_layout *l)
 	field(b, "key", key, 0);
 }
 
+/* include/linux/cpumask_types.h: struct cpumask of NR_CPUS = 64 bits (the kit's __per_cpu_offset
+ * size). */
+static void add_cpumask(struct kb *b)
+{
+	int bits = array(b, b->ulong, 1);
+
+	strct(b, "cpumask", 8);
+	field(b, "bits", bits, 0);
+}
+
 /* Function pointers at 8-byte steps, except the few data members named below. */
 static int add_ops(struct kb *b, const char *name, const char *const *members, uint32_t *ret_nr)
 {
@@ -581,6 +591,7 @@ struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *re
 	add_prog(&b, &l, stats, aux);
 	add_xarray(&b, &l);
 	add_static_key(&b, &l);
+	add_cpumask(&b);
 	l.tcp_ops_id = (uint32_t)add_ops(&b, "tcp_congestion_ops", kit_btf_tcp_ops_members,
 					 &l.tcp_ops_nr_members);
 	l.scx_ops_id = (uint32_t)add_ops(&b, "sched_ext_ops", kit_btf_scx_ops_members,

@@ -103,14 +103,15 @@ static uint64_t sat_add(uint64_t a, uint64_t b)
 	return a + b < a ? UINT64_MAX : a + b;
 }
 
-/* Recompute program p's sums from its per-CPU counters, like the walker must. */
+/* Recompute program p's sums from its per-CPU counters, like the walker must: possible CPUs only.
+ */
 static void resum(struct kit_guest *g, struct kit_guest_prog *p)
 {
 	uint32_t cpu;
 
 	p->cnt = p->nsecs = p->misses = 0;
 	for (cpu = 0; cpu < g->nr_cpus; cpu++) {
-		if (cpu > 0 && g->kk->percpu_offset[cpu] == 0)
+		if (!kit_kernel_cpu_possible(g->kk, cpu))
 			continue;
 		p->cnt = sat_add(p->cnt, p->per_cpu[cpu][0]);
 		p->nsecs = sat_add(p->nsecs, p->per_cpu[cpu][1]);
@@ -284,29 +285,32 @@ static struct kit_prog_spec *default_specs(const struct kit_guest_opts *o, uint3
 	return s;
 }
 
-/* The rule, evaluated on the kit's own truth: sched_ext's scheduler, else INUSE non-scx. */
+/*
+ * The rule, evaluated on the kit's own truth: sched_ext's scheduler (when
+ * enabled) and every other INUSE instance, in map id order; the scheduler is
+ * the one named.
+ */
 static void expect_active(struct kit_guest *g, const struct kit_guest_inst *scx, bool scx_on)
 {
+	const struct kit_guest_inst *primary = NULL;
 	uint32_t i;
 
-	if (scx && scx_on) {
-		g->active_found = true;
-		g->active_map_id = scx->map_id;
-		g->active_iface = scx->iface;
-		snprintf(g->active_obj, sizeof(g->active_obj), "%s", scx->obj);
-		return;
-	}
 	for (i = 0; i < g->nr_insts; i++) {
 		const struct kit_guest_inst *in = &g->insts[i];
 
-		if (in->spec.state != KTBPF_ST_INUSE || in->spec.iface == KIT_IFACE_SCX)
+		if (!(in == scx && scx_on) &&
+		    (in->spec.state != KTBPF_ST_INUSE || in->spec.iface == KIT_IFACE_SCX))
 			continue;
-		g->active_found = true;
-		g->active_map_id = in->map_id;
-		g->active_iface = in->iface;
-		snprintf(g->active_obj, sizeof(g->active_obj), "%s", in->obj);
-		return;
+		g->active_ids[g->nr_active++] = in->map_id;
+		if (!primary || in == scx)
+			primary = in;
 	}
+	if (!primary)
+		return;
+	g->active_found = true;
+	g->active_map_id = primary->map_id;
+	g->active_iface = primary->iface;
+	snprintf(g->active_obj, sizeof(g->active_obj), "%s", primary->obj);
 }
 
 /* Byte offset of member idx of the interface's ops struct (a module's: 8 * idx). */
@@ -534,7 +538,7 @@ static void make_insts(struct kit_guest *g)
 		make_scx(g, at, state);
 	else
 		at = NULL;
-	expect_active(g, at, state <= 2);
+	expect_active(g, at, state == 1);
 	free(defaults);
 	free(ids);
 	kit_kernel_add_symbol(g->kk, "map_idr", g->lay.idr_size, 8, &g->map_idr, &pa);

@@ -136,7 +136,7 @@ struct kit_guest_prog {
 	uint32_t verified_insns;
 	uint32_t nr_maps;
 	uint64_t map_kvas[KIT_GUEST_MAX_MAPS];
-	uint64_t cnt, nsecs, misses; /* saturating sums over CPUs with a usable offset */
+	uint64_t cnt, nsecs, misses; /* saturating sums over the possible CPUs */
 	uint64_t (*per_cpu)[3];	     /* [cpu][cnt, nsecs, misses] as written */
 };
 
@@ -147,7 +147,7 @@ struct kit_guest {
 	struct kit_btf_layout lay;
 	struct kit_xa *xa;
 	struct kit_guest_opts opts;
-	uint32_t nr_cpus;	      /* CPUs with a per-CPU unit */
+	uint32_t nr_cpus;	      /* CPU numbers 0..nr_cpus-1 (holes included) */
 	uint64_t prog_idr, stats_key; /* kvas */
 	struct kit_guest_prog *progs; /* all programs, in id order */
 	uint32_t nr_progs, nr_struct_ops;
@@ -164,7 +164,8 @@ struct kit_guest {
 	/* The expected active instance (kit's own evaluation of the rule). */
 	bool active_found;
 	char active_obj[KTBPF_OBJ_NAME_LEN + 1];
-	uint32_t active_map_id;
+	uint32_t active_map_id; /* the one named: the scheduler, else the first */
+	uint32_t active_ids[KTBPF_MAX_ACTIVE], nr_active;
 	const char *active_iface;
 	/* Discovered on first use by kit_guest_kernel(). */
 	struct ktbpf_kernel *k;
@@ -182,8 +183,8 @@ void kit_guest_free(struct kit_guest *g);
 
 /*
  * Write CPU cpu's counters of program i (index in g->progs) and update the
- * truth (saturating sums; CPUs whose __per_cpu_offset is 0 beyond CPU 0 are
- * not added).
+ * truth (saturating sums over the possible CPUs; a hole's copy is written
+ * to the load area and not added).
  */
 void kit_guest_set_stats(struct kit_guest *g, uint32_t i, uint32_t cpu, uint64_t cnt,
 			 uint64_t nsecs, uint64_t misses);

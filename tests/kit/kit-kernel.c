@@ -81,6 +81,16 @@ static void set_defaults(struct kit_kernel_opts *o, const struct kit_image *im)
 		die("kernel image does not fit at image_pa (make the kernel first)", o->image_pa);
 	if (o->nr_cpus > CPU_OFFSET_NR)
 		die("too many CPUs for the kit", o->nr_cpus);
+	if (o->possible_holes & 1)
+		die("CPU 0 (the boot CPU) is always possible", o->possible_holes);
+	/*
+	 * 6.15 dropped kallsyms' --absolute-percpu together with zero-based
+	 * per-CPU symbols; place-relative kallsyms (7.0+) came after.
+	 */
+	if (o->relative_percpu && o->kallsyms_enc == KIT_KALLSYMS_ABS_PERCPU)
+		o->kallsyms_enc = KIT_KALLSYMS_RELATIVE;
+	if (o->kallsyms_enc == KIT_KALLSYMS_PLACE_RELATIVE)
+		o->relative_percpu = true;
 }
 
 static void map_all(struct kit_kernel *kk)
@@ -94,20 +104,61 @@ static void map_all(struct kit_kernel *kk)
 	kit_pt_map(kk->pt, kk->page_offset + im->gpa_base, im->gpa_base, im->size, dm_page);
 }
 
+bool kit_kernel_cpu_possible(const struct kit_kernel *kk, uint32_t cpu)
+{
+	return cpu < kk->opts.nr_cpus && !(cpu < 64 && (kk->opts.possible_holes >> cpu & 1));
+}
+
+/*
+ * The boot value of __per_cpu_offset[] entries: __per_cpu_load before 6.15
+ * (arch/x86/kernel/setup_percpu.c: BOOT_PERCPU_OFFSET), 0 since (the array
+ * is plain BSS). Either way template + value lands in the load area.
+ */
+static uint64_t boot_offset(const struct kit_kernel *kk)
+{
+	return kk->opts.relative_percpu ? 0 : kk->percpu_load_kva;
+}
+
+/*
+ * mm/percpu.c: pcpu_setup_first_chunk(); the first chunk lives in the direct
+ * map, one unit per possible CPU. arch/x86/kernel/setup_percpu.c:
+ * setup_per_cpu_areas() sets __per_cpu_offset[cpu] = unit - __per_cpu_start
+ * and per_cpu(this_cpu_off, cpu) to it.
+ */
 static void percpu_units(struct kit_kernel *kk)
 {
 	uint32_t n = kk->opts.nr_cpus;
+	uint64_t off = img_alloc(kk, kk->opts.percpu_unit, 4096), tco;
 
+	kk->percpu_load_kva = kk->text_kva + off;
+	kk->percpu_load_pa = kk->image_pa + off;
+	kk->percpu_base = kk->opts.relative_percpu ? kk->percpu_load_kva : 0;
 	kk->percpu_unit_pa = calloc(n, sizeof(uint64_t));
 	kk->percpu_offset = calloc(n, sizeof(uint64_t));
 	if (!kk->percpu_unit_pa || !kk->percpu_offset)
 		die("out of memory", 0);
-	/* mm/percpu.c: pcpu_setup_first_chunk(); the first chunk lives in the direct map. */
+	kk->percpu_next = 0x1000; /* fixed_percpu_data sits at 0 (before 6.15) */
+	kit_kernel_percpu_alloc(kk, 8, &tco);
+	kk->percpu_next = 0x2000; /* dynamic objects from the next page, like the static area */
+	kit_w64(kk->im, kk->percpu_load_pa + (tco - kk->percpu_base), boot_offset(kk));
 	for (uint32_t c = 0; c < n; c++) {
+		if (!kit_kernel_cpu_possible(kk, c)) {
+			kk->percpu_unit_pa[c] = kk->percpu_load_pa;
+			kk->percpu_offset[c] = boot_offset(kk);
+			continue;
+		}
 		kk->percpu_unit_pa[c] = kit_alloc(kk->im, kk->opts.percpu_unit, 4096);
-		kk->percpu_offset[c] = kk->page_offset + kk->percpu_unit_pa[c];
+		kk->percpu_offset[c] = kk->page_offset + kk->percpu_unit_pa[c] - kk->percpu_base;
+		kit_w64(kk->im, kit_kernel_percpu_pa(kk, tco, c), kk->percpu_offset[c]);
 	}
-	kk->percpu_next = 0x1000; /* fixed_percpu_data sits at 0 */
+	add_sym(kk, "this_cpu_off", 'D', tco);
+	if (kk->opts.relative_percpu) {
+		add_sym(kk, "__per_cpu_start", 'D', kk->percpu_base);
+	} else {
+		add_sym(kk, "__per_cpu_start", 'A', 0);
+		add_sym(kk, "fixed_percpu_data", 'D', 0);
+		add_sym(kk, "__per_cpu_load", 'D', kk->percpu_load_kva);
+	}
 }
 
 struct kit_kernel *kit_kernel_new(struct kit_image *im, const struct kit_kernel_opts *opts)
@@ -134,13 +185,12 @@ struct kit_kernel *kit_kernel_new(struct kit_image *im, const struct kit_kernel_
 	kk->image_next = im->next + im->gpa_base - kk->image_pa;
 	im->next = kk->image_pa + kk->opts.image_size - im->gpa_base;
 	map_all(kk);
-	percpu_units(kk);
 	add_sym(kk, "_text", 'T', kk->text_kva);
 	add_sym(kk, "startup_64", 'T', kk->text_kva);
 	add_sym(kk, "_stext", 'T', kk->text_kva + 0x1000);
 	add_sym(kk, "bpf_prog_run_kit", 'T', kk->text_kva + 0x2340);
 	add_sym(kk, "init_top_pgt", 'D', kk->text_kva + (kk->pgd_pa - kk->image_pa));
-	add_sym(kk, "fixed_percpu_data", 'D', 0);
+	percpu_units(kk);
 	return kk;
 }
 
@@ -280,14 +330,16 @@ void kit_kernel_percpu_alloc(struct kit_kernel *kk, uint64_t size, uint64_t *ret
 	if (at + size > kk->opts.percpu_unit)
 		die("per-CPU unit full: raise opts.percpu_unit", size);
 	kk->percpu_next = at + size;
-	*ret_template = at;
+	*ret_template = kk->percpu_base + at;
 }
 
 uint64_t kit_kernel_percpu_pa(const struct kit_kernel *kk, uint64_t template_kva, uint32_t cpu)
 {
-	if (cpu >= kk->opts.nr_cpus || template_kva >= kk->opts.percpu_unit)
+	uint64_t at = template_kva - kk->percpu_base;
+
+	if (cpu >= kk->opts.nr_cpus || at >= kk->opts.percpu_unit)
 		die("no such per-CPU copy", template_kva);
-	return kk->percpu_unit_pa[cpu] + template_kva;
+	return kk->percpu_unit_pa[cpu] + at;
 }
 
 void kit_kernel_set_btf(struct kit_kernel *kk, const void *raw, size_t size)
@@ -302,14 +354,22 @@ static void write_objects(struct kit_kernel *kk)
 {
 	struct kit_image *im = kk->im;
 	uint32_t nr = kk->opts.nr_cpu_ids_raw ? kk->opts.nr_cpu_ids_raw : kk->opts.nr_cpus;
-	uint64_t kva, pa;
+	uint64_t kva, pa, possible = 0;
 
-	kit_kernel_add_symbol(kk, "nr_cpu_ids", 4, 4, NULL, &pa);
-	kit_w32(im, pa, nr);
+	if (!kk->opts.no_nr_cpu_ids) {
+		kit_kernel_add_symbol(kk, "nr_cpu_ids", 4, 4, NULL, &pa);
+		kit_w32(im, pa, nr);
+	}
+	/* struct cpumask is NR_CPUS = 64 bits (kit-btf.c); room after it for hostile tests. */
+	for (uint32_t c = 0; c < kk->opts.nr_cpus; c++)
+		possible |= (uint64_t)kit_kernel_cpu_possible(kk, c) << c;
+	kit_kernel_add_symbol(kk, "__cpu_possible_mask", 64, 64, NULL, &pa);
+	kit_w64(im, pa, possible);
 	kit_kernel_add_symbol(kk, "__per_cpu_offset", 8 * CPU_OFFSET_NR, 64, &kva, &pa);
 	kk->per_cpu_offset_sym = kva;
-	for (uint32_t c = 0; c < kk->opts.nr_cpus; c++)
-		kit_w64(im, pa + 8 * c, kk->percpu_offset[c]);
+	for (uint32_t c = 0; c < CPU_OFFSET_NR; c++)
+		kit_w64(im, pa + 8 * c,
+			c < kk->opts.nr_cpus ? kk->percpu_offset[c] : boot_offset(kk));
 	if (!kk->opts.no_page_offset_base) {
 		kit_kernel_add_symbol(kk, "page_offset_base", 8, 8, NULL, &pa);
 		kit_w64(im, pa, kk->page_offset);

@@ -15,9 +15,15 @@
  *    5-level), a direct map of all RAM at page_offset_base (2 MiB or 1 GiB
  *    pages) and a vmalloc area mapped with 4 KiB pages that are NOT
  *    physically contiguous;
- *  - per-CPU units in the direct map, zero-based templates (x86_64 before
- *    6.15): CPU n's copy of template T is at T + __per_cpu_offset[n];
- *  - at kit_kernel_finish(): nr_cpu_ids, __per_cpu_offset, page_offset_base,
+ *  - per-CPU units in the direct map for the possible CPUs, CPU n's copy of
+ *    template T at T + __per_cpu_offset[n], with either scheme (lib percpu.h):
+ *    zero-based templates, __per_cpu_start = 0 (x86_64 before 6.15), or
+ *    relative ones, __per_cpu_start in the image (6.15+); a per-CPU load
+ *    area in the image (__per_cpu_load / __per_cpu_start) that the
+ *    __per_cpu_offset entries of CPUs that are not possible point at with
+ *    their boot value, and this_cpu_off in every unit;
+ *  - at kit_kernel_finish(): nr_cpu_ids, __cpu_possible_mask,
+ *    __per_cpu_offset, page_offset_base,
  *    prog_idr, bpf_stats_enabled_key, __start_BTF/__stop_BTF, the kallsyms
  *    tables (a small encoder with multi-character tokens, base-relative
  *    offsets with absolute per-CPU symbols by default, or one of the other
@@ -58,10 +64,18 @@ struct kit_kernel_opts {
 	uint64_t image_size;	 /* bytes of image; 0: 16 MiB */
 	uint64_t page_offset;	 /* page_offset_base; 0: the non-random default */
 	bool direct_map_1g;	 /* direct map with 1 GiB pages (RAM a multiple of 1 GiB) */
-	uint32_t nr_cpus;	 /* CPUs that came up; 0: 4 */
+	uint32_t nr_cpus;	 /* CPU numbers 0..nr_cpus-1 (nr_cpu_ids); 0: 4 */
 	uint32_t nr_cpu_ids_raw; /* when non-zero, written as nr_cpu_ids instead of nr_cpus */
-	uint64_t percpu_unit;	 /* bytes per CPU unit; 0: 64 KiB */
-	const char *release;	 /* OSRELEASE; NULL: "6.1.0-kit" */
+	/*
+	 * Bit n set: CPU n (< nr_cpus) is not possible, a hole in
+	 * __cpu_possible_mask; its __per_cpu_offset entry keeps the boot value
+	 * and its copies are in the load area.
+	 */
+	uint64_t possible_holes;
+	bool relative_percpu; /* the 6.15+ scheme (kallsyms then base-relative) */
+	bool no_nr_cpu_ids;   /* CONFIG_FORCE_NR_CPUS: no nr_cpu_ids symbol */
+	uint64_t percpu_unit; /* bytes per CPU unit; 0: 64 KiB */
+	const char *release;  /* OSRELEASE; NULL: "6.1.0-kit" */
 	enum kit_kallsyms_enc kallsyms_enc;
 	/* Pieces to leave out, for error tests. */
 	bool no_vmcoreinfo, no_btf, no_prog_idr, no_kallsyms, no_stext_in_vmcoreinfo;
@@ -83,8 +97,10 @@ struct kit_kernel {
 	uint64_t vmalloc_next;	     /* next free vmalloc kva */
 	uint64_t image_next;	     /* next free image offset (.data/.rodata bump) */
 	uint64_t percpu_next;	     /* next free per-CPU template offset */
-	uint64_t *percpu_unit_pa;    /* nr_cpus entries */
-	uint64_t *percpu_offset;     /* __per_cpu_offset[0..nr_cpus) */
+	uint64_t percpu_base;	     /* template of offset 0: __per_cpu_start (0 if zero-based) */
+	uint64_t percpu_load_kva, percpu_load_pa; /* the load area in the image */
+	uint64_t *percpu_unit_pa;		  /* nr_cpus entries (holes: the load area) */
+	uint64_t *percpu_offset; /* __per_cpu_offset[0..nr_cpus) (holes: boot value) */
 	struct kit_ksym *syms;
 	size_t nr_syms, cap_syms;
 	const void *btf;
@@ -138,9 +154,11 @@ void kit_kernel_wkva(struct kit_kernel *kk, uint64_t kva, const void *src, uint6
 void kit_kernel_w64(struct kit_kernel *kk, uint64_t kva, uint64_t v);
 void kit_kernel_w32(struct kit_kernel *kk, uint64_t kva, uint32_t v);
 
-/* A per-CPU object: *ret_template is the __percpu pointer value (zero-based). */
+/* A per-CPU object: *ret_template is the __percpu pointer value (per the scheme). */
 void kit_kernel_percpu_alloc(struct kit_kernel *kk, uint64_t size, uint64_t *ret_template);
-/* PA of CPU cpu's copy of template (cpu < nr_cpus). */
+/* Whether CPU cpu is in __cpu_possible_mask. */
+bool kit_kernel_cpu_possible(const struct kit_kernel *kk, uint32_t cpu);
+/* PA of CPU cpu's copy of template (cpu < nr_cpus; a hole's copy is in the load area). */
 uint64_t kit_kernel_percpu_pa(const struct kit_kernel *kk, uint64_t template_kva, uint32_t cpu);
 
 /* Raw BTF for __start_BTF..__stop_BTF (copied at finish; raw must live until then). */

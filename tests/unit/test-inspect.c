@@ -132,14 +132,18 @@ static void assert_json_instances(const struct kit_guest *g, const char *out)
 static void assert_json_truth(const struct kit_guest *g, const char *out)
 {
 	char buf[1024];
-	uint32_t i;
+	uint32_t i, possible = 0;
 
+	for (i = 0; i < g->nr_cpus; i++)
+		possible += kit_kernel_cpu_possible(g->kk, i);
 	snprintf(buf, sizeof(buf),
 		 "{\"kernel\":{\"release\":\"6.1.0-kit\",\"arch\":\"x86_64\",\"kaslr_offset\":"
 		 "\"0x%" PRIx64 "\",\"phys_base\":\"0x%" PRIx64 "\",\"page_offset\":\"0x%" PRIx64
-		 "\",\"pgtable_levels\":%d,\"nr_cpu_ids\":%u,",
+		 "\",\"pgtable_levels\":%d,\"nr_cpu_ids\":%u,\"possible_cpus\":%u,"
+		 "\"percpu_scheme\":\"%s\",",
 		 g->kk->kerneloffset, g->kk->phys_base, g->kk->page_offset,
-		 g->opts.kernel.l5 ? 5 : 4, g->nr_cpus);
+		 g->opts.kernel.l5 ? 5 : 4, g->nr_cpus, possible,
+		 g->opts.kernel.relative_percpu ? "relative" : "zero-based");
 	cr_assert(!strncmp(out, buf, strlen(buf)), "kernel:\n%s\nwant prefix:\n%s", out, buf);
 	cr_assert(strstr(out, "\"stats_enabled\":true,\"progs\":[{"), "%s", out);
 	for (i = 0; i < g->nr_progs; i++) {
@@ -156,13 +160,14 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 		cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	}
 	assert_json_instances(g, out);
+	cr_assert_eq(g->nr_active, 2, "the default guest: its scheduler and its TCP cc");
 	snprintf(buf, sizeof(buf),
-		 "\"active\":{\"attached\":true,\"instances\":[%u],\"map_id\":%u,\"obj_name\":"
+		 "\"active\":{\"attached\":true,\"instances\":[%u,%u],\"map_id\":%u,\"obj_name\":"
 		 "\"%s\",\"interface\":\"%s\",\"source\":\"sched_ext\",\"reason\":null},"
 		 "\"sched_ext\":{\"enable_state\":\"enabled\",\"ops_name\":\"%s\",\"map_id\":%u,"
 		 "\"layout\":\"scx_ops\"},\"torn\":false,",
-		 g->active_map_id, g->active_map_id, g->active_obj, g->active_iface, g->active_obj,
-		 g->active_map_id);
+		 g->active_ids[0], g->active_ids[1], g->active_map_id, g->active_obj,
+		 g->active_iface, g->active_obj, g->active_map_id);
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	cr_assert(strstr(out, "\"capped\":false,\"skipped\":0,\"diagnostics\":[],\"walk_ns\":"),
 		  "%s", out);
@@ -187,6 +192,31 @@ Test(inspect, raw_ram_file_json_matches_truth)
 	kit_guest_free(g);
 }
 
+/* x86_64 6.15+ per-CPU offsets, with holes in the possible mask: sums over the possible CPUs. */
+Test(inspect, relative_percpu_guest_with_possible_holes_json_matches_truth)
+{
+	struct kit_guest_opts o = {
+		.kernel = {.relative_percpu = true, .nr_cpus = 5, .possible_holes = 0x8}};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("rel");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "\"possible_cpus\":4,\"percpu_scheme\":\"relative\""), "%s", r.out);
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "CPUs          4 possible (nr_cpu_ids 5, per-CPU relative)"), "%s",
+		  r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, table_output_names_programs_and_active_object)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
@@ -200,7 +230,7 @@ Test(inspect, table_output_names_programs_and_active_object)
 	cr_assert(strstr(r.out, "tcp_congestion_ops.cong_avoid"), "%s", r.out);
 	cr_assert(strstr(r.out,
 			 "active: kitsched (sched_ext_ops, the kernel's sched_ext scheduler; "
-			 "map 7)"),
+			 "map 7, 8)"),
 		  "%s", r.out);
 	cr_assert(strstr(r.out, "sched_ext: enabled, scheduler 'kitsched' (scx_ops layout)"), "%s",
 		  r.out);
@@ -451,6 +481,40 @@ Test(inspect, unwritable_output_fails)
 	kit_guest_free(g);
 }
 
+/*
+ * A hostile guest: one program's stats pointer leads nowhere, another's aux
+ * is not its own (skipped). The answer is printed in full, and the exit
+ * status (3) and one stderr line say it is not whole, in both output modes.
+ */
+Test(inspect, incomplete_answer_exits_3_and_says_why)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct kit_guest_prog *a = &g->progs[0], *b = &g->progs[2];
+	char *path = tmp_path("incomplete"), want[64];
+	struct result r;
+
+	cr_assert(a->struct_ops && b->struct_ops);
+	kit_kernel_w64(g->kk, a->kva + g->lay.off.prog_stats, 0xffffc90fffff0000ull);
+	kit_kernel_w32(g->kk, b->aux_kva + g->lay.off.aux_id, 999);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	assert_one_line_error(&r, 3,
+			      "ktbpfctl: answer incomplete: 1 entries skipped, "
+			      "runtime stats of 1 programs incomplete");
+	cr_assert(!strncmp(r.out, "{\"kernel\":", 10), "the answer is printed: %s", r.out);
+	snprintf(want, sizeof(want), "{\"id\":%u,", a->id);
+	cr_assert(strstr(r.out, want) && strstr(r.out, "\"stats_complete\":false"), "%s", r.out);
+	cr_assert(strstr(r.out, "\"skipped\":1"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	assert_one_line_error(&r, 3, "answer incomplete");
+	cr_assert(strstr(r.out, "INCOMPLETE"), "%s", r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, help_and_version)
 {
 	struct result r = run((const char *const[]){"--help", NULL});
@@ -462,6 +526,10 @@ Test(inspect, help_and_version)
 	cr_assert_eq(r.status, 0);
 	cr_assert(strstr(r.out, "Usage: ktbpfctl inspect --ram FILE"), "%s", r.out);
 	cr_assert(strstr(r.out, "Exit status:") && strstr(r.out, "Examples:"), "%s", r.out);
+	cr_assert(strstr(r.out, "  3  the answer was printed but is incomplete"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"--help", NULL});
+	cr_assert(strstr(r.out, "  3  an answer was printed but it is incomplete"), "%s", r.out);
 	result_free(&r);
 	r = run((const char *const[]){"--version", NULL});
 	cr_assert_eq(r.status, 0);

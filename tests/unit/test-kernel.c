@@ -73,8 +73,8 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 	const struct ktbpf_kernel_info *in = ktbpf_kernel_info(k);
 	const struct ktbpf_offsets *off = ktbpf_kernel_offsets(k);
 	struct kit_kernel *kk = f->kk;
-	const uint64_t *pco;
-	uint32_t nr = 0;
+	const struct ktbpf_cpu *cpus;
+	uint32_t nr = 0, c, i = 0;
 	uint64_t a;
 
 	cr_assert_eq(in->arch, KTBPF_ARCH_X86_64);
@@ -94,10 +94,19 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 	cr_assert_eq(off->prog_aux, f->lay.off.prog_aux);
 	cr_assert_eq(off->aux_name, f->lay.off.aux_name);
 	cr_assert_eq(off->idr_xa_head, f->lay.off.idr_xa_head);
-	pco = ktbpf_kernel_percpu_offsets(k, &nr);
-	cr_assert_eq(nr, kk->opts.nr_cpus);
-	for (uint32_t c = 0; c < nr; c++)
-		cr_assert_eq(pco[c], kk->percpu_offset[c], "cpu %u", c);
+	cr_assert_eq(in->percpu_scheme,
+		     kk->opts.relative_percpu ? KTBPF_PERCPU_RELATIVE : KTBPF_PERCPU_ZERO_BASED);
+	cpus = ktbpf_kernel_cpus(k, &nr);
+	cr_assert_eq(in->nr_possible_cpus, nr);
+	for (c = 0; c < kk->opts.nr_cpus; c++) {
+		if (!kit_kernel_cpu_possible(kk, c))
+			continue;
+		cr_assert_lt(i, nr, "possible CPU %u missing", c);
+		cr_assert_eq(cpus[i].cpu, c);
+		cr_assert_eq(cpus[i].offset, kk->percpu_offset[c], "cpu %u", c);
+		i++;
+	}
+	cr_assert_eq(nr, i, "%u possible CPUs reported, %u expected", nr, i);
 	cr_assert_eq(ktbpf_kernel_symbol(k, "init_top_pgt", &a), 0);
 	cr_assert_eq(a, kit_kernel_symbol(kk, "init_top_pgt"));
 	cr_assert_eq(ktbpf_kernel_symbol(k, "no_such_symbol", &a), -ENOENT);
@@ -116,17 +125,18 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 static void assert_percpu_reads(struct fix *f, struct ktbpf_kernel *k)
 {
 	struct ktbpf_xlate *x = ktbpf_kernel_xlate(k);
-	const uint64_t *pco;
+	const struct ktbpf_cpu *cpus;
 	uint32_t nr;
 
-	pco = ktbpf_kernel_percpu_offsets(k, &nr);
-	for (uint32_t c = 0; c < nr; c++) {
+	cpus = ktbpf_kernel_cpus(k, &nr);
+	cr_assert_gt(nr, 0);
+	for (uint32_t i = 0; i < nr; i++) {
 		struct ktbpf_err err = {0};
 		uint64_t v = 0;
 
-		cr_assert_eq(ktbpf_xlate_read_u64(x, f->stats_tmpl + pco[c], &v, &err), 0, "%s",
-			     err.msg);
-		cr_assert_eq(v, 0x1000 + c, "cpu %u", c);
+		cr_assert_eq(ktbpf_xlate_read_u64(x, f->stats_tmpl + cpus[i].offset, &v, &err), 0,
+			     "%s", err.msg);
+		cr_assert_eq(v, 0x1000 + cpus[i].cpu, "cpu %u", cpus[i].cpu);
 	}
 }
 
@@ -457,7 +467,7 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	const void *raw;
 	char text[512], path[64];
 	uint64_t unit[2];
-	const uint64_t *pco;
+	const struct ktbpf_cpu *cpus;
 	uint32_t n, nr;
 	FILE *fp;
 	int fd;
@@ -470,11 +480,17 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	btf = kit_btf_kernel_new(KIT_BTF_V61, &lay);
 	raw = kit_btf_raw(btf, &n);
 	kit_wbytes(im, img_pa + 0x10000, raw, n);
+	/*
+	 * asm-generic per-CPU layout: __per_cpu_start in the image (kimg +
+	 * 0x8000), templates above it, __per_cpu_offset[n] = unit - start.
+	 */
 	kit_w32(im, img_pa + 0x2000, 2);
+	kit_w64(im, img_pa + 0x4000, 3); /* __cpu_possible_mask: CPUs 0 and 1 */
 	for (int c = 0; c < 2; c++) {
 		unit[c] = kit_alloc(im, 0x10000, 4096);
 		kit_w64(im, unit[c] + 0x100, 0xa0 + (uint64_t)c);
-		kit_w64(im, img_pa + 0x3000 + 8 * (uint64_t)c, page_offset + unit[c] - dram);
+		kit_w64(im, img_pa + 0x3000 + 8 * (uint64_t)c,
+			page_offset + unit[c] - dram - (kimg + 0x8000));
 	}
 	strcpy(path, "/tmp/ktbpf-test-arm64map-XXXXXX");
 	fd = mkstemp(path);
@@ -482,9 +498,11 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	fp = fdopen(fd, "w");
 	fprintf(fp,
 		"%016llx D prog_idr\n%016llx D nr_cpu_ids\n%016llx D __per_cpu_offset\n"
+		"%016llx D __cpu_possible_mask\n%016llx D __per_cpu_start\n"
 		"%016llx R __start_BTF\n%016llx R __stop_BTF\n",
 		(unsigned long long)kimg + 0x1000, (unsigned long long)kimg + 0x2000,
-		(unsigned long long)kimg + 0x3000, (unsigned long long)kimg + 0x10000,
+		(unsigned long long)kimg + 0x3000, (unsigned long long)kimg + 0x4000,
+		(unsigned long long)kimg + 0x8000, (unsigned long long)kimg + 0x10000,
 		(unsigned long long)kimg + 0x10000 + n);
 	fclose(fp);
 	snprintf(text, sizeof(text),
@@ -503,12 +521,15 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	cr_assert_eq(ktbpf_kernel_info(k)->prog_idr, kimg + 0x1000);
 	cr_assert_eq(ktbpf_kernel_info(k)->btf_size, n);
 	cr_assert_eq(ktbpf_kernel_info(k)->layout_source, KTBPF_SRC_HINT);
-	pco = ktbpf_kernel_percpu_offsets(k, &nr);
+	cr_assert_eq(ktbpf_kernel_info(k)->percpu_scheme, KTBPF_PERCPU_RELATIVE);
+	cpus = ktbpf_kernel_cpus(k, &nr);
 	cr_assert_eq(nr, 2);
 	for (uint32_t c = 0; c < nr; c++) {
 		uint64_t v = 0;
 
-		cr_assert_eq(ktbpf_xlate_read_u64(ktbpf_kernel_xlate(k), 0x100 + pco[c], &v, &err),
+		cr_assert_eq(cpus[c].cpu, c);
+		cr_assert_eq(ktbpf_xlate_read_u64(ktbpf_kernel_xlate(k),
+						  kimg + 0x8000 + 0x100 + cpus[c].offset, &v, &err),
 			     0, "%s", err.msg);
 		cr_assert_eq(v, 0xa0 + c);
 	}

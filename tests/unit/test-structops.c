@@ -98,6 +98,7 @@ static void check_two_schedulers(enum kit_scx_layout layout, enum kit_btf_varian
 	cr_assert_eq(s->active.source, KTBPF_ACTIVE_SCHED_EXT);
 	cr_assert_eq(s->active.nr_instances, 1);
 	cr_assert_eq(s->active.map_ids[0], used->map_id);
+	cr_assert_eq(s->active.map_id, used->map_id);
 	cr_assert_str_eq(s->active.obj_name, "used");
 	cr_assert_str_eq(s->active.iface, "sched_ext_ops");
 	cr_assert_str_eq(s->active.reason, "");

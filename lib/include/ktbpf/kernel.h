@@ -6,7 +6,7 @@
  * One guest kernel's description, discovered once per run (per guest boot):
  * architecture, KASLR slide, phys_base, direct-map base, page-table root,
  * 5-level paging, symbols, BTF and the struct offsets resolved from it, and
- * the per-CPU offset array.
+ * the possible CPUs with their per-CPU offsets.
  *
  * Sources, in order of preference for each fact:
  *  1. hints from the caller (a VMM knows CR3 / TCR_EL1 / where VMCOREINFO is);
@@ -26,15 +26,13 @@
 #include "ktbpf/err.h"
 #include "ktbpf/mem.h"
 #include "ktbpf/offsets.h"
+#include "ktbpf/percpu.h"
 #include "ktbpf/symbols.h"
 #include "ktbpf/translate.h"
 #include "ktbpf/vmcoreinfo.h"
 
 struct btf;
 struct ktbpf_kernel;
-
-/* Most CPUs accepted from a guest's nr_cpu_ids (Linux's NR_CPUS maximum). */
-#define KTBPF_MAX_CPUS 8192
 
 struct ktbpf_kernel_hints {
 	enum ktbpf_arch arch; /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
@@ -81,7 +79,9 @@ struct ktbpf_kernel_info {
 	uint64_t page_offset;
 	uint64_t pgd_pa;
 	bool l5;
-	uint32_t nr_cpu_ids;
+	uint32_t nr_cpu_ids;	   /* bound of CPU numbers (NR_CPUS under CONFIG_FORCE_NR_CPUS) */
+	uint32_t nr_possible_cpus; /* CPUs in __cpu_possible_mask below nr_cpu_ids */
+	enum ktbpf_percpu_scheme percpu_scheme;
 	uint64_t vmcoreinfo_pa;
 	size_t nr_symbols;
 	size_t btf_size;
@@ -124,10 +124,10 @@ struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k);
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva);
 
 /*
- * The per-CPU offset array, __per_cpu_offset[0 .. nr_cpu_ids), read once at
- * discovery. Entries that are 0 beyond CPU 0 (a BSS tail past the CPUs that
- * came up) are kept as 0 here; walkers skip them and say so.
+ * The possible CPUs in ascending order, each with its __per_cpu_offset
+ * entry, read and checked once at discovery (percpu.h); the walkers sum
+ * over exactly these, as the kernel's for_each_possible_cpu() does.
  */
-const uint64_t *ktbpf_kernel_percpu_offsets(const struct ktbpf_kernel *k, uint32_t *ret_nr);
+const struct ktbpf_cpu *ktbpf_kernel_cpus(const struct ktbpf_kernel *k, uint32_t *ret_nr);
 
 #endif

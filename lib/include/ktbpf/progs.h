@@ -7,9 +7,8 @@
  *  - every BPF_PROG_TYPE_STRUCT_OPS program with its name, verified_insns and
  *    the interface/member it implements (aux->attach_btf_id resolved in the
  *    kernel's BTF, aux->attach_func_name);
- *  - its runtime stats, cnt/nsecs/misses summed over CPUs with saturation
- *    (kernel/bpf/syscall.c: bpf_prog_get_stats()); a zero per-CPU offset
- *    beyond CPU 0 is skipped and reported;
+ *  - its runtime stats, cnt/nsecs/misses summed with saturation over the
+ *    possible CPUs (kernel/bpf/syscall.c: bpf_prog_get_stats());
  *  - the struct_ops instances (structops.c): every map of type
  *    BPF_MAP_TYPE_STRUCT_OPS in map_idr with its name, interface, state and
  *    member -> program id table, and the BPF object it belongs to (the <obj>
@@ -58,7 +57,7 @@ struct ktbpf_prog {
 	uint32_t verified_insns;
 	char iface[KTBPF_IFACE_LEN];  /* "tcp_congestion_ops", "" if unresolved */
 	char member[KTBPF_IFACE_LEN]; /* "cong_avoid", "" if unresolved */
-	bool stats_valid;	      /* runtime stats were read for every usable CPU */
+	bool stats_valid;	      /* runtime stats were read for every possible CPU */
 	uint64_t cnt, nsecs, misses;  /* summed over CPUs, saturating */
 	uint32_t cpus_read;	      /* CPUs whose stats were added */
 	uint32_t nr_maps;	      /* used_map_cnt, capped at KTBPF_MAX_USED_MAPS */
@@ -103,7 +102,7 @@ struct ktbpf_st_instance {
 
 enum ktbpf_active_source {
 	KTBPF_ACTIVE_NONE = 0,	/* nothing attached (see reason) */
-	KTBPF_ACTIVE_SCHED_EXT, /* the kernel's current sched_ext scheduler */
+	KTBPF_ACTIVE_SCHED_EXT, /* the kernel's current sched_ext scheduler (and INUSE others) */
 	KTBPF_ACTIVE_INUSE,	/* instances in state INUSE (not sched_ext) */
 };
 
@@ -113,8 +112,9 @@ struct ktbpf_active {
 	enum ktbpf_active_source source;
 	uint32_t nr_instances;		       /* entries of map_ids */
 	uint32_t map_ids[KTBPF_MAX_ACTIVE];    /* in map id order */
-	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* object of the first, "" if none */
-	char iface[KTBPF_IFACE_LEN];	       /* interface of the first, "" if none */
+	uint32_t map_id;		       /* the first named: the scheduler, else the first */
+	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* object of map_id, "" if none */
+	char iface[KTBPF_IFACE_LEN];	       /* interface of map_id, "" if none */
 	char reason[160]; /* why nothing (or no map) is attached; "" otherwise */
 };
 
