@@ -84,6 +84,8 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --system-map FILE      the guest's System.map (or a /proc/kallsyms copy)\n"
 	      "  --btf FILE             the guest's BTF: raw (/sys/kernel/btf/vmlinux) or an ELF\n"
 	      "                         with .BTF\n"
+	      "                         (files are checked against the guest: one from another\n"
+	      "                         kernel fails, naming it)\n"
 	      "  --vmcoreinfo-pa PA     guest physical address of the VMCOREINFO note (skips the "
 	      "scan)\n"
 	      "  --arch ARCH            x86_64 or aarch64 (default: from VMCOREINFO, else x86_64)\n"
@@ -476,7 +478,11 @@ static int run(struct opts *o, struct ctx *c)
 		o->hints.vmcoreinfo_text = c->vmcoreinfo;
 		o->hints.vmcoreinfo_len = c->vmcoreinfo_len;
 	}
-	if (ktbpf_kernel_discover(c->mem, &o->hints, &c->k, &err) < 0)
+	r = ktbpf_kernel_discover(c->mem, &o->hints, &c->k, &err);
+	/* A file that belongs to another kernel: the message names it and what differs. */
+	if (r == -EXDEV)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+	if (r < 0)
 		return fail(o, KTBPFCTL_EXIT_FAIL, "no guest kernel found in '%s': %s", o->ram,
 			    err.msg);
 	c->snap = ktbpf_snapshot_new();

@@ -106,6 +106,12 @@ struct ktbpf_kernel_info {
  * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest kernel
  * has no BTF (__start_BTF missing): build it with CONFIG_DEBUG_INFO_BTF or
  * pass --vmlinux".
+ *
+ * Files are checked against the guest before use, and one from another
+ * kernel is -EXDEV with a message naming it and what differs: a vmlinux or
+ * ELF BTF file by its build ID (VMCOREINFO BUILD-ID) or release
+ * (OSRELEASE), symbols by the addresses VMCOREINFO lists and by
+ * linux_banner in guest RAM, BTF by the guest's own copy in RAM.
  */
 int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
 			  struct ktbpf_kernel **ret, struct ktbpf_err *err);
