@@ -226,6 +226,12 @@ static const char *const vmcoreinfo_addr_syms[] = {
 	"kallsyms_relative_base",
 };
 
+/* What the symbols were read from, for messages naming the file. */
+static const char *symbols_kind(const struct ktbpf_kernel *k)
+{
+	return k->info.symbols_source == KTBPF_SRC_VMLINUX ? "vmlinux" : "System.map";
+}
+
 /*
  * A file from another build can agree on the one symbol the bias came from;
  * every other address both sides list must agree too.
@@ -246,10 +252,10 @@ static int cross_check(const struct ktbpf_kernel *k, uint64_t bias, const char *
 		want = strtoull(buf, NULL, 16);
 		if (v + bias != want)
 			return ktbpf_err_set(err, -EXDEV,
-					     "%s does not match the running kernel: %s is at "
-					     "0x%llx after relocation but VMCOREINFO says 0x%llx "
-					     "(a file from another build?)",
-					     file, name, (unsigned long long)(v + bias),
+					     "%s %s does not match the guest kernel: %s is at "
+					     "0x%llx after relocation but VMCOREINFO says 0x%llx",
+					     symbols_kind(k), file, name,
+					     (unsigned long long)(v + bias),
 					     (unsigned long long)want);
 	}
 	return 0;
@@ -277,9 +283,9 @@ static int relocate(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h, 
 	}
 	if (have && bias && vi->has_kerneloffset && bias != vi->kerneloffset)
 		return ktbpf_err_set(err, -EXDEV,
-				     "%s does not match the running kernel: it is off by 0x%llx "
+				     "%s %s does not match the guest kernel: it is off by 0x%llx "
 				     "but KERNELOFFSET is 0x%llx",
-				     file, (unsigned long long)bias,
+				     symbols_kind(k), file, (unsigned long long)bias,
 				     (unsigned long long)vi->kerneloffset);
 	if (have) {
 		int r = cross_check(k, bias, file, err);

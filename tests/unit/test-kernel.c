@@ -327,7 +327,7 @@ Test(kernel, files_route_map_from_another_build_rejected)
 	fclose(fp);
 	h.system_map_path = path;
 	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV);
-	cr_assert_not_null(strstr(err.msg, "does not match the running kernel"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
 }
@@ -683,7 +683,7 @@ Test(kernel, vmlinux_from_another_build_rejected)
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_OTHER_BUILD);
 	h.vmlinux_path = path;
 	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV, "%s", err.msg);
-	cr_assert_not_null(strstr(err.msg, "does not match the running kernel"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "_stext"), "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
