@@ -78,14 +78,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-append=()
-objs=()
+# KERNEL picks the kernel and the workload; SCENARIO what the guest loads and
+# does with it (tests/e2e/scenario.sh).
 case "$kernel" in
 6.1 | 6.12 | sid)
 	# sid: Debian unstable's newest cloud kernel (7.x), through the cache's own apt state
 	kdir=$("$guest/fetch-kernel.sh" "$kernel" --vmlinux) || missing "kernel $kernel not available"
 	say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
-	want_obj=ktbpf_cc want_iface=tcp_congestion_ops
+	workload=cc
 	;;
 scx | sid-scx)
 	if [ "$kernel" = scx ]; then
@@ -101,22 +101,25 @@ scx | sid-scx)
 		kdir=$("$guest/fetch-kernel.sh" sid --vmlinux) || missing "kernel sid not available"
 		say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
 	fi
-	obj=$("$guest/scx/build-bpf.sh" "$wd/bpf") || missing "cannot build the scheduler"
-	objs=(--obj "$obj")
-	append=(--append "ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o")
-	# libbpf names the maps ktbpf_sc.bss/.data/.rodata: it cuts the object
-	# name so that "<obj>.rodata" fits BPF_OBJ_NAME_LEN. The ops are ktbpf_scx.
-	want_obj=ktbpf_sc want_iface=sched_ext_ops want_ops=ktbpf_scx
+	workload=scx
+	# /sys/kernel/sched_ext/root/ops names the attached scheduler's ops
+	want_ops=ktbpf_scx
 	;;
 *) say "unknown kernel $kernel"; exit 2 ;;
 esac
-initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" ${objs[@]+"${objs[@]}"})
+# shellcheck source=scenario.sh
+. "$here/scenario.sh"
+ktbpf_scenario "$workload" "$scenario" "$wd/bpf" || case $? in
+	2) say "scenario $scenario does not apply to kernel $kernel"; exit 2 ;;
+	*) missing "cannot build the scheduler for scenario $scenario" ;;
+	esac
+initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" ${scenario_objs[@]+"${scenario_objs[@]}"})
 kimage=$kdir/vmlinuz
 [ -f "$kimage" ] || kimage=$kdir/bzImage
 
 boot() {
 	"$guest/boot-guest.sh" --kernel "$kimage" --initrd "$initrd" --cpu "$cpu" --smp "$smp" \
-		--workdir "$wd" ${append[@]+"${append[@]}"} >/dev/null
+		--workdir "$wd" ${scenario_append:+--append "$scenario_append"} >/dev/null
 }
 boot
 # The guest reports only once its counters held still for 500 ms; if they
@@ -132,7 +135,7 @@ if grep -q '"quiesced":false' "$wd/truth.json"; then
 	fi
 fi
 say "booted and paused in $(cat "$wd/boot_seconds")s: $(tr -d '\r' <"$wd/console.log" | grep -o 'paging=[0-9]-level' | tail -n1)"
-if [ "$kernel" = scx ] && [ "$scenario" = default ]; then
+if [ "$workload" = scx ] && [ "$scenario" = default ]; then
 	ops=$(tr -d '\r' <"$wd/console.log" | sed -n 's/.*KTBPF-SCX-OPS \(.*\)$/\1/p' | tail -n1)
 	[ "$ops" = "$want_ops" ] || { say "FAIL: /sys/kernel/sched_ext/root/ops says '$ops', not $want_ops"; exit 1; }
 	say "guest: /sys/kernel/sched_ext/root/ops = $ops"

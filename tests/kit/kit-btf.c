@@ -395,9 +395,11 @@ static int add_ops(struct kb *b, const char *name, const char *const *members, u
 	int name16 = array(b, b->chr, 16), id;
 	uint32_t i, n, off = 0;
 
+	uint32_t extra = b->v == KIT_BTF_WIDE_OPS && !strcmp(name, "tcp_congestion_ops") ? 80 : 0;
+
 	for (n = 0; members[n]; n++)
 		;
-	id = strct(b, name, 8 * n + 128);
+	id = strct(b, name, 8 * n + 128 + 8 * extra);
 	for (i = 0; i < n; i++) {
 		const char *m = members[i];
 
@@ -416,6 +418,13 @@ static int add_ops(struct kb *b, const char *name, const char *const *members, u
 			field(b, m, data ? b->u64 : b->fnp, off);
 			off += 8;
 		}
+	}
+	for (i = 0; i < extra; i++) {
+		char m[16];
+
+		snprintf(m, sizeof(m), "extra%u", i);
+		field(b, m, b->fnp, off);
+		off += 8;
 	}
 	*ret_nr = n;
 	return id;

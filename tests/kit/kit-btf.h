@@ -26,6 +26,8 @@ enum kit_btf_variant {
 	KIT_BTF_NO_MISSES,	   /* bpf_prog_stats without misses (before 5.12) */
 	KIT_BTF_NO_VERIFIED_INSNS, /* bpf_prog_aux without verified_insns (before 5.16) */
 	KIT_BTF_SMALL_XA,	   /* CONFIG_BASE_SMALL: xa_node.slots[16] */
+	KIT_BTF_WIDE_OPS,	   /* tcp_congestion_ops with 80 more function members than
+				    * BPF_STRUCT_OPS_MAX_NR_MEMBERS allows (hostile) */
 };
 
 struct kit_btf_layout {

@@ -246,6 +246,55 @@ Test(inspect, table_output_names_programs_and_active_object)
 	kit_guest_free(g);
 }
 
+/* Nothing attached: said with a reason, never a loaded object; no sched_ext part on a kernel
+ * without it. */
+Test(inspect, nothing_attached_json_and_table_say_why)
+{
+	static const struct kit_prog_spec progs[] = {
+		{.id = 1, .iface = KIT_IFACE_TCP, .member = 1, .obj = "idle"},
+	};
+	static const uint32_t ids[] = {1};
+	static const struct kit_st_spec insts[] = {
+		{.name = "idle",
+		 .iface = KIT_IFACE_TCP,
+		 .state = KTBPF_ST_TOBEFREE,
+		 .prog_ids = ids,
+		 .nr_prog_ids = 1},
+	};
+	struct kit_guest_opts o = {.progs = progs,
+				   .nr_progs = 1,
+				   .instances = insts,
+				   .nr_instances = 1,
+				   .scx = KIT_SCX_NONE};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("none"), want[512];
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	snprintf(want, sizeof(want),
+		 "\"struct_ops\":[{\"map_id\":%u,\"name\":\"idle\",\"interface\":"
+		 "\"tcp_congestion_ops\",\"state\":\"tobefree\",\"object\":\"idle\",\"members\":"
+		 "[{\"member\":\"cong_avoid\",\"prog_id\":1}]}],\"active\":{\"attached\":false,"
+		 "\"instances\":[],\"map_id\":null,\"obj_name\":null,\"interface\":null,\"source\":"
+		 "\"none\",\"reason\":\"1 struct_ops instance(s) loaded, none attached\"},"
+		 "\"sched_ext\":null,\"torn\":false,",
+		 g->insts[0].map_id);
+	cr_assert(strstr(r.out, want), "missing %s in\n%s", want, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "active: nothing attached (1 struct_ops instance(s) loaded, none "
+				"attached)"),
+		  "%s", r.out);
+	cr_assert_null(strstr(r.out, "sched_ext:"), "%s", r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, region_option_places_ram_at_a_file_offset)
 {
 	struct kit_guest *g = kit_guest_new(NULL);

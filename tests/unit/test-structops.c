@@ -480,3 +480,59 @@ Test(structops, one_change_during_the_walk_gives_a_consistent_answer)
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
+
+/* An ops struct wider than the kernel allows (hostile BTF): capped, said, members still read. */
+Test(structops, hostile_ops_struct_with_absurd_member_count_capped)
+{
+	struct kit_guest_opts o = {.btf = KIT_BTF_WIDE_OPS};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+	const struct kit_guest_inst *cc = &g->insts[1];
+
+	cr_assert_str_eq(cc->iface, "tcp_congestion_ops");
+	cr_assert(has_diag(s, -E2BIG, "function members"));
+	cr_assert_eq(s->instances[1].nr_members, cc->nr_members, "the members below the cap");
+	cr_assert_leq(s->instances[1].nr_members, KTBPF_MAX_OPS_MEMBERS);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* An instance's state changes between its read and the check after the choice. */
+struct flip_state {
+	struct kit_guest *g;
+	uint64_t pa;
+	int reads;
+};
+
+/* The scalar read path traces before it copies: the second read sees TOBEFREE. */
+static void flip_state_trace(void *ctx, uint64_t pa, size_t len)
+{
+	struct flip_state *f = ctx;
+
+	if (pa == f->pa && ++f->reads == 2)
+		kit_w32(f->g->im, pa, KTBPF_ST_TOBEFREE);
+}
+
+Test(structops, torn_when_the_active_instance_changes_state)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_NONE};
+	struct kit_guest *g = kit_guest_new(&o);
+	const struct kit_guest_inst *cc = &g->insts[1];
+	const struct ktbpf_st_offsets *st = &g->lay.off.st;
+	struct flip_state f = {.g = g};
+	struct ktbpf_kernel *k = kit_guest_kernel(g);
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(cc->spec.state, KTBPF_ST_INUSE);
+	f.pa = kit_kernel_kva_pa(g->kk, cc->kva + st->stm_kvalue + st->val_state);
+	ktbpf_mem_set_trace(g->mem, flip_state_trace, &f);
+	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
+	ktbpf_mem_set_trace(g->mem, NULL, NULL);
+	dump_diags(s);
+	cr_assert_eq(f.reads, 2, "read once in the walk, once to check");
+	cr_assert(s->torn);
+	cr_assert(has_diag(s, -EAGAIN, "state changed"));
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
