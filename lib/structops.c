@@ -522,6 +522,102 @@ static void walk_maps(struct stwalk *w)
 	ktbpf_xa_iter_deinit(&it);
 }
 
+/* The instance at kva, or NULL. */
+static struct ktbpf_st_instance *inst_by_kva(struct ktbpf_snapshot *s, uint64_t kva)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_instances; i++)
+		if (s->instances[i].kva == kva)
+			return &s->instances[i];
+	return NULL;
+}
+
+/*
+ * link_idr (kernel/bpf/syscall.c: DEFINE_IDR(link_idr)): a map created with
+ * BPF_F_LINK (6.4+, libbpf's SEC(".struct_ops.link")) stays READY when
+ * attached; what attaches it is a struct bpf_struct_ops_link whose map is
+ * set (kernel/bpf/bpf_struct_ops.c: bpf_struct_ops_link_create(); detach
+ * clears it). The per-member links of update_elem() are never in link_idr.
+ */
+static void walk_links(struct stwalk *w)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	struct ktbpf_xa_iter it;
+	uint64_t guard, index, entry, head;
+	struct ktbpf_err e;
+
+	err_reset(&e);
+	if (!w->info->link_idr || st->stlink_map == KTBPF_OFFSET_NONE ||
+	    st->link_type == KTBPF_OFFSET_NONE || st->link_id == KTBPF_OFFSET_NONE ||
+	    !st->has_link_type_st_ops)
+		return;
+	if (ktbpf_xlate_read_u64(w->x, w->info->link_idr + w->o->idr_xa_head, &head, &e) < 0) {
+		snap_diag_err(w->s, 0, &e, "link_idr unreadable: struct_ops links not known");
+		return;
+	}
+	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, MAX_NODES);
+	for (guard = 0; guard < KTBPF_MAX_MAPS + MAX_NODES + 2ull; guard++) {
+		struct ktbpf_st_instance *in;
+		uint32_t type, id;
+		uint64_t map;
+		int r;
+
+		err_reset(&e);
+		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
+		if (r == KTBPF_ITER_END)
+			break;
+		if (r == -E2BIG) {
+			w->s->capped = true;
+			snap_diag(w->s, -E2BIG, 0, 0,
+				  "link_idr walk stopped at %d links / %d nodes: links incomplete",
+				  KTBPF_MAX_MAPS, MAX_NODES);
+			continue;
+		}
+		if (r < 0) {
+			snap_diag_err(w->s, 0, &e, "link_idr node skipped");
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry))
+			continue;
+		if (ktbpf_xlate_read_u32(w->x, entry + st->link_type, &type, &e) < 0 ||
+		    ktbpf_xlate_read_u32(w->x, entry + st->link_id, &id, &e) < 0) {
+			snap_diag_err(w->s, 0, &e, "bpf_link unreadable, skipped");
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (type != (uint64_t)st->link_type_st_ops)
+			continue;
+		if (id != index ||
+		    ktbpf_xlate_read_u64(w->x, entry + st->stlink_map, &map, &e) < 0) {
+			snap_diag(w->s, -EUCLEAN, 0, entry,
+				  "link_idr entry %" PRIu64
+				  ": struct_ops link unreadable or id %" PRIu32
+				  " (freed or torn?), skipped",
+				  index, id);
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (!map)
+			continue; /* detached */
+		in = inst_by_kva(w->s, map);
+		if (!in) {
+			snap_diag(w->s, -EUCLEAN, 0, entry,
+				  "struct_ops link %" PRIu64 " points at 0x%" PRIx64
+				  ", no struct_ops map of this walk (torn or corrupt?)",
+				  index, map);
+			continue;
+		}
+		in->linked = true;
+	}
+	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
+		w->s->capped = true;
+		snap_diag(w->s, -ELOOP, 0, 0, "link_idr walk did not end: stopped");
+	}
+	ktbpf_xa_iter_deinit(&it);
+}
+
 /* <obj> of a map named <obj>.bss/.data/.rodata (tools/lib/bpf/libbpf.c: internal_map_name()). */
 static bool obj_of_map_name(const char *name, char *obj)
 {
@@ -648,6 +744,7 @@ void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 			}
 		}
 	}
+	walk_links(&w);
 	resolve_objects(&w);
 	st_choose_active(&w, &before);
 	st_recheck_active(&w);

@@ -536,3 +536,58 @@ Test(structops, torn_when_the_active_instance_changes_state)
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
+
+/*
+ * SEC(".struct_ops.link") maps stay READY when attached: a struct_ops link
+ * in link_idr is what attaches them. A linked sched_ext map still needs the
+ * kernel's scheduler to be it.
+ */
+Test(structops, ready_instance_attached_by_a_link_is_active)
+{
+	static const struct kit_prog_spec progs[] = {
+		{.id = 1, .iface = KIT_IFACE_TCP, .member = 1, .obj = "loose"},
+		{.id = 2, .iface = KIT_IFACE_TCP, .member = 1, .obj = "linkcc"},
+		{.id = 3, .iface = KIT_IFACE_SCX, .member = 0, .obj = "sch"},
+	};
+	static const uint32_t loose_ids[] = {1}, link_ids[] = {2}, sch_ids[] = {3};
+	static const struct kit_st_spec insts[] = {
+		{.name = "loose",
+		 .iface = KIT_IFACE_TCP,
+		 .state = KTBPF_ST_READY,
+		 .prog_ids = loose_ids,
+		 .nr_prog_ids = 1},
+		{.name = "linkcc",
+		 .iface = KIT_IFACE_TCP,
+		 .state = KTBPF_ST_READY,
+		 .prog_ids = link_ids,
+		 .nr_prog_ids = 1,
+		 .linked = true},
+		{.name = "sch",
+		 .iface = KIT_IFACE_SCX,
+		 .state = KTBPF_ST_READY,
+		 .prog_ids = sch_ids,
+		 .nr_prog_ids = 1,
+		 .linked = true},
+	};
+	struct kit_guest_opts o = {.progs = progs,
+				   .nr_progs = 3,
+				   .instances = insts,
+				   .nr_instances = 3,
+				   .scx_attached = UINT32_MAX,
+				   .btf = KIT_BTF_V612_ANON};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_diags, 0);
+	cr_assert_not(inst(s, "loose")->linked);
+	cr_assert(inst(s, "linkcc")->linked);
+	cr_assert(inst(s, "sch")->linked);
+	cr_assert(s->active.attached);
+	cr_assert_eq(s->active.source, KTBPF_ACTIVE_INUSE);
+	cr_assert_eq(s->active.nr_instances, 1, "only the linked TCP cc; the scheduler is off");
+	cr_assert_eq(s->active.map_id, inst(s, "linkcc")->map_id);
+	cr_assert_str_eq(s->active.obj_name, "linkcc");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
