@@ -231,7 +231,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 	const struct st_fn_member *fm = l->m;
 	uint8_t buf[OPS_READ_MAX];
 	struct ktbpf_err e;
-	uint64_t uvalue;
+	uint64_t uvalue = in->uvalue_kva;
 	uint32_t i, n = l->n;
 
 	err_reset(&e);
@@ -247,8 +247,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 			  in->map_id, in->iface, l->size, OPS_READ_MAX);
 		return;
 	}
-	if (ktbpf_xlate_read_u64(w->x, in->kva + w->st->stm_uvalue, &uvalue, &e) < 0 ||
-	    ktbpf_xlate_read(w->x, uvalue + w->st->val_data, buf, l->size, &e) < 0) {
+	if (ktbpf_xlate_read(w->x, uvalue + w->st->val_data, buf, l->size, &e) < 0) {
 		char what[64];
 
 		snprintf(what, sizeof(what), "map %" PRIu32 ": uvalue unreadable", in->map_id);
@@ -399,6 +398,30 @@ static int read_map_head(struct stwalk *w, uint64_t kva, uint32_t *id, char *nam
 	return 0;
 }
 
+/*
+ * kvalue's state and the uvalue pointer: one read when they are close (they
+ * are neighbours in every kernel: uvalue is the member before kvalue).
+ */
+static int read_state(struct stwalk *w, uint64_t kva, uint32_t *state, uint64_t *uvalue,
+		      struct ktbpf_err *e)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	uint64_t lo = st->stm_uvalue, s_off = (uint64_t)st->stm_kvalue + st->val_state;
+	uint8_t buf[128];
+	int r;
+
+	if (s_off > lo && s_off + 4 - lo <= sizeof(buf)) {
+		r = ktbpf_xlate_read(w->x, kva + lo, buf, s_off + 4 - lo, e);
+		if (r < 0)
+			return r;
+		memcpy(uvalue, buf, 8);
+		memcpy(state, buf + (s_off - lo), 4);
+		return 0;
+	}
+	r = ktbpf_xlate_read_u32(w->x, kva + s_off, state, e);
+	return r < 0 ? r : ktbpf_xlate_read_u64(w->x, kva + lo, uvalue, e);
+}
+
 /* One struct_ops map: header, state, interface and members. */
 static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 {
@@ -406,12 +429,13 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 	char name[KTBPF_OBJ_NAME_LEN], opsname[KTBPF_IFACE_LEN];
 	struct ktbpf_st_instance *in;
 	uint32_t id, vvt, state;
+	uint64_t uvalue;
 	struct ktbpf_err e;
 	const char *tname;
 
 	err_reset(&e);
 	if (read_map_head(w, kva, &id, name, &vvt, &e) < 0 ||
-	    ktbpf_xlate_read_u32(w->x, kva + st->stm_kvalue + st->val_state, &state, &e) < 0) {
+	    read_state(w, kva, &state, &uvalue, &e) < 0) {
 		snap_diag_err(w->s, 0, &e, "struct_ops map unreadable, skipped");
 		w->s->nr_skipped++;
 		return;
@@ -431,6 +455,7 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 	memset(in, 0, offsetof(struct ktbpf_st_instance, members));
 	in->kdata_kva = 0;
 	in->ops_type_id = 0;
+	in->uvalue_kva = uvalue;
 	in->map_id = id;
 	in->kva = kva;
 	memcpy(in->name, name, KTBPF_OBJ_NAME_LEN);

@@ -504,13 +504,16 @@ struct flip_state {
 	int reads;
 };
 
-/* The scalar read path traces before it copies: the second read sees TOBEFREE. */
+/*
+ * Reads covering the state: the walk's (a span, traced after the copy) and
+ * the check's (a scalar read, traced before the copy: it sees TOBEFREE).
+ */
 static void flip_state_trace(void *ctx, uint64_t pa, size_t len)
 {
 	struct flip_state *f = ctx;
 
-	if (pa == f->pa && ++f->reads == 2)
-		kit_w32(f->g->im, pa, KTBPF_ST_TOBEFREE);
+	if (f->pa >= pa && f->pa < pa + len && ++f->reads == 2)
+		kit_w32(f->g->im, f->pa, KTBPF_ST_TOBEFREE);
 }
 
 Test(structops, torn_when_the_active_instance_changes_state)

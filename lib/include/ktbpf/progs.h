@@ -98,6 +98,7 @@ struct ktbpf_st_instance {
 	uint32_t nr_members;		       /* implemented members, in member order */
 	struct ktbpf_st_member members[KTBPF_MAX_OPS_MEMBERS];
 	uint64_t kdata_kva;   /* kvalue.data: the ops struct the kernel registers */
+	uint64_t uvalue_kva;  /* uvalue: the ops struct with program ids */
 	uint32_t ops_type_id; /* its BTF type in the kernel's BTF; 0 for a module's */
 };
 
