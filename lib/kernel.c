@@ -76,6 +76,8 @@ static void resolve_optional(struct ktbpf_kernel *k)
 {
 	if (sym(k, "map_idr", &k->info.map_idr) < 0)
 		k->info.map_idr = 0;
+	if (sym(k, "link_idr", &k->info.link_idr) < 0)
+		k->info.link_idr = 0;
 	if (sym(k, "scx_root", &k->info.scx_root) < 0)
 		k->info.scx_root = 0;
 	if (sym(k, "scx_ops", &k->info.scx_ops) < 0)

@@ -720,14 +720,17 @@ static void print_instances(const struct ktbpf_snapshot *s)
 	printf("\nstruct_ops instances: %zu\n", s->nr_instances);
 	if (!s->nr_instances)
 		return;
-	printf("  %6s  %-16s  %-24s  %-8s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
+	printf("  %6s  %-16s  %-24s  %-10s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
 	       "OBJECT", "MEMBERS (member=prog id)");
 	for (i = 0; i < s->nr_instances; i++) {
 		const struct ktbpf_st_instance *in = &s->instances[i];
 
-		printf("  %6" PRIu32 "  %-16s  %-24s  %-8s  %-16s ", in->map_id, in->name,
-		       in->iface[0] ? in->iface : "?", ktbpf_st_state_name(in->state),
-		       in->obj_name[0] ? in->obj_name : "-");
+		char state[24];
+
+		snprintf(state, sizeof(state), "%s%s", ktbpf_st_state_name(in->state),
+			 in->linked ? "+link" : "");
+		printf("  %6" PRIu32 "  %-16s  %-24s  %-10s  %-16s ", in->map_id, in->name,
+		       in->iface[0] ? in->iface : "?", state, in->obj_name[0] ? in->obj_name : "-");
 		for (m = 0; m < in->nr_members; m++)
 			printf(" %s=%" PRIu32, in->members[m].member, in->members[m].prog_id);
 		printf("%s\n", in->nr_members ? "" : " -");

@@ -93,6 +93,7 @@ struct ktbpf_kernel_info {
 	uint64_t per_cpu_offset;	/* __per_cpu_offset */
 	/* Optional (0 when absent): the struct_ops maps and sched_ext's state. */
 	uint64_t map_idr;
+	uint64_t link_idr;
 	uint64_t scx_root;	   /* 6.16+: struct scx_sched __rcu * */
 	uint64_t scx_ops;	   /* up to 6.15: static struct sched_ext_ops */
 	uint64_t scx_enable_state; /* scx_enable_state_var, scx_ops_enable_state_var before 6.15 */
