@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <gelf.h>
-#include <libelf.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +10,7 @@
 
 #include <bpf/btf.h>
 
+#include "kernel-internal.h"
 #include "ktbpf/kallsyms.h"
 #include "ktbpf/kernel.h"
 
@@ -19,7 +18,6 @@
 #define X86_PAGE_OFFSET_L4 0xffff888000000000ull
 #define X86_PAGE_OFFSET_L5 0xff11000000000000ull
 #define X86_PTE_ADDR_MASK  0x000ffffffffff000ull
-#define BTF_MAX		   (64u << 20) /* a real vmlinux BTF is a few MiB */
 
 struct ktbpf_kernel {
 	struct ktbpf_kernel_info info;
@@ -31,7 +29,8 @@ struct ktbpf_kernel {
 	struct ktbpf_offsets off;
 	struct ktbpf_vmcoreinfo *vi; /* NULL when none was found */
 	struct ktbpf_percpu percpu;
-	bool l5_guessed; /* neither VMCOREINFO nor a hint said: 4-level assumed */
+	bool l5_guessed;     /* neither VMCOREINFO nor a hint said: 4-level assumed */
+	bool vmlinux_proven; /* the vmlinux's build ID or release matched the guest's */
 };
 
 static const struct ktbpf_kernel_hints no_hints;
@@ -77,6 +76,8 @@ static void resolve_optional(struct ktbpf_kernel *k)
 {
 	if (sym(k, "map_idr", &k->info.map_idr) < 0)
 		k->info.map_idr = 0;
+	if (sym(k, "link_idr", &k->info.link_idr) < 0)
+		k->info.link_idr = 0;
 	if (sym(k, "scx_root", &k->info.scx_root) < 0)
 		k->info.scx_root = 0;
 	if (sym(k, "scx_ops", &k->info.scx_ops) < 0)
@@ -227,6 +228,12 @@ static const char *const vmcoreinfo_addr_syms[] = {
 	"kallsyms_relative_base",
 };
 
+/* What the symbols were read from, for messages naming the file. */
+static const char *symbols_kind(const struct ktbpf_kernel *k)
+{
+	return k->info.symbols_source == KTBPF_SRC_VMLINUX ? "vmlinux" : "System.map";
+}
+
 /*
  * A file from another build can agree on the one symbol the bias came from;
  * every other address both sides list must agree too.
@@ -246,11 +253,11 @@ static int cross_check(const struct ktbpf_kernel *k, uint64_t bias, const char *
 			continue;
 		want = strtoull(buf, NULL, 16);
 		if (v + bias != want)
-			return ktbpf_err_set(err, -EINVAL,
-					     "%s does not match the running kernel: %s is at "
-					     "0x%llx after relocation but VMCOREINFO says 0x%llx "
-					     "(a file from another build?)",
-					     file, name, (unsigned long long)(v + bias),
+			return ktbpf_err_set(err, -EXDEV,
+					     "%s %s does not match the guest kernel: %s is at "
+					     "0x%llx after relocation but VMCOREINFO says 0x%llx",
+					     symbols_kind(k), file, name,
+					     (unsigned long long)(v + bias),
 					     (unsigned long long)want);
 	}
 	return 0;
@@ -277,10 +284,10 @@ static int relocate(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h, 
 		have = true;
 	}
 	if (have && bias && vi->has_kerneloffset && bias != vi->kerneloffset)
-		return ktbpf_err_set(err, -EINVAL,
-				     "%s does not match the running kernel: it is off by 0x%llx "
+		return ktbpf_err_set(err, -EXDEV,
+				     "%s %s does not match the guest kernel: it is off by 0x%llx "
 				     "but KERNELOFFSET is 0x%llx",
-				     file, (unsigned long long)bias,
+				     symbols_kind(k), file, (unsigned long long)bias,
 				     (unsigned long long)vi->kerneloffset);
 	if (have) {
 		int r = cross_check(k, bias, file, err);
@@ -303,12 +310,42 @@ static int relocate(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h, 
 	return 0;
 }
 
+/* What files are checked against (kernel-files.c): the guest's own word. */
+static struct kf_guest guest_view(const struct ktbpf_kernel *k)
+{
+	return (struct kf_guest){.x = k->x,
+				 .syms = k->syms,
+				 .release = k->info.release,
+				 .build_id = k->info.build_id};
+}
+
+/*
+ * Relocated symbols from a file, checked in guest RAM: linux_banner must
+ * say the guest's release (unless paging is only guessed, when an
+ * unreadable banner would blame the file for the guess).
+ */
+static int check_symbol_file(const struct ktbpf_kernel *k, const char *file, struct ktbpf_err *err)
+{
+	struct kf_guest g = guest_view(k);
+
+	if (k->l5_guessed)
+		return 0;
+	return kf_check_symbols(
+		file, k->info.symbols_source == KTBPF_SRC_VMLINUX ? "vmlinux" : "System.map", &g,
+		err);
+}
+
 static int load_symbol_files(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 			     struct ktbpf_err *err)
 {
 	const char *file = h->vmlinux_path;
+	struct kf_guest g = guest_view(k);
 	int r = -ENOENT;
 
+	if (h->vmlinux_path &&
+	    (r = kf_check_elf(h->vmlinux_path, "vmlinux", &g, &k->vmlinux_proven, err)) < 0)
+		return r;
+	r = -ENOENT;
 	if (h->vmlinux_path) {
 		r = ktbpf_symtab_load_elf(k->syms, h->vmlinux_path, err);
 		k->info.symbols_source = KTBPF_SRC_VMLINUX;
@@ -329,7 +366,9 @@ static int load_symbol_files(struct ktbpf_kernel *k, const struct ktbpf_kernel_h
 	}
 	if ((r = ktbpf_symtab_finish(k->syms)) < 0)
 		return ktbpf_err_set(err, r, "cannot index the symbols of %s", file);
-	return relocate(k, h, file, err);
+	if ((r = relocate(k, h, file, err)) < 0)
+		return r;
+	return check_symbol_file(k, file, err);
 }
 
 static int load_symbols(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
@@ -389,7 +428,7 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 		return ktbpf_err_set(err, -ENOENT,
 				     "guest kernel has no BTF (__start_BTF missing): build it with "
 				     "CONFIG_DEBUG_INFO_BTF or pass --vmlinux / --btf");
-	if (stop <= start || stop - start > BTF_MAX)
+	if (stop <= start || stop - start > KF_BTF_MAX)
 		return ktbpf_err_set(
 			err, -EUCLEAN,
 			"guest BTF size %lld (__stop_BTF - __start_BTF) is implausible",
@@ -415,38 +454,20 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 }
 
 /*
- * Whether the ELF at path has a .BTF section: asked first so a vmlinux
- * without one (then the guest's copy is used) does not make libbpf print a
- * warning on the caller's stderr.
+ * BTF from a file, before any offset is taken from it: an ELF's build ID
+ * (or release) against the guest's, else the bytes against the guest's own
+ * BTF in RAM (kernel-files.c).
  */
-static bool elf_has_btf(const char *path)
+static int check_btf_file(const struct ktbpf_kernel *k, const char *path, bool is_vmlinux,
+			  struct ktbpf_err *err)
 {
-	size_t shstrndx;
-	Elf_Scn *scn = NULL;
-	GElf_Shdr sh;
-	bool found = false;
-	const char *name;
-	Elf *elf;
-	int fd;
+	struct kf_guest g = guest_view(k);
+	bool proven = is_vmlinux && k->vmlinux_proven;
+	int r;
 
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return true; /* let libbpf say what is wrong */
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return true;
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (elf && elf_getshdrstrndx(elf, &shstrndx) == 0) {
-		while (!found && (scn = elf_nextscn(elf, scn))) {
-			name = gelf_getshdr(scn, &sh) ? elf_strptr(elf, shstrndx, sh.sh_name)
-						      : NULL;
-			found = name && !strcmp(name, ".BTF");
-		}
-	} else {
-		found = true;
-	}
-	elf_end(elf);
-	close(fd);
-	return found;
+	if (!is_vmlinux && (r = kf_check_elf(path, "BTF file", &g, &proven, err)) < 0)
+		return r;
+	return proven ? 0 : kf_check_btf(k->btf, path, &g, err);
 }
 
 static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
@@ -461,7 +482,7 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		k->info.btf_source = KTBPF_SRC_BTF_FILE;
 	} else if (h->vmlinux_path) {
 		/* A vmlinux without .BTF falls back to the guest's own copy. */
-		if (elf_has_btf(h->vmlinux_path)) {
+		if (kf_elf_has_btf(h->vmlinux_path)) {
 			k->btf = btf__parse_elf(h->vmlinux_path, NULL);
 			vmlinux_errno = errno ? errno : EINVAL;
 		} else {
@@ -485,6 +506,11 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 					     h->vmlinux_path,
 					     vmlinux_errno == ENOENT ? "no .BTF"
 								     : "no readable .BTF");
+		if (r < 0)
+			return r;
+	} else {
+		int r = check_btf_file(k, path, path == h->vmlinux_path, err);
+
 		if (r < 0)
 			return r;
 	}

@@ -259,6 +259,24 @@ static uint32_t opt_sum(uint32_t a, uint32_t b)
 		       : a + b;
 }
 
+/* The value of enumerator name of enum type (include/uapi/linux/bpf.h enums). */
+static bool enum_value(const struct btf *btf, const char *type, const char *name, int64_t *ret)
+{
+	int id = btf__find_by_name_kind(btf, type, BTF_KIND_ENUM);
+	const struct btf_type *t = id < 0 ? NULL : btf__type_by_id(btf, (uint32_t)id);
+	uint32_t i;
+
+	for (i = 0; t && btf_is_enum(t) && i < btf_vlen(t) && i < 1024; i++) {
+		const char *n = btf__name_by_offset(btf, btf_enum(t)[i].name_off);
+
+		if (n && !strcmp(n, name)) {
+			*ret = btf_enum(t)[i].val;
+			return true;
+		}
+	}
+	return false;
+}
+
 /*
  * enum scx_enable_state (6.15+) or scx_ops_enable_state (6.12-6.14),
  * kernel/sched/ext.c: the values of its ENABLING, ENABLED, DISABLING and
@@ -323,6 +341,11 @@ static void resolve_st(const struct btf *btf, struct ktbpf_st_offsets *st)
 	st->ops_name = opt(btf, "bpf_struct_ops", "name");
 	st->aux_st_ops = opt(btf, "bpf_prog_aux", "st_ops");
 	st->link_prog = opt(btf, "bpf_link", "prog");
+	st->link_id = opt(btf, "bpf_link", "id");
+	st->link_type = opt(btf, "bpf_link", "type");
+	st->stlink_map = opt(btf, "bpf_struct_ops_link", "map");
+	st->has_link_type_st_ops =
+		enum_value(btf, "bpf_link_type", "BPF_LINK_TYPE_STRUCT_OPS", &st->link_type_st_ops);
 	st->maps = st->map_type != KTBPF_OFFSET_NONE && st->map_id != KTBPF_OFFSET_NONE &&
 		   st->map_vvt_id != KTBPF_OFFSET_NONE && st->stm_uvalue != KTBPF_OFFSET_NONE &&
 		   st->stm_kvalue != KTBPF_OFFSET_NONE && st->val_state != KTBPF_OFFSET_NONE &&

@@ -209,7 +209,8 @@ static void explain_none(struct stwalk *w)
 
 /*
  * The active instances, in map id order: sched_ext's current scheduler and
- * every other instance in state INUSE (a TCP congestion control). The first
+ * every other instance in use: state INUSE (registered by update_elem), or
+ * READY with a struct_ops link (a TCP congestion control either way). The first
  * named (map_id, obj_name, iface) is the scheduler when there is one.
  */
 void st_choose_active(struct stwalk *w, const struct scx_view *v)
@@ -224,7 +225,9 @@ void st_choose_active(struct stwalk *w, const struct scx_view *v)
 	for (i = 0; i < s->nr_instances; i++) {
 		const struct ktbpf_st_instance *in = &s->instances[i];
 
-		if (in != scx && (in->state != KTBPF_ST_INUSE || st_is_scx_iface(in->iface)))
+		if (in != scx &&
+		    (st_is_scx_iface(in->iface) ||
+		     !(in->state == KTBPF_ST_INUSE || (in->state == KTBPF_ST_READY && in->linked))))
 			continue;
 		if (a->nr_instances < KTBPF_MAX_ACTIVE)
 			a->map_ids[a->nr_instances++] = in->map_id;

@@ -231,7 +231,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 	const struct st_fn_member *fm = l->m;
 	uint8_t buf[OPS_READ_MAX];
 	struct ktbpf_err e;
-	uint64_t uvalue;
+	uint64_t uvalue = in->uvalue_kva;
 	uint32_t i, n = l->n;
 
 	err_reset(&e);
@@ -247,8 +247,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 			  in->map_id, in->iface, l->size, OPS_READ_MAX);
 		return;
 	}
-	if (ktbpf_xlate_read_u64(w->x, in->kva + w->st->stm_uvalue, &uvalue, &e) < 0 ||
-	    ktbpf_xlate_read(w->x, uvalue + w->st->val_data, buf, l->size, &e) < 0) {
+	if (ktbpf_xlate_read(w->x, uvalue + w->st->val_data, buf, l->size, &e) < 0) {
 		char what[64];
 
 		snprintf(what, sizeof(what), "map %" PRIu32 ": uvalue unreadable", in->map_id);
@@ -399,6 +398,30 @@ static int read_map_head(struct stwalk *w, uint64_t kva, uint32_t *id, char *nam
 	return 0;
 }
 
+/*
+ * kvalue's state and the uvalue pointer: one read when they are close (they
+ * are neighbours in every kernel: uvalue is the member before kvalue).
+ */
+static int read_state(struct stwalk *w, uint64_t kva, uint32_t *state, uint64_t *uvalue,
+		      struct ktbpf_err *e)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	uint64_t lo = st->stm_uvalue, s_off = (uint64_t)st->stm_kvalue + st->val_state;
+	uint8_t buf[128];
+	int r;
+
+	if (s_off > lo && s_off + 4 - lo <= sizeof(buf)) {
+		r = ktbpf_xlate_read(w->x, kva + lo, buf, s_off + 4 - lo, e);
+		if (r < 0)
+			return r;
+		memcpy(uvalue, buf, 8);
+		memcpy(state, buf + (s_off - lo), 4);
+		return 0;
+	}
+	r = ktbpf_xlate_read_u32(w->x, kva + s_off, state, e);
+	return r < 0 ? r : ktbpf_xlate_read_u64(w->x, kva + lo, uvalue, e);
+}
+
 /* One struct_ops map: header, state, interface and members. */
 static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 {
@@ -406,12 +429,13 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 	char name[KTBPF_OBJ_NAME_LEN], opsname[KTBPF_IFACE_LEN];
 	struct ktbpf_st_instance *in;
 	uint32_t id, vvt, state;
+	uint64_t uvalue;
 	struct ktbpf_err e;
 	const char *tname;
 
 	err_reset(&e);
 	if (read_map_head(w, kva, &id, name, &vvt, &e) < 0 ||
-	    ktbpf_xlate_read_u32(w->x, kva + st->stm_kvalue + st->val_state, &state, &e) < 0) {
+	    read_state(w, kva, &state, &uvalue, &e) < 0) {
 		snap_diag_err(w->s, 0, &e, "struct_ops map unreadable, skipped");
 		w->s->nr_skipped++;
 		return;
@@ -431,6 +455,7 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 	memset(in, 0, offsetof(struct ktbpf_st_instance, members));
 	in->kdata_kva = 0;
 	in->ops_type_id = 0;
+	in->uvalue_kva = uvalue;
 	in->map_id = id;
 	in->kva = kva;
 	memcpy(in->name, name, KTBPF_OBJ_NAME_LEN);
@@ -518,6 +543,102 @@ static void walk_maps(struct stwalk *w)
 	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
 		w->s->capped = true;
 		snap_diag(w->s, -ELOOP, 0, 0, "map_idr walk did not end: stopped");
+	}
+	ktbpf_xa_iter_deinit(&it);
+}
+
+/* The instance at kva, or NULL. */
+static struct ktbpf_st_instance *inst_by_kva(struct ktbpf_snapshot *s, uint64_t kva)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_instances; i++)
+		if (s->instances[i].kva == kva)
+			return &s->instances[i];
+	return NULL;
+}
+
+/*
+ * link_idr (kernel/bpf/syscall.c: DEFINE_IDR(link_idr)): a map created with
+ * BPF_F_LINK (6.4+, libbpf's SEC(".struct_ops.link")) stays READY when
+ * attached; what attaches it is a struct bpf_struct_ops_link whose map is
+ * set (kernel/bpf/bpf_struct_ops.c: bpf_struct_ops_link_create(); detach
+ * clears it). The per-member links of update_elem() are never in link_idr.
+ */
+static void walk_links(struct stwalk *w)
+{
+	const struct ktbpf_st_offsets *st = w->st;
+	struct ktbpf_xa_iter it;
+	uint64_t guard, index, entry, head;
+	struct ktbpf_err e;
+
+	err_reset(&e);
+	if (!w->info->link_idr || st->stlink_map == KTBPF_OFFSET_NONE ||
+	    st->link_type == KTBPF_OFFSET_NONE || st->link_id == KTBPF_OFFSET_NONE ||
+	    !st->has_link_type_st_ops)
+		return;
+	if (ktbpf_xlate_read_u64(w->x, w->info->link_idr + w->o->idr_xa_head, &head, &e) < 0) {
+		snap_diag_err(w->s, 0, &e, "link_idr unreadable: struct_ops links not known");
+		return;
+	}
+	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, MAX_NODES);
+	for (guard = 0; guard < KTBPF_MAX_MAPS + MAX_NODES + 2ull; guard++) {
+		struct ktbpf_st_instance *in;
+		uint32_t type, id;
+		uint64_t map;
+		int r;
+
+		err_reset(&e);
+		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
+		if (r == KTBPF_ITER_END)
+			break;
+		if (r == -E2BIG) {
+			w->s->capped = true;
+			snap_diag(w->s, -E2BIG, 0, 0,
+				  "link_idr walk stopped at %d links / %d nodes: links incomplete",
+				  KTBPF_MAX_MAPS, MAX_NODES);
+			continue;
+		}
+		if (r < 0) {
+			snap_diag_err(w->s, 0, &e, "link_idr node skipped");
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry))
+			continue;
+		if (ktbpf_xlate_read_u32(w->x, entry + st->link_type, &type, &e) < 0 ||
+		    ktbpf_xlate_read_u32(w->x, entry + st->link_id, &id, &e) < 0) {
+			snap_diag_err(w->s, 0, &e, "bpf_link unreadable, skipped");
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (type != (uint64_t)st->link_type_st_ops)
+			continue;
+		if (id != index ||
+		    ktbpf_xlate_read_u64(w->x, entry + st->stlink_map, &map, &e) < 0) {
+			snap_diag(w->s, -EUCLEAN, 0, entry,
+				  "link_idr entry %" PRIu64
+				  ": struct_ops link unreadable or id %" PRIu32
+				  " (freed or torn?), skipped",
+				  index, id);
+			w->s->nr_skipped++;
+			continue;
+		}
+		if (!map)
+			continue; /* detached */
+		in = inst_by_kva(w->s, map);
+		if (!in) {
+			snap_diag(w->s, -EUCLEAN, 0, entry,
+				  "struct_ops link %" PRIu64 " points at 0x%" PRIx64
+				  ", no struct_ops map of this walk (torn or corrupt?)",
+				  index, map);
+			continue;
+		}
+		in->linked = true;
+	}
+	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
+		w->s->capped = true;
+		snap_diag(w->s, -ELOOP, 0, 0, "link_idr walk did not end: stopped");
 	}
 	ktbpf_xa_iter_deinit(&it);
 }
@@ -648,6 +769,7 @@ void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 			}
 		}
 	}
+	walk_links(&w);
 	resolve_objects(&w);
 	st_choose_active(&w, &before);
 	st_recheck_active(&w);

@@ -84,6 +84,8 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --system-map FILE      the guest's System.map (or a /proc/kallsyms copy)\n"
 	      "  --btf FILE             the guest's BTF: raw (/sys/kernel/btf/vmlinux) or an ELF\n"
 	      "                         with .BTF\n"
+	      "                         (files are checked against the guest: one from another\n"
+	      "                         kernel fails, naming it)\n"
 	      "  --vmcoreinfo-pa PA     guest physical address of the VMCOREINFO note (skips the "
 	      "scan)\n"
 	      "  --arch ARCH            x86_64 or aarch64 (default: from VMCOREINFO, else x86_64)\n"
@@ -476,7 +478,11 @@ static int run(struct opts *o, struct ctx *c)
 		o->hints.vmcoreinfo_text = c->vmcoreinfo;
 		o->hints.vmcoreinfo_len = c->vmcoreinfo_len;
 	}
-	if (ktbpf_kernel_discover(c->mem, &o->hints, &c->k, &err) < 0)
+	r = ktbpf_kernel_discover(c->mem, &o->hints, &c->k, &err);
+	/* A file that belongs to another kernel: the message names it and what differs. */
+	if (r == -EXDEV)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+	if (r < 0)
 		return fail(o, KTBPFCTL_EXIT_FAIL, "no guest kernel found in '%s': %s", o->ram,
 			    err.msg);
 	c->snap = ktbpf_snapshot_new();
@@ -714,14 +720,17 @@ static void print_instances(const struct ktbpf_snapshot *s)
 	printf("\nstruct_ops instances: %zu\n", s->nr_instances);
 	if (!s->nr_instances)
 		return;
-	printf("  %6s  %-16s  %-24s  %-8s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
+	printf("  %6s  %-16s  %-24s  %-10s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
 	       "OBJECT", "MEMBERS (member=prog id)");
 	for (i = 0; i < s->nr_instances; i++) {
 		const struct ktbpf_st_instance *in = &s->instances[i];
 
-		printf("  %6" PRIu32 "  %-16s  %-24s  %-8s  %-16s ", in->map_id, in->name,
-		       in->iface[0] ? in->iface : "?", ktbpf_st_state_name(in->state),
-		       in->obj_name[0] ? in->obj_name : "-");
+		char state[24];
+
+		snprintf(state, sizeof(state), "%s%s", ktbpf_st_state_name(in->state),
+			 in->linked ? "+link" : "");
+		printf("  %6" PRIu32 "  %-16s  %-24s  %-10s  %-16s ", in->map_id, in->name,
+		       in->iface[0] ? in->iface : "?", state, in->obj_name[0] ? in->obj_name : "-");
 		for (m = 0; m < in->nr_members; m++)
 			printf(" %s=%" PRIu32, in->members[m].member, in->members[m].prog_id);
 		printf("%s\n", in->nr_members ? "" : " -");

@@ -486,7 +486,7 @@ static uint32_t add_value_type(struct kb *b, const struct kit_btf_layout *l, con
 static void add_st_map(struct kb *b, struct kit_btf_layout *l, int map_id, int value_id)
 {
 	struct ktbpf_st_offsets *st = &l->off.st;
-	int chrp = ptr_to(b, b->chr), opsp, descp = 0, linkpp, uvp, mutex, rcu, t;
+	int chrp = ptr_to(b, b->chr), opsp, descp = 0, linkpp, uvp, mutex, rcu, t, e;
 
 	l->st_ops_size = 0x60;
 	st->ops_name = 0x50;
@@ -497,12 +497,30 @@ static void add_st_map(struct kb *b, struct kit_btf_layout *l, int map_id, int v
 	opsp = ptr_to(b, t);
 	l->link_size = 64;
 	st->link_prog = 24;
+	st->link_id = 8;
+	st->link_type = 12;
+	e = must(btf__add_enum(b->btf, "bpf_link_type", 4), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_LINK_TYPE_UNSPEC", 0), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_LINK_TYPE_TRACING", 2), "enum");
+	must(btf__add_enum_value(b->btf, "BPF_LINK_TYPE_STRUCT_OPS", 9), "enum");
+	st->has_link_type_st_ops = true;
+	st->link_type_st_ops = 9;
 	t = strct(b, "bpf_link", l->link_size);
 	field(b, "id", b->u32, 8);
-	field(b, "type", b->u32, 12);
+	field(b, "type", e, 12);
 	field(b, "ops", b->voidp, 16);
 	field(b, "prog", b->voidp, 24);
 	linkpp = ptr_to(b, ptr_to(b, t));
+	/* 6.4+: struct bpf_struct_ops_link { struct bpf_link link; struct bpf_map *map; ... } */
+	st->stlink_map = KTBPF_OFFSET_NONE;
+	if (l->st_common) {
+		int mapp = ptr_to(b, map_id);
+
+		strct(b, "bpf_struct_ops_link", l->link_size + 32);
+		field(b, "link", t, 0);
+		field(b, "map", mapp, l->link_size);
+		st->stlink_map = l->link_size;
+	}
 	uvp = ptr_to(b, value_id);
 	if (l->st_common) {
 		l->st_desc_size = 40;

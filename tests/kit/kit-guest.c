@@ -298,8 +298,10 @@ static void expect_active(struct kit_guest *g, const struct kit_guest_inst *scx,
 	for (i = 0; i < g->nr_insts; i++) {
 		const struct kit_guest_inst *in = &g->insts[i];
 
-		if (!(in == scx && scx_on) &&
-		    (in->spec.state != KTBPF_ST_INUSE || in->spec.iface == KIT_IFACE_SCX))
+		bool in_use = in->spec.state == KTBPF_ST_INUSE ||
+			      (in->spec.state == KTBPF_ST_READY && in->spec.linked);
+
+		if (!(in == scx && scx_on) && (!in_use || in->spec.iface == KIT_IFACE_SCX))
 			continue;
 		g->active_ids[g->nr_active++] = in->map_id;
 		if (!primary || in == scx)
@@ -369,6 +371,23 @@ static void make_links(struct kit_guest *g, struct kit_guest_inst *in)
 	kit_kernel_w32(g->kk, in->kva + g->lay.off.st.stm_funcs_cnt, in->nr_members);
 }
 
+/* A struct bpf_struct_ops_link in link_idr attaching the instance (bpf_struct_ops_link_create()).
+ */
+static void make_st_link(struct kit_guest *g, struct kit_guest_inst *in)
+{
+	const struct ktbpf_st_offsets *st = &g->lay.off.st;
+	uint64_t kva, pa;
+	uint32_t id = ++g->next_link_id;
+
+	if (st->stlink_map == KTBPF_OFFSET_NONE)
+		die("linked instance: this BTF variant has no bpf_struct_ops_link", in->spec.name);
+	kit_kernel_kmalloc(g->kk, g->lay.link_size + 32, &kva, &pa);
+	kit_w32(g->im, pa + st->link_id, id);
+	kit_w32(g->im, pa + st->link_type, (uint32_t)st->link_type_st_ops);
+	kit_w64(g->im, pa + st->stlink_map, in->kva);
+	kit_xa_store(g->link_xa, id, kva);
+}
+
 static void make_inst(struct kit_guest *g, struct kit_guest_inst *in)
 {
 	const struct ktbpf_st_offsets *st = &g->lay.off.st;
@@ -424,6 +443,8 @@ static void make_inst(struct kit_guest *g, struct kit_guest_inst *in)
 	fill_kdata(g, in, kdata);
 	kit_kernel_wkva(g->kk, in->kva + st->stm_kvalue + st->val_data, kdata, osz);
 	make_links(g, in);
+	if (in->spec.linked)
+		make_st_link(g, in);
 	free(kdata);
 }
 
@@ -544,6 +565,11 @@ static void make_insts(struct kit_guest *g)
 	kit_kernel_add_symbol(g->kk, "map_idr", g->lay.idr_size, 8, &g->map_idr, &pa);
 	kit_w64(g->im, pa + g->lay.off.idr_xa_head, kit_xa_head(g->map_xa));
 	kit_w32(g->im, pa + g->lay.off.idr_next, g->next_map_id + 1);
+	if (g->next_link_id) {
+		kit_kernel_add_symbol(g->kk, "link_idr", g->lay.idr_size, 8, &g->link_idr, &pa);
+		kit_w64(g->im, pa + g->lay.off.idr_xa_head, kit_xa_head(g->link_xa));
+		kit_w32(g->im, pa + g->lay.off.idr_next, g->next_link_id + 1);
+	}
 }
 
 static void make_idr(struct kit_guest *g)
@@ -621,6 +647,7 @@ struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 	if (g->opts.scx == KIT_SCX_DEFAULT)
 		g->opts.scx = KIT_SCX_OPS;
 	g->map_xa = kit_xa_new(g->im, g->kk->page_offset, &g->lay.off.xa);
+	g->link_xa = kit_xa_new(g->im, g->kk->page_offset, &g->lay.off.xa);
 	make_progs(g, specs, n);
 	free(defaults);
 	make_idr(g);
@@ -644,6 +671,7 @@ void kit_guest_free(struct kit_guest *g)
 	free(g->insts);
 	kit_xa_free(g->xa);
 	kit_xa_free(g->map_xa);
+	kit_xa_free(g->link_xa);
 	kit_kernel_free(g->kk);
 	btf__free(g->btf);
 	kit_image_free(g->im);

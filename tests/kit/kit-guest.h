@@ -60,6 +60,7 @@ struct kit_st_spec {
 	uint32_t state;		  /* kvalue state as written (KTBPF_ST_*) */
 	const uint32_t *prog_ids; /* programs in its member slots (each at its spec's member) */
 	uint32_t nr_prog_ids;
+	bool linked; /* attached by a struct_ops bpf_link in link_idr (6.4+ layouts) */
 };
 
 enum kit_stats_key {
@@ -153,8 +154,9 @@ struct kit_guest {
 	uint32_t nr_progs, nr_struct_ops;
 	struct kit_guest_inst *insts; /* in map id order */
 	uint32_t nr_insts;
-	uint64_t map_idr;
-	struct kit_xa *map_xa;
+	uint64_t map_idr, link_idr;
+	struct kit_xa *map_xa, *link_xa;
+	uint32_t next_link_id;
 	uint32_t next_map_id;
 	uint64_t scx_state_kva, scx_ops_kva, scx_root_kva; /* symbols (0: absent) */
 	uint64_t scx_sched_kva;				   /* what scx_root points at */

@@ -19,8 +19,7 @@
 #define VMALLOC_5L     0xffa0000000000000ull
 #define PAGE_OFFSET_4L 0xffff888000000000ull
 #define PAGE_OFFSET_5L 0xff11000000000000ull
-#define PERCPU_SYM_MAX 0x80000000ull /* zero-based per-CPU symbols lie below */
-#define CPU_OFFSET_NR  64	     /* __per_cpu_offset[] entries (NR_CPUS) */
+#define CPU_OFFSET_NR  64 /* __per_cpu_offset[] entries (NR_CPUS) */
 
 static void die(const char *what, uint64_t a)
 {
@@ -350,6 +349,18 @@ void kit_kernel_set_btf(struct kit_kernel *kk, const void *raw, size_t size)
 
 /* ---- kit_kernel_finish(): the objects discovery reads ---- */
 
+/* init/version.c: linux_banner, which the release in VMCOREINFO comes from too. */
+static void write_banner(struct kit_kernel *kk)
+{
+	char banner[160];
+	uint64_t pa;
+	int n = snprintf(banner, sizeof(banner), "Linux version %s (kit@kit) #1 SMP\n",
+			 kk->opts.release);
+
+	kit_kernel_add_symbol_type(kk, "linux_banner", 'R', (uint64_t)n + 1, 1, NULL, &pa);
+	kit_wbytes(kk->im, pa, banner, (uint64_t)n + 1);
+}
+
 static void write_objects(struct kit_kernel *kk)
 {
 	struct kit_image *im = kk->im;
@@ -378,6 +389,7 @@ static void write_objects(struct kit_kernel *kk)
 	if (!kk->opts.no_prog_idr)
 		kit_kernel_add_symbol(kk, "prog_idr", 24, 8, &kk->prog_idr, NULL);
 	kit_kernel_add_symbol(kk, "bpf_stats_enabled_key", 16, 8, &kk->bpf_stats_enabled_key, NULL);
+	write_banner(kk);
 	if (kk->btf && !kk->opts.no_btf) {
 		uint64_t off = img_alloc(kk, kk->btf_size, 4);
 
@@ -424,7 +436,7 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 		die("out of memory", 0);
 	t[0] = '\0';
 	emit(&t, &len, &cap, "OSRELEASE=%s\nBUILD-ID=%s\nPAGESIZE=4096\n", kk->opts.release,
-	     "6b1d0e6c8e0f4a4cbb2e3a5d7a1f9c0e12345678");
+	     KIT_BUILD_ID);
 	emit(&t, &len, &cap, "SYMBOL(init_uts_ns)=%" PRIx64 "\nOFFSET(uts_namespace.name)=0\n",
 	     kk->text_kva + 0x100000);
 	emit(&t, &len, &cap, "SYMBOL(swapper_pg_dir)=%" PRIx64 "\n", pgd);
@@ -506,7 +518,7 @@ static const char *const multi_tokens[] = {
 };
 #define NR_MULTI (sizeof(multi_tokens) / sizeof(multi_tokens[0]))
 
-static int sym_cmp(const void *a, const void *b)
+int kit_ksym_cmp(const void *a, const void *b)
 {
 	const struct kit_ksym *x = *(const struct kit_ksym *const *)a;
 	const struct kit_ksym *y = *(const struct kit_ksym *const *)b;
@@ -576,7 +588,7 @@ static void write_tokens(struct kit_kernel *kk)
 bool kit_kallsyms_left_out(enum kit_kallsyms_enc enc, uint64_t kva)
 {
 	return (enc == KIT_KALLSYMS_RELATIVE || enc == KIT_KALLSYMS_PLACE_RELATIVE) &&
-	       kva < PERCPU_SYM_MAX;
+	       kva < KIT_PERCPU_SYM_MAX;
 }
 
 /* kernel/kallsyms.c: offset_to_ptr(&kallsyms_offsets[i]) gives v[i]->kva back. */
@@ -619,13 +631,13 @@ static void write_addresses(struct kit_kernel *kk, struct kit_ksym **v, uint32_t
 		return;
 	}
 	for (uint32_t i = 0; i < n; i++)
-		if (v[i]->kva >= PERCPU_SYM_MAX && v[i]->kva < base)
+		if (v[i]->kva >= KIT_PERCPU_SYM_MAX && v[i]->kva < base)
 			base = v[i]->kva;
 	tab = malloc(4ull * n);
 	for (uint32_t i = 0; i < n; i++) {
 		int32_t off;
 
-		if (v[i]->kva < PERCPU_SYM_MAX)
+		if (v[i]->kva < KIT_PERCPU_SYM_MAX)
 			off = (int32_t)v[i]->kva; /* absolute */
 		else if (enc == KIT_KALLSYMS_ABS_PERCPU)
 			off = (int32_t)(base - 1 - v[i]->kva);
@@ -652,7 +664,7 @@ static void kallsyms_encode(struct kit_kernel *kk)
 	for (size_t i = 0; i < kk->nr_syms; i++)
 		if (!kit_kallsyms_left_out(kk->opts.kallsyms_enc, kk->syms[i].kva))
 			v[n++] = &kk->syms[i];
-	qsort(v, n, sizeof(*v), sym_cmp);
+	qsort(v, n, sizeof(*v), kit_ksym_cmp);
 	for (uint32_t i = 0; i < n; i++) {
 		uint8_t enc[1024];
 		size_t len = encode_name(v[i], enc);
@@ -685,165 +697,6 @@ static void kallsyms_encode(struct kit_kernel *kk)
 	free(v);
 	free(names);
 	free(markers);
-}
-
-/* ---- System.map ---- */
-
-void kit_kernel_write_system_map(const struct kit_kernel *kk, const char *path, bool link_time)
-{
-	struct kit_ksym **v = malloc(sizeof(*v) * kk->nr_syms);
-	FILE *f = fopen(path, "we");
-
-	if (!v || !f)
-		die("cannot write System.map", 0);
-	for (size_t i = 0; i < kk->nr_syms; i++)
-		v[i] = &kk->syms[i];
-	qsort(v, kk->nr_syms, sizeof(*v), sym_cmp);
-	for (size_t i = 0; i < kk->nr_syms; i++) {
-		uint64_t a = v[i]->kva;
-
-		if (link_time && a >= PERCPU_SYM_MAX)
-			a -= kk->opts.slide;
-		fprintf(f, "%016" PRIx64 " %c %s\n", a, v[i]->type, v[i]->name);
-	}
-	if (fclose(f))
-		die("cannot write System.map", 0);
-	free(v);
-}
-
-/* ---- vmlinux ELF ---- */
-
-/* Section indices in the kit's vmlinux. */
-enum { SEC_TEXT = 1, SEC_PERCPU, SEC_BTF, SEC_SYMTAB, SEC_STRTAB, SEC_SHSTRTAB };
-
-static Elf_Scn *new_section(Elf *e, uint32_t name, uint32_t type, uint64_t addr, uint64_t size,
-			    void *data, uint64_t data_size)
-{
-	Elf_Scn *scn = elf_newscn(e);
-	GElf_Shdr sh;
-	Elf_Data *d;
-
-	if (!scn || !gelf_getshdr(scn, &sh))
-		die("elf_newscn", 0);
-	sh.sh_name = name;
-	sh.sh_type = type;
-	sh.sh_addr = addr;
-	sh.sh_size = size;
-	sh.sh_addralign = 8;
-	sh.sh_flags = type == SHT_NOBITS ? SHF_ALLOC | SHF_WRITE : 0;
-	if (data || type == SHT_NOBITS) {
-		d = elf_newdata(scn);
-		if (!d)
-			die("elf_newdata", 0);
-		d->d_buf = data;
-		d->d_size = data_size;
-		d->d_type = type == SHT_SYMTAB ? ELF_T_SYM : ELF_T_BYTE;
-		d->d_align = type == SHT_STRTAB ? 1 : 8;
-	}
-	if (!gelf_update_shdr(scn, &sh))
-		die("gelf_update_shdr", 0);
-	return scn;
-}
-
-/* .symtab: the null symbol, locals (lowercase types), then globals. Returns the count. */
-static size_t vmlinux_symbols(const struct kit_kernel *kk, unsigned int flags, Elf64_Sym *out,
-			      char *strtab, size_t *strtab_len, size_t *ret_first_global)
-{
-	uint64_t pgd = kit_kernel_symbol(kk, "init_top_pgt");
-	size_t n = 1, len = 1;
-
-	memset(&out[0], 0, sizeof(out[0]));
-	strtab[0] = '\0';
-	for (int pass = 0; pass < 2; pass++) {
-		if (pass == 1)
-			*ret_first_global = n;
-		for (size_t i = 0; i < kk->nr_syms; i++) {
-			const struct kit_ksym *s = &kk->syms[i];
-			bool local = s->type >= 'a' && s->type <= 'z';
-			bool percpu = s->kva < PERCPU_SYM_MAX;
-			int type = (s->type | 0x20) == 't' ? STT_FUNC : STT_OBJECT;
-			Elf64_Sym *y = &out[n++];
-
-			if (local != (pass == 0)) {
-				n--;
-				continue;
-			}
-			y->st_name = (uint32_t)len;
-			y->st_info =
-				(unsigned char)GELF_ST_INFO(local ? STB_LOCAL : STB_GLOBAL, type);
-			y->st_other = 0;
-			y->st_shndx = percpu ? SEC_PERCPU : SEC_TEXT;
-			y->st_value = percpu ? s->kva : s->kva - kk->opts.slide;
-			if (!percpu && (flags & KIT_VMLINUX_OTHER_BUILD) && s->kva != pgd)
-				y->st_value += 1 << 20;
-			y->st_size = 8;
-			strcpy(strtab + len, s->name);
-			len += strlen(s->name) + 1;
-		}
-	}
-	*strtab_len = len;
-	return n;
-}
-
-void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, unsigned int flags)
-{
-	static char shstrtab[] = "\0.text\0.data..percpu\0.BTF\0.symtab\0.strtab\0.shstrtab";
-	size_t names = 1, nsym, first_global = 1, strtab_len = 0;
-	Elf64_Sym *syms = calloc(kk->nr_syms + 1, sizeof(*syms));
-	char *strtab;
-	GElf_Ehdr eh;
-	Elf_Scn *scn;
-	Elf *e;
-	int fd;
-
-	for (size_t i = 0; i < kk->nr_syms; i++)
-		names += strlen(kk->syms[i].name) + 1;
-	strtab = malloc(names);
-	if (!syms || !strtab || elf_version(EV_CURRENT) == EV_NONE)
-		die("out of memory", 0);
-	nsym = vmlinux_symbols(kk, flags, syms, strtab, &strtab_len, &first_global);
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	e = fd < 0 ? NULL : elf_begin(fd, ELF_C_WRITE, NULL);
-	if (!e || !gelf_newehdr(e, ELFCLASS64) || !gelf_getehdr(e, &eh))
-		die("cannot write vmlinux", 0);
-	eh.e_ident[EI_DATA] = ELFDATA2LSB;
-	eh.e_type = ET_EXEC;
-	eh.e_machine = EM_X86_64;
-	eh.e_version = EV_CURRENT;
-	eh.e_entry = KIT_LINK_TEXT;
-	eh.e_shstrndx = SEC_SHSTRTAB;
-	if (!gelf_update_ehdr(e, &eh))
-		die("gelf_update_ehdr", 0);
-	/* Names are offsets into shstrtab above. */
-	new_section(e, 1, SHT_NOBITS, KIT_LINK_TEXT, kk->opts.image_size, NULL,
-		    kk->opts.image_size);
-	new_section(e, 7, SHT_NOBITS, 0, kk->opts.percpu_unit, NULL, kk->opts.percpu_unit);
-	/* Unused sections stay as empty placeholders so the indices above hold. */
-	new_section(e, (flags & KIT_VMLINUX_BTF) ? 21 : 0, SHT_PROGBITS, 0,
-		    (flags & KIT_VMLINUX_BTF) ? kk->btf_size : 0,
-		    (flags & KIT_VMLINUX_BTF) ? (void *)kk->btf : NULL, kk->btf_size);
-	scn = new_section(e, (flags & KIT_VMLINUX_SYMTAB) ? 26 : 0,
-			  (flags & KIT_VMLINUX_SYMTAB) ? SHT_SYMTAB : SHT_PROGBITS, 0,
-			  (flags & KIT_VMLINUX_SYMTAB) ? nsym * sizeof(*syms) : 0,
-			  (flags & KIT_VMLINUX_SYMTAB) ? syms : NULL, nsym * sizeof(*syms));
-	if (flags & KIT_VMLINUX_SYMTAB) {
-		GElf_Shdr sh;
-
-		gelf_getshdr(scn, &sh);
-		sh.sh_link = SEC_STRTAB;
-		sh.sh_info = (uint32_t)first_global;
-		sh.sh_entsize = sizeof(*syms);
-		gelf_update_shdr(scn, &sh);
-	}
-	new_section(e, (flags & KIT_VMLINUX_SYMTAB) ? 34 : 0, SHT_STRTAB, 0, strtab_len, strtab,
-		    strtab_len);
-	new_section(e, 42, SHT_STRTAB, 0, sizeof(shstrtab), shstrtab, sizeof(shstrtab));
-	if (elf_update(e, ELF_C_WRITE) < 0)
-		die("elf_update", 0);
-	elf_end(e);
-	close(fd);
-	free(syms);
-	free(strtab);
 }
 
 const char kit_vmcoreinfo_debian61[] = "OSRELEASE=6.1.0-18-amd64\n"

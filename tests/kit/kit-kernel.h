@@ -40,7 +40,10 @@
 #include "kit.h"
 #include "kit-pt.h"
 
-#define KIT_LINK_TEXT 0xffffffff81000000ull /* _text without KASLR */
+#define KIT_LINK_TEXT	   0xffffffff81000000ull /* _text without KASLR */
+#define KIT_PERCPU_SYM_MAX 0x80000000ull	 /* zero-based per-CPU symbols lie below */
+/* The build ID VMCOREINFO (BUILD-ID) and the vmlinux note give, 20 bytes in hex. */
+#define KIT_BUILD_ID "6b1d0e6c8e0f4a4cbb2e3a5d7a1f9c0e12345678"
 
 enum kit_kallsyms_enc {
 	KIT_KALLSYMS_ABS_PERCPU = 0, /* x86_64 default before 6.15 */
@@ -139,6 +142,8 @@ void kit_kernel_add_symbol_type(struct kit_kernel *kk, const char *name, char ty
  * tables of 100k+ symbols.
  */
 void kit_kernel_add_symbol_at(struct kit_kernel *kk, const char *name, char type, uint64_t kva);
+/* qsort() order of symbols: by address, then as added. */
+int kit_ksym_cmp(const void *a, const void *b);
 /* kva of a symbol added so far; 0 if none. */
 uint64_t kit_kernel_symbol(const struct kit_kernel *kk, const char *name);
 
@@ -183,6 +188,10 @@ enum kit_vmlinux_flags {
 	 * VMCOREINFO.
 	 */
 	KIT_VMLINUX_OTHER_BUILD = 1u << 2,
+	/* .notes with the GNU build ID (KIT_BUILD_ID; with OTHER_BUILD another one) */
+	KIT_VMLINUX_BUILD_ID = 1u << 3,
+	/* .rodata with linux_banner: the kit's release (with OTHER_BUILD "6.12.0-other") */
+	KIT_VMLINUX_BANNER = 1u << 4,
 };
 
 /*

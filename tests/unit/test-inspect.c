@@ -17,6 +17,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+
+#include "kit-btf.h"
 #include "kit-guest.h"
 
 struct result {
@@ -527,6 +530,46 @@ Test(inspect, unwritable_output_fails)
 	free(cmd);
 	unlink(path);
 	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * The issue's case: a guest read with another kernel's BTF (and a vmlinux of
+ * another build) must fail naming the file, not answer "0 programs".
+ */
+Test(inspect, file_of_another_kernel_is_named)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct kit_btf_layout lay;
+	struct btf *other = kit_btf_kernel_new(KIT_BTF_V612_ANON, &lay);
+	char *ram = tmp_path("other-ram"), *btf = tmp_path("other.btf"), *vml = tmp_path("vml");
+	uint32_t n;
+	const void *raw = kit_btf_raw(other, &n);
+	FILE *fp = fopen(btf, "w");
+	struct result r;
+
+	cr_assert_eq(fwrite(raw, 1, n, fp), n);
+	fclose(fp);
+	kit_image_save(g->im, ram);
+	r = run((const char *const[]){"inspect", "--ram", ram, "--btf", btf, "--json", NULL});
+	assert_one_line_error(&r, 1, "does not match the guest kernel");
+	cr_assert(!strncmp(r.err, "ktbpfctl: BTF file ", 19) && strstr(r.err, btf), "%s", r.err);
+	cr_assert(strstr(r.out, "{\"error\":"), "%s", r.out);
+	result_free(&r);
+	kit_kernel_write_vmlinux(g->kk, vml,
+				 KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID |
+					 KIT_VMLINUX_OTHER_BUILD);
+	r = run((const char *const[]){"inspect", "--ram", ram, "--vmlinux", vml, NULL});
+	assert_one_line_error(&r, 1, "build ID");
+	cr_assert(!strncmp(r.err, "ktbpfctl: vmlinux ", 18) && strstr(r.err, vml), "%s", r.err);
+	result_free(&r);
+	unlink(ram);
+	unlink(btf);
+	unlink(vml);
+	free(ram);
+	free(btf);
+	free(vml);
+	btf__free(other);
 	kit_guest_free(g);
 }
 

@@ -326,8 +326,8 @@ Test(kernel, files_route_map_from_another_build_rejected)
 		(unsigned long long)(f.kk->prog_idr - o.slide));
 	fclose(fp);
 	h.system_map_path = path;
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL);
-	cr_assert_not_null(strstr(err.msg, "does not match the running kernel"), "%s", err.msg);
+	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV);
+	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
 }
@@ -682,8 +682,8 @@ Test(kernel, vmlinux_from_another_build_rejected)
 	fix_build(&f, &o, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_OTHER_BUILD);
 	h.vmlinux_path = path;
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
-	cr_assert_not_null(strstr(err.msg, "does not match the running kernel"), "%s", err.msg);
+	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "_stext"), "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
@@ -782,5 +782,214 @@ Test(kernel, init_top_pgt_above_image_window_rejected)
 	cr_assert_not_null(strstr(err.msg, "outside the kernel image"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "CR3"), "%s", err.msg);
 	free(text);
+	fix_free(&f);
+}
+
+/* ---- files from another kernel are named as such (kernel-files.c) ---- */
+
+static char *slurp_file(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	char *buf;
+	long n;
+
+	cr_assert_not_null(fp);
+	fseek(fp, 0, SEEK_END);
+	n = ftell(fp);
+	rewind(fp);
+	buf = calloc(1, (size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, fp), (size_t)n);
+	fclose(fp);
+	return buf;
+}
+
+/* raw BTF into a new temp file; path must hold 64 bytes. */
+static void write_btf(char *path, const void *raw, uint32_t n)
+{
+	FILE *fp;
+	int fd;
+
+	strcpy(path, "/tmp/ktbpf-test-btf-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	fp = fdopen(fd, "w");
+	cr_assert_eq(fwrite(raw, 1, n, fp), n);
+	fclose(fp);
+}
+
+/* One -EXDEV line naming the file (path) and saying why (what). */
+static void assert_mismatch(struct fix *f, const struct ktbpf_kernel_hints *h, const char *path,
+			    const char *what)
+{
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(discover_err(f, h, &err), -EXDEV, "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, path), "file not named: %s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, what), "'%s' not in: %s", what, err.msg);
+	cr_assert_null(strchr(err.msg, '\n'), "one line: %s", err.msg);
+}
+
+/* The case: another kernel's BTF for a guest with BTF of its own. */
+Test(kernel, btf_file_of_another_kernel_named)
+{
+	struct kit_btf_layout lay;
+	struct btf *other = kit_btf_kernel_new(KIT_BTF_V612_ANON, &lay);
+	struct ktbpf_kernel_hints h = {0};
+	const void *raw;
+	char path[64];
+	uint32_t n;
+	struct fix f;
+
+	fix_build(&f, NULL, 64 << 20);
+	raw = kit_btf_raw(other, &n);
+	cr_assert_neq(n, f.btf_size);
+	write_btf(path, raw, n);
+	h.btf_path = path;
+	assert_mismatch(&f, &h, path, "the guest's own (__start_BTF..__stop_BTF)");
+	unlink(path);
+	btf__free(other);
+	fix_free(&f);
+}
+
+/* Same size, one type name changed: the first differing byte is named. */
+Test(kernel, btf_file_differing_in_one_byte_named)
+{
+	struct ktbpf_kernel_hints h = {0};
+	const void *src;
+	uint8_t *raw;
+	char path[64], want[64];
+	uint32_t n;
+	uint8_t *at;
+	struct fix f;
+
+	fix_build(&f, NULL, 64 << 20);
+	src = kit_btf_raw(f.btf, &n);
+	raw = malloc(n);
+	memcpy(raw, src, n);
+	at = memmem(raw, n, "tcp_congestion_ops", 18);
+	cr_assert_not_null(at);
+	at[0] = 'T';
+	write_btf(path, raw, n);
+	h.btf_path = path;
+	snprintf(want, sizeof(want), "from byte %ld of %u", (long)(at - raw), n);
+	assert_mismatch(&f, &h, path, want);
+	unlink(path);
+	free(raw);
+	fix_free(&f);
+}
+
+Test(kernel, btf_file_equal_to_the_guests_accepted)
+{
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k;
+	char path[64];
+	uint32_t n;
+	struct fix f;
+
+	const void *raw;
+
+	fix_build(&f, NULL, 64 << 20);
+	raw = kit_btf_raw(f.btf, &n);
+	write_btf(path, raw, n);
+	h.btf_path = path;
+	k = discover_ok(&f, &h);
+	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_BTF_FILE);
+	assert_matches_kit(&f, k);
+	ktbpf_kernel_free(k);
+	unlink(path);
+	fix_free(&f);
+}
+
+Test(kernel, vmlinux_build_id_of_another_kernel_named)
+{
+	struct kit_kernel_opts o = {.slide = 0x3c00000};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k;
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID);
+	h.vmlinux_path = path;
+	k = discover_ok(&f, &h);
+	assert_matches_kit(&f, k);
+	ktbpf_kernel_free(k);
+	unlink(path);
+	write_vmlinux(&f, path,
+		      KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID |
+			      KIT_VMLINUX_OTHER_BUILD);
+	assert_mismatch(&f, &h, path, "the guest's (VMCOREINFO BUILD-ID) 6b1d0e6c8e0f4a4c...");
+	unlink(path);
+	fix_free(&f);
+}
+
+/* Without a build ID, the release in the file's linux_banner against OSRELEASE. */
+Test(kernel, vmlinux_release_of_another_kernel_named)
+{
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k;
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, NULL, 64 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BANNER);
+	h.vmlinux_path = path;
+	k = discover_ok(&f, &h);
+	ktbpf_kernel_free(k);
+	unlink(path);
+	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BANNER | KIT_VMLINUX_OTHER_BUILD);
+	assert_mismatch(&f, &h, path, "it is Linux 6.12.0-other, the guest runs 6.1.0-kit");
+	unlink(path);
+	fix_free(&f);
+}
+
+/* A vmlinux given as the BTF file: its build ID is checked too. */
+Test(kernel, btf_from_vmlinux_of_another_kernel_named)
+{
+	struct ktbpf_kernel_hints h = {0};
+	char path[64];
+	struct fix f;
+
+	fix_build(&f, NULL, 64 << 20);
+	write_vmlinux(&f, path, KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID | KIT_VMLINUX_OTHER_BUILD);
+	h.btf_path = path;
+	assert_mismatch(&f, &h, path, "BTF file");
+	unlink(path);
+	fix_free(&f);
+}
+
+/*
+ * A System.map whose linux_banner is elsewhere than the guest's: the
+ * symbols VMCOREINFO lists may agree, the banner in RAM does not.
+ */
+Test(kernel, system_map_banner_not_the_guests_named)
+{
+	struct kit_kernel_opts o = {.slide = 0x3c00000, .release = "6.1.0-kit"};
+	struct ktbpf_kernel_hints h = {0};
+	char path[64], line[64], *map, *at;
+	uint64_t banner;
+	FILE *fp;
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	banner = kit_kernel_symbol(f.kk, "linux_banner");
+	cr_assert_neq(banner, 0);
+	write_map(&f, path, true);
+	/* linux_banner moved 16 bytes on: it reads "1.0-kit (kit@kit) ...". */
+	map = slurp_file(path);
+	snprintf(line, sizeof(line), "%016llx R linux_banner\n",
+		 (unsigned long long)(banner - o.slide));
+	at = strstr(map, line);
+	cr_assert_not_null(at, "%s", map);
+	snprintf(line, sizeof(line), "%016llx", (unsigned long long)(banner - o.slide + 16));
+	memcpy(at, line, 16);
+	fp = fopen(path, "w");
+	fputs(map, fp);
+	fclose(fp);
+	free(map);
+	h.system_map_path = path;
+	assert_mismatch(&f, &h, path, "linux_banner at");
+	unlink(path);
 	fix_free(&f);
 }

@@ -504,13 +504,16 @@ struct flip_state {
 	int reads;
 };
 
-/* The scalar read path traces before it copies: the second read sees TOBEFREE. */
+/*
+ * Reads covering the state: the walk's (a span, traced after the copy) and
+ * the check's (a scalar read, traced before the copy: it sees TOBEFREE).
+ */
 static void flip_state_trace(void *ctx, uint64_t pa, size_t len)
 {
 	struct flip_state *f = ctx;
 
-	if (pa == f->pa && ++f->reads == 2)
-		kit_w32(f->g->im, pa, KTBPF_ST_TOBEFREE);
+	if (f->pa >= pa && f->pa < pa + len && ++f->reads == 2)
+		kit_w32(f->g->im, f->pa, KTBPF_ST_TOBEFREE);
 }
 
 Test(structops, torn_when_the_active_instance_changes_state)
@@ -533,6 +536,61 @@ Test(structops, torn_when_the_active_instance_changes_state)
 	cr_assert_eq(f.reads, 2, "read once in the walk, once to check");
 	cr_assert(s->torn);
 	cr_assert(has_diag(s, -EAGAIN, "state changed"));
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/*
+ * SEC(".struct_ops.link") maps stay READY when attached: a struct_ops link
+ * in link_idr is what attaches them. A linked sched_ext map still needs the
+ * kernel's scheduler to be it.
+ */
+Test(structops, ready_instance_attached_by_a_link_is_active)
+{
+	static const struct kit_prog_spec progs[] = {
+		{.id = 1, .iface = KIT_IFACE_TCP, .member = 1, .obj = "loose"},
+		{.id = 2, .iface = KIT_IFACE_TCP, .member = 1, .obj = "linkcc"},
+		{.id = 3, .iface = KIT_IFACE_SCX, .member = 0, .obj = "sch"},
+	};
+	static const uint32_t loose_ids[] = {1}, link_ids[] = {2}, sch_ids[] = {3};
+	static const struct kit_st_spec insts[] = {
+		{.name = "loose",
+		 .iface = KIT_IFACE_TCP,
+		 .state = KTBPF_ST_READY,
+		 .prog_ids = loose_ids,
+		 .nr_prog_ids = 1},
+		{.name = "linkcc",
+		 .iface = KIT_IFACE_TCP,
+		 .state = KTBPF_ST_READY,
+		 .prog_ids = link_ids,
+		 .nr_prog_ids = 1,
+		 .linked = true},
+		{.name = "sch",
+		 .iface = KIT_IFACE_SCX,
+		 .state = KTBPF_ST_READY,
+		 .prog_ids = sch_ids,
+		 .nr_prog_ids = 1,
+		 .linked = true},
+	};
+	struct kit_guest_opts o = {.progs = progs,
+				   .nr_progs = 3,
+				   .instances = insts,
+				   .nr_instances = 3,
+				   .scx_attached = UINT32_MAX,
+				   .btf = KIT_BTF_V612_ANON};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_diags, 0);
+	cr_assert_not(inst(s, "loose")->linked);
+	cr_assert(inst(s, "linkcc")->linked);
+	cr_assert(inst(s, "sch")->linked);
+	cr_assert(s->active.attached);
+	cr_assert_eq(s->active.source, KTBPF_ACTIVE_INUSE);
+	cr_assert_eq(s->active.nr_instances, 1, "only the linked TCP cc; the scheduler is off");
+	cr_assert_eq(s->active.map_id, inst(s, "linkcc")->map_id);
+	cr_assert_str_eq(s->active.obj_name, "linkcc");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }

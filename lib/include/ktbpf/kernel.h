@@ -93,6 +93,7 @@ struct ktbpf_kernel_info {
 	uint64_t per_cpu_offset;	/* __per_cpu_offset */
 	/* Optional (0 when absent): the struct_ops maps and sched_ext's state. */
 	uint64_t map_idr;
+	uint64_t link_idr;
 	uint64_t scx_root;	   /* 6.16+: struct scx_sched __rcu * */
 	uint64_t scx_ops;	   /* up to 6.15: static struct sched_ext_ops */
 	uint64_t scx_enable_state; /* scx_enable_state_var, scx_ops_enable_state_var before 6.15 */
@@ -106,6 +107,12 @@ struct ktbpf_kernel_info {
  * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest kernel
  * has no BTF (__start_BTF missing): build it with CONFIG_DEBUG_INFO_BTF or
  * pass --vmlinux".
+ *
+ * Files are checked against the guest before use, and one from another
+ * kernel is -EXDEV with a message naming it and what differs: a vmlinux or
+ * ELF BTF file by its build ID (VMCOREINFO BUILD-ID) or release
+ * (OSRELEASE), symbols by the addresses VMCOREINFO lists and by
+ * linux_banner in guest RAM, BTF by the guest's own copy in RAM.
  */
 int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
 			  struct ktbpf_kernel **ret, struct ktbpf_err *err);

@@ -49,6 +49,11 @@ struct ktbpf_st_offsets {
 	uint32_t ops_name;    /* bpf_struct_ops.name (const char *) */
 	uint32_t aux_st_ops;  /* bpf_prog_aux.st_ops (newer kernels) */
 	uint32_t link_prog;   /* bpf_link.prog */
+	uint32_t link_id;     /* bpf_link.id, its link_idr index */
+	uint32_t link_type;   /* bpf_link.type (enum bpf_link_type) */
+	uint32_t stlink_map;  /* bpf_struct_ops_link.map (6.4+: struct_ops attached by a link) */
+	bool has_link_type_st_ops;
+	int64_t link_type_st_ops; /* BPF_LINK_TYPE_STRUCT_OPS, from BTF */
 	/* sched_ext (kernel/sched/ext.c) */
 	uint32_t scx_sched_ops; /* scx_sched.ops (6.16+, behind scx_root) */
 	uint32_t scx_ops_name;	/* sched_ext_ops.name, char[] */

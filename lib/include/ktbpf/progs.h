@@ -88,22 +88,24 @@ struct ktbpf_st_member {
 struct ktbpf_st_instance {
 	uint32_t map_id;
 	uint64_t kva;
-	char name[KTBPF_OBJ_NAME_LEN + 1];     /* map name, e.g. "ktbpf_cc" */
-	char iface[KTBPF_IFACE_LEN];	       /* "tcp_congestion_ops", "" if unknown */
-	bool module;			       /* the ops struct is a module's (6.9+) */
+	char name[KTBPF_OBJ_NAME_LEN + 1]; /* map name, e.g. "ktbpf_cc" */
+	char iface[KTBPF_IFACE_LEN];	   /* "tcp_congestion_ops", "" if unknown */
+	bool module;			   /* the ops struct is a module's (6.9+) */
+	bool linked; /* a struct_ops bpf_link in link_idr points at it (6.4+: BPF_F_LINK maps) */
 	enum ktbpf_st_state state;	       /* kvalue's state */
 	uint32_t raw_state;		       /* as read */
 	char obj_name[KTBPF_OBJ_NAME_LEN + 1]; /* its programs' <obj>, "" if none found */
 	uint32_t nr_members;		       /* implemented members, in member order */
 	struct ktbpf_st_member members[KTBPF_MAX_OPS_MEMBERS];
 	uint64_t kdata_kva;   /* kvalue.data: the ops struct the kernel registers */
+	uint64_t uvalue_kva;  /* uvalue: the ops struct with program ids */
 	uint32_t ops_type_id; /* its BTF type in the kernel's BTF; 0 for a module's */
 };
 
 enum ktbpf_active_source {
 	KTBPF_ACTIVE_NONE = 0,	/* nothing attached (see reason) */
 	KTBPF_ACTIVE_SCHED_EXT, /* the kernel's current sched_ext scheduler (and INUSE others) */
-	KTBPF_ACTIVE_INUSE,	/* instances in state INUSE (not sched_ext) */
+	KTBPF_ACTIVE_INUSE,	/* instances in use (not sched_ext): INUSE, or READY and linked */
 };
 
 /* What the kernel has attached. */

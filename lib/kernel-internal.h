@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private to discovery: kernel.c and kernel-files.c, which checks that the
+ * files a caller gives (vmlinux, System.map, BTF) belong to the guest kernel
+ * before anything is read with them. Internal names start with kf_.
+ */
+#ifndef KTBPF_KERNEL_INTERNAL_H
+#define KTBPF_KERNEL_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "ktbpf/err.h"
+#include "ktbpf/symbols.h"
+#include "ktbpf/translate.h"
+
+struct btf;
+
+#define KF_BTF_MAX (64u << 20) /* a real vmlinux BTF is a few MiB */
+
+/* What files are compared with; empty strings when the guest did not say. */
+struct kf_guest {
+	struct ktbpf_xlate *x;
+	const struct ktbpf_symtab *syms; /* runtime addresses */
+	const char *release;		 /* VMCOREINFO OSRELEASE */
+	const char *build_id;		 /* VMCOREINFO BUILD-ID, hex */
+};
+
+/*
+ * Whether the ELF at path has a .BTF section (true when it cannot tell, so
+ * that libbpf names the problem).
+ */
+bool kf_elf_has_btf(const char *path);
+
+/*
+ * An ELF file (what: "vmlinux", "BTF file") against the guest: its GNU
+ * build ID against VMCOREINFO's BUILD-ID, else the release in its
+ * linux_banner ("Linux version R ...") against OSRELEASE. *ret_proven is
+ * true when one of them matched. -EXDEV naming the file when one differs;
+ * a file that is not ELF or has neither is not an error here.
+ */
+int kf_check_elf(const char *path, const char *what, const struct kf_guest *g, bool *ret_proven,
+		 struct ktbpf_err *err);
+
+/*
+ * BTF from a file against the guest's own copy (__start_BTF..__stop_BTF in
+ * guest RAM): same size, same bytes. -EXDEV naming the file when they
+ * differ; 0 when the guest has no readable copy to compare with.
+ */
+int kf_check_btf(const struct btf *btf, const char *path, const struct kf_guest *g,
+		 struct ktbpf_err *err);
+
+/*
+ * Symbols from a file (what: "vmlinux", "System.map"), already relocated:
+ * linux_banner, where the file has it, must read "Linux version <release> "
+ * in guest RAM. -EXDEV naming the file otherwise.
+ */
+int kf_check_symbols(const char *path, const char *what, const struct kf_guest *g,
+		     struct ktbpf_err *err);
+
+#endif
