@@ -31,11 +31,11 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 guest=$here/../guest
-usage="usage: truth-test.sh KERNEL CPU SMP [SCENARIO]"
-kernel=${1:?$usage}
-cpu=${2:?$usage}
-smp=${3:?$usage}
-scenario=${4:-default}
+if [ $# -lt 3 ] || [ $# -gt 4 ]; then
+	echo "usage: truth-test.sh KERNEL CPU SMP [SCENARIO]" >&2
+	exit 2
+fi
+kernel=$1 cpu=$2 smp=$3 scenario=${4:-default}
 name="$kernel-$cpu-smp$smp"
 [ "$scenario" = default ] || name+="-$scenario"
 
