@@ -128,7 +128,7 @@ static void build_id_note(uint8_t *note, bool other)
 	for (int i = 0; i < 20; i++) {
 		unsigned int b;
 
-		sscanf(KIT_BUILD_ID + 2 * i, "%2x", &b);
+		sscanf(&KIT_BUILD_ID[2 * i], "%2x", &b);
 		note[16 + i] = (uint8_t)(other ? b ^ 0x5a : b);
 	}
 }

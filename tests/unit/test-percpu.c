@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/btf.h>
+
 #include "kit-guest.h"
 #include "ktbpf/progs.h"
 
@@ -358,4 +360,65 @@ Test(percpu, cpu_area_outside_ram_is_an_error)
 	cr_assert_not_null(strstr(err.msg, "CPU 3's per-CPU area (zero-based scheme"), "%s",
 			   err.msg);
 	kit_guest_free(g);
+}
+
+/*
+ * ktbpf_percpu_load() alone over a kit guest without nr_cpu_ids, with a BTF
+ * whose struct cpumask is size bytes (0: no struct cpumask at all).
+ */
+static int load_with_cpumask(uint32_t size, struct ktbpf_percpu *p, struct ktbpf_err *err)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2, .no_nr_cpu_ids = true}};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_symtab *t = ktbpf_symtab_new();
+	struct btf *btf = btf__new_empty();
+	char path[64] = "/tmp/ktbpf-test-percpu-XXXXXX";
+	int fd = mkstemp(path), r;
+
+	cr_assert(fd >= 0 && t && btf);
+	close(fd);
+	kit_kernel_write_system_map(g->kk, path, false);
+	cr_assert_eq(ktbpf_symtab_load_system_map(t, path, err), 0, "%s", err->msg);
+	cr_assert_eq(ktbpf_symtab_finish(t), 0);
+	if (size) {
+		int ul = btf__add_int(btf, "long unsigned int", 8, 0);
+		int arr = btf__add_array(btf, ul, ul, size / 8);
+
+		cr_assert_gt(btf__add_struct(btf, "cpumask", size), 0);
+		cr_assert_eq(btf__add_field(btf, "bits", arr, 0, 0), 0);
+	}
+	r = ktbpf_percpu_load(ktbpf_kernel_xlate(kit_guest_kernel(g)), t, btf, p, err);
+	btf__free(btf);
+	ktbpf_symtab_free(t);
+	unlink(path);
+	kit_guest_free(g);
+	return r;
+}
+
+Test(percpu, no_nr_cpu_ids_and_no_cpumask_in_btf_is_an_error)
+{
+	struct ktbpf_percpu p = {0};
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(load_with_cpumask(0, &p, &err), -ENOENT);
+	cr_assert_not_null(strstr(err.msg, "number of CPUs is unknown"), "%s", err.msg);
+	cr_assert_null(p.cpus);
+}
+
+Test(percpu, hostile_cpumask_size_without_nr_cpu_ids_is_bounded)
+{
+	struct ktbpf_percpu p = {0};
+	struct ktbpf_err err = {0};
+
+	/* 1 MiB of bits: more CPUs than any NR_CPUS. */
+	cr_assert_eq(load_with_cpumask(1u << 20, &p, &err), -EUCLEAN);
+	cr_assert_not_null(strstr(err.msg, "struct cpumask holds 8388608 CPUs"), "%s", err.msg);
+	/* 128 bits is a plausible NR_CPUS: CPUs 0 and 1 of the kit's mask. */
+	cr_assert_eq(load_with_cpumask(16, &p, &err), 0, "%s", err.msg);
+	cr_assert_eq(p.nr_cpu_ids, 128);
+	cr_assert(p.nr_cpu_ids_forced);
+	cr_assert_eq(p.nr, 2);
+	ktbpf_percpu_deinit(&p);
+	cr_assert_null(p.cpus);
+	ktbpf_percpu_deinit(NULL);
 }
