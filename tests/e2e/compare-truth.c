@@ -11,10 +11,11 @@
  * verified_insns, run_cnt, run_time_ns, recursion_misses, interface and
  * member; every struct_ops instance (map id, name, interface, state, object,
  * member -> program id table); the active instances and object; sched_ext's
- * scheduler and state; whether runtime stats are enabled (and, when they are
- * not, counters of 0); the paging levels. The host's answer must also be
- * whole: no diagnostic, no cap hit, no skipped entry, not torn, complete
- * stats (the guest is paused while it is read). A key the guest reports that
+ * scheduler, its map and state; whether runtime stats are enabled (and, when
+ * they are not, counters of 0); the paging levels; how many CPUs are
+ * possible. The host's answer must also be whole: no diagnostic, no cap hit,
+ * no skipped entry, not torn, complete stats (the guest is paused while it is
+ * read). A key the guest reports that
  * the host's document lacks is a mismatch.
  *
  * Prints one "MISMATCH ..." line per difference. Exit status: 0 all match,
@@ -116,13 +117,8 @@ static bool is_kind(json_t *v, enum kind k)
 }
 
 static const struct field truth_top[] = {
-	{"stats_enabled", BOOL},
-	{"progs", ARRAY},
-	{"paging_levels", INT},
-	{"struct_ops", ARRAY},
-	{"sched_ext", OBJ_OR_NULL},
-	{"active", OBJ},
-	{NULL, INT},
+	{"nr_cpus", INT},      {"stats_enabled", BOOL},	   {"progs", ARRAY}, {"paging_levels", INT},
+	{"struct_ops", ARRAY}, {"sched_ext", OBJ_OR_NULL}, {"active", OBJ},  {NULL, INT},
 };
 static const struct field truth_prog[] = {
 	{"id", INT},	  {"name", STR},	{"verified_insns", INT},
@@ -451,15 +447,16 @@ static void cmp_members(json_int_t map_id, json_t *want, json_t *got)
 	{
 		const char *name = json_string_value(get(h, "member"));
 
-		if (json_integer_value(get(h, "prog_id")) == 0)
-			continue;
-		if (!name) {
+		if (!name || !json_is_integer(get(h, "prog_id"))) {
 			mismatch(false,
-				 "struct_ops map %" JSON_INTEGER_FORMAT " member %zu: host read "
-				 "no name",
+				 "struct_ops map %" JSON_INTEGER_FORMAT
+				 " member entry %zu: host read "
+				 "no member name and program id",
 				 map_id, i);
 			continue;
 		}
+		if (json_integer_value(get(h, "prog_id")) == 0)
+			continue;
 		if (!find_member(want, name, &n))
 			mismatch(false,
 				 "struct_ops map %" JSON_INTEGER_FORMAT
@@ -600,7 +597,7 @@ static void scx_state_name(const char *s, char *buf, size_t size)
 
 static void cmp_sched_ext(json_t *truth, json_t *host)
 {
-	json_t *want = get(truth, "sched_ext"), *got = get(host, "sched_ext");
+	json_t *want = get(truth, "sched_ext"), *got = get(host, "sched_ext"), *map_id;
 	const char *ws, *gs;
 	char a[64], b[64];
 
@@ -613,6 +610,14 @@ static void cmp_sched_ext(json_t *truth, json_t *host)
 		return;
 	expect_equal(false, "sched_ext root ops (host: ops_name)", get(want, "root_ops"),
 		     get(got, "ops_name"));
+	/* the scheduler's struct_ops map: one the guest has attached, or none without one */
+	map_id = get(got, "map_id");
+	if (json_is_null(get(want, "root_ops"))
+		    ? !json_is_null(map_id)
+		    : !json_is_integer(map_id) || !find_int(get(get(truth, "active"), "instances"),
+							    json_integer_value(map_id)))
+		differ(false, "sched_ext map_id (the attached instance, or null)",
+		       get(get(truth, "active"), "instances"), map_id);
 	ws = json_string_value(get(want, "state"));
 	gs = json_string_value(get(got, "enable_state"));
 	if (gs) {
@@ -701,6 +706,9 @@ int main(int argc, char **argv)
 		     get(host, "stats_enabled"));
 	expect_equal(false, "paging levels (host: kernel.pgtable_levels)",
 		     get(truth, "paging_levels"), get(get(host, "kernel"), "pgtable_levels"));
+	/* per-CPU counters are summed over the possible CPUs: both must know the same ones */
+	expect_equal(false, "possible CPUs (host: kernel.possible_cpus)", get(truth, "nr_cpus"),
+		     get(get(host, "kernel"), "possible_cpus"));
 	check_whole(host);
 	cmp_progs(truth, host);
 	cmp_instances(truth, host);

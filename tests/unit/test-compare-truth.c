@@ -49,8 +49,8 @@ static json_t *host_tcp(void)
 			 " s:[{s:i, s:s, s:s, s:s, s:s, s:[{s:s, s:i}, {s:s, s:i}]}],"
 			 " s:{s:b, s:[i], s:i, s:s, s:s, s:s, s:n}, s:n, s:b, s:b, s:i, s:[], s:i}",
 			 "kernel", "release", "6.1.0-28-cloud-amd64", "arch", "x86_64",
-			 "pgtable_levels", 4, "nr_cpu_ids", 4, "stats_enabled", 1, "progs", "id", 7,
-			 "name", "ktbpf_cong_avoid", "interface", "tcp_congestion_ops", "member",
+			 "pgtable_levels", 4, "possible_cpus", 4, "stats_enabled", 1, "progs", "id",
+			 7, "name", "ktbpf_cong_avoid", "interface", "tcp_congestion_ops", "member",
 			 "cong_avoid", "verified_insns", 31, "run_cnt", 1000, "run_time_ns", 52000,
 			 "recursion_misses", 0, "stats_complete", 1, "id", 8, "name",
 			 "ktbpf_ssthresh", "interface", "tcp_congestion_ops", "member", "ssthresh",
@@ -220,7 +220,7 @@ Test(compare_truth, matching_sched_ext_pair_exits_0)
 	put(t, "sched_ext", json_pack("{s:s, s:s}", "state", "enabled", "root_ops", "ktbpf_scx"));
 	put(h, "sched_ext",
 	    json_pack("{s:s, s:s, s:i, s:s}", "enable_state", "SCX_ENABLED", "ops_name",
-		      "ktbpf_scx", "map_id", 5, "layout", "scx_root"));
+		      "ktbpf_scx", "map_id", 3, "layout", "scx_root"));
 	expect_match(t, h);
 }
 
@@ -475,6 +475,15 @@ Test(compare_truth, instance_member_missing_is_a_mismatch)
 			"struct_ops map 3 member cong_avoid: guest says prog 7, host read none");
 }
 
+Test(compare_truth, malformed_instance_member_is_a_mismatch)
+{
+	json_t *h = host_tcp();
+
+	json_array_append_new(at(h, "struct_ops.0.members"), json_pack("{s:i}", "prog_id", 8));
+	expect_mismatch(truth_tcp(), h, 1,
+			"struct_ops map 3 member entry 2: host read no member name and program id");
+}
+
 Test(compare_truth, instance_member_extra_is_a_mismatch)
 {
 	json_t *h = host_tcp();
@@ -563,8 +572,8 @@ static json_t *host_scx(const char *state, const char *ops)
 	json_t *h = host_tcp();
 
 	put(h, "sched_ext",
-	    json_pack("{s:s, s:s?, s:i, s:s}", "enable_state", state, "ops_name", ops, "map_id", 5,
-		      "layout", "scx_ops"));
+	    json_pack("{s:s, s:s?, s:o, s:s}", "enable_state", state, "ops_name", ops, "map_id",
+		      ops ? json_integer(3) : json_null(), "layout", "scx_ops"));
 	return h;
 }
 
@@ -579,6 +588,26 @@ Test(compare_truth, sched_ext_state_that_differs_is_a_mismatch)
 {
 	expect_mismatch(truth_scx(), host_scx("SCX_DISABLING", "ktbpf_scx"), 1,
 			"sched_ext state (host: enable_state)");
+}
+
+Test(compare_truth, sched_ext_map_not_attached_is_a_mismatch)
+{
+	json_t *h = host_scx("enabled", "ktbpf_scx");
+
+	put(h, "sched_ext.map_id", json_integer(9));
+	expect_mismatch(truth_scx(), h, 1,
+			"sched_ext map_id (the attached instance, or null): guest says [3], host "
+			"read 9");
+}
+
+Test(compare_truth, sched_ext_map_without_a_scheduler_is_a_mismatch)
+{
+	json_t *t = truth_scx(), *h = host_scx("disabled", NULL);
+
+	put(t, "sched_ext.state", json_string("disabled"));
+	put(t, "sched_ext.root_ops", json_null());
+	put(h, "sched_ext.map_id", json_integer(3));
+	expect_mismatch(t, h, 1, "sched_ext map_id (the attached instance, or null)");
 }
 
 Test(compare_truth, sched_ext_unread_by_the_host_is_a_mismatch)
@@ -634,6 +663,15 @@ Test(compare_truth, paging_levels_that_differ_is_a_mismatch)
 			"4, host read 5");
 }
 
+Test(compare_truth, possible_cpus_that_differ_is_a_mismatch)
+{
+	json_t *h = host_tcp();
+
+	put(h, "kernel.possible_cpus", json_integer(8));
+	expect_mismatch(truth_tcp(), h, 1,
+			"possible CPUs (host: kernel.possible_cpus): guest says 4, host read 8");
+}
+
 Test(compare_truth, any_diagnostic_is_a_mismatch)
 {
 	json_t *h = host_tcp();
@@ -685,6 +723,7 @@ Test(compare_truth, host_without_a_key_is_a_mismatch)
 {
 	static const char *const keys[] = {
 		"stats_enabled",
+		"kernel.possible_cpus",
 		"kernel.pgtable_levels",
 		"struct_ops",
 		"active",
@@ -724,13 +763,21 @@ Test(compare_truth, host_without_a_key_is_a_mismatch)
 Test(compare_truth, truth_without_a_key_is_bad_input)
 {
 	static const char *const keys[] = {
-		"stats_enabled",       "progs",
-		"paging_levels",       "struct_ops",
-		"sched_ext",	       "active",
-		"active.instances",    "active.attached",
-		"active.obj_name",     "progs.1.run_cnt",
-		"progs.0.name",	       "struct_ops.0.state",
-		"struct_ops.0.object", "struct_ops.0.members.1.prog_id",
+		"nr_cpus",
+		"stats_enabled",
+		"progs",
+		"paging_levels",
+		"struct_ops",
+		"sched_ext",
+		"active",
+		"active.instances",
+		"active.attached",
+		"active.obj_name",
+		"progs.1.run_cnt",
+		"progs.0.name",
+		"struct_ops.0.state",
+		"struct_ops.0.object",
+		"struct_ops.0.members.1.prog_id",
 	};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
