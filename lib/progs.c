@@ -559,7 +559,8 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 	ktbpf_xlate_flush(w.x);
 	if (!info->prog_idr)
 		return ktbpf_err_set(err, -ENOENT,
-				     "symbol 'prog_idr' unknown: pass --vmlinux or a System.map");
+				     "symbol 'prog_idr' unknown: the kernel was described "
+				     "without it");
 	r = plan_get(s, w.o, &pl, err);
 	if (r < 0)
 		return r;
