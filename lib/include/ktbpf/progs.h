@@ -157,6 +157,33 @@ enum ktbpf_stats_state {
 	KTBPF_STATS_ENABLED = 1,
 };
 
+/*
+ * How much work one walk may do. Guest data decides how much there is to
+ * read (prog_idr's and map_idr's sizes, the possible CPUs, links[]), and the
+ * caps on each multiply: 65536 programs x 8192 CPUs would be half a billion
+ * reads. A walk that spends its budget stops where it is and answers with
+ * what it has: s->capped and s->over_budget are set and a -ETIME diagnostic
+ * names the budget. Counted in guest reads (an object's header, one CPU's
+ * counters for a run of programs, an xarray step; host work of the same
+ * order, such as matching a link against 64 programs, counts as one read)
+ * and in wall time, from a clock read once every KTBPF_BUDGET_CLOCK_EVERY
+ * reads. A zero field is no bound on that axis.
+ */
+struct ktbpf_budget {
+	uint64_t max_reads; /* per walk; 0: unbounded */
+	uint64_t max_ns;    /* per walk; 0: unbounded */
+};
+
+/*
+ * The defaults (ktbpf_snapshot_new()): far above what a real guest needs (a
+ * walk of 64 programs x 64 CPUs makes a few hundred reads, 256 programs x
+ * 8192 CPUs about two million), and low enough that the worst hostile image
+ * stops within KTBPF_BUDGET_NS_DEFAULT.
+ */
+#define KTBPF_BUDGET_READS_DEFAULT (2u << 20)
+#define KTBPF_BUDGET_NS_DEFAULT	   (40ull * 1000 * 1000)
+#define KTBPF_BUDGET_CLOCK_EVERY   256u
+
 /* One walk's results. Reusable: ktbpf_progs_walk() resets it. */
 struct ktbpf_snapshot {
 	struct ktbpf_prog *progs; /* nr_progs entries, in id order */
@@ -175,10 +202,17 @@ struct ktbpf_snapshot {
 					   (each may hide a struct_ops program) */
 	uint32_t idr_entries;		/* entries seen in prog_idr (all types) */
 	uint64_t walk_ns;		/* time of the walk alone */
+	struct ktbpf_budget budget;	/* set by the caller; kept across walks */
+	uint64_t reads;			/* budget units the last walk spent */
+	bool over_budget;		/* the last walk stopped at its budget */
 	struct ktbpf_walk_plans *plans; /* private: read plans kept between walks */
+	uint64_t budget_check_at, budget_deadline_ns; /* private: the budget in progress */
 };
 
-/* A new empty snapshot (NULL on OOM); free with ktbpf_snapshot_free(). */
+/*
+ * A new empty snapshot with the default budget (NULL on OOM); free with
+ * ktbpf_snapshot_free().
+ */
 struct ktbpf_snapshot *ktbpf_snapshot_new(void);
 struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s);
 
