@@ -11,6 +11,7 @@
 #include <bpf/btf.h>
 
 #include "kernel-internal.h"
+#include "progs-internal.h"
 #include "ktbpf/kallsyms.h"
 #include "ktbpf/kernel.h"
 
@@ -23,7 +24,7 @@ struct ktbpf_kernel {
 	struct ktbpf_kernel_info info;
 	const struct ktbpf_mem *mem;
 	struct ktbpf_mmu mmu;
-	struct ktbpf_xlate *x;
+	struct ktbpf_xlate *x; /* discovery's own; freed when discovery ends */
 	struct ktbpf_symtab *syms;
 	struct btf *btf;
 	struct ktbpf_offsets off;
@@ -31,7 +32,15 @@ struct ktbpf_kernel {
 	struct ktbpf_percpu percpu;
 	bool l5_guessed;     /* neither VMCOREINFO nor a hint said: 4-level assumed */
 	bool vmlinux_proven; /* the vmlinux's build ID or release matched the guest's */
+	uint64_t serial;     /* unique per discovery (progs-internal.h: struct ktbpf_walker) */
+	/* The walkers' read plans, or why the layout has none (returned by every walk). */
+	struct walk_plans plans;
+	bool plans_ok;
+	struct ktbpf_err plans_err;
 };
+
+/* The only mutable global: serials of discovered kernels. */
+static _Atomic uint64_t last_serial;
 
 static const struct ktbpf_kernel_hints no_hints;
 
@@ -599,6 +608,13 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 		ktbpf_kernel_free(k);
 		return r;
 	}
+	/*
+	 * From here on the kernel is immutable: walks bring their own
+	 * translator (its cache is the only state a read changes).
+	 */
+	k->x = ktbpf_xlate_free(k->x);
+	k->plans_ok = plans_build(&k->plans, &k->off, &k->plans_err) == 0;
+	k->serial = ++last_serial;
 	k->info.discover_ns = now_ns() - t0;
 	*ret = k;
 	return 0;
@@ -637,9 +653,35 @@ const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel
 	return k->vi;
 }
 
-struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k)
+const struct ktbpf_mem *ktbpf_kernel_mem(const struct ktbpf_kernel *k)
 {
-	return k->x;
+	return k->mem;
+}
+
+const struct ktbpf_mmu *ktbpf_kernel_mmu(const struct ktbpf_kernel *k)
+{
+	return &k->mmu;
+}
+
+struct ktbpf_xlate *ktbpf_kernel_xlate_new(const struct ktbpf_kernel *k)
+{
+	return ktbpf_xlate_new(k->mem, &k->mmu);
+}
+
+int kernel_plans(const struct ktbpf_kernel *k, const struct walk_plans **ret, struct ktbpf_err *err)
+{
+	if (!k->plans_ok) {
+		if (err)
+			*err = k->plans_err;
+		return k->plans_err.code;
+	}
+	*ret = &k->plans;
+	return 0;
+}
+
+uint64_t kernel_serial(const struct ktbpf_kernel *k)
+{
+	return k->serial;
 }
 
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva)

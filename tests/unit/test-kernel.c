@@ -124,7 +124,7 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 /* Each CPU's copy of the per-CPU object reads back through the translator. */
 static void assert_percpu_reads(struct fix *f, struct ktbpf_kernel *k)
 {
-	struct ktbpf_xlate *x = ktbpf_kernel_xlate(k);
+	struct ktbpf_xlate *x = ktbpf_kernel_xlate_new(k);
 	const struct ktbpf_cpu *cpus;
 	uint32_t nr;
 
@@ -138,6 +138,7 @@ static void assert_percpu_reads(struct fix *f, struct ktbpf_kernel *k)
 			     "%s", err.msg);
 		cr_assert_eq(v, 0x1000 + cpus[i].cpu, "cpu %u", cpus[i].cpu);
 	}
+	ktbpf_xlate_free(x);
 }
 
 Test(kernel, zero_config_4level_kaslr_negative_phys_base)
@@ -458,6 +459,7 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	const uint64_t page_offset = 0xffff000000000000ull, img_pa = dram + 0x400000;
 	struct ktbpf_kernel_hints h = {
 		.arch = KTBPF_ARCH_AARCH64, .has_cr3 = true, .has_tcr_el1 = true};
+	struct ktbpf_xlate *x;
 	struct kit_btf_layout lay;
 	struct ktbpf_kernel *k = NULL;
 	struct ktbpf_err err = {0};
@@ -524,15 +526,17 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	cr_assert_eq(ktbpf_kernel_info(k)->percpu_scheme, KTBPF_PERCPU_RELATIVE);
 	cpus = ktbpf_kernel_cpus(k, &nr);
 	cr_assert_eq(nr, 2);
+	x = ktbpf_kernel_xlate_new(k);
 	for (uint32_t c = 0; c < nr; c++) {
 		uint64_t v = 0;
 
 		cr_assert_eq(cpus[c].cpu, c);
-		cr_assert_eq(ktbpf_xlate_read_u64(ktbpf_kernel_xlate(k),
-						  kimg + 0x8000 + 0x100 + cpus[c].offset, &v, &err),
-			     0, "%s", err.msg);
+		cr_assert_eq(
+			ktbpf_xlate_read_u64(x, kimg + 0x8000 + 0x100 + cpus[c].offset, &v, &err),
+			0, "%s", err.msg);
 		cr_assert_eq(v, 0xa0 + c);
 	}
+	ktbpf_xlate_free(x);
 	ktbpf_kernel_free(k);
 	unlink(path);
 	btf__free(btf);
