@@ -138,11 +138,6 @@ static void *walk_many(void *arg)
 		fail("out of memory");
 		return NULL;
 	}
-	/*
-	 * Answers are compared: no wall-time budget, which a thread descheduled
-	 * for 40 ms among 8 on 2 cores (and TSan) could spend. The read budget stays.
-	 */
-	s->budget.max_ns = 0;
 	for (int n = 0; n < WALKS; n++) {
 		uint64_t r0 = w->round ? atomic_load(w->round) : 0, r1;
 
