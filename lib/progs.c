@@ -711,7 +711,8 @@ int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, str
 #endif
 	if (!info->prog_idr)
 		return ktbpf_err_set(err, -ENOENT,
-				     "symbol 'prog_idr' unknown: pass --vmlinux or a System.map");
+				     "symbol 'prog_idr' unknown: the kernel was described "
+				     "without it");
 	r = kernel_plans(k, &pl, err);
 	if (r < 0)
 		return r;

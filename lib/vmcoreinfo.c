@@ -423,25 +423,32 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 			continue;
 		r = scan_region(mem, &rg, vi, &bad, err);
 	}
+	/*
+	 * No note yet is what a booting guest looks like (the kernel writes it
+	 * in crash_save_vmcoreinfo_init(), a subsys_initcall): -EINPROGRESS,
+	 * worth retrying. A half-written or stale-looking note is too. RAM that
+	 * could not be read is the host's problem: its own error's code.
+	 */
 	if (r == 1 && bad.unreadable && !bad.pa)
-		/* What to fix first is the access to RAM: its error says what went wrong. */
-		r = ktbpf_err_set(err, -ENOENT,
+		r = ktbpf_err_set(err, bad.unreadable_err.code ? bad.unreadable_err.code : -EIO,
 				  "no VMCOREINFO note in the part of guest RAM that could be read "
 				  "(%s of %s unreadable: %s)",
 				  human_size(bad.unreadable, us, sizeof(us)),
 				  human_size(total, hs, sizeof(hs)), bad.unreadable_err.msg);
 	else if (r == 1 && bad.pa)
-		r = ktbpf_err_set_addr(err, -ENOENT, bad.pa,
+		r = ktbpf_err_set_addr(err, -EINPROGRESS, bad.pa,
 				       "no valid VMCOREINFO note in %s of guest RAM%s: %s",
 				       human_size(total, hs, sizeof(hs)),
 				       bad.unreadable ? " (some unreadable)" : "", bad.err.msg);
 	else if (r == 1)
-		r = ktbpf_err_set(err, -ENOENT,
-				  "no VMCOREINFO note in %s of guest RAM: is the kernel booted, "
-				  "with CONFIG_VMCORE_INFO (CONFIG_CRASH_CORE before 6.9)? "
-				  "Otherwise give the note's address (--vmcoreinfo-pa), or symbols "
-				  "(--vmlinux/--system-map) with the page-table root (--cr3)",
+		r = ktbpf_err_set(err, -EINPROGRESS,
+				  "no VMCOREINFO note in %s of guest RAM: the kernel has not "
+				  "booted far enough, or lacks CONFIG_VMCORE_INFO "
+				  "(CONFIG_CRASH_CORE before 6.9); the note's address, or symbols "
+				  "with the page-table root, can stand in for it",
 				  human_size(total, hs, sizeof(hs)));
+	if (r < 0 && !hint_pa)
+		ktbpf_err_need(err, r, KTBPF_NEED_VMCOREINFO | KTBPF_NEED_SYMBOLS | KTBPF_NEED_PGD);
 out:
 	if (r == 0)
 		*ret = *vi;

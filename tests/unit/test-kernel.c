@@ -293,7 +293,8 @@ Test(kernel, files_route_system_map_link_time_and_runtime)
 	fix_build(&f, &o, 128 << 20);
 	/* No kallsyms tables in RAM: zero-config says to pass a map. */
 	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
-	cr_assert_not_null(strstr(err.msg, "--system-map"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "System.map"), "%s", err.msg);
+	cr_assert(err.need & KTBPF_NEED_SYMBOLS, "%s", err.msg);
 	for (int runtime = 0; runtime < 2; runtime++) {
 		struct ktbpf_kernel *k;
 
@@ -372,7 +373,7 @@ Test(kernel, vmcoreinfo_text_hint_without_note)
 	struct fix f;
 
 	fix_build(&f, &o, 128 << 20);
-	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_eq(discover_err(&f, NULL, &err), -EINPROGRESS);
 	cr_assert_not_null(strstr(err.msg, "no VMCOREINFO note in 128 MiB"), "%s", err.msg);
 	h.vmcoreinfo_text = kit_kernel_vmcoreinfo_text(f.kk);
 	h.vmcoreinfo_len = strlen(h.vmcoreinfo_text);
@@ -438,6 +439,39 @@ Test(kernel, aarch64_without_hints_says_what_to_pass)
 	fix_build(&f, &o, 64 << 20);
 	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL);
 	cr_assert_not_null(strstr(err.msg, "TCR_EL1"), "%s", err.msg);
+	fix_free(&f);
+}
+
+/*
+ * What a program can do about a failed discovery, pinned on kit images: no
+ * note yet is worth retrying; a wrong hint or a kernel without BTF is not.
+ * The messages say what is missing, never a client's option.
+ */
+Test(kernel, error_classes_on_kit_images)
+{
+	struct kit_kernel_opts booting = {.no_vmcoreinfo = true}, plain = {0},
+			       no_btf = {.no_btf = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &booting, 64 << 20);
+	cr_assert_eq(ktbpf_err_class(discover_err(&f, NULL, &err)), KTBPF_ERR_NOT_READY, "%s",
+		     err.msg);
+	cr_assert(err.need & KTBPF_NEED_VMCOREINFO, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
+	fix_free(&f);
+
+	fix_build(&f, &plain, 64 << 20);
+	h.vmcoreinfo_pa = 0x1000; /* a wrong hint: no note there */
+	cr_assert_eq(ktbpf_err_class(discover_err(&f, &h, &err)), KTBPF_ERR_INPUT, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
+	fix_free(&f);
+
+	fix_build(&f, &no_btf, 64 << 20);
+	cr_assert_eq(ktbpf_err_class(discover_err(&f, NULL, &err)), KTBPF_ERR_INPUT, "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_BTF, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
 	fix_free(&f);
 }
 
@@ -666,7 +700,8 @@ Test(kernel, vmlinux_without_btf_and_none_in_ram)
 	cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "no .BTF"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "__start_BTF"), "%s", err.msg);
-	cr_assert_not_null(strstr(err.msg, "--btf"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "BTF file"), "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_BTF, "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
 }
@@ -784,7 +819,8 @@ Test(kernel, init_top_pgt_above_image_window_rejected)
 	h.vmcoreinfo_len = strlen(text);
 	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "outside the kernel image"), "%s", err.msg);
-	cr_assert_not_null(strstr(err.msg, "CR3"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "page-table root"), "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_PGD, "%s", err.msg);
 	free(text);
 	fix_free(&f);
 }

@@ -54,10 +54,12 @@ int ktbpf_vmcoreinfo_parse(const char *text, size_t len, struct ktbpf_vmcoreinfo
 /*
  * Find and parse the note in guest RAM: at hint_pa when non-zero, else by a
  * scan that looks only at page starts (the note is page aligned) in every
- * region, top of RAM first is not assumed. Errors: -ENOENT "no VMCOREINFO note
- * in 128 MiB of guest RAM" (the size in bytes, KiB, MiB or GiB, with a tenth
- * when not whole) with what to do (CONFIG_VMCORE_INFO / CRASH_CORE,
- * kernel not booted yet), or naming how much RAM could not be read;
+ * region, top of RAM first is not assumed. Errors: -EINPROGRESS (not
+ * ready yet, err.h) "no VMCOREINFO note in 128 MiB of guest RAM" (the size
+ * in bytes, KiB, MiB or GiB, with a tenth when not whole) saying why
+ * (not booted far enough, or no CONFIG_VMCORE_INFO / CRASH_CORE), also for
+ * a note that does not parse; the read's own code (-EIO...) naming how much
+ * RAM could not be read; -ENOENT when there is no note at hint_pa;
  * -EUCLEAN when the hinted note's text size is garbage.
  */
 int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
