@@ -39,6 +39,7 @@
 
 #include "kit.h"
 #include "kit-pt.h"
+#include "ktbpf/kernel.h"
 
 #define KIT_LINK_TEXT	   0xffffffff81000000ull /* _text without KASLR */
 #define KIT_PERCPU_SYM_MAX 0x80000000ull	 /* zero-based per-CPU symbols lie below */
@@ -84,6 +85,15 @@ struct kit_kernel_opts {
 	bool no_vmcoreinfo, no_btf, no_prog_idr, no_kallsyms, no_stext_in_vmcoreinfo;
 	bool no_page_offset_base; /* no page_offset_base symbol (no RANDOMIZE_MEMORY) */
 };
+
+/*
+ * NR_CPUS of a kit kernel with nr_cpus CPUs: 64, or nr_cpus rounded up to
+ * 64 above (struct cpumask's bits, __per_cpu_offset[]'s entries).
+ */
+static inline uint32_t kit_nr_cpus_max(uint32_t nr_cpus)
+{
+	return nr_cpus <= 64 ? 64 : (nr_cpus + 63) / 64 * 64;
+}
 
 struct kit_ksym {
 	char *name;
@@ -200,6 +210,16 @@ enum kit_vmlinux_flags {
  * types as in System.map ('T'/'t' functions, others objects; lowercase local).
  */
 void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, unsigned int flags);
+
+/*
+ * The library takes files as fds (struct ktbpf_file). kit_file() opens path
+ * read-only, named path (copied); kit_memfd_file() copies path's bytes into
+ * a memfd, which has no path at all, named NULL ("fd N" in messages). Both
+ * abort on failure; the fds stay open for the test process's life (at most
+ * 16 at once: older slots are closed and reused).
+ */
+const struct ktbpf_file *kit_file(const char *path);
+const struct ktbpf_file *kit_memfd_file(const char *path);
 
 /* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
 const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);

@@ -392,6 +392,29 @@ Test(inspect, elf_core_with_vmcoreinfo_note_matches_truth)
 	kit_guest_free(g);
 }
 
+/* ktbpfctl opens the files it is given and hands them over as fds: one it cannot open is named. */
+Test(inspect, unopenable_symbol_file_names_its_option)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char *path = tmp_path("fileopt");
+	static const char *const opts[] = {"--vmlinux", "--system-map", "--btf"};
+	struct result r;
+
+	kit_image_save(g->im, path);
+	for (int i = 0; i < 3; i++) {
+		char want[64];
+
+		r = run((const char *const[]){"inspect", "--ram", path, opts[i],
+					      "/nonexistent/file", NULL});
+		snprintf(want, sizeof(want), "cannot open %s '/nonexistent/file'", opts[i]);
+		assert_one_line_error(&r, 1, want);
+		result_free(&r);
+	}
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, missing_file_fails_with_one_line)
 {
 	struct result r = run((const char *const[]){"inspect", "--ram", "/nonexistent/ram", NULL});
@@ -605,6 +628,39 @@ Test(inspect, incomplete_answer_exits_3_and_says_why)
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});
 	assert_one_line_error(&r, 3, "answer incomplete");
 	cr_assert(strstr(r.out, "INCOMPLETE"), "%s", r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * --budget: a walk stopped by its budget prints what it has, exits 3 and
+ * says the budget was spent; 0 lifts it; a bad value is a usage error.
+ */
+Test(inspect, budget_spent_exits_3_and_names_the_budget)
+{
+	struct kit_guest_opts o = {.nr_struct_ops = 8, .kernel = {.nr_cpus = 8}};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("budget");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", "--budget", "20", NULL});
+	assert_one_line_error(&r, 3,
+			      "ktbpfctl: answer incomplete: the walk's budget was spent (raise "
+			      "--budget/--budget-ms)");
+	cr_assert(strstr(r.out, "\"capped\":true") && strstr(r.out, "\"over_budget\":true"), "%s",
+		  r.out);
+	cr_assert(strstr(r.out, "walk budget of 20 guest reads spent"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--budget", "0", "--budget-ms", "0",
+				      "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--budget", "lots", NULL});
+	assert_one_line_error(&r, 2, "bad --budget 'lots'");
 	result_free(&r);
 	unlink(path);
 	free(path);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kit-guest.h"
+#include "kit-wrap.h"
 #include "ktbpf/progs.h"
 
 static struct ktbpf_snapshot *walk(struct kit_guest *g)
@@ -53,6 +54,61 @@ static const struct ktbpf_st_instance *inst(const struct ktbpf_snapshot *s, cons
 			return &s->instances[i];
 	cr_assert_fail("no instance %s", name);
 	return NULL;
+}
+
+/* s's instances and programs are g's truth (members by name and program id; counters). */
+static void assert_truth(const struct ktbpf_snapshot *s, const struct kit_guest *g)
+{
+	cr_assert_eq(s->nr_instances, g->nr_insts);
+	for (uint32_t i = 0; i < g->nr_insts; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		cr_assert_eq(in->map_id, g->insts[i].map_id);
+		cr_assert_eq(in->nr_members, g->insts[i].nr_members);
+		for (uint32_t m = 0; m < in->nr_members; m++) {
+			cr_assert_str_eq(in->members[m].member, g->insts[i].member[m]);
+			cr_assert_eq(in->members[m].prog_id, g->insts[i].prog_id[m]);
+		}
+	}
+	cr_assert_eq(s->nr_progs, g->nr_struct_ops);
+	for (size_t i = 0; i < s->nr_progs; i++) {
+		const struct kit_guest_prog *t = kit_guest_prog(g, s->progs[i].id);
+
+		cr_assert_not_null(t);
+		cr_assert_str_eq(s->progs[i].member, t->member);
+		cr_assert_eq(s->progs[i].cnt, t->cnt);
+	}
+}
+
+/*
+ * A snapshot keeps its walker (translator, ops struct layouts) between
+ * walks: walking another kernel, even one discovered where a freed one was,
+ * must use that kernel's layouts and memory, not the last one's.
+ */
+Test(structops, one_snapshot_walking_other_kernels_answers_from_each)
+{
+	struct kit_guest_opts oa = {.btf = KIT_BTF_V61}, ob = {.btf = KIT_BTF_V612_ANON};
+	struct kit_guest *a = kit_guest_new(&oa), *b;
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_neq(a->lay.tcp_ops_id, 0);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(a), s, &err), 0, "%s", err.msg);
+	assert_truth(s, a);
+	b = kit_guest_new(&ob);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(b), s, &err), 0, "%s", err.msg);
+	assert_truth(s, b);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(a), s, &err), 0, "%s", err.msg);
+	assert_truth(s, a);
+	kit_guest_free(a);
+	a = kit_guest_new(&oa); /* its kernel may land where b's or a's was */
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(a), s, &err), 0, "%s", err.msg);
+	assert_truth(s, a);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(b), s, &err), 0, "%s", err.msg);
+	assert_truth(s, b);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(a);
+	kit_guest_free(b);
 }
 
 /* Two schedulers: "unused" loaded first (lower prog and map ids), only "used" attached. */
@@ -429,7 +485,8 @@ struct flip {
 	int flips_left; /* -1: forever */
 };
 
-static void flip_trace(void *ctx, uint64_t pa, size_t len)
+/* After each read through the wrapped table (kit-wrap.h): the guest moves on after the read. */
+static void flip_trace(void *ctx, uint64_t pa, void *buf, size_t len)
 {
 	struct flip *f = ctx;
 	uint32_t v;
@@ -445,14 +502,16 @@ static void flip_trace(void *ctx, uint64_t pa, size_t len)
 static struct ktbpf_snapshot *walk_flipping(struct kit_guest *g, int flips)
 {
 	struct flip f = {.g = g, .flips_left = flips};
-	struct ktbpf_kernel *k = kit_guest_kernel(g);
+	struct kit_wrap *w = kit_wrap_new(kit_mem(g->im), NULL, NULL);
+	const struct ktbpf_kernel *k = kit_wrap_kernel(w);
 	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
 	struct ktbpf_err err = {0};
 
 	f.pa = kit_kernel_kva_pa(g->kk, g->scx_state_kva);
-	ktbpf_mem_set_trace(g->mem, flip_trace, &f);
+	w->fn = flip_trace;
+	w->ctx = &f;
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
-	ktbpf_mem_set_trace(g->mem, NULL, NULL);
+	kit_wrap_free(w);
 	return s;
 }
 
@@ -509,15 +568,18 @@ struct flip_state {
 };
 
 /*
- * Reads covering the state: the walk's (a span, traced after the copy) and
- * the check's (a scalar read, traced before the copy: it sees TOBEFREE).
+ * Reads covering the state: the walk's and the check's, which sees
+ * TOBEFREE (the guest wrote it just before: in RAM and in the bytes read).
  */
-static void flip_state_trace(void *ctx, uint64_t pa, size_t len)
+static void flip_state_trace(void *ctx, uint64_t pa, void *buf, size_t len)
 {
 	struct flip_state *f = ctx;
+	uint32_t v = KTBPF_ST_TOBEFREE;
 
-	if (f->pa >= pa && f->pa < pa + len && ++f->reads == 2)
-		kit_w32(f->g->im, f->pa, KTBPF_ST_TOBEFREE);
+	if (f->pa >= pa && f->pa + 4 <= pa + len && ++f->reads == 2) {
+		kit_w32(f->g->im, f->pa, v);
+		memcpy((uint8_t *)buf + (f->pa - pa), &v, 4);
+	}
 }
 
 Test(structops, torn_when_the_active_instance_changes_state)
@@ -527,15 +589,17 @@ Test(structops, torn_when_the_active_instance_changes_state)
 	const struct kit_guest_inst *cc = &g->insts[1];
 	const struct ktbpf_st_offsets *st = &g->lay.off.st;
 	struct flip_state f = {.g = g};
-	struct ktbpf_kernel *k = kit_guest_kernel(g);
+	struct kit_wrap *w = kit_wrap_new(kit_mem(g->im), NULL, NULL);
+	const struct ktbpf_kernel *k = kit_wrap_kernel(w);
 	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
 	struct ktbpf_err err = {0};
 
 	cr_assert_eq(cc->spec.state, KTBPF_ST_INUSE);
 	f.pa = kit_kernel_kva_pa(g->kk, cc->kva + st->stm_kvalue + st->val_state);
-	ktbpf_mem_set_trace(g->mem, flip_state_trace, &f);
+	w->fn = flip_state_trace;
+	w->ctx = &f;
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
-	ktbpf_mem_set_trace(g->mem, NULL, NULL);
+	kit_wrap_free(w);
 	dump_diags(s);
 	cr_assert_eq(f.reads, 2, "read once in the walk, once to check");
 	cr_assert(s->torn);
