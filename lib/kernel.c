@@ -99,7 +99,7 @@ static int find_vmcoreinfo(struct ktbpf_kernel *k, const struct ktbpf_kernel_hin
 	if (h->vmcoreinfo_text)
 		r = ktbpf_vmcoreinfo_parse(h->vmcoreinfo_text, h->vmcoreinfo_len, k->vi, err);
 	else
-		r = ktbpf_vmcoreinfo_find(k->mem, h->vmcoreinfo_pa, k->vi, err);
+		r = kn_find(k->mem, h, k->vi, err);
 	if (r < 0) {
 		free(k->vi);
 		k->vi = NULL;
@@ -134,9 +134,12 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	else
 		k->l5_guessed = !vi;
 	if (vi && vi->has_phys_base) {
+		int r = kn_kimage_size(vi, &m->kimage_size, err);
+
+		if (r < 0)
+			return r;
 		m->phys_base = vi->phys_base;
 		m->kimage_base = KTBPF_X86_START_KERNEL_MAP;
-		m->kimage_size = KTBPF_X86_KERNEL_IMAGE_SIZE;
 	}
 	k->info.layout_source = KTBPF_SRC_VMCOREINFO;
 	if (h->has_cr3) {
@@ -147,7 +150,7 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 				     "VMCOREINFO lists neither init_top_pgt nor swapper_pg_dir: "
 				     "pass the guest's CR3");
 	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP ||
-		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= KTBPF_X86_KERNEL_IMAGE_SIZE) {
+		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= m->kimage_size) {
 		return ktbpf_err_set(err, -EINVAL,
 				     "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
 				     "(or phys_base is missing): pass the guest's CR3",
