@@ -7,7 +7,7 @@
  * {u32 sel, u64 value}: sel's low 30 bits, modulo the bytes read, pick a byte
  * that the clean run read, sel's top 2 bits a width of 1, 2, 4 or 8 bytes,
  * and value's low bytes are written there. Then ktbpf_kernel_discover() (no
- * hints) and two ktbpf_progs_walk() (the second reuses the read plans) run
+ * hints) and two ktbpf_progs_walk() (the second reuses the walker: translator and ops-struct layouts) run
  * over the patched RAM, and the patches are undone. When the input's length
  * is not a multiple of 12, its last byte picks hints (right or wrong ones:
  * CR3, 5-level, KASLR offset, the note's address or text, aarch64) and the

@@ -12,6 +12,7 @@ static int vset(struct ktbpf_err *err, int code, bool has_addr, uint64_t addr, c
 	if (!err)
 		return code;
 	err->code = code;
+	err->need = 0;
 	err->has_addr = has_addr;
 	err->addr = addr;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
@@ -58,6 +59,48 @@ int ktbpf_err_prefix(struct ktbpf_err *err, int code, const char *fmt, ...)
 	memcpy(err->msg, pre, plen);
 	memcpy(err->msg + plen, old, olen);
 	err->msg[plen + olen] = 0;
+	return code;
+}
+
+enum ktbpf_err_class ktbpf_err_class(int code)
+{
+	switch (code < 0 ? -code : code) {
+	case 0:
+		return KTBPF_ERR_NONE;
+	case EINPROGRESS:
+		return KTBPF_ERR_NOT_READY;
+	case EAGAIN:
+		return KTBPF_ERR_INCONSISTENT;
+	case EIO:
+	case EBADF:
+	case ENOMEM:
+		return KTBPF_ERR_IO;
+	default:
+		return KTBPF_ERR_INPUT;
+	}
+}
+
+const char *ktbpf_err_class_name(enum ktbpf_err_class c)
+{
+	switch (c) {
+	case KTBPF_ERR_NONE:
+		return "none";
+	case KTBPF_ERR_NOT_READY:
+		return "not-ready";
+	case KTBPF_ERR_INCONSISTENT:
+		return "inconsistent";
+	case KTBPF_ERR_IO:
+		return "io";
+	case KTBPF_ERR_INPUT:
+		return "input";
+	}
+	return "unknown";
+}
+
+int ktbpf_err_need(struct ktbpf_err *err, int code, unsigned int need)
+{
+	if (err)
+		err->need |= need;
 	return code;
 }
 

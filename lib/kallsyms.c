@@ -433,9 +433,12 @@ static int check_listed(const struct ktbpf_vmcoreinfo *vi, enum ktbpf_kallsyms_e
 {
 	if (!vi->kallsyms_names || !vi->kallsyms_num_syms || !vi->kallsyms_token_table ||
 	    !vi->kallsyms_token_index || (!vi->kallsyms_offsets && !vi->kallsyms_addresses))
-		return ktbpf_err_set(err, -ENOENT,
-				     "VMCOREINFO lists no kallsyms tables (needs Linux 6.0+ with "
-				     "CONFIG_KALLSYMS): pass --system-map or --vmlinux");
+		return ktbpf_err_need(err,
+				      ktbpf_err_set(err, -ENOENT,
+						    "VMCOREINFO lists no kallsyms tables (needs "
+						    "Linux 6.0+ with CONFIG_KALLSYMS), and no "
+						    "System.map or vmlinux was given"),
+				      KTBPF_NEED_SYMBOLS);
 	if (vi->kallsyms_addresses)
 		*ret_enc = KTBPF_KALLSYMS_ABSOLUTE;
 	else if (vi->kallsyms_relative_base)

@@ -11,6 +11,7 @@
 #include <bpf/btf.h>
 
 #include "kernel-internal.h"
+#include "progs-internal.h"
 #include "ktbpf/kallsyms.h"
 #include "ktbpf/kernel.h"
 
@@ -23,7 +24,7 @@ struct ktbpf_kernel {
 	struct ktbpf_kernel_info info;
 	const struct ktbpf_mem *mem;
 	struct ktbpf_mmu mmu;
-	struct ktbpf_xlate *x;
+	struct ktbpf_xlate *x; /* discovery's own; freed when discovery ends */
 	struct ktbpf_symtab *syms;
 	struct btf *btf;
 	struct ktbpf_offsets off;
@@ -31,7 +32,15 @@ struct ktbpf_kernel {
 	struct ktbpf_percpu percpu;
 	bool l5_guessed;     /* neither VMCOREINFO nor a hint said: 4-level assumed */
 	bool vmlinux_proven; /* the vmlinux's build ID or release matched the guest's */
+	uint64_t serial;     /* unique per discovery (progs-internal.h: struct ktbpf_walker) */
+	/* The walkers' read plans, or why the layout has none (returned by every walk). */
+	struct walk_plans plans;
+	bool plans_ok;
+	struct ktbpf_err plans_err;
 };
+
+/* The only mutable global: serials of discovered kernels. */
+static _Atomic uint64_t last_serial;
 
 static const struct ktbpf_kernel_hints no_hints;
 
@@ -146,15 +155,19 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		m->pgd_pa = h->cr3 & X86_PTE_ADDR_MASK;
 		k->info.layout_source = KTBPF_SRC_HINT;
 	} else if (!vi || !vi->init_top_pgt) {
-		return ktbpf_err_set(err, -ENOENT,
-				     "VMCOREINFO lists neither init_top_pgt nor swapper_pg_dir: "
-				     "pass the guest's CR3");
+		return ktbpf_err_need(
+			err,
+			ktbpf_err_set(err, -ENOENT,
+				      "VMCOREINFO lists neither init_top_pgt nor "
+				      "swapper_pg_dir: the page-table root is unknown"),
+			KTBPF_NEED_PGD);
 	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP ||
 		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= m->kimage_size) {
-		return ktbpf_err_set(err, -EINVAL,
-				     "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
-				     "(or phys_base is missing): pass the guest's CR3",
-				     (unsigned long long)vi->init_top_pgt);
+		ktbpf_err_set(err, -EINVAL,
+			      "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
+			      "(or phys_base is missing): the page-table root is unknown",
+			      (unsigned long long)vi->init_top_pgt);
+		return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_PGD);
 	} else {
 		m->pgd_pa = vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP + m->phys_base;
 	}
@@ -177,11 +190,12 @@ static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	uint64_t va_bits = 0, phys_off = 0;
 	char buf[32];
 
-	if (!h->has_cr3 || !h->has_tcr_el1)
-		return ktbpf_err_set(
-			err, -EINVAL,
-			"aarch64 guests need the TTBR1_EL1 (as cr3) and TCR_EL1 hints: "
-			"VMCOREINFO has no page-table root there");
+	if (!h->has_cr3 || !h->has_tcr_el1) {
+		ktbpf_err_set(err, -EINVAL,
+			      "aarch64 guests need the TTBR1_EL1 (as cr3) and TCR_EL1 hints: "
+			      "VMCOREINFO has no page-table root there");
+		return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_PGD | KTBPF_NEED_TCR_EL1);
+	}
 	m->arch = KTBPF_ARCH_AARCH64;
 	m->pgd_pa = h->cr3;
 	m->tcr_el1 = h->tcr_el1;
@@ -204,10 +218,12 @@ static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 /* A failed read through the page tables may be a 5-level guest walked as 4-level. */
 static int hint_l5(const struct ktbpf_kernel *k, int r, struct ktbpf_err *err)
 {
-	if (k->l5_guessed)
+	if (k->l5_guessed) {
 		ktbpf_err_prefix(err, r,
-				 "assuming 4-level paging (nothing says; set the l5 hint for "
-				 "a 5-level guest): ");
+				 "assuming 4-level paging (nothing says; a 5-level guest needs "
+				 "the l5 hint): ");
+		ktbpf_err_need(err, r, KTBPF_NEED_L5);
+	}
 	return r;
 }
 
@@ -427,10 +443,12 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	void *buf;
 	int r;
 
-	if (sym(k, "__start_BTF", &start) < 0 || sym(k, "__stop_BTF", &stop) < 0)
-		return ktbpf_err_set(err, -ENOENT,
-				     "guest kernel has no BTF (__start_BTF missing): build it with "
-				     "CONFIG_DEBUG_INFO_BTF or pass --vmlinux / --btf");
+	if (sym(k, "__start_BTF", &start) < 0 || sym(k, "__stop_BTF", &stop) < 0) {
+		ktbpf_err_set(err, -ENOENT,
+			      "guest kernel has no BTF (__start_BTF missing): it needs "
+			      "CONFIG_DEBUG_INFO_BTF, or BTF from a file (vmlinux or BTF)");
+		return ktbpf_err_need(err, -ENOENT, KTBPF_NEED_BTF);
+	}
 	if (stop <= start || stop - start > KF_BTF_MAX)
 		return ktbpf_err_set(
 			err, -EUCLEAN,
@@ -501,14 +519,15 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		int r = btf_from_ram(k, err);
 
 		/* Name both places looked in, not only the guest. */
-		if (r == -ENOENT && h->vmlinux_path)
-			return ktbpf_err_set(err, r,
-					     "%s has %s and the guest kernel has no BTF "
-					     "(__start_BTF missing): pass --btf, or build the "
-					     "kernel with CONFIG_DEBUG_INFO_BTF",
-					     h->vmlinux_path,
-					     vmlinux_errno == ENOENT ? "no .BTF"
-								     : "no readable .BTF");
+		if (r == -ENOENT && h->vmlinux_path) {
+			ktbpf_err_set(err, r,
+				      "%s has %s and the guest kernel has no BTF "
+				      "(__start_BTF missing): it needs a BTF file, or a kernel "
+				      "built with CONFIG_DEBUG_INFO_BTF",
+				      h->vmlinux_path,
+				      vmlinux_errno == ENOENT ? "no .BTF" : "no readable .BTF");
+			return ktbpf_err_need(err, r, KTBPF_NEED_BTF);
+		}
 		if (r < 0)
 			return r;
 	} else {
@@ -540,10 +559,13 @@ static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
 
 static int resolve_walker_symbols(struct ktbpf_kernel *k, struct ktbpf_err *err)
 {
-	if (sym(k, "prog_idr", &k->info.prog_idr) < 0)
-		return ktbpf_err_set(err, -ENOENT,
-				     "symbol 'prog_idr' not found: the guest kernel needs "
-				     "CONFIG_KALLSYMS_ALL (or pass --system-map/--vmlinux)");
+	if (sym(k, "prog_idr", &k->info.prog_idr) < 0) {
+		ktbpf_err_set(err, -ENOENT,
+			      "symbol 'prog_idr' not found: the guest kernel needs "
+			      "CONFIG_KALLSYMS_ALL, or symbols from a file (System.map or "
+			      "vmlinux)");
+		return ktbpf_err_need(err, -ENOENT, KTBPF_NEED_SYMBOLS);
+	}
 	if (sym(k, "bpf_stats_enabled_key", &k->info.bpf_stats_enabled_key) < 0)
 		k->info.bpf_stats_enabled_key = 0;
 	resolve_optional(k);
@@ -576,7 +598,11 @@ static int discover(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	if (!k->x)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
 	if (!k->vi && !h->vmlinux_path && !h->system_map_path)
-		return ktbpf_err_set(err, -ENOENT, "no symbols: pass --vmlinux or --system-map");
+		return ktbpf_err_need(err,
+				      ktbpf_err_set(err, -ENOENT,
+						    "no symbols: no VMCOREINFO to find kallsyms "
+						    "with, and no vmlinux or System.map"),
+				      KTBPF_NEED_SYMBOLS);
 	if ((r = load_symbols(k, h, err)) < 0)
 		return r;
 	if (k->info.arch == KTBPF_ARCH_X86_64 && (r = page_offset_x86(k, err)) < 0)
@@ -602,6 +628,13 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 		ktbpf_kernel_free(k);
 		return r;
 	}
+	/*
+	 * From here on the kernel is immutable: walks bring their own
+	 * translator (its cache is the only state a read changes).
+	 */
+	k->x = ktbpf_xlate_free(k->x);
+	k->plans_ok = plans_build(&k->plans, &k->off, &k->plans_err) == 0;
+	k->serial = ++last_serial;
 	k->info.discover_ns = now_ns() - t0;
 	*ret = k;
 	return 0;
@@ -640,9 +673,35 @@ const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel
 	return k->vi;
 }
 
-struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k)
+const struct ktbpf_mem *ktbpf_kernel_mem(const struct ktbpf_kernel *k)
 {
-	return k->x;
+	return k->mem;
+}
+
+const struct ktbpf_mmu *ktbpf_kernel_mmu(const struct ktbpf_kernel *k)
+{
+	return &k->mmu;
+}
+
+struct ktbpf_xlate *ktbpf_kernel_xlate_new(const struct ktbpf_kernel *k)
+{
+	return ktbpf_xlate_new(k->mem, &k->mmu);
+}
+
+int kernel_plans(const struct ktbpf_kernel *k, const struct walk_plans **ret, struct ktbpf_err *err)
+{
+	if (!k->plans_ok) {
+		if (err)
+			*err = k->plans_err;
+		return k->plans_err.code;
+	}
+	*ret = &k->plans;
+	return 0;
+}
+
+uint64_t kernel_serial(const struct ktbpf_kernel *k)
+{
+	return k->serial;
 }
 
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva)

@@ -105,11 +105,13 @@ static int lookup(const struct btf *btf, const char *type_name, const char *memb
 				     type_name);
 	r = find_member(btf, t, member, 0, 0, &budget, ret);
 	if (r == -ELOOP)
-		return ktbpf_err_set(err, r,
-				     "looking for %s.%s: the anonymous members of struct %s hold "
-				     "more than %d members in all (corrupt or hostile BTF?): pass "
-				     "--btf or --vmlinux",
-				     type_name, member, type_name, MAX_VISITS);
+		return ktbpf_err_need(err,
+				      ktbpf_err_set(err, r,
+						    "looking for %s.%s: the anonymous members of "
+						    "struct %s hold more than %d members in all "
+						    "(corrupt or hostile BTF?)",
+						    type_name, member, type_name, MAX_VISITS),
+				      KTBPF_NEED_BTF);
 	if (r == -ENOENT)
 		return ktbpf_err_set(err, r, "the guest kernel's BTF lacks %s.%s", type_name,
 				     member);

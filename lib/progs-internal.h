@@ -62,15 +62,24 @@ struct st_layout {
 #define ST_LAYOUTS 8
 
 /*
- * The read plans of one kernel's layout, kept in the snapshot between walks
- * (planning costs as much as reading a few programs); rebuilt when the
- * snapshot is used with another kernel's offsets.
+ * The read plans of one kernel's layout: built once at discovery from its
+ * offsets (plans_build()) and kept in the kernel, immutable, so that any
+ * number of walks share them.
  */
-struct ktbpf_walk_plans {
-	bool valid;
-	struct ktbpf_offsets o;
+struct walk_plans {
 	struct plan hdr, aux, stats, idr;
-	/* Ops struct layouts met so far, keyed by BTF (and its type count) and type id. */
+};
+
+/*
+ * What one snapshot's walks keep between walks, never shared: the
+ * translator (its page cache is flushed per walk) and the ops struct
+ * layouts met so far, keyed by the kernel they came from (its serial,
+ * unique per discovery, so a kernel freed and another one allocated at
+ * the same address never reuse them).
+ */
+struct ktbpf_walker {
+	struct ktbpf_xlate *x;
+	uint64_t serial;
 	struct st_layout st[ST_LAYOUTS];
 	uint32_t nr_st;
 };
@@ -128,15 +137,21 @@ static inline void err_reset(struct ktbpf_err *e)
  * the active instance (structops.c). Fills s->instances, s->active, s->scx
  * and s->torn; problems become diagnostics.
  */
-void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s);
+void structops_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s);
 
 /*
- * Point *ret_plans at s's read plans for offsets o, built on first use and
- * rebuilt when o differs from the offsets they were built for (the only
- * allocation: s->plans, freed by ktbpf_snapshot_free()). -ENOMEM, or
- * -EINVAL/-ENOENT with a message when o's layout cannot be planned.
+ * Build the read plans of offsets o into p (discovery, kernel.c). -EINVAL
+ * or -ENOENT with a message when o's layout cannot be planned.
  */
-int plan_get(struct ktbpf_snapshot *s, const struct ktbpf_offsets *o,
-	     const struct ktbpf_walk_plans **ret_plans, struct ktbpf_err *err);
+int plans_build(struct walk_plans *p, const struct ktbpf_offsets *o, struct ktbpf_err *err);
+
+/*
+ * The kernel's read plans into *ret, or discovery's error (code and
+ * message) when its layout could not be planned (kernel.c); and its
+ * discovery's serial.
+ */
+int kernel_plans(const struct ktbpf_kernel *k, const struct walk_plans **ret,
+		 struct ktbpf_err *err);
+uint64_t kernel_serial(const struct ktbpf_kernel *k);
 
 #endif

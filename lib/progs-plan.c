@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Read plans for the prog_idr walkers (progs.c): from the BTF offsets, once
- * per kernel layout, the members we need of one object are grouped into
+ * per kernel at discovery, the members we need of one object are grouped into
  * spans so that each span is one ktbpf_xlate_read() and no span touches a
  * 64-byte line that holds none of our members (see plan_build()). A program
  * then costs one read of its bpf_prog header and one or two of its
@@ -95,8 +95,7 @@ static void plan_read_first(struct plan *p, size_t i)
 	}
 }
 
-static int plans_build(struct ktbpf_walk_plans *w, const struct ktbpf_offsets *o,
-		       struct ktbpf_err *err)
+int plans_build(struct walk_plans *w, const struct ktbpf_offsets *o, struct ktbpf_err *err)
 {
 	struct field hdr[HDR_NR] = {
 		[HDR_TYPE] = {o->prog_type, 4},
@@ -149,30 +148,5 @@ static int plans_build(struct ktbpf_walk_plans *w, const struct ktbpf_offsets *o
 					     "a bpf_prog_aux member is missing in BTF");
 	if (!plan_has(&w->stats, ST_CNT) || !plan_has(&w->stats, ST_NSECS))
 		return ktbpf_err_set(err, -ENOENT, "bpf_prog_stats.cnt/nsecs missing in BTF");
-	w->o = *o;
-	w->nr_st = 0;
-	w->valid = true;
-	return 0;
-}
-
-/* The snapshot's plans for this kernel's offsets, built on first use (the only allocation). */
-int plan_get(struct ktbpf_snapshot *s, const struct ktbpf_offsets *o,
-	     const struct ktbpf_walk_plans **ret_plans, struct ktbpf_err *err)
-{
-	struct ktbpf_walk_plans *pl = s->plans;
-	int r;
-
-	if (!pl) {
-		pl = s->plans = calloc(1, sizeof(*pl));
-		if (!pl)
-			return ktbpf_err_set(err, -ENOMEM, "out of memory for read plans");
-	}
-	if (!pl->valid || memcmp(&pl->o, o, sizeof(pl->o))) {
-		pl->valid = false;
-		r = plans_build(pl, o, err);
-		if (r < 0)
-			return r;
-	}
-	*ret_plans = pl;
 	return 0;
 }

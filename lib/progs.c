@@ -5,7 +5,7 @@
  * active object.
  *
  * Reads follow the plans of progs-plan.c (built from the BTF offsets once
- * per kernel layout, kept in the snapshot): each object's members are read
+ * per kernel, at discovery, and kept in it): each object's members are read
  * in a few spans that touch no line without one of them. A program
  * then costs one read of its bpf_prog header and one or two of its
  * bpf_prog_aux; per-CPU stats cost one read per CPU for each run of programs
@@ -522,7 +522,9 @@ struct ktbpf_snapshot *ktbpf_snapshot_new(void)
 struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s)
 {
 	if (s) {
-		free(s->plans);
+		if (s->walker)
+			ktbpf_xlate_free(s->walker->x);
+		free(s->walker);
 		free(s->progs);
 		free(s->instances);
 		free(s);
@@ -530,10 +532,39 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s)
 	return NULL;
 }
 
-int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err)
+/*
+ * s's walker, ready for a walk of k: its own translator over k's memory
+ * with k's parameters and an empty page cache (the guest may have run
+ * since the last walk), and ops struct layouts of k alone.
+ */
+static int walker_get(struct ktbpf_snapshot *s, const struct ktbpf_kernel *k, struct ktbpf_err *err)
+{
+	struct ktbpf_walker *wk = s->walker;
+
+	if (!wk) {
+		wk = s->walker = calloc(1, sizeof(*wk));
+		if (!wk)
+			return ktbpf_err_set(err, -ENOMEM, "out of memory for a walker");
+	}
+	if (wk->x && ktbpf_xlate_mem_of(wk->x) == ktbpf_kernel_mem(k)) {
+		ktbpf_xlate_set_mmu(wk->x, ktbpf_kernel_mmu(k)); /* flushes the cache */
+	} else {
+		wk->x = ktbpf_xlate_free(wk->x);
+		wk->x = ktbpf_kernel_xlate_new(k);
+		if (!wk->x)
+			return ktbpf_err_set(err, -ENOMEM, "out of memory for a translator");
+	}
+	if (wk->serial != kernel_serial(k)) {
+		wk->serial = kernel_serial(k);
+		wk->nr_st = 0;
+	}
+	return 0;
+}
+
+int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err)
 {
 	const struct ktbpf_kernel_info *info;
-	const struct ktbpf_walk_plans *pl;
+	const struct walk_plans *pl;
 	uint64_t t0 = now_ns(), head = 0;
 	struct walk w = {.s = s};
 	int r;
@@ -541,8 +572,11 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 	if (!k || !s)
 		return ktbpf_err_set(err, -EINVAL, "progs walk needs a kernel and a snapshot");
 	snapshot_reset(s);
+	r = walker_get(s, k, err);
+	if (r < 0)
+		return r;
 	info = ktbpf_kernel_info(k);
-	w.x = ktbpf_kernel_xlate(k);
+	w.x = s->walker->x;
 	w.o = ktbpf_kernel_offsets(k);
 	w.btf = ktbpf_kernel_btf(k);
 	w.cpus = ktbpf_kernel_cpus(k, &w.nr_cpus);
@@ -556,11 +590,11 @@ int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct kt
 	if (w.nr_cpus > 1)
 		w.nr_cpus = 1;
 #endif
-	ktbpf_xlate_flush(w.x);
 	if (!info->prog_idr)
 		return ktbpf_err_set(err, -ENOENT,
-				     "symbol 'prog_idr' unknown: pass --vmlinux or a System.map");
-	r = plan_get(s, w.o, &pl, err);
+				     "symbol 'prog_idr' unknown: the kernel was described "
+				     "without it");
+	r = kernel_plans(k, &pl, err);
 	if (r < 0)
 		return r;
 	w.hdr = &pl->hdr;

@@ -43,7 +43,7 @@ static inline bool st_is_scx_iface(const char *iface)
 	return !strncmp(iface, "sched_ext_ops", 13);
 }
 
-/* The function-pointer members of ops struct type_id, cached in the snapshot's plans. */
+/* The function-pointer members of ops struct type_id, cached in the snapshot's walker. */
 const struct st_layout *st_ops_layout(struct stwalk *w, uint32_t type_id);
 
 /* Which sched_ext layout the kernel has (KTBPF_SCX_NONE: no sched_ext). */

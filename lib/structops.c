@@ -153,13 +153,14 @@ static void fn_members(const struct btf *btf, uint32_t type_id, struct st_layout
 }
 
 /*
- * The layout of ops struct type_id: found once per kernel layout and kept
- * in the snapshot's plans (the BTF work costs more than the reads); NULL on
- * an overfull cache is not possible: the oldest entry is reused.
+ * The layout of ops struct type_id: found once per kernel and kept in the
+ * snapshot's walker (the BTF work costs more than the reads; which ops
+ * structs are met depends on the guest, not only on its layout); never
+ * NULL: an overfull cache reuses an entry.
  */
 const struct st_layout *st_ops_layout(struct stwalk *w, uint32_t type_id)
 {
-	struct ktbpf_walk_plans *pl = w->s->plans;
+	struct ktbpf_walker *pl = w->s->walker; /* ready: ktbpf_progs_walk() */
 	uint32_t cnt = btf__type_cnt(w->btf), i;
 	struct st_layout *l;
 
@@ -725,11 +726,11 @@ static void resolve_objects(struct stwalk *w)
 }
 
 /* sched_ext's state now: enable state, and the kernel's copy of the current ops. */
-void structops_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
+void structops_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 {
 	struct scx_view before, after;
 	struct stwalk w = {
-		.x = ktbpf_kernel_xlate(k),
+		.x = s->walker->x,
 		.o = ktbpf_kernel_offsets(k),
 		.btf = ktbpf_kernel_btf(k),
 		.info = ktbpf_kernel_info(k),

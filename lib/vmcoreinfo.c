@@ -494,7 +494,13 @@ static int try_guess(struct scan *sc, uint64_t pa)
 	return try_note(sc, pa, descsz);
 }
 
-/* Why nothing was taken, in the words of vmcoreinfo.h. */
+/*
+ * Why nothing was taken, in the words of vmcoreinfo.h. No note yet is what a
+ * booting guest looks like (the kernel writes it in
+ * crash_save_vmcoreinfo_init(), a subsys_initcall), and so is a half-written
+ * note or only an earlier boot's: -EINPROGRESS, worth retrying. RAM that
+ * could not be read is the host's problem: its own error's code.
+ */
 static int scan_failed(const struct scan *sc, uint64_t total, int r, struct ktbpf_err *err)
 {
 	char hs[32], us[32], ds[32];
@@ -506,7 +512,7 @@ static int scan_failed(const struct scan *sc, uint64_t total, int r, struct ktbp
 				     MAX_NOTES,
 				     sc->rejected_pa ? sc->rejected_err.msg : sc->bad_err.msg);
 	if (sc->rejected_pa)
-		return ktbpf_err_set_addr(err, -ENOENT, sc->rejected_pa,
+		return ktbpf_err_set_addr(err, -EINPROGRESS, sc->rejected_pa,
 					  "no VMCOREINFO note of the running kernel in %s of guest "
 					  "RAM: the note at 0x%llx is not it (%s); a kernel still "
 					  "booting after a reboot has not written its own yet",
@@ -515,22 +521,22 @@ static int scan_failed(const struct scan *sc, uint64_t total, int r, struct ktbp
 					  sc->rejected_err.msg);
 	if (sc->unreadable && !sc->bad_pa)
 		/* What to fix first is the access to RAM: its error says what went wrong. */
-		return ktbpf_err_set(err, -ENOENT,
+		return ktbpf_err_set(err, sc->unreadable_err.code ? sc->unreadable_err.code : -EIO,
 				     "no VMCOREINFO note in the part of guest RAM that could be "
 				     "read (%s of %s unreadable: %s)",
 				     human_size(sc->unreadable, us, sizeof(us)),
 				     human_size(total, hs, sizeof(hs)), sc->unreadable_err.msg);
 	if (sc->bad_pa)
-		return ktbpf_err_set_addr(err, -ENOENT, sc->bad_pa,
+		return ktbpf_err_set_addr(err, -EINPROGRESS, sc->bad_pa,
 					  "no valid VMCOREINFO note in %s of guest RAM%s: %s",
 					  human_size(total, hs, sizeof(hs)),
 					  sc->unreadable ? " (some unreadable)" : "",
 					  sc->bad_err.msg);
-	return ktbpf_err_set(err, -ENOENT,
-			     "no VMCOREINFO note in %s of guest RAM (%s of it ever written): is "
-			     "the kernel booted, with CONFIG_VMCORE_INFO (CONFIG_CRASH_CORE "
-			     "before 6.9)? Otherwise give the note's address, or symbols with "
-			     "the page-table root",
+	return ktbpf_err_set(err, -EINPROGRESS,
+			     "no VMCOREINFO note in %s of guest RAM (%s of it ever written): the "
+			     "kernel has not booted far enough, or lacks CONFIG_VMCORE_INFO "
+			     "(CONFIG_CRASH_CORE before 6.9); the note's address, or symbols with "
+			     "the page-table root, can stand in for it",
 			     human_size(total, hs, sizeof(hs)),
 			     human_size(sc->data, ds, sizeof(ds)));
 }
@@ -565,8 +571,10 @@ int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
 	}
 	if (r == -ENOMEM)
 		goto out;
-	if (r != 0)
+	if (r != 0) {
 		r = scan_failed(&sc, total, r, err);
+		ktbpf_err_need(err, r, KTBPF_NEED_VMCOREINFO | KTBPF_NEED_SYMBOLS | KTBPF_NEED_PGD);
+	}
 out:
 	if (r == 0)
 		*ret = *sc.vi;

@@ -115,7 +115,10 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  2  usage error\n"
 	      "  3  the answer was printed but is incomplete: prog_idr/map_idr entries skipped,\n"
 	      "     a limit hit, diagnostics dropped, runtime stats incomplete or their state\n"
-	      "     unknown, or a torn snapshot (stderr says which)\n",
+	      "     unknown, or a torn snapshot (stderr says which)\n"
+	      "  4  the guest kernel is not ready yet: no VMCOREINFO note in its RAM (still\n"
+	      "     booting, or a kernel without CONFIG_VMCORE_INFO); the same command may\n"
+	      "     succeed later\n",
 	      out);
 }
 
@@ -462,6 +465,64 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /*
+ * The options that give what the library says would help (err->need), in
+ * our own terms: the library's messages name inputs, never our options.
+ */
+static void options_for(unsigned int need, enum ktbpf_arch arch, char *buf, size_t size)
+{
+	static const struct {
+		unsigned int bit;
+		const char *opts;
+	} map[] = {
+		{KTBPF_NEED_VMCOREINFO, "--vmcoreinfo-pa PA"},
+		{KTBPF_NEED_SYMBOLS, "--vmlinux FILE or --system-map FILE"},
+		{KTBPF_NEED_BTF, "--btf FILE or --vmlinux FILE"},
+		{KTBPF_NEED_PGD, NULL}, /* --cr3 or --ttbr1 by arch */
+		{KTBPF_NEED_TCR_EL1, "--tcr-el1 VALUE"},
+		{KTBPF_NEED_L5, "--l5"},
+	};
+	size_t i, len = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		const char *opt = map[i].opts;
+
+		if (!(need & map[i].bit))
+			continue;
+		if (!opt)
+			opt = arch == KTBPF_ARCH_AARCH64 ? "--ttbr1 PA" : "--cr3 PA";
+		len += (size_t)snprintf(buf + len, size - len, "%s%s",
+					len ? "; " : " (options that may help: ", opt);
+		if (len >= size)
+			return;
+	}
+	if (len)
+		snprintf(buf + len, size - len, ")");
+}
+
+/* A failed discovery: one line, and an exit status by what can be done about it. */
+static int discover_failed(const struct opts *o, int r, const struct ktbpf_err *err)
+{
+	char opts[256];
+
+	options_for(err->need, o->hints.arch, opts, sizeof(opts));
+	switch (ktbpf_err_class(r)) {
+	case KTBPF_ERR_NOT_READY:
+		return fail(o, KTBPFCTL_EXIT_NOT_READY,
+			    "guest kernel in '%s' not ready: %s; retry when it has booted%s",
+			    o->ram, err->msg, opts);
+	case KTBPF_ERR_INPUT:
+		/* A file that belongs to another kernel: the message names it and what differs. */
+		if (r == -EXDEV)
+			return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err->msg);
+		/* fall through */
+	default:
+		return fail(o, KTBPFCTL_EXIT_FAIL, "no guest kernel found in '%s': %s%s", o->ram,
+			    err->msg, opts);
+	}
+}
+
+/*
  * Discover once, walk o->repeat times (the last walk is the one reported).
  * Returns -1 on success, else an exit status.
  */
@@ -479,12 +540,8 @@ static int run(struct opts *o, struct ctx *c)
 		o->hints.vmcoreinfo_len = c->vmcoreinfo_len;
 	}
 	r = ktbpf_kernel_discover(c->mem, &o->hints, &c->k, &err);
-	/* A file that belongs to another kernel: the message names it and what differs. */
-	if (r == -EXDEV)
-		return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
 	if (r < 0)
-		return fail(o, KTBPFCTL_EXIT_FAIL, "no guest kernel found in '%s': %s", o->ram,
-			    err.msg);
+		return discover_failed(o, r, &err);
 	c->snap = ktbpf_snapshot_new();
 	c->times = calloc(o->repeat, sizeof(*c->times));
 	if (!c->snap || !c->times)

@@ -54,6 +54,8 @@ static void usage(FILE *out)
 	      "  2  usage error\n"
 	      "  3  an answer was printed but it is incomplete (entries skipped, a limit hit,\n"
 	      "     runtime stats incomplete or unknown, a torn snapshot): never a whole answer\n"
+	      "  4  the guest kernel is not ready yet (no VMCOREINFO note: still booting?):\n"
+	      "     retry later\n"
 	      "\n"
 	      "See ktbpfctl(1).\n",
 	      out);

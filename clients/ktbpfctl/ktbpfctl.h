@@ -19,6 +19,11 @@ enum {
 	 * hit, runtime stats incomplete or their state unknown, a torn snapshot.
 	 */
 	KTBPFCTL_EXIT_INCOMPLETE = 3,
+	/*
+	 * The guest kernel is not ready yet (no VMCOREINFO note: still
+	 * booting, KTBPF_ERR_NOT_READY): the same command may succeed later.
+	 */
+	KTBPFCTL_EXIT_NOT_READY = 4,
 };
 
 int ktbpfctl_inspect(int argc, char **argv);

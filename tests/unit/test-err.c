@@ -64,3 +64,41 @@ Test(err, clear_resets)
 	cr_assert_str_empty(e.msg);
 	ktbpf_err_clear(NULL);
 }
+
+/* The classes a program acts on, by errno alone (err.h's table). */
+Test(err, class_of_each_code)
+{
+	cr_assert_eq(ktbpf_err_class(0), KTBPF_ERR_NONE);
+	cr_assert_eq(ktbpf_err_class(-EINPROGRESS), KTBPF_ERR_NOT_READY);
+	cr_assert_eq(ktbpf_err_class(-EAGAIN), KTBPF_ERR_INCONSISTENT);
+	cr_assert_eq(ktbpf_err_class(-EIO), KTBPF_ERR_IO);
+	cr_assert_eq(ktbpf_err_class(-EBADF), KTBPF_ERR_IO);
+	cr_assert_eq(ktbpf_err_class(-ENOMEM), KTBPF_ERR_IO);
+	cr_assert_eq(ktbpf_err_class(EIO), KTBPF_ERR_IO, "a positive errno is taken as negative");
+	for (int code = 1; code < 134; code++) {
+		if (code == EINPROGRESS || code == EAGAIN || code == EIO || code == EBADF ||
+		    code == ENOMEM)
+			continue;
+		cr_assert_eq(ktbpf_err_class(-code), KTBPF_ERR_INPUT, "errno %d", code);
+	}
+	cr_assert_str_eq(ktbpf_err_class_name(KTBPF_ERR_NOT_READY), "not-ready");
+	cr_assert_str_eq(ktbpf_err_class_name(KTBPF_ERR_INCONSISTENT), "inconsistent");
+	cr_assert_str_eq(ktbpf_err_class_name(KTBPF_ERR_IO), "io");
+	cr_assert_str_eq(ktbpf_err_class_name(KTBPF_ERR_INPUT), "input");
+}
+
+/* need survives the context prefixes added on the way up, and a new error clears it. */
+Test(err, need_kept_by_prefix_cleared_by_set)
+{
+	struct ktbpf_err e;
+
+	ktbpf_err_set(&e, -ENOENT, "no BTF");
+	cr_assert_eq(ktbpf_err_need(&e, -ENOENT, KTBPF_NEED_BTF), -ENOENT);
+	ktbpf_err_prefix(&e, -ENOENT, "discovery: ");
+	cr_assert_eq(e.need, KTBPF_NEED_BTF);
+	ktbpf_err_need(&e, -ENOENT, KTBPF_NEED_SYMBOLS);
+	cr_assert_eq(e.need, KTBPF_NEED_BTF | KTBPF_NEED_SYMBOLS);
+	ktbpf_err_set(&e, -EIO, "read failed");
+	cr_assert_eq(e.need, 0);
+	cr_assert_eq(ktbpf_err_need(NULL, -EIO, KTBPF_NEED_PGD), -EIO);
+}

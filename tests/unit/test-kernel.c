@@ -124,7 +124,7 @@ static void assert_matches_kit(struct fix *f, struct ktbpf_kernel *k)
 /* Each CPU's copy of the per-CPU object reads back through the translator. */
 static void assert_percpu_reads(struct fix *f, struct ktbpf_kernel *k)
 {
-	struct ktbpf_xlate *x = ktbpf_kernel_xlate(k);
+	struct ktbpf_xlate *x = ktbpf_kernel_xlate_new(k);
 	const struct ktbpf_cpu *cpus;
 	uint32_t nr;
 
@@ -138,6 +138,7 @@ static void assert_percpu_reads(struct fix *f, struct ktbpf_kernel *k)
 			     "%s", err.msg);
 		cr_assert_eq(v, 0x1000 + cpus[i].cpu, "cpu %u", cpus[i].cpu);
 	}
+	ktbpf_xlate_free(x);
 }
 
 Test(kernel, zero_config_4level_kaslr_negative_phys_base)
@@ -292,7 +293,8 @@ Test(kernel, files_route_system_map_link_time_and_runtime)
 	fix_build(&f, &o, 128 << 20);
 	/* No kallsyms tables in RAM: zero-config says to pass a map. */
 	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
-	cr_assert_not_null(strstr(err.msg, "--system-map"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "System.map"), "%s", err.msg);
+	cr_assert(err.need & KTBPF_NEED_SYMBOLS, "%s", err.msg);
 	for (int runtime = 0; runtime < 2; runtime++) {
 		struct ktbpf_kernel *k;
 
@@ -371,7 +373,7 @@ Test(kernel, vmcoreinfo_text_hint_without_note)
 	struct fix f;
 
 	fix_build(&f, &o, 128 << 20);
-	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_eq(discover_err(&f, NULL, &err), -EINPROGRESS);
 	cr_assert_not_null(strstr(err.msg, "no VMCOREINFO note in 128 MiB"), "%s", err.msg);
 	h.vmcoreinfo_text = kit_kernel_vmcoreinfo_text(f.kk);
 	h.vmcoreinfo_len = strlen(h.vmcoreinfo_text);
@@ -440,6 +442,39 @@ Test(kernel, aarch64_without_hints_says_what_to_pass)
 	fix_free(&f);
 }
 
+/*
+ * What a program can do about a failed discovery, pinned on kit images: no
+ * note yet is worth retrying; a wrong hint or a kernel without BTF is not.
+ * The messages say what is missing, never a client's option.
+ */
+Test(kernel, error_classes_on_kit_images)
+{
+	struct kit_kernel_opts booting = {.no_vmcoreinfo = true}, plain = {0},
+			       no_btf = {.no_btf = true};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &booting, 64 << 20);
+	cr_assert_eq(ktbpf_err_class(discover_err(&f, NULL, &err)), KTBPF_ERR_NOT_READY, "%s",
+		     err.msg);
+	cr_assert(err.need & KTBPF_NEED_VMCOREINFO, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
+	fix_free(&f);
+
+	fix_build(&f, &plain, 64 << 20);
+	h.vmcoreinfo_pa = 0x1000; /* a wrong hint: no note there */
+	cr_assert_eq(ktbpf_err_class(discover_err(&f, &h, &err)), KTBPF_ERR_INPUT, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
+	fix_free(&f);
+
+	fix_build(&f, &no_btf, 64 << 20);
+	cr_assert_eq(ktbpf_err_class(discover_err(&f, NULL, &err)), KTBPF_ERR_INPUT, "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_BTF, "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
+	fix_free(&f);
+}
+
 Test(kernel, source_names)
 {
 	cr_assert_str_eq(ktbpf_source_name(KTBPF_SRC_GUEST_RAM), "guest-ram");
@@ -458,6 +493,7 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	const uint64_t page_offset = 0xffff000000000000ull, img_pa = dram + 0x400000;
 	struct ktbpf_kernel_hints h = {
 		.arch = KTBPF_ARCH_AARCH64, .has_cr3 = true, .has_tcr_el1 = true};
+	struct ktbpf_xlate *x;
 	struct kit_btf_layout lay;
 	struct ktbpf_kernel *k = NULL;
 	struct ktbpf_err err = {0};
@@ -524,15 +560,17 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	cr_assert_eq(ktbpf_kernel_info(k)->percpu_scheme, KTBPF_PERCPU_RELATIVE);
 	cpus = ktbpf_kernel_cpus(k, &nr);
 	cr_assert_eq(nr, 2);
+	x = ktbpf_kernel_xlate_new(k);
 	for (uint32_t c = 0; c < nr; c++) {
 		uint64_t v = 0;
 
 		cr_assert_eq(cpus[c].cpu, c);
-		cr_assert_eq(ktbpf_xlate_read_u64(ktbpf_kernel_xlate(k),
-						  kimg + 0x8000 + 0x100 + cpus[c].offset, &v, &err),
-			     0, "%s", err.msg);
+		cr_assert_eq(
+			ktbpf_xlate_read_u64(x, kimg + 0x8000 + 0x100 + cpus[c].offset, &v, &err),
+			0, "%s", err.msg);
 		cr_assert_eq(v, 0xa0 + c);
 	}
+	ktbpf_xlate_free(x);
 	ktbpf_kernel_free(k);
 	unlink(path);
 	btf__free(btf);
@@ -662,7 +700,8 @@ Test(kernel, vmlinux_without_btf_and_none_in_ram)
 	cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "no .BTF"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "__start_BTF"), "%s", err.msg);
-	cr_assert_not_null(strstr(err.msg, "--btf"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "BTF file"), "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_BTF, "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
 }
@@ -780,7 +819,8 @@ Test(kernel, init_top_pgt_above_image_window_rejected)
 	h.vmcoreinfo_len = strlen(text);
 	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "outside the kernel image"), "%s", err.msg);
-	cr_assert_not_null(strstr(err.msg, "CR3"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "page-table root"), "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_PGD, "%s", err.msg);
 	free(text);
 	fix_free(&f);
 }

@@ -374,6 +374,7 @@ static int load_with_cpumask(uint32_t size, struct ktbpf_percpu *p, struct ktbpf
 	struct btf *btf = btf__new_empty();
 	char path[64] = "/tmp/ktbpf-test-percpu-XXXXXX";
 	int fd = mkstemp(path), r;
+	struct ktbpf_xlate *x;
 
 	cr_assert(fd >= 0 && t && btf);
 	close(fd);
@@ -387,7 +388,9 @@ static int load_with_cpumask(uint32_t size, struct ktbpf_percpu *p, struct ktbpf
 		cr_assert_gt(btf__add_struct(btf, "cpumask", size), 0);
 		cr_assert_eq(btf__add_field(btf, "bits", arr, 0, 0), 0);
 	}
-	r = ktbpf_percpu_load(ktbpf_kernel_xlate(kit_guest_kernel(g)), t, btf, p, err);
+	x = ktbpf_kernel_xlate_new(kit_guest_kernel(g));
+	r = ktbpf_percpu_load(x, t, btf, p, err);
+	ktbpf_xlate_free(x);
 	btf__free(btf);
 	ktbpf_symtab_free(t);
 	unlink(path);

@@ -463,6 +463,10 @@ Test(structops, torn_when_sched_ext_keeps_changing)
 
 	cr_assert(s->torn);
 	cr_assert(has_diag(s, -EAGAIN, "torn"));
+	/* What a program does about it: retry the walk (err.h: inconsistent). */
+	for (size_t i = 0; i < s->nr_diags; i++)
+		if (strstr(s->diags[i].msg, "torn"))
+			cr_assert_eq(ktbpf_err_class(s->diags[i].code), KTBPF_ERR_INCONSISTENT);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }

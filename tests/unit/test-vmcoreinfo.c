@@ -258,9 +258,13 @@ Test(vmcoreinfo, scan_absent_says_what_to_do)
 	struct ktbpf_vmcoreinfo *vi = vi_new();
 	struct ktbpf_err err = {0};
 
-	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -ENOENT);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -EINPROGRESS);
+	cr_assert_eq(ktbpf_err_class(err.code), KTBPF_ERR_NOT_READY);
 	cr_assert_not_null(strstr(err.msg, "16 MiB"), "%s", err.msg);
+	cr_assert_not_null(strstr(err.msg, "booted far enough"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "CONFIG_VMCORE_INFO"), "%s", err.msg);
+	cr_assert_null(strstr(err.msg, "--"), "names no command-line option: %s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_VMCOREINFO | KTBPF_NEED_SYMBOLS | KTBPF_NEED_PGD);
 	free(vi);
 	kit_image_free(im);
 }
@@ -286,7 +290,7 @@ Test(vmcoreinfo, scan_absent_names_small_sizes)
 
 		cr_assert_not_null(buf);
 		cr_assert_eq(ktbpf_mem_add_buffer(mem, 0x100000, cases[i].size, buf, &err), 0);
-		cr_assert_eq(ktbpf_vmcoreinfo_find(mem, 0, vi, &err), -ENOENT);
+		cr_assert_eq(ktbpf_vmcoreinfo_find(mem, 0, vi, &err), -EINPROGRESS);
 		cr_assert_not_null(strstr(err.msg, cases[i].want), "case %zu: %s", i, err.msg);
 		ktbpf_mem_free(mem);
 		free(buf);
@@ -303,7 +307,7 @@ Test(vmcoreinfo, scan_skips_garbage_descsz)
 	/* descsz past a page, and one running off the end of RAM: neither is read. */
 	put_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
 	put_note(im, (16 << 20) - 4096, "OSRELEASE=x\n", 4096);
-	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -ENOENT, "%s", err.msg);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -EINPROGRESS, "%s", err.msg);
 	/* The one that looked right is named, with why it failed. */
 	cr_assert(err.has_addr);
 	cr_assert_eq(err.addr, (16 << 20) - 4096, "%s", err.msg);
@@ -346,7 +350,7 @@ Test(vmcoreinfo, scan_malformed_note_reported)
 	static const char t[] = "OSRELEASE=6.1.0\nKERNELOFFSET=nothex\n";
 
 	put_note(im, 0x300000, t, sizeof(t) - 1);
-	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -ENOENT);
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -EINPROGRESS);
 	cr_assert_eq(err.addr, 0x300000);
 	cr_assert_not_null(strstr(err.msg, "line 2 is malformed"), "%s", err.msg);
 	free(vi);
@@ -370,7 +374,9 @@ Test(vmcoreinfo, scan_unreadable_ram_is_reported)
 	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
 	cr_assert_eq(ktbpf_mem_add_fd(m, 0x100000, size, fd, 0, 0, &err), 0, "%s", err.msg);
 	cr_assert_eq(ftruncate(fd, 1 << 20), 0);
-	cr_assert_eq(ktbpf_vmcoreinfo_find(m, 0, vi, &err), -ENOENT);
+	/* The host's problem, not the guest's: the read's own code (I/O). */
+	cr_assert_eq(ktbpf_vmcoreinfo_find(m, 0, vi, &err), -EIO);
+	cr_assert_eq(ktbpf_err_class(err.code), KTBPF_ERR_IO);
 	msg = strstr(err.msg, "(7 MiB of 8 MiB unreadable: ");
 	cr_assert_not_null(msg, "%s", err.msg);
 	/* Then the memory layer's own words on what went wrong with the file. */

@@ -18,6 +18,11 @@
  *     decoded from RAM, BTF read from __start_BTF..__stop_BTF.
  * x86_64 is discovered with no hints at all. aarch64 needs the TCR_EL1 hint
  * and TTBR1 as cr3 (VMCOREINFO gives no table root there).
+ *
+ * Thread safety: a struct ktbpf_kernel is immutable once
+ * ktbpf_kernel_discover() returns it; a const pointer to it may be used from
+ * any number of threads at once (every walk brings its own translator and
+ * caches, progs.h). Only ktbpf_kernel_free() needs the callers to be done.
  */
 
 #include <stdbool.h>
@@ -108,7 +113,7 @@ struct ktbpf_kernel_info {
 
 /*
  * Discover the kernel in mem (borrowed; must outlive the result). hints may be
- * NULL. On success *ret owns everything (symbols, BTF, translator). Errors
+ * NULL. On success *ret owns everything (symbols, BTF, read plans). Errors
  * name the missing piece and what to do, e.g. "no VMCOREINFO note in 512 MiB
  * of guest RAM: is the kernel booted, with CONFIG_VMCORE_INFO?", "symbol
  * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest kernel
@@ -132,7 +137,16 @@ const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k);
 const struct btf *ktbpf_kernel_btf(const struct ktbpf_kernel *k);
 const struct ktbpf_vmcoreinfo *
 ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k); /* NULL if none */
-struct ktbpf_xlate *ktbpf_kernel_xlate(struct ktbpf_kernel *k);
+const struct ktbpf_mem *ktbpf_kernel_mem(const struct ktbpf_kernel *k);
+/* The translation parameters found at discovery. */
+const struct ktbpf_mmu *ktbpf_kernel_mmu(const struct ktbpf_kernel *k);
+
+/*
+ * A new translator over the kernel's memory with its translation parameters,
+ * owned by the caller (ktbpf_xlate_free(); one per thread: its page cache is
+ * mutable). NULL on allocation failure.
+ */
+struct ktbpf_xlate *ktbpf_kernel_xlate_new(const struct ktbpf_kernel *k);
 
 /* Runtime address of a symbol; -ENOENT when absent. */
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva);

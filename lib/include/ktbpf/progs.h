@@ -169,13 +169,13 @@ struct ktbpf_snapshot {
 	enum ktbpf_stats_state stats;
 	struct ktbpf_diag diags[KTBPF_MAX_DIAGS];
 	size_t nr_diags;
-	size_t diags_dropped;		/* diagnostics beyond KTBPF_MAX_DIAGS */
-	bool capped;			/* a cap was hit: the answer may be incomplete */
-	uint32_t nr_skipped;		/* prog_idr entries or nodes that could not be read
-					   (each may hide a struct_ops program) */
-	uint32_t idr_entries;		/* entries seen in prog_idr (all types) */
-	uint64_t walk_ns;		/* time of the walk alone */
-	struct ktbpf_walk_plans *plans; /* private: read plans kept between walks */
+	size_t diags_dropped;	     /* diagnostics beyond KTBPF_MAX_DIAGS */
+	bool capped;		     /* a cap was hit: the answer may be incomplete */
+	uint32_t nr_skipped;	     /* prog_idr entries or nodes that could not be read
+					(each may hide a struct_ops program) */
+	uint32_t idr_entries;	     /* entries seen in prog_idr (all types) */
+	uint64_t walk_ns;	     /* time of the walk alone */
+	struct ktbpf_walker *walker; /* private: translator and caches of its walks */
 };
 
 /* A new empty snapshot (NULL on OOM); free with ktbpf_snapshot_free(). */
@@ -186,10 +186,17 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s);
  * Walk prog_idr once, then map_idr's struct_ops maps, and fill s (reset
  * first). Returns 0 even when some programs or maps were skipped (see
  * s->diags); a negative errno only when nothing could be answered (prog_idr
- * unreadable). Flushes the translation cache first: the guest may have run
- * since the last walk. s->torn says the guest changed state during the walk
- * (only a running guest does): the answer may mix the states before and after.
+ * unreadable, a layout discovery could not plan, -ENOMEM). The snapshot's
+ * own translator starts each walk with an empty cache: the guest may have
+ * run since the last walk. s->torn says the guest changed state during the
+ * walk (only a running guest does): the answer may mix the states before
+ * and after.
+ *
+ * Thread safety: k is only read, so any number of threads may walk one
+ * kernel at once, each into its own snapshot; a snapshot (with its
+ * translator and caches) is one thread's at a time. Concurrent walks give
+ * the same answers as one at a time.
  */
-int ktbpf_progs_walk(struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err);
+int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err);
 
 #endif

@@ -25,7 +25,11 @@
  * A struct ktbpf_xlate keeps a small translation cache (4 KiB page -> page,
  * filled by successful walks only; shortcuts need no cache); call
  * ktbpf_xlate_flush() at the start of each snapshot, since the guest may have
- * changed its tables while it ran. Not thread safe (one per walker thread).
+ * changed its tables while it ran.
+ *
+ * Thread safety: a struct ktbpf_xlate is one thread's at a time (every read
+ * may fill its cache); give each walker its own (ktbpf_kernel_xlate_new()).
+ * Any number of them may read one struct ktbpf_mem at once.
  */
 
 #include <stdbool.h>
