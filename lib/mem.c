@@ -13,19 +13,19 @@
 
 struct region {
 	uint64_t gpa;
-	uint64_t end;	     /* gpa + size, never overflows (checked on add) */
-	const uint8_t *host; /* bytes of gpa, or NULL for a pread region */
-	int fd;		     /* fd regions (pread or mapped): our private dup; -1 for a buffer */
-	uint64_t off;	     /* fd regions: file offset of gpa */
-	void *map;	     /* mmap base to unmap (page aligned), or NULL */
+	uint64_t end;		/* gpa + size, never overflows (checked on add) */
+	const uint8_t *host;	/* bytes of gpa, or NULL for a pread or reader region */
+	ktbpf_mem_read_fn read; /* a reader region's function, else NULL */
+	void *read_ctx;
+	int fd;	      /* fd regions (pread or mapped): our private dup; -1 otherwise */
+	uint64_t off; /* fd regions: file offset of gpa */
+	void *map;    /* mmap base to unmap (page aligned), or NULL */
 	size_t map_len;
 };
 
 struct ktbpf_mem {
 	size_t nr;
 	struct region r[KTBPF_MEM_MAX_REGIONS];
-	ktbpf_mem_trace_fn trace;
-	void *trace_ctx;
 };
 
 struct ktbpf_mem *ktbpf_mem_new(void)
@@ -112,6 +112,23 @@ int ktbpf_mem_add_buffer(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, con
 
 	if (!buf)
 		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has no buffer",
+				     (unsigned long long)gpa);
+	ret = place(mem, gpa, size, &i, err);
+	if (ret < 0)
+		return ret;
+	insert(mem, i, &r);
+	return 0;
+}
+
+int ktbpf_mem_add_reader(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, ktbpf_mem_read_fn fn,
+			 void *ctx, struct ktbpf_err *err)
+{
+	struct region r = {.gpa = gpa, .end = gpa + size, .read = fn, .read_ctx = ctx, .fd = -1};
+	size_t i;
+	int ret;
+
+	if (!fn)
+		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has no reader",
 				     (unsigned long long)gpa);
 	ret = place(mem, gpa, size, &i, err);
 	if (ret < 0)
@@ -237,6 +254,28 @@ static int read_fd(const struct region *r, uint64_t pa, uint8_t *buf, size_t len
 	return 0;
 }
 
+/* The caller's reader; a failure without a message gets one with the address. */
+static int read_reader(const struct region *r, uint64_t pa, uint8_t *buf, size_t len,
+		       struct ktbpf_err *err)
+{
+	struct ktbpf_err e;
+	int ret;
+
+	e.code = 0;
+	e.has_addr = false;
+	e.msg[0] = '\0';
+	ret = r->read(r->read_ctx, pa, buf, len, &e);
+	if (ret >= 0)
+		return 0;
+	if (!e.msg[0])
+		return ktbpf_err_set_addr(err, ret, pa,
+					  "reading guest memory at 0x%llx (%zu bytes): %s",
+					  (unsigned long long)pa, len, strerror(-ret));
+	if (err)
+		*err = e;
+	return ret;
+}
+
 static int copy_from(const struct region *r, uint64_t pa, uint8_t *buf, size_t len, bool nofault,
 		     struct ktbpf_err *err)
 {
@@ -244,6 +283,8 @@ static int copy_from(const struct region *r, uint64_t pa, uint8_t *buf, size_t l
 		memcpy(buf, r->host + (pa - r->gpa), len);
 		return 0;
 	}
+	if (r->read)
+		return read_reader(r, pa, buf, len, err);
 	return read_fd(r, pa, buf, len, err);
 }
 
@@ -296,8 +337,6 @@ static int read_any(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t 
 		ret = copy_from(r, pa, buf, len, nofault, err);
 	else
 		ret = read_span(mem, r, pa, buf, len, nofault, err);
-	if (ret == 0 && mem->trace)
-		mem->trace(mem->trace_ctx, pa, len);
 	return ret;
 }
 
@@ -401,8 +440,6 @@ static inline const uint8_t *scalar_ptr(const struct ktbpf_mem *mem, uint64_t pa
 
 	if (!r || !r->host || r->end - pa < len)
 		return NULL;
-	if (mem->trace)
-		mem->trace(mem->trace_ctx, pa, len);
 	return r->host + (pa - r->gpa);
 }
 
@@ -491,10 +528,4 @@ int ktbpf_mem_region(const struct ktbpf_mem *mem, size_t i, struct ktbpf_mem_reg
 uint64_t ktbpf_mem_end(const struct ktbpf_mem *mem)
 {
 	return mem->nr ? mem->r[mem->nr - 1].end : 0;
-}
-
-void ktbpf_mem_set_trace(struct ktbpf_mem *mem, ktbpf_mem_trace_fn fn, void *ctx)
-{
-	mem->trace = fn;
-	mem->trace_ctx = ctx;
 }

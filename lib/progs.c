@@ -582,14 +582,6 @@ int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, str
 	w.cpus = ktbpf_kernel_cpus(k, &w.nr_cpus);
 	if (!w.cpus)
 		w.nr_cpus = 0;
-#ifdef KTBPF_TEST_FAULT_CPU0_ONLY
-	/*
-	 * Test-only mutation (tests/e2e): sum the first possible CPU (CPU 0)
-	 * alone, so the truth test proves it sees per-CPU bugs.
-	 */
-	if (w.nr_cpus > 1)
-		w.nr_cpus = 1;
-#endif
 	if (!info->prog_idr)
 		return ktbpf_err_set(err, -ENOENT,
 				     "symbol 'prog_idr' unknown: the kernel was described "

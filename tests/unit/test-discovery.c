@@ -17,6 +17,7 @@
 #include "kit-btf.h"
 #include "kit-guest.h"
 #include "kit-kernel.h"
+#include "kit-wrap.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
 
@@ -249,10 +250,11 @@ struct span {
 	unsigned long outside;
 };
 
-static void trace(void *ctx, uint64_t pa, size_t len)
+static void trace(void *ctx, uint64_t pa, void *buf, size_t len)
 {
 	struct span *s = ctx;
 
+	(void)buf;
 	if (pa < s->lo || pa + len > s->hi)
 		s->outside++;
 }
@@ -268,11 +270,13 @@ Test(discovery, guess_of_the_live_note_reads_only_it)
 	struct ktbpf_mem *m = mem_of(fd, im->size);
 	struct span sp = {.lo = kk->vmcoreinfo_pa, .hi = kk->vmcoreinfo_pa + 4096};
 
-	ktbpf_mem_set_trace(m, trace, &sp);
-	cr_assert_eq(ktbpf_vmcoreinfo_scan(m, kk->vmcoreinfo_pa, NULL, NULL, vi, &err), 0, "%s",
-		     err.msg);
+	struct kit_wrap *w = kit_wrap_new(m, trace, &sp);
+
+	cr_assert_eq(ktbpf_vmcoreinfo_scan(w->mem, kk->vmcoreinfo_pa, NULL, NULL, vi, &err), 0,
+		     "%s", err.msg);
 	cr_assert_eq(vi->note_pa, kk->vmcoreinfo_pa);
 	cr_assert_eq(sp.outside, 0, "%lu reads outside the note's page", sp.outside);
+	kit_wrap_free(w);
 	ktbpf_mem_free(m);
 	kit_kernel_free(kk);
 	kit_image_free(im);

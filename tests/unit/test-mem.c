@@ -356,39 +356,73 @@ Test(mem, mmap_unaligned_offset)
 	free(b);
 }
 
-struct trace_count {
+/* A reader region's source: bytes of a host buffer at gpa base, or a failure. */
+struct source {
+	const uint8_t *bytes;
+	uint64_t base;
 	unsigned int calls;
-	uint64_t bytes;
-	uint64_t last_pa;
+	int fail;	    /* negative errno to return */
+	bool fail_with_msg; /* and fill err */
 };
 
-static void count(void *ctx, uint64_t pa, size_t len)
+static int source_read(void *ctx, uint64_t pa, void *buf, size_t len, struct ktbpf_err *err)
 {
-	struct trace_count *t = ctx;
+	struct source *src = ctx;
 
-	t->calls++;
-	t->bytes += len;
-	t->last_pa = pa;
+	src->calls++;
+	if (src->fail && src->fail_with_msg)
+		return ktbpf_err_set_addr(err, src->fail, pa, "the VMM says no at 0x%llx",
+					  (unsigned long long)pa);
+	if (src->fail)
+		return src->fail;
+	memcpy(buf, src->bytes + (pa - src->base), len);
+	return 0;
 }
 
-Test(mem, trace_hook_counts_successful_reads)
+Test(mem, reader_region_reads_through_the_callers_function)
 {
-	uint8_t *b = pattern(4096, 12), buf[32];
+	uint8_t *a = pattern(4096, 3), *b = pattern(4096, 12), buf[64];
+	struct source src = {.bytes = b, .base = 0x2000};
 	struct ktbpf_mem *m = ktbpf_mem_new();
-	struct trace_count t = {0};
+	struct ktbpf_err err = {0};
 	uint64_t v;
 
-	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 4096, b, NULL), 0);
-	ktbpf_mem_set_trace(m, count, &t);
-	cr_assert_eq(ktbpf_mem_read(m, 0x1100, buf, 32, NULL), 0);
-	cr_assert_eq(ktbpf_mem_read_u64(m, 0x1200, &v, NULL), 0);
-	cr_assert_eq(ktbpf_mem_read_u64(m, 0x9000, &v, NULL), -EFAULT); /* not traced */
-	cr_assert_eq(t.calls, 2);
-	cr_assert_eq(t.bytes, 40);
-	cr_assert_eq(t.last_pa, 0x1200);
-	ktbpf_mem_set_trace(m, NULL, NULL);
-	cr_assert_eq(ktbpf_mem_read(m, 0x1100, buf, 32, NULL), 0);
-	cr_assert_eq(t.calls, 2);
+	cr_assert_eq(ktbpf_mem_add_buffer(m, 0x1000, 4096, a, NULL), 0);
+	cr_assert_eq(ktbpf_mem_add_reader(m, 0x2000, 4096, source_read, &src, &err), 0, "%s",
+		     err.msg);
+	cr_assert_eq(ktbpf_mem_read(m, 0x2100, buf, 32, NULL), 0);
+	cr_assert_eq(memcmp(buf, b + 0x100, 32), 0);
+	cr_assert_eq(ktbpf_mem_read_u64(m, 0x2200, &v, NULL), 0);
+	cr_assert_eq(memcmp(&v, b + 0x200, 8), 0);
+	cr_assert_null(ktbpf_mem_ptr(m, 0x2000, 8), "no host bytes to point at");
+	/* A read across the buffer region into the reader region is one read. */
+	cr_assert_eq(ktbpf_mem_read(m, 0x1fe0, buf, 64, NULL), 0);
+	cr_assert_eq(memcmp(buf, a + 0xfe0, 32), 0);
+	cr_assert_eq(memcmp(buf + 32, b, 32), 0);
+	cr_assert_eq(src.calls, 3);
+	cr_assert_eq(ktbpf_mem_read_u64(m, 0x3000, &v, NULL), -EFAULT, "outside it: not asked");
+	cr_assert_eq(src.calls, 3);
+	ktbpf_mem_free(m);
+	free(a);
+	free(b);
+}
+
+Test(mem, reader_region_failure_names_the_address)
+{
+	uint8_t *b = pattern(4096, 5), buf[16];
+	struct source src = {.bytes = b, .base = 0x1000, .fail = -EIO};
+	struct ktbpf_mem *m = ktbpf_mem_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_mem_add_reader(m, 0x1000, 4096, NULL, NULL, &err), -EINVAL);
+	cr_assert_eq(ktbpf_mem_add_reader(m, 0x1000, 4096, source_read, &src, NULL), 0);
+	cr_assert_eq(ktbpf_mem_read(m, 0x1234, buf, 16, &err), -EIO);
+	cr_assert(err.has_addr);
+	cr_assert_eq(err.addr, 0x1234);
+	cr_assert_not_null(strstr(err.msg, "0x1234"), "%s", err.msg);
+	src.fail_with_msg = true;
+	cr_assert_eq(ktbpf_mem_read(m, 0x1300, buf, 16, &err), -EIO);
+	cr_assert_not_null(strstr(err.msg, "the VMM says no at 0x1300"), "%s", err.msg);
 	ktbpf_mem_free(m);
 	free(b);
 }

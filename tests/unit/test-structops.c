@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kit-guest.h"
+#include "kit-wrap.h"
 #include "ktbpf/progs.h"
 
 static struct ktbpf_snapshot *walk(struct kit_guest *g)
@@ -429,7 +430,8 @@ struct flip {
 	int flips_left; /* -1: forever */
 };
 
-static void flip_trace(void *ctx, uint64_t pa, size_t len)
+/* After each read through the wrapped table (kit-wrap.h): the guest moves on after the read. */
+static void flip_trace(void *ctx, uint64_t pa, void *buf, size_t len)
 {
 	struct flip *f = ctx;
 	uint32_t v;
@@ -445,14 +447,16 @@ static void flip_trace(void *ctx, uint64_t pa, size_t len)
 static struct ktbpf_snapshot *walk_flipping(struct kit_guest *g, int flips)
 {
 	struct flip f = {.g = g, .flips_left = flips};
-	struct ktbpf_kernel *k = kit_guest_kernel(g);
+	struct kit_wrap *w = kit_wrap_new(kit_mem(g->im), NULL, NULL);
+	const struct ktbpf_kernel *k = kit_wrap_kernel(w);
 	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
 	struct ktbpf_err err = {0};
 
 	f.pa = kit_kernel_kva_pa(g->kk, g->scx_state_kva);
-	ktbpf_mem_set_trace(g->mem, flip_trace, &f);
+	w->fn = flip_trace;
+	w->ctx = &f;
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
-	ktbpf_mem_set_trace(g->mem, NULL, NULL);
+	kit_wrap_free(w);
 	return s;
 }
 
@@ -509,15 +513,18 @@ struct flip_state {
 };
 
 /*
- * Reads covering the state: the walk's (a span, traced after the copy) and
- * the check's (a scalar read, traced before the copy: it sees TOBEFREE).
+ * Reads covering the state: the walk's and the check's, which sees
+ * TOBEFREE (the guest wrote it just before: in RAM and in the bytes read).
  */
-static void flip_state_trace(void *ctx, uint64_t pa, size_t len)
+static void flip_state_trace(void *ctx, uint64_t pa, void *buf, size_t len)
 {
 	struct flip_state *f = ctx;
+	uint32_t v = KTBPF_ST_TOBEFREE;
 
-	if (f->pa >= pa && f->pa < pa + len && ++f->reads == 2)
-		kit_w32(f->g->im, f->pa, KTBPF_ST_TOBEFREE);
+	if (f->pa >= pa && f->pa + 4 <= pa + len && ++f->reads == 2) {
+		kit_w32(f->g->im, f->pa, v);
+		memcpy((uint8_t *)buf + (f->pa - pa), &v, 4);
+	}
 }
 
 Test(structops, torn_when_the_active_instance_changes_state)
@@ -527,15 +534,17 @@ Test(structops, torn_when_the_active_instance_changes_state)
 	const struct kit_guest_inst *cc = &g->insts[1];
 	const struct ktbpf_st_offsets *st = &g->lay.off.st;
 	struct flip_state f = {.g = g};
-	struct ktbpf_kernel *k = kit_guest_kernel(g);
+	struct kit_wrap *w = kit_wrap_new(kit_mem(g->im), NULL, NULL);
+	const struct ktbpf_kernel *k = kit_wrap_kernel(w);
 	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
 	struct ktbpf_err err = {0};
 
 	cr_assert_eq(cc->spec.state, KTBPF_ST_INUSE);
 	f.pa = kit_kernel_kva_pa(g->kk, cc->kva + st->stm_kvalue + st->val_state);
-	ktbpf_mem_set_trace(g->mem, flip_state_trace, &f);
+	w->fn = flip_state_trace;
+	w->ctx = &f;
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
-	ktbpf_mem_set_trace(g->mem, NULL, NULL);
+	kit_wrap_free(w);
 	dump_diags(s);
 	cr_assert_eq(f.reads, 2, "read once in the walk, once to check");
 	cr_assert(s->torn);

@@ -26,8 +26,11 @@
  * on it moves the file offset the caller's fd shares (one open file
  * description): neither the library nor its callers may rely on that offset.
  *
- * Thread safety: a struct ktbpf_mem is immutable after the regions are added;
- * concurrent reads are fine.
+ * Thread safety: a struct ktbpf_mem is immutable after the regions are added
+ * and keeps no state between reads; any number of threads may read it at
+ * once (mmap-ed and buffer regions are copied from, pread regions read with
+ * pread(); a reader region's function must allow it too). Adding regions is
+ * not safe while others read.
  */
 
 #include <stdbool.h>
@@ -78,11 +81,27 @@ int ktbpf_mem_add_buffer(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, con
 			 struct ktbpf_err *err);
 
 /*
+ * A reader region: bytes come from the caller's fn, for guest RAM that is
+ * neither a file nor host memory of ours (a VMM's own interface), or
+ * another region table wrapped to inject faults or trace reads (the tests'
+ * and bench's tools; the library has no hook of its own). fn(ctx, pa, buf,
+ * len, err) fills buf with the len bytes at guest physical pa, always
+ * within [gpa, gpa+size), and returns 0 or a negative errno (with a message
+ * in err, which may be NULL; without one the read's error names pa and
+ * errno). ctx is borrowed. Same errors as ktbpf_mem_add_buffer(), -EINVAL
+ * for a NULL fn.
+ */
+typedef int (*ktbpf_mem_read_fn)(void *ctx, uint64_t pa, void *buf, size_t len,
+				 struct ktbpf_err *err);
+int ktbpf_mem_add_reader(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, ktbpf_mem_read_fn fn,
+			 void *ctx, struct ktbpf_err *err);
+
+/*
  * Copy len bytes at guest physical pa into buf. All or nothing: -EFAULT (with
  * err->addr = first missing byte's address) when any byte is outside the
  * regions, including a read that straddles a gap (adjacent regions without a
- * gap read as one); -EIO on a short pread. len 0 succeeds. buf is undefined
- * after an -EIO.
+ * gap read as one); -EIO on a short pread; a reader region's error. len 0
+ * succeeds. buf is undefined after an error.
  */
 int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
 		   struct ktbpf_err *err);
@@ -98,8 +117,8 @@ int ktbpf_mem_read_nofault(const struct ktbpf_mem *mem, uint64_t pa, void *buf, 
  * The first stretch [*ret_start, *ret_end) at or above pa, inside one region,
  * that may hold data: a buffer region is all data; a file region skips the
  * file's holes (lseek SEEK_DATA/SEEK_HOLE; all data where the filesystem
- * cannot tell). Holes are a snapshot: a running guest may write one right
- * after. -ENOENT when nothing at or above pa holds data.
+ * cannot tell; a reader region is all data). Holes are a snapshot: a running guest may write one
+ * right after. -ENOENT when nothing at or above pa holds data.
  */
 int ktbpf_mem_find_data(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret_start,
 			uint64_t *ret_end);
@@ -125,13 +144,5 @@ int ktbpf_mem_region(const struct ktbpf_mem *mem, size_t i, struct ktbpf_mem_reg
 
 /* One past the highest guest physical address covered (0 when empty). */
 uint64_t ktbpf_mem_end(const struct ktbpf_mem *mem);
-
-/*
- * Optional read tracer for benchmarks: called once per successful read with
- * its guest physical address and length. NULL disables. Not thread safe with
- * concurrent readers; set it before reading.
- */
-typedef void (*ktbpf_mem_trace_fn)(void *ctx, uint64_t pa, size_t len);
-void ktbpf_mem_set_trace(struct ktbpf_mem *mem, ktbpf_mem_trace_fn fn, void *ctx);
 
 #endif
