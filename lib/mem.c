@@ -258,12 +258,9 @@ static int read_fd(const struct region *r, uint64_t pa, uint8_t *buf, size_t len
 static int read_reader(const struct region *r, uint64_t pa, uint8_t *buf, size_t len,
 		       struct ktbpf_err *err)
 {
-	struct ktbpf_err e;
+	struct ktbpf_err e = {0}; /* reader regions are not the hot path */
 	int ret;
 
-	e.code = 0;
-	e.has_addr = false;
-	e.msg[0] = '\0';
 	ret = r->read(r->read_ctx, pa, buf, len, &e);
 	if (ret >= 0)
 		return 0;

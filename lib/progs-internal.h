@@ -133,6 +133,21 @@ static inline void err_reset(struct ktbpf_err *e)
 }
 
 /*
+ * The walk's budget (ktbpf_budget in progs.h). budget_take() charges n
+ * units and is true once the budget is spent (then and ever after in this
+ * walk: the caller stops its loop). The fast path is one add and one
+ * compare; clocks are read only when s->budget_run.check_at is reached.
+ */
+void budget_start(struct ktbpf_snapshot *s);
+bool budget_check(struct ktbpf_snapshot *s, uint64_t n, const char *where);
+
+static inline bool budget_take(struct ktbpf_snapshot *s, uint64_t n, const char *where)
+{
+	s->reads += n;
+	return s->reads >= s->budget_run.check_at && budget_check(s, n, where);
+}
+
+/*
  * After the prog_idr walk: map_idr's struct_ops maps, sched_ext's state and
  * the active instance (structops.c). Fills s->instances, s->active, s->scx
  * and s->torn; problems become diagnostics.

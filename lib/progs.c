@@ -101,6 +101,107 @@ void snap_diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbp
 #define diag	 snap_diag
 #define diag_err snap_diag_err
 
+/* Where the next budget check is due: the next clock read or one past max_reads. */
+static uint64_t budget_next_check(const struct ktbpf_snapshot *s)
+{
+	uint64_t at = UINT64_MAX;
+
+	if (s->budget.max_ns && s->reads < UINT64_MAX - KTBPF_BUDGET_CLOCK_EVERY)
+		at = s->reads + KTBPF_BUDGET_CLOCK_EVERY;
+	if (s->budget.max_reads && s->budget.max_reads < at)
+		at = s->budget.max_reads + 1;
+	return at;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) < 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void budget_start(struct ktbpf_snapshot *s)
+{
+	struct ktbpf_budget_run *b = &s->budget_run;
+
+	s->reads = 0;
+	s->over_budget = false;
+	b->wall0 = now_ns();
+	b->cpu_mark = 0;
+	b->deadline = s->budget.max_ns ? sat_add(b->wall0, s->budget.max_ns) : 0;
+	b->check_at = budget_next_check(s);
+}
+
+/*
+ * Is the walk's CPU time past max_ns? The thread's CPU clock is a system
+ * call here (~1.5 us, a tenth of a whole walk), the monotonic one is not:
+ * walks compare the wall clock with a deadline, and only a walk that runs
+ * past BUDGET_CPU_MARK marks the thread's CPU clock. At the deadline the CPU
+ * time spent (the time before the mark counted whole) decides: spent, or
+ * the deadline moves by what is left (the thread was descheduled).
+ */
+#define BUDGET_CPU_MARK (1000u * 1000u)
+
+static bool budget_time_spent(struct ktbpf_snapshot *s)
+{
+	struct ktbpf_budget_run *b = &s->budget_run;
+	uint64_t now = now_ns(), used;
+
+	if (!s->budget.max_ns)
+		return false;
+	if (!b->cpu_mark && now - b->wall0 >= BUDGET_CPU_MARK) {
+		b->cpu_mark = thread_cpu_ns();
+		b->wall_mark = now;
+	}
+	if (now < b->deadline)
+		return false;
+	if (!b->cpu_mark)
+		return true;
+	used = b->wall_mark - b->wall0 + thread_cpu_ns() - b->cpu_mark;
+	if (used >= s->budget.max_ns)
+		return true;
+	b->deadline = sat_add(now, s->budget.max_ns - used);
+	return false;
+}
+
+bool budget_check(struct ktbpf_snapshot *s, uint64_t n, const char *where)
+{
+	bool reads;
+
+	if (s->over_budget) {
+		s->reads -= n;
+		return true;
+	}
+	reads = s->budget.max_reads && s->reads > s->budget.max_reads;
+	if (!reads && !budget_time_spent(s)) {
+		s->budget_run.check_at = budget_next_check(s);
+		return false;
+	}
+	s->reads -= n;
+	/* The one diagnostic that says why the answer stops is never dropped: the last yields. */
+	if (s->nr_diags == KTBPF_MAX_DIAGS) {
+		s->nr_diags--;
+		s->diags_dropped++;
+	}
+	if (reads)
+		diag(s, -ETIME, 0, 0,
+		     "walk budget of %" PRIu64 " guest reads spent in %s: stopped there, "
+		     "the answer is incomplete",
+		     s->budget.max_reads, where);
+	else
+		diag(s, -ETIME, 0, 0,
+		     "walk budget of %" PRIu64 " us of CPU time spent in %s (%" PRIu64
+		     " guest reads): "
+		     "stopped there, the answer is incomplete",
+		     s->budget.max_ns / 1000, where, s->reads);
+	s->over_budget = true;
+	s->capped = true;
+	s->budget_run.check_at = 0;
+	return true;
+}
+
 /* Reset s for a new walk, keeping its program array. */
 static void snapshot_reset(struct ktbpf_snapshot *s)
 {
@@ -237,8 +338,11 @@ static void read_cluster(struct walk *w, size_t i, size_t end, uint32_t cpu, uin
 			add_cpu(w->stats, &v[k], buf + (v[k].stats_kva - v[i].stats_kva));
 		return;
 	}
-	for (k = i; k < end; k++)
+	for (k = i; k < end; k++) {
+		if (budget_take(w->s, w->stats->nr_spans, "per-CPU stats"))
+			return;
 		read_one(w, &v[k], cpu, off);
+	}
 }
 
 /*
@@ -265,9 +369,16 @@ static void read_stats(struct walk *w)
 		if (!v[i].stats_kva)
 			continue;
 		end = cluster_end(w, i);
-		for (c = 0; c < w->nr_cpus; c++)
+		for (c = 0; c < w->nr_cpus; c++) {
+			if (budget_take(w->s, 1, "per-CPU stats"))
+				break;
 			read_cluster(w, i, end, w->cpus[c].cpu, w->cpus[c].offset);
+		}
 	}
+	/* A walk stopped by its budget left some programs' sums short: not valid. */
+	for (i = 0; i < w->s->nr_progs; i++)
+		if (v[i].cpus_read != w->nr_cpus)
+			v[i].stats_valid = false;
 }
 
 /* Bounded copy, always terminated (snprintf costs more than the whole read of a program). */
@@ -409,6 +520,8 @@ static void visit(struct walk *w, uint64_t index, uint64_t kva)
 	r.eat = ld32(hbuf + w->hdr->pos[HDR_EAT]);
 	r.aux = ld64(hbuf + w->hdr->pos[HDR_AUX]);
 	r.stats = ld64(hbuf + w->hdr->pos[HDR_STATS]);
+	if (budget_take(w->s, w->aux->nr_spans + 2, "prog_idr"))
+		return;
 	if (read_aux(w, id, &r, abuf) < 0) {
 		w->s->nr_skipped++;
 		return;
@@ -478,6 +591,8 @@ static void walk_idr(struct walk *w, uint64_t head)
 		int r;
 
 		err_reset(&e);
+		if (budget_take(w->s, 1 + w->hdr->nr_spans, "prog_idr"))
+			break;
 		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
 		if (r == KTBPF_ITER_END)
 			break;
@@ -514,8 +629,11 @@ struct ktbpf_snapshot *ktbpf_snapshot_new(void)
 {
 	struct ktbpf_snapshot *s = calloc(1, sizeof(*s));
 
-	if (s)
+	if (s) {
 		s->stats = KTBPF_STATS_UNKNOWN;
+		s->budget.max_reads = KTBPF_BUDGET_READS_DEFAULT;
+		s->budget.max_ns = KTBPF_BUDGET_NS_DEFAULT;
+	}
 	return s;
 }
 
@@ -572,6 +690,7 @@ int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, str
 	if (!k || !s)
 		return ktbpf_err_set(err, -EINVAL, "progs walk needs a kernel and a snapshot");
 	snapshot_reset(s);
+	budget_start(s);
 	r = walker_get(s, k, err);
 	if (r < 0)
 		return r;

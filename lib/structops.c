@@ -311,6 +311,8 @@ static void members_from_links(struct stwalk *w, struct ktbpf_st_instance *in)
 
 		if (!ptrs[i])
 			continue;
+		if (budget_take(w->s, 1 + w->s->nr_progs / 64, "struct_ops links[]"))
+			return;
 		err_reset(&e);
 		if (ktbpf_xlate_read_u64(w->x, ptrs[i] + st->link_prog, &prog, &e) < 0)
 			goto bad;
@@ -510,6 +512,8 @@ static void walk_maps(struct stwalk *w)
 		int r;
 
 		err_reset(&e);
+		if (budget_take(w->s, 2, "map_idr"))
+			break;
 		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
 		if (r == KTBPF_ITER_END)
 			break;
@@ -538,7 +542,7 @@ static void walk_maps(struct stwalk *w)
 			w->s->nr_skipped++;
 			continue;
 		}
-		if (type == KTBPF_BPF_MAP_TYPE_STRUCT_OPS)
+		if (type == KTBPF_BPF_MAP_TYPE_STRUCT_OPS && !budget_take(w->s, 4, "map_idr"))
 			visit_map(w, index, entry);
 	}
 	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
@@ -590,6 +594,8 @@ static void walk_links(struct stwalk *w)
 		int r;
 
 		err_reset(&e);
+		if (budget_take(w->s, 4 + w->s->nr_instances / 64, "link_idr"))
+			break;
 		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
 		if (r == KTBPF_ITER_END)
 			break;
@@ -670,7 +676,7 @@ static bool obj_of_prog(struct stwalk *w, const struct ktbpf_prog *p, char *obj)
 	uint32_t i;
 
 	err_reset(&e);
-	if (!p->nr_maps || !p->used_maps_kva)
+	if (!p->nr_maps || !p->used_maps_kva || budget_take(w->s, 1, "the instances' objects"))
 		return false;
 	if (ktbpf_xlate_read(w->x, p->used_maps_kva, maps, p->nr_maps * 8ull, &e) < 0) {
 		snap_diag_err(w->s, p->id, &e, "used_maps array unreadable");
@@ -681,6 +687,8 @@ static bool obj_of_prog(struct stwalk *w, const struct ktbpf_prog *p, char *obj)
 
 		if (!maps[i])
 			continue;
+		if (budget_take(w->s, 1, "the instances' objects"))
+			return false;
 		err_reset(&e);
 		if (ktbpf_xlate_read(w->x, maps[i] + w->o->map_name, name, sizeof(name), &e) < 0) {
 			snap_diag_err(w->s, p->id, &e, "bpf_map.name unreadable");

@@ -379,13 +379,13 @@ static void add_static_key(struct kb *b, struct kit_btf_layout *l)
 	field(b, "key", key, 0);
 }
 
-/* include/linux/cpumask_types.h: struct cpumask of NR_CPUS = 64 bits (the kit's __per_cpu_offset
- * size). */
-static void add_cpumask(struct kb *b)
+/* include/linux/cpumask_types.h: struct cpumask of NR_CPUS bits (the kit's __per_cpu_offset
+ * size, 64 unless a test asks for more). */
+static void add_cpumask(struct kb *b, uint32_t nr_cpus_max)
 {
-	int bits = array(b, b->ulong, 1);
+	int bits = array(b, b->ulong, nr_cpus_max / 64);
 
-	strct(b, "cpumask", 8);
+	strct(b, "cpumask", nr_cpus_max / 8);
 	field(b, "bits", bits, 0);
 }
 
@@ -602,6 +602,12 @@ static uint32_t ops_member_off(struct kb *b, uint32_t type_id, const char *name)
 
 struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *ret_layout)
 {
+	return kit_btf_kernel_new_cpus(v, 64, ret_layout);
+}
+
+struct btf *kit_btf_kernel_new_cpus(enum kit_btf_variant v, uint32_t nr_cpus_max,
+				    struct kit_btf_layout *ret_layout)
+{
 	struct kit_btf_layout l = {0};
 	struct kb b = {.v = v};
 	int stats, map, aux;
@@ -618,7 +624,11 @@ struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *re
 	add_prog(&b, &l, stats, aux);
 	add_xarray(&b, &l);
 	add_static_key(&b, &l);
-	add_cpumask(&b);
+	if (!nr_cpus_max || nr_cpus_max % 64) {
+		fprintf(stderr, "kit-btf: NR_CPUS %u is not a multiple of 64\n", nr_cpus_max);
+		abort();
+	}
+	add_cpumask(&b, nr_cpus_max);
 	l.tcp_ops_id = (uint32_t)add_ops(&b, "tcp_congestion_ops", kit_btf_tcp_ops_members,
 					 &l.tcp_ops_nr_members);
 	l.scx_ops_id = (uint32_t)add_ops(&b, "sched_ext_ops", kit_btf_scx_ops_members,

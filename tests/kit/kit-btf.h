@@ -61,6 +61,10 @@ extern const char *const kit_btf_scx_ops_members[];
 /* New BTF for variant v (free with btf__free()); *ret_layout filled. Aborts on failure. */
 struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *ret_layout);
 
+/* The same with struct cpumask of nr_cpus_max bits (NR_CPUS; a multiple of 64, 64 above). */
+struct btf *kit_btf_kernel_new_cpus(enum kit_btf_variant v, uint32_t nr_cpus_max,
+				    struct kit_btf_layout *ret_layout);
+
 /* The raw .BTF blob (owned by btf), e.g. to place between __start_BTF and __stop_BTF. */
 const void *kit_btf_raw(struct btf *btf, uint32_t *ret_size);
 

@@ -635,7 +635,8 @@ struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 	if (opts)
 		g->opts = *opts;
 	g->im = kit_image_new(g->opts.ram_size ? g->opts.ram_size : 128ull << 20);
-	g->btf = kit_btf_kernel_new(g->opts.btf, &g->lay);
+	g->btf = kit_btf_kernel_new_cpus(g->opts.btf, kit_nr_cpus_max(g->opts.kernel.nr_cpus),
+					 &g->lay);
 	g->kk = kit_kernel_new(g->im, &g->opts.kernel);
 	g->nr_cpus = g->kk->opts.nr_cpus;
 	raw = kit_btf_raw(g->btf, &size);
@@ -753,4 +754,31 @@ struct ktbpf_kernel *kit_guest_kernel(struct kit_guest *g)
 	if (ktbpf_kernel_discover(g->mem, NULL, &g->k, &err) < 0)
 		die("ktbpf_kernel_discover", err.msg);
 	return g->k;
+}
+
+void kit_guest_flood(struct kit_guest *g, uint32_t n, uint64_t stats)
+{
+	const struct ktbpf_offsets *o = &g->lay.off;
+	uint32_t i, id = g->nr_progs ? g->progs[g->nr_progs - 1].id : 0;
+	uint64_t prog_kva, prog_pa, aux_kva, aux_pa, pa;
+
+	if (!g->nr_progs || (uint64_t)id + n > 0x7fffffffu)
+		die("kit_guest_flood needs a first program and ids below INT_MAX", NULL);
+	for (i = 0; i < n; i++) {
+		id++;
+		kit_kernel_kmalloc(g->kk, g->lay.prog_size, &prog_kva, &prog_pa);
+		kit_kernel_kmalloc(g->kk, g->lay.aux_size, &aux_kva, &aux_pa);
+		kit_w32(g->im, prog_pa + o->prog_type, KTBPF_BPF_PROG_TYPE_STRUCT_OPS);
+		kit_w64(g->im, prog_pa + o->prog_aux, aux_kva);
+		kit_w64(g->im, prog_pa + o->prog_stats, stats ? stats : g->progs[0].stats_template);
+		kit_w32(g->im, aux_pa + o->aux_id, id);
+		if (o->aux_prog != KTBPF_OFFSET_NONE)
+			kit_w64(g->im, aux_pa + o->aux_prog, prog_kva);
+		kit_w32(g->im, aux_pa + o->aux_attach_btf_id, g->lay.tcp_ops_id);
+		kit_wbytes(g->im, aux_pa + o->aux_name, "flood", 6);
+		kit_xa_store(g->xa, id, prog_kva);
+	}
+	kit_kernel_add_symbol(g->kk, "prog_idr", g->lay.idr_size, 8, NULL, &pa);
+	kit_w64(g->im, pa + o->idr_xa_head, kit_xa_head(g->xa));
+	kit_w32(g->im, pa + o->idr_next, id + 1);
 }

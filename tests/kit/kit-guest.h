@@ -212,6 +212,17 @@ uint64_t kit_guest_scx_copy_kva(const struct kit_guest *g);
 /* Member names of "kit_mod_ops" (KIT_IFACE_MODULE), in member order. */
 extern const char *const kit_guest_mod_ops_members[];
 
+/*
+ * The worst guest for a walk's budget: n more struct_ops programs in
+ * prog_idr after the last id, each with its own bpf_prog and bpf_prog_aux
+ * (direct map) that pass every check, all with the per-CPU stats pointer
+ * stats (0: program 0's), so that no two are neighbours (one read per
+ * program and CPU).
+ * Call after kit_guest_new(), before kit_guest_kernel(). The truth
+ * (g->progs) is not extended: tests check caps, not contents.
+ */
+void kit_guest_flood(struct kit_guest *g, uint32_t n, uint64_t stats);
+
 /* The truth program for id, or NULL. */
 const struct kit_guest_prog *kit_guest_prog(const struct kit_guest *g, uint32_t id);
 

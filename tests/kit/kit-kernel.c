@@ -19,7 +19,6 @@
 #define VMALLOC_5L     0xffa0000000000000ull
 #define PAGE_OFFSET_4L 0xffff888000000000ull
 #define PAGE_OFFSET_5L 0xff11000000000000ull
-#define CPU_OFFSET_NR  64	/* __per_cpu_offset[] entries (NR_CPUS) */
 #define KIT_UTS_OFF    0x100000 /* init_uts_ns, in the image's text (no other object there) */
 
 static void die(const char *what, uint64_t a)
@@ -79,7 +78,7 @@ static void set_defaults(struct kit_kernel_opts *o, const struct kit_image *im)
 	if (o->image_pa < im->gpa_base + im->next ||
 	    o->image_pa + o->image_size > im->gpa_base + im->size)
 		die("kernel image does not fit at image_pa (make the kernel first)", o->image_pa);
-	if (o->nr_cpus > CPU_OFFSET_NR)
+	if (o->nr_cpus > 8192)
 		die("too many CPUs for the kit", o->nr_cpus);
 	if (o->possible_holes & 1)
 		die("CPU 0 (the boot CPU) is always possible", o->possible_holes);
@@ -382,20 +381,28 @@ static void write_objects(struct kit_kernel *kk)
 {
 	struct kit_image *im = kk->im;
 	uint32_t nr = kk->opts.nr_cpu_ids_raw ? kk->opts.nr_cpu_ids_raw : kk->opts.nr_cpus;
-	uint64_t kva, pa, possible = 0;
+	uint32_t max_cpus = kit_nr_cpus_max(kk->opts.nr_cpus);
+	uint64_t kva, pa, possible;
 
 	if (!kk->opts.no_nr_cpu_ids) {
 		kit_kernel_add_symbol(kk, "nr_cpu_ids", 4, 4, NULL, &pa);
 		kit_w32(im, pa, nr);
 	}
-	/* struct cpumask is NR_CPUS = 64 bits (kit-btf.c); room after it for hostile tests. */
-	for (uint32_t c = 0; c < kk->opts.nr_cpus; c++)
-		possible |= (uint64_t)kit_kernel_cpu_possible(kk, c) << c;
-	kit_kernel_add_symbol(kk, "__cpu_possible_mask", 64, 64, NULL, &pa);
-	kit_w64(im, pa, possible);
-	kit_kernel_add_symbol(kk, "__per_cpu_offset", 8 * CPU_OFFSET_NR, 64, &kva, &pa);
+	/*
+	 * struct cpumask is NR_CPUS bits (kit-btf.c); at least 64 bytes, room
+	 * after it for hostile tests.
+	 */
+	kit_kernel_add_symbol(kk, "__cpu_possible_mask", max_cpus / 8 < 64 ? 64 : max_cpus / 8, 64,
+			      NULL, &pa);
+	for (uint32_t w = 0; w < max_cpus / 64; w++) {
+		possible = 0;
+		for (uint32_t c = 0; c < 64; c++)
+			possible |= (uint64_t)kit_kernel_cpu_possible(kk, w * 64 + c) << c;
+		kit_w64(im, pa + 8ull * w, possible);
+	}
+	kit_kernel_add_symbol(kk, "__per_cpu_offset", 8ull * max_cpus, 64, &kva, &pa);
 	kk->per_cpu_offset_sym = kva;
-	for (uint32_t c = 0; c < CPU_OFFSET_NR; c++)
+	for (uint32_t c = 0; c < max_cpus; c++)
 		kit_w64(im, pa + 8 * c,
 			c < kk->opts.nr_cpus ? kk->percpu_offset[c] : boot_offset(kk));
 	if (!kk->opts.no_page_offset_base) {

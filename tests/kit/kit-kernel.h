@@ -99,6 +99,15 @@ struct kit_kernel_opts {
 	bool no_page_offset_base; /* no page_offset_base symbol (no RANDOMIZE_MEMORY) */
 };
 
+/*
+ * NR_CPUS of a kit kernel with nr_cpus CPUs: 64, or nr_cpus rounded up to
+ * 64 above (struct cpumask's bits, __per_cpu_offset[]'s entries).
+ */
+static inline uint32_t kit_nr_cpus_max(uint32_t nr_cpus)
+{
+	return nr_cpus <= 64 ? 64 : (nr_cpus + 63) / 64 * 64;
+}
+
 struct kit_ksym {
 	char *name;
 	uint64_t kva;

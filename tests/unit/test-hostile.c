@@ -6,8 +6,10 @@
  */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #include "kit-guest.h"
 #include "ktbpf/progs.h"
@@ -433,6 +435,116 @@ Test(hostile, used_maps_null_with_count_is_diagnosed)
 	cr_assert_not_null(find(s, a->id));
 	cr_assert(has_diag(s, -EUCLEAN, a->id), "NULL used_maps with a count is not silent");
 	cr_assert_str_eq(s->active.obj_name, "kitsched", "named by the instance's other program");
+	assert_others(g, s, 0);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/*
+ * The worst images for the caps' product: 65536 programs x 8192 CPUs whose
+ * stats share one per-CPU pointer (no two neighbours, one read each): half a
+ * billion reads without a budget. Either readable (the reads are cheap, the
+ * read budget stops the walk) or unmapped (every read walks the page tables
+ * and fails, the time budget stops it). The default budget ends the walk
+ * within its time, capped, naming the budget.
+ */
+static struct kit_guest *worst_guest(uint64_t stats)
+{
+	struct kit_prog_spec specs[] = {{.id = 1, .obj = "w"}};
+	struct kit_guest_opts o = {.progs = specs,
+				   .nr_progs = 1,
+				   .ram_size = 512ull << 20,
+				   .kernel = {.nr_cpus = KTBPF_MAX_CPUS, .percpu_unit = 3 << 12}};
+	struct kit_guest *g = kit_guest_new(&o);
+
+	kit_guest_flood(g, KTBPF_MAX_PROGS - 1, stats);
+	if (stats)
+		kit_kernel_w64(g->kk, g->progs[0].kva + g->lay.off.prog_stats, stats);
+	return g;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void assert_within_default_budget(uint64_t stats)
+{
+	struct kit_guest *g = worst_guest(stats);
+	struct ktbpf_snapshot *s;
+	uint64_t cpu;
+
+	kit_guest_kernel(g);
+	cpu = thread_cpu_ns();
+	s = walk(g);
+	cpu = thread_cpu_ns() - cpu;
+	cr_log_info("worst image: %zu programs, %" PRIu64 " reads, %" PRIu64 " us (CPU %" PRIu64
+		    " us)",
+		    s->nr_progs, s->reads, s->walk_ns / 1000, cpu / 1000);
+	cr_assert(s->capped);
+	cr_assert(s->over_budget);
+	cr_assert(has_diag(s, -ETIME, 0));
+	cr_assert_leq(s->reads, KTBPF_BUDGET_READS_DEFAULT);
+	/* The clock is read every 256 reads: the walk ends soon after its CPU time is spent. */
+	cr_assert_lt(cpu, KTBPF_BUDGET_NS_DEFAULT + 25ull * 1000 * 1000, "walk took %" PRIu64 " us",
+		     cpu / 1000);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(hostile, worst_image_ends_within_the_default_budget, .timeout = 120)
+{
+	assert_within_default_budget(0);
+}
+
+Test(hostile, worst_image_with_unmapped_stats_ends_within_the_default_budget, .timeout = 120)
+{
+	assert_within_default_budget(UNMAPPED_VMALLOC);
+}
+
+Test(hostile, read_budget_stops_the_walk_and_says_so, .timeout = 120)
+{
+	struct kit_guest *g = worst_guest(0);
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+	size_t i;
+
+	cr_assert_not_null(s);
+	s->budget.max_reads = 100000;
+	s->budget.max_ns = 0;
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "%s", err.msg);
+	cr_assert(s->capped);
+	cr_assert(s->over_budget);
+	cr_assert(has_diag(s, -ETIME, 0));
+	cr_assert_leq(s->reads, 100000);
+	cr_assert_gt(s->reads, 100000 - 64);
+	/* Programs whose CPUs were not all read are not passed off as summed. */
+	for (i = 0; i < s->nr_progs; i++)
+		if (s->progs[i].cpus_read != KTBPF_MAX_CPUS)
+			cr_assert_not(s->progs[i].stats_valid, "prog %u", s->progs[i].id);
+	/* A budget kept across walks: the same walk again stops at the same place. */
+	i = s->nr_progs;
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "%s", err.msg);
+	cr_assert(s->over_budget);
+	cr_assert_eq(s->nr_progs, i);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(hostile, normal_guest_never_over_the_default_budget)
+{
+	struct kit_guest_opts o = {.nr_struct_ops = 64, .kernel = {.nr_cpus = 64}};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	cr_assert_not(s->over_budget);
+	cr_assert_not(s->capped);
+	cr_assert_eq(s->nr_progs, 64);
+	cr_assert_gt(s->reads, 0);
+	cr_log_info("64 programs x 64 CPUs: %" PRIu64 " reads", s->reads);
 	assert_others(g, s, 0);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);

@@ -611,6 +611,39 @@ Test(inspect, incomplete_answer_exits_3_and_says_why)
 	kit_guest_free(g);
 }
 
+/*
+ * --budget: a walk stopped by its budget prints what it has, exits 3 and
+ * says the budget was spent; 0 lifts it; a bad value is a usage error.
+ */
+Test(inspect, budget_spent_exits_3_and_names_the_budget)
+{
+	struct kit_guest_opts o = {.nr_struct_ops = 8, .kernel = {.nr_cpus = 8}};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("budget");
+	struct result r;
+
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", "--budget", "20", NULL});
+	assert_one_line_error(&r, 3,
+			      "ktbpfctl: answer incomplete: the walk's budget was spent (raise "
+			      "--budget/--budget-ms)");
+	cr_assert(strstr(r.out, "\"capped\":true") && strstr(r.out, "\"over_budget\":true"), "%s",
+		  r.out);
+	cr_assert(strstr(r.out, "walk budget of 20 guest reads spent"), "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--budget", "0", "--budget-ms", "0",
+				      "--json", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	assert_json_truth(g, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--budget", "lots", NULL});
+	assert_one_line_error(&r, 2, "bad --budget 'lots'");
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, help_and_version)
 {
 	struct result r = run((const char *const[]){"--help", NULL});

@@ -157,6 +157,42 @@ enum ktbpf_stats_state {
 	KTBPF_STATS_ENABLED = 1,
 };
 
+/*
+ * How much work one walk may do. Guest data decides how much there is to
+ * read (prog_idr's and map_idr's sizes, the possible CPUs, links[]), and the
+ * caps on each multiply: 65536 programs x 8192 CPUs would be half a billion
+ * reads. A walk that spends its budget stops where it is and answers with
+ * what it has: s->capped and s->over_budget are set and a -ETIME diagnostic
+ * names the budget. Counted in guest reads (an object's header, one CPU's
+ * counters for a run of programs, an xarray step; host work of the same
+ * order, such as matching a link against 64 programs, counts as one read)
+ * and in the walking thread's CPU time, so that a walk a busy host
+ * deschedules is not cut short (checked every KTBPF_BUDGET_CLOCK_EVERY
+ * reads against the monotonic clock; the thread's CPU clock, a system call,
+ * is read only by walks that run over a millisecond). A zero field is no
+ * bound on that axis.
+ */
+struct ktbpf_budget {
+	uint64_t max_reads; /* per walk; 0: unbounded */
+	uint64_t max_ns;    /* CPU time per walk; 0: unbounded */
+};
+
+/*
+ * The defaults (ktbpf_snapshot_new()): far above what a real guest needs (a
+ * walk of 64 programs x 64 CPUs makes about 700 reads and takes ~20 us),
+ * low enough that the worst hostile image stops within 50 ms (~40 ms here:
+ * 2 Mi reads of 18 ns, or the time bound when reads fail and cost more).
+ */
+#define KTBPF_BUDGET_READS_DEFAULT (2u << 20)
+#define KTBPF_BUDGET_NS_DEFAULT	   (40ull * 1000 * 1000)
+#define KTBPF_BUDGET_CLOCK_EVERY   256u
+
+/* Private (progs.c): the budget of the walk in progress. */
+struct ktbpf_budget_run {
+	uint64_t check_at; /* reads at which budget_check() runs next */
+	uint64_t wall0, deadline, wall_mark, cpu_mark;
+};
+
 /* One walk's results. Reusable: ktbpf_progs_walk() resets it. */
 struct ktbpf_snapshot {
 	struct ktbpf_prog *progs; /* nr_progs entries, in id order */
@@ -169,16 +205,23 @@ struct ktbpf_snapshot {
 	enum ktbpf_stats_state stats;
 	struct ktbpf_diag diags[KTBPF_MAX_DIAGS];
 	size_t nr_diags;
-	size_t diags_dropped;	     /* diagnostics beyond KTBPF_MAX_DIAGS */
-	bool capped;		     /* a cap was hit: the answer may be incomplete */
-	uint32_t nr_skipped;	     /* prog_idr entries or nodes that could not be read
-					(each may hide a struct_ops program) */
-	uint32_t idr_entries;	     /* entries seen in prog_idr (all types) */
-	uint64_t walk_ns;	     /* time of the walk alone */
-	struct ktbpf_walker *walker; /* private: translator and caches of its walks */
+	size_t diags_dropped;		    /* diagnostics beyond KTBPF_MAX_DIAGS */
+	bool capped;			    /* a cap was hit: the answer may be incomplete */
+	uint32_t nr_skipped;		    /* prog_idr entries or nodes that could not be read
+					       (each may hide a struct_ops program) */
+	uint32_t idr_entries;		    /* entries seen in prog_idr (all types) */
+	uint64_t walk_ns;		    /* time of the walk alone */
+	struct ktbpf_budget budget;	    /* set by the caller; kept across walks */
+	uint64_t reads;			    /* budget units the last walk spent */
+	bool over_budget;		    /* the last walk stopped at its budget */
+	struct ktbpf_walker *walker;	    /* private: translator and caches of its walks */
+	struct ktbpf_budget_run budget_run; /* private */
 };
 
-/* A new empty snapshot (NULL on OOM); free with ktbpf_snapshot_free(). */
+/*
+ * A new empty snapshot with the default budget (NULL on OOM); free with
+ * ktbpf_snapshot_free().
+ */
 struct ktbpf_snapshot *ktbpf_snapshot_new(void);
 struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s);
 

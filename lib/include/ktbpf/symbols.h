@@ -9,6 +9,9 @@
  * index: O(1)). A failed load adds nothing (the table is as before).
  * Duplicate names keep the first one added (a static in several files is
  * ambiguous; the ones we need are unique).
+ *
+ * Thread safety: one thread fills a table; after ktbpf_symtab_finish() it is
+ * only read, and lookups from any number of threads at once are fine.
  */
 
 #include <stddef.h>

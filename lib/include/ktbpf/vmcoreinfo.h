@@ -8,6 +8,9 @@
  * arch/x86/kernel/machine_kexec_64.c: arch_crash_save_vmcoreinfo()). The note
  * is Elf64_Nhdr{namesz=11, descsz, type=0} + "VMCOREINFO\0" padded to 12, the
  * text at byte 24, and begins a page (alloc_pages_exact()).
+ *
+ * Thread safety: no state; the scan and the parser read mem (safe from
+ * several threads, mem.h) and fill the caller's struct ktbpf_vmcoreinfo.
  */
 
 #include <stdbool.h>
