@@ -27,20 +27,24 @@ struct kf_guest {
 };
 
 /*
- * Whether the ELF at path has a .BTF section (true when it cannot tell, so
- * that libbpf names the problem).
+ * BTF from the caller's fd (name for messages): an ELF's .BTF section, or,
+ * unless elf_only, raw BTF (/sys/kernel/btf/vmlinux). -ENOENT "has no .BTF"
+ * for an ELF without one; -EINVAL or libbpf's errno when the bytes do not
+ * parse; the read's errno (-EIO, -EBADF) when fd cannot be read.
  */
-bool kf_elf_has_btf(const char *path);
+int kf_btf_from_file(int fd, const char *name, bool elf_only, struct btf **ret,
+		     struct ktbpf_err *err);
 
 /*
- * An ELF file (what: "vmlinux", "BTF file") against the guest: its GNU
+ * An ELF file fd (path: its name for messages; what: "vmlinux", "BTF
+ * file") against the guest: its GNU
  * build ID against VMCOREINFO's BUILD-ID, else the release in its
  * linux_banner ("Linux version R ...") against OSRELEASE. *ret_proven is
  * true when one of them matched. -EXDEV naming the file when one differs;
  * a file that is not ELF or has neither is not an error here.
  */
-int kf_check_elf(const char *path, const char *what, const struct kf_guest *g, bool *ret_proven,
-		 struct ktbpf_err *err);
+int kf_check_elf(int fd, const char *path, const char *what, const struct kf_guest *g,
+		 bool *ret_proven, struct ktbpf_err *err);
 
 /*
  * BTF from a file against the guest's own copy (__start_BTF..__stop_BTF in

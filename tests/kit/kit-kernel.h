@@ -39,6 +39,7 @@
 
 #include "kit.h"
 #include "kit-pt.h"
+#include "ktbpf/kernel.h"
 
 #define KIT_LINK_TEXT	   0xffffffff81000000ull /* _text without KASLR */
 #define KIT_PERCPU_SYM_MAX 0x80000000ull	 /* zero-based per-CPU symbols lie below */
@@ -223,6 +224,16 @@ enum kit_vmlinux_flags {
  * types as in System.map ('T'/'t' functions, others objects; lowercase local).
  */
 void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, unsigned int flags);
+
+/*
+ * The library takes files as fds (struct ktbpf_file). kit_file() opens path
+ * read-only, named path (copied); kit_memfd_file() copies path's bytes into
+ * a memfd, which has no path at all, named NULL ("fd N" in messages). Both
+ * abort on failure; the fds stay open for the test process's life (at most
+ * 16 at once: older slots are closed and reused).
+ */
+const struct ktbpf_file *kit_file(const char *path);
+const struct ktbpf_file *kit_memfd_file(const char *path);
 
 /* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
 const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);

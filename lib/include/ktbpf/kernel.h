@@ -40,6 +40,21 @@
 struct btf;
 struct ktbpf_kernel;
 
+/*
+ * A file the caller opened: the library opens no path of its own, so a
+ * service can hand it fds received over a socket (SCM_RIGHTS). The fd is
+ * borrowed: never closed, and needed only while ktbpf_kernel_discover()
+ * runs (everything is read before it returns). It is read with pread()
+ * from offset 0 (read() only for a pipe), so its file position neither
+ * matters nor moves: an fd shared with another reader is fine. Files given
+ * as fds may have no path at all (a memfd, an unlinked file). name is used
+ * only in messages ("vmlinux-6.1.0-18"); NULL reads "fd N".
+ */
+struct ktbpf_file {
+	int fd;
+	const char *name;
+};
+
 struct ktbpf_kernel_hints {
 	enum ktbpf_arch arch; /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
 	bool has_cr3;
@@ -62,10 +77,10 @@ struct ktbpf_kernel_hints {
 	uint64_t vmcoreinfo_guess_pa;
 	bool has_kaslr_offset;
 	uint64_t kaslr_offset;
-	const char *vmlinux_path;    /* ELF: .symtab and/or .BTF; NULL if none */
-	const char *system_map_path; /* System.map or /proc/kallsyms copy; NULL if none */
-	const char *btf_path;	     /* raw BTF or ELF with .BTF; NULL if none */
-	const char *vmcoreinfo_text; /* e.g. from an ELF core note; NULL: look in RAM */
+	const struct ktbpf_file *vmlinux;    /* ELF: .symtab and/or .BTF; NULL if none */
+	const struct ktbpf_file *system_map; /* System.map or /proc/kallsyms copy; NULL if none */
+	const struct ktbpf_file *btf;	     /* raw BTF or ELF with .BTF; NULL if none */
+	const char *vmcoreinfo_text;	     /* e.g. from an ELF core note; NULL: look in RAM */
 	size_t vmcoreinfo_len;
 };
 
@@ -113,12 +128,15 @@ struct ktbpf_kernel_info {
 
 /*
  * Discover the kernel in mem (borrowed; must outlive the result). hints may be
- * NULL. On success *ret owns everything (symbols, BTF, read plans). Errors
- * name the missing piece and what to do, e.g. "no VMCOREINFO note in 512 MiB
- * of guest RAM: is the kernel booted, with CONFIG_VMCORE_INFO?", "symbol
- * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest kernel
- * has no BTF (__start_BTF missing): build it with CONFIG_DEBUG_INFO_BTF or
- * pass --vmlinux".
+ * NULL; its files are read here and not kept. On success *ret owns
+ * everything (symbols, BTF, read plans). Errors name the missing piece and
+ * why, e.g. "no VMCOREINFO note in 512 MiB of guest RAM: the kernel has not
+ * booted far enough, or lacks CONFIG_VMCORE_INFO" (-EINPROGRESS: not ready
+ * yet; err.h lists the classes), "symbol 'prog_idr' not found: the kernel
+ * needs CONFIG_KALLSYMS_ALL", "guest kernel has no BTF (__start_BTF
+ * missing)"; err->need says which input (hint or file) would help. A file
+ * that cannot be read gives its read's errno (-EIO; -EBADF for an fd not
+ * open for reading).
  *
  * Files are checked against the guest before use, and one from another
  * kernel is -EXDEV with a message naming it and what differs: a vmlinux or
