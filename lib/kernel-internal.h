@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "ktbpf/err.h"
+#include "ktbpf/kernel.h"
 #include "ktbpf/symbols.h"
 #include "ktbpf/translate.h"
 
@@ -60,5 +61,18 @@ int kf_check_btf(const struct btf *btf, const char *path, const struct kf_guest 
  */
 int kf_check_symbols(const char *path, const char *what, const struct kf_guest *g,
 		     struct ktbpf_err *err);
+
+/*
+ * kernel-note.c (names kn_): the VMCOREINFO note of the running kernel, at
+ * the hinted address (exactly), else by a scan that tries the guess first
+ * and takes only a note whose own page tables and init_uts_ns agree with it
+ * (x86_64; a stale note of an earlier boot is skipped). Errors as
+ * ktbpf_vmcoreinfo_find() / ktbpf_vmcoreinfo_scan().
+ */
+int kn_find(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *h,
+	    struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err);
+
+/* x86_64 kernel-image window: NUMBER(KERNEL_IMAGE_SIZE), else 1 GiB; -EUCLEAN when implausible. */
+int kn_kimage_size(const struct ktbpf_vmcoreinfo *vi, uint64_t *ret, struct ktbpf_err *err);
 
 #endif

@@ -109,7 +109,7 @@ static int find_vmcoreinfo(struct ktbpf_kernel *k, const struct ktbpf_kernel_hin
 	if (h->vmcoreinfo_text)
 		r = ktbpf_vmcoreinfo_parse(h->vmcoreinfo_text, h->vmcoreinfo_len, k->vi, err);
 	else
-		r = ktbpf_vmcoreinfo_find(k->mem, h->vmcoreinfo_pa, k->vi, err);
+		r = kn_find(k->mem, h, k->vi, err);
 	if (r < 0) {
 		free(k->vi);
 		k->vi = NULL;
@@ -144,9 +144,12 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	else
 		k->l5_guessed = !vi;
 	if (vi && vi->has_phys_base) {
+		int r = kn_kimage_size(vi, &m->kimage_size, err);
+
+		if (r < 0)
+			return r;
 		m->phys_base = vi->phys_base;
 		m->kimage_base = KTBPF_X86_START_KERNEL_MAP;
-		m->kimage_size = KTBPF_X86_KERNEL_IMAGE_SIZE;
 	}
 	k->info.layout_source = KTBPF_SRC_VMCOREINFO;
 	if (h->has_cr3) {
@@ -160,7 +163,7 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 				      "swapper_pg_dir: the page-table root is unknown"),
 			KTBPF_NEED_PGD);
 	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP ||
-		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= KTBPF_X86_KERNEL_IMAGE_SIZE) {
+		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= m->kimage_size) {
 		ktbpf_err_set(err, -EINVAL,
 			      "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
 			      "(or phys_base is missing): the page-table root is unknown",

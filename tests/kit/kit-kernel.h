@@ -61,6 +61,13 @@ enum kit_kallsyms_enc {
 /* Whether the kit leaves symbol kva out of kallsyms under enc (it cannot be encoded). */
 bool kit_kallsyms_left_out(enum kit_kallsyms_enc enc, uint64_t kva);
 
+/* Where kit_kernel_finish() puts the VMCOREINFO note. */
+enum kit_note_place {
+	KIT_NOTE_HIGH = 0, /* at 7/8 of RAM */
+	KIT_NOTE_MIDDLE,   /* at half of RAM */
+	KIT_NOTE_LOW,	   /* right after the kit's other objects, low in RAM */
+};
+
 struct kit_kernel_opts {
 	bool l5;		 /* 5-level paging */
 	uint64_t slide;		 /* virtual KASLR slide, multiple of 2 MiB */
@@ -81,6 +88,13 @@ struct kit_kernel_opts {
 	uint64_t percpu_unit; /* bytes per CPU unit; 0: 64 KiB */
 	const char *release;  /* OSRELEASE; NULL: "6.1.0-kit" */
 	enum kit_kallsyms_enc kallsyms_enc;
+	enum kit_note_place note_place;
+	/*
+	 * Two notes of an earlier boot, just below the live one (an older
+	 * release at the same place) and above it (another KASLR slide): a
+	 * reboot leaves them in RAM.
+	 */
+	bool stale_notes;
 	/* Pieces to leave out, for error tests. */
 	bool no_vmcoreinfo, no_btf, no_prog_idr, no_kallsyms, no_stext_in_vmcoreinfo;
 	bool no_page_offset_base; /* no page_offset_base symbol (no RANDOMIZE_MEMORY) */

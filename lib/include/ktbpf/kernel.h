@@ -13,7 +13,8 @@
  *  2. files: a vmlinux ELF (.symtab and .BTF), a System.map-format file, a
  *     BTF file. Link-time addresses are relocated by the KASLR slide, computed
  *     from a symbol VMCOREINFO also lists and cross-checked with KERNELOFFSET;
- *  3. guest RAM alone: VMCOREINFO (found by a page-stride scan), kallsyms
+ *  3. guest RAM alone: VMCOREINFO (the running kernel's note, found by a scan
+ *     of the page heads RAM holds data in: vmcoreinfo.h), kallsyms
  *     decoded from RAM, BTF read from __start_BTF..__stop_BTF.
  * x86_64 is discovered with no hints at all. aarch64 needs the TCR_EL1 hint
  * and TTBR1 as cr3 (VMCOREINFO gives no table root there).
@@ -67,7 +68,13 @@ struct ktbpf_kernel_hints {
 	 */
 	bool has_l5;
 	bool l5;
-	uint64_t vmcoreinfo_pa; /* 0: scan */
+	uint64_t vmcoreinfo_pa; /* the note is exactly there (an error when not); 0: scan */
+	/*
+	 * Where the note was last time (info.vmcoreinfo_pa of an earlier
+	 * discovery of this guest): looked at first, and taken only if it is
+	 * still the running kernel's note; else a scan. 0: none.
+	 */
+	uint64_t vmcoreinfo_guess_pa;
 	bool has_kaslr_offset;
 	uint64_t kaslr_offset;
 	const struct ktbpf_file *vmlinux;    /* ELF: .symtab and/or .BTF; NULL if none */
@@ -102,7 +109,7 @@ struct ktbpf_kernel_info {
 	uint32_t nr_cpu_ids;	   /* bound of CPU numbers (NR_CPUS under CONFIG_FORCE_NR_CPUS) */
 	uint32_t nr_possible_cpus; /* CPUs in __cpu_possible_mask below nr_cpu_ids */
 	enum ktbpf_percpu_scheme percpu_scheme;
-	uint64_t vmcoreinfo_pa;
+	uint64_t vmcoreinfo_pa; /* where the note was: pass as vmcoreinfo_guess_pa next time */
 	size_t nr_symbols;
 	size_t btf_size;
 	enum ktbpf_source symbols_source, btf_source, layout_source;
