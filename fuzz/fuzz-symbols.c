@@ -20,19 +20,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct ktbpf_err err = {0};
 	struct ktbpf_symtab *t = ktbpf_symtab_new();
 	int fd = fuzz_memfd(data, size);
-	char path[64];
 	uint64_t a;
 	int r;
 
 	if (!t)
 		fuzz_die("out of memory", NULL);
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	r = ktbpf_symtab_load_system_map(t, path, &err);
+	r = ktbpf_symtab_load_system_map(t, fd, "fuzz input", &err);
 	if (r < 0 && ktbpf_symtab_count(t) != 0)
 		fuzz_die("a failed load left symbols in the table", err.msg);
 	/* A second load into the same table exercises the duplicate path. */
 	if (r >= 0)
-		ktbpf_symtab_load_system_map(t, path, &err);
+		ktbpf_symtab_load_system_map(t, fd, "fuzz input", &err);
 	if (ktbpf_symtab_finish(t) == 0) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			ktbpf_symtab_lookup(t, names[i], &a);

@@ -5,41 +5,22 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio-internal.h"
 #include "ktbpf/elfcore.h"
 
 /*
- * Program headers are read with plain pread(): a core file is a handful of
+ * Program headers are read with pread() (fileio-internal.h): a core file is a handful of
  * fixed-size records, and every count and size in it is checked here.
  */
 #define MAX_PHDRS	4096  /* QEMU writes one PT_LOAD per RAM block plus one PT_NOTE */
 #define MAX_NOTES	65536 /* notes scanned per PT_NOTE segment */
 #define VMCOREINFO_NAME "VMCOREINFO"
 
-static int pread_all(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	if (off > INT64_MAX - len)
-		return -EINVAL;
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done, (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
-
 bool ktbpf_elfcore_is_elf(int fd)
 {
 	unsigned char m[SELFMAG];
 
-	return pread_all(fd, m, SELFMAG, 0) == 0 && memcmp(m, ELFMAG, SELFMAG) == 0;
+	return fio_pread_all(fd, m, SELFMAG, 0) == 0 && memcmp(m, ELFMAG, SELFMAG) == 0;
 }
 
 /* Checks the ELF header; returns the program header count (PN_XNUM resolved through section 0). */
@@ -49,8 +30,8 @@ static int read_ehdr(int fd, Elf64_Ehdr *eh, struct ktbpf_err *err)
 	uint64_t phnum;
 	int r;
 
-	/* pread_all() is -EIO for a short file (not ELF); other errors are the fd's fault. */
-	r = pread_all(fd, eh, sizeof(*eh), 0);
+	/* fio_pread_all() is -EIO for a short file (not ELF); other errors are the fd's fault. */
+	r = fio_pread_all(fd, eh, sizeof(*eh), 0);
 	if (r < 0 && r != -EIO)
 		return ktbpf_err_set(err, r, "reading the ELF header of the core file: %s",
 				     strerror(-r));
@@ -69,7 +50,7 @@ static int read_ehdr(int fd, Elf64_Ehdr *eh, struct ktbpf_err *err)
 	phnum = eh->e_phnum;
 	/* include/uapi/linux/elf.h: with PN_XNUM the count lives in section 0's sh_info. */
 	if (phnum == PN_XNUM) {
-		if (pread_all(fd, &sh0, sizeof(sh0), eh->e_shoff) < 0)
+		if (fio_pread_all(fd, &sh0, sizeof(sh0), eh->e_shoff) < 0)
 			return ktbpf_err_set(err, -EINVAL,
 					     "e_phnum is PN_XNUM but section 0 is unreadable");
 		phnum = sh0.sh_info;
@@ -99,7 +80,7 @@ static int scan_notes(int fd, const Elf64_Phdr *ph, char *out, size_t size, size
 		uint64_t name_len, desc_len;
 		char name[sizeof(VMCOREINFO_NAME)];
 
-		if (pread_all(fd, &nh, sizeof(nh), ph->p_offset + pos) < 0)
+		if (fio_pread_all(fd, &nh, sizeof(nh), ph->p_offset + pos) < 0)
 			return ktbpf_err_set(err, -EIO, "note at file offset 0x%llx is unreadable",
 					     (unsigned long long)(ph->p_offset + pos));
 		pos += sizeof(nh);
@@ -111,11 +92,11 @@ static int scan_notes(int fd, const Elf64_Phdr *ph, char *out, size_t size, size
 				"note at file offset 0x%llx overruns its PT_NOTE segment",
 				(unsigned long long)(ph->p_offset + pos - sizeof(nh)));
 		if (nh.n_namesz == sizeof(name) &&
-		    pread_all(fd, name, sizeof(name), ph->p_offset + pos) == 0 &&
+		    fio_pread_all(fd, name, sizeof(name), ph->p_offset + pos) == 0 &&
 		    !memcmp(name, VMCOREINFO_NAME, sizeof(name))) {
 			size_t n = nh.n_descsz < size - 1 ? nh.n_descsz : size - 1;
 
-			if (pread_all(fd, out, n, ph->p_offset + pos + name_len) < 0)
+			if (fio_pread_all(fd, out, n, ph->p_offset + pos + name_len) < 0)
 				return ktbpf_err_set(err, -EIO, "VMCOREINFO note is unreadable");
 			out[n] = 0;
 			*ret_len = strlen(out);
@@ -163,7 +144,7 @@ int ktbpf_elfcore_add(struct ktbpf_mem *mem, int fd, unsigned int mem_flags, cha
 				  nr, ret_vmcoreinfo ? size : 0);
 		goto out;
 	}
-	r = pread_all(fd, ph, (size_t)nr * sizeof(*ph), eh.e_phoff);
+	r = fio_pread_all(fd, ph, (size_t)nr * sizeof(*ph), eh.e_phoff);
 	if (r < 0) {
 		r = ktbpf_err_set(err, -EINVAL, "program headers at 0x%llx are unreadable",
 				  (unsigned long long)eh.e_phoff);

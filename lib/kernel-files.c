@@ -18,6 +18,7 @@
 
 #include <bpf/btf.h>
 
+#include "fileio-internal.h"
 #include "kernel-internal.h"
 
 #define NT_GNU_BUILD_ID_TYPE 3	/* elf.h: NT_GNU_BUILD_ID */
@@ -27,23 +28,21 @@
 #define CMP_CHUNK	     (64u << 10)
 
 struct elf_file {
-	int fd;
 	Elf *elf;
 	size_t shstrndx;
 };
 
-static int elf_open(struct elf_file *f, const char *path)
+/* The caller's fd, read with pread (fileio-internal.h); -ENOEXEC when not ELF. */
+static int elf_open(struct elf_file *f, int fd)
 {
-	f->elf = NULL;
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return -EINVAL;
-	f->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (f->fd < 0)
-		return -errno;
-	f->elf = elf_begin(f->fd, ELF_C_READ_MMAP, NULL);
-	if (!f->elf || elf_kind(f->elf) != ELF_K_ELF || elf_getshdrstrndx(f->elf, &f->shstrndx)) {
+	int r = fio_elf_begin(fd, &f->elf);
+
+	if (r < 0) {
+		f->elf = NULL;
+		return r;
+	}
+	if (elf_getshdrstrndx(f->elf, &f->shstrndx)) {
 		elf_end(f->elf);
-		close(f->fd);
 		f->elf = NULL;
 		return -ENOEXEC;
 	}
@@ -52,10 +51,7 @@ static int elf_open(struct elf_file *f, const char *path)
 
 static void elf_close(struct elf_file *f)
 {
-	if (!f->elf)
-		return;
 	elf_end(f->elf);
-	close(f->fd);
 }
 
 /* The section called name (and of type type), or NULL. */
@@ -75,16 +71,59 @@ static Elf_Scn *section(const struct elf_file *f, const char *name, uint32_t typ
 	return NULL;
 }
 
-bool kf_elf_has_btf(const char *path)
+/* btf__new() on bytes: NULL with errno set when they do not parse. */
+static int btf_of(const void *data, size_t size, const char *name, struct btf **ret,
+		  struct ktbpf_err *err)
+{
+	if (!size || size > KF_BTF_MAX)
+		return ktbpf_err_set(err, -EINVAL, "BTF in %s is %zu bytes: not BTF", name, size);
+	*ret = btf__new(data, (uint32_t)size);
+	if (!*ret)
+		return ktbpf_err_set(err, errno ? -errno : -EINVAL, "cannot read BTF from %s: %s",
+				     name, strerror(errno ? errno : EINVAL));
+	return 0;
+}
+
+/* The .BTF section of an ELF file (libbpf's btf__parse_elf() wants a path). */
+static int btf_from_elf(const struct elf_file *f, const char *name, struct btf **ret,
+			struct ktbpf_err *err)
+{
+	Elf_Scn *scn = section(f, ".BTF", SHT_PROGBITS);
+	Elf_Data *d;
+
+	if (!scn)
+		return ktbpf_err_set(err, -ENOENT, "%s has no .BTF", name);
+	d = elf_getdata(scn, NULL);
+	if (!d || !d->d_buf)
+		return ktbpf_err_set(err, -EIO, "%s: .BTF unreadable: %s", name, elf_errmsg(-1));
+	return btf_of(d->d_buf, d->d_size, name, ret, err);
+}
+
+int kf_btf_from_file(int fd, const char *name, bool elf_only, struct btf **ret,
+		     struct ktbpf_err *err)
 {
 	struct elf_file f;
-	bool found;
+	size_t len = 0;
+	char *raw;
+	int r;
 
-	if (elf_open(&f, path) < 0)
-		return true; /* let libbpf say what is wrong */
-	found = section(&f, ".BTF", SHT_PROGBITS) != NULL;
-	elf_close(&f);
-	return found;
+	r = elf_open(&f, fd);
+	if (r == 0) {
+		r = btf_from_elf(&f, name, ret, err);
+		elf_close(&f);
+		return r;
+	}
+	if (r != -ENOEXEC)
+		return ktbpf_err_set(err, r, "cannot read %s: %s", name, strerror(-r));
+	if (elf_only)
+		return ktbpf_err_set(err, -EINVAL, "%s is not an ELF file", name);
+	/* Raw BTF (/sys/kernel/btf/vmlinux), whose size stat may not know. */
+	r = fio_slurp(fd, KF_BTF_MAX, &raw, &len);
+	if (r < 0)
+		return ktbpf_err_set(err, r, "cannot read BTF from %s: %s", name, strerror(-r));
+	r = btf_of(raw, len, name, ret, err);
+	free(raw);
+	return r;
 }
 
 /* Hex of the GNU build ID note in any SHT_NOTE section; "" when none. */
@@ -151,15 +190,15 @@ static bool same_build_id(const char *file, const char *guest)
 	return true;
 }
 
-int kf_check_elf(const char *path, const char *what, const struct kf_guest *g, bool *ret_proven,
-		 struct ktbpf_err *err)
+int kf_check_elf(int fd, const char *path, const char *what, const struct kf_guest *g,
+		 bool *ret_proven, struct ktbpf_err *err)
 {
 	char id[2 * BUILD_ID_MAX + 1], rel[RELEASE_MAX + 1];
 	struct elf_file f;
 	int r = 0;
 
 	*ret_proven = false;
-	if (elf_open(&f, path) < 0)
+	if (elf_open(&f, fd) < 0)
 		return 0;
 	elf_build_id(&f, id, sizeof(id));
 	if (id[0] && g->build_id[0]) {

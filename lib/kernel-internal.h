@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "ktbpf/err.h"
+#include "ktbpf/kernel.h"
 #include "ktbpf/symbols.h"
 #include "ktbpf/translate.h"
 
@@ -26,20 +27,24 @@ struct kf_guest {
 };
 
 /*
- * Whether the ELF at path has a .BTF section (true when it cannot tell, so
- * that libbpf names the problem).
+ * BTF from the caller's fd (name for messages): an ELF's .BTF section, or,
+ * unless elf_only, raw BTF (/sys/kernel/btf/vmlinux). -ENOENT "has no .BTF"
+ * for an ELF without one; -EINVAL or libbpf's errno when the bytes do not
+ * parse; the read's errno (-EIO, -EBADF) when fd cannot be read.
  */
-bool kf_elf_has_btf(const char *path);
+int kf_btf_from_file(int fd, const char *name, bool elf_only, struct btf **ret,
+		     struct ktbpf_err *err);
 
 /*
- * An ELF file (what: "vmlinux", "BTF file") against the guest: its GNU
+ * An ELF file fd (path: its name for messages; what: "vmlinux", "BTF
+ * file") against the guest: its GNU
  * build ID against VMCOREINFO's BUILD-ID, else the release in its
  * linux_banner ("Linux version R ...") against OSRELEASE. *ret_proven is
  * true when one of them matched. -EXDEV naming the file when one differs;
  * a file that is not ELF or has neither is not an error here.
  */
-int kf_check_elf(const char *path, const char *what, const struct kf_guest *g, bool *ret_proven,
-		 struct ktbpf_err *err);
+int kf_check_elf(int fd, const char *path, const char *what, const struct kf_guest *g,
+		 bool *ret_proven, struct ktbpf_err *err);
 
 /*
  * BTF from a file against the guest's own copy (__start_BTF..__stop_BTF in
@@ -56,5 +61,18 @@ int kf_check_btf(const struct btf *btf, const char *path, const struct kf_guest 
  */
 int kf_check_symbols(const char *path, const char *what, const struct kf_guest *g,
 		     struct ktbpf_err *err);
+
+/*
+ * kernel-note.c (names kn_): the VMCOREINFO note of the running kernel, at
+ * the hinted address (exactly), else by a scan that tries the guess first
+ * and takes only a note whose own page tables and init_uts_ns agree with it
+ * (x86_64; a stale note of an earlier boot is skipped). Errors as
+ * ktbpf_vmcoreinfo_find() / ktbpf_vmcoreinfo_scan().
+ */
+int kn_find(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *h,
+	    struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err);
+
+/* x86_64 kernel-image window: NUMBER(KERNEL_IMAGE_SIZE), else 1 GiB; -EUCLEAN when implausible. */
+int kn_kimage_size(const struct ktbpf_vmcoreinfo *vi, uint64_t *ret, struct ktbpf_err *err);
 
 #endif

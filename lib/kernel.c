@@ -10,6 +10,7 @@
 
 #include <bpf/btf.h>
 
+#include "fileio-internal.h"
 #include "kernel-internal.h"
 #include "progs-internal.h"
 #include "ktbpf/kallsyms.h"
@@ -110,12 +111,12 @@ static int find_vmcoreinfo(struct ktbpf_kernel *k, const struct ktbpf_kernel_hin
 	if (h->vmcoreinfo_text)
 		r = ktbpf_vmcoreinfo_parse(h->vmcoreinfo_text, h->vmcoreinfo_len, k->vi, err);
 	else
-		r = ktbpf_vmcoreinfo_find(k->mem, h->vmcoreinfo_pa, k->vi, err);
+		r = kn_find(k->mem, h, k->vi, err);
 	if (r < 0) {
 		free(k->vi);
 		k->vi = NULL;
 		/* With a CR3 hint and symbol files, the page tables alone can do. */
-		if (h->has_cr3 && (h->vmlinux_path || h->system_map_path))
+		if (h->has_cr3 && (h->vmlinux || h->system_map))
 			return 0;
 		return r;
 	}
@@ -145,9 +146,12 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	else
 		k->l5_guessed = !vi;
 	if (vi && vi->has_phys_base) {
+		int r = kn_kimage_size(vi, &m->kimage_size, err);
+
+		if (r < 0)
+			return r;
 		m->phys_base = vi->phys_base;
 		m->kimage_base = KTBPF_X86_START_KERNEL_MAP;
-		m->kimage_size = KTBPF_X86_KERNEL_IMAGE_SIZE;
 	}
 	k->info.layout_source = KTBPF_SRC_VMCOREINFO;
 	if (h->has_cr3) {
@@ -161,7 +165,7 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 				      "swapper_pg_dir: the page-table root is unknown"),
 			KTBPF_NEED_PGD);
 	} else if (!m->kimage_base || vi->init_top_pgt < KTBPF_X86_START_KERNEL_MAP ||
-		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= KTBPF_X86_KERNEL_IMAGE_SIZE) {
+		   vi->init_top_pgt - KTBPF_X86_START_KERNEL_MAP >= m->kimage_size) {
 		ktbpf_err_set(err, -EINVAL,
 			      "VMCOREINFO init_top_pgt 0x%llx is outside the kernel image "
 			      "(or phys_base is missing): the page-table root is unknown",
@@ -356,18 +360,18 @@ static int check_symbol_file(const struct ktbpf_kernel *k, const char *file, str
 static int load_symbol_files(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 			     struct ktbpf_err *err)
 {
-	const char *file = h->vmlinux_path;
+	const char *file = h->vmlinux ? h->vmlinux->name : NULL;
 	struct kf_guest g = guest_view(k);
 	int r = -ENOENT;
 
-	if (h->vmlinux_path &&
-	    (r = kf_check_elf(h->vmlinux_path, "vmlinux", &g, &k->vmlinux_proven, err)) < 0)
+	if (h->vmlinux &&
+	    (r = kf_check_elf(h->vmlinux->fd, file, "vmlinux", &g, &k->vmlinux_proven, err)) < 0)
 		return r;
 	r = -ENOENT;
-	if (h->vmlinux_path) {
-		r = ktbpf_symtab_load_elf(k->syms, h->vmlinux_path, err);
+	if (h->vmlinux) {
+		r = ktbpf_symtab_load_elf(k->syms, h->vmlinux->fd, file, err);
 		k->info.symbols_source = KTBPF_SRC_VMLINUX;
-		if (r < 0 && (r != -ENOENT || !h->system_map_path))
+		if (r < 0 && (r != -ENOENT || !h->system_map))
 			return r;
 	}
 	if (r < 0) {
@@ -376,8 +380,8 @@ static int load_symbol_files(struct ktbpf_kernel *k, const struct ktbpf_kernel_h
 		k->syms = ktbpf_symtab_new();
 		if (!k->syms)
 			return ktbpf_err_set(err, -ENOMEM, "out of memory");
-		file = h->system_map_path;
-		r = ktbpf_symtab_load_system_map(k->syms, file, err);
+		file = h->system_map->name;
+		r = ktbpf_symtab_load_system_map(k->syms, h->system_map->fd, file, err);
 		k->info.symbols_source = KTBPF_SRC_SYSTEM_MAP;
 		if (r < 0)
 			return r;
@@ -397,7 +401,7 @@ static int load_symbols(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints 
 	k->syms = ktbpf_symtab_new();
 	if (!k->syms)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
-	if (h->vmlinux_path || h->system_map_path)
+	if (h->vmlinux || h->system_map)
 		return load_symbol_files(k, h, err);
 	r = ktbpf_kallsyms_load(k->x, k->vi, k->syms, err);
 	if (r < 0)
@@ -478,60 +482,53 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
  * (or release) against the guest's, else the bytes against the guest's own
  * BTF in RAM (kernel-files.c).
  */
-static int check_btf_file(const struct ktbpf_kernel *k, const char *path, bool is_vmlinux,
+static int check_btf_file(const struct ktbpf_kernel *k, const struct ktbpf_file *f, bool is_vmlinux,
 			  struct ktbpf_err *err)
 {
 	struct kf_guest g = guest_view(k);
 	bool proven = is_vmlinux && k->vmlinux_proven;
 	int r;
 
-	if (!is_vmlinux && (r = kf_check_elf(path, "BTF file", &g, &proven, err)) < 0)
+	if (!is_vmlinux && (r = kf_check_elf(f->fd, f->name, "BTF file", &g, &proven, err)) < 0)
 		return r;
-	return proven ? 0 : kf_check_btf(k->btf, path, &g, err);
+	return proven ? 0 : kf_check_btf(k->btf, f->name, &g, err);
 }
 
 static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		    struct ktbpf_err *err)
 {
-	const char *path = h->btf_path;
+	const struct ktbpf_file *file = h->btf ? h->btf : h->vmlinux;
 	uint32_t size = 0;
-	int vmlinux_errno = 0;
+	int r = 0;
 
-	if (path) {
-		k->btf = btf__parse(path, NULL);
+	if (h->btf) {
+		r = kf_btf_from_file(h->btf->fd, h->btf->name, false, &k->btf, err);
+		if (r < 0)
+			return r;
 		k->info.btf_source = KTBPF_SRC_BTF_FILE;
-	} else if (h->vmlinux_path) {
-		/* A vmlinux without .BTF falls back to the guest's own copy. */
-		if (kf_elf_has_btf(h->vmlinux_path)) {
-			k->btf = btf__parse_elf(h->vmlinux_path, NULL);
-			vmlinux_errno = errno ? errno : EINVAL;
-		} else {
-			vmlinux_errno = ENOENT;
-		}
-		path = h->vmlinux_path;
+	} else if (h->vmlinux) {
+		/* A vmlinux without (readable) .BTF falls back to the guest's own copy. */
+		r = kf_btf_from_file(h->vmlinux->fd, h->vmlinux->name, true, &k->btf, NULL);
 		k->info.btf_source = KTBPF_SRC_VMLINUX;
 	}
-	if (!k->btf && h->btf_path)
-		return ktbpf_err_set(err, errno ? -errno : -EINVAL, "cannot read BTF from %s: %s",
-				     path, strerror(errno));
 	if (!k->btf) {
-		int r = btf_from_ram(k, err);
+		int vmlinux_r = r;
 
+		r = btf_from_ram(k, err);
 		/* Name both places looked in, not only the guest. */
-		if (r == -ENOENT && h->vmlinux_path) {
+		if (r == -ENOENT && h->vmlinux) {
 			ktbpf_err_set(err, r,
 				      "%s has %s and the guest kernel has no BTF "
 				      "(__start_BTF missing): it needs a BTF file, or a kernel "
 				      "built with CONFIG_DEBUG_INFO_BTF",
-				      h->vmlinux_path,
-				      vmlinux_errno == ENOENT ? "no .BTF" : "no readable .BTF");
+				      h->vmlinux->name,
+				      vmlinux_r == -ENOENT ? "no .BTF" : "no readable .BTF");
 			return ktbpf_err_need(err, r, KTBPF_NEED_BTF);
 		}
 		if (r < 0)
 			return r;
 	} else {
-		int r = check_btf_file(k, path, path == h->vmlinux_path, err);
-
+		r = check_btf_file(k, file, file == h->vmlinux, err);
 		if (r < 0)
 			return r;
 	}
@@ -596,7 +593,7 @@ static int discover(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	k->x = ktbpf_xlate_new(k->mem, &k->mmu);
 	if (!k->x)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
-	if (!k->vi && !h->vmlinux_path && !h->system_map_path)
+	if (!k->vi && !h->vmlinux && !h->system_map)
 		return ktbpf_err_need(err,
 				      ktbpf_err_set(err, -ENOENT,
 						    "no symbols: no VMCOREINFO to find kallsyms "
@@ -611,9 +608,34 @@ static int discover(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	return resolve_walker_symbols(k, err);
 }
 
+/* The caller's hints with a name for every file: "fd N" where it gave none. */
+struct named_hints {
+	struct ktbpf_kernel_hints h;
+	struct ktbpf_file files[3];
+	char names[3][32];
+};
+
+static const struct ktbpf_kernel_hints *name_files(const struct ktbpf_kernel_hints *in,
+						   struct named_hints *nh)
+{
+	const struct ktbpf_file **slot[3] = {&nh->h.vmlinux, &nh->h.system_map, &nh->h.btf};
+
+	nh->h = *in;
+	for (size_t i = 0; i < 3; i++) {
+		if (!*slot[i])
+			continue;
+		nh->files[i] = **slot[i];
+		nh->files[i].name = fio_name(nh->files[i].fd, nh->files[i].name, nh->names[i],
+					     sizeof(nh->names[i]));
+		*slot[i] = &nh->files[i];
+	}
+	return &nh->h;
+}
+
 int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
 			  struct ktbpf_kernel **ret, struct ktbpf_err *err)
 {
+	struct named_hints named;
 	uint64_t t0 = now_ns();
 	struct ktbpf_kernel *k;
 	int r;
@@ -622,7 +644,7 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 	if (!k)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
 	k->mem = mem;
-	r = discover(k, hints ? hints : &no_hints, err);
+	r = discover(k, name_files(hints ? hints : &no_hints, &named), err);
 	if (r < 0) {
 		ktbpf_kernel_free(k);
 		return r;

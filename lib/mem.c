@@ -2,6 +2,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,8 +17,8 @@ struct region {
 	const uint8_t *host;	/* bytes of gpa, or NULL for a pread or reader region */
 	ktbpf_mem_read_fn read; /* a reader region's function, else NULL */
 	void *read_ctx;
-	int fd;	      /* pread: our private dup; -1 otherwise */
-	uint64_t off; /* pread: file offset of gpa */
+	int fd;	      /* fd regions (pread or mapped): our private dup; -1 otherwise */
+	uint64_t off; /* fd regions: file offset of gpa */
 	void *map;    /* mmap base to unmap (page aligned), or NULL */
 	size_t map_len;
 };
@@ -204,15 +205,20 @@ int ktbpf_mem_add_fd(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, int fd,
 				     "past the largest file offset (2^63 - 1)",
 				     (unsigned long long)offset, (unsigned long long)size,
 				     (unsigned long long)gpa);
+	/*
+	 * Mapped regions keep a dup too: scans read with pread() and skip holes
+	 * with SEEK_DATA, so they never fault in (and on tmpfs allocate) pages
+	 * of guest RAM that the guest never wrote.
+	 */
+	r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (r.fd < 0)
+		return ktbpf_err_set(err, -errno, "dup of the memory fd: %s", strerror(errno));
 	if ((flags & KTBPF_MEM_ASSUME_STABLE) || (seals > 0 && (seals & F_SEAL_SHRINK))) {
 		ret = map_region(&r, fd, size, offset, err);
-		if (ret < 0)
+		if (ret < 0) {
+			close(r.fd);
 			return ret;
-	} else {
-		r.fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-		if (r.fd < 0)
-			return ktbpf_err_set(err, -errno, "dup of the memory fd: %s",
-					     strerror(errno));
+		}
 	}
 	insert(mem, i, &r);
 	return 0;
@@ -252,12 +258,9 @@ static int read_fd(const struct region *r, uint64_t pa, uint8_t *buf, size_t len
 static int read_reader(const struct region *r, uint64_t pa, uint8_t *buf, size_t len,
 		       struct ktbpf_err *err)
 {
-	struct ktbpf_err e;
+	struct ktbpf_err e = {0}; /* reader regions are not the hot path */
 	int ret;
 
-	e.code = 0;
-	e.has_addr = false;
-	e.msg[0] = '\0';
 	ret = r->read(r->read_ctx, pa, buf, len, &e);
 	if (ret >= 0)
 		return 0;
@@ -270,10 +273,10 @@ static int read_reader(const struct region *r, uint64_t pa, uint8_t *buf, size_t
 	return ret;
 }
 
-static int copy_from(const struct region *r, uint64_t pa, uint8_t *buf, size_t len,
+static int copy_from(const struct region *r, uint64_t pa, uint8_t *buf, size_t len, bool nofault,
 		     struct ktbpf_err *err)
 {
-	if (r->host) {
+	if (r->host && (!nofault || r->fd < 0)) {
 		memcpy(buf, r->host + (pa - r->gpa), len);
 		return 0;
 	}
@@ -290,7 +293,7 @@ static int fault(struct ktbpf_err *err, uint64_t addr)
 
 /* A read spanning adjacent regions: check every byte is covered, then copy. */
 static int read_span(const struct ktbpf_mem *mem, const struct region *r, uint64_t pa, uint8_t *buf,
-		     size_t len, struct ktbpf_err *err)
+		     size_t len, bool nofault, struct ktbpf_err *err)
 {
 	uint64_t cur = r->end, left = len - (r->end - pa);
 	const struct region *q = r;
@@ -306,7 +309,7 @@ static int read_span(const struct ktbpf_mem *mem, const struct region *r, uint64
 	}
 	for (cur = pa, left = len; left; r++) {
 		uint64_t n = r->end - cur < left ? r->end - cur : left;
-		int ret = copy_from(r, cur, buf + (cur - pa), (size_t)n, err);
+		int ret = copy_from(r, cur, buf + (cur - pa), (size_t)n, nofault, err);
 
 		if (ret < 0)
 			return ret;
@@ -316,8 +319,8 @@ static int read_span(const struct ktbpf_mem *mem, const struct region *r, uint64
 	return 0;
 }
 
-int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
-		   struct ktbpf_err *err)
+static int read_any(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len, bool nofault,
+		    struct ktbpf_err *err)
 {
 	const struct region *r;
 	int ret;
@@ -328,10 +331,100 @@ int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t l
 	if (!r)
 		return fault(err, pa);
 	if (r->end - pa >= len)
-		ret = copy_from(r, pa, buf, len, err);
+		ret = copy_from(r, pa, buf, len, nofault, err);
 	else
-		ret = read_span(mem, r, pa, buf, len, err);
+		ret = read_span(mem, r, pa, buf, len, nofault, err);
 	return ret;
+}
+
+int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
+		   struct ktbpf_err *err)
+{
+	return read_any(mem, pa, buf, len, false, err);
+}
+
+int ktbpf_mem_read_nofault(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
+			   struct ktbpf_err *err)
+{
+	return read_any(mem, pa, buf, len, true, err);
+}
+
+/*
+ * lseek(SEEK_DATA / SEEK_HOLE) on our dup: the file offset it moves is shared
+ * with the caller's fd (one open file description), which is why mem.h says
+ * the library never uses that offset and callers should not either.
+ * Filesystems without hole support report the whole file as data
+ * (fs/read_write.c: generic_file_llseek_size()); an error other than ENXIO
+ * ("no data past here") is taken the same way, so a scan reads too much
+ * rather than missing the note.
+ */
+static void data_extent(const struct region *r, uint64_t pa, uint64_t *start, uint64_t *end)
+{
+	uint64_t off = r->off + (pa - r->gpa), fend = r->off + (r->end - r->gpa);
+	off_t d, h;
+
+	struct stat st;
+
+	*start = pa;
+	*end = r->end;
+	d = lseek(r->fd, (off_t)off, SEEK_DATA);
+	if (d < 0 && errno == ENXIO && fstat(r->fd, &st) == 0 && (uint64_t)st.st_size < fend) {
+		/*
+		 * Holes up to the end of a file that shrank after it was added:
+		 * what lies past its end is not a hole but unreadable, and the
+		 * read that fails says so.
+		 */
+		if ((uint64_t)st.st_size > off)
+			*start = r->gpa + ((uint64_t)st.st_size - r->off);
+		return;
+	}
+	if (d < 0) {
+		if (errno == ENXIO)
+			*start = *end = r->end;
+		return;
+	}
+	if ((uint64_t)d >= fend) {
+		*start = *end = r->end;
+		return;
+	}
+	*start = r->gpa + ((uint64_t)d - r->off);
+	h = lseek(r->fd, d, SEEK_HOLE);
+	if (h > d && (uint64_t)h < fend)
+		*end = r->gpa + ((uint64_t)h - r->off);
+}
+
+int ktbpf_mem_find_data(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret_start,
+			uint64_t *ret_end)
+{
+	size_t lo = 0, hi = mem->nr;
+	uint64_t start, end;
+
+	/* The first region ending above pa. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (mem->r[mid].end <= pa)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	for (; lo < mem->nr; lo++) {
+		const struct region *r = &mem->r[lo];
+		uint64_t from = pa > r->gpa ? pa : r->gpa;
+
+		if (r->fd < 0) {
+			start = from;
+			end = r->end;
+		} else {
+			data_extent(r, from, &start, &end);
+		}
+		if (start < end) {
+			*ret_start = start;
+			*ret_end = end;
+			return 0;
+		}
+	}
+	return -ENOENT;
 }
 
 /*
@@ -425,6 +518,7 @@ int ktbpf_mem_region(const struct ktbpf_mem *mem, size_t i, struct ktbpf_mem_reg
 		return -ENOENT;
 	ret->gpa = mem->r[i].gpa;
 	ret->size = mem->r[i].end - mem->r[i].gpa;
+	ret->file = mem->r[i].fd >= 0;
 	return 0;
 }
 

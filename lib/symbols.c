@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
-#include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
 #include <limits.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio-internal.h"
 #include "ktbpf/symbols.h"
 
 /*
@@ -299,91 +299,36 @@ static int add_elf_symbols(struct ktbpf_symtab *t, Elf *elf, Elf_Scn *scn, const
 	return 0;
 }
 
-int ktbpf_symtab_load_elf(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err)
+int ktbpf_symtab_load_elf(struct ktbpf_symtab *t, int fd, const char *name, struct ktbpf_err *err)
 {
 	size_t old = t->nr;
 	Elf_Scn *scn = NULL;
+	char nbuf[32];
 	GElf_Shdr sh;
 	Elf *elf = NULL;
-	int fd, r;
+	int r;
 
+	name = fio_name(fd, name, nbuf, sizeof(nbuf));
 	if (t->finished)
-		return ktbpf_err_set(err, -EBUSY, "%s: symbol table already finished", path);
-	if (elf_version(EV_CURRENT) == EV_NONE)
-		return ktbpf_err_set(err, -EINVAL, "libelf: %s", elf_errmsg(-1));
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return ktbpf_err_set(err, -errno, "%s: %s", path, strerror(errno));
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		r = ktbpf_err_set(err, -EINVAL, "%s: not an ELF file", path);
-		goto out;
-	}
+		return ktbpf_err_set(err, -EBUSY, "%s: symbol table already finished", name);
+	r = fio_elf_begin(fd, &elf);
+	if (r == -ENOEXEC)
+		return ktbpf_err_set(err, -EINVAL, "%s: not an ELF file", name);
+	if (r < 0)
+		return ktbpf_err_set(err, r, "%s: %s", name, strerror(-r));
 	while ((scn = elf_nextscn(elf, scn))) {
 		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_SYMTAB)
 			break;
 	}
 	if (!scn) {
-		r = ktbpf_err_set(err, -ENOENT, "%s has no .symtab (a stripped image?)", path);
+		r = ktbpf_err_set(err, -ENOENT, "%s has no .symtab (a stripped image?)", name);
 		goto out;
 	}
-	r = add_elf_symbols(t, elf, scn, &sh, path, err);
+	r = add_elf_symbols(t, elf, scn, &sh, name, err);
 	if (r < 0)
 		truncate_to(t, old);
 out:
 	elf_end(elf);
-	close(fd);
-	return r;
-}
-
-/* Whole file into memory; /proc/kallsyms reports size 0, so read to EOF. */
-static int slurp(const char *path, char **ret_buf, size_t *ret_len, struct ktbpf_err *err)
-{
-	size_t len = 0, cap = 1 << 20;
-	char *buf = malloc(cap), *nbuf;
-	ssize_t n;
-	int fd, r = 0;
-
-	if (!buf)
-		return ktbpf_err_set(err, -ENOMEM, "%s: out of memory", path);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		r = ktbpf_err_set(err, -errno, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	for (;;) {
-		if (len == cap) {
-			if (cap >= MAX_MAP_FILE) {
-				r = ktbpf_err_set(err, -EFBIG, "%s: larger than %llu bytes", path,
-						  MAX_MAP_FILE);
-				goto out;
-			}
-			nbuf = realloc(buf, cap * 2);
-			if (!nbuf) {
-				r = ktbpf_err_set(err, -ENOMEM, "%s: out of memory", path);
-				goto out;
-			}
-			buf = nbuf;
-			cap *= 2;
-		}
-		n = read(fd, buf + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = ktbpf_err_set(err, -errno, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	*ret_buf = buf;
-	*ret_len = len;
-	buf = NULL;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
 	return r;
 }
 
@@ -478,20 +423,24 @@ static int add_map_lines(struct ktbpf_symtab *t, const char *buf, size_t len, co
 	return 0;
 }
 
-int ktbpf_symtab_load_system_map(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err)
+int ktbpf_symtab_load_system_map(struct ktbpf_symtab *t, int fd, const char *name,
+				 struct ktbpf_err *err)
 {
 	size_t old = t->nr, len = 0;
-	char *buf = NULL;
+	char *buf = NULL, nbuf[32];
 	int r;
 
+	name = fio_name(fd, name, nbuf, sizeof(nbuf));
 	if (t->finished)
-		return ktbpf_err_set(err, -EBUSY, "%s: symbol table already finished", path);
-	r = slurp(path, &buf, &len, err);
+		return ktbpf_err_set(err, -EBUSY, "%s: symbol table already finished", name);
+	r = fio_slurp(fd, MAX_MAP_FILE, &buf, &len);
+	if (r == -EFBIG)
+		return ktbpf_err_set(err, r, "%s: larger than %llu bytes", name, MAX_MAP_FILE);
 	if (r < 0)
-		return r;
+		return ktbpf_err_set(err, r, "%s: %s", name, strerror(-r));
 	/* A System.map line is about 40 bytes; the names take under half of that. */
 	presize(t, len / 32, len / 2);
-	r = add_map_lines(t, buf, len, path, err);
+	r = add_map_lines(t, buf, len, name, err);
 	if (r < 0)
 		truncate_to(t, old);
 	free(buf);

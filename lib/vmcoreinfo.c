@@ -17,7 +17,9 @@
 #define NOTE_NAMESZ   11u
 #define NOTE_TEXT_OFF 24u
 #define PAGE	      4096u
-#define SCAN_CHUNK    (1u << 20)
+#define SCAN_CHUNK    (128u << 10) /* pread per chunk: stays in L2 */
+#define MAX_NOTES     64	   /* candidates parsed and checked per scan */
+#define MAX_EXTENTS   65536	   /* data stretches per region before reading the rest whole */
 
 /* "0x" hex or decimal, optionally negative (stored mod 2^64). 0 on success. */
 static int parse_num(const char *s, size_t n, int base, uint64_t *ret)
@@ -125,6 +127,8 @@ static int apply(struct ktbpf_vmcoreinfo *vi, const char *k, size_t kn, const ch
 		vi->pgtable_l5 = (int)num;
 		return 0;
 	}
+	if (IS("NUMBER(KERNEL_IMAGE_SIZE)"))
+		return parse_num(v, vn, 0, &vi->kernel_image_size);
 	if (IS("NUMBER(VA_BITS)"))
 		return parse_num(v, vn, 0, &vi->va_bits);
 	if (IS("NUMBER(kimage_voffset)"))
@@ -215,7 +219,7 @@ static int parse_at(const struct ktbpf_mem *mem, uint64_t pa, uint32_t descsz,
 	char buf[KTBPF_VMCOREINFO_MAX];
 	int r;
 
-	r = ktbpf_mem_read(mem, pa + NOTE_TEXT_OFF, buf, descsz, err);
+	r = ktbpf_mem_read_nofault(mem, pa + NOTE_TEXT_OFF, buf, descsz, err);
 	if (r < 0)
 		return ktbpf_err_prefix(err, r,
 					"VMCOREINFO note at 0x%llx: ", (unsigned long long)pa);
@@ -233,18 +237,18 @@ static size_t read_longest(const struct ktbpf_mem *mem, uint64_t pa, char *buf, 
 {
 	size_t lo = min, hi = max; /* lo bytes readable; more than hi are not wanted */
 
-	if (ktbpf_mem_read(mem, pa, buf, max, NULL) == 0)
+	if (ktbpf_mem_read_nofault(mem, pa, buf, max, NULL) == 0)
 		return max;
 	while (hi - lo > 1) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (ktbpf_mem_read(mem, pa, buf, mid, NULL) == 0)
+		if (ktbpf_mem_read_nofault(mem, pa, buf, mid, NULL) == 0)
 			lo = mid;
 		else
 			hi = mid;
 	}
 	/* The last successful read may not be the last one tried. */
-	if (ktbpf_mem_read(mem, pa, buf, lo, NULL) < 0)
+	if (ktbpf_mem_read_nofault(mem, pa, buf, lo, NULL) < 0)
 		return 0;
 	return lo;
 }
@@ -259,7 +263,7 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 	size_t n;
 	int r;
 
-	r = ktbpf_mem_read(mem, pa, hdr, sizeof(hdr), err);
+	r = ktbpf_mem_read_nofault(mem, pa, hdr, sizeof(hdr), err);
 	if (r < 0)
 		return ktbpf_err_prefix(err, r, "VMCOREINFO hint: ");
 	if (is_note(hdr, &descsz))
@@ -292,33 +296,63 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 }
 
 /*
- * For the final message: the first note that looked right but did not parse,
- * and the RAM that could not be read at all (a shrunk memory file), so a
- * partial scan never reads as a whole one.
+ * What a scan saw, for the final message: the first note that looked right
+ * but did not parse, the first one the caller rejected (another kernel's),
+ * the RAM that could not be read at all (a shrunk memory file), so a partial
+ * scan never reads as a whole one, and how much of RAM held data at all.
  */
-struct bad_note {
-	uint64_t pa;
-	struct ktbpf_err err;
+struct scan {
+	const struct ktbpf_mem *mem;
+	ktbpf_vmcoreinfo_accept_fn accept;
+	void *ctx;
+	struct ktbpf_vmcoreinfo *vi;
+	unsigned int notes; /* candidates parsed, capped at MAX_NOTES */
+	uint64_t bad_pa;
+	struct ktbpf_err bad_err;
+	uint64_t rejected_pa;
+	struct ktbpf_err rejected_err;
 	uint64_t unreadable;
 	struct ktbpf_err unreadable_err;
+	uint64_t data; /* bytes of RAM that were not holes */
 };
 
 /*
- * Scan page starts in [pa, end) of host bytes p (p maps pa). Returns 0 when a
- * note parsed, 1 when none here.
+ * A note header at pa: parse it and ask the caller. 0 when taken, 1 to go
+ * on, -E2BIG past MAX_NOTES (RAM full of fake notes must not cost a parse
+ * and a check each without end).
  */
+static int try_note(struct scan *sc, uint64_t pa, uint32_t descsz)
+{
+	struct ktbpf_err e = {0};
+
+	if (++sc->notes > MAX_NOTES)
+		return -E2BIG;
+	if (parse_at(sc->mem, pa, descsz, sc->vi, &e) < 0) {
+		if (!sc->bad_pa) {
+			sc->bad_pa = pa;
+			sc->bad_err = e;
+		}
+		return 1;
+	}
+	if (!sc->accept || sc->accept(sc->ctx, sc->vi, &e) == 0)
+		return 0;
+	if (!sc->rejected_pa) {
+		sc->rejected_pa = pa;
+		sc->rejected_err = e;
+	}
+	return 1;
+}
+
 /*
- * Page starts in [pa, end), highest first: the kernel allocates the note
- * early with alloc_pages_exact() (kernel/vmcore_info.c), and the buddy
- * allocator hands out high pages first, so on real guests the note sits near
- * the top of RAM (seen at 490 MiB of 512). Top-down finds it after a few
- * hundred pages instead of touching the whole of RAM.
+ * Page starts in [pa, end) of host bytes p (p holds pa), highest first: the
+ * note begins a page (see vmcoreinfo.h) and the buddy allocator tends to hand
+ * out high pages first. Returns try_note()'s answer, 1 when none here.
  */
-static int scan_bytes(const struct ktbpf_mem *mem, const uint8_t *p, uint64_t pa, uint64_t end,
-		      struct ktbpf_vmcoreinfo *ret, struct bad_note *bad)
+static int scan_bytes(struct scan *sc, const uint8_t *p, uint64_t pa, uint64_t end)
 {
 	uint64_t first = (pa + PAGE - 1) & ~(uint64_t)(PAGE - 1), at;
 	uint32_t descsz;
+	int r;
 
 	if (end - pa < NOTE_TEXT_OFF + 10 || first > end - (NOTE_TEXT_OFF + 10))
 		return 1;
@@ -327,49 +361,100 @@ static int scan_bytes(const struct ktbpf_mem *mem, const uint8_t *p, uint64_t pa
 		const uint8_t *q = p + (at - pa);
 
 		/* One byte compare rejects almost every page without more reads. */
-		if (q[0] == NOTE_NAMESZ && is_note(q, &descsz)) {
-			if (parse_at(mem, at, descsz, ret, bad->pa ? NULL : &bad->err) == 0)
-				return 0;
-			if (!bad->pa)
-				bad->pa = at;
-		}
+		if (q[0] == NOTE_NAMESZ && is_note(q, &descsz) &&
+		    (r = try_note(sc, at, descsz)) <= 0)
+			return r;
 		if (at == first)
 			return 1;
 	}
 }
 
-/* One region, top down: through a direct pointer when it has one, else in copied chunks. */
-static int scan_region(const struct ktbpf_mem *mem, const struct ktbpf_mem_region *rg,
-		       struct ktbpf_vmcoreinfo *ret, struct bad_note *bad, struct ktbpf_err *err)
+/*
+ * [lo, hi) of a file region, top down in page-aligned chunks read with
+ * pread() (holes read as zeros and are not allocated). A note's text may
+ * run past its chunk: parse_at() rereads it.
+ */
+static int scan_file(struct scan *sc, uint8_t *buf, uint64_t lo, uint64_t hi)
 {
-	uint64_t start = rg->gpa, pa = rg->gpa + rg->size;
-	const uint8_t *p;
-	uint8_t *buf;
 	int r = 1;
 
-	p = ktbpf_mem_ptr(mem, rg->gpa, rg->size);
-	if (p)
-		return scan_bytes(mem, p, rg->gpa, pa, ret, bad);
-	buf = malloc(SCAN_CHUNK);
-	if (!buf)
-		return ktbpf_err_set(err, -ENOMEM, "out of memory scanning for VMCOREINFO");
-	/*
-	 * Chunks start page aligned so the page-start rule holds inside each one;
-	 * a note's text may run past its chunk, parse_at() rereads it from mem.
-	 */
-	while (pa > start && r == 1) {
-		uint64_t lo = (pa - 1) & ~(uint64_t)(SCAN_CHUNK - 1);
+	sc->data += hi - lo;
+	while (hi > lo && r == 1) {
+		uint64_t from = (hi - 1) & ~(uint64_t)(SCAN_CHUNK - 1);
 
-		if (lo < start)
-			lo = start;
-		if (ktbpf_mem_read(mem, lo, buf, pa - lo,
-				   bad->unreadable ? NULL : &bad->unreadable_err) == 0)
-			r = scan_bytes(mem, buf, lo, pa, ret, bad);
+		if (from < lo)
+			from = lo;
+		if (ktbpf_mem_read_nofault(sc->mem, from, buf, hi - from,
+					   sc->unreadable ? NULL : &sc->unreadable_err) == 0)
+			r = scan_bytes(sc, buf, from, hi);
 		else
-			bad->unreadable += pa - lo;
-		pa = lo;
+			sc->unreadable += hi - from;
+		hi = from;
 	}
-	free(buf);
+	return r;
+}
+
+struct extents {
+	uint64_t (*v)[2];
+	size_t n, cap;
+};
+
+/*
+ * The data stretches of a file region, lowest first (SEEK_DATA only goes
+ * up), page aligned. Past MAX_EXTENTS the rest of the region is one stretch:
+ * read in full, which costs time but never misses the note.
+ */
+static int collect_extents(const struct scan *sc, const struct ktbpf_mem_region *rg,
+			   struct extents *x, struct ktbpf_err *err)
+{
+	uint64_t pa = rg->gpa, end = rg->gpa + rg->size, s, e;
+
+	x->n = 0;
+	while (pa < end && ktbpf_mem_find_data(sc->mem, pa, &s, &e) == 0 && s < end) {
+		if (x->n == x->cap) {
+			size_t cap = x->cap ? 2 * x->cap : 256;
+			void *v = reallocarray(x->v, cap, sizeof(*x->v));
+
+			if (!v)
+				return ktbpf_err_set(err, -ENOMEM,
+						     "out of memory scanning for VMCOREINFO");
+			x->v = v;
+			x->cap = cap;
+		}
+		s &= ~(uint64_t)(PAGE - 1);
+		if (s < rg->gpa)
+			s = rg->gpa;
+		if (e > end || x->n + 1 == MAX_EXTENTS)
+			e = end;
+		if (x->n && x->v[x->n - 1][1] >= s)
+			x->v[x->n - 1][1] = e;
+		else {
+			x->v[x->n][0] = s;
+			x->v[x->n][1] = e;
+			x->n++;
+		}
+		pa = e;
+	}
+	return 0;
+}
+
+/* One region, top down: a buffer through its pointer, a file by its data stretches only. */
+static int scan_region(struct scan *sc, const struct ktbpf_mem_region *rg, struct extents *x,
+		       uint8_t *buf, struct ktbpf_err *err)
+{
+	const uint8_t *p = rg->file ? NULL : ktbpf_mem_ptr(sc->mem, rg->gpa, rg->size);
+	int r = 1;
+
+	if (p) {
+		sc->data += rg->size;
+		return scan_bytes(sc, p, rg->gpa, rg->gpa + rg->size);
+	}
+	r = collect_extents(sc, rg, x, err);
+	if (r < 0)
+		return r;
+	r = 1;
+	for (size_t i = x->n; i-- > 0 && r == 1;)
+		r = scan_file(sc, buf, x->v[i][0], x->v[i][1]);
 	return r;
 }
 
@@ -397,23 +482,84 @@ static const char *human_size(uint64_t bytes, char *buf, size_t size)
 	return buf;
 }
 
-int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
+/* A note at the caller's guess, taken only when it parses and the caller accepts it. */
+static int try_guess(struct scan *sc, uint64_t pa)
+{
+	uint8_t hdr[NOTE_TEXT_OFF + 10];
+	uint32_t descsz;
+
+	if (ktbpf_mem_read_nofault(sc->mem, pa, hdr, sizeof(hdr), NULL) < 0 ||
+	    !is_note(hdr, &descsz))
+		return 1;
+	return try_note(sc, pa, descsz);
+}
+
+/*
+ * Why nothing was taken, in the words of vmcoreinfo.h. No note yet is what a
+ * booting guest looks like (the kernel writes it in
+ * crash_save_vmcoreinfo_init(), a subsys_initcall), and so is a half-written
+ * note or only an earlier boot's: -EINPROGRESS, worth retrying. RAM that
+ * could not be read is the host's problem: its own error's code.
+ */
+static int scan_failed(const struct scan *sc, uint64_t total, int r, struct ktbpf_err *err)
+{
+	char hs[32], us[32], ds[32];
+
+	if (r == -E2BIG)
+		return ktbpf_err_set(err, -E2BIG,
+				     "more than %u VMCOREINFO notes in guest RAM and none taken: "
+				     "not a guest this scan can trust (first rejected: %s)",
+				     MAX_NOTES,
+				     sc->rejected_pa ? sc->rejected_err.msg : sc->bad_err.msg);
+	if (sc->rejected_pa)
+		return ktbpf_err_set_addr(err, -EINPROGRESS, sc->rejected_pa,
+					  "no VMCOREINFO note of the running kernel in %s of guest "
+					  "RAM: the note at 0x%llx is not it (%s); a kernel still "
+					  "booting after a reboot has not written its own yet",
+					  human_size(total, hs, sizeof(hs)),
+					  (unsigned long long)sc->rejected_pa,
+					  sc->rejected_err.msg);
+	if (sc->unreadable && !sc->bad_pa)
+		/* What to fix first is the access to RAM: its error says what went wrong. */
+		return ktbpf_err_set(err, sc->unreadable_err.code ? sc->unreadable_err.code : -EIO,
+				     "no VMCOREINFO note in the part of guest RAM that could be "
+				     "read (%s of %s unreadable: %s)",
+				     human_size(sc->unreadable, us, sizeof(us)),
+				     human_size(total, hs, sizeof(hs)), sc->unreadable_err.msg);
+	if (sc->bad_pa)
+		return ktbpf_err_set_addr(err, -EINPROGRESS, sc->bad_pa,
+					  "no valid VMCOREINFO note in %s of guest RAM%s: %s",
+					  human_size(total, hs, sizeof(hs)),
+					  sc->unreadable ? " (some unreadable)" : "",
+					  sc->bad_err.msg);
+	return ktbpf_err_set(err, -EINPROGRESS,
+			     "no VMCOREINFO note in %s of guest RAM (%s of it ever written): the "
+			     "kernel has not booted far enough, or lacks CONFIG_VMCORE_INFO "
+			     "(CONFIG_CRASH_CORE before 6.9); the note's address, or symbols with "
+			     "the page-table root, can stand in for it",
+			     human_size(total, hs, sizeof(hs)),
+			     human_size(sc->data, ds, sizeof(ds)));
+}
+
+int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
+			  ktbpf_vmcoreinfo_accept_fn accept, void *ctx,
 			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err)
 {
-	struct ktbpf_vmcoreinfo *vi;
+	struct scan sc = {.mem = mem, .accept = accept, .ctx = ctx};
+	struct extents x = {0};
 	struct ktbpf_mem_region rg;
-	struct bad_note bad = {0};
 	uint64_t total = 0;
-	char hs[32], us[32];
+	uint8_t *buf = NULL;
 	int r = 1;
 
-	vi = malloc(sizeof(*vi));
-	if (!vi)
-		return ktbpf_err_set(err, -ENOMEM, "out of memory looking for VMCOREINFO");
-	if (hint_pa) {
-		r = find_at_hint(mem, hint_pa, vi, err);
+	sc.vi = malloc(sizeof(*sc.vi));
+	buf = malloc(SCAN_CHUNK);
+	if (!sc.vi || !buf) {
+		r = ktbpf_err_set(err, -ENOMEM, "out of memory looking for VMCOREINFO");
 		goto out;
 	}
+	if (guess_pa)
+		r = try_guess(&sc, guess_pa);
 	for (size_t i = 0; i < ktbpf_mem_nr_regions(mem); i++)
 		if (ktbpf_mem_region(mem, i, &rg) == 0)
 			total += rg.size;
@@ -421,35 +567,35 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 	for (size_t i = ktbpf_mem_nr_regions(mem); i-- > 0 && r == 1;) {
 		if (ktbpf_mem_region(mem, i, &rg) < 0)
 			continue;
-		r = scan_region(mem, &rg, vi, &bad, err);
+		r = scan_region(&sc, &rg, &x, buf, err);
 	}
-	/*
-	 * No note yet is what a booting guest looks like (the kernel writes it
-	 * in crash_save_vmcoreinfo_init(), a subsys_initcall): -EINPROGRESS,
-	 * worth retrying. A half-written or stale-looking note is too. RAM that
-	 * could not be read is the host's problem: its own error's code.
-	 */
-	if (r == 1 && bad.unreadable && !bad.pa)
-		r = ktbpf_err_set(err, bad.unreadable_err.code ? bad.unreadable_err.code : -EIO,
-				  "no VMCOREINFO note in the part of guest RAM that could be read "
-				  "(%s of %s unreadable: %s)",
-				  human_size(bad.unreadable, us, sizeof(us)),
-				  human_size(total, hs, sizeof(hs)), bad.unreadable_err.msg);
-	else if (r == 1 && bad.pa)
-		r = ktbpf_err_set_addr(err, -EINPROGRESS, bad.pa,
-				       "no valid VMCOREINFO note in %s of guest RAM%s: %s",
-				       human_size(total, hs, sizeof(hs)),
-				       bad.unreadable ? " (some unreadable)" : "", bad.err.msg);
-	else if (r == 1)
-		r = ktbpf_err_set(err, -EINPROGRESS,
-				  "no VMCOREINFO note in %s of guest RAM: the kernel has not "
-				  "booted far enough, or lacks CONFIG_VMCORE_INFO "
-				  "(CONFIG_CRASH_CORE before 6.9); the note's address, or symbols "
-				  "with the page-table root, can stand in for it",
-				  human_size(total, hs, sizeof(hs)));
-	if (r < 0 && !hint_pa)
+	if (r == -ENOMEM)
+		goto out;
+	if (r != 0) {
+		r = scan_failed(&sc, total, r, err);
 		ktbpf_err_need(err, r, KTBPF_NEED_VMCOREINFO | KTBPF_NEED_SYMBOLS | KTBPF_NEED_PGD);
+	}
 out:
+	if (r == 0)
+		*ret = *sc.vi;
+	free(x.v);
+	free(buf);
+	free(sc.vi);
+	return r;
+}
+
+int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
+			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err)
+{
+	struct ktbpf_vmcoreinfo *vi;
+	int r;
+
+	if (!hint_pa)
+		return ktbpf_vmcoreinfo_scan(mem, 0, NULL, NULL, ret, err);
+	vi = malloc(sizeof(*vi));
+	if (!vi)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory looking for VMCOREINFO");
+	r = find_at_hint(mem, hint_pa, vi, err);
 	if (r == 0)
 		*ret = *vi;
 	free(vi);

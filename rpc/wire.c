@@ -304,8 +304,8 @@ int ktbpf_wire_next_line(struct ktbpf_wire *w, const char **ret_line, size_t *re
 
 	if (w->error)
 		return sticky(w, err);
-	start = w->in + w->in_start;
 	avail = w->in_len - w->in_start;
+	start = avail ? w->in + w->in_start : NULL;
 	nl = avail > w->in_scan ? memchr(start + w->in_scan, '\n', avail - w->in_scan) : NULL;
 	if (!nl) {
 		w->in_scan = avail;

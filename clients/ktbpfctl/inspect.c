@@ -39,6 +39,7 @@ struct opts {
 		uint64_t gpa, size, offset;
 	} regions[KTBPF_MEM_MAX_REGIONS];
 	size_t nr_regions;
+	const char *vmlinux, *system_map, *btf; /* paths: opened here, given as fds */
 	struct ktbpf_kernel_hints hints;
 	bool json;
 	unsigned long repeat;
@@ -48,6 +49,7 @@ struct opts {
 /* Everything one run holds, released by ctx_fini(). */
 struct ctx {
 	int fd;
+	struct ktbpf_file files[3]; /* --vmlinux, --system-map, --btf; fd -1 when not given */
 	struct ktbpf_mem *mem;
 	struct ktbpf_kernel *k;
 	struct ktbpf_snapshot *snap;
@@ -293,13 +295,13 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 	case OPT_REGION:
 		return parse_region(o, arg) ? KTBPFCTL_EXIT_USAGE : -1;
 	case OPT_VMLINUX:
-		o->hints.vmlinux_path = arg;
+		o->vmlinux = arg;
 		break;
 	case OPT_SYSMAP:
-		o->hints.system_map_path = arg;
+		o->system_map = arg;
 		break;
 	case OPT_BTF:
-		o->hints.btf_path = arg;
+		o->btf = arg;
 		break;
 	case OPT_JSON:
 		o->json = true;
@@ -548,6 +550,31 @@ static int discover_failed(const struct opts *o, int r, const struct ktbpf_err *
 }
 
 /*
+ * The library opens no path: the files named on the command line are
+ * opened here and handed over as fds. Returns -1 to go on, else an exit
+ * status.
+ */
+static int open_files(struct opts *o, struct ctx *c)
+{
+	const char *paths[3] = {o->vmlinux, o->system_map, o->btf};
+	const char *flags[3] = {"--vmlinux", "--system-map", "--btf"};
+	const struct ktbpf_file **slots[3] = {&o->hints.vmlinux, &o->hints.system_map,
+					      &o->hints.btf};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (!paths[i])
+			continue;
+		c->files[i].fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (c->files[i].fd < 0)
+			return fail(o, KTBPFCTL_EXIT_FAIL, "cannot open %s '%s': %s", flags[i],
+				    paths[i], strerror(errno));
+		c->files[i].name = paths[i];
+		*slots[i] = &c->files[i];
+	}
+	return -1;
+}
+
+/*
  * Discover once, walk o->repeat times (the last walk is the one reported).
  * Returns -1 on success, else an exit status.
  */
@@ -558,6 +585,9 @@ static int run(struct opts *o, struct ctx *c)
 	int r;
 
 	r = load_ram(o, c);
+	if (r >= 0)
+		return r;
+	r = open_files(o, c);
 	if (r >= 0)
 		return r;
 	if (c->vmcoreinfo_len) {
@@ -941,6 +971,9 @@ static void ctx_fini(struct ctx *c)
 	ktbpf_mem_free(c->mem);
 	if (c->fd >= 0)
 		close(c->fd);
+	for (size_t i = 0; i < 3; i++)
+		if (c->files[i].fd >= 0)
+			close(c->files[i].fd);
 }
 
 int ktbpfctl_inspect(int argc, char **argv)
@@ -948,7 +981,7 @@ int ktbpfctl_inspect(int argc, char **argv)
 	struct opts o = {.repeat = 1,
 			 .budget = {.max_reads = KTBPF_BUDGET_READS_DEFAULT,
 				    .max_ns = KTBPF_BUDGET_NS_DEFAULT}};
-	struct ctx c = {.fd = -1};
+	struct ctx c = {.fd = -1, .files = {{.fd = -1}, {.fd = -1}, {.fd = -1}}};
 	char why[256];
 	int r;
 

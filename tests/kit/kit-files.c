@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "kit-kernel.h"
@@ -203,4 +204,51 @@ void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, uns
 	close(fd);
 	free(syms);
 	free(strtab);
+}
+
+/* ---- files as fds ---- */
+
+#define KIT_FILES 16
+
+static struct ktbpf_file kit_files[KIT_FILES];
+static char *kit_file_names[KIT_FILES];
+static unsigned int kit_files_next;
+
+static const struct ktbpf_file *kit_file_slot(int fd, const char *name)
+{
+	unsigned int i = kit_files_next++ % KIT_FILES;
+
+	if (kit_files_next > KIT_FILES) {
+		close(kit_files[i].fd);
+		free(kit_file_names[i]);
+	}
+	kit_file_names[i] = name ? strdup(name) : NULL;
+	kit_files[i] = (struct ktbpf_file){.fd = fd, .name = kit_file_names[i]};
+	return &kit_files[i];
+}
+
+const struct ktbpf_file *kit_file(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		die("cannot open a kit file", 0);
+	return kit_file_slot(fd, path);
+}
+
+const struct ktbpf_file *kit_memfd_file(const char *path)
+{
+	int in = open(path, O_RDONLY | O_CLOEXEC), fd = memfd_create("kit-file", MFD_CLOEXEC);
+	char buf[65536];
+	ssize_t n;
+
+	if (in < 0 || fd < 0)
+		die("cannot copy a kit file into a memfd", 0);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(fd, buf, (size_t)n) != n)
+			die("cannot copy a kit file into a memfd", 0);
+	if (n < 0)
+		die("cannot copy a kit file into a memfd", 0);
+	close(in);
+	return kit_file_slot(fd, NULL);
 }

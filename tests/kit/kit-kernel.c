@@ -19,6 +19,7 @@
 #define VMALLOC_5L     0xffa0000000000000ull
 #define PAGE_OFFSET_4L 0xffff888000000000ull
 #define PAGE_OFFSET_5L 0xff11000000000000ull
+#define KIT_UTS_OFF    0x100000 /* init_uts_ns, in the image's text (no other object there) */
 
 static void die(const char *what, uint64_t a)
 {
@@ -360,6 +361,22 @@ static void write_banner(struct kit_kernel *kk)
 	kit_wbytes(kk->im, pa, banner, (uint64_t)n + 1);
 }
 
+/*
+ * init_uts_ns (kernel/utsname.c), which VMCOREINFO lists: its name
+ * (OFFSET(uts_namespace.name) = 0 here) holds sysname, nodename, release ...
+ * of 65 bytes each (include/uapi/linux/utsname.h: struct new_utsname).
+ */
+static void write_uts(struct kit_kernel *kk)
+{
+	uint64_t pa = kk->image_pa + KIT_UTS_OFF;
+	size_t n = strlen(kk->opts.release);
+
+	kit_wbytes(kk->im, pa, "Linux", 6);
+	kit_wbytes(kk->im, pa + 65, "kit", 4);
+	kit_wbytes(kk->im, pa + 130, kk->opts.release, n + 1);
+	add_sym(kk, "init_uts_ns", 'D', kk->text_kva + KIT_UTS_OFF);
+}
+
 static void write_objects(struct kit_kernel *kk)
 {
 	struct kit_image *im = kk->im;
@@ -397,6 +414,7 @@ static void write_objects(struct kit_kernel *kk)
 		kit_kernel_add_symbol(kk, "prog_idr", 24, 8, &kk->prog_idr, NULL);
 	kit_kernel_add_symbol(kk, "bpf_stats_enabled_key", 16, 8, &kk->bpf_stats_enabled_key, NULL);
 	write_banner(kk);
+	write_uts(kk);
 	if (kk->btf && !kk->opts.no_btf) {
 		uint64_t off = img_alloc(kk, kk->btf_size, 4);
 
@@ -445,7 +463,7 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 	emit(&t, &len, &cap, "OSRELEASE=%s\nBUILD-ID=%s\nPAGESIZE=4096\n", kk->opts.release,
 	     KIT_BUILD_ID);
 	emit(&t, &len, &cap, "SYMBOL(init_uts_ns)=%" PRIx64 "\nOFFSET(uts_namespace.name)=0\n",
-	     kk->text_kva + 0x100000);
+	     kk->text_kva + KIT_UTS_OFF);
 	emit(&t, &len, &cap, "SYMBOL(swapper_pg_dir)=%" PRIx64 "\n", pgd);
 	if (!kk->opts.no_stext_in_vmcoreinfo)
 		emit(&t, &len, &cap, "SYMBOL(_stext)=%" PRIx64 "\n",
@@ -477,21 +495,65 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 	kk->vmcoreinfo_text = t;
 }
 
-/* The note, page aligned high in RAM (kernel/vmcore_info.c: alloc_pages_exact()). */
-static void vmcoreinfo_note(struct kit_kernel *kk)
+static void put_note(struct kit_kernel *kk, uint64_t pa, const char *text)
 {
 	struct kit_image *im = kk->im;
-	uint32_t descsz = (uint32_t)strlen(kk->vmcoreinfo_text);
-	uint64_t pa;
+	uint32_t descsz = (uint32_t)strlen(text);
 
-	if (im->next < im->size - im->size / 8)
-		im->next = round_up(im->size - im->size / 8, 4096);
-	pa = kit_alloc(im, 8192, 4096);
 	kit_w32(im, pa, 11);
 	kit_w32(im, pa + 4, descsz);
 	kit_w32(im, pa + 8, 0);
 	kit_wbytes(im, pa + 12, "VMCOREINFO", 11);
-	kit_wbytes(im, pa + 24, kk->vmcoreinfo_text, descsz);
+	kit_wbytes(im, pa + 24, text, descsz);
+}
+
+/*
+ * A note of an earlier boot (kit_kernel_opts.stale_notes): the same text
+ * with its KASLR slide moved by 64 MiB (at the same physical place, so
+ * phys_base follows), or of an older release at the same place.
+ */
+static void stale_note(struct kit_kernel *kk, uint64_t pa, bool other_slide)
+{
+	uint64_t d = 64ull << 20, uts = kk->text_kva + KIT_UTS_OFF;
+	uint64_t pgd = kit_kernel_symbol(kk, "init_top_pgt");
+	uint64_t stext = kit_kernel_symbol(kk, "_stext");
+	char t[1024];
+
+	if (!other_slide)
+		d = 0;
+	snprintf(t, sizeof(t),
+		 "OSRELEASE=%s\nPAGESIZE=4096\nSYMBOL(init_uts_ns)=%" PRIx64
+		 "\nOFFSET(uts_namespace.name)=0\nSYMBOL(_stext)=%" PRIx64
+		 "\nNUMBER(phys_base)=%" PRId64 "\nSYMBOL(init_top_pgt)=%" PRIx64
+		 "\nNUMBER(pgtable_l5_enabled)=%d\nKERNELOFFSET=%" PRIx64 "\n",
+		 other_slide ? kk->opts.release : "6.0.0-old", uts + d, stext + d,
+		 (int64_t)(kk->phys_base - d), pgd + d, kk->opts.l5 ? 1 : 0, kk->kerneloffset + d);
+	put_note(kk, pa, t);
+}
+
+/*
+ * The note, page aligned (kernel/vmcore_info.c: alloc_pages_exact()): high in
+ * RAM by default, as the buddy allocator tends to give, or where
+ * opts.note_place says; with opts.stale_notes an earlier boot's notes just
+ * below and above it.
+ */
+static void vmcoreinfo_note(struct kit_kernel *kk)
+{
+	struct kit_image *im = kk->im;
+	uint64_t want = im->size - im->size / 8, pa;
+
+	if (kk->opts.note_place == KIT_NOTE_MIDDLE)
+		want = im->size / 2;
+	else if (kk->opts.note_place == KIT_NOTE_LOW)
+		want = im->next;
+	if (im->next < want)
+		im->next = round_up(want, 4096);
+	if (kk->opts.stale_notes)
+		stale_note(kk, kit_alloc(im, 8192, 4096), false);
+	pa = kit_alloc(im, 8192, 4096);
+	put_note(kk, pa, kk->vmcoreinfo_text);
+	if (kk->opts.stale_notes)
+		stale_note(kk, kit_alloc(im, 8192, 4096), true);
 	kk->vmcoreinfo_pa = pa;
 }
 
@@ -501,6 +563,8 @@ void kit_kernel_finish(struct kit_kernel *kk)
 		die("kit_kernel_finish twice", 0);
 	kk->finished = true;
 	write_objects(kk);
+	if (!kk->im->data_end)
+		kk->im->data_end = kk->im->next; /* all the kit allocated so far is the kernel's */
 	if (!kk->opts.no_kallsyms)
 		kallsyms_encode(kk);
 	vmcoreinfo_text(kk);

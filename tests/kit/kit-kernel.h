@@ -39,6 +39,7 @@
 
 #include "kit.h"
 #include "kit-pt.h"
+#include "ktbpf/kernel.h"
 
 #define KIT_LINK_TEXT	   0xffffffff81000000ull /* _text without KASLR */
 #define KIT_PERCPU_SYM_MAX 0x80000000ull	 /* zero-based per-CPU symbols lie below */
@@ -60,6 +61,13 @@ enum kit_kallsyms_enc {
 /* Whether the kit leaves symbol kva out of kallsyms under enc (it cannot be encoded). */
 bool kit_kallsyms_left_out(enum kit_kallsyms_enc enc, uint64_t kva);
 
+/* Where kit_kernel_finish() puts the VMCOREINFO note. */
+enum kit_note_place {
+	KIT_NOTE_HIGH = 0, /* at 7/8 of RAM */
+	KIT_NOTE_MIDDLE,   /* at half of RAM */
+	KIT_NOTE_LOW,	   /* right after the kit's other objects, low in RAM */
+};
+
 struct kit_kernel_opts {
 	bool l5;		 /* 5-level paging */
 	uint64_t slide;		 /* virtual KASLR slide, multiple of 2 MiB */
@@ -80,6 +88,13 @@ struct kit_kernel_opts {
 	uint64_t percpu_unit; /* bytes per CPU unit; 0: 64 KiB */
 	const char *release;  /* OSRELEASE; NULL: "6.1.0-kit" */
 	enum kit_kallsyms_enc kallsyms_enc;
+	enum kit_note_place note_place;
+	/*
+	 * Two notes of an earlier boot, just below the live one (an older
+	 * release at the same place) and above it (another KASLR slide): a
+	 * reboot leaves them in RAM.
+	 */
+	bool stale_notes;
 	/* Pieces to leave out, for error tests. */
 	bool no_vmcoreinfo, no_btf, no_prog_idr, no_kallsyms, no_stext_in_vmcoreinfo;
 	bool no_page_offset_base; /* no page_offset_base symbol (no RANDOMIZE_MEMORY) */
@@ -209,6 +224,16 @@ enum kit_vmlinux_flags {
  * types as in System.map ('T'/'t' functions, others objects; lowercase local).
  */
 void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, unsigned int flags);
+
+/*
+ * The library takes files as fds (struct ktbpf_file). kit_file() opens path
+ * read-only, named path (copied); kit_memfd_file() copies path's bytes into
+ * a memfd, which has no path at all, named NULL ("fd N" in messages). Both
+ * abort on failure; the fds stay open for the test process's life (at most
+ * 16 at once: older slots are closed and reused).
+ */
+const struct ktbpf_file *kit_file(const char *path);
+const struct ktbpf_file *kit_memfd_file(const char *path);
 
 /* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
 const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +148,53 @@ void kit_image_save(struct kit_image *im, const char *path)
 		die("open", 0, (uint64_t)errno);
 	write_all(fd, im->buf, im->size);
 	close(fd);
+}
+
+/* Page i of im is all zeros (untouched pages are never read: mincore() says so first). */
+static bool page_zero(const struct kit_image *im, uint64_t i, const unsigned char *vec)
+{
+	static const uint64_t zero[512];
+
+	return !(vec[i] & 1) || !memcmp(im->buf + i * 4096, zero, 4096);
+}
+
+void kit_image_write_sparse(struct kit_image *im, int fd)
+{
+	uint64_t pages = im->size / 4096, i = 0, data_pages = im->data_end / 4096;
+	unsigned char *vec = malloc(pages ? pages : 1);
+
+	if (!vec || mincore(im->buf, im->size, vec) < 0)
+		die("mincore", im->size, (uint64_t)errno);
+	if (ftruncate(fd, (off_t)im->size) < 0)
+		die("ftruncate", im->size, (uint64_t)errno);
+	while (i < pages) {
+		uint64_t j = i;
+
+		while (j < pages && (j < data_pages || !page_zero(im, j, vec)))
+			j++;
+		for (uint64_t k = i; k < j;) {
+			ssize_t n =
+				pwrite(fd, im->buf + k * 4096,
+				       (j - k) * 4096 > (1u << 30) ? (1u << 30) : (j - k) * 4096,
+				       (off_t)(k * 4096));
+
+			if (n <= 0 || n % 4096)
+				die("pwrite", k * 4096, (uint64_t)errno);
+			k += (uint64_t)n / 4096;
+		}
+		i = j == i ? j + 1 : j;
+	}
+	free(vec);
+}
+
+int kit_image_memfd_sparse(struct kit_image *im)
+{
+	int fd = memfd_create("kit-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		die("memfd_create", 0, (uint64_t)errno);
+	kit_image_write_sparse(im, fd);
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0)
+		die("F_ADD_SEALS", 0, (uint64_t)errno);
+	return fd;
 }

@@ -26,7 +26,8 @@ struct kit_image {
 	uint8_t *buf;
 	uint64_t size;
 	uint64_t gpa_base;
-	uint64_t next;	       /* bump allocator cursor, an offset into buf */
+	uint64_t next;	   /* bump allocator cursor, an offset into buf */
+	uint64_t data_end; /* offset below which a sparse copy keeps every page (the kernel's) */
 	struct ktbpf_mem *mem; /* lazily made by kit_mem() */
 };
 
@@ -58,6 +59,16 @@ struct ktbpf_mem *kit_mem(struct kit_image *im);
 /* Write the image to a new memfd (sealed against shrinking) and return the fd; aborts on failure.
  */
 int kit_image_memfd(struct kit_image *im);
+/*
+ * Sparse copies, as a guest's RAM file is: [0, data_end) in full (the pages a
+ * kernel has written, zeros included) and other pages only where they are
+ * not zero; the rest stays holes (never allocated). fd: a new, empty file
+ * (truncated to the image size here). The memfd one is sealed like
+ * kit_image_memfd()'s.
+ */
+void kit_image_write_sparse(struct kit_image *im, int fd);
+int kit_image_memfd_sparse(struct kit_image *im);
+
 /* Write the image to path (raw RAM file); aborts on failure. */
 void kit_image_save(struct kit_image *im, const char *path);
 

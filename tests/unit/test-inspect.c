@@ -392,6 +392,29 @@ Test(inspect, elf_core_with_vmcoreinfo_note_matches_truth)
 	kit_guest_free(g);
 }
 
+/* ktbpfctl opens the files it is given and hands them over as fds: one it cannot open is named. */
+Test(inspect, unopenable_symbol_file_names_its_option)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char *path = tmp_path("fileopt");
+	static const char *const opts[] = {"--vmlinux", "--system-map", "--btf"};
+	struct result r;
+
+	kit_image_save(g->im, path);
+	for (int i = 0; i < 3; i++) {
+		char want[64];
+
+		r = run((const char *const[]){"inspect", "--ram", path, opts[i],
+					      "/nonexistent/file", NULL});
+		snprintf(want, sizeof(want), "cannot open %s '/nonexistent/file'", opts[i]);
+		assert_one_line_error(&r, 1, want);
+		result_free(&r);
+	}
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 Test(inspect, missing_file_fails_with_one_line)
 {
 	struct result r = run((const char *const[]){"inspect", "--ram", "/nonexistent/ram", NULL});

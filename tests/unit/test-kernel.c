@@ -302,7 +302,7 @@ Test(kernel, files_route_system_map_link_time_and_runtime)
 		struct ktbpf_kernel *k;
 
 		write_map(&f, path, !runtime);
-		h.system_map_path = path;
+		h.system_map = kit_file(path);
 		k = discover_ok(&f, &h);
 		assert_matches_kit(&f, k);
 		assert_percpu_reads(&f, k);
@@ -330,7 +330,7 @@ Test(kernel, files_route_map_from_another_build_rejected)
 		(unsigned long long)(kit_kernel_symbol(f.kk, "init_top_pgt") - o.slide + 0x100000),
 		(unsigned long long)(f.kk->prog_idr - o.slide));
 	fclose(fp);
-	h.system_map_path = path;
+	h.system_map = kit_file(path);
 	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV);
 	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	unlink(path);
@@ -358,7 +358,7 @@ Test(kernel, btf_file_route)
 	fp = fopen(path, "w");
 	cr_assert_eq(fwrite(raw, 1, n, fp), n);
 	fclose(fp);
-	h.btf_path = path;
+	h.btf = kit_file(path);
 	k = discover_ok(&f, &h);
 	assert_matches_kit(&f, k);
 	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_BTF_FILE);
@@ -553,7 +553,7 @@ Test(kernel, aarch64_ttbr1_tcr_hints_and_system_map)
 	h.tcr_el1 = kit_pt_tcr(pt);
 	h.vmcoreinfo_text = text;
 	h.vmcoreinfo_len = strlen(text);
-	h.system_map_path = path;
+	h.system_map = kit_file(path);
 	cr_assert_eq(ktbpf_kernel_discover(kit_mem(im), &h, &k, &err), 0, "%s", err.msg);
 	cr_assert_eq(ktbpf_kernel_info(k)->arch, KTBPF_ARCH_AARCH64);
 	cr_assert_eq(ktbpf_kernel_info(k)->page_offset, page_offset);
@@ -604,7 +604,7 @@ Test(kernel, vmlinux_route_equals_zero_config)
 
 	fix_build(&f, &o, 128 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	k0 = discover_ok(&f, NULL);
 	k1 = discover_ok(&f, &h);
 	a = ktbpf_kernel_info(k0);
@@ -646,7 +646,7 @@ Test(kernel, vmlinux_btf_when_guest_has_none)
 
 	fix_build(&f, &o, 128 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	k = discover_ok(&f, &h);
 	assert_matches_kit(&f, k);
 	assert_percpu_reads(&f, k);
@@ -670,12 +670,12 @@ Test(kernel, stripped_vmlinux_with_system_map)
 	fix_build(&f, &o, 128 << 20);
 	write_vmlinux(&f, vmlinux, KIT_VMLINUX_BTF);
 	write_map(&f, map, true);
-	h.vmlinux_path = vmlinux;
+	h.vmlinux = kit_file(vmlinux);
 	/* Alone, the stripped image says what it lacks. */
 	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT);
 	cr_assert_not_null(strstr(err.msg, "has no .symtab"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, vmlinux), "%s", err.msg);
-	h.system_map_path = map;
+	h.system_map = kit_file(map);
 	k = discover_ok(&f, &h);
 	assert_matches_kit(&f, k);
 	assert_percpu_reads(&f, k);
@@ -698,7 +698,7 @@ Test(kernel, vmlinux_without_btf_and_none_in_ram)
 
 	fix_build(&f, &o, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "no .BTF"), "%s", err.msg);
@@ -723,7 +723,7 @@ Test(kernel, vmlinux_from_another_build_rejected)
 
 	fix_build(&f, &o, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_OTHER_BUILD);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "_stext"), "%s", err.msg);
@@ -755,7 +755,7 @@ Test(kernel, no_vmcoreinfo_cr3_l5_and_slide_hints)
 
 	fix_build(&f, &o, 128 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	h.cr3 = f.kk->pgd_pa | 0x5; /* PCID bits are stripped */
 	h.kaslr_offset = o.slide;
 	/* Nothing says the paging is 5-level: the error says which hint to pass. */
@@ -888,7 +888,7 @@ Test(kernel, btf_file_of_another_kernel_named)
 	raw = kit_btf_raw(other, &n);
 	cr_assert_neq(n, f.btf_size);
 	write_btf(path, raw, n);
-	h.btf_path = path;
+	h.btf = kit_file(path);
 	assert_mismatch(&f, &h, path, "the guest's own (__start_BTF..__stop_BTF)");
 	unlink(path);
 	btf__free(other);
@@ -914,7 +914,7 @@ Test(kernel, btf_file_differing_in_one_byte_named)
 	cr_assert_not_null(at);
 	at[0] = 'T';
 	write_btf(path, raw, n);
-	h.btf_path = path;
+	h.btf = kit_file(path);
 	snprintf(want, sizeof(want), "from byte %ld of %u", (long)(at - raw), n);
 	assert_mismatch(&f, &h, path, want);
 	unlink(path);
@@ -935,7 +935,7 @@ Test(kernel, btf_file_equal_to_the_guests_accepted)
 	fix_build(&f, NULL, 64 << 20);
 	raw = kit_btf_raw(f.btf, &n);
 	write_btf(path, raw, n);
-	h.btf_path = path;
+	h.btf = kit_file(path);
 	k = discover_ok(&f, &h);
 	cr_assert_eq(ktbpf_kernel_info(k)->btf_source, KTBPF_SRC_BTF_FILE);
 	assert_matches_kit(&f, k);
@@ -954,7 +954,7 @@ Test(kernel, vmlinux_build_id_of_another_kernel_named)
 
 	fix_build(&f, &o, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	k = discover_ok(&f, &h);
 	assert_matches_kit(&f, k);
 	ktbpf_kernel_free(k);
@@ -962,6 +962,7 @@ Test(kernel, vmlinux_build_id_of_another_kernel_named)
 	write_vmlinux(&f, path,
 		      KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID |
 			      KIT_VMLINUX_OTHER_BUILD);
+	h.vmlinux = kit_file(path); /* a new file at the same path */
 	assert_mismatch(&f, &h, path, "the guest's (VMCOREINFO BUILD-ID) 6b1d0e6c8e0f4a4c...");
 	unlink(path);
 	fix_free(&f);
@@ -977,11 +978,12 @@ Test(kernel, vmlinux_release_of_another_kernel_named)
 
 	fix_build(&f, NULL, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BANNER);
-	h.vmlinux_path = path;
+	h.vmlinux = kit_file(path);
 	k = discover_ok(&f, &h);
 	ktbpf_kernel_free(k);
 	unlink(path);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BANNER | KIT_VMLINUX_OTHER_BUILD);
+	h.vmlinux = kit_file(path); /* a new file at the same path */
 	assert_mismatch(&f, &h, path, "it is Linux 6.12.0-other, the guest runs 6.1.0-kit");
 	unlink(path);
 	fix_free(&f);
@@ -996,7 +998,7 @@ Test(kernel, btf_from_vmlinux_of_another_kernel_named)
 
 	fix_build(&f, NULL, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID | KIT_VMLINUX_OTHER_BUILD);
-	h.btf_path = path;
+	h.btf = kit_file(path);
 	assert_mismatch(&f, &h, path, "BTF file");
 	unlink(path);
 	fix_free(&f);
@@ -1031,7 +1033,7 @@ Test(kernel, system_map_banner_not_the_guests_named)
 	fputs(map, fp);
 	fclose(fp);
 	free(map);
-	h.system_map_path = path;
+	h.system_map = kit_file(path);
 	assert_mismatch(&f, &h, path, "linux_banner at");
 	unlink(path);
 	fix_free(&f);

@@ -182,7 +182,7 @@ Test(percpu, relative_scheme_6_15_from_link_time_system_map)
 	cr_assert_geq(fd, 0);
 	close(fd);
 	kit_kernel_write_system_map(g->kk, path, true);
-	h.system_map_path = path;
+	h.system_map = kit_file(path);
 	cr_assert_eq(ktbpf_kernel_discover(kit_mem(g->im), &h, &k, &err), 0, "%s", err.msg);
 	cr_assert_eq(ktbpf_kernel_info(k)->percpu_scheme, KTBPF_PERCPU_RELATIVE);
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
@@ -269,7 +269,7 @@ Test(percpu, unknown_scheme_is_named)
 	char path[64];
 
 	map_with(g, path, "__per_cpu_start", "0000000000001000 A __per_cpu_start");
-	h.system_map_path = path;
+	h.system_map = kit_file(path);
 	cr_assert_eq(discover_err(g, &h, &err), -EOPNOTSUPP);
 	cr_assert_not_null(strstr(err.msg, "unknown per-CPU scheme: __per_cpu_start is 0x1000"),
 			   "%s", err.msg);
@@ -289,7 +289,7 @@ Test(percpu, missing_symbols_named)
 		char path[64];
 
 		map_with(g, path, names[i], NULL);
-		h.system_map_path = path;
+		h.system_map = kit_file(path);
 		cr_assert_eq(discover_err(g, &h, &err), -ENOENT);
 		cr_assert_not_null(strstr(err.msg, names[i]), "%s", err.msg);
 		unlink(path);
@@ -311,7 +311,7 @@ Test(percpu, relative_guest_taken_for_zero_based_is_refused)
 	char path[64];
 
 	map_with(g, path, "__per_cpu_start", "0000000000000000 A __per_cpu_start");
-	h.system_map_path = path;
+	h.system_map = kit_file(path);
 	cr_assert_eq(discover_err(g, &h, &err), -ENOENT, "not mapped: %s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "CPU 0's per-CPU area (zero-based scheme"), "%s",
 			   err.msg);
@@ -379,7 +379,8 @@ static int load_with_cpumask(uint32_t size, struct ktbpf_percpu *p, struct ktbpf
 	cr_assert(fd >= 0 && t && btf);
 	close(fd);
 	kit_kernel_write_system_map(g->kk, path, false);
-	cr_assert_eq(ktbpf_symtab_load_system_map(t, path, err), 0, "%s", err->msg);
+	cr_assert_eq(ktbpf_symtab_load_system_map(t, kit_file(path)->fd, path, err), 0, "%s",
+		     err->msg);
 	cr_assert_eq(ktbpf_symtab_finish(t), 0);
 	if (size) {
 		int ul = btf__add_int(btf, "long unsigned int", 8, 0);

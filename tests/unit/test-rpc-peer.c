@@ -101,7 +101,7 @@ static void m_fail(struct ktbpf_peer_req *req, void *ud)
 static const struct ktbpf_peer_param echo_params[] = {
 	{"text", KTBPF_PARAM_STRING, true},
 	{"n", KTBPF_PARAM_UINT, false},
-	{NULL},
+	{0},
 };
 
 static const struct ktbpf_peer_method methods[] = {

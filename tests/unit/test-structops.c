@@ -56,6 +56,61 @@ static const struct ktbpf_st_instance *inst(const struct ktbpf_snapshot *s, cons
 	return NULL;
 }
 
+/* s's instances and programs are g's truth (members by name and program id; counters). */
+static void assert_truth(const struct ktbpf_snapshot *s, const struct kit_guest *g)
+{
+	cr_assert_eq(s->nr_instances, g->nr_insts);
+	for (uint32_t i = 0; i < g->nr_insts; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		cr_assert_eq(in->map_id, g->insts[i].map_id);
+		cr_assert_eq(in->nr_members, g->insts[i].nr_members);
+		for (uint32_t m = 0; m < in->nr_members; m++) {
+			cr_assert_str_eq(in->members[m].member, g->insts[i].member[m]);
+			cr_assert_eq(in->members[m].prog_id, g->insts[i].prog_id[m]);
+		}
+	}
+	cr_assert_eq(s->nr_progs, g->nr_struct_ops);
+	for (size_t i = 0; i < s->nr_progs; i++) {
+		const struct kit_guest_prog *t = kit_guest_prog(g, s->progs[i].id);
+
+		cr_assert_not_null(t);
+		cr_assert_str_eq(s->progs[i].member, t->member);
+		cr_assert_eq(s->progs[i].cnt, t->cnt);
+	}
+}
+
+/*
+ * A snapshot keeps its walker (translator, ops struct layouts) between
+ * walks: walking another kernel, even one discovered where a freed one was,
+ * must use that kernel's layouts and memory, not the last one's.
+ */
+Test(structops, one_snapshot_walking_other_kernels_answers_from_each)
+{
+	struct kit_guest_opts oa = {.btf = KIT_BTF_V61}, ob = {.btf = KIT_BTF_V612_ANON};
+	struct kit_guest *a = kit_guest_new(&oa), *b;
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_neq(a->lay.tcp_ops_id, 0);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(a), s, &err), 0, "%s", err.msg);
+	assert_truth(s, a);
+	b = kit_guest_new(&ob);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(b), s, &err), 0, "%s", err.msg);
+	assert_truth(s, b);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(a), s, &err), 0, "%s", err.msg);
+	assert_truth(s, a);
+	kit_guest_free(a);
+	a = kit_guest_new(&oa); /* its kernel may land where b's or a's was */
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(a), s, &err), 0, "%s", err.msg);
+	assert_truth(s, a);
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(b), s, &err), 0, "%s", err.msg);
+	assert_truth(s, b);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(a);
+	kit_guest_free(b);
+}
+
 /* Two schedulers: "unused" loaded first (lower prog and map ids), only "used" attached. */
 static const struct kit_prog_spec two_scheds[] = {
 	{.id = 1, .iface = KIT_IFACE_SCX, .member = 0, .obj = "unused"},

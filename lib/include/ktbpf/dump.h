@@ -6,6 +6,9 @@
  * The failure-dump report as a C struct: what a test runner keeps when a test
  * fails. Versioned by schema name + version so readers can reject what they
  * do not understand. rpc/ turns it into JSON; lib/ knows nothing of JSON.
+ *
+ * Thread safety: a struct ktbpf_dump is plain data owned by one caller; it
+ * shares nothing with the kernel or other dumps.
  */
 
 #include <stdbool.h>

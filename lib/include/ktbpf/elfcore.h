@@ -7,6 +7,9 @@
  * PT_LOAD segments become memory regions at their physical addresses
  * (p_paddr), and the VMCOREINFO note is returned when present (QEMU writes it
  * only when the guest registered it through the vmcoreinfo device).
+ *
+ * Thread safety: no state; ktbpf_elfcore_add() adds regions to mem, so no
+ * other thread may read that mem meanwhile (mem.h).
  */
 
 #include <stdbool.h>

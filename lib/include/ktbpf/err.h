@@ -38,6 +38,9 @@
  *                           help, when one would. A walk that fails so on
  *                           a kernel that walked before means the guest
  *                           rebooted: discover it again.
+ *
+ * Thread safety: no state; a struct ktbpf_err is the caller's, one per
+ * thread (messages use strerror(), which glibc makes thread safe).
  */
 
 #include <stdbool.h>

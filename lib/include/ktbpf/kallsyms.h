@@ -27,6 +27,9 @@
  *    place-relative table must also decode in ascending order and be proven
  *    by _stext or another VMCOREINFO symbol; otherwise the layout is one
  *    ktbpf does not know: -EOPNOTSUPP naming it, never wrong addresses.
+ *
+ * Thread safety: no state of its own; the decoder reads through the given
+ * translator (one thread's at a time, translate.h) and fills the given table.
  */
 
 #include <stdbool.h>

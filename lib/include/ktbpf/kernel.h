@@ -14,7 +14,8 @@
  *  2. files: a vmlinux ELF (.symtab and .BTF), a System.map-format file, a
  *     BTF file. Link-time addresses are relocated by the KASLR slide, computed
  *     from a symbol VMCOREINFO also lists and cross-checked with KERNELOFFSET;
- *  3. guest RAM alone: VMCOREINFO (found by a page-stride scan), kallsyms
+ *  3. guest RAM alone: VMCOREINFO (the running kernel's note, found by a scan
+ *     of the page heads RAM holds data in: vmcoreinfo.h), kallsyms
  *     decoded from RAM, BTF read from __start_BTF..__stop_BTF.
  * x86_64 is discovered with no hints at all. aarch64 needs the TCR_EL1 hint
  * and TTBR1 as cr3 (VMCOREINFO gives no table root there).
@@ -39,6 +40,21 @@
 
 struct ktbpf_kernel;
 
+/*
+ * A file the caller opened: the library opens no path of its own, so a
+ * service can hand it fds received over a socket (SCM_RIGHTS). The fd is
+ * borrowed: never closed, and needed only while ktbpf_kernel_discover()
+ * runs (everything is read before it returns). It is read with pread()
+ * from offset 0 (read() only for a pipe), so its file position neither
+ * matters nor moves: an fd shared with another reader is fine. Files given
+ * as fds may have no path at all (a memfd, an unlinked file). name is used
+ * only in messages ("vmlinux-6.1.0-18"); NULL reads "fd N".
+ */
+struct ktbpf_file {
+	int fd;
+	const char *name;
+};
+
 struct ktbpf_kernel_hints {
 	enum ktbpf_arch arch; /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
 	bool has_cr3;
@@ -52,13 +68,19 @@ struct ktbpf_kernel_hints {
 	 */
 	bool has_l5;
 	bool l5;
-	uint64_t vmcoreinfo_pa; /* 0: scan */
+	uint64_t vmcoreinfo_pa; /* the note is exactly there (an error when not); 0: scan */
+	/*
+	 * Where the note was last time (info.vmcoreinfo_pa of an earlier
+	 * discovery of this guest): looked at first, and taken only if it is
+	 * still the running kernel's note; else a scan. 0: none.
+	 */
+	uint64_t vmcoreinfo_guess_pa;
 	bool has_kaslr_offset;
 	uint64_t kaslr_offset;
-	const char *vmlinux_path;    /* ELF: .symtab and/or .BTF; NULL if none */
-	const char *system_map_path; /* System.map or /proc/kallsyms copy; NULL if none */
-	const char *btf_path;	     /* raw BTF or ELF with .BTF; NULL if none */
-	const char *vmcoreinfo_text; /* e.g. from an ELF core note; NULL: look in RAM */
+	const struct ktbpf_file *vmlinux;    /* ELF: .symtab and/or .BTF; NULL if none */
+	const struct ktbpf_file *system_map; /* System.map or /proc/kallsyms copy; NULL if none */
+	const struct ktbpf_file *btf;	     /* raw BTF or ELF with .BTF; NULL if none */
+	const char *vmcoreinfo_text;	     /* e.g. from an ELF core note; NULL: look in RAM */
 	size_t vmcoreinfo_len;
 	/*
 	 * Keep the whole symbol table for ktbpf_kernel_symbol() (megabytes on
@@ -92,7 +114,7 @@ struct ktbpf_kernel_info {
 	uint32_t nr_cpu_ids;	   /* bound of CPU numbers (NR_CPUS under CONFIG_FORCE_NR_CPUS) */
 	uint32_t nr_possible_cpus; /* CPUs in __cpu_possible_mask below nr_cpu_ids */
 	enum ktbpf_percpu_scheme percpu_scheme;
-	uint64_t vmcoreinfo_pa;
+	uint64_t vmcoreinfo_pa; /* where the note was: pass as vmcoreinfo_guess_pa next time */
 	size_t nr_symbols;
 	size_t btf_size;
 	enum ktbpf_source symbols_source, btf_source, layout_source;
@@ -111,16 +133,19 @@ struct ktbpf_kernel_info {
 
 /*
  * Discover the kernel in mem (borrowed; must outlive the result). hints may be
- * NULL. On success *ret holds only what walks need (about 10 KiB: struct
- * offsets, the struct_ops interfaces' member names, the walkers' symbol
- * addresses in ktbpf_kernel_info, the possible CPUs' offsets, translation
- * parameters, read plans, VMCOREINFO): the symbol table and the BTF are
- * freed when discovery ends (hints->keep_symbols keeps the symbols). Errors
- * name the missing piece and what to do, e.g. "no VMCOREINFO note in 512 MiB
- * of guest RAM: is the kernel booted, with CONFIG_VMCORE_INFO?", "symbol
- * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest kernel
- * has no BTF (__start_BTF missing): build it with CONFIG_DEBUG_INFO_BTF or
- * pass --vmlinux".
+ * NULL; its files are read here and not kept. On success *ret holds only
+ * what walks need (about 10 KiB: struct offsets, the struct_ops
+ * interfaces' member names, the walkers' symbol addresses in
+ * ktbpf_kernel_info, the possible CPUs' offsets, translation parameters,
+ * read plans, VMCOREINFO): the symbol table and the BTF are freed when
+ * discovery ends (hints->keep_symbols keeps the symbols). Errors name the
+ * missing piece and why, e.g. "no VMCOREINFO note in 512 MiB of guest RAM:
+ * the kernel has not booted far enough, or lacks CONFIG_VMCORE_INFO"
+ * (-EINPROGRESS: not ready yet; err.h lists the classes), "symbol
+ * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest
+ * kernel has no BTF (__start_BTF missing)"; err->need says which input
+ * (hint or file) would help. A file that cannot be read gives its read's
+ * errno (-EIO; -EBADF for an fd not open for reading).
  *
  * Files are checked against the guest before use, and one from another
  * kernel is -EXDEV with a message naming it and what differs: a vmlinux or

@@ -16,6 +16,16 @@
  * the caller passes KTBPF_MEM_ASSUME_STABLE; otherwise it is read with pread(),
  * which reports a short read instead of faulting.
  *
+ * Guest RAM is mostly holes until the guest writes it (a tmpfs or memfd file
+ * that QEMU never touched). Reading a hole through a MAP_SHARED mapping of
+ * such a file allocates it (mm/shmem.c: shmem_fault() fills holes), pread()
+ * does not (it copies zeros). Code that looks at RAM it was not pointed at
+ * (the VMCOREINFO scan) uses ktbpf_mem_find_data() and
+ * ktbpf_mem_read_nofault(), so the host never materialises a guest's unused
+ * memory. For that, every fd region keeps a private dup of its fd; lseek()
+ * on it moves the file offset the caller's fd shares (one open file
+ * description): neither the library nor its callers may rely on that offset.
+ *
  * Thread safety: a struct ktbpf_mem is immutable after the regions are added
  * and keeps no state between reads; any number of threads may read it at
  * once (mmap-ed and buffer regions are copied from, pread regions read with
@@ -23,6 +33,7 @@
  * not safe while others read.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +52,7 @@ enum ktbpf_mem_flags {
 struct ktbpf_mem_region {
 	uint64_t gpa;  /* guest physical start */
 	uint64_t size; /* bytes */
+	bool file;     /* backed by a file descriptor (else a borrowed buffer) */
 };
 
 /* A new empty table, or NULL on allocation failure. Free with ktbpf_mem_free(). */
@@ -51,9 +63,9 @@ struct ktbpf_mem *ktbpf_mem_free(struct ktbpf_mem *mem);
 
 /*
  * Add [gpa, gpa+size) backed by bytes [offset, offset+size) of fd. The fd is
- * not kept: the caller may close it once this returns (an mmap-ed region keeps
- * its mapping; a pread region keeps a private F_DUPFD_CLOEXEC copy that
- * ktbpf_mem_free() closes). Errors: -EINVAL for size 0, overlap with an
+ * not kept: the caller may close it once this returns (the region keeps a
+ * private F_DUPFD_CLOEXEC copy that ktbpf_mem_free() closes, and an mmap-ed
+ * one its mapping too). Errors: -EINVAL for size 0, overlap with an
  * existing region or overflow (gpa+size must stay below 2^64 and offset+size
  * within off_t, below 2^63; offset need not be page aligned); -ERANGE when a regular file is
  * shorter than offset+size; -E2BIG beyond KTBPF_MEM_MAX_REGIONS; -errno from fstat/mmap/dup.
@@ -93,6 +105,23 @@ int ktbpf_mem_add_reader(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, ktb
  */
 int ktbpf_mem_read(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
 		   struct ktbpf_err *err);
+
+/*
+ * ktbpf_mem_read() that never reads a file region through its mapping: with
+ * pread(), so holes read as zeros and stay holes. Same contract otherwise.
+ */
+int ktbpf_mem_read_nofault(const struct ktbpf_mem *mem, uint64_t pa, void *buf, size_t len,
+			   struct ktbpf_err *err);
+
+/*
+ * The first stretch [*ret_start, *ret_end) at or above pa, inside one region,
+ * that may hold data: a buffer region is all data; a file region skips the
+ * file's holes (lseek SEEK_DATA/SEEK_HOLE; all data where the filesystem
+ * cannot tell; a reader region is all data). Holes are a snapshot: a running guest may write one
+ * right after. -ENOENT when nothing at or above pa holds data.
+ */
+int ktbpf_mem_find_data(const struct ktbpf_mem *mem, uint64_t pa, uint64_t *ret_start,
+			uint64_t *ret_end);
 
 /* Scalar reads (little-endian guest): same contract as ktbpf_mem_read(). */
 int ktbpf_mem_read_u8(const struct ktbpf_mem *mem, uint64_t pa, uint8_t *ret,

@@ -7,6 +7,9 @@
  * layout is hard-coded and no version string is consulted. Members inside
  * anonymous structs/unions are found (their offsets are added up). A missing
  * required member is an error naming struct and member.
+ *
+ * Thread safety: struct ktbpf_offsets is plain data, filled once from BTF
+ * (which is only read) and shared read-only afterwards.
  */
 
 #include <stdbool.h>

@@ -32,6 +32,9 @@
  * for_each_possible_cpu(). A kernel built with CONFIG_FORCE_NR_CPUS has no
  * nr_cpu_ids symbol (it is the constant NR_CPUS): the bound is then the
  * size of struct cpumask in BTF.
+ *
+ * Thread safety: ktbpf_percpu_load() reads through the given translator (one
+ * thread's at a time); the struct ktbpf_percpu it fills is read-only after.
  */
 
 #include <stdbool.h>

@@ -9,6 +9,9 @@
  * index: O(1)). A failed load adds nothing (the table is as before).
  * Duplicate names keep the first one added (a static in several files is
  * ambiguous; the ones we need are unique).
+ *
+ * Thread safety: one thread fills a table; after ktbpf_symtab_finish() it is
+ * only read, and lookups from any number of threads at once are fine.
  */
 
 #include <stddef.h>
@@ -48,18 +51,26 @@ size_t ktbpf_symtab_count(const struct ktbpf_symtab *t);
 void ktbpf_symtab_rebase(struct ktbpf_symtab *t, uint64_t bias);
 
 /*
- * Load the .symtab of the ELF file at path (functions, objects and untyped
+ * Files come as fds, borrowed (not closed) and read with pread() from offset
+ * 0 (the file position is neither used nor moved); name is for messages
+ * only (NULL: "fd N"). Nothing is opened by path.
+ *
+ * Load the .symtab of the ELF file fd (functions, objects and untyped
  * symbols such as _text, defined in a section; link-time addresses). -ENOENT
- * with "has no .symtab" for a stripped image. Errors name the file.
+ * with "has no .symtab" for a stripped image; -EINVAL when not ELF; the read's
+ * errno (-EIO, -EBADF) when fd cannot be read. Errors name the file.
  */
-int ktbpf_symtab_load_elf(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err);
+int ktbpf_symtab_load_elf(struct ktbpf_symtab *t, int fd, const char *name, struct ktbpf_err *err);
 
 /*
- * Load "ADDR TYPE NAME [module]" lines (System.map, /proc/kallsyms). Module
- * symbols (with a [module] column) are skipped; malformed lines are an error
- * naming the line number. All-zero addresses (kptr_restrict) are -EPERM; a
- * file without kernel symbols is -ENOENT.
+ * Load "ADDR TYPE NAME [module]" lines (System.map, /proc/kallsyms) from fd
+ * (a pipe is read to its end with read()). Module symbols (with a [module]
+ * column) are skipped; malformed lines are an error naming the line number.
+ * All-zero addresses (kptr_restrict) are -EPERM; a file without kernel
+ * symbols is -ENOENT; -EFBIG past 1 GiB; the read's errno when fd cannot be
+ * read.
  */
-int ktbpf_symtab_load_system_map(struct ktbpf_symtab *t, const char *path, struct ktbpf_err *err);
+int ktbpf_symtab_load_system_map(struct ktbpf_symtab *t, int fd, const char *name,
+				 struct ktbpf_err *err);
 
 #endif

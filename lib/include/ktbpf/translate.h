@@ -67,7 +67,10 @@ struct ktbpf_mmu {
 	uint64_t dram_base;
 	/* __START_KERNEL_map (x86_64) / kimage vaddr; 0 = no shortcut. */
 	uint64_t kimage_base;
-	/* Bytes covered by the image shortcut (x86_64: KERNEL_IMAGE_SIZE, 1 GiB). */
+	/*
+	 * Bytes covered by the image shortcut (x86_64: VMCOREINFO's
+	 * NUMBER(KERNEL_IMAGE_SIZE), 1 GiB where it is not given).
+	 */
 	uint64_t kimage_size;
 	/* PA of kimage_base, modulo 2^64 (may be "negative"). */
 	uint64_t phys_base;

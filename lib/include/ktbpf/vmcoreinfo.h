@@ -8,6 +8,9 @@
  * arch/x86/kernel/machine_kexec_64.c: arch_crash_save_vmcoreinfo()). The note
  * is Elf64_Nhdr{namesz=11, descsz, type=0} + "VMCOREINFO\0" padded to 12, the
  * text at byte 24, and begins a page (alloc_pages_exact()).
+ *
+ * Thread safety: no state; the scan and the parser read mem (safe from
+ * several threads, mem.h) and fill the caller's struct ktbpf_vmcoreinfo.
  */
 
 #include <stdbool.h>
@@ -27,8 +30,9 @@ struct ktbpf_vmcoreinfo {
 	bool has_kerneloffset;
 	uint64_t kerneloffset; /* KERNELOFFSET (hex): virtual KASLR slide */
 	bool has_phys_base;
-	uint64_t phys_base;    /* NUMBER(phys_base): signed decimal, stored mod 2^64 */
-	int pgtable_l5;	       /* NUMBER(pgtable_l5_enabled): 1, 0, or -1 absent */
+	uint64_t phys_base;	    /* NUMBER(phys_base): signed decimal, stored mod 2^64 */
+	int pgtable_l5;		    /* NUMBER(pgtable_l5_enabled): 1, 0, or -1 absent */
+	uint64_t kernel_image_size; /* NUMBER(KERNEL_IMAGE_SIZE) (x86_64), 0 absent */
 	uint64_t init_top_pgt; /* SYMBOL(init_top_pgt), else SYMBOL(swapper_pg_dir); runtime VA; 0
 				  absent */
 	uint64_t page_offset_base_sym; /* SYMBOL(page_offset_base) if listed, else 0 */
@@ -52,17 +56,45 @@ int ktbpf_vmcoreinfo_parse(const char *text, size_t len, struct ktbpf_vmcoreinfo
 			   struct ktbpf_err *err);
 
 /*
- * Find and parse the note in guest RAM: at hint_pa when non-zero, else by a
- * scan that looks only at page starts (the note is page aligned) in every
- * region, top of RAM first is not assumed. Errors: -EINPROGRESS (not
- * ready yet, err.h) "no VMCOREINFO note in 128 MiB of guest RAM" (the size
- * in bytes, KiB, MiB or GiB, with a tenth when not whole) saying why
- * (not booted far enough, or no CONFIG_VMCORE_INFO / CRASH_CORE), also for
- * a note that does not parse; the read's own code (-EIO...) naming how much
- * RAM could not be read; -ENOENT when there is no note at hint_pa;
- * -EUCLEAN when the hinted note's text size is garbage.
+ * Find and parse the note in guest RAM: exactly at hint_pa when non-zero,
+ * else ktbpf_vmcoreinfo_scan() taking the first note that parses. Errors
+ * as there, and at a hint: -ENOENT when no note is there, -EUCLEAN when the
+ * hinted note's text size is garbage, -EFAULT when the hint is not in RAM.
  */
 int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
+			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err);
+
+/*
+ * Whether a parsed note (vi->note_pa says where) is the one wanted: 0 takes
+ * it; anything else rejects it, with err saying why (kept for the final
+ * message). Called at most 64 times per scan.
+ */
+typedef int (*ktbpf_vmcoreinfo_accept_fn)(void *ctx, const struct ktbpf_vmcoreinfo *vi,
+					  struct ktbpf_err *err);
+
+/*
+ * Scan guest RAM for the note, taking the first one accept (NULL: any that
+ * parses) takes: first at guess_pa when non-zero (where it was last time; a
+ * guess that is wrong costs one read), then the head of every page, highest
+ * first. The note and the text copy begin pages since Linux 4.13
+ * (kernel/crash_core.c, kernel/vmcore_info.c since 6.9:
+ * crash_save_vmcoreinfo_init() takes them from alloc_pages_exact() and
+ * __get_free_pages()), so only page heads are looked at. File regions are
+ * read with pread() in chunks, only where the file has data
+ * (ktbpf_mem_find_data()): holes are never read, so a guest's unused RAM is
+ * neither read nor allocated, and the cost follows what the guest wrote, not
+ * its RAM size. Errors: -EINPROGRESS (not ready yet, err.h) "no VMCOREINFO
+ * note in 128 MiB of guest RAM (12 MiB of it ever written)" (sizes in bytes,
+ * KiB, MiB or GiB, with a tenth when not whole) saying why (not booted far
+ * enough, or no CONFIG_VMCORE_INFO / CRASH_CORE), also when the notes found
+ * do not parse or were rejected (the first one's reason: after a reboot, RAM
+ * still holds the previous kernel's note until the new one writes its own);
+ * the read's own code (-EIO...) naming how much RAM could not be read;
+ * -E2BIG past 64 notes none taken; -ENOMEM. Failures set err's need
+ * (VMCOREINFO, symbols, page-table root: what could stand in).
+ */
+int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
+			  ktbpf_vmcoreinfo_accept_fn accept, void *ctx,
 			  struct ktbpf_vmcoreinfo *ret, struct ktbpf_err *err);
 
 /*

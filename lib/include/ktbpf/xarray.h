@@ -19,6 +19,9 @@
  * parent to its child (so a node pointing at itself or an ancestor ends the
  * descent), the depth is bounded by 64/chunk_shift + 1, and the iterator stops
  * after max_entries entries and max_nodes nodes.
+ *
+ * Thread safety: no state but the caller's: an iterator and the translator
+ * it reads through are one thread's at a time (translate.h).
  */
 
 #include <stdbool.h>
