@@ -11,7 +11,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 secs=${1:-20}
 shift || true
-all=(vmcoreinfo symbols elfcore kallsyms xarray walk)
+all=(vmcoreinfo symbols elfcore kallsyms xarray walk rpc)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 build=${FUZZ_BUILD:-build-fuzz}
@@ -28,21 +28,23 @@ sources_of() { # meson.build variable
 }
 lib_srcs=$(sources_of lib/meson.build libktbpf_sources | sed 's|^|lib/|')
 kit_srcs=$(sources_of tests/meson.build kit_sources | sed 's|^|tests/|')
+rpc_srcs=$(sources_of rpc/meson.build rpc_sources | sed 's|^|rpc/|')
 [ -n "$lib_srcs" ] || lib_srcs=$(ls lib/*.c)
 [ -n "$kit_srcs" ] || kit_srcs=$(ls tests/kit/*.c)
+[ -n "$rpc_srcs" ] || rpc_srcs=$(ls rpc/*.c)
 
 san="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -fno-strict-aliasing
-	-Wall -Wextra -Wno-unused-parameter -Ilib/include -Itests/kit -Ifuzz $san"
-ldlibs="-lbpf -lelf -lz"
+	-Wall -Wextra -Wno-unused-parameter -Ilib/include -Irpc/include -Itests/kit -Ifuzz $san"
+ldlibs="-lbpf -lelf -lz -ljansson"
 
 mkdir -p "$build/obj"
 # Objects: instrumented for coverage without libFuzzer's main; rebuilt when
 # the source or any header is newer (headers are few, so any header counts).
-newest_hdr=$(ls -t lib/include/ktbpf/*.h tests/kit/*.h fuzz/*.h | head -1)
+newest_hdr=$(ls -t lib/include/ktbpf/*.h rpc/include/ktbpf/*.h tests/kit/*.h fuzz/*.h | head -1)
 objs=()
 pending=()
-for src in $lib_srcs $kit_srcs fuzz/fuzz-common.c; do
+for src in $lib_srcs $kit_srcs $rpc_srcs fuzz/fuzz-common.c; do
 	obj="$build/obj/$(echo "${src%.c}" | tr / _).o"
 	objs+=("$obj")
 	if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_hdr" -nt "$obj" ] ||

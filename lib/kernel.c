@@ -26,8 +26,10 @@ struct ktbpf_kernel {
 	const struct ktbpf_mem *mem;
 	struct ktbpf_mmu mmu;
 	struct ktbpf_xlate *x; /* discovery's own; freed when discovery ends */
+	/* Discovery's own, freed when it ends (symbols kept on request): walks need neither. */
 	struct ktbpf_symtab *syms;
 	struct btf *btf;
+	struct ops_table *ops; /* the struct_ops interfaces, from btf */
 	struct ktbpf_offsets off;
 	struct ktbpf_vmcoreinfo *vi; /* NULL when none was found */
 	struct ktbpf_percpu percpu;
@@ -649,9 +651,19 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 	}
 	/*
 	 * From here on the kernel is immutable: walks bring their own
-	 * translator (its cache is the only state a read changes).
+	 * translator (its cache is the only state a read changes). What
+	 * they need of the BTF is in k->off and k->ops; of the symbols, in
+	 * k->info: both go (megabytes each on a real kernel).
 	 */
 	k->x = ktbpf_xlate_free(k->x);
+	r = ops_table_build(k->btf, &k->ops, err);
+	if (r < 0) {
+		ktbpf_kernel_free(k);
+		return r;
+	}
+	k->btf = (btf__free(k->btf), NULL);
+	if (!hints || !hints->keep_symbols)
+		k->syms = ktbpf_symtab_free(k->syms);
 	k->plans_ok = plans_build(&k->plans, &k->off, &k->plans_err) == 0;
 	k->serial = ++last_serial;
 	k->info.discover_ns = now_ns() - t0;
@@ -666,6 +678,7 @@ struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k)
 	ktbpf_xlate_free(k->x);
 	ktbpf_symtab_free(k->syms);
 	btf__free(k->btf);
+	ops_table_free(k->ops);
 	free(k->vi);
 	ktbpf_percpu_deinit(&k->percpu);
 	free(k);
@@ -682,9 +695,9 @@ const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k)
 	return &k->off;
 }
 
-const struct btf *ktbpf_kernel_btf(const struct ktbpf_kernel *k)
+const struct ops_table *kernel_ops(const struct ktbpf_kernel *k)
 {
-	return k->btf;
+	return k->ops;
 }
 
 const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k)
@@ -725,7 +738,7 @@ uint64_t kernel_serial(const struct ktbpf_kernel *k)
 
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva)
 {
-	return sym(k, name, ret_kva);
+	return k->syms ? sym(k, name, ret_kva) : -ENOENT;
 }
 
 const struct ktbpf_cpu *ktbpf_kernel_cpus(const struct ktbpf_kernel *k, uint32_t *ret_nr)

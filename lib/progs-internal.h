@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "ktbpf/progs.h"
+#include "opstab-internal.h"
 
 #define PLAN_LINE	64u /* the cache line that spans are grouped by */
 #define PLAN_MAX_FIELDS 8
@@ -45,22 +46,6 @@ enum {
 enum { ST_CNT, ST_NSECS, ST_MISSES, ST_NR };
 enum { IDR_HEAD, IDR_NEXT, IDR_NR };
 
-/* A function-pointer member of a struct_ops ops struct (structops.c). */
-struct st_fn_member {
-	const char *name; /* owned by the kernel's BTF */
-	uint32_t off, index;
-};
-
-/* The function-pointer members of one ops struct type, from BTF. */
-struct st_layout {
-	const struct btf *btf;
-	uint32_t type_cnt, type_id, size, n;
-	bool capped; /* more than KTBPF_MAX_OPS_MEMBERS */
-	struct st_fn_member m[KTBPF_MAX_OPS_MEMBERS];
-};
-
-#define ST_LAYOUTS 8
-
 /*
  * The read plans of one kernel's layout: built once at discovery from its
  * offsets (plans_build()) and kept in the kernel, immutable, so that any
@@ -72,16 +57,13 @@ struct walk_plans {
 
 /*
  * What one snapshot's walks keep between walks, never shared: the
- * translator (its page cache is flushed per walk) and the ops struct
- * layouts met so far, keyed by the kernel they came from (its serial,
- * unique per discovery, so a kernel freed and another one allocated at
- * the same address never reuse them).
+ * translator (its page cache is flushed per walk), and the serial of the
+ * kernel it was last used with (unique per discovery, so a kernel freed
+ * and another one allocated at the same address are told apart).
  */
 struct ktbpf_walker {
 	struct ktbpf_xlate *x;
 	uint64_t serial;
-	struct st_layout st[ST_LAYOUTS];
-	uint32_t nr_st;
 };
 
 /* Does this kernel have field i (optional members may be absent)? */
@@ -168,5 +150,8 @@ int plans_build(struct walk_plans *p, const struct ktbpf_offsets *o, struct ktbp
 int kernel_plans(const struct ktbpf_kernel *k, const struct walk_plans **ret,
 		 struct ktbpf_err *err);
 uint64_t kernel_serial(const struct ktbpf_kernel *k);
+
+/* The kernel's struct_ops interfaces, taken from its BTF at discovery (never NULL). */
+const struct ops_table *kernel_ops(const struct ktbpf_kernel *k);
 
 #endif

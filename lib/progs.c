@@ -28,7 +28,7 @@
 struct walk {
 	struct ktbpf_xlate *x;
 	const struct ktbpf_offsets *o;
-	const struct btf *btf;
+	const struct ops_table *ops;
 	const struct ktbpf_cpu *cpus; /* the possible CPUs */
 	uint32_t nr_cpus;
 	struct ktbpf_snapshot *s;
@@ -419,22 +419,21 @@ static void module_iface(struct walk *w, struct ktbpf_prog *p, const struct prog
 /*
  * Interface and member: struct_ops programs record the ops struct's BTF id
  * in aux->attach_btf_id and the member index in expected_attach_type
- * (kernel/bpf/verifier.c: check_struct_ops_btf_id()). When the type is not
- * in vmlinux BTF (a module's struct_ops: split BTF ids follow vmlinux's),
+ * (kernel/bpf/verifier.c: check_struct_ops_btf_id()), looked up in the
+ * kernel's interfaces (opstab.c). When the type is not one of vmlinux's (a
+ * module's struct_ops: split BTF ids follow vmlinux's),
  * the member name comes from attach_func_name, which the same function sets,
  * and the interface from aux->st_ops.
  */
 static void resolve_iface(struct walk *w, struct ktbpf_prog *p, const struct prog_raw *r)
 {
-	const char *type = NULL, *member = NULL;
+	const struct st_layout *l = ops_by_type(w->ops, r->attach_btf_id);
 	struct ktbpf_err e;
 	char buf[KTBPF_IFACE_LEN];
 
-	err_reset(&e);
-	if (w->btf && ktbpf_btf_struct_member_name(w->btf, r->attach_btf_id, r->eat, &type, &member,
-						   &e) >= 0) {
-		copy_str(p->iface, sizeof(p->iface), type);
-		copy_str(p->member, sizeof(p->member), member);
+	if (l && r->eat < l->nr_names) {
+		copy_str(p->iface, sizeof(p->iface), l->name);
+		copy_str(p->member, sizeof(p->member), l->names[r->eat]);
 		return;
 	}
 	module_iface(w, p, r);
@@ -672,10 +671,7 @@ static int walker_get(struct ktbpf_snapshot *s, const struct ktbpf_kernel *k, st
 		if (!wk->x)
 			return ktbpf_err_set(err, -ENOMEM, "out of memory for a translator");
 	}
-	if (wk->serial != kernel_serial(k)) {
-		wk->serial = kernel_serial(k);
-		wk->nr_st = 0;
-	}
+	wk->serial = kernel_serial(k);
 	return 0;
 }
 
@@ -697,7 +693,7 @@ int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, str
 	info = ktbpf_kernel_info(k);
 	w.x = s->walker->x;
 	w.o = ktbpf_kernel_offsets(k);
-	w.btf = ktbpf_kernel_btf(k);
+	w.ops = kernel_ops(k);
 	w.cpus = ktbpf_kernel_cpus(k, &w.nr_cpus);
 	if (!w.cpus)
 		w.nr_cpus = 0;

@@ -20,7 +20,7 @@ struct stwalk {
 	struct ktbpf_xlate *x;
 	const struct ktbpf_offsets *o;
 	const struct ktbpf_st_offsets *st;
-	const struct btf *btf;
+	const struct ops_table *ops;
 	const struct ktbpf_kernel_info *info;
 	struct ktbpf_snapshot *s;
 	bool instances_capped;
@@ -43,7 +43,7 @@ static inline bool st_is_scx_iface(const char *iface)
 	return !strncmp(iface, "sched_ext_ops", 13);
 }
 
-/* The function-pointer members of ops struct type_id, cached in the snapshot's walker. */
+/* The kernel's interface with ops struct type_id (opstab.c), or NULL. */
 const struct st_layout *st_ops_layout(struct stwalk *w, uint32_t type_id);
 
 /* Which sched_ext layout the kernel has (KTBPF_SCX_NONE: no sched_ext). */

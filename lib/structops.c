@@ -10,8 +10,9 @@
  *    member's slot, the program id (bpf_struct_ops_map_update_elem():
  *    `*(unsigned long *)(udata + moff) = prog->aux->id`, on every kernel
  *    since 5.6). The member table is read from uvalue with the ops struct's
- *    layout from BTF (map->btf_vmlinux_value_type_id names
- *    bpf_struct_ops_<ops>, whose `data` member is the ops struct): it is
+ *    layout, from the kernel's interfaces that discovery took from BTF
+ *    (opstab.c: map->btf_vmlinux_value_type_id names bpf_struct_ops_<ops>,
+ *    whose `data` member is the ops struct): it is
  *    what bpf_map_lookup_elem() shows the guest, on 5.16 as on 7.2. A
  *    module's ops struct (6.9+) is in the module's split BTF, which we do
  *    not read: its members come from st_map->links[] -> link->prog instead
@@ -35,12 +36,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bpf/btf.h>
-
 #include "structops-internal.h"
 
-#define MAX_NODES    KTBPF_MAX_MAPS
-#define MAX_MOD_HOPS 20
+#define MAX_NODES KTBPF_MAX_MAPS
 
 const char *ktbpf_st_state_name(enum ktbpf_st_state st)
 {
@@ -66,115 +64,10 @@ void st_copy_str(char *dst, size_t size, const char *src)
 	dst[n] = '\0';
 }
 
-/* Follow modifiers and typedefs (bounded: hostile BTF may loop). */
-static const struct btf_type *skip_mods(const struct btf *btf, uint32_t id, uint32_t *ret_id)
-{
-	const struct btf_type *t = btf__type_by_id(btf, id);
-	int hops;
-
-	for (hops = 0; t && hops < MAX_MOD_HOPS; hops++) {
-		if (!btf_is_mod(t) && !btf_is_typedef(t) && !btf_is_type_tag(t)) {
-			if (ret_id)
-				*ret_id = id;
-			return t;
-		}
-		id = t->type;
-		t = btf__type_by_id(btf, id);
-	}
-	return NULL;
-}
-
-/*
- * The ops struct of a struct_ops value type: bpf_struct_ops_<name>'s `data`
- * member (include/linux/bpf.h: BPF_STRUCT_OPS_TYPE / kernel/bpf/
- * bpf_struct_ops.c: bpf_struct_ops_desc_init()). 0 when vvt_id is not such a
- * type of this BTF (a module's ids follow vmlinux's: split BTF).
- */
-static uint32_t ops_type_of(const struct btf *btf, uint32_t vvt_id)
-{
-	const struct btf_type *t, *d;
-	const struct btf_member *m;
-	const char *n;
-	uint32_t i, id = 0;
-
-	if (!btf || vvt_id == 0 || vvt_id >= btf__type_cnt(btf))
-		return 0;
-	t = btf__type_by_id(btf, vvt_id);
-	n = t ? btf__name_by_offset(btf, t->name_off) : NULL;
-	if (!t || !btf_is_struct(t) || !n || strncmp(n, "bpf_struct_ops_", 15))
-		return 0;
-	m = btf_members(t);
-	for (i = 0; i < btf_vlen(t) && i < 64; i++, m++) {
-		n = btf__name_by_offset(btf, m->name_off);
-		if (n && !strcmp(n, "data")) {
-			d = skip_mods(btf, m->type, &id);
-			return d && btf_is_struct(d) ? id : 0;
-		}
-	}
-	return 0;
-}
-
-/*
- * The function-pointer members of ops struct type_id, in member order (the
- * slots that hold program ids / trampolines). At most KTBPF_MAX_OPS_MEMBERS
- * (the kernel rejects bigger ops structs: btf_vlen() >
- * BPF_STRUCT_OPS_MAX_NR_MEMBERS); l->capped says more were there.
- */
-static void fn_members(const struct btf *btf, uint32_t type_id, struct st_layout *l)
-{
-	const struct btf_type *t = btf__type_by_id(btf, type_id);
-	const struct btf_member *m;
-	uint32_t i;
-
-	l->n = 0;
-	l->size = t ? t->size : 0;
-	l->capped = false;
-	if (!t || !btf_is_struct(t))
-		return;
-	m = btf_members(t);
-	for (i = 0; i < btf_vlen(t); i++, m++) {
-		const struct btf_type *pt = skip_mods(btf, m->type, NULL);
-		uint32_t bits = btf_member_bit_offset(t, i);
-
-		if (!pt || !btf_is_ptr(pt) || bits % 8)
-			continue;
-		pt = skip_mods(btf, pt->type, NULL);
-		if (!pt || !btf_is_func_proto(pt))
-			continue;
-		if (l->n == KTBPF_MAX_OPS_MEMBERS || i >= KTBPF_MAX_OPS_MEMBERS) {
-			l->capped = true;
-			break;
-		}
-		l->m[l->n].name = btf__name_by_offset(btf, m->name_off);
-		l->m[l->n].off = bits / 8;
-		l->m[l->n].index = i;
-		l->n++;
-	}
-}
-
-/*
- * The layout of ops struct type_id: found once per kernel and kept in the
- * snapshot's walker (the BTF work costs more than the reads; which ops
- * structs are met depends on the guest, not only on its layout); never
- * NULL: an overfull cache reuses an entry.
- */
+/* The kernel's interface with ops struct type_id (opstab.c), or NULL. */
 const struct st_layout *st_ops_layout(struct stwalk *w, uint32_t type_id)
 {
-	struct ktbpf_walker *pl = w->s->walker; /* ready: ktbpf_progs_walk() */
-	uint32_t cnt = btf__type_cnt(w->btf), i;
-	struct st_layout *l;
-
-	for (i = 0; i < pl->nr_st; i++) {
-		l = &pl->st[i];
-		if (l->btf == w->btf && l->type_cnt == cnt && l->type_id == type_id)
-			return l;
-	}
-	l = &pl->st[pl->nr_st < ST_LAYOUTS ? pl->nr_st++ : type_id % ST_LAYOUTS];
-	l->btf = w->btf;
-	l->type_cnt = cnt;
-	l->type_id = type_id;
-	fn_members(w->btf, type_id, l);
-	return l;
+	return ops_by_type(w->ops, type_id);
 }
 
 /* The struct_ops program with id, by binary search (progs are in id order). */
@@ -226,9 +119,9 @@ static int read_st_ops_name(struct stwalk *w, uint64_t map, char *buf, size_t si
 }
 
 /* Members from uvalue's slots: one read of the ops struct, program ids in it. */
-static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
+static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in,
+				const struct st_layout *l)
 {
-	const struct st_layout *l = st_ops_layout(w, in->ops_type_id);
 	const struct st_fn_member *fm = l->m;
 	uint8_t buf[OPS_READ_MAX];
 	struct ktbpf_err e;
@@ -238,7 +131,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in)
 	err_reset(&e);
 	if (l->capped)
 		snap_diag(w->s, -E2BIG, 0, in->kva,
-			  "map %" PRIu32 ": struct %s has more than %d function members "
+			  "map %" PRIu32 ": struct %s has more than %d members "
 			  "(BPF_STRUCT_OPS_MAX_NR_MEMBERS): the rest not read",
 			  in->map_id, in->iface, KTBPF_MAX_OPS_MEMBERS);
 	if (l->size > OPS_READ_MAX) {
@@ -434,7 +327,7 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 	uint32_t id, vvt, state;
 	uint64_t uvalue;
 	struct ktbpf_err e;
-	const char *tname;
+	const struct st_layout *l;
 
 	err_reset(&e);
 	if (read_map_head(w, kva, &id, name, &vvt, &e) < 0 ||
@@ -471,12 +364,11 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 			  "writes",
 			  id, state);
 	in->kdata_kva = kva + st->stm_kvalue + st->val_data;
-	in->ops_type_id = ops_type_of(w->btf, vvt);
-	if (in->ops_type_id) {
-		tname = btf__name_by_offset(w->btf,
-					    btf__type_by_id(w->btf, in->ops_type_id)->name_off);
-		st_copy_str(in->iface, sizeof(in->iface), tname);
-		members_from_uvalue(w, in);
+	l = ops_by_value(w->ops, vvt);
+	if (l) {
+		in->ops_type_id = l->type_id;
+		st_copy_str(in->iface, sizeof(in->iface), l->name);
+		members_from_uvalue(w, in, l);
 		return;
 	}
 	/* Not a vmlinux type: a module's ops struct (its name from the kernel's descriptor). */
@@ -740,7 +632,7 @@ void structops_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 	struct stwalk w = {
 		.x = s->walker->x,
 		.o = ktbpf_kernel_offsets(k),
-		.btf = ktbpf_kernel_btf(k),
+		.ops = kernel_ops(k),
 		.info = ktbpf_kernel_info(k),
 		.s = s,
 	};
@@ -754,7 +646,7 @@ void structops_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 				  "symbol or enum in BTF)");
 		st_scx_read(&w, s->scx.layout, &before);
 	}
-	if (!w.info->map_idr || !w.st->maps || !w.btf) {
+	if (!w.info->map_idr || !w.st->maps) {
 		snprintf(s->active.reason, sizeof(s->active.reason),
 			 "struct_ops instances cannot be read: %s",
 			 !w.info->map_idr ? "no map_idr symbol"

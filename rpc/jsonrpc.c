@@ -22,6 +22,7 @@ static const struct {
 	{KTBPF_JSONRPC_FREEZE_TIMEOUT, "freeze_timeout"},
 	{KTBPF_JSONRPC_GUEST_MEMORY, "guest_memory"},
 	{KTBPF_JSONRPC_LIMIT, "limit"},
+	{KTBPF_JSONRPC_DUMP_UNKNOWN, "dump_unknown"},
 };
 
 const char *ktbpf_jsonrpc_kind(int code)

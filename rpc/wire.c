@@ -179,10 +179,12 @@ static int in_reserve(struct ktbpf_wire *w)
 	}
 	if (w->in_len < w->in_cap)
 		return 0;
-	if (w->in_cap >= limit)
+	/* Full: a line too long, unless complete lines wait to be taken
+	 * (one feed of many short lines), which may take more room. */
+	if (w->in_cap >= limit && !memchr(w->in, '\n', w->in_len))
 		return -EMSGSIZE; /* next_line() reports it */
 	cap = w->in_cap ? w->in_cap * 2 : IN_MIN;
-	if (cap > limit)
+	if (cap > limit && w->in_cap < limit)
 		cap = limit;
 	p = realloc(w->in, cap);
 	if (!p)
@@ -304,8 +306,8 @@ int ktbpf_wire_next_line(struct ktbpf_wire *w, const char **ret_line, size_t *re
 
 	if (w->error)
 		return sticky(w, err);
-	start = w->in + w->in_start;
 	avail = w->in_len - w->in_start;
+	start = avail ? w->in + w->in_start : NULL;
 	nl = avail > w->in_scan ? memchr(start + w->in_scan, '\n', avail - w->in_scan) : NULL;
 	if (!nl) {
 		w->in_scan = avail;

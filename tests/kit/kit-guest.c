@@ -624,6 +624,40 @@ static void make_progs(struct kit_guest *g, const struct kit_prog_spec *specs, u
 	free(b);
 }
 
+/* Padding types at the end of the BTF (see kit_guest_opts). */
+static void pad_btf(struct kit_guest *g)
+{
+	int u32 = btf__find_by_name_kind(g->btf, "u32", BTF_KIND_TYPEDEF);
+	char name[64];
+	uint32_t i, f;
+
+	if (u32 < 0)
+		u32 = btf__find_by_name_kind(g->btf, "unsigned int", BTF_KIND_INT);
+	for (i = 0; i < g->opts.pad_btf_types; i++) {
+		snprintf(name, sizeof(name), "kit_pad_%u_%u", g->opts.pad_seed, i);
+		if (btf__add_struct(g->btf, name, 16) < 0)
+			die("btf__add_struct", name);
+		for (f = 0; f < 4; f++) {
+			static const char *const fields[] = {"alpha", "beta", "gamma", "delta"};
+
+			if (btf__add_field(g->btf, fields[f], u32, f * 32, 0) < 0)
+				die("btf__add_field", name);
+		}
+	}
+}
+
+/* Padding text symbols in kallsyms (see kit_guest_opts), 16 bytes apart in .text. */
+static void pad_symbols(struct kit_guest *g)
+{
+	char name[64];
+	uint32_t i;
+
+	for (i = 0; i < g->opts.pad_symbols; i++) {
+		snprintf(name, sizeof(name), "kit_pad_function_%u_%u", g->opts.pad_seed, i);
+		kit_kernel_add_symbol_at(g->kk, name, 't', g->kk->text_kva + 0x1000 + 16ull * i);
+	}
+}
+
 struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 {
 	struct kit_guest *g = zalloc(sizeof(*g));
@@ -639,6 +673,7 @@ struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 					 &g->lay);
 	g->kk = kit_kernel_new(g->im, &g->opts.kernel);
 	g->nr_cpus = g->kk->opts.nr_cpus;
+	pad_btf(g);
 	raw = kit_btf_raw(g->btf, &size);
 	kit_kernel_set_btf(g->kk, raw, size);
 	specs = g->opts.progs;
@@ -653,6 +688,7 @@ struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 	free(defaults);
 	make_idr(g);
 	make_insts(g);
+	pad_symbols(g);
 	kit_kernel_finish(g->kk);
 	return g;
 }

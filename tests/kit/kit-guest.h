@@ -111,6 +111,13 @@ struct kit_guest_opts {
 	uint32_t scx_attached;
 	bool scx_state_set; /* else ENABLED when attached, DISABLED otherwise */
 	uint32_t scx_state; /* raw enable state (0 ENABLING .. 3 DISABLED) */
+	/*
+	 * The size of a real kernel, for memory benchmarks: pad_btf_types more
+	 * structs in the BTF ("kit_pad_<n>_<i>", ~75 bytes each; a 6.1 vmlinux
+	 * has ~95000 types, 4 MiB) and pad_symbols more text symbols in
+	 * kallsyms. pad_seed makes the padding (so the BTF) differ per kernel.
+	 */
+	uint32_t pad_btf_types, pad_symbols, pad_seed;
 };
 
 /* The truth about one struct_ops instance. */

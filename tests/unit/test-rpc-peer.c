@@ -101,7 +101,7 @@ static void m_fail(struct ktbpf_peer_req *req, void *ud)
 static const struct ktbpf_peer_param echo_params[] = {
 	{"text", KTBPF_PARAM_STRING, true},
 	{"n", KTBPF_PARAM_UINT, false},
-	{NULL},
+	{0},
 };
 
 static const struct ktbpf_peer_method methods[] = {
@@ -509,6 +509,52 @@ Test(rpc_peer, request_with_memfd_over_a_socketpair_round_trips)
 	ktbpf_peer_unref(server);
 	ktbpf_peer_unref(client);
 	ktbpf_wire_free(cw);
+	ktbpf_wire_free(sw);
+	close(sv[0]);
+	close(sv[1]);
+	cr_assert_eq(count_fds(), before);
+}
+
+Test(rpc_peer, truncated_fds_over_a_socket_answer_a_limit_error_and_close_all)
+{
+	int before = count_fds(), sv[2], f[20];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(20 * sizeof(int))];
+	} ctl;
+	const char *req =
+		"{\"jsonrpc\":\"2.0\",\"method\":\"fd.tags\",\"params\":{\"fds\":20},\"id\":1}\n";
+	struct iovec iov = {.iov_base = (void *)req, .iov_len = strlen(req)};
+	struct msghdr msg = {.msg_iov = &iov,
+			     .msg_iovlen = 1,
+			     .msg_control = ctl.b,
+			     .msg_controllen = CMSG_SPACE(sizeof(f))};
+	struct ktbpf_wire *sw;
+	struct ktbpf_err err = {0};
+	struct cmsghdr *c;
+	char *got;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&ctl, 0, sizeof(ctl));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(f));
+	for (int i = 0; i < 20; i++)
+		f[i] = memfd_tagged('t');
+	memcpy(CMSG_DATA(c), f, sizeof(f));
+	cr_assert_eq(sendmsg(sv[0], &msg, MSG_NOSIGNAL), (ssize_t)strlen(req));
+	for (int i = 0; i < 20; i++)
+		close(f[i]);
+	sw = ktbpf_wire_new(sv[1], NULL); /* 16 fds per message */
+	cr_assert_eq(ktbpf_wire_recv(sw, NULL), -EPROTO);
+	cr_assert_eq(ktbpf_peer_drain(peer, sw, &err), -EPROTO);
+	got = take_one();
+	cr_assert_str_eq(got, "{\"error\":{\"code\":-32005,\"data\":{\"kind\":\"limit\",\"limit\":"
+			      "\"fds_per_message\"},\"message\":\"truncated control message: more "
+			      "than 16 fds in one message; closing the connection\"},\"id\":null,"
+			      "\"jsonrpc\":\"2.0\"}");
+	free(got);
 	ktbpf_wire_free(sw);
 	close(sv[0]);
 	close(sv[1]);

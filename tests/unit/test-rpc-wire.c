@@ -329,6 +329,26 @@ Test(rpc_wire, line_at_the_limit_passes_one_byte_more_is_an_error)
 	ktbpf_wire_free(w);
 }
 
+Test(rpc_wire, one_feed_of_short_lines_longer_than_the_limit_is_fine)
+{
+	struct ktbpf_wire_limits lim;
+	struct ktbpf_wire *w;
+	char buf[1000];
+	int n = 0;
+
+	ktbpf_wire_limits_default(&lim);
+	lim.max_line = 64;
+	w = ktbpf_wire_new(-1, &lim);
+	for (int i = 0; i < 100; i++)
+		memcpy(buf + i * 10, "{\"n\":123}\n", 10);
+	cr_assert_eq(ktbpf_wire_feed(w, buf, sizeof(buf), NULL, 0, NULL), 0);
+	while (ktbpf_wire_next_line(w, &(const char *){0}, &(size_t){0}, NULL) == 1)
+		n++;
+	cr_assert_eq(n, 100);
+	cr_assert_eq(ktbpf_wire_error(w), 0);
+	ktbpf_wire_free(w);
+}
+
 Test(rpc_wire, oversize_line_over_a_socket_is_detected_before_it_ends)
 {
 	struct ktbpf_wire_limits lim;

@@ -553,7 +553,7 @@ Test(structops, hostile_ops_struct_with_absurd_member_count_capped)
 	const struct kit_guest_inst *cc = &g->insts[1];
 
 	cr_assert_str_eq(cc->iface, "tcp_congestion_ops");
-	cr_assert(has_diag(s, -E2BIG, "function members"));
+	cr_assert(has_diag(s, -E2BIG, "more than 64 members"));
 	cr_assert_eq(s->instances[1].nr_members, cc->nr_members, "the members below the cap");
 	cr_assert_leq(s->instances[1].nr_members, KTBPF_MAX_OPS_MEMBERS);
 	ktbpf_snapshot_free(s);

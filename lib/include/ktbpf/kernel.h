@@ -5,8 +5,9 @@
 /*
  * One guest kernel's description, discovered once per run (per guest boot):
  * architecture, KASLR slide, phys_base, direct-map base, page-table root,
- * 5-level paging, symbols, BTF and the struct offsets resolved from it, and
- * the possible CPUs with their per-CPU offsets.
+ * 5-level paging, the struct offsets and struct_ops interfaces resolved
+ * from its BTF and the symbols walks use, and the possible CPUs with their
+ * per-CPU offsets.
  *
  * Sources, in order of preference for each fact:
  *  1. hints from the caller (a VMM knows CR3 / TCR_EL1 / where VMCOREINFO is);
@@ -37,7 +38,6 @@
 #include "ktbpf/translate.h"
 #include "ktbpf/vmcoreinfo.h"
 
-struct btf;
 struct ktbpf_kernel;
 
 /*
@@ -82,6 +82,11 @@ struct ktbpf_kernel_hints {
 	const struct ktbpf_file *btf;	     /* raw BTF or ELF with .BTF; NULL if none */
 	const char *vmcoreinfo_text;	     /* e.g. from an ELF core note; NULL: look in RAM */
 	size_t vmcoreinfo_len;
+	/*
+	 * Keep the whole symbol table for ktbpf_kernel_symbol() (megabytes on
+	 * a real kernel); by default it is freed when discovery ends.
+	 */
+	bool keep_symbols;
 };
 
 /* Where a fact came from, for reports. */
@@ -128,15 +133,19 @@ struct ktbpf_kernel_info {
 
 /*
  * Discover the kernel in mem (borrowed; must outlive the result). hints may be
- * NULL; its files are read here and not kept. On success *ret owns
- * everything (symbols, BTF, read plans). Errors name the missing piece and
- * why, e.g. "no VMCOREINFO note in 512 MiB of guest RAM: the kernel has not
- * booted far enough, or lacks CONFIG_VMCORE_INFO" (-EINPROGRESS: not ready
- * yet; err.h lists the classes), "symbol 'prog_idr' not found: the kernel
- * needs CONFIG_KALLSYMS_ALL", "guest kernel has no BTF (__start_BTF
- * missing)"; err->need says which input (hint or file) would help. A file
- * that cannot be read gives its read's errno (-EIO; -EBADF for an fd not
- * open for reading).
+ * NULL; its files are read here and not kept. On success *ret holds only
+ * what walks need (about 10 KiB: struct offsets, the struct_ops
+ * interfaces' member names, the walkers' symbol addresses in
+ * ktbpf_kernel_info, the possible CPUs' offsets, translation parameters,
+ * read plans, VMCOREINFO): the symbol table and the BTF are freed when
+ * discovery ends (hints->keep_symbols keeps the symbols). Errors name the
+ * missing piece and why, e.g. "no VMCOREINFO note in 512 MiB of guest RAM:
+ * the kernel has not booted far enough, or lacks CONFIG_VMCORE_INFO"
+ * (-EINPROGRESS: not ready yet; err.h lists the classes), "symbol
+ * 'prog_idr' not found: the kernel needs CONFIG_KALLSYMS_ALL", "guest
+ * kernel has no BTF (__start_BTF missing)"; err->need says which input
+ * (hint or file) would help. A file that cannot be read gives its read's
+ * errno (-EIO; -EBADF for an fd not open for reading).
  *
  * Files are checked against the guest before use, and one from another
  * kernel is -EXDEV with a message naming it and what differs: a vmlinux or
@@ -152,7 +161,6 @@ struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k);
 /* Borrowed views, valid until ktbpf_kernel_free(). */
 const struct ktbpf_kernel_info *ktbpf_kernel_info(const struct ktbpf_kernel *k);
 const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k);
-const struct btf *ktbpf_kernel_btf(const struct ktbpf_kernel *k);
 const struct ktbpf_vmcoreinfo *
 ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k); /* NULL if none */
 const struct ktbpf_mem *ktbpf_kernel_mem(const struct ktbpf_kernel *k);
@@ -166,7 +174,11 @@ const struct ktbpf_mmu *ktbpf_kernel_mmu(const struct ktbpf_kernel *k);
  */
 struct ktbpf_xlate *ktbpf_kernel_xlate_new(const struct ktbpf_kernel *k);
 
-/* Runtime address of a symbol; -ENOENT when absent. */
+/*
+ * Runtime address of a symbol; -ENOENT when absent, or when the kernel was
+ * discovered without hints->keep_symbols (the walkers' symbols are in
+ * ktbpf_kernel_info()).
+ */
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva);
 
 /*

@@ -33,6 +33,7 @@ enum ktbpf_jsonrpc_code {
 	KTBPF_JSONRPC_FREEZE_TIMEOUT = -32003,	 /* "freeze_timeout": data.timeout_ms */
 	KTBPF_JSONRPC_GUEST_MEMORY = -32004,	 /* "guest_memory": data.addr when known */
 	KTBPF_JSONRPC_LIMIT = -32005,		 /* "limit": data.limit (its name), data.max */
+	KTBPF_JSONRPC_DUMP_UNKNOWN = -32006,	 /* "dump_unknown": no such dump (data.dump) */
 };
 
 /* The `data.kind` string of a code (e.g. "vm_unknown"); "server_error" for
