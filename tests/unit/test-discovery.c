@@ -331,3 +331,45 @@ Test(discovery, kernel_image_size_from_vmcoreinfo)
 	kit_kernel_free(kk);
 	kit_image_free(im);
 }
+
+/*
+ * An earlier boot's kernel left whole in RAM (image, page tables, note above
+ * the live one): its note passes every check of its own. The vCPU's CR3 is
+ * the running kernel's, so with it the earlier note is skipped.
+ */
+Test(discovery, intact_earlier_kernel_told_apart_by_cr3)
+{
+	struct kit_kernel_opts old_o = {.slide = 0x2000000, .release = "6.0.0-old"};
+	struct kit_kernel_opts live_o = {.slide = 0x8000000, .image_pa = 64ull << 20};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_err err = {0};
+	struct kit_image *im = kit_image_new(256ull << 20);
+	struct kit_kernel *old = kit_kernel_new(im, &old_o), *live = kit_kernel_new(im, &live_o);
+	int fd = memfd_create("ram", MFD_CLOEXEC);
+	struct ktbpf_mem *m;
+
+	with_btf(old);
+	with_btf(live);
+	kit_kernel_finish(live);
+	kit_kernel_finish(old); /* its note above the live one */
+	cr_assert_gt(old->vmcoreinfo_pa, live->vmcoreinfo_pa);
+	kit_image_write_sparse(im, fd);
+	m = mem_of(fd, im->size);
+	h.has_cr3 = true;
+	h.cr3 = live->pgd_pa | 0x18; /* PCD/PWT bits are not the address */
+	cr_assert_eq(ktbpf_kernel_discover(m, &h, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, live->vmcoreinfo_pa);
+	cr_assert_str_eq(ktbpf_kernel_info(k)->release, "6.1.0-kit");
+	cr_assert_eq(ktbpf_kernel_info(k)->kaslr_offset, 0x8000000);
+	ktbpf_kernel_free(k);
+	h.cr3 = old->pgd_pa;
+	cr_assert_eq(ktbpf_kernel_discover(m, &h, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, old->vmcoreinfo_pa);
+	ktbpf_kernel_free(k);
+	ktbpf_mem_free(m);
+	kit_kernel_free(old);
+	kit_kernel_free(live);
+	kit_image_free(im);
+	close(fd);
+}

@@ -58,7 +58,11 @@ struct ktbpf_file {
 struct ktbpf_kernel_hints {
 	enum ktbpf_arch arch; /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
 	bool has_cr3;
-	uint64_t cr3; /* x86_64 CR3 / aarch64 TTBR1_EL1 */
+	/*
+	 * x86_64 CR3 / aarch64 TTBR1_EL1. On x86_64 it also tells the running
+	 * kernel's VMCOREINFO note from an earlier boot's left whole in RAM.
+	 */
+	uint64_t cr3;
 	bool has_tcr_el1;
 	uint64_t tcr_el1;
 	/*
