@@ -4,12 +4,8 @@
  * an ELF core, offline (no daemon): discover the kernel once, walk prog_idr,
  * print a table or one JSON document.
  *
- * JSON conventions (the real-guest test compares against them): counters are
- * JSON integers, clamped to INT64_MAX (jansson integers are signed 64-bit; a
- * counter that large is a saturated sum anyway); every address, kva or
- * offset (kaslr_offset, phys_base, page_offset, diagnostics' addr)
- * is a hex string "0x..." so that kernel addresses above 2^63 survive every
- * JSON reader.
+ * The JSON document is rpc/'s codec (ktbpf/codec.h), the same one ktbpfd's
+ * vm.snapshot answers with.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ktbpf/codec.h"
 #include "ktbpf/elfcore.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
@@ -130,30 +127,6 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      out);
 }
 
-/*
- * A JSON string for text that came from guest memory (names, the release,
- * messages quoting them): jansson refuses invalid UTF-8, and a refused string
- * must not make a program vanish from the output, so such bytes become '?'.
- */
-static json_t *json_text(const char *s)
-{
-	json_t *j = json_string(s);
-	char *copy;
-	size_t i;
-
-	if (j || !s)
-		return j;
-	copy = strdup(s);
-	if (!copy)
-		return NULL;
-	for (i = 0; copy[i]; i++)
-		if ((unsigned char)copy[i] >= 0x80)
-			copy[i] = '?';
-	j = json_string(copy);
-	free(copy);
-	return j;
-}
-
 /* One error line on stderr, and {"error": ...} on stdout in JSON mode. */
 __attribute__((format(printf, 3, 4))) static int fail(const struct opts *o, int status,
 						      const char *fmt, ...)
@@ -166,7 +139,7 @@ __attribute__((format(printf, 3, 4))) static int fail(const struct opts *o, int 
 	va_end(ap);
 	fprintf(stderr, "ktbpfctl: %s\n", msg);
 	if (o && o->json) {
-		json_t *j = json_pack("{s:o}", "error", json_text(msg));
+		json_t *j = json_pack("{s:o}", "error", ktbpf_codec_text(msg));
 
 		if (j) {
 			json_dumpf(j, stdout, JSON_COMPACT);
@@ -611,13 +584,6 @@ static int run(struct opts *o, struct ctx *c)
 	return -1;
 }
 
-static const char *errno_name(int code)
-{
-	const char *n = strerrorname_np(code < 0 ? -code : code);
-
-	return n ? n : "EIO";
-}
-
 static const char *stats_word(enum ktbpf_stats_state s)
 {
 	return s == KTBPF_STATS_ENABLED ? "enabled"
@@ -626,151 +592,19 @@ static const char *stats_word(enum ktbpf_stats_state s)
 		       : "unknown";
 }
 
-/* ---- JSON: one builder per object, so the rpc/ codec can take them over. ---- */
-
-static json_t *json_hex(uint64_t v)
-{
-	char buf[19];
-
-	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
-	return json_string(buf);
-}
-
-static json_t *json_count(uint64_t v)
-{
-	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
-}
-
-static json_t *json_kernel(const struct ktbpf_kernel_info *ki)
-{
-	return json_pack(
-		"{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:s, s:o}", "release",
-		json_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
-		json_hex(ki->kaslr_offset), "phys_base", json_hex(ki->phys_base), "page_offset",
-		json_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4, "nr_cpu_ids",
-		json_count(ki->nr_cpu_ids), "possible_cpus", json_count(ki->nr_possible_cpus),
-		"percpu_scheme", ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
-		ktbpf_source_name(ki->symbols_source), "btf_source",
-		ktbpf_source_name(ki->btf_source), "discover_ns", json_count(ki->discover_ns));
-}
-
-static json_t *json_prog(const struct ktbpf_prog *p)
-{
-	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id", json_count(p->id),
-			 "name", json_text(p->name), "interface", json_text(p->iface), "member",
-			 json_text(p->member), "verified_insns", json_count(p->verified_insns),
-			 "run_cnt", json_count(p->cnt), "run_time_ns", json_count(p->nsecs),
-			 "recursion_misses", json_count(p->misses), "stats_complete",
-			 p->stats_valid);
-}
-
-/* A string, or null when empty. */
-static json_t *json_text_or_null(const char *t)
-{
-	return t[0] ? json_text(t) : json_null();
-}
-
-static json_t *json_instance(const struct ktbpf_st_instance *in)
-{
-	json_t *members = json_array();
-	uint32_t i;
-
-	for (i = 0; members && i < in->nr_members; i++)
-		if (json_array_append_new(members,
-					  json_pack("{s:o, s:o}", "member",
-						    json_text(in->members[i].member), "prog_id",
-						    json_count(in->members[i].prog_id))) < 0)
-			members = (json_decref(members), NULL);
-	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o}", "map_id", json_count(in->map_id), "name",
-			 json_text(in->name), "interface", json_text_or_null(in->iface), "state",
-			 ktbpf_st_state_name(in->state), "object", json_text_or_null(in->obj_name),
-			 "members", members);
-}
-
-static const char *active_source(enum ktbpf_active_source src)
-{
-	return src == KTBPF_ACTIVE_SCHED_EXT ? "sched_ext"
-	       : src == KTBPF_ACTIVE_INUSE   ? "inuse"
-					     : "none";
-}
-
-static json_t *json_active(const struct ktbpf_active *a)
-{
-	json_t *ids = json_array();
-	uint32_t i;
-
-	for (i = 0; ids && i < a->nr_instances; i++)
-		if (json_array_append_new(ids, json_count(a->map_ids[i])) < 0)
-			ids = (json_decref(ids), NULL);
-	return json_pack(
-		"{s:b, s:o, s:o, s:o, s:o, s:s, s:o}", "attached", a->attached, "instances", ids,
-		"map_id", a->map_id ? json_count(a->map_id) : json_null(), "obj_name",
-		json_text_or_null(a->obj_name), "interface", json_text_or_null(a->iface), "source",
-		active_source(a->source), "reason", json_text_or_null(a->reason));
-}
-
-static json_t *json_scx(const struct ktbpf_scx *x)
-{
-	if (x->layout == KTBPF_SCX_NONE)
-		return json_null();
-	return json_pack("{s:s, s:o, s:o, s:s}", "enable_state", ktbpf_scx_state_name(x->state),
-			 "ops_name", json_text_or_null(x->ops_name), "map_id",
-			 x->map_id ? json_count(x->map_id) : json_null(), "layout",
-			 x->layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
-}
-
-static json_t *json_diag(const struct ktbpf_diag *d)
-{
-	return json_pack("{s:o, s:s, s:o, s:o}", "prog_id", json_count(d->prog_id), "code",
-			 errno_name(d->code), "addr", json_hex(d->addr), "message",
-			 json_text(d->msg));
-}
-
-static json_t *json_stats_state(enum ktbpf_stats_state s)
-{
-	return s == KTBPF_STATS_UNKNOWN ? json_null() : json_boolean(s == KTBPF_STATS_ENABLED);
-}
-
-static json_t *json_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_kernel_info *ki)
-{
-	json_t *progs = json_array(), *diags = json_array(), *insts = json_array(), *root;
-	size_t i;
-
-	/* An element that cannot be built fails the document: never a partial list. */
-	for (i = 0; progs && i < s->nr_progs; i++)
-		if (json_array_append_new(progs, json_prog(&s->progs[i])) < 0)
-			progs = (json_decref(progs), NULL);
-	for (i = 0; diags && i < s->nr_diags; i++)
-		if (json_array_append_new(diags, json_diag(&s->diags[i])) < 0)
-			diags = (json_decref(diags), NULL);
-	for (i = 0; insts && i < s->nr_instances; i++)
-		if (json_array_append_new(insts, json_instance(&s->instances[i])) < 0)
-			insts = (json_decref(insts), NULL);
-	root = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o}", "kernel",
-			 json_kernel(ki), "stats_enabled", json_stats_state(s->stats), "progs",
-			 progs, "struct_ops", insts, "active", json_active(&s->active), "sched_ext",
-			 json_scx(&s->scx), "torn", s->torn, "capped", s->capped, "skipped",
-			 (json_int_t)s->nr_skipped, "diagnostics", diags, "walk_ns",
-			 json_count(s->walk_ns));
-	if (root && s->diags_dropped)
-		json_object_set_new(root, "diagnostics_dropped", json_count(s->diags_dropped));
-	if (root && s->over_budget)
-		json_object_set_new(root, "over_budget", json_true());
-	return root;
-}
-
 static int print_json(const struct opts *o, const struct ctx *c)
 {
-	json_t *root = json_snapshot(c->snap, ktbpf_kernel_info(c->k));
+	json_t *root = ktbpf_codec_snapshot(c->snap, ktbpf_kernel_info(c->k));
 
 	if (!root)
 		return fail(o, KTBPFCTL_EXIT_FAIL,
 			    "cannot build the JSON document (out of memory?)");
 	if (o->repeat > 1)
 		json_object_set_new(root, "repeat",
-				    json_pack("{s:o, s:o, s:o}", "walks", json_count(o->repeat),
-					      "median_walk_ns", json_count(c->times[o->repeat / 2]),
-					      "min_walk_ns", json_count(c->times[0])));
+				    json_pack("{s:o, s:o, s:o}", "walks",
+					      ktbpf_codec_count(o->repeat), "median_walk_ns",
+					      ktbpf_codec_count(c->times[o->repeat / 2]),
+					      "min_walk_ns", ktbpf_codec_count(c->times[0])));
 	json_dumpf(root, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
 	json_decref(root);
@@ -897,7 +731,7 @@ static void print_rest(const struct ktbpf_snapshot *s)
 	for (i = 0; i < s->nr_diags; i++) {
 		const struct ktbpf_diag *d = &s->diags[i];
 
-		printf("  %-7s %s", errno_name(d->code), d->msg);
+		printf("  %-7s %s", ktbpf_codec_errno_name(d->code), d->msg);
 		if (d->addr)
 			printf(" (at 0x%" PRIx64 ")", d->addr);
 		putchar('\n');

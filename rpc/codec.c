@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one codec from the library's results to JSON: ktbpfctl inspect --json,
+ * ktbpfd's vm.snapshot and the client library all write these shapes
+ * (rpc/openrpc.json's Kernel, Prog, Instance, Active, SchedExt, Diagnostic
+ * and Snapshot schemas).
+ *
+ * Conventions (the real-guest test compares against them): counters are
+ * JSON integers, clamped to INT64_MAX (jansson integers are signed 64-bit; a
+ * counter that large is a saturated sum anyway); every address, kva or
+ * offset (kaslr_offset, phys_base, page_offset, diagnostics' addr) is a hex
+ * string "0x..." so that kernel addresses above 2^63 survive every JSON
+ * reader.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ktbpf/codec.h"
+
+/*
+ * A JSON string for text that came from guest memory (names, the release,
+ * messages quoting them): jansson refuses invalid UTF-8, and a refused string
+ * must not make a program vanish from the output, so such bytes become '?'.
+ */
+json_t *ktbpf_codec_text(const char *s)
+{
+	json_t *j = json_string(s);
+	char *copy;
+	size_t i;
+
+	if (j || !s)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	for (i = 0; copy[i]; i++)
+		if ((unsigned char)copy[i] >= 0x80)
+			copy[i] = '?';
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
+const char *ktbpf_codec_errno_name(int code)
+{
+	const char *n = strerrorname_np(code < 0 ? -code : code);
+
+	return n ? n : "EIO";
+}
+
+json_t *ktbpf_codec_hex(uint64_t v)
+{
+	char buf[19];
+
+	snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+	return json_string(buf);
+}
+
+json_t *ktbpf_codec_count(uint64_t v)
+{
+	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+json_t *ktbpf_codec_kernel(const struct ktbpf_kernel_info *ki)
+{
+	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:s, s:o}", "release",
+			 ktbpf_codec_text(ki->release), "arch", ktbpf_arch_name(ki->arch),
+			 "kaslr_offset", ktbpf_codec_hex(ki->kaslr_offset), "phys_base",
+			 ktbpf_codec_hex(ki->phys_base), "page_offset",
+			 ktbpf_codec_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
+			 "nr_cpu_ids", ktbpf_codec_count(ki->nr_cpu_ids), "possible_cpus",
+			 ktbpf_codec_count(ki->nr_possible_cpus), "percpu_scheme",
+			 ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
+			 ktbpf_source_name(ki->symbols_source), "btf_source",
+			 ktbpf_source_name(ki->btf_source), "discover_ns",
+			 ktbpf_codec_count(ki->discover_ns));
+}
+
+static json_t *json_prog(const struct ktbpf_prog *p)
+{
+	return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:b}", "id",
+			 ktbpf_codec_count(p->id), "name", ktbpf_codec_text(p->name), "interface",
+			 ktbpf_codec_text(p->iface), "member", ktbpf_codec_text(p->member),
+			 "verified_insns", ktbpf_codec_count(p->verified_insns), "run_cnt",
+			 ktbpf_codec_count(p->cnt), "run_time_ns", ktbpf_codec_count(p->nsecs),
+			 "recursion_misses", ktbpf_codec_count(p->misses), "stats_complete",
+			 p->stats_valid);
+}
+
+/* A string, or null when empty. */
+static json_t *json_text_or_null(const char *t)
+{
+	return t[0] ? ktbpf_codec_text(t) : json_null();
+}
+
+static json_t *json_instance(const struct ktbpf_st_instance *in)
+{
+	json_t *members = json_array();
+	uint32_t i;
+
+	for (i = 0; members && i < in->nr_members; i++)
+		if (json_array_append_new(
+			    members, json_pack("{s:o, s:o}", "member",
+					       ktbpf_codec_text(in->members[i].member), "prog_id",
+					       ktbpf_codec_count(in->members[i].prog_id))) < 0)
+			members = (json_decref(members), NULL);
+	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o}", "map_id", ktbpf_codec_count(in->map_id),
+			 "name", ktbpf_codec_text(in->name), "interface",
+			 json_text_or_null(in->iface), "state", ktbpf_st_state_name(in->state),
+			 "object", json_text_or_null(in->obj_name), "members", members);
+}
+
+static const char *active_source(enum ktbpf_active_source src)
+{
+	return src == KTBPF_ACTIVE_SCHED_EXT ? "sched_ext"
+	       : src == KTBPF_ACTIVE_INUSE   ? "inuse"
+					     : "none";
+}
+
+static json_t *json_active(const struct ktbpf_active *a)
+{
+	json_t *ids = json_array();
+	uint32_t i;
+
+	for (i = 0; ids && i < a->nr_instances; i++)
+		if (json_array_append_new(ids, ktbpf_codec_count(a->map_ids[i])) < 0)
+			ids = (json_decref(ids), NULL);
+	return json_pack(
+		"{s:b, s:o, s:o, s:o, s:o, s:s, s:o}", "attached", a->attached, "instances", ids,
+		"map_id", a->map_id ? ktbpf_codec_count(a->map_id) : json_null(), "obj_name",
+		json_text_or_null(a->obj_name), "interface", json_text_or_null(a->iface), "source",
+		active_source(a->source), "reason", json_text_or_null(a->reason));
+}
+
+static json_t *json_scx(const struct ktbpf_scx *x)
+{
+	if (x->layout == KTBPF_SCX_NONE)
+		return json_null();
+	return json_pack("{s:s, s:o, s:o, s:s}", "enable_state", ktbpf_scx_state_name(x->state),
+			 "ops_name", json_text_or_null(x->ops_name), "map_id",
+			 x->map_id ? ktbpf_codec_count(x->map_id) : json_null(), "layout",
+			 x->layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
+}
+
+static json_t *json_diag(const struct ktbpf_diag *d)
+{
+	return json_pack("{s:o, s:s, s:o, s:o}", "prog_id", ktbpf_codec_count(d->prog_id), "code",
+			 ktbpf_codec_errno_name(d->code), "addr", ktbpf_codec_hex(d->addr),
+			 "message", ktbpf_codec_text(d->msg));
+}
+
+static json_t *json_stats_state(enum ktbpf_stats_state s)
+{
+	return s == KTBPF_STATS_UNKNOWN ? json_null() : json_boolean(s == KTBPF_STATS_ENABLED);
+}
+
+json_t *ktbpf_codec_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_kernel_info *ki)
+{
+	json_t *progs = json_array(), *diags = json_array(), *insts = json_array(), *root;
+	size_t i;
+
+	/* An element that cannot be built fails the document: never a partial list. */
+	for (i = 0; progs && i < s->nr_progs; i++)
+		if (json_array_append_new(progs, json_prog(&s->progs[i])) < 0)
+			progs = (json_decref(progs), NULL);
+	for (i = 0; diags && i < s->nr_diags; i++)
+		if (json_array_append_new(diags, json_diag(&s->diags[i])) < 0)
+			diags = (json_decref(diags), NULL);
+	for (i = 0; insts && i < s->nr_instances; i++)
+		if (json_array_append_new(insts, json_instance(&s->instances[i])) < 0)
+			insts = (json_decref(insts), NULL);
+	root = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o}", "kernel",
+			 ktbpf_codec_kernel(ki), "stats_enabled", json_stats_state(s->stats),
+			 "progs", progs, "struct_ops", insts, "active", json_active(&s->active),
+			 "sched_ext", json_scx(&s->scx), "torn", s->torn, "capped", s->capped,
+			 "skipped", (json_int_t)s->nr_skipped, "diagnostics", diags, "walk_ns",
+			 ktbpf_codec_count(s->walk_ns));
+	if (root && s->diags_dropped)
+		json_object_set_new(root, "diagnostics_dropped",
+				    ktbpf_codec_count(s->diags_dropped));
+	if (root && s->over_budget)
+		json_object_set_new(root, "over_budget", json_true());
+	return root;
+}
