@@ -40,16 +40,20 @@ static int shm_file(void)
 	return fd;
 }
 
-static struct ktbpf_mem *mem_of(int fd, uint64_t size)
+static struct ktbpf_mem *mem_flags(int fd, uint64_t size, unsigned int flags)
 {
 	struct ktbpf_mem *m = ktbpf_mem_new();
 	struct ktbpf_err err = {0};
 
 	cr_assert_not_null(m);
-	/* Mapped, as ktbpfctl maps RAM files: the case where a careless read allocates. */
-	cr_assert_eq(ktbpf_mem_add_fd(m, 0, size, fd, 0, KTBPF_MEM_ASSUME_STABLE, &err), 0, "%s",
-		     err.msg);
+	cr_assert_eq(ktbpf_mem_add_fd(m, 0, size, fd, 0, flags, &err), 0, "%s", err.msg);
 	return m;
+}
+
+/* Mapped, as ktbpfctl maps RAM files: the case where a careless read allocates. */
+static struct ktbpf_mem *mem_of(int fd, uint64_t size)
+{
+	return mem_flags(fd, size, KTBPF_MEM_ASSUME_STABLE);
 }
 
 /* A 2 GiB RAM file that is one big hole: no note, nothing read, nothing allocated. */
@@ -87,7 +91,7 @@ Test(discovery, all_hole_shm_file_stays_unallocated)
 }
 
 /* Discovery and a walk of a kit guest in a sparse file: found, right, and not one page more. */
-static void sparse_guest(int fd)
+static void sparse_guest(int fd, unsigned int flags)
 {
 	struct kit_guest_opts o = {.ram_size = 512ull << 20};
 	struct kit_guest *g = kit_guest_new(&o);
@@ -101,7 +105,7 @@ static void sparse_guest(int fd)
 	before = blocks(fd);
 	cr_assert_lt(before * 512, 128ull << 20, "the kit file is sparse: %llu blocks",
 		     (unsigned long long)before);
-	m = mem_of(fd, g->im->size);
+	m = mem_flags(fd, g->im->size, flags);
 	cr_assert_eq(ktbpf_kernel_discover(m, NULL, &k, &err), 0, "%s", err.msg);
 	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, g->kk->vmcoreinfo_pa);
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
@@ -118,7 +122,13 @@ static void sparse_guest(int fd)
 
 Test(discovery, sparse_memfd_guest_stays_sparse)
 {
-	sparse_guest(memfd_create("ram", MFD_CLOEXEC));
+	sparse_guest(memfd_create("ram", MFD_CLOEXEC), KTBPF_MEM_ASSUME_STABLE);
+}
+
+/* Not mapped (an unsealed file without KTBPF_MEM_ASSUME_STABLE): pread()s only. */
+Test(discovery, sparse_pread_guest_stays_sparse)
+{
+	sparse_guest(memfd_create("ram", MFD_CLOEXEC), 0);
 }
 
 Test(discovery, sparse_shm_guest_stays_sparse)
@@ -127,7 +137,7 @@ Test(discovery, sparse_shm_guest_stays_sparse)
 
 	if (fd < 0)
 		cr_skip_test("no /dev/shm");
-	sparse_guest(fd);
+	sparse_guest(fd, KTBPF_MEM_ASSUME_STABLE);
 }
 
 /* The kit's 6.1 BTF in the kernel (one copy for the whole test: the kit keeps a pointer). */

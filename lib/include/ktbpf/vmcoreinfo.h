@@ -80,18 +80,17 @@ typedef int (*ktbpf_vmcoreinfo_accept_fn)(void *ctx, const struct ktbpf_vmcorein
  * (kernel/crash_core.c, kernel/vmcore_info.c since 6.9:
  * crash_save_vmcoreinfo_init() takes them from alloc_pages_exact() and
  * __get_free_pages()), so only page heads are looked at. File regions are
- * read with pread() in chunks, only where the file has data
- * (ktbpf_mem_find_data()): holes are never read, so a guest's unused RAM is
- * neither read nor allocated, and the cost follows what the guest wrote, not
- * its RAM size. Errors: -EINPROGRESS (not ready yet, err.h) "no VMCOREINFO
- * note in 128 MiB of guest RAM (12 MiB of it ever written)" (sizes in bytes,
- * KiB, MiB or GiB, with a tenth when not whole) saying why (not booted far
- * enough, or no CONFIG_VMCORE_INFO / CRASH_CORE), also when the notes found
- * do not parse or were rejected (the first one's reason: after a reboot, RAM
- * still holds the previous kernel's note until the new one writes its own);
- * the read's own code (-EIO...) naming how much RAM could not be read;
- * -E2BIG past 64 notes none taken; -ENOMEM. Failures set err's need
- * (VMCOREINFO, symbols, page-table root: what could stand in).
+ * read only where the file has data (ktbpf_mem_find_data()), through
+ * their mapping where they have one, else with pread() in chunks: holes are
+ * never read, so a guest's unused RAM is neither read nor allocated, and the
+ * cost follows what the guest wrote, not its RAM size. Errors: -EINPROGRESS (not ready yet, err.h)
+ * "no VMCOREINFO note in 128 MiB of guest RAM (12 MiB of it ever written)" (sizes in bytes, KiB,
+ * MiB or GiB, with a tenth when not whole) saying why (not booted far enough, or no
+ * CONFIG_VMCORE_INFO / CRASH_CORE), also when the notes found do not parse or were rejected (the
+ * first one's reason: after a reboot, RAM still holds the previous kernel's note until the new one
+ * writes its own); the read's own code (-EIO...) naming how much RAM could not be read; -E2BIG past
+ * 64 notes none taken; -ENOMEM. Failures set err's need (VMCOREINFO, symbols, page-table root: what
+ * could stand in).
  */
 int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
 			  ktbpf_vmcoreinfo_accept_fn accept, void *ctx,
