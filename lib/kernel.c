@@ -632,6 +632,28 @@ static const struct ktbpf_kernel_hints *name_files(const struct ktbpf_kernel_hin
 	return &nh->h;
 }
 
+/*
+ * The few KiB a kernel keeps that were allocated among discovery's
+ * megabytes of temporaries (symbols, BTF) move to memory allocated after
+ * those are freed: left where they were, they pin the freed heap around
+ * them, and a process that discovers many kernels grows by hundreds of KiB
+ * per kernel (glibc), not by what it holds.
+ */
+static void settle(struct ktbpf_kernel *k)
+{
+	struct ktbpf_cpu *cpus;
+
+	k->ops = ops_table_move(k->ops);
+	if (!k->percpu.nr)
+		return;
+	cpus = malloc(k->percpu.nr * sizeof(*cpus));
+	if (!cpus)
+		return;
+	memcpy(cpus, k->percpu.cpus, k->percpu.nr * sizeof(*cpus));
+	free(k->percpu.cpus);
+	k->percpu.cpus = cpus;
+}
+
 int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
 			  struct ktbpf_kernel **ret, struct ktbpf_err *err)
 {
@@ -664,6 +686,7 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 	k->btf = (btf__free(k->btf), NULL);
 	if (!hints || !hints->keep_symbols)
 		k->syms = ktbpf_symtab_free(k->syms);
+	settle(k);
 	k->plans_ok = plans_build(&k->plans, &k->off, &k->plans_err) == 0;
 	k->serial = ++last_serial;
 	k->info.discover_ns = now_ns() - t0;

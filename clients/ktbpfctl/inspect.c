@@ -101,7 +101,7 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --budget READS         stop a walk after this many guest reads and print what\n"
 	      "                         it has, marked incomplete (exit 3); 0: no bound\n"
 	      "                         (default 2097152; 64 programs x 64 CPUs take ~700)\n"
-	      "  --budget-ms MS         the same for the walk's wall time (default 40)\n"
+	      "  --budget-ms MS         the same for the walk's CPU time (default 40)\n"
 	      "  -h, --help             show this help\n"
 	      "An option with a value, --region apart, may be given once (twice: usage error).\n"
 	      "\n"

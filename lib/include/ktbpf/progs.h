@@ -5,8 +5,9 @@
 /*
  * The walkers: one pass over prog_idr answers all three questions.
  *  - every BPF_PROG_TYPE_STRUCT_OPS program with its name, verified_insns and
- *    the interface/member it implements (aux->attach_btf_id resolved in the
- *    kernel's BTF, aux->attach_func_name);
+ *    the interface/member it implements (aux->attach_btf_id resolved among
+ *    the kernel's struct_ops interfaces, taken from its BTF at discovery;
+ *    aux->attach_func_name);
  *  - its runtime stats, cnt/nsecs/misses summed with saturation over the
  *    possible CPUs (kernel/bpf/syscall.c: bpf_prog_get_stats());
  *  - the struct_ops instances (structops.c): every map of type
