@@ -683,7 +683,8 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 		ktbpf_kernel_free(k);
 		return r;
 	}
-	k->btf = (btf__free(k->btf), NULL);
+	btf__free(k->btf);
+	k->btf = NULL;
 	if (!hints || !hints->keep_symbols)
 		k->syms = ktbpf_symtab_free(k->syms);
 	settle(k);

@@ -142,7 +142,10 @@ struct ktbpf_kernel_info {
  * interfaces' member names, the walkers' symbol addresses in
  * ktbpf_kernel_info, the possible CPUs' offsets, translation parameters,
  * read plans, VMCOREINFO): the symbol table and the BTF are freed when
- * discovery ends (hints->keep_symbols keeps the symbols). Errors name the
+ * discovery ends (hints->keep_symbols keeps the symbols). Discovery's own
+ * temporaries are megabytes: glibc keeps that much freed heap for reuse
+ * (about 12 MiB after a 6.1-sized kernel, not per kernel; a service may fix
+ * M_MMAP_THRESHOLD with mallopt() to hand it back). Errors name the
  * missing piece and why, e.g. "no VMCOREINFO note in 512 MiB of guest RAM:
  * the kernel has not booted far enough, or lacks CONFIG_VMCORE_INFO"
  * (-EINPROGRESS: not ready yet; err.h lists the classes), "symbol
