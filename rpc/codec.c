@@ -66,17 +66,17 @@ json_t *ktbpf_codec_count(uint64_t v)
 
 json_t *ktbpf_codec_kernel(const struct ktbpf_kernel_info *ki)
 {
-	return json_pack("{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:s, s:o}", "release",
-			 ktbpf_codec_text(ki->release), "arch", ktbpf_arch_name(ki->arch),
-			 "kaslr_offset", ktbpf_codec_hex(ki->kaslr_offset), "phys_base",
-			 ktbpf_codec_hex(ki->phys_base), "page_offset",
-			 ktbpf_codec_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
-			 "nr_cpu_ids", ktbpf_codec_count(ki->nr_cpu_ids), "possible_cpus",
-			 ktbpf_codec_count(ki->nr_possible_cpus), "percpu_scheme",
-			 ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
-			 ktbpf_source_name(ki->symbols_source), "btf_source",
-			 ktbpf_source_name(ki->btf_source), "discover_ns",
-			 ktbpf_codec_count(ki->discover_ns));
+	return json_pack(
+		"{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o}", "release",
+		ktbpf_codec_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
+		ktbpf_codec_hex(ki->kaslr_offset), "phys_base", ktbpf_codec_hex(ki->phys_base),
+		"page_offset", ktbpf_codec_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
+		"nr_cpu_ids", ktbpf_codec_count(ki->nr_cpu_ids), "possible_cpus",
+		ktbpf_codec_count(ki->nr_possible_cpus), "percpu_scheme",
+		ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
+		ktbpf_source_name(ki->symbols_source), "symbols", ktbpf_codec_count(ki->nr_symbols),
+		"btf_source", ktbpf_source_name(ki->btf_source), "btf_size",
+		ktbpf_codec_count(ki->btf_size), "discover_ns", ktbpf_codec_count(ki->discover_ns));
 }
 
 static json_t *json_prog(const struct ktbpf_prog *p)
@@ -107,10 +107,11 @@ static json_t *json_instance(const struct ktbpf_st_instance *in)
 					       ktbpf_codec_text(in->members[i].member), "prog_id",
 					       ktbpf_codec_count(in->members[i].prog_id))) < 0)
 			members = (json_decref(members), NULL);
-	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o}", "map_id", ktbpf_codec_count(in->map_id),
-			 "name", ktbpf_codec_text(in->name), "interface",
-			 json_text_or_null(in->iface), "state", ktbpf_st_state_name(in->state),
-			 "object", json_text_or_null(in->obj_name), "members", members);
+	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:b}", "map_id",
+			 ktbpf_codec_count(in->map_id), "name", ktbpf_codec_text(in->name),
+			 "interface", json_text_or_null(in->iface), "state",
+			 ktbpf_st_state_name(in->state), "object", json_text_or_null(in->obj_name),
+			 "members", members, "linked", in->linked);
 }
 
 static const char *active_source(enum ktbpf_active_source src)

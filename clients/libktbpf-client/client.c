@@ -113,11 +113,11 @@ EXPORT int ktbpf_client_connect(const char *path, struct ktbpf_client **ret_clie
 	}
 	/* Connect blocking (a Unix connect completes or fails at once), then go nonblocking. */
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = ktbpf_err_set(err, -errno, "cannot connect to ktbpfd at %s: %s%s", path,
-				  strerror(errno),
-				  errno == ENOENT || errno == ECONNREFUSED
-					  ? " (is ktbpfd running? set $KTBPF_SOCKET or --socket)"
-					  : "");
+		r = ktbpf_err_set(
+			err, -errno, "cannot connect to ktbpfd at %s: %s%s", path, strerror(errno),
+			errno == ENOENT || errno == ECONNREFUSED
+				? " (is ktbpfd running? $KTBPF_SOCKET names another socket)"
+				: "");
 		goto fail;
 	}
 	r = fcntl(c->fd, F_GETFL);

@@ -125,7 +125,8 @@ static void assert_json_instances(const struct kit_guest *g, const char *out)
 			n += (size_t)snprintf(buf + n, sizeof(buf) - n,
 					      "%s{\"member\":\"%s\",\"prog_id\":%u}", m ? "," : "",
 					      t->member[m], t->prog_id[m]);
-		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "]}");
+		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "],\"linked\":%s}",
+				      t->spec.linked ? "true" : "false");
 	}
 	snprintf(buf + n, sizeof(buf) - n, "],");
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
@@ -276,7 +277,8 @@ Test(inspect, nothing_attached_json_and_table_say_why)
 	snprintf(want, sizeof(want),
 		 "\"struct_ops\":[{\"map_id\":%u,\"name\":\"idle\",\"interface\":"
 		 "\"tcp_congestion_ops\",\"state\":\"tobefree\",\"object\":\"idle\",\"members\":"
-		 "[{\"member\":\"cong_avoid\",\"prog_id\":1}]}],\"active\":{\"attached\":false,"
+		 "[{\"member\":\"cong_avoid\",\"prog_id\":1}],\"linked\":false}],\"active\":{"
+		 "\"attached\":false,"
 		 "\"instances\":[],\"map_id\":null,\"obj_name\":null,\"interface\":null,\"source\":"
 		 "\"none\",\"reason\":\"1 struct_ops instance(s) loaded, none attached\"},"
 		 "\"sched_ext\":null,\"torn\":false,",
