@@ -255,12 +255,14 @@ static void read_events(const struct where *h, const struct ktbpf_cpu *cpus, uin
 			continue;
 		for (i = 0; i < o->nr_events; i++) {
 			memcpy(&row[i], buf + o->events[i].off, 8);
-			scx->events[i] += row[i];
+			scx->events[i].total += row[i];
 		}
 		scx->event_cpu_ids[rows++] = cpus[c].cpu;
 	}
 	scx->nr_event_cpus = rows;
 	scx->nr_events = o->nr_events;
+	for (i = 0; i < o->nr_events; i++)
+		memcpy(scx->events[i].name, o->events[i].name, KTBPF_SCX_EVENT_NAME_LEN);
 	if (rows)
 		scx->have |= KTBPF_SCX_HAVE_EVENTS;
 }

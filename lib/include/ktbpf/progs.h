@@ -199,12 +199,15 @@ struct ktbpf_scx {
 	bool switched_all; /* every task is on sched_ext (__scx_switched_all) */
 	int64_t nr_rejected, enable_seq;
 	int64_t exit_kind; /* the kernel's current exit kind (scx_exit_kind / sch->exit_kind) */
-	/* SCX_EV_* (6.15+): names in the kernel's offsets (ktbpf_scx_offsets.events) */
+	/* SCX_EV_* (6.15+), named from BTF, in struct scx_event_stats' order */
 	uint32_t nr_events;
-	int64_t events[KTBPF_SCX_MAX_EVENTS]; /* summed over the possible CPUs */
-	uint32_t nr_event_cpus;		      /* rows of events_cpu */
-	int64_t *events_cpu;		      /* [cpu row][event], owned by the snapshot */
-	uint32_t *event_cpu_ids;	      /* CPU number of each row */
+	struct {
+		char name[KTBPF_SCX_EVENT_NAME_LEN];
+		int64_t total; /* summed over the CPUs read */
+	} events[KTBPF_SCX_MAX_EVENTS];
+	uint32_t nr_event_cpus;	 /* rows of events_cpu */
+	int64_t *events_cpu;	 /* [cpu row][event], owned by the snapshot */
+	uint32_t *event_cpu_ids; /* CPU number of each row */
 	struct ktbpf_scx_exit exit;
 };
 
