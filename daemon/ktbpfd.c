@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "daemon-internal.h"
+#include "notify.h"
 
 static void usage(FILE *out)
 {
@@ -285,8 +286,7 @@ static void on_signal(uv_signal_t *s, int signum)
 		return;
 	fprintf(stderr, "ktbpfd: %s: draining %u connection(s), %u VM(s)\n", strsignal(signum),
 		d->nr_conns, d->nr_vms);
-	if (d->systemd)
-		sd_notify(0, "STOPPING=1");
+	notify_stopping(d);
 	d->draining = true;
 	d->drain_deadline_ns = now_ns() + d->set.drain_timeout_ms * 1000000ull;
 	close_listeners(d);
@@ -322,8 +322,7 @@ int main(int argc, char **argv)
 	d->sigterm.data = d->sigint.data = d;
 	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, on_signal, SIGINT);
-	if (d->systemd)
-		sd_notify(0, "READY=1");
+	notify_ready(d);
 	fprintf(stderr, "ktbpfd %s: listening on %s\n", KTBPF_VERSION,
 		socket_path ? socket_path : "systemd's sockets");
 	uv_run(d->loop, UV_RUN_DEFAULT);

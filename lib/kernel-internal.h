@@ -66,7 +66,8 @@ int kf_check_symbols(const char *path, const char *what, const struct kf_guest *
  * kernel-note.c (names kn_): the VMCOREINFO note of the running kernel, at
  * the hinted address (exactly), else by a scan that tries the guess first
  * and takes only a note whose own page tables and init_uts_ns agree with it
- * (x86_64; a stale note of an earlier boot is skipped). Errors as
+ * and, given a CR3, whose root shares CR3's kernel half (x86_64; a stale
+ * note of an earlier boot is skipped). Errors as
  * ktbpf_vmcoreinfo_find() / ktbpf_vmcoreinfo_scan().
  */
 int kn_find(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *h,

@@ -12,8 +12,9 @@
 
 #include "kernel-internal.h"
 
-#define X86_UTS_LEN	65		  /* include/uapi/linux/utsname.h: __NEW_UTS_LEN + 1 */
-#define X86_UTS_RELEASE (2 * X86_UTS_LEN) /* new_utsname.release after sysname, nodename */
+#define X86_PTE_ADDR_MASK 0x000ffffffffff000ull
+#define X86_UTS_LEN	  65		    /* include/uapi/linux/utsname.h: __NEW_UTS_LEN + 1 */
+#define X86_UTS_RELEASE	  (2 * X86_UTS_LEN) /* new_utsname.release after sysname, nodename */
 
 int kn_kimage_size(const struct ktbpf_vmcoreinfo *vi, uint64_t *ret, struct ktbpf_err *err)
 {
@@ -81,13 +82,43 @@ static int check_sym(struct ktbpf_xlate *x, const struct ktbpf_mmu *m, const cha
 }
 
 /*
+ * With the caller's CR3 (what the vCPU runs on: the running kernel's, by
+ * definition), the note's root must share its kernel half: every page
+ * directory copies the kernel's top-level entries (arch/x86/mm/pgtable.c:
+ * pgd_ctor()), so the entry mapping __START_KERNEL_map (the last one) is the
+ * same. Under page-table isolation a user-mode CR3 points at the second page
+ * of an 8 KiB pair (arch/x86/include/asm/pgtable_64.h: kernel_to_user_pgdp()),
+ * whose kernel half is PTI's own: the first page is compared too. An earlier
+ * boot's kernel, intact in RAM, passes every other check but this one.
+ */
+static int check_cr3(const struct ktbpf_mem *mem, uint64_t cr3, uint64_t pgd_pa,
+		     struct ktbpf_err *err)
+{
+	uint64_t root = cr3 & X86_PTE_ADDR_MASK, mine, theirs;
+
+	if (ktbpf_mem_read_nofault(mem, pgd_pa + 511 * 8, &mine, 8, NULL) < 0)
+		return ktbpf_err_set(err, -ESTALE, "its page-table root 0x%llx is not in RAM",
+				     (unsigned long long)pgd_pa);
+	if (ktbpf_mem_read_nofault(mem, root + 511 * 8, &theirs, 8, NULL) == 0 && theirs == mine)
+		return 0;
+	if (ktbpf_mem_read_nofault(mem, (root & ~0x1000ull) + 511 * 8, &theirs, 8, NULL) == 0 &&
+	    theirs == mine)
+		return 0;
+	return ktbpf_err_set(err, -ESTALE,
+			     "its page-table root 0x%llx maps the kernel image unlike the running "
+			     "CR3 0x%llx",
+			     (unsigned long long)pgd_pa, (unsigned long long)cr3);
+}
+
+/*
  * x86_64: the note's page-table root (init_top_pgt through phys_base) must
  * map its own _stext and init_uts_ns where phys_base puts them, and
  * init_uts_ns.name.release there (kernel/vmcore_info.c writes OSRELEASE from
  * it) must be the note's OSRELEASE. A stale note's kernel was overwritten by
  * the one that booted after it (its image, its page tables) or its tables
  * map another KASLR slide. kallsyms, decoded later, are proven against the
- * same note's _stext and SYMBOL()s (kallsyms.c).
+ * same note's _stext and SYMBOL()s (kallsyms.c). An earlier boot's kernel
+ * left whole in RAM passes all this; only the CR3 hint tells it apart.
  */
 static int note_is_live(void *ctx, const struct ktbpf_vmcoreinfo *vi, struct ktbpf_err *err)
 {
@@ -115,7 +146,9 @@ static int note_is_live(void *ctx, const struct ktbpf_vmcoreinfo *vi, struct ktb
 	if (!x)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
 	has_off = ktbpf_vmcoreinfo_get(vi, "OFFSET(uts_namespace.name)", off, sizeof(off)) == 0;
-	r = uts ? check_sym(x, &m, "init_uts_ns", uts, err) : 0;
+	r = h->has_cr3 ? check_cr3(c->mem, h->cr3, m.pgd_pa, err) : 0;
+	if (r == 0 && uts)
+		r = check_sym(x, &m, "init_uts_ns", uts, err);
 	if (r == 0 && stext)
 		r = check_sym(x, &m, "_stext", stext, err);
 	if (r == 0 && uts && has_off) {

@@ -97,6 +97,25 @@ static void resolve_optional(struct ktbpf_kernel *k)
 	if (sym(k, "scx_enable_state_var", &k->info.scx_enable_state) < 0 &&
 	    sym(k, "scx_ops_enable_state_var", &k->info.scx_enable_state) < 0)
 		k->info.scx_enable_state = 0;
+	if (sym(k, "scx_exit_kind", &k->info.scx_exit_kind) < 0)
+		k->info.scx_exit_kind = 0;
+	if (sym(k, "scx_exit_info", &k->info.scx_exit_info) < 0)
+		k->info.scx_exit_info = 0;
+	if (sym(k, "scx_bypass_depth", &k->info.scx_bypass_depth) < 0 &&
+	    sym(k, "scx_ops_bypass_depth", &k->info.scx_bypass_depth) < 0)
+		k->info.scx_bypass_depth = 0;
+	if (sym(k, "scx_nr_rejected", &k->info.scx_nr_rejected) < 0)
+		k->info.scx_nr_rejected = 0;
+	if (sym(k, "scx_enable_seq", &k->info.scx_enable_seq) < 0)
+		k->info.scx_enable_seq = 0;
+	if (sym(k, "scx_watchdog_timeout", &k->info.scx_watchdog_timeout) < 0)
+		k->info.scx_watchdog_timeout = 0;
+	if (sym(k, "scx_watchdog_timestamp", &k->info.scx_watchdog_timestamp) < 0)
+		k->info.scx_watchdog_timestamp = 0;
+	if (sym(k, "__scx_switched_all", &k->info.scx_switched_all) < 0)
+		k->info.scx_switched_all = 0;
+	if (sym(k, "jiffies_64", &k->info.jiffies) < 0 && sym(k, "jiffies", &k->info.jiffies) < 0)
+		k->info.jiffies = 0;
 }
 
 /* VMCOREINFO from the caller's text, the hinted address, or a scan of guest RAM. */
@@ -632,6 +651,28 @@ static const struct ktbpf_kernel_hints *name_files(const struct ktbpf_kernel_hin
 	return &nh->h;
 }
 
+/*
+ * The few KiB a kernel keeps that were allocated among discovery's
+ * megabytes of temporaries (symbols, BTF) move to memory allocated after
+ * those are freed: left where they were, they pin the freed heap around
+ * them, and a process that discovers many kernels grows by hundreds of KiB
+ * per kernel (glibc), not by what it holds.
+ */
+static void settle(struct ktbpf_kernel *k)
+{
+	struct ktbpf_cpu *cpus;
+
+	k->ops = ops_table_move(k->ops);
+	if (!k->percpu.nr)
+		return;
+	cpus = malloc(k->percpu.nr * sizeof(*cpus));
+	if (!cpus)
+		return;
+	memcpy(cpus, k->percpu.cpus, k->percpu.nr * sizeof(*cpus));
+	free(k->percpu.cpus);
+	k->percpu.cpus = cpus;
+}
+
 int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
 			  struct ktbpf_kernel **ret, struct ktbpf_err *err)
 {
@@ -661,9 +702,11 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 		ktbpf_kernel_free(k);
 		return r;
 	}
-	k->btf = (btf__free(k->btf), NULL);
+	btf__free(k->btf);
+	k->btf = NULL;
 	if (!hints || !hints->keep_symbols)
 		k->syms = ktbpf_symtab_free(k->syms);
+	settle(k);
 	k->plans_ok = plans_build(&k->plans, &k->off, &k->plans_err) == 0;
 	k->serial = ++last_serial;
 	k->info.discover_ns = now_ns() - t0;

@@ -57,6 +57,12 @@ struct ops_table {
 int ops_table_build(const struct btf *btf, struct ops_table **ret, struct ktbpf_err *err);
 struct ops_table *ops_table_free(struct ops_table *t);
 
+/*
+ * t copied to a new allocation (its pointers moved along), the old one
+ * freed; t itself when memory runs out. See kernel.c: settle().
+ */
+struct ops_table *ops_table_move(struct ops_table *t);
+
 /* The interface with ops struct type_id / value type value_id, or NULL. */
 const struct st_layout *ops_by_type(const struct ops_table *t, uint32_t type_id);
 const struct st_layout *ops_by_value(const struct ops_table *t, uint32_t value_id);

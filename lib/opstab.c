@@ -176,6 +176,40 @@ int ops_table_build(const struct btf *btf, struct ops_table **ret, struct ktbpf_
 	return 0;
 }
 
+/* p, a pointer into old's block, moved to the same place in new's. */
+static const void *moved(const void *p, const struct ops_table *old, struct ops_table *new)
+{
+	return (const char *)new + ((const char *)p - (const char *)old);
+}
+
+struct ops_table *ops_table_move(struct ops_table *t)
+{
+	struct ops_table *n = malloc(t->bytes);
+	uint32_t i, j;
+
+	if (!n)
+		return t;
+	memcpy(n, t, t->bytes);
+	n->iface = (struct st_layout *)moved(t->iface, t, n);
+	for (i = 0; i < n->nr; i++) {
+		struct st_layout *l = &n->iface[i];
+		struct st_fn_member *m;
+		const char **names;
+
+		l->name = moved(l->name, t, n);
+		names = (const char **)moved(l->names, t, n);
+		for (j = 0; j < l->nr_names; j++)
+			names[j] = moved(names[j], t, n);
+		l->names = names;
+		m = (struct st_fn_member *)moved(l->m, t, n);
+		for (j = 0; j < l->n; j++)
+			m[j].name = moved(m[j].name, t, n);
+		l->m = m;
+	}
+	free(t);
+	return n;
+}
+
 struct ops_table *ops_table_free(struct ops_table *t)
 {
 	free(t);

@@ -397,6 +397,7 @@ static int scan_file(struct scan *sc, uint8_t *buf, uint64_t lo, uint64_t hi)
 struct extents {
 	uint64_t (*v)[2];
 	size_t n, cap;
+	bool tail_has_holes; /* the last stretch is the capped rest: holes included */
 };
 
 /*
@@ -410,6 +411,7 @@ static int collect_extents(const struct scan *sc, const struct ktbpf_mem_region 
 	uint64_t pa = rg->gpa, end = rg->gpa + rg->size, s, e;
 
 	x->n = 0;
+	x->tail_has_holes = false;
 	while (pa < end && ktbpf_mem_find_data(sc->mem, pa, &s, &e) == 0 && s < end) {
 		if (x->n == x->cap) {
 			size_t cap = x->cap ? 2 * x->cap : 256;
@@ -424,7 +426,8 @@ static int collect_extents(const struct scan *sc, const struct ktbpf_mem_region 
 		s &= ~(uint64_t)(PAGE - 1);
 		if (s < rg->gpa)
 			s = rg->gpa;
-		if (e > end || x->n + 1 == MAX_EXTENTS)
+		x->tail_has_holes = x->n + 1 >= MAX_EXTENTS;
+		if (e > end || x->tail_has_holes)
 			e = end;
 		if (x->n && x->v[x->n - 1][1] >= s)
 			x->v[x->n - 1][1] = e;
@@ -464,7 +467,8 @@ static int scan_region(struct scan *sc, const struct ktbpf_mem_region *rg, struc
 	for (size_t i = x->n; i-- > 0 && r == 1;) {
 		uint64_t lo = x->v[i][0], hi = x->v[i][1];
 
-		if (p) {
+		/* The capped rest holds holes: pread() reads them without allocating. */
+		if (p && !(x->tail_has_holes && i == x->n - 1)) {
 			sc->data += hi - lo;
 			r = scan_bytes(sc, p + (lo - rg->gpa), lo, hi);
 		} else {

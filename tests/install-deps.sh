@@ -8,8 +8,9 @@ packages=(
 	# build
 	gcc meson ninja-build pkg-config
 	libbpf-dev libelf-dev zlib1g-dev libjansson-dev libuv1-dev libsystemd-dev
-	# tests
-	libcriterion-dev
+	# tests; python3 and systemd: the protocol client and the units' tests
+	# (systemd-analyze, systemd-socket-activate; no systemd as PID 1 needed)
+	libcriterion-dev python3 systemd
 	# real-guest tests: BPF objects, static guest agent, QEMU, initramfs
 	clang llvm libclang-rt-14-dev bpftool qemu-system-x86 busybox-static cpio xz-utils zstd lz4 gzip
 	# the sched_ext test kernel, built from Debian's linux-source-6.12

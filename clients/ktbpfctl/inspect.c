@@ -68,10 +68,14 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "counts and times summed over CPUs, whether runtime stats are enabled in the\n"
 	      "guest, the struct_ops instances (maps: state, member -> program, object) and\n"
 	      "the one the kernel has attached (sched_ext's current scheduler, else those in\n"
-	      "use, such as a TCP congestion control). Kernel facts (KASLR, paging, symbols,\n"
-	      "BTF) are discovered from the RAM itself; files given below take precedence.\n"
-	      "\n"
-	      "Options:\n"
+	      "use, such as a TCP congestion control), and sched_ext's state: flags, watchdog,\n"
+	      "bypass depth, counters, SCX_EV_* events and why the scheduler exited (the\n"
+	      "kernel's exit record: kind, message, backtrace, dump). Kernel facts (KASLR,\n"
+	      "paging, symbols, BTF) are discovered from the RAM itself; files given below\n"
+	      "take precedence.\n"
+	      "\n",
+	      out);
+	fputs("Options:\n"
 	      "  --ram FILE             guest RAM: a raw memory file (QEMU memory-backend-file)\n"
 	      "                         or an ELF core (QEMU dump-guest-memory, /proc/vmcore);\n"
 	      "                         an ELF core gives its own regions and VMCOREINFO\n"
@@ -101,7 +105,7 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --budget READS         stop a walk after this many guest reads and print what\n"
 	      "                         it has, marked incomplete (exit 3); 0: no bound\n"
 	      "                         (default 2097152; 64 programs x 64 CPUs take ~700)\n"
-	      "  --budget-ms MS         the same for the walk's wall time (default 40)\n"
+	      "  --budget-ms MS         the same for the walk's CPU time (default 40)\n"
 	      "  -h, --help             show this help\n"
 	      "An option with a value, --region apart, may be given once (twice: usage error).\n"
 	      "\n"
@@ -584,21 +588,8 @@ static int run(struct opts *o, struct ctx *c)
 	return -1;
 }
 
-static const char *stats_word(enum ktbpf_stats_state s)
+static int print_json(const struct opts *o, const struct ctx *c, json_t *root)
 {
-	return s == KTBPF_STATS_ENABLED ? "enabled"
-	       : s == KTBPF_STATS_DISABLED
-		       ? "disabled (kernel.bpf_stats_enabled=0: counters stay 0)"
-		       : "unknown";
-}
-
-static int print_json(const struct opts *o, const struct ctx *c)
-{
-	json_t *root = ktbpf_codec_snapshot(c->snap, ktbpf_kernel_info(c->k));
-
-	if (!root)
-		return fail(o, KTBPFCTL_EXIT_FAIL,
-			    "cannot build the JSON document (out of memory?)");
 	if (o->repeat > 1)
 		json_object_set_new(root, "repeat",
 				    json_pack("{s:o, s:o, s:o}", "walks",
@@ -607,194 +598,19 @@ static int print_json(const struct opts *o, const struct ctx *c)
 					      "min_walk_ns", ktbpf_codec_count(c->times[0])));
 	json_dumpf(root, stdout, JSON_COMPACT);
 	fputc('\n', stdout);
-	json_decref(root);
 	return KTBPFCTL_EXIT_OK;
 }
 
-/* ---- tables ---- */
-
-static void print_kernel(const struct ktbpf_kernel_info *ki)
+/* The table is rendered from the same JSON document (render.c), as `ktbpfctl snapshot` does. */
+static int print_table(const struct opts *o, const struct ctx *c, const json_t *root)
 {
-	printf("kernel\n"
-	       "  release       %s\n"
-	       "  arch          %s\n"
-	       "  KASLR offset  0x%" PRIx64 "\n"
-	       "  phys_base     0x%" PRIx64 "\n"
-	       "  page_offset   0x%" PRIx64 "\n"
-	       "  paging        %d-level\n"
-	       "  CPUs          %" PRIu32 " possible (nr_cpu_ids %" PRIu32 ", per-CPU %s)\n"
-	       "  symbols       %s (%zu)\n"
-	       "  BTF           %s (%zu bytes)\n"
-	       "  discovery     %.3f ms\n",
-	       ki->release, ktbpf_arch_name(ki->arch), ki->kaslr_offset, ki->phys_base,
-	       ki->page_offset, ki->l5 ? 5 : 4, ki->nr_possible_cpus, ki->nr_cpu_ids,
-	       ktbpf_percpu_scheme_name(ki->percpu_scheme), ktbpf_source_name(ki->symbols_source),
-	       ki->nr_symbols, ktbpf_source_name(ki->btf_source), ki->btf_size,
-	       (double)ki->discover_ns / 1e6);
-}
-
-static void print_progs(const struct ktbpf_snapshot *s)
-{
-	bool partial = false;
-	size_t i;
-
-	printf("\nstruct_ops programs: %zu (runtime stats %s)\n", s->nr_progs,
-	       stats_word(s->stats));
-	if (!s->nr_progs)
-		return;
-	printf("  %6s  %-16s  %-36s  %8s  %12s  %14s  %10s  %8s\n", "ID", "NAME",
-	       "INTERFACE.MEMBER", "VERIFIED", "RUN_CNT", "RUN_TIME_NS", "AVG_NS", "MISSES");
-	for (i = 0; i < s->nr_progs; i++) {
-		const struct ktbpf_prog *p = &s->progs[i];
-		char im[2 * KTBPF_IFACE_LEN + 2];
-
-		snprintf(im, sizeof(im), "%s.%s", p->iface[0] ? p->iface : "?",
-			 p->member[0] ? p->member : "?");
-		partial |= !p->stats_valid;
-		printf("  %6" PRIu32 "  %-16s  %-36s  %8" PRIu32 "  %12" PRIu64 "  %14" PRIu64
-		       "  %10" PRIu64 "  %8" PRIu64 "%s\n",
-		       p->id, p->name, im, p->verified_insns, p->cnt, p->nsecs,
-		       p->cnt ? p->nsecs / p->cnt : 0, p->misses, p->stats_valid ? "" : " *");
-	}
-	if (partial)
-		printf("  * runtime stats incomplete: some CPUs could not be read (see "
-		       "diagnostics)\n");
-}
-
-static void print_instances(const struct ktbpf_snapshot *s)
-{
-	size_t i;
-	uint32_t m;
-
-	printf("\nstruct_ops instances: %zu\n", s->nr_instances);
-	if (!s->nr_instances)
-		return;
-	printf("  %6s  %-16s  %-24s  %-10s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
-	       "OBJECT", "MEMBERS (member=prog id)");
-	for (i = 0; i < s->nr_instances; i++) {
-		const struct ktbpf_st_instance *in = &s->instances[i];
-
-		char state[24];
-
-		snprintf(state, sizeof(state), "%s%s", ktbpf_st_state_name(in->state),
-			 in->linked ? "+link" : "");
-		printf("  %6" PRIu32 "  %-16s  %-24s  %-10s  %-16s ", in->map_id, in->name,
-		       in->iface[0] ? in->iface : "?", state, in->obj_name[0] ? in->obj_name : "-");
-		for (m = 0; m < in->nr_members; m++)
-			printf(" %s=%" PRIu32, in->members[m].member, in->members[m].prog_id);
-		printf("%s\n", in->nr_members ? "" : " -");
-	}
-}
-
-static void print_active(const struct ktbpf_snapshot *s)
-{
-	const struct ktbpf_active *a = &s->active;
-	uint32_t i;
-
-	if (s->scx.layout != KTBPF_SCX_NONE)
-		printf("\nsched_ext: %s, scheduler %s%s%s (%s layout)\n",
-		       ktbpf_scx_state_name(s->scx.state), s->scx.ops_name[0] ? "'" : "",
-		       s->scx.ops_name[0] ? s->scx.ops_name : "none", s->scx.ops_name[0] ? "'" : "",
-		       s->scx.layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
-	if (!a->attached) {
-		printf("\nactive: nothing attached (%s)\n", a->reason);
-	} else {
-		printf("\nactive: %s (%s, %s", a->obj_name[0] ? a->obj_name : "unknown object",
-		       a->iface[0] ? a->iface : "unknown interface",
-		       a->source == KTBPF_ACTIVE_SCHED_EXT ? "the kernel's sched_ext scheduler"
-							   : "in use");
-		for (i = 0; i < a->nr_instances; i++)
-			printf("%s%" PRIu32, i ? ", " : "; map ", a->map_ids[i]);
-		printf(")%s%s\n", a->reason[0] ? ": " : "", a->reason);
-	}
-	if (s->torn)
-		printf("\nWARNING: the guest changed during the snapshot: the answer may be TORN "
-		       "(see diagnostics)\n");
-}
-
-static void print_rest(const struct ktbpf_snapshot *s)
-{
-	size_t i;
-
-	print_instances(s);
-	print_active(s);
-	if (s->capped)
-		printf("\nWARNING: the walk hit a limit or found the guest's lists inconsistent:\n"
-		       "         the program list may be INCOMPLETE (see diagnostics)\n");
-	if (s->nr_skipped)
-		printf("\nWARNING: %" PRIu32 " prog_idr entries could not be read: the program "
-		       "list may be\n         INCOMPLETE (see diagnostics)\n",
-		       s->nr_skipped);
-	if (!s->nr_diags)
-		return;
-	printf("\ndiagnostics: %zu\n", s->nr_diags + s->diags_dropped);
-	for (i = 0; i < s->nr_diags; i++) {
-		const struct ktbpf_diag *d = &s->diags[i];
-
-		printf("  %-7s %s", ktbpf_codec_errno_name(d->code), d->msg);
-		if (d->addr)
-			printf(" (at 0x%" PRIx64 ")", d->addr);
-		putchar('\n');
-	}
-	if (s->diags_dropped)
-		printf("  ... %zu more not kept\n", s->diags_dropped);
-}
-
-static int print_table(const struct opts *o, const struct ctx *c)
-{
-	print_kernel(ktbpf_kernel_info(c->k));
-	print_progs(c->snap);
-	print_rest(c->snap);
+	ktbpfctl_render_snapshot(root);
 	if (o->repeat > 1)
 		printf("\nwalk: %lu runs, median %.3f us, min %.3f us\n", o->repeat,
 		       (double)c->times[o->repeat / 2] / 1e3, (double)c->times[0] / 1e3);
 	else
 		printf("\nwalk: %.3f us\n", (double)c->snap->walk_ns / 1e3);
 	return KTBPFCTL_EXIT_OK;
-}
-
-/* Append ", reason" (or "reason" first) to why; stops quietly when full. */
-__attribute__((format(printf, 3, 4))) static void add_why(char *why, size_t size, const char *fmt,
-							  ...)
-{
-	size_t len = strlen(why);
-	va_list ap;
-
-	if (len && len + 2 < size) {
-		memcpy(why + len, ", ", 3);
-		len += 2;
-	}
-	va_start(ap, fmt);
-	vsnprintf(why + len, size - len, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Why the answer is not whole, in words for stderr (false when it is): a
- * script must never take it for a complete list with exact counters.
- */
-static bool incomplete(const struct ktbpf_snapshot *s, char *why, size_t size)
-{
-	size_t i, stats = 0;
-
-	why[0] = '\0';
-	for (i = 0; i < s->nr_progs; i++)
-		stats += !s->progs[i].stats_valid;
-	if (s->over_budget)
-		add_why(why, size, "the walk's budget was spent (raise --budget/--budget-ms)");
-	else if (s->capped)
-		add_why(why, size, "a limit was hit or a list was inconsistent");
-	if (s->nr_skipped)
-		add_why(why, size, "%" PRIu32 " entries skipped", s->nr_skipped);
-	if (stats)
-		add_why(why, size, "runtime stats of %zu programs incomplete", stats);
-	if (s->stats == KTBPF_STATS_UNKNOWN)
-		add_why(why, size, "runtime stats state unknown");
-	if (s->torn)
-		add_why(why, size, "the guest changed during the snapshot (torn)");
-	if (s->diags_dropped)
-		add_why(why, size, "%zu diagnostics dropped", s->diags_dropped);
-	return why[0] != '\0';
 }
 
 static void ctx_fini(struct ctx *c)
@@ -816,6 +632,7 @@ int ktbpfctl_inspect(int argc, char **argv)
 			 .budget = {.max_reads = KTBPF_BUDGET_READS_DEFAULT,
 				    .max_ns = KTBPF_BUDGET_NS_DEFAULT}};
 	struct ctx c = {.fd = -1, .files = {{.fd = -1}, {.fd = -1}, {.fd = -1}}};
+	json_t *root = NULL;
 	char why[256];
 	int r;
 
@@ -823,14 +640,21 @@ int ktbpfctl_inspect(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	r = run(&o, &c);
-	if (r < 0)
-		r = o.json ? print_json(&o, &c) : print_table(&o, &c);
+	if (r < 0) {
+		root = ktbpf_codec_snapshot(c.snap, ktbpf_kernel_info(c.k));
+		if (!root)
+			r = fail(&o, KTBPFCTL_EXIT_FAIL,
+				 "cannot build the JSON document (out of memory?)");
+		else
+			r = o.json ? print_json(&o, &c, root) : print_table(&o, &c, root);
+	}
 	/* A full disk or a closed pipe must not pass for an answer. */
 	if (r == KTBPFCTL_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
 		r = fail(NULL, KTBPFCTL_EXIT_FAIL, "cannot write the output: %s",
 			 strerror(errno ? errno : EIO));
-	if (r == KTBPFCTL_EXIT_OK && incomplete(c.snap, why, sizeof(why)))
+	if (r == KTBPFCTL_EXIT_OK && ktbpfctl_snapshot_incomplete(root, why, sizeof(why)))
 		r = fail(NULL, KTBPFCTL_EXIT_INCOMPLETE, "answer incomplete: %s", why);
+	json_decref(root);
 	ctx_fini(&c);
 	return r;
 }

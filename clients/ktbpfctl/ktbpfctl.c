@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ktbpfctl: the command-line client. A subcommand dispatcher: each command
- * lives in its own file (inspect.c) and owns its options. Commands that talk
- * to ktbpfd (list, status, snapshot, dump, top) and the live host backend
- * (host) join the table below as they are written.
+ * lives in its own file (inspect.c; list, status and snapshot, which ask
+ * ktbpfd, in daemon-cmds.c) and owns its options. dump, dumps, top and the
+ * live host backend (host) join the table below as they are written.
  */
 #include <stdio.h>
 #include <string.h>
@@ -14,6 +14,8 @@
 #define KTBPF_VERSION "0.1.0"
 #endif
 
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
 struct command {
 	const char *name;
 	int (*run)(int argc, char **argv);
@@ -23,6 +25,10 @@ struct command {
 static const struct command commands[] = {
 	{"inspect", ktbpfctl_inspect,
 	 "read struct_ops programs from a guest RAM file or ELF core (offline, no daemon)"},
+	{"list", ktbpfctl_list, "list the VMs registered with ktbpfd"},
+	{"status", ktbpfctl_status, "a VM's kernel discovery state and why (ktbpfd)"},
+	{"snapshot", ktbpfctl_snapshot,
+	 "a registered VM's struct_ops programs, as inspect (ktbpfd)"},
 };
 
 static void usage(FILE *out)
@@ -47,14 +53,18 @@ static void usage(FILE *out)
 	      "Examples:\n"
 	      "  ktbpfctl inspect --ram guest.core\n"
 	      "  ktbpfctl inspect --ram guest.mem --vmlinux vmlinux --json\n"
+	      "  ktbpfctl list                     (VMs registered with ktbpfd)\n"
+	      "  ktbpfctl snapshot guest3 --json   (ask ktbpfd; --socket or $KTBPF_SOCKET)\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  success\n"
-	      "  1  the question could not be answered (input unreadable, kernel not found)\n"
+	      "  1  the question could not be answered (input unreadable, kernel not found,\n"
+	      "     no ktbpfd to ask, no such VM)\n"
 	      "  2  usage error\n"
 	      "  3  an answer was printed but it is incomplete (entries skipped, a limit hit,\n"
 	      "     runtime stats incomplete or unknown, a torn snapshot): never a whole answer\n"
-	      "  4  the guest kernel is not ready yet (no VMCOREINFO note: still booting?):\n"
+	      "  4  the guest kernel is not ready yet (no VMCOREINFO note, or ktbpfd has not\n"
+	      "     discovered it: still booting?):\n"
 	      "     retry later\n"
 	      "\n"
 	      "See ktbpfctl(1).\n",
@@ -75,6 +85,11 @@ int main(int argc, char **argv)
 			ktbpfctl_inspect_usage(stdout);
 			return KTBPFCTL_EXIT_OK;
 		}
+		for (i = 1; argc > 2 && !strcmp(argv[1], "help") && i < ARRAY_SIZE(commands); i++)
+			if (!strcmp(argv[2], commands[i].name)) {
+				ktbpfctl_daemon_usage(commands[i].name, stdout);
+				return KTBPFCTL_EXIT_OK;
+			}
 		usage(stdout);
 		return KTBPFCTL_EXIT_OK;
 	}

@@ -2,6 +2,9 @@
 #ifndef KTBPFCTL_H
 #define KTBPFCTL_H
 
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 
 /*
@@ -28,5 +31,18 @@ enum {
 
 int ktbpfctl_inspect(int argc, char **argv);
 void ktbpfctl_inspect_usage(FILE *out);
+
+/* list, status, snapshot: commands that ask ktbpfd (daemon-cmds.c). */
+int ktbpfctl_list(int argc, char **argv);
+int ktbpfctl_status(int argc, char **argv);
+int ktbpfctl_snapshot(int argc, char **argv);
+void ktbpfctl_daemon_usage(const char *cmd, FILE *out);
+
+/* render.c: the table for a Snapshot JSON document (inspect and snapshot alike). */
+void ktbpfctl_render_snapshot(const json_t *snap);
+/* The "kernel" block of it. */
+void ktbpfctl_render_kernel(const json_t *kernel);
+/* Why the Snapshot is not whole, in words (false when it is whole). */
+bool ktbpfctl_snapshot_incomplete(const json_t *snap, char *why, size_t size);
 
 #endif

@@ -331,3 +331,110 @@ Test(discovery, kernel_image_size_from_vmcoreinfo)
 	kit_kernel_free(kk);
 	kit_image_free(im);
 }
+
+/*
+ * An earlier boot's kernel left whole in RAM (image, page tables, note above
+ * the live one): its note passes every check of its own. The vCPU's CR3 is
+ * the running kernel's, so with it the earlier note is skipped.
+ */
+Test(discovery, intact_earlier_kernel_told_apart_by_cr3)
+{
+	struct kit_kernel_opts old_o = {.slide = 0x2000000, .release = "6.0.0-old"};
+	struct kit_kernel_opts live_o = {.slide = 0x8000000, .image_pa = 64ull << 20};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_err err = {0};
+	struct kit_image *im = kit_image_new(256ull << 20);
+	struct kit_kernel *old = kit_kernel_new(im, &old_o), *live = kit_kernel_new(im, &live_o);
+	int fd = memfd_create("ram", MFD_CLOEXEC);
+	struct ktbpf_mem *m;
+
+	with_btf(old);
+	with_btf(live);
+	kit_kernel_finish(live);
+	kit_kernel_finish(old); /* its note above the live one */
+	cr_assert_gt(old->vmcoreinfo_pa, live->vmcoreinfo_pa);
+	kit_image_write_sparse(im, fd);
+	m = mem_of(fd, im->size);
+	h.has_cr3 = true;
+	h.cr3 = live->pgd_pa | 0x18; /* PCD/PWT bits are not the address */
+	cr_assert_eq(ktbpf_kernel_discover(m, &h, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, live->vmcoreinfo_pa);
+	cr_assert_str_eq(ktbpf_kernel_info(k)->release, "6.1.0-kit");
+	cr_assert_eq(ktbpf_kernel_info(k)->kaslr_offset, 0x8000000);
+	ktbpf_kernel_free(k);
+	h.cr3 = old->pgd_pa;
+	cr_assert_eq(ktbpf_kernel_discover(m, &h, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_info(k)->vmcoreinfo_pa, old->vmcoreinfo_pa);
+	ktbpf_kernel_free(k);
+	ktbpf_mem_free(m);
+	kit_kernel_free(old);
+	kit_kernel_free(live);
+	kit_image_free(im);
+	close(fd);
+}
+
+/* ---- hostile RAM: caps on what a scan does ---- */
+
+static void put_raw_note(struct kit_image *im, uint64_t pa, const char *text)
+{
+	uint32_t n = (uint32_t)strlen(text);
+
+	kit_w32(im, pa, 11);
+	kit_w32(im, pa + 4, n);
+	kit_w32(im, pa + 8, 0);
+	kit_wbytes(im, pa + 12, "VMCOREINFO", 11);
+	kit_wbytes(im, pa + 24, text, n);
+}
+
+/* A page head that looks like a note on 100 pages: the scan gives up after 64, naming why. */
+Test(discovery, ram_full_of_fake_notes_capped)
+{
+	struct kit_image *im = kit_image_new(8ull << 20);
+	struct ktbpf_vmcoreinfo *vi = malloc(sizeof(*vi));
+	struct ktbpf_err err = {0};
+
+	for (uint64_t i = 0; i < 100; i++)
+		put_raw_note(im, (1ull << 20) + i * 4096, "OSRELEASE=6.1\nKERNELOFFSET=nothex\n");
+	cr_assert_eq(ktbpf_vmcoreinfo_scan(kit_mem(im), 0, NULL, NULL, vi, &err), -E2BIG, "%s",
+		     err.msg);
+	cr_assert_not_null(strstr(err.msg, "more than 64 VMCOREINFO notes"), "%s", err.msg);
+	free(vi);
+	kit_image_free(im);
+}
+
+/*
+ * More data stretches than the scan keeps (every other page written, 80000
+ * stretches): the rest is read whole with pread, the note at the bottom is
+ * still found, and the holes in between stay holes.
+ */
+Test(discovery, too_many_data_stretches_still_sparse)
+{
+	uint64_t pages = 160000, size = pages * 4096;
+	struct ktbpf_vmcoreinfo *vi = malloc(sizeof(*vi));
+	int fd = memfd_create("ram", MFD_CLOEXEC);
+	struct ktbpf_err err = {0};
+	static char page[4096];
+	struct ktbpf_mem *m;
+	uint64_t before;
+
+	cr_assert_eq(ftruncate(fd, (off_t)size), 0);
+	memset(page, 0x5a, sizeof(page));
+	for (uint64_t i = 1; i < pages; i += 2)
+		cr_assert_eq(pwrite(fd, page, 4096, (off_t)(i * 4096)), 4096);
+	/* The note on page 1 (the first written), text as a kernel writes it. */
+	memset(page, 0, sizeof(page));
+	memcpy(page, (uint32_t[]){11, 15, 0}, 12);
+	memcpy(page + 12, "VMCOREINFO", 11);
+	memcpy(page + 24, "OSRELEASE=6.1\n", 15);
+	cr_assert_eq(pwrite(fd, page, 4096, 4096), 4096);
+	before = blocks(fd);
+	m = mem_of(fd, size);
+	cr_assert_eq(ktbpf_vmcoreinfo_scan(m, 0, NULL, NULL, vi, &err), 0, "%s", err.msg);
+	cr_assert_eq(vi->note_pa, 4096);
+	cr_assert_eq(blocks(fd), before, "the scan allocated %lld blocks",
+		     (long long)(blocks(fd) - before));
+	ktbpf_mem_free(m);
+	close(fd);
+	free(vi);
+}

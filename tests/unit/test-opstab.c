@@ -141,3 +141,31 @@ Test(opstab, hostile_btf_bounded_in_interfaces_members_and_names)
 	ops_table_free(t);
 	btf__free(f.btf);
 }
+
+/* A moved table (kernel.c: settle()) reads the same and points only into its own block. */
+Test(opstab, moved_table_reads_the_same)
+{
+	struct fixture f;
+	struct ops_table *t;
+	const struct st_layout *l;
+	const char *lo, *hi;
+	uint32_t j;
+	int ops;
+
+	fixture_init(&f);
+	ops = add_iface(&f, "sched_ext_ops", 5, true);
+	t = ops_table_move(build(&f));
+	lo = (const char *)t;
+	hi = lo + t->bytes;
+	l = ops_by_type(t, (uint32_t)ops);
+	cr_assert_not_null(l);
+	cr_assert_str_eq(l->name, "sched_ext_ops");
+	cr_assert(l->name >= lo && l->name < hi);
+	for (j = 0; j < l->nr_names; j++)
+		cr_assert((const char *)l->names[j] >= lo && (const char *)l->names[j] < hi);
+	cr_assert_eq(l->n, 5);
+	cr_assert_str_eq(l->m[4].name, "op4");
+	cr_assert_eq(l->m[4].off, 32);
+	ops_table_free(t);
+	btf__free(f.btf);
+}

@@ -58,7 +58,11 @@ struct ktbpf_file {
 struct ktbpf_kernel_hints {
 	enum ktbpf_arch arch; /* UNKNOWN: x86_64 unless VMCOREINFO says otherwise */
 	bool has_cr3;
-	uint64_t cr3; /* x86_64 CR3 / aarch64 TTBR1_EL1 */
+	/*
+	 * x86_64 CR3 / aarch64 TTBR1_EL1. On x86_64 it also tells the running
+	 * kernel's VMCOREINFO note from an earlier boot's left whole in RAM.
+	 */
+	uint64_t cr3;
 	bool has_tcr_el1;
 	uint64_t tcr_el1;
 	/*
@@ -129,6 +133,16 @@ struct ktbpf_kernel_info {
 	uint64_t scx_root;	   /* 6.16+: struct scx_sched __rcu * */
 	uint64_t scx_ops;	   /* up to 6.15: static struct sched_ext_ops */
 	uint64_t scx_enable_state; /* scx_enable_state_var, scx_ops_enable_state_var before 6.15 */
+	/* sched_ext's statics (kernel/sched/ext.c; scx.c), each 0 when absent */
+	uint64_t scx_exit_kind;		 /* atomic_t (up to 6.15) */
+	uint64_t scx_exit_info;		 /* struct scx_exit_info * (up to 6.15) */
+	uint64_t scx_bypass_depth;	 /* scx_bypass_depth / scx_ops_bypass_depth */
+	uint64_t scx_nr_rejected;	 /* atomic_long_t */
+	uint64_t scx_enable_seq;	 /* atomic_long_t */
+	uint64_t scx_watchdog_timeout;	 /* unsigned long, jiffies */
+	uint64_t scx_watchdog_timestamp; /* unsigned long, jiffies */
+	uint64_t scx_switched_all;	 /* __scx_switched_all: struct static_key */
+	uint64_t jiffies;		 /* jiffies_64 */
 };
 
 /*
@@ -138,7 +152,10 @@ struct ktbpf_kernel_info {
  * interfaces' member names, the walkers' symbol addresses in
  * ktbpf_kernel_info, the possible CPUs' offsets, translation parameters,
  * read plans, VMCOREINFO): the symbol table and the BTF are freed when
- * discovery ends (hints->keep_symbols keeps the symbols). Errors name the
+ * discovery ends (hints->keep_symbols keeps the symbols). Discovery's own
+ * temporaries are megabytes: glibc keeps that much freed heap for reuse
+ * (about 12 MiB after a 6.1-sized kernel, not per kernel; a service may fix
+ * M_MMAP_THRESHOLD with mallopt() to hand it back). Errors name the
  * missing piece and why, e.g. "no VMCOREINFO note in 512 MiB of guest RAM:
  * the kernel has not booted far enough, or lacks CONFIG_VMCORE_INFO"
  * (-EINPROGRESS: not ready yet; err.h lists the classes), "symbol

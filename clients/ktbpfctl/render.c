@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The table renderer, from the Snapshot JSON document (rpc/openrpc.json,
+ * written by rpc/'s codec): `ktbpfctl inspect` renders its own walk through
+ * the codec and `ktbpfctl snapshot` renders what ktbpfd answered, so the two
+ * tables are the same by construction. Members a document lacks print as
+ * "?" (an older or newer daemon), never as a made-up zero.
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ktbpfctl.h"
+
+static const char *str(const json_t *o, const char *key, const char *none)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s && s[0] ? s : none;
+}
+
+static uint64_t num(const json_t *o, const char *key)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v) < 0 ? 0 : (uint64_t)json_integer_value(v);
+	if (json_is_string(v)) /* "0x..." */
+		return strtoull(json_string_value(v), NULL, 0);
+	return 0;
+}
+
+static bool flag(const json_t *o, const char *key)
+{
+	return json_is_true(json_object_get(o, key));
+}
+
+void ktbpfctl_render_kernel(const json_t *k)
+{
+	printf("kernel\n"
+	       "  release       %s\n"
+	       "  arch          %s\n"
+	       "  KASLR offset  0x%" PRIx64 "\n"
+	       "  phys_base     0x%" PRIx64 "\n"
+	       "  page_offset   0x%" PRIx64 "\n"
+	       "  paging        %" PRIu64 "-level\n"
+	       "  CPUs          %" PRIu64 " possible (nr_cpu_ids %" PRIu64 ", per-CPU %s)\n"
+	       "  symbols       %s (%" PRIu64 ")\n"
+	       "  BTF           %s (%" PRIu64 " bytes)\n"
+	       "  discovery     %.3f ms\n",
+	       str(k, "release", "?"), str(k, "arch", "?"), num(k, "kaslr_offset"),
+	       num(k, "phys_base"), num(k, "page_offset"), num(k, "pgtable_levels"),
+	       num(k, "possible_cpus"), num(k, "nr_cpu_ids"), str(k, "percpu_scheme", "?"),
+	       str(k, "symbols_source", "?"), num(k, "symbols"), str(k, "btf_source", "?"),
+	       num(k, "btf_size"), (double)num(k, "discover_ns") / 1e6);
+}
+
+static const char *stats_word(const json_t *v)
+{
+	return json_is_true(v)	  ? "enabled"
+	       : json_is_false(v) ? "disabled (kernel.bpf_stats_enabled=0: counters stay 0)"
+				  : "unknown";
+}
+
+static void print_progs(const json_t *snap)
+{
+	const json_t *progs = json_object_get(snap, "progs"), *p;
+	bool partial = false;
+	size_t i;
+
+	printf("\nstruct_ops programs: %zu (runtime stats %s)\n", json_array_size(progs),
+	       stats_word(json_object_get(snap, "stats_enabled")));
+	if (!json_array_size(progs))
+		return;
+	printf("  %6s  %-16s  %-36s  %8s  %12s  %14s  %10s  %8s\n", "ID", "NAME",
+	       "INTERFACE.MEMBER", "VERIFIED", "RUN_CNT", "RUN_TIME_NS", "AVG_NS", "MISSES");
+	json_array_foreach(progs, i, p)
+	{
+		char im[160];
+		uint64_t cnt = num(p, "run_cnt"), ns = num(p, "run_time_ns");
+		bool whole = flag(p, "stats_complete");
+
+		snprintf(im, sizeof(im), "%s.%s", str(p, "interface", "?"), str(p, "member", "?"));
+		partial |= !whole;
+		printf("  %6" PRIu64 "  %-16s  %-36s  %8" PRIu64 "  %12" PRIu64 "  %14" PRIu64
+		       "  %10" PRIu64 "  %8" PRIu64 "%s\n",
+		       num(p, "id"), str(p, "name", ""), im, num(p, "verified_insns"), cnt, ns,
+		       cnt ? ns / cnt : 0, num(p, "recursion_misses"), whole ? "" : " *");
+	}
+	if (partial)
+		printf("  * runtime stats incomplete: some CPUs could not be read (see "
+		       "diagnostics)\n");
+}
+
+static void print_instances(const json_t *snap)
+{
+	const json_t *insts = json_object_get(snap, "struct_ops"), *in, *m;
+	size_t i, j;
+
+	printf("\nstruct_ops instances: %zu\n", json_array_size(insts));
+	if (!json_array_size(insts))
+		return;
+	printf("  %6s  %-16s  %-24s  %-10s  %-16s  %s\n", "MAP_ID", "NAME", "INTERFACE", "STATE",
+	       "OBJECT", "MEMBERS (member=prog id)");
+	json_array_foreach(insts, i, in)
+	{
+		const json_t *members = json_object_get(in, "members");
+		char state[24];
+
+		snprintf(state, sizeof(state), "%s%s", str(in, "state", "?"),
+			 flag(in, "linked") ? "+link" : "");
+		printf("  %6" PRIu64 "  %-16s  %-24s  %-10s  %-16s ", num(in, "map_id"),
+		       str(in, "name", ""), str(in, "interface", "?"), state,
+		       str(in, "object", "-"));
+		json_array_foreach(members, j, m)
+			printf(" %s=%" PRIu64, str(m, "member", "?"), num(m, "prog_id"));
+		printf("%s\n", json_array_size(members) ? "" : " -");
+	}
+}
+
+/* "n" for an integer, "?" for null (not read). */
+static const char *ival(const json_t *o, const char *key, char *buf, size_t size)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		return "?";
+	snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return buf;
+}
+
+static void print_scx_events(const json_t *ev)
+{
+	const json_t *total = json_object_get(ev, "total"), *v;
+	const char *name;
+
+	if (!json_is_object(total))
+		return;
+	printf("  events (summed over %zu CPUs):\n",
+	       json_array_size(json_object_get(ev, "per_cpu")));
+	json_object_foreach((json_t *)total, name, v)
+		printf("    %-40s %" JSON_INTEGER_FORMAT "\n", name, json_integer_value(v));
+}
+
+static void print_scx_exit(const json_t *e)
+{
+	const json_t *bt = json_object_get(e, "backtrace"), *a;
+	const char *dump = str(e, "dump", NULL);
+	char b1[24], b2[24];
+	size_t i;
+
+	if (!json_is_object(e)) {
+		printf("  exit: no exit record readable\n");
+		return;
+	}
+	if (json_integer_value(json_object_get(e, "kind")) == 0) { /* SCX_EXIT_NONE */
+		printf("  exit: none yet (the kernel's record says %s)\n",
+		       str(e, "kind_name", "?"));
+		return;
+	}
+	printf("  exit (%s): %s (kind %s), exit code %s, reason '%s'\n",
+	       !strcmp(str(e, "source", ""), "uei") ? "the scheduler's uei copy"
+						    : "the kernel's record",
+	       str(e, "kind_name", "?"), ival(e, "kind", b1, sizeof(b1)),
+	       ival(e, "exit_code", b2, sizeof(b2)), str(e, "reason", ""));
+	printf("    message: %s\n", str(e, "msg", ""));
+	if (json_array_size(bt)) {
+		printf("    backtrace:");
+		json_array_foreach(bt, i, a)
+			printf(" %s", json_string_value(a) ? json_string_value(a) : "?");
+		putchar('\n');
+	}
+	if (dump)
+		printf("    dump:\n%s%s", dump, dump[strlen(dump) - 1] == '\n' ? "" : "\n");
+}
+
+/* sched_ext's state beyond its scheduler's name; "?" where the kernel could not say. */
+static void print_scx(const json_t *x)
+{
+	const json_t *sw = json_object_get(x, "switched_all");
+	char b[6][24];
+
+	printf("  flags %s, watchdog timeout %s jiffies, last progress %s jiffies ago\n",
+	       str(x, "ops_flags", "?"), ival(x, "watchdog_timeout_jiffies", b[0], 24),
+	       ival(x, "watchdog_age_jiffies", b[1], 24));
+	printf("  bypass depth %s, all tasks switched %s, rejected %s, enable seq %s, exit kind "
+	       "%s\n",
+	       ival(x, "bypass_depth", b[2], 24),
+	       json_is_true(sw)	   ? "yes"
+	       : json_is_false(sw) ? "no"
+				   : "?",
+	       ival(x, "nr_rejected", b[3], 24), ival(x, "enable_seq", b[4], 24),
+	       ival(x, "exit_kind", b[5], 24));
+	print_scx_events(json_object_get(x, "events"));
+	if (json_object_get(x, "exit"))
+		print_scx_exit(json_object_get(x, "exit"));
+}
+
+static void print_active(const json_t *snap)
+{
+	const json_t *a = json_object_get(snap, "active"), *x = json_object_get(snap, "sched_ext");
+	const json_t *ids = json_object_get(a, "instances"), *id;
+	const char *reason = str(a, "reason", NULL);
+	size_t i;
+
+	if (json_is_object(x)) {
+		const char *ops = str(x, "ops_name", NULL);
+
+		printf("\nsched_ext: %s, scheduler %s%s%s (%s layout)\n",
+		       str(x, "enable_state", "?"), ops ? "'" : "", ops ? ops : "none",
+		       ops ? "'" : "", str(x, "layout", "?"));
+		if (json_object_get(x, "exit_kind")) /* an older daemon's document has none */
+			print_scx(x);
+	}
+	if (!flag(a, "attached")) {
+		printf("\nactive: nothing attached (%s)\n", reason ? reason : "");
+	} else {
+		printf("\nactive: %s (%s, %s", str(a, "obj_name", "unknown object"),
+		       str(a, "interface", "unknown interface"),
+		       !strcmp(str(a, "source", ""), "sched_ext")
+			       ? "the kernel's sched_ext scheduler"
+			       : "in use");
+		json_array_foreach(ids, i, id)
+			printf("%s%" PRIu64, i ? ", " : "; map ",
+			       json_is_integer(id) ? (uint64_t)json_integer_value(id) : 0);
+		printf(")%s%s\n", reason ? ": " : "", reason ? reason : "");
+	}
+	if (flag(snap, "torn"))
+		printf("\nWARNING: the guest changed during the snapshot: the answer may be TORN "
+		       "(see diagnostics)\n");
+}
+
+static void print_rest(const json_t *snap)
+{
+	const json_t *diags = json_object_get(snap, "diagnostics"), *d;
+	uint64_t skipped = num(snap, "skipped"), dropped = num(snap, "diagnostics_dropped");
+	size_t i;
+
+	if (flag(snap, "capped"))
+		printf("\nWARNING: the walk hit a limit or found the guest's lists inconsistent:\n"
+		       "         the program list may be INCOMPLETE (see diagnostics)\n");
+	if (skipped)
+		printf("\nWARNING: %" PRIu64 " prog_idr entries could not be read: the program "
+		       "list may be\n         INCOMPLETE (see diagnostics)\n",
+		       skipped);
+	if (!json_array_size(diags))
+		return;
+	printf("\ndiagnostics: %" PRIu64 "\n", json_array_size(diags) + dropped);
+	json_array_foreach(diags, i, d)
+	{
+		printf("  %-7s %s", str(d, "code", "?"), str(d, "message", ""));
+		if (num(d, "addr"))
+			printf(" (at 0x%" PRIx64 ")", num(d, "addr"));
+		putchar('\n');
+	}
+	if (dropped)
+		printf("  ... %" PRIu64 " more not kept\n", dropped);
+}
+
+void ktbpfctl_render_snapshot(const json_t *snap)
+{
+	ktbpfctl_render_kernel(json_object_get(snap, "kernel"));
+	print_progs(snap);
+	print_instances(snap);
+	print_active(snap);
+	print_rest(snap);
+	if (json_object_get(snap, "frozen"))
+		printf("\nfrozen: %s", flag(snap, "frozen") ? "yes" : "no (a live snapshot)");
+	if (flag(snap, "frozen"))
+		printf(", freeze %.3f us", (double)num(snap, "freeze_ns") / 1e3);
+	if (json_object_get(snap, "frozen"))
+		putchar('\n');
+}
+
+/* Append ", reason" (or "reason" first) to why; stops quietly when full. */
+__attribute__((format(printf, 3, 4))) static void add_why(char *why, size_t size, const char *fmt,
+							  ...)
+{
+	size_t len = strlen(why);
+	va_list ap;
+
+	if (len && len + 2 < size) {
+		memcpy(why + len, ", ", 3);
+		len += 2;
+	}
+	va_start(ap, fmt);
+	vsnprintf(why + len, size - len, fmt, ap);
+	va_end(ap);
+}
+
+bool ktbpfctl_snapshot_incomplete(const json_t *snap, char *why, size_t size)
+{
+	const json_t *progs = json_object_get(snap, "progs"), *p;
+	size_t i, stats = 0;
+
+	why[0] = '\0';
+	json_array_foreach(progs, i, p) stats += !flag(p, "stats_complete");
+	if (flag(snap, "over_budget"))
+		add_why(why, size, "the walk's budget was spent (raise --budget/--budget-ms)");
+	else if (flag(snap, "capped"))
+		add_why(why, size, "a limit was hit or a list was inconsistent");
+	if (num(snap, "skipped"))
+		add_why(why, size, "%" PRIu64 " entries skipped", num(snap, "skipped"));
+	if (stats)
+		add_why(why, size, "runtime stats of %zu programs incomplete", stats);
+	if (!json_is_boolean(json_object_get(snap, "stats_enabled")))
+		add_why(why, size, "runtime stats state unknown");
+	if (flag(snap, "torn"))
+		add_why(why, size, "the guest changed during the snapshot (torn)");
+	if (num(snap, "diagnostics_dropped"))
+		add_why(why, size, "%" PRIu64 " diagnostics dropped",
+			num(snap, "diagnostics_dropped"));
+	return why[0] != '\0';
+}
