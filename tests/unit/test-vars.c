@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include <bpf/btf.h>
+#include <jansson.h>
+#include <sys/wait.h>
 
 #include "kit-guest.h"
 #include "kit-vars.h"
@@ -726,5 +728,75 @@ Test(vars, map_without_btf_says_so)
 	cr_assert(strstr(m->msg, "without BTF"), "%s", m->msg);
 	ktbpf_vars_free(v);
 	ktbpf_snapshot_free(s);
+	vguest_free(&vg);
+}
+
+/* `ktbpfctl vars` (the real binary, $KTBPFCTL) on the guest saved as a raw RAM file. */
+static char *ktbpfctl_vars(struct kit_guest *g, const char *extra, int *ret_status)
+{
+	const char *bin = getenv("KTBPFCTL");
+	char path[64], *cmd = NULL, *out = NULL;
+	size_t cap = 0, len = 0, n;
+	char buf[65536];
+	FILE *p;
+	int st;
+
+	cr_assert_not_null(bin, "KTBPFCTL (path of the ktbpfctl binary) is not set");
+	snprintf(path, sizeof(path), "/tmp/ktbpf-vars-%d.ram", (int)getpid());
+	kit_image_save(g->im, path);
+	cr_assert(asprintf(&cmd, "%s vars --ram %s %s", bin, path, extra) > 0);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while ((n = fread(buf, 1, sizeof(buf), p)) > 0) {
+		cap = len + n + 1;
+		out = realloc(out, cap);
+		memcpy(out + len, buf, n);
+		len += n;
+		out[len] = '\0';
+	}
+	st = pclose(p);
+	unlink(path);
+	free(cmd);
+	*ret_status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	return out ? out : strdup("");
+}
+
+Test(vars, ktbpfctl_vars_json_and_text)
+{
+	struct vguest vg;
+	json_t *root, *maps, *bss, *var;
+	json_error_t je;
+	char *out;
+	int st;
+	size_t i;
+
+	vguest_new(&vg);
+	out = ktbpfctl_vars(vg.g, "--json", &st);
+	cr_assert_eq(st, 0, "exit %d: %s", st, out);
+	root = json_loads(out, 0, &je);
+	cr_assert_not_null(root, "%s: %s", je.text, out);
+	cr_assert_str_eq(json_string_value(json_object_get(root, "object")), "kv");
+	maps = json_object_get(root, "maps");
+	cr_assert_eq(json_array_size(maps), 3);
+	bss = json_array_get(maps, 0);
+	cr_assert_str_eq(json_string_value(json_object_get(bss, "section")), ".bss");
+	for (i = 0, var = NULL; i < json_array_size(json_object_get(bss, "vars")); i++) {
+		var = json_array_get(json_object_get(bss, "vars"), i);
+		if (!strcmp(json_string_value(json_object_get(var, "name")), "state"))
+			break;
+	}
+	cr_assert_str_eq(json_string_value(json_object_get(var, "value")), "DONE");
+	cr_assert_str_eq(json_string_value(json_object_get(var, "kind")), "enum");
+	json_decref(root);
+	free(out);
+	out = ktbpfctl_vars(vg.g, "kv", &st);
+	cr_assert_eq(st, 0);
+	cr_assert(strstr(out, "    mode = 19  <u32>\n"), "%s", out);
+	cr_assert(strstr(out, "  greeting = \"hello\"  <char[16]>\n"), "%s", out);
+	cr_assert(strstr(out, "    cpu 3\n") || strstr(out, "    cpu 3  <struct pc>\n"), "%s", out);
+	free(out);
+	out = ktbpfctl_vars(vg.g, "nosuch 2>/dev/null", &st);
+	cr_assert_eq(st, 1, "an unknown object fails");
+	free(out);
 	vguest_free(&vg);
 }
