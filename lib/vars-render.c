@@ -19,6 +19,7 @@
 
 #include <bpf/btf.h>
 
+#include "progs-internal.h"
 #include "vars-internal.h"
 
 #define MAX_HOPS    32	   /* typedef/const/volatile/restrict/type_tag in a row */
@@ -142,19 +143,10 @@ int vars_keep_btf(struct ktbpf_vars *v, struct btf *btf)
 
 void vars_diag(struct ktbpf_vars *v, int code, uint64_t addr, const char *fmt, ...)
 {
-	struct ktbpf_diag *d;
 	va_list ap;
 
-	if (v->nr_diags >= KTBPF_MAX_DIAGS) {
-		v->diags_dropped++;
-		return;
-	}
-	d = &v->diags[v->nr_diags++];
-	d->code = code;
-	d->prog_id = 0;
-	d->addr = addr;
 	va_start(ap, fmt);
-	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+	diag_vappend(v->diags, &v->nr_diags, &v->diags_dropped, code, 0, addr, fmt, ap);
 	va_end(ap);
 }
 

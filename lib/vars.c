@@ -297,17 +297,6 @@ static int read_map(struct vread *r, uint64_t kva)
 	return read_percpu(r, m, btf, h.value_type_id);
 }
 
-/* The struct_ops program with id, or NULL. */
-static const struct ktbpf_prog *prog_by_id(const struct ktbpf_snapshot *s, uint32_t id)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_progs; i++)
-		if (s->progs[i].id == id)
-			return &s->progs[i];
-	return NULL;
-}
-
 static int add_kva(uint64_t *kvas, uint32_t *nr, uint64_t kva)
 {
 	uint32_t i;
@@ -338,7 +327,7 @@ static int object_maps(struct vread *r, const char *obj, uint64_t *kvas, uint32_
 			continue;
 		found = true;
 		for (mi = 0; mi < in->nr_members; mi++) {
-			const struct ktbpf_prog *p = prog_by_id(s, in->members[mi].prog_id);
+			const struct ktbpf_prog *p = snap_prog_by_id(s, in->members[mi].prog_id);
 			struct ktbpf_err e = {0};
 
 			if (!p || !p->nr_maps || !p->used_maps_kva)
