@@ -97,6 +97,25 @@ static void resolve_optional(struct ktbpf_kernel *k)
 	if (sym(k, "scx_enable_state_var", &k->info.scx_enable_state) < 0 &&
 	    sym(k, "scx_ops_enable_state_var", &k->info.scx_enable_state) < 0)
 		k->info.scx_enable_state = 0;
+	if (sym(k, "scx_exit_kind", &k->info.scx_exit_kind) < 0)
+		k->info.scx_exit_kind = 0;
+	if (sym(k, "scx_exit_info", &k->info.scx_exit_info) < 0)
+		k->info.scx_exit_info = 0;
+	if (sym(k, "scx_bypass_depth", &k->info.scx_bypass_depth) < 0 &&
+	    sym(k, "scx_ops_bypass_depth", &k->info.scx_bypass_depth) < 0)
+		k->info.scx_bypass_depth = 0;
+	if (sym(k, "scx_nr_rejected", &k->info.scx_nr_rejected) < 0)
+		k->info.scx_nr_rejected = 0;
+	if (sym(k, "scx_enable_seq", &k->info.scx_enable_seq) < 0)
+		k->info.scx_enable_seq = 0;
+	if (sym(k, "scx_watchdog_timeout", &k->info.scx_watchdog_timeout) < 0)
+		k->info.scx_watchdog_timeout = 0;
+	if (sym(k, "scx_watchdog_timestamp", &k->info.scx_watchdog_timestamp) < 0)
+		k->info.scx_watchdog_timestamp = 0;
+	if (sym(k, "__scx_switched_all", &k->info.scx_switched_all) < 0)
+		k->info.scx_switched_all = 0;
+	if (sym(k, "jiffies_64", &k->info.jiffies) < 0 && sym(k, "jiffies", &k->info.jiffies) < 0)
+		k->info.jiffies = 0;
 }
 
 /* VMCOREINFO from the caller's text, the hinted address, or a scan of guest RAM. */

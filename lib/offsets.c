@@ -6,6 +6,7 @@
 #include <bpf/btf.h>
 
 #include "ktbpf/offsets.h"
+#include "scx-internal.h"
 
 /* Modifier chains and anonymous-member nesting are short in real kernels; these bound hostile BTF.
  */
@@ -359,6 +360,7 @@ static void resolve_st(const struct btf *btf, struct ktbpf_st_offsets *st)
 	t = id < 0 ? NULL : btf__type_by_id(btf, (uint32_t)id);
 	st->scx_ops_size = t ? t->size : 0;
 	resolve_scx_enum(btf, st);
+	scx_offsets_resolve(btf, &st->scx);
 }
 
 /*

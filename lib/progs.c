@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "progs-internal.h"
+#include "scx-internal.h"
 
 #define INT_MAX_ID 0x7fffffffu /* kernel/bpf/syscall.c: idr_alloc_cyclic(.., 1, INT_MAX, ..) */
 
@@ -215,6 +216,7 @@ static void snapshot_reset(struct ktbpf_snapshot *s)
 	s->nr_progs = 0;
 	s->nr_instances = 0;
 	memset(&s->active, 0, sizeof(s->active));
+	scx_snapshot_clear(&s->scx);
 	memset(&s->scx, 0, sizeof(s->scx));
 	s->scx.state = KTBPF_SCX_UNKNOWN;
 	s->torn = false;
@@ -651,6 +653,7 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s)
 		free(s->walker);
 		free(s->progs);
 		free(s->instances);
+		scx_snapshot_clear(&s->scx);
 		free(s);
 	}
 	return NULL;

@@ -36,6 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "scx-internal.h"
 #include "structops-internal.h"
 
 #define MAX_NODES KTBPF_MAX_MAPS
@@ -673,5 +674,6 @@ void structops_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 	walk_links(&w);
 	resolve_objects(&w);
 	st_choose_active(&w, &before);
+	scx_state_walk(&w, k, &before);
 	st_recheck_active(&w);
 }

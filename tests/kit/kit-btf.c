@@ -607,10 +607,87 @@ static void add_st_map(struct kb *b, struct kit_btf_layout *l, int map_id, int v
 	field(b, "kvalue", value_id, 0x1c0);
 }
 
+static uint32_t ops_member_off(struct kb *b, uint32_t type_id, const char *name);
+
+const char *const kit_btf_scx_events[KIT_BTF_SCX_NR_EVENTS] = {
+	"SCX_EV_SELECT_CPU_FALLBACK",
+	"SCX_EV_DISPATCH_KEEP_LAST",
+	"SCX_EV_ENQ_SKIP_EXITING",
+	"SCX_EV_BYPASS_DURATION",
+};
+
+/*
+ * sched_ext's exit record and event counters: enum scx_exit_kind, struct
+ * scx_exit_info (6.12's layout in the 6.1-layout variant, 7.2's with
+ * exit_cpu and flags otherwise), struct scx_event_stats (4 of 7.2's
+ * counters) and struct scx_sched_pcpu with event_stats at 16 (7.x).
+ */
+static void add_scx_state(struct kb *b, struct kit_btf_layout *l)
+{
+	static const struct {
+		const char *n;
+		int v;
+	} kinds[] = {{"SCX_EXIT_NONE", 0},	    {"SCX_EXIT_DONE", 1},
+		     {"SCX_EXIT_UNREG", 64},	    {"SCX_EXIT_UNREG_BPF", 65},
+		     {"SCX_EXIT_ERROR", 1024},	    {"SCX_EXIT_ERROR_BPF", 1025},
+		     {"SCX_EXIT_ERROR_STALL", 1026}};
+	struct ktbpf_scx_offsets *o = &l->off.st.scx;
+	bool old = b->v == KIT_BTF_V61;
+	int kind, charp = ptr_to(b, b->chr), ulongp = ptr_to(b, b->ulong), ev, ei, pcpu;
+	uint32_t i;
+
+	memset(o, 0xff, offsetof(struct ktbpf_scx_offsets, has_exit_info));
+	o->ops_flags = ops_member_off(b, l->scx_ops_id, "flags");
+	kind = must(btf__add_enum(b->btf, "scx_exit_kind", 4), "enum");
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		must(btf__add_enum_value(b->btf, kinds[i].n, kinds[i].v), "enum");
+		o->exit_kinds[i].value = kinds[i].v;
+		snprintf(o->exit_kinds[i].name, sizeof(o->exit_kinds[i].name), "%s", kinds[i].n);
+	}
+	o->nr_exit_kinds = i;
+	ei = strct(b, "scx_exit_info", old ? 56 : 64);
+	o->has_exit_info = true;
+	o->ei_kind = 0;
+	field(b, "kind", kind, 0);
+	if (!old)
+		field(b, "exit_cpu", b->u32, 4);
+	o->ei_exit_code = 8;
+	field(b, "exit_code", b->s64, 8);
+	if (!old)
+		field(b, "flags", b->u64, 16);
+	o->ei_reason = old ? 16 : 24;
+	o->ei_bt = o->ei_reason + 8;
+	o->ei_bt_len = o->ei_reason + 16;
+	o->ei_msg = o->ei_reason + 24;
+	o->ei_dump = o->ei_reason + 32;
+	field(b, "reason", charp, o->ei_reason);
+	field(b, "bt", ulongp, o->ei_bt);
+	field(b, "bt_len", b->u32, o->ei_bt_len);
+	field(b, "msg", charp, o->ei_msg);
+	field(b, "dump", charp, o->ei_dump);
+	l->scx_ei_ptr = ptr_to(b, ei);
+	ev = strct(b, "scx_event_stats", 8 * KIT_BTF_SCX_NR_EVENTS);
+	for (i = 0; i < KIT_BTF_SCX_NR_EVENTS; i++) {
+		field(b, kit_btf_scx_events[i], b->s64, 8 * i);
+		o->events[i].off = 8 * i;
+		snprintf(o->events[i].name, sizeof(o->events[i].name), "%s", kit_btf_scx_events[i]);
+	}
+	o->nr_events = KIT_BTF_SCX_NR_EVENTS;
+	o->event_stats_size = 8 * KIT_BTF_SCX_NR_EVENTS;
+	pcpu = strct(b, "scx_sched_pcpu", 16 + o->event_stats_size + 16);
+	field(b, "sch", b->voidp, 0);
+	field(b, "flags", b->u64, 8);
+	field(b, "event_stats", ev, 16);
+	l->scx_pcpu_size = 16 + o->event_stats_size + 16;
+	o->pcpu_event_stats = 16;
+	l->scx_pcpu_ptr = ptr_to(b, pcpu);
+}
+
 /*
  * sched_ext (kernel/sched/ext.c): the enable-state enum (6.12's
  * scx_ops_enable_state in the 6.1-layout variant, 6.15's scx_enable_state
- * otherwise) and struct scx_sched with ops at 0 (6.16+).
+ * otherwise) and struct scx_sched (6.16+; in every variant): ops at 0, then
+ * pcpu, bypass_depth, watchdog_timeout, exit_kind and exit_info as in 7.x.
  */
 static void add_scx(struct kb *b, struct kit_btf_layout *l, int scx_ops_id)
 {
@@ -626,10 +703,25 @@ static void add_scx(struct kb *b, struct kit_btf_layout *l, int scx_ops_id)
 		l->off.st.scx_enum[k] = k;
 	}
 	l->off.st.has_scx_enum = true;
+	add_scx_state(b, l);
 	l->scx_sched_size = l->scx_ops_size + 64;
 	strct(b, "scx_sched", l->scx_sched_size);
 	field(b, "ops", scx_ops_id, 0);
 	field(b, "is_cid_type", b->boolean, l->scx_ops_size);
+	{
+		struct ktbpf_scx_offsets *o = &l->off.st.scx;
+
+		o->sch_pcpu = l->scx_ops_size + 8;
+		o->sch_bypass_depth = l->scx_ops_size + 16;
+		o->sch_watchdog_timeout = l->scx_ops_size + 24;
+		o->sch_exit_kind = l->scx_ops_size + 32;
+		o->sch_exit_info = l->scx_ops_size + 40;
+		field(b, "pcpu", l->scx_pcpu_ptr, o->sch_pcpu);
+		field(b, "bypass_depth", b->u32, o->sch_bypass_depth);
+		field(b, "watchdog_timeout", b->ulong, o->sch_watchdog_timeout);
+		field(b, "exit_kind", b->u32, o->sch_exit_kind);
+		field(b, "exit_info", l->scx_ei_ptr, o->sch_exit_info);
+	}
 	l->off.st.scx_sched_ops = 0;
 	l->off.st.scx_ops_size = l->scx_ops_size;
 }

@@ -53,12 +53,16 @@ struct kit_btf_layout {
 	uint32_t tcp_ops_size, scx_ops_size; /* the ops structs */
 	uint32_t tcp_value_id, scx_value_id; /* bpf_struct_ops_<ops> */
 	uint32_t scx_sched_size;	     /* struct scx_sched (ops at 0) */
+	uint32_t scx_pcpu_size;		     /* struct scx_sched_pcpu */
+	int scx_ei_ptr, scx_pcpu_ptr;	     /* BTF ids: struct scx_exit_info *, scx_sched_pcpu * */
 	bool st_common;			     /* state in common (else bare) */
 };
 
 /* Member names of the struct_ops types, in BTF order. */
 extern const char *const kit_btf_tcp_ops_members[];
 extern const char *const kit_btf_scx_ops_members[];
+#define KIT_BTF_SCX_NR_EVENTS 4
+extern const char *const kit_btf_scx_events[KIT_BTF_SCX_NR_EVENTS];
 
 /* New BTF for variant v (free with btf__free()); *ret_layout filled. Aborts on failure. */
 struct btf *kit_btf_kernel_new(enum kit_btf_variant v, struct kit_btf_layout *ret_layout);

@@ -491,15 +491,101 @@ static struct kit_st_spec *default_insts(struct kit_guest *g, uint32_t *ret_nr, 
 	return sp;
 }
 
+/* A static of kernel/sched/ext.c holding v (size 4 or 8); its kva. */
+static uint64_t scx_static(struct kit_guest *g, const char *name, uint32_t size, uint64_t v)
+{
+	uint64_t kva, pa;
+
+	kit_kernel_add_symbol(g->kk, name, size, size, &kva, &pa);
+	if (size == 4)
+		kit_w32(g->im, pa, (uint32_t)v);
+	else
+		kit_w64(g->im, pa, v);
+	return kva;
+}
+
+/* struct scx_exit_info of an scx_bpf_error() exit (the KIT_SCX_EXIT_* truth). */
+static uint64_t scx_exit_info(struct kit_guest *g)
+{
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	uint64_t ei, pa, s, spa, bt, btpa;
+	uint32_t i;
+
+	kit_kernel_kmalloc(g->kk, 64, &ei, &pa);
+	kit_w32(g->im, pa + o->ei_kind, KIT_SCX_EXIT_KIND);
+	kit_w64(g->im, pa + o->ei_exit_code, (uint64_t)(int64_t)KIT_SCX_EXIT_CODE);
+	kit_kernel_kmalloc(g->kk, 256, &s, &spa);
+	kit_wbytes(g->im, spa, KIT_SCX_EXIT_REASON, sizeof(KIT_SCX_EXIT_REASON));
+	kit_w64(g->im, pa + o->ei_reason, s);
+	kit_kernel_kmalloc(g->kk, 1024, &s, &spa);
+	kit_wbytes(g->im, spa, KIT_SCX_EXIT_MSG, sizeof(KIT_SCX_EXIT_MSG));
+	kit_w64(g->im, pa + o->ei_msg, s);
+	kit_kernel_kmalloc(g->kk, 4096, &s, &spa);
+	kit_wbytes(g->im, spa, KIT_SCX_EXIT_DUMP, sizeof(KIT_SCX_EXIT_DUMP));
+	kit_w64(g->im, pa + o->ei_dump, s);
+	kit_kernel_kmalloc(g->kk, 64 * 8, &bt, &btpa);
+	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++)
+		kit_w64(g->im, btpa + 8 * i, KIT_SCX_EXIT_BT(i));
+	kit_w64(g->im, pa + o->ei_bt, bt);
+	kit_w32(g->im, pa + o->ei_bt_len, KIT_SCX_EXIT_BT_LEN);
+	return ei;
+}
+
+/*
+ * The rest of sched_ext's state: statics everywhere for the watchdog's
+ * timestamp, jiffies, rejected and enable counters and __scx_switched_all;
+ * exit kind and info, bypass depth and watchdog timeout as statics (6.12) or
+ * in struct scx_sched (sch != 0), with its per-CPU event counters.
+ */
+static void make_scx_state(struct kit_guest *g, uint64_t sch_pa)
+{
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	uint64_t ei = g->opts.scx_no_exit_info ? 0 : scx_exit_info(g), key, pa;
+	uint32_t c, i;
+
+	scx_static(g, "jiffies_64", 8, KIT_SCX_JIFFIES);
+	scx_static(g, "scx_watchdog_timestamp", 8, KIT_SCX_JIFFIES - KIT_SCX_AGE);
+	scx_static(g, "scx_nr_rejected", 8, KIT_SCX_NR_REJECTED);
+	scx_static(g, "scx_enable_seq", 8, KIT_SCX_ENABLE_SEQ);
+	kit_kernel_add_symbol(g->kk, "__scx_switched_all", 16, 8, &key, &pa);
+	kit_w32(g->im, pa + g->lay.off.static_key_enabled, 1);
+	g->scx_exit_info_kva = ei;
+	if (g->opts.scx != KIT_SCX_ROOT) {
+		scx_static(g, "scx_exit_kind", 4, KIT_SCX_EXIT_KIND);
+		g->scx_exit_ptr_kva = scx_static(g, "scx_exit_info", 8, ei);
+		scx_static(g, "scx_ops_bypass_depth", 4, KIT_SCX_BYPASS);
+		scx_static(g, "scx_watchdog_timeout", 8, KIT_SCX_TIMEOUT);
+		return;
+	}
+	if (!sch_pa)
+		return;
+	kit_w32(g->im, sch_pa + o->sch_exit_kind, KIT_SCX_EXIT_KIND);
+	kit_w64(g->im, sch_pa + o->sch_exit_info, ei);
+	g->scx_exit_ptr_kva = g->scx_sched_kva + o->sch_exit_info;
+	kit_w32(g->im, sch_pa + o->sch_bypass_depth, KIT_SCX_BYPASS);
+	kit_w64(g->im, sch_pa + o->sch_watchdog_timeout, KIT_SCX_TIMEOUT);
+	kit_kernel_percpu_alloc(g->kk, g->lay.scx_pcpu_size, &g->scx_pcpu);
+	kit_w64(g->im, sch_pa + o->sch_pcpu, g->scx_pcpu);
+	for (c = 0; c < g->nr_cpus; c++) {
+		uint64_t cpa = kit_kernel_percpu_pa(g->kk, g->scx_pcpu, c);
+
+		for (i = 0; i < KIT_BTF_SCX_NR_EVENTS; i++)
+			kit_w64(g->im, cpa + o->pcpu_event_stats + o->events[i].off,
+				(uint64_t)KIT_SCX_EVENT(i, c));
+	}
+}
+
 /* sched_ext's statics (kernel/sched/ext.c) with the attached instance's ops copied. */
 static void make_scx(struct kit_guest *g, const struct kit_guest_inst *at, uint32_t state)
 {
 	uint32_t osz = g->lay.scx_ops_size;
 	uint8_t *kdata = zalloc(osz);
-	uint64_t pa, spa;
+	uint64_t pa, spa = 0, flags = KIT_SCX_FLAGS;
 
-	if (at)
+	if (at) {
 		fill_kdata(g, at, kdata);
+		memcpy(kdata + g->lay.off.st.scx.ops_flags, &flags, 8);
+	}
 	kit_kernel_add_symbol(g->kk,
 			      g->opts.btf == KIT_BTF_V61 ? "scx_ops_enable_state_var"
 							 : "scx_enable_state_var",
@@ -517,6 +603,7 @@ static void make_scx(struct kit_guest *g, const struct kit_guest_inst *at, uint3
 		if (at)
 			kit_wbytes(g->im, pa, kdata, osz);
 	}
+	make_scx_state(g, spa);
 	free(kdata);
 }
 

@@ -111,6 +111,8 @@ struct kit_guest_opts {
 	uint32_t scx_attached;
 	bool scx_state_set; /* else ENABLED when attached, DISABLED otherwise */
 	uint32_t scx_state; /* raw enable state (0 ENABLING .. 3 DISABLED) */
+	/* The kernel's exit record: absent (pointer NULL, freed) when set. */
+	bool scx_no_exit_info;
 	/*
 	 * The size of a real kernel, for memory benchmarks: pad_btf_types more
 	 * structs in the BTF ("kit_pad_<n>_<i>", ~75 bytes each; a 6.1 vmlinux
@@ -167,7 +169,11 @@ struct kit_guest {
 	uint32_t next_map_id;
 	uint64_t scx_state_kva, scx_ops_kva, scx_root_kva; /* symbols (0: absent) */
 	uint64_t scx_sched_kva;				   /* what scx_root points at */
-	uint64_t st_ops_kva[4];				   /* struct bpf_struct_ops per interface */
+	/* sched_ext's state as written (truth: the KIT_SCX_* values below) */
+	uint64_t scx_exit_ptr_kva;  /* where the exit info pointer is (static or sch member) */
+	uint64_t scx_exit_info_kva; /* struct scx_exit_info, 0 when none */
+	uint64_t scx_pcpu;	    /* scx_sched.pcpu's template (KIT_SCX_ROOT), 0 if none */
+	uint64_t st_ops_kva[4];	    /* struct bpf_struct_ops per interface */
 	enum kit_iface st_ops_iface[4];
 	uint32_t nr_st_ops;
 	/* The expected active instance (kit's own evaluation of the rule). */
@@ -212,6 +218,28 @@ struct ktbpf_kernel *kit_guest_kernel(struct kit_guest *g);
  * kit_guest_kernel() builds (a region table with gaps). Call before it.
  */
 void kit_guest_punch_hole(struct kit_guest *g, uint64_t kva, uint64_t len);
+
+/*
+ * sched_ext's state the kit writes (kernel/sched/ext.c's statics, or the
+ * scheduler's struct scx_sched): an exit record of scx_bpf_error() with a
+ * 3-entry backtrace and a dump, and event counter i of CPU c =
+ * KIT_SCX_EVENT(i, c) (KIT_SCX_ROOT only: scx_sched.pcpu).
+ */
+#define KIT_SCX_FLAGS	    0x5ull
+#define KIT_SCX_TIMEOUT	    750u /* jiffies */
+#define KIT_SCX_AGE	    42u	 /* jiffies since the watchdog's timestamp */
+#define KIT_SCX_JIFFIES	    0xfffb6c20ull
+#define KIT_SCX_BYPASS	    2
+#define KIT_SCX_NR_REJECTED 3
+#define KIT_SCX_ENABLE_SEQ  5
+#define KIT_SCX_EXIT_KIND   1025 /* SCX_EXIT_ERROR_BPF */
+#define KIT_SCX_EXIT_CODE   -7
+#define KIT_SCX_EXIT_REASON "scx_bpf_error"
+#define KIT_SCX_EXIT_MSG    "ktbpf test error 7"
+#define KIT_SCX_EXIT_DUMP   "Error: ktbpf test error 7\nCPU states\n----------\n"
+#define KIT_SCX_EXIT_BT_LEN 3
+#define KIT_SCX_EXIT_BT(i)  (0xffffffff81000100ull + 0x10 * (i))
+#define KIT_SCX_EVENT(i, c) (int64_t)(100 * ((i) + 1) + (c))
 
 /* The kernel's sched_ext_ops copy: what the kit wrote at scx_ops / scx_root->ops (0: none). */
 uint64_t kit_guest_scx_copy_kva(const struct kit_guest *g);

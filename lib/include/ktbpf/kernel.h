@@ -133,6 +133,16 @@ struct ktbpf_kernel_info {
 	uint64_t scx_root;	   /* 6.16+: struct scx_sched __rcu * */
 	uint64_t scx_ops;	   /* up to 6.15: static struct sched_ext_ops */
 	uint64_t scx_enable_state; /* scx_enable_state_var, scx_ops_enable_state_var before 6.15 */
+	/* sched_ext's statics (kernel/sched/ext.c; scx.c), each 0 when absent */
+	uint64_t scx_exit_kind;		 /* atomic_t (up to 6.15) */
+	uint64_t scx_exit_info;		 /* struct scx_exit_info * (up to 6.15) */
+	uint64_t scx_bypass_depth;	 /* scx_bypass_depth / scx_ops_bypass_depth */
+	uint64_t scx_nr_rejected;	 /* atomic_long_t */
+	uint64_t scx_enable_seq;	 /* atomic_long_t */
+	uint64_t scx_watchdog_timeout;	 /* unsigned long, jiffies */
+	uint64_t scx_watchdog_timestamp; /* unsigned long, jiffies */
+	uint64_t scx_switched_all;	 /* __scx_switched_all: struct static_key */
+	uint64_t jiffies;		 /* jiffies_64 */
 };
 
 /*

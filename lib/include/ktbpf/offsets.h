@@ -27,6 +27,46 @@ struct btf;
  */
 #define KTBPF_OFFSET_NONE UINT32_MAX
 
+#define KTBPF_SCX_MAX_EVENTS	 48 /* SCX_EV_* counters kept (7.2 has 15) */
+#define KTBPF_SCX_EVENT_NAME_LEN 48
+#define KTBPF_SCX_MAX_EXIT_KINDS 16 /* enum scx_exit_kind (7.2 has 10) */
+#define KTBPF_SCX_EXIT_KIND_LEN	 32
+
+/*
+ * sched_ext's state beyond its ops (scx.c), each member optional
+ * (KTBPF_OFFSET_NONE). Up to 6.15 the state is in statics of
+ * kernel/sched/ext.c (symbols in ktbpf_kernel_info); from 6.16 most of it
+ * is in struct scx_sched behind scx_root (kernel/sched/ext_internal.h,
+ * 7.2: kernel/sched/ext/internal.h), read there when the member exists.
+ */
+struct ktbpf_scx_offsets {
+	uint32_t ops_flags; /* sched_ext_ops.flags (u64) */
+	/* struct scx_sched (6.16+) */
+	uint32_t sch_exit_kind;	       /* atomic_t */
+	uint32_t sch_exit_info;	       /* struct scx_exit_info * */
+	uint32_t sch_bypass_depth;     /* s32 (later than 6.16) */
+	uint32_t sch_watchdog_timeout; /* unsigned long, jiffies (later than 6.16) */
+	uint32_t sch_event_stats_cpu;  /* struct scx_event_stats __percpu * (6.16) */
+	uint32_t sch_pcpu;	       /* struct scx_sched_pcpu __percpu * (later) */
+	uint32_t pcpu_event_stats;     /* scx_sched_pcpu.event_stats (embedded) */
+	/* struct scx_exit_info */
+	bool has_exit_info; /* kind, exit_code, reason, bt, bt_len, msg, dump all known */
+	uint32_t ei_kind, ei_exit_code, ei_reason, ei_bt, ei_bt_len, ei_msg, ei_dump;
+	/* enum scx_exit_kind: values and names */
+	uint32_t nr_exit_kinds;
+	struct {
+		int64_t value;
+		char name[KTBPF_SCX_EXIT_KIND_LEN]; /* "SCX_EXIT_ERROR_BPF" */
+	} exit_kinds[KTBPF_SCX_MAX_EXIT_KINDS];
+	/* struct scx_event_stats (6.15+): its s64 members, in BTF order */
+	uint32_t event_stats_size;
+	uint32_t nr_events;
+	struct {
+		uint32_t off;
+		char name[KTBPF_SCX_EVENT_NAME_LEN]; /* "SCX_EV_SELECT_CPU_FALLBACK" */
+	} events[KTBPF_SCX_MAX_EVENTS];
+};
+
 /*
  * struct_ops instances and sched_ext (structops.c). Every member is optional:
  * a kernel without struct_ops maps or without sched_ext simply lacks them
@@ -65,6 +105,7 @@ struct ktbpf_st_offsets {
 	 * DISABLED */
 	bool has_scx_enum;
 	int64_t scx_enum[4];
+	struct ktbpf_scx_offsets scx; /* the rest of sched_ext's state (scx.c) */
 };
 
 /*

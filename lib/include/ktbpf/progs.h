@@ -138,11 +138,74 @@ enum ktbpf_scx_state {
 /* "enabling", "enabled", "disabling", "disabled", else "unknown". */
 const char *ktbpf_scx_state_name(enum ktbpf_scx_state st);
 
+#define KTBPF_SCX_MSG_LEN    1024 /* SCX_EXIT_MSG_LEN */
+#define KTBPF_SCX_REASON_LEN 128
+#define KTBPF_SCX_BT_LEN     64		 /* SCX_EXIT_BT_LEN */
+#define KTBPF_SCX_DUMP_MAX   (32u << 10) /* SCX_EXIT_DUMP_DFL_LEN */
+
+/* Which of struct ktbpf_scx's optional values were read (bits of have). */
+enum {
+	KTBPF_SCX_HAVE_FLAGS = 1u << 0,
+	KTBPF_SCX_HAVE_WATCHDOG_TIMEOUT = 1u << 1,
+	KTBPF_SCX_HAVE_WATCHDOG_AGE = 1u << 2,
+	KTBPF_SCX_HAVE_BYPASS = 1u << 3,
+	KTBPF_SCX_HAVE_SWITCHED_ALL = 1u << 4,
+	KTBPF_SCX_HAVE_NR_REJECTED = 1u << 5,
+	KTBPF_SCX_HAVE_ENABLE_SEQ = 1u << 6,
+	KTBPF_SCX_HAVE_EXIT_KIND = 1u << 7,
+	KTBPF_SCX_HAVE_EVENTS = 1u << 8,
+};
+
+enum ktbpf_scx_exit_source {
+	KTBPF_SCX_EXIT_NONE = 0, /* no exit record readable */
+	KTBPF_SCX_EXIT_KERNEL,	 /* the kernel's struct scx_exit_info */
+	KTBPF_SCX_EXIT_UEI,	 /* the scheduler's own copy (scx's user_exit_info.h) */
+};
+
+/* "none", "kernel", "uei". */
+const char *ktbpf_scx_exit_source_name(enum ktbpf_scx_exit_source src);
+
+/* Why the scheduler exited, as the kernel (or the scheduler) recorded it. */
+struct ktbpf_scx_exit {
+	enum ktbpf_scx_exit_source source;
+	int64_t kind;	    /* enum scx_exit_kind */
+	char kind_name[32]; /* "SCX_EXIT_ERROR_BPF"; "" when BTF lacks the value */
+	int64_t exit_code;
+	char reason[KTBPF_SCX_REASON_LEN]; /* "scx_bpf_error", ... */
+	char msg[KTBPF_SCX_MSG_LEN];	   /* the message, terminated */
+	uint32_t bt_len;		   /* entries of bt (capped at KTBPF_SCX_BT_LEN) */
+	uint64_t bt[KTBPF_SCX_BT_LEN];	   /* backtrace, kernel addresses */
+	char *dump;			   /* the debug dump text, NUL-terminated, or NULL;
+					      owned by the snapshot */
+	size_t dump_len;
+};
+
+/*
+ * sched_ext's state as the kernel keeps it (up to 6.15 the statics of
+ * kernel/sched/ext.c, from 6.16 struct scx_sched behind scx_root). A value
+ * is meaningful only when its bit is set in have; jiffies are the guest's
+ * (its HZ is not known to us).
+ */
 struct ktbpf_scx {
 	enum ktbpf_scx_layout layout;
 	enum ktbpf_scx_state state;
 	char ops_name[KTBPF_SCX_NAME_LEN + 1]; /* the kernel's copy's .name; "" if none */
 	uint32_t map_id;		       /* the instance it matches, 0 if none */
+	uint32_t have;			       /* KTBPF_SCX_HAVE_* */
+	uint64_t ops_flags;		       /* sched_ext_ops.flags (SCX_OPS_*) */
+	uint64_t watchdog_timeout;	       /* jiffies */
+	uint64_t watchdog_age;		       /* jiffies since the watchdog last saw progress */
+	int32_t bypass_depth;
+	bool switched_all; /* every task is on sched_ext (__scx_switched_all) */
+	int64_t nr_rejected, enable_seq;
+	int64_t exit_kind; /* the kernel's current exit kind (scx_exit_kind / sch->exit_kind) */
+	/* SCX_EV_* (6.15+): names in the kernel's offsets (ktbpf_scx_offsets.events) */
+	uint32_t nr_events;
+	int64_t events[KTBPF_SCX_MAX_EVENTS]; /* summed over the possible CPUs */
+	uint32_t nr_event_cpus;		      /* rows of events_cpu */
+	int64_t *events_cpu;		      /* [cpu row][event], owned by the snapshot */
+	uint32_t *event_cpu_ids;	      /* CPU number of each row */
+	struct ktbpf_scx_exit exit;
 };
 
 struct ktbpf_diag {

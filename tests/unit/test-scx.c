@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sched_ext's state beyond its ops (lib/scx.c) against kit guests: 6.12's
+ * statics and 6.16+'s struct scx_sched behind scx_root, the per-CPU
+ * SCX_EV_* counters, and the kernel's exit record present, freed and
+ * hostile.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "kit-guest.h"
+#include "kit-wrap.h"
+#include "ktbpf/kernel.h"
+#include "ktbpf/progs.h"
+
+static struct ktbpf_snapshot *walk(struct kit_guest *g)
+{
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+	int r;
+
+	cr_assert_not_null(s);
+	r = ktbpf_progs_walk(kit_guest_kernel(g), s, &err);
+	cr_assert_eq(r, 0, "walk failed: %s", err.msg);
+	return s;
+}
+
+static bool has_diag(const struct ktbpf_snapshot *s, int code, const char *text)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_diags; i++)
+		if ((!code || s->diags[i].code == code) && (!text || strstr(s->diags[i].msg, text)))
+			return true;
+	return false;
+}
+
+static void dump_diags(const struct ktbpf_snapshot *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nr_diags; i++)
+		cr_log_info("diag: %s", s->diags[i].msg);
+}
+
+static void assert_state(const struct ktbpf_snapshot *s)
+{
+	const struct ktbpf_scx *x = &s->scx;
+
+	cr_assert_eq(x->state, KTBPF_SCX_ENABLED);
+	cr_assert(x->have & KTBPF_SCX_HAVE_FLAGS);
+	cr_assert_eq(x->ops_flags, KIT_SCX_FLAGS);
+	cr_assert(x->have & KTBPF_SCX_HAVE_WATCHDOG_TIMEOUT);
+	cr_assert_eq(x->watchdog_timeout, KIT_SCX_TIMEOUT);
+	cr_assert(x->have & KTBPF_SCX_HAVE_WATCHDOG_AGE);
+	cr_assert_eq(x->watchdog_age, KIT_SCX_AGE);
+	cr_assert(x->have & KTBPF_SCX_HAVE_BYPASS);
+	cr_assert_eq(x->bypass_depth, KIT_SCX_BYPASS);
+	cr_assert(x->have & KTBPF_SCX_HAVE_SWITCHED_ALL);
+	cr_assert(x->switched_all);
+	cr_assert(x->have & KTBPF_SCX_HAVE_NR_REJECTED);
+	cr_assert_eq(x->nr_rejected, KIT_SCX_NR_REJECTED);
+	cr_assert(x->have & KTBPF_SCX_HAVE_ENABLE_SEQ);
+	cr_assert_eq(x->enable_seq, KIT_SCX_ENABLE_SEQ);
+	cr_assert(x->have & KTBPF_SCX_HAVE_EXIT_KIND);
+	cr_assert_eq(x->exit_kind, KIT_SCX_EXIT_KIND);
+}
+
+static void assert_exit(const struct ktbpf_snapshot *s)
+{
+	const struct ktbpf_scx_exit *e = &s->scx.exit;
+	uint32_t i;
+
+	cr_assert_eq(e->source, KTBPF_SCX_EXIT_KERNEL);
+	cr_assert_str_eq(ktbpf_scx_exit_source_name(e->source), "kernel");
+	cr_assert_eq(e->kind, KIT_SCX_EXIT_KIND);
+	cr_assert_str_eq(e->kind_name, "SCX_EXIT_ERROR_BPF");
+	cr_assert_eq(e->exit_code, KIT_SCX_EXIT_CODE);
+	cr_assert_str_eq(e->reason, KIT_SCX_EXIT_REASON);
+	cr_assert_str_eq(e->msg, KIT_SCX_EXIT_MSG);
+	cr_assert_eq(e->bt_len, KIT_SCX_EXIT_BT_LEN);
+	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++)
+		cr_assert_eq(e->bt[i], KIT_SCX_EXIT_BT(i));
+	cr_assert_not_null(e->dump);
+	cr_assert_str_eq(e->dump, KIT_SCX_EXIT_DUMP);
+	cr_assert_eq(e->dump_len, strlen(KIT_SCX_EXIT_DUMP));
+}
+
+Test(scx, statics_layout_state_and_exit_record_read)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_OPS};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_diags, 0);
+	cr_assert_eq(s->scx.layout, KTBPF_SCX_OPS);
+	assert_state(s);
+	assert_exit(s);
+	cr_assert_not(s->scx.have & KTBPF_SCX_HAVE_EVENTS, "6.12 keeps no event counters");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(scx, statics_layout_of_6_12_btf_read)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_OPS, .btf = KIT_BTF_V61};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_diags, 0);
+	assert_state(s);
+	assert_exit(s);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(scx, scx_root_layout_state_events_and_exit_record_read)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+	const struct ktbpf_scx_offsets *so = &ktbpf_kernel_offsets(kit_guest_kernel(g))->st.scx;
+	uint32_t i, r;
+
+	dump_diags(s);
+	cr_assert_eq(s->nr_diags, 0);
+	cr_assert_eq(s->scx.layout, KTBPF_SCX_ROOT);
+	assert_state(s);
+	assert_exit(s);
+	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
+	cr_assert_eq(s->scx.nr_events, KIT_BTF_SCX_NR_EVENTS);
+	cr_assert_gt(s->scx.nr_event_cpus, 0);
+	for (i = 0; i < KIT_BTF_SCX_NR_EVENTS; i++) {
+		int64_t sum = 0;
+
+		cr_assert_str_eq(so->events[i].name, kit_btf_scx_events[i]);
+		for (r = 0; r < s->scx.nr_event_cpus; r++) {
+			uint32_t c = s->scx.event_cpu_ids[r];
+
+			cr_assert(kit_kernel_cpu_possible(g->kk, c));
+			cr_assert_eq(s->scx.events_cpu[r * s->scx.nr_events + i],
+				     KIT_SCX_EVENT(i, c));
+			sum += KIT_SCX_EVENT(i, c);
+		}
+		cr_assert_eq(s->scx.events[i], sum, "event %u summed over the possible CPUs", i);
+	}
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(scx, offsets_resolved_from_btf_as_the_kit_laid_them_out)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
+	struct kit_guest *g = kit_guest_new(&o);
+	const struct ktbpf_scx_offsets *got = &ktbpf_kernel_offsets(kit_guest_kernel(g))->st.scx;
+	const struct ktbpf_scx_offsets *want = &g->lay.off.st.scx;
+	uint32_t i;
+
+	cr_assert_eq(got->ops_flags, want->ops_flags);
+	cr_assert_eq(got->sch_exit_kind, want->sch_exit_kind);
+	cr_assert_eq(got->sch_exit_info, want->sch_exit_info);
+	cr_assert_eq(got->sch_bypass_depth, want->sch_bypass_depth);
+	cr_assert_eq(got->sch_watchdog_timeout, want->sch_watchdog_timeout);
+	cr_assert_eq(got->sch_pcpu, want->sch_pcpu);
+	cr_assert_eq(got->sch_event_stats_cpu, KTBPF_OFFSET_NONE);
+	cr_assert_eq(got->pcpu_event_stats, want->pcpu_event_stats);
+	cr_assert(got->has_exit_info);
+	cr_assert_eq(got->ei_msg, want->ei_msg);
+	cr_assert_eq(got->ei_dump, want->ei_dump);
+	cr_assert_eq(got->nr_exit_kinds, want->nr_exit_kinds);
+	for (i = 0; i < got->nr_exit_kinds; i++) {
+		cr_assert_eq(got->exit_kinds[i].value, want->exit_kinds[i].value);
+		cr_assert_str_eq(got->exit_kinds[i].name, want->exit_kinds[i].name);
+	}
+	cr_assert_eq(got->nr_events, want->nr_events);
+	kit_guest_free(g);
+}
+
+/* After the disable work freed the record: no source, no diagnostic, the state still read. */
+Test(scx, exit_record_freed_reads_no_source)
+{
+	enum kit_scx_layout lay[2] = {KIT_SCX_OPS, KIT_SCX_ROOT};
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		struct kit_guest_opts o = {.scx = lay[i], .scx_no_exit_info = true};
+		struct kit_guest *g = kit_guest_new(&o);
+		struct ktbpf_snapshot *s = walk(g);
+
+		dump_diags(s);
+		cr_assert_eq(s->nr_diags, 0);
+		cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
+		cr_assert_str_eq(s->scx.exit.msg, "");
+		cr_assert_null(s->scx.exit.dump);
+		assert_state(s);
+		ktbpf_snapshot_free(s);
+		kit_guest_free(g);
+	}
+}
+
+/* 6.16+: scx_root NULL once the scheduler is gone: nothing of scx_sched is read. */
+Test(scx, scx_root_null_reads_only_the_statics)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_attached = UINT32_MAX};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+
+	dump_diags(s);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
+	cr_assert_not(s->scx.have & (KTBPF_SCX_HAVE_EXIT_KIND | KTBPF_SCX_HAVE_BYPASS |
+				     KTBPF_SCX_HAVE_EVENTS | KTBPF_SCX_HAVE_WATCHDOG_TIMEOUT));
+	cr_assert(s->scx.have & KTBPF_SCX_HAVE_NR_REJECTED);
+	cr_assert_eq(s->scx.nr_rejected, KIT_SCX_NR_REJECTED);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+#define WILD 0xffffc90000000000ull + (1ull << 40)
+
+Test(scx, hostile_exit_record_pointers_are_diagnostics)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	uint64_t ei = g->scx_exit_info_kva;
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w64(g->kk, ei + o->ei_msg, WILD);
+	kit_kernel_w64(g->kk, ei + o->ei_reason, WILD);
+	kit_kernel_w64(g->kk, ei + o->ei_dump, WILD);
+	kit_kernel_w32(g->kk, ei + o->ei_bt_len, 1u << 30);
+	s = walk(g);
+	dump_diags(s);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL, "kind and code still read");
+	cr_assert_eq(s->scx.exit.kind, KIT_SCX_EXIT_KIND);
+	cr_assert_str_eq(s->scx.exit.msg, "");
+	cr_assert_str_eq(s->scx.exit.reason, "");
+	cr_assert_null(s->scx.exit.dump);
+	cr_assert(has_diag(s, 0, "exit message unreadable"));
+	cr_assert(has_diag(s, 0, "exit reason unreadable"));
+	cr_assert(has_diag(s, 0, "exit dump unreadable"));
+	cr_assert(has_diag(s, -E2BIG, "1073741824 entries"));
+	cr_assert_eq(s->scx.exit.bt_len, KTBPF_SCX_BT_LEN, "cut to the kernel's own bound");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(scx, hostile_exit_info_pointer_unreadable_is_a_diagnostic)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w64(g->kk, g->scx_exit_ptr_kva, WILD);
+	s = walk(g);
+	dump_diags(s);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
+	cr_assert(has_diag(s, 0, "struct scx_exit_info unreadable"));
+	cr_assert_eq(s->active.map_id, g->insts[0].map_id, "the rest of the walk goes on");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* A message and a dump with no NUL: cut at their bounds, never read past. */
+Test(scx, hostile_unterminated_strings_cut_at_their_bounds)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	uint64_t ei = g->scx_exit_info_kva, big, pa;
+	size_t len = KTBPF_SCX_DUMP_MAX + 8192;
+	char *junk = malloc(len);
+	struct ktbpf_snapshot *s;
+
+	cr_assert_not_null(junk);
+	memset(junk, 'A', len);
+	kit_kernel_kmalloc(g->kk, len, &big, &pa);
+	kit_kernel_wkva(g->kk, big, junk, len);
+	kit_kernel_w64(g->kk, ei + o->ei_msg, big);
+	kit_kernel_w64(g->kk, ei + o->ei_dump, big);
+	s = walk(g);
+	dump_diags(s);
+	cr_assert_eq(strlen(s->scx.exit.msg), KTBPF_SCX_MSG_LEN - 1);
+	cr_assert_not_null(s->scx.exit.dump);
+	cr_assert_eq(s->scx.exit.dump_len, KTBPF_SCX_DUMP_MAX);
+	ktbpf_snapshot_free(s);
+	free(junk);
+	kit_guest_free(g);
+}
+
+Test(scx, watchdog_timestamp_after_jiffies_is_a_diagnostic)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w64(g->kk, kit_kernel_symbol(g->kk, "scx_watchdog_timestamp"),
+		       KIT_SCX_JIFFIES + 5);
+	s = walk(g);
+	cr_assert_not(s->scx.have & KTBPF_SCX_HAVE_WATCHDOG_AGE);
+	cr_assert(has_diag(s, -ERANGE, "is after jiffies"));
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* Walking twice into one snapshot frees the first walk's dump and events (ASan checks). */
+Test(scx, snapshot_reused_frees_the_previous_exit_dump)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
+	assert_exit(s);
+	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
