@@ -363,6 +363,28 @@ static void resolve_st(const struct btf *btf, struct ktbpf_st_offsets *st)
 	scx_offsets_resolve(btf, &st->scx);
 }
 
+/*
+ * Global-section maps (vars.c): include/linux/bpf.h struct bpf_map and
+ * struct bpf_array (value[] and pptrs[] share a union), kernel/bpf/btf.c
+ * struct btf (data: the blob BPF_BTF_LOAD copied in, data_size bytes).
+ */
+static void resolve_vars(const struct btf *btf, struct ktbpf_vars_offsets *v)
+{
+	v->map_value_size = opt(btf, "bpf_map", "value_size");
+	v->map_max_entries = opt(btf, "bpf_map", "max_entries");
+	v->map_btf = opt(btf, "bpf_map", "btf");
+	v->map_btf_value_type_id = opt(btf, "bpf_map", "btf_value_type_id");
+	v->array_elem_size = opt(btf, "bpf_array", "elem_size");
+	v->array_value = opt(btf, "bpf_array", "value");
+	v->btf_data = opt(btf, "btf", "data");
+	v->btf_data_size = opt(btf, "btf", "data_size");
+	v->btf_base_btf = opt(btf, "btf", "base_btf");
+	v->ok = v->map_value_size != KTBPF_OFFSET_NONE && v->map_max_entries != KTBPF_OFFSET_NONE &&
+		v->map_btf != KTBPF_OFFSET_NONE && v->map_btf_value_type_id != KTBPF_OFFSET_NONE &&
+		v->array_elem_size != KTBPF_OFFSET_NONE && v->array_value != KTBPF_OFFSET_NONE &&
+		v->btf_data != KTBPF_OFFSET_NONE && v->btf_data_size != KTBPF_OFFSET_NONE;
+}
+
 int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, struct ktbpf_err *err)
 {
 	struct ktbpf_offsets o = {0};
@@ -382,6 +404,7 @@ int ktbpf_offsets_from_btf(const struct btf *btf, struct ktbpf_offsets *ret, str
 	if (r < 0)
 		return r;
 	resolve_st(btf, &o.st);
+	resolve_vars(btf, &o.vars);
 	*ret = o;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #ifndef KTBPF_PROGS_INTERNAL_H
 #define KTBPF_PROGS_INTERNAL_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -102,6 +103,12 @@ __attribute__((format(printf, 5, 6))) void snap_diag(struct ktbpf_snapshot *s, i
 						     const char *fmt, ...);
 void snap_diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbpf_err *e,
 		   const char *what);
+/* The bounded append both use (and vars.c's diagnostics): one more in diags[*nr], else dropped. */
+void diag_vappend(struct ktbpf_diag *diags, size_t *nr, size_t *dropped, int code, uint32_t prog_id,
+		  uint64_t addr, const char *fmt, va_list ap);
+
+/* The struct_ops program of s with id (s->progs is in id order), or NULL (structops.c). */
+const struct ktbpf_prog *snap_prog_by_id(const struct ktbpf_snapshot *s, uint32_t id);
 
 /*
  * Zeroing a whole struct ktbpf_err per read costs more than the read (it is

@@ -73,22 +73,29 @@ static uint64_t ld64(const uint8_t *p)
 	return v;
 }
 
-__attribute__((format(printf, 5, 6))) void
-snap_diag(struct ktbpf_snapshot *s, int code, uint32_t prog_id, uint64_t addr, const char *fmt, ...)
+void diag_vappend(struct ktbpf_diag *diags, size_t *nr, size_t *dropped, int code, uint32_t prog_id,
+		  uint64_t addr, const char *fmt, va_list ap)
 {
 	struct ktbpf_diag *d;
-	va_list ap;
 
-	if (s->nr_diags >= KTBPF_MAX_DIAGS) {
-		s->diags_dropped++;
+	if (*nr >= KTBPF_MAX_DIAGS) {
+		(*dropped)++;
 		return;
 	}
-	d = &s->diags[s->nr_diags++];
+	d = &diags[(*nr)++];
 	d->code = code;
 	d->prog_id = prog_id;
 	d->addr = addr;
-	va_start(ap, fmt);
 	vsnprintf(d->msg, sizeof(d->msg), fmt, ap);
+}
+
+__attribute__((format(printf, 5, 6))) void
+snap_diag(struct ktbpf_snapshot *s, int code, uint32_t prog_id, uint64_t addr, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	diag_vappend(s->diags, &s->nr_diags, &s->diags_dropped, code, prog_id, addr, fmt, ap);
 	va_end(ap);
 }
 

@@ -71,8 +71,8 @@ const struct st_layout *st_ops_layout(struct stwalk *w, uint32_t type_id)
 	return ops_by_type(w->ops, type_id);
 }
 
-/* The struct_ops program with id, by binary search (progs are in id order). */
-static const struct ktbpf_prog *prog_by_id(const struct ktbpf_snapshot *s, uint32_t id)
+/* By binary search (progs are in id order). */
+const struct ktbpf_prog *snap_prog_by_id(const struct ktbpf_snapshot *s, uint32_t id)
 {
 	size_t lo = 0, hi = s->nr_progs;
 
@@ -157,7 +157,7 @@ static void members_from_uvalue(struct stwalk *w, struct ktbpf_st_instance *in,
 		memcpy(&id, buf + fm[i].off, 8);
 		if (!id)
 			continue;
-		if (id > INT_MAX_ID || !prog_by_id(w->s, (uint32_t)id)) {
+		if (id > INT_MAX_ID || !snap_prog_by_id(w->s, (uint32_t)id)) {
 			snap_diag(w->s, -EUCLEAN, 0, uvalue,
 				  "map %" PRIu32 ": member %s names prog %" PRIu64
 				  ", not a struct_ops program of this walk (torn or corrupt?)",
@@ -614,7 +614,7 @@ static void resolve_objects(struct stwalk *w)
 
 		for (m = 0; m < in->nr_members; m++) {
 			struct ktbpf_prog *p =
-				(struct ktbpf_prog *)prog_by_id(w->s, in->members[m].prog_id);
+				(struct ktbpf_prog *)snap_prog_by_id(w->s, in->members[m].prog_id);
 
 			if (!p)
 				continue;

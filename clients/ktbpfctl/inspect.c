@@ -41,6 +41,13 @@ struct opts {
 	bool json;
 	unsigned long repeat;
 	struct ktbpf_budget budget;
+	/* The command these options are for (inspect, vars) and its own extras. */
+	const char *cmd;
+	void (*usage)(FILE *out);
+	bool takes_arg;	      /* one positional argument (vars: OBJ) */
+	const char *arg;      /* it */
+	uint32_t map_ids[64]; /* vars --map-id */
+	size_t nr_map_ids;
 };
 
 /* Everything one run holds, released by ctx_fini(). */
@@ -237,6 +244,7 @@ enum {
 	OPT_KASLR,
 	OPT_BUDGET,
 	OPT_BUDGET_MS,
+	OPT_MAP_ID,
 };
 
 static const struct option longopts[] = {
@@ -256,6 +264,7 @@ static const struct option longopts[] = {
 	{"kaslr-offset", required_argument, NULL, OPT_KASLR},
 	{"budget", required_argument, NULL, OPT_BUDGET},
 	{"budget-ms", required_argument, NULL, OPT_BUDGET_MS},
+	{"map-id", required_argument, NULL, OPT_MAP_ID},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -339,11 +348,22 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 				    arg);
 		o->budget.max_ns = v * 1000000;
 		break;
+	case OPT_MAP_ID:
+		if (!o->takes_arg)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "--map-id is an option of 'ktbpfctl vars'");
+		if (parse_u64(arg, false, &v) < 0 || !v || v > INT32_MAX ||
+		    o->nr_map_ids == sizeof(o->map_ids) / sizeof(o->map_ids[0]))
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "bad --map-id '%s': expected a map id (at most 64 of them)",
+				    arg);
+		o->map_ids[o->nr_map_ids++] = (uint32_t)v;
+		break;
 	case 'h':
-		ktbpfctl_inspect_usage(stdout);
+		o->usage(stdout);
 		return KTBPFCTL_EXIT_OK;
 	default:
-		return fail(o, KTBPFCTL_EXIT_USAGE, "see 'ktbpfctl inspect --help'");
+		return fail(o, KTBPFCTL_EXIT_USAGE, "see 'ktbpfctl %s --help'", o->cmd);
 	}
 	return -1;
 }
@@ -363,16 +383,16 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		if (c == ':')
 			return fail(o, KTBPFCTL_EXIT_USAGE,
 				    "option '%s' needs a value: see "
-				    "'ktbpfctl inspect --help'",
-				    argv[optind - 1]);
+				    "'ktbpfctl %s --help'",
+				    argv[optind - 1], o->cmd);
 		if (c == '?')
 			return fail(o, KTBPFCTL_EXIT_USAGE,
 				    "unknown option '%s': see "
-				    "'ktbpfctl inspect --help'",
-				    argv[optind - 1]);
+				    "'ktbpfctl %s --help'",
+				    argv[optind - 1], o->cmd);
 		/* A value given twice would silently replace the first (--ram a --ram b). */
 		bit = c >= OPT_RAM && c <= OPT_BUDGET_MS ? 1u << (c - OPT_RAM) : 0;
-		if (c == OPT_REGION || c == OPT_JSON || c == OPT_L5)
+		if (c == OPT_REGION || c == OPT_JSON || c == OPT_L5 || c == OPT_MAP_ID)
 			bit = 0;
 		if (seen & bit)
 			return fail(o, KTBPFCTL_EXIT_USAGE, "option '--%s' given twice",
@@ -382,6 +402,8 @@ static int parse_args(struct opts *o, int argc, char **argv)
 		if (r >= 0)
 			return r;
 	}
+	if (o->takes_arg && optind < argc)
+		o->arg = argv[optind++];
 	if (optind < argc)
 		return fail(o, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
 	if (!o->ram)
@@ -630,7 +652,9 @@ int ktbpfctl_inspect(int argc, char **argv)
 {
 	struct opts o = {.repeat = 1,
 			 .budget = {.max_reads = KTBPF_BUDGET_READS_DEFAULT,
-				    .max_ns = KTBPF_BUDGET_NS_DEFAULT}};
+				    .max_ns = KTBPF_BUDGET_NS_DEFAULT},
+			 .cmd = "inspect",
+			 .usage = ktbpfctl_inspect_usage};
 	struct ctx c = {.fd = -1, .files = {{.fd = -1}, {.fd = -1}, {.fd = -1}}};
 	json_t *root = NULL;
 	char why[256];
@@ -657,4 +681,75 @@ int ktbpfctl_inspect(int argc, char **argv)
 	json_decref(root);
 	ctx_fini(&c);
 	return r;
+}
+
+/* The RAM session of another command (vars): inspect's options, discovery and one walk. */
+struct ktbpfctl_ram {
+	struct opts o;
+	struct ctx c;
+};
+
+int ktbpfctl_ram_open(const char *cmd, void (*usage)(FILE *out), int argc, char **argv,
+		      struct ktbpfctl_ram **ret)
+{
+	struct ktbpfctl_ram *ram = calloc(1, sizeof(*ram));
+	int r;
+
+	if (!ram)
+		return fail(NULL, KTBPFCTL_EXIT_FAIL, "out of memory");
+	ram->o = (struct opts){.repeat = 1,
+			       .budget = {.max_reads = KTBPF_BUDGET_READS_DEFAULT,
+					  .max_ns = KTBPF_BUDGET_NS_DEFAULT},
+			       .cmd = cmd,
+			       .usage = usage,
+			       .takes_arg = true};
+	ram->c = (struct ctx){.fd = -1, .files = {{.fd = -1}, {.fd = -1}, {.fd = -1}}};
+	r = parse_args(&ram->o, argc, argv);
+	if (r < 0)
+		r = run(&ram->o, &ram->c);
+	if (r >= 0) {
+		ktbpfctl_ram_free(ram);
+		return r;
+	}
+	*ret = ram;
+	return -1;
+}
+
+void ktbpfctl_ram_free(struct ktbpfctl_ram *ram)
+{
+	if (ram) {
+		ctx_fini(&ram->c);
+		free(ram);
+	}
+}
+
+const struct ktbpf_kernel *ktbpfctl_ram_kernel(const struct ktbpfctl_ram *ram)
+{
+	return ram->c.k;
+}
+
+struct ktbpf_snapshot *ktbpfctl_ram_snapshot(struct ktbpfctl_ram *ram)
+{
+	return ram->c.snap;
+}
+
+bool ktbpfctl_ram_json(const struct ktbpfctl_ram *ram)
+{
+	return ram->o.json;
+}
+
+const char *ktbpfctl_ram_arg(const struct ktbpfctl_ram *ram)
+{
+	return ram->o.arg;
+}
+
+const uint32_t *ktbpfctl_ram_map_ids(const struct ktbpfctl_ram *ram, size_t *ret_nr)
+{
+	*ret_nr = ram->o.nr_map_ids;
+	return ram->o.map_ids;
+}
+
+int ktbpfctl_ram_fail(const struct ktbpfctl_ram *ram, int status, const char *msg)
+{
+	return fail(ram ? &ram->o : NULL, status, "%s", msg);
 }

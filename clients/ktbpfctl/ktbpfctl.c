@@ -25,6 +25,8 @@ struct command {
 static const struct command commands[] = {
 	{"inspect", ktbpfctl_inspect,
 	 "read struct_ops programs from a guest RAM file or ELF core (offline, no daemon)"},
+	{"vars", ktbpfctl_vars,
+	 "a BPF object's variables by name from a guest RAM file or ELF core (offline)"},
 	{"list", ktbpfctl_list, "list the VMs registered with ktbpfd"},
 	{"status", ktbpfctl_status, "a VM's kernel discovery state and why (ktbpfd)"},
 	{"snapshot", ktbpfctl_snapshot,
@@ -83,6 +85,10 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
 		if (argc > 2 && !strcmp(argv[1], "help") && !strcmp(argv[2], "inspect")) {
 			ktbpfctl_inspect_usage(stdout);
+			return KTBPFCTL_EXIT_OK;
+		}
+		if (argc > 2 && !strcmp(argv[1], "help") && !strcmp(argv[2], "vars")) {
+			ktbpfctl_vars_usage(stdout);
 			return KTBPFCTL_EXIT_OK;
 		}
 		for (i = 1; argc > 2 && !strcmp(argv[1], "help") && i < ARRAY_SIZE(commands); i++)

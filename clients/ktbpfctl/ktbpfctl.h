@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /*
@@ -31,6 +32,31 @@ enum {
 
 int ktbpfctl_inspect(int argc, char **argv);
 void ktbpfctl_inspect_usage(FILE *out);
+
+/*
+ * inspect.c: a RAM session for other offline commands (vars): inspect's
+ * options (--ram, --region, files, hints, --json, budgets; plus one
+ * positional argument and --map-id) parsed for command cmd (usage prints
+ * its --help), the kernel discovered and walked once. Returns -1 with *ret
+ * set, else the exit status (help, usage error, failure: already printed).
+ */
+struct ktbpfctl_ram;
+struct ktbpf_kernel;
+struct ktbpf_snapshot;
+int ktbpfctl_ram_open(const char *cmd, void (*usage)(FILE *out), int argc, char **argv,
+		      struct ktbpfctl_ram **ret);
+void ktbpfctl_ram_free(struct ktbpfctl_ram *ram);
+const struct ktbpf_kernel *ktbpfctl_ram_kernel(const struct ktbpfctl_ram *ram);
+struct ktbpf_snapshot *ktbpfctl_ram_snapshot(struct ktbpfctl_ram *ram);
+bool ktbpfctl_ram_json(const struct ktbpfctl_ram *ram);
+const char *ktbpfctl_ram_arg(const struct ktbpfctl_ram *ram); /* NULL: none */
+const uint32_t *ktbpfctl_ram_map_ids(const struct ktbpfctl_ram *ram, size_t *ret_nr);
+/* One error line on stderr (and {"error": msg} on stdout with --json); returns status. */
+int ktbpfctl_ram_fail(const struct ktbpfctl_ram *ram, int status, const char *msg);
+
+/* vars.c: a BPF object's variables by name. */
+int ktbpfctl_vars(int argc, char **argv);
+void ktbpfctl_vars_usage(FILE *out);
 
 /* list, status, snapshot: commands that ask ktbpfd (daemon-cmds.c). */
 int ktbpfctl_list(int argc, char **argv);

@@ -185,12 +185,58 @@ static int add_map(struct kb *b, struct kit_btf_layout *l)
 	field(b, "map_flags", b->u32, 48);
 	field(b, "id", b->u32, 68);
 	field(b, "btf_vmlinux_value_type_id", b->u32, 72);
+	field(b, "btf_key_type_id", b->u32, 76);
+	field(b, "btf_value_type_id", b->u32, 80);
 	field(b, "btf", b->voidp, 88);
 	field(b, "name", name, 0x60);
+	l->off.vars.map_value_size = 32;
+	l->off.vars.map_max_entries = 36;
+	l->off.vars.map_btf_value_type_id = 80;
+	l->off.vars.map_btf = 88;
 	l->off.st.map_type = 24;
 	l->off.st.map_id = 68;
 	l->off.st.map_vvt_id = 72;
 	return id;
+}
+
+/*
+ * include/linux/bpf.h struct bpf_array (value[], ptrs[] and pptrs[] in an
+ * anonymous union) and kernel/bpf/btf.c struct btf, trimmed, 6.1 offsets.
+ */
+static void add_vars(struct kb *b, struct kit_btf_layout *l, int map_id)
+{
+	int flex = array(b, b->chr, 0), ptrs = array(b, b->voidp, 0), un, hdr;
+
+	un = must(btf__add_union(b->btf, NULL, 0), "bpf_array union");
+	field(b, "value", flex, 0);
+	field(b, "ptrs", ptrs, 0);
+	field(b, "pptrs", ptrs, 0);
+	l->array_size = 0x140;
+	strct(b, "bpf_array", l->array_size);
+	field(b, "map", map_id, 0);
+	field(b, "elem_size", b->u32, 0x100);
+	field(b, "index_mask", b->u32, 0x104);
+	field(b, "aux", b->voidp, 0x108);
+	field(b, "", un, 0x140);
+	l->off.vars.array_elem_size = 0x100;
+	l->off.vars.array_value = 0x140;
+	hdr = strct(b, "btf_header", 24);
+	field(b, "magic", b->u16, 0);
+	l->btf_size = 0x100;
+	strct(b, "btf", l->btf_size);
+	field(b, "data", b->voidp, 0);
+	field(b, "types", b->voidp, 8);
+	field(b, "strings", b->voidp, 32);
+	field(b, "hdr", hdr, 48);
+	field(b, "nr_types", b->u32, 72);
+	field(b, "types_size", b->u32, 76);
+	field(b, "data_size", b->u32, 80);
+	field(b, "base_btf", b->voidp, 160);
+	field(b, "start_id", b->u32, 168);
+	l->off.vars.btf_data = 0;
+	l->off.vars.btf_data_size = 80;
+	l->off.vars.btf_base_btf = 160;
+	l->off.vars.ok = true;
 }
 
 /* include/linux/bpf.h: struct bpf_prog_aux, 6.1 order, trimmed. */
@@ -712,6 +758,7 @@ struct btf *kit_btf_kernel_new_cpus(enum kit_btf_variant v, uint32_t nr_cpus_max
 	base_types(&b);
 	stats = add_prog_stats(&b, &l);
 	map = add_map(&b, &l);
+	add_vars(&b, &l, map);
 	aux = add_prog_aux(&b, &l, map);
 	add_prog(&b, &l, stats, aux);
 	add_xarray(&b, &l);

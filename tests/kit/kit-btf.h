@@ -35,6 +35,8 @@ struct kit_btf_layout {
 	struct ktbpf_offsets off;
 	/* sizeof each struct */
 	uint32_t prog_size, aux_size, stats_size, map_size;
+	uint32_t array_size; /* struct bpf_array up to value[] (off.vars.array_value) */
+	uint32_t btf_size;   /* struct btf (kernel/bpf/btf.c) */
 	uint32_t xa_node_size, xarray_size, idr_size, static_key_size;
 	/* BTF type ids of the struct_ops types, and their member counts */
 	uint32_t tcp_ops_id, scx_ops_id;

@@ -108,6 +108,27 @@ struct ktbpf_st_offsets {
 	struct ktbpf_scx_offsets scx; /* the rest of sched_ext's state (scx.c) */
 };
 
+/*
+ * BPF globals (vars.c): a map's BTF and value type, struct bpf_array's
+ * values, and the object's struct btf in kernel memory. Every member is
+ * optional (KTBPF_OFFSET_NONE); `ok` says all that vars.c needs is known.
+ */
+struct ktbpf_vars_offsets {
+	bool ok;
+	/* struct bpf_map (include/linux/bpf.h) */
+	uint32_t map_value_size;	/* u32 */
+	uint32_t map_max_entries;	/* u32 */
+	uint32_t map_btf;		/* struct btf * */
+	uint32_t map_btf_value_type_id; /* u32: the DATASEC of a global-section map */
+	/* struct bpf_array: elem_size, and value[] / pptrs[] (one union) */
+	uint32_t array_elem_size;
+	uint32_t array_value;
+	/* struct btf (kernel/bpf/btf.c): the raw BTF blob as loaded (header, types, strings) */
+	uint32_t btf_data;	/* void * */
+	uint32_t btf_data_size; /* u32 */
+	uint32_t btf_base_btf;	/* struct btf *, split BTF (optional) */
+};
+
 struct ktbpf_offsets {
 	/* struct bpf_prog (include/linux/bpf.h) */
 	uint32_t prog_type;		    /* enum bpf_prog_type, u32 */
@@ -137,6 +158,7 @@ struct ktbpf_offsets {
 	/* struct static_key (bpf_stats_enabled_key.key.enabled: atomic_t) */
 	uint32_t static_key_enabled;
 	struct ktbpf_st_offsets st;
+	struct ktbpf_vars_offsets vars;
 };
 
 /*
