@@ -120,6 +120,13 @@ static void walk_work(uv_work_t *w)
 		if (ktbpf_err_class(vm->walk_r) != KTBPF_ERR_INCONSISTENT || i >= TORN_RETRIES)
 			break;
 	}
+	/* sched_ext's exit from the scheduler's uei once the kernel freed its record
+	 * (a failure is in the snapshot's diagnostics) */
+	if (vm->walk_r == 0) {
+		struct ktbpf_err e = {0};
+
+		ktbpf_scx_uei_read(vm->kernel, vm->snap, &e);
+	}
 }
 
 static json_t *walk_result(struct vm *vm)

@@ -606,6 +606,9 @@ static int run(struct opts *o, struct ctx *c)
 			return fail(o, KTBPFCTL_EXIT_FAIL, "cannot list BPF programs: %s", err.msg);
 		c->times[i] = c->snap->walk_ns;
 	}
+	/* Why the scheduler exited, from its own uei once the kernel freed its record;
+	 * a failure is in the snapshot's diagnostics. */
+	ktbpf_scx_uei_read(c->k, c->snap, &err);
 	qsort(c->times, o->repeat, sizeof(*c->times), cmp_u64);
 	return -1;
 }

@@ -309,4 +309,19 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s);
  */
 int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err);
 
+/*
+ * When the kernel's exit record is gone (s->scx.exit.source NONE, after
+ * ktbpf_progs_walk() of k into s): the scheduler's own copy, where its
+ * object follows the scx convention (sched-ext/scx's user_exit_info.h: a
+ * struct uei in .data with kind, exit_code, reason and msg, filled in
+ * ops.exit), read by name with ktbpf_vars_read(). The object is the
+ * running scheduler's, else the sched_ext instance still in use, else the
+ * first sched_ext object. Fills s->scx.exit with source KTBPF_SCX_EXIT_UEI
+ * when uei says the scheduler exited (kind not 0); leaves it alone when no
+ * object follows the convention. Errors as ktbpf_vars_read(), also added
+ * to s's diagnostics.
+ */
+int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
+		       struct ktbpf_err *err);
+
 #endif
