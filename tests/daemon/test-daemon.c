@@ -714,3 +714,60 @@ Test(daemon, sigterm_during_a_freeze_waits_for_the_walk_thaws_and_exits_0)
 	client_free(vmm);
 	kit_guest_free(g);
 }
+
+Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
+{
+	const char *args[] = {
+		"--max-fds-msg", "4", "--max-regions", "1", "--max-pending", "1", NULL};
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c, *c2;
+	int fds[8], before;
+	char params[512];
+	json_t *r, *req;
+	const char *vm;
+
+	daemon_start(&dp, args);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	before = daemon_fd_count_settled(&dp, -1);
+	/* Two regions of one fd, one allowed. */
+	fds[0] = memfd_with(g->im->buf, g->im->size);
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
+		 "\"size\":4096,\"fd\":0},{\"gpa\":8192,\"size\":4096,\"fd\":0,\"offset\":8192}]}");
+	r = client_call(c, "vm.register", params, fds, 1);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	/* A message with more fds than allowed: one limit error, then the connection closes. */
+	for (int i = 1; i < 8; i++)
+		fds[i] = dup(fds[0]);
+	client_request(c, "daemon.info", NULL, fds, 8);
+	r = client_read(c, 5000);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	cr_assert_null(client_read(c, 2000));
+	client_free(c);
+	cr_assert_eq(daemon_fd_count_settled(&dp, before - 1), before - 1,
+		     "every fd of the refused message is closed");
+	/* One request served at a time: a second one while a freeze waits is refused. */
+	vm = register_guest(vmm, g, true, NULL);
+	c2 = client_new(&dp);
+	assert_ready(c2, vm);
+	client_request(c2, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
+	req = client_read(vmm, 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	r = client_call(c2, "daemon.info", NULL, NULL, 0);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	client_answer(vmm, req, "{\"frozen\":false}");
+	json_decref(req);
+	r = client_read(c2, 5000);
+	cr_assert_eq(resp_code(r), -32003, "%s", json_dumps(r, 0));
+	json_decref(r);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	client_free(c2);
+	client_free(vmm);
+	stop();
+	kit_guest_free(g);
+}
