@@ -1064,7 +1064,8 @@ struct vctx {
 	struct sbuf *b;
 	const struct btf *btf;
 	const unsigned char *const *bufs;
-	int nbufs; /* > 1: the sum over per-CPU values */
+	int nbufs; /* buffers: more than one only when sum */
+	bool sum;  /* the ".sum" of per-CPU values: integers summed, other leaves left out */
 	size_t len;
 	int n; /* pairs printed */
 };
@@ -1116,12 +1117,12 @@ static void vint(struct vctx *c, const char *path, const struct btf_type *t, __u
 		raw = vbits(c->bufs[i], bitpos, bits);
 		sum += (enc & BTF_INT_SIGNED) ? (__u64)vsext(raw, bits) : raw;
 	}
-	if (c->nbufs == 1 && (enc & BTF_INT_BOOL) && raw <= 1)
+	if (!c->sum && (enc & BTF_INT_BOOL) && raw <= 1)
 		vpair(c, path, "%s", raw ? "true" : "false");
 	else if (enc & BTF_INT_SIGNED)
-		vpair(c, path, "%lld", (long long)(c->nbufs == 1 ? vsext(raw, bits) : (__s64)sum));
+		vpair(c, path, "%lld", (long long)(c->sum ? (__s64)sum : vsext(raw, bits)));
 	else
-		vpair(c, path, "%llu", (unsigned long long)(c->nbufs == 1 ? raw : sum));
+		vpair(c, path, "%llu", (unsigned long long)(c->sum ? sum : raw));
 }
 
 static void venum(struct vctx *c, const char *path, const struct btf_type *t, size_t off)
@@ -1208,7 +1209,7 @@ static void vnode(struct vctx *c, const char *path, __u32 id, __u64 bitpos, __u3
 		if (e && btf_is_int(e) && e->size == 1 && btf_int_bits(e) == 8 &&
 		    ((btf_int_encoding(e) & BTF_INT_CHAR) ||
 		     !strcmp(btf__name_by_offset(c->btf, e->name_off), "char"))) {
-			if (c->nbufs == 1 && off + a->nelems <= c->len)
+			if (!c->sum && off + a->nelems <= c->len)
 				vstring(c, path, off, a->nelems);
 			return;
 		}
@@ -1222,7 +1223,7 @@ static void vnode(struct vctx *c, const char *path, __u32 id, __u64 bitpos, __u3
 		}
 		return;
 	}
-	if (c->nbufs > 1)
+	if (c->sum)
 		return; /* not summed */
 	if (btf_is_any_enum(t))
 		venum(c, path, t, off);
@@ -1298,9 +1299,11 @@ static void vmap(struct sbuf *b, int *n, __u32 map_id)
 				bufs[i] = val + stride * i;
 			c.bufs = bufs;
 			c.nbufs = ncpu;
+			c.sum = true;
 			snprintf(path, sizeof(path), "%s:[%u].sum", name, e);
 			vnode(&c, path, mi.btf_value_type_id, 0, 0, 1);
 			c.nbufs = 1;
+			c.sum = false;
 			for (int i = 0; i < ncpu; i++) {
 				c.bufs = &bufs[i];
 				snprintf(path, sizeof(path), "%s:[%u].cpu%d", name, e, i);
