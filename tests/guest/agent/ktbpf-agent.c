@@ -763,16 +763,16 @@ static bool is_char_array(const struct btf *btf, const struct btf_type *t)
  * The <obj> of the first "<obj>.bss"/".data"/".rodata" map the program uses
  * (libbpf's names for an object's global sections); false when none.
  */
-static bool prog_object(__u32 prog_id, char *obj, size_t size)
+/* The ids of the maps program prog_id uses (at most MAX_MAPS_PER_PROG); -1 when unreadable. */
+static int prog_maps(__u32 prog_id, __u32 *map_ids)
 {
 	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), map_ids[MAX_MAPS_PER_PROG], nr;
-	int fd = bpf_prog_get_fd_by_id(prog_id);
-	bool found = false;
+	__u32 len = sizeof(info), nr;
+	int fd = bpf_prog_get_fd_by_id(prog_id), r = -1;
 
 	if (fd < 0) {
 		msg("struct_ops member prog %u: %s", prog_id, strerror(errno));
-		return false;
+		return -1;
 	}
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		goto out;
@@ -783,9 +783,21 @@ static bool prog_object(__u32 prog_id, char *obj, size_t size)
 	len = sizeof(info);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		goto out;
-	if (info.nr_map_ids < nr)
-		nr = info.nr_map_ids;
-	for (__u32 i = 0; i < nr && !found; i++) {
+	r = (int)(info.nr_map_ids < nr ? info.nr_map_ids : nr);
+out:
+	close(fd);
+	return r;
+}
+
+static bool prog_object(__u32 prog_id, char *obj, size_t size)
+{
+	__u32 map_ids[MAX_MAPS_PER_PROG];
+	int nr = prog_maps(prog_id, map_ids);
+	bool found = false;
+
+	if (nr < 0)
+		return false;
+	for (int i = 0; i < nr && !found; i++) {
 		static const char *const sfx[] = {".bss", ".data", ".rodata"};
 		struct bpf_map_info mi = {};
 		__u32 mlen = sizeof(mi);
@@ -813,8 +825,6 @@ static bool prog_object(__u32 prog_id, char *obj, size_t size)
 				break;
 			}
 	}
-out:
-	close(fd);
 	return found;
 }
 
@@ -1319,25 +1329,13 @@ out:
 		close(fd);
 }
 
-/* The map ids of program prog_id into ids (deduplicated); returns the new count. */
+/* The map ids of program prog_id added to ids (deduplicated); returns the new count. */
 static int prog_map_ids(__u32 prog_id, __u32 *ids, int nr)
 {
-	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), map_ids[MAX_MAPS_PER_PROG], cnt;
-	int fd = bpf_prog_get_fd_by_id(prog_id);
+	__u32 map_ids[MAX_MAPS_PER_PROG];
+	int cnt = prog_maps(prog_id, map_ids);
 
-	if (fd < 0)
-		return nr;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		goto out;
-	cnt = info.nr_map_ids < MAX_MAPS_PER_PROG ? info.nr_map_ids : MAX_MAPS_PER_PROG;
-	memset(&info, 0, sizeof(info));
-	info.nr_map_ids = cnt;
-	info.map_ids = (__u64)(uintptr_t)map_ids;
-	len = sizeof(info);
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		goto out;
-	for (__u32 i = 0; i < cnt && i < info.nr_map_ids; i++) {
+	for (int i = 0; i < cnt; i++) {
 		int k;
 
 		for (k = 0; k < nr && ids[k] != map_ids[i]; k++)
@@ -1345,8 +1343,6 @@ static int prog_map_ids(__u32 prog_id, __u32 *ids, int nr)
 		if (k == nr && nr < VARS_MAX_MAPS)
 			ids[nr++] = map_ids[i];
 	}
-out:
-	close(fd);
 	return nr;
 }
 
