@@ -18,6 +18,7 @@
 
 #include <bpf/btf.h>
 
+#include "ktbpf/vars.h"
 #include "scx-internal.h"
 #include "structops-internal.h"
 
@@ -166,7 +167,8 @@ static void read_counters(const struct where *h, const struct scx_view *v)
 	uint64_t u64, ts, now;
 	uint32_t u32;
 
-	if (v->ops_len && h->o->ops_flags != KTBPF_OFFSET_NONE &&
+	/* 6.12 zeroes scx_ops on disable: flags only of a copy that names a scheduler */
+	if (v->ops_len && h->w->s->scx.ops_name[0] && h->o->ops_flags != KTBPF_OFFSET_NONE &&
 	    (uint64_t)h->o->ops_flags + 8 <= v->ops_len) {
 		memcpy(&scx->ops_flags, v->ops + h->o->ops_flags, 8);
 		scx->have |= KTBPF_SCX_HAVE_FLAGS;
@@ -255,12 +257,14 @@ static void read_events(const struct where *h, const struct ktbpf_cpu *cpus, uin
 			continue;
 		for (i = 0; i < o->nr_events; i++) {
 			memcpy(&row[i], buf + o->events[i].off, 8);
-			scx->events[i] += row[i];
+			scx->events[i].total += row[i];
 		}
 		scx->event_cpu_ids[rows++] = cpus[c].cpu;
 	}
 	scx->nr_event_cpus = rows;
 	scx->nr_events = o->nr_events;
+	for (i = 0; i < o->nr_events; i++)
+		memcpy(scx->events[i].name, o->events[i].name, KTBPF_SCX_EVENT_NAME_LEN);
 	if (rows)
 		scx->have |= KTBPF_SCX_HAVE_EVENTS;
 }
@@ -377,4 +381,102 @@ void scx_state_walk(struct stwalk *w, const struct ktbpf_kernel *k, const struct
 	if (cpus)
 		read_events(&h, cpus, nr_cpus);
 	read_exit_info(&h);
+}
+
+/*
+ * The object whose uei to read: the scheduler the kernel runs, else the
+ * first sched_ext instance still in use (the one it ran last), else the
+ * first sched_ext instance with an object.
+ */
+static const char *uei_object(const struct ktbpf_snapshot *s)
+{
+	const char *any = NULL;
+	size_t i;
+
+	if (s->active.source == KTBPF_ACTIVE_SCHED_EXT && s->active.obj_name[0])
+		return s->active.obj_name;
+	for (i = 0; i < s->nr_instances; i++) {
+		const struct ktbpf_st_instance *in = &s->instances[i];
+
+		if (!st_is_scx_iface(in->iface) || !in->obj_name[0])
+			continue;
+		if (in->state == KTBPF_ST_INUSE)
+			return in->obj_name;
+		if (!any)
+			any = in->obj_name;
+	}
+	return any;
+}
+
+/* uei's members (kind, exit_code, reason, msg) from its node at n[i]. */
+static bool uei_take(const struct ktbpf_var *n, size_t i, size_t end, struct ktbpf_scx_exit *x)
+{
+	unsigned int got = 0;
+	size_t j;
+
+	for (j = i + 1; j < end && n[j].depth > n[i].depth; j++) {
+		const struct ktbpf_var *c = &n[j];
+
+		if (c->depth != n[i].depth + 1 || !c->name)
+			continue;
+		if (!strcmp(c->name, "kind") && c->kind == KTBPF_VAR_INT) {
+			x->kind = c->i;
+			got |= 1;
+		} else if (!strcmp(c->name, "exit_code") && c->kind == KTBPF_VAR_INT) {
+			x->exit_code = c->i;
+			got |= 2;
+		} else if (!strcmp(c->name, "reason") && c->kind == KTBPF_VAR_STRING) {
+			copy_name(x->reason, sizeof(x->reason), c->str);
+			got |= 4;
+		} else if (!strcmp(c->name, "msg") && c->kind == KTBPF_VAR_STRING) {
+			copy_name(x->msg, sizeof(x->msg), c->str);
+			got |= 8;
+		}
+	}
+	return got == 0xf;
+}
+
+int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
+		       struct ktbpf_err *err)
+{
+	struct ktbpf_vars_query q = {0};
+	struct ktbpf_scx_exit x = {0};
+	struct ktbpf_vars *v = NULL;
+	size_t m, i;
+	int r;
+
+	if (s->scx.layout == KTBPF_SCX_NONE || s->scx.exit.source != KTBPF_SCX_EXIT_NONE)
+		return 0;
+	q.obj = uei_object(s);
+	if (!q.obj)
+		return 0;
+	r = ktbpf_vars_read(k, s, &q, &v, err);
+	if (r < 0) {
+		snap_diag_err(s, 0, err, "the scheduler's uei unreadable");
+		return r;
+	}
+	for (m = 0; m < v->nr_maps && x.source == KTBPF_SCX_EXIT_NONE; m++) {
+		const struct ktbpf_vars_map *map = &v->maps[m];
+
+		if (strcmp(map->section, ".data"))
+			continue;
+		for (i = map->first; i < map->first + map->nr && i < v->nr_nodes; i++) {
+			const struct ktbpf_var *n = &v->nodes[i];
+
+			if (n->depth || n->kind != KTBPF_VAR_STRUCT || !n->name ||
+			    strcmp(n->name, "uei"))
+				continue;
+			if (uei_take(v->nodes, i, map->first + map->nr, &x))
+				x.source = KTBPF_SCX_EXIT_UEI;
+			break;
+		}
+	}
+	ktbpf_vars_free(v);
+	/* kind 0 (SCX_EXIT_NONE): the scheduler has not exited; nothing to say */
+	if (x.source == KTBPF_SCX_EXIT_NONE || !x.kind)
+		return 0;
+	copy_name(x.kind_name, sizeof(x.kind_name),
+		  kind_name(&ktbpf_kernel_offsets(k)->st.scx, x.kind));
+	s->scx.exit = x;
+	return 0;
 }

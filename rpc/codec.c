@@ -136,14 +136,92 @@ static json_t *json_active(const struct ktbpf_active *a)
 		active_source(a->source), "reason", json_text_or_null(a->reason));
 }
 
+/* A value of struct ktbpf_scx if its bit is in have, else null (not read). */
+static json_t *scx_int(const struct ktbpf_scx *x, uint32_t bit, int64_t v)
+{
+	return x->have & bit ? json_integer((json_int_t)v) : json_null();
+}
+
+/* SCX_EV_* totals, and each CPU's row: {"total": {name: n}, "per_cpu": [{"cpu", "counters"}]}. */
+static json_t *json_scx_events(const struct ktbpf_scx *x)
+{
+	json_t *total = json_object(), *rows = json_array();
+	uint32_t i, r;
+
+	if (!(x->have & KTBPF_SCX_HAVE_EVENTS))
+		return (json_decref(total), json_decref(rows), json_null());
+	for (i = 0; total && i < x->nr_events; i++)
+		if (json_object_set_new(total, x->events[i].name,
+					json_integer((json_int_t)x->events[i].total)) < 0)
+			total = (json_decref(total), NULL);
+	for (r = 0; rows && r < x->nr_event_cpus; r++) {
+		json_t *c = json_object();
+
+		for (i = 0; c && i < x->nr_events; i++)
+			if (json_object_set_new(
+				    c, x->events[i].name,
+				    json_integer(
+					    (json_int_t)
+						    x->events_cpu[(size_t)r * x->nr_events + i])) <
+			    0)
+				c = (json_decref(c), NULL);
+		if (json_array_append_new(rows, json_pack("{s:o, s:o}", "cpu",
+							  ktbpf_codec_count(x->event_cpu_ids[r]),
+							  "counters", c)) < 0)
+			rows = (json_decref(rows), NULL);
+	}
+	return json_pack("{s:o, s:o}", "total", total, "per_cpu", rows);
+}
+
+static json_t *json_scx_exit(const struct ktbpf_scx_exit *e)
+{
+	json_t *bt = json_array();
+	uint32_t i;
+
+	if (e->source == KTBPF_SCX_EXIT_NONE)
+		return (json_decref(bt), json_null());
+	for (i = 0; bt && i < e->bt_len; i++)
+		if (json_array_append_new(bt, ktbpf_codec_hex(e->bt[i])) < 0)
+			bt = (json_decref(bt), NULL);
+	return json_pack("{s:s, s:I, s:o, s:I, s:o, s:o, s:o, s:o}", "source",
+			 ktbpf_scx_exit_source_name(e->source), "kind", (json_int_t)e->kind,
+			 "kind_name", json_text_or_null(e->kind_name), "exit_code",
+			 (json_int_t)e->exit_code, "reason", json_text_or_null(e->reason), "msg",
+			 ktbpf_codec_text(e->msg), "backtrace", bt, "dump",
+			 e->dump ? ktbpf_codec_text(e->dump) : json_null());
+}
+
 static json_t *json_scx(const struct ktbpf_scx *x)
 {
+	json_t *o;
+
 	if (x->layout == KTBPF_SCX_NONE)
 		return json_null();
-	return json_pack("{s:s, s:o, s:o, s:s}", "enable_state", ktbpf_scx_state_name(x->state),
-			 "ops_name", json_text_or_null(x->ops_name), "map_id",
-			 x->map_id ? ktbpf_codec_count(x->map_id) : json_null(), "layout",
-			 x->layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
+	o = json_pack("{s:s, s:o, s:o, s:s}", "enable_state", ktbpf_scx_state_name(x->state),
+		      "ops_name", json_text_or_null(x->ops_name), "map_id",
+		      x->map_id ? ktbpf_codec_count(x->map_id) : json_null(), "layout",
+		      x->layout == KTBPF_SCX_ROOT ? "scx_root" : "scx_ops");
+	if (o &&
+	    json_object_update_new(
+		    o,
+		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ops_flags",
+			      x->have & KTBPF_SCX_HAVE_FLAGS ? ktbpf_codec_hex(x->ops_flags)
+							     : json_null(),
+			      "watchdog_timeout_jiffies",
+			      scx_int(x, KTBPF_SCX_HAVE_WATCHDOG_TIMEOUT,
+				      (int64_t)x->watchdog_timeout),
+			      "watchdog_age_jiffies",
+			      scx_int(x, KTBPF_SCX_HAVE_WATCHDOG_AGE, (int64_t)x->watchdog_age),
+			      "bypass_depth", scx_int(x, KTBPF_SCX_HAVE_BYPASS, x->bypass_depth),
+			      "switched_all",
+			      x->have & KTBPF_SCX_HAVE_SWITCHED_ALL ? json_boolean(x->switched_all)
+								    : json_null(),
+			      "nr_rejected", scx_int(x, KTBPF_SCX_HAVE_NR_REJECTED, x->nr_rejected),
+			      "enable_seq", scx_int(x, KTBPF_SCX_HAVE_ENABLE_SEQ, x->enable_seq),
+			      "exit_kind", scx_int(x, KTBPF_SCX_HAVE_EXIT_KIND, x->exit_kind),
+			      "events", json_scx_events(x), "exit", json_scx_exit(&x->exit))) < 0)
+		o = (json_decref(o), NULL);
+	return o;
 }
 
 static json_t *json_diag(const struct ktbpf_diag *d)

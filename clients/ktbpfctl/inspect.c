@@ -75,10 +75,14 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "counts and times summed over CPUs, whether runtime stats are enabled in the\n"
 	      "guest, the struct_ops instances (maps: state, member -> program, object) and\n"
 	      "the one the kernel has attached (sched_ext's current scheduler, else those in\n"
-	      "use, such as a TCP congestion control). Kernel facts (KASLR, paging, symbols,\n"
-	      "BTF) are discovered from the RAM itself; files given below take precedence.\n"
-	      "\n"
-	      "Options:\n"
+	      "use, such as a TCP congestion control), and sched_ext's state: flags, watchdog,\n"
+	      "bypass depth, counters, SCX_EV_* events and why the scheduler exited (the\n"
+	      "kernel's exit record: kind, message, backtrace, dump). Kernel facts (KASLR,\n"
+	      "paging, symbols, BTF) are discovered from the RAM itself; files given below\n"
+	      "take precedence.\n"
+	      "\n",
+	      out);
+	fputs("Options:\n"
 	      "  --ram FILE             guest RAM: a raw memory file (QEMU memory-backend-file)\n"
 	      "                         or an ELF core (QEMU dump-guest-memory, /proc/vmcore);\n"
 	      "                         an ELF core gives its own regions and VMCOREINFO\n"
@@ -602,6 +606,9 @@ static int run(struct opts *o, struct ctx *c)
 			return fail(o, KTBPFCTL_EXIT_FAIL, "cannot list BPF programs: %s", err.msg);
 		c->times[i] = c->snap->walk_ns;
 	}
+	/* Why the scheduler exited, from its own uei once the kernel freed its record;
+	 * a failure is in the snapshot's diagnostics. */
+	ktbpf_scx_uei_read(c->k, c->snap, &err);
 	qsort(c->times, o->repeat, sizeof(*c->times), cmp_u64);
 	return -1;
 }

@@ -120,6 +120,84 @@ static void print_instances(const json_t *snap)
 	}
 }
 
+/* "n" for an integer, "?" for null (not read). */
+static const char *ival(const json_t *o, const char *key, char *buf, size_t size)
+{
+	json_t *v = json_object_get(o, key);
+
+	if (!json_is_integer(v))
+		return "?";
+	snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	return buf;
+}
+
+static void print_scx_events(const json_t *ev)
+{
+	const json_t *total = json_object_get(ev, "total"), *v;
+	const char *name;
+
+	if (!json_is_object(total))
+		return;
+	printf("  events (summed over %zu CPUs):\n",
+	       json_array_size(json_object_get(ev, "per_cpu")));
+	json_object_foreach((json_t *)total, name, v)
+		printf("    %-40s %" JSON_INTEGER_FORMAT "\n", name, json_integer_value(v));
+}
+
+static void print_scx_exit(const json_t *e)
+{
+	const json_t *bt = json_object_get(e, "backtrace"), *a;
+	const char *dump = str(e, "dump", NULL);
+	char b1[24], b2[24];
+	size_t i;
+
+	if (!json_is_object(e)) {
+		printf("  exit: no exit record readable\n");
+		return;
+	}
+	if (json_integer_value(json_object_get(e, "kind")) == 0) { /* SCX_EXIT_NONE */
+		printf("  exit: none yet (the kernel's record says %s)\n",
+		       str(e, "kind_name", "?"));
+		return;
+	}
+	printf("  exit (%s): %s (kind %s), exit code %s, reason '%s'\n",
+	       !strcmp(str(e, "source", ""), "uei") ? "the scheduler's uei copy"
+						    : "the kernel's record",
+	       str(e, "kind_name", "?"), ival(e, "kind", b1, sizeof(b1)),
+	       ival(e, "exit_code", b2, sizeof(b2)), str(e, "reason", ""));
+	printf("    message: %s\n", str(e, "msg", ""));
+	if (json_array_size(bt)) {
+		printf("    backtrace:");
+		json_array_foreach(bt, i, a)
+			printf(" %s", json_string_value(a) ? json_string_value(a) : "?");
+		putchar('\n');
+	}
+	if (dump)
+		printf("    dump:\n%s%s", dump, dump[strlen(dump) - 1] == '\n' ? "" : "\n");
+}
+
+/* sched_ext's state beyond its scheduler's name; "?" where the kernel could not say. */
+static void print_scx(const json_t *x)
+{
+	const json_t *sw = json_object_get(x, "switched_all");
+	char b[6][24];
+
+	printf("  flags %s, watchdog timeout %s jiffies, last progress %s jiffies ago\n",
+	       str(x, "ops_flags", "?"), ival(x, "watchdog_timeout_jiffies", b[0], 24),
+	       ival(x, "watchdog_age_jiffies", b[1], 24));
+	printf("  bypass depth %s, all tasks switched %s, rejected %s, enable seq %s, exit kind "
+	       "%s\n",
+	       ival(x, "bypass_depth", b[2], 24),
+	       json_is_true(sw)	   ? "yes"
+	       : json_is_false(sw) ? "no"
+				   : "?",
+	       ival(x, "nr_rejected", b[3], 24), ival(x, "enable_seq", b[4], 24),
+	       ival(x, "exit_kind", b[5], 24));
+	print_scx_events(json_object_get(x, "events"));
+	if (json_object_get(x, "exit"))
+		print_scx_exit(json_object_get(x, "exit"));
+}
+
 static void print_active(const json_t *snap)
 {
 	const json_t *a = json_object_get(snap, "active"), *x = json_object_get(snap, "sched_ext");
@@ -133,6 +211,8 @@ static void print_active(const json_t *snap)
 		printf("\nsched_ext: %s, scheduler %s%s%s (%s layout)\n",
 		       str(x, "enable_state", "?"), ops ? "'" : "", ops ? ops : "none",
 		       ops ? "'" : "", str(x, "layout", "?"));
+		if (json_object_get(x, "exit_kind")) /* an older daemon's document has none */
+			print_scx(x);
 	}
 	if (!flag(a, "attached")) {
 		printf("\nactive: nothing attached (%s)\n", reason ? reason : "");

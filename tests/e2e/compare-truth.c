@@ -12,12 +12,12 @@
  * verified_insns, run_cnt, run_time_ns, recursion_misses, interface and
  * member; every struct_ops instance (map id, name, interface, state, object,
  * member -> program id table); the active instances and object; sched_ext's
- * scheduler, its map and state; whether runtime stats are enabled (and, when
- * they are not, counters of 0); the paging levels; how many CPUs are
- * possible. The host's answer must also be whole: no diagnostic, no cap hit,
- * no skipped entry, not torn, complete stats (the guest is paused while it is
- * read). A key the guest reports that
- * the host's document lacks is a mismatch.
+ * scheduler, its map and state, and why it exited (kind, code, reason and
+ * exact message, as the scheduler's uei and the kernel log say); whether runtime stats are enabled
+ * (and, when they are not, counters of 0); the paging levels; how many CPUs are possible. The
+ * host's answer must also be whole: no diagnostic, no cap hit, no skipped entry, not torn, complete
+ * stats (the guest is paused while it is read). A key the guest reports that the host's document
+ * lacks is a mismatch.
  *
  * Prints one "MISMATCH ..." line per difference. Exit status: 0 all match,
  * 1 a mismatch, 2 bad input (unreadable JSON, a truth that lacks a key: an
@@ -601,6 +601,46 @@ static void scx_state_name(const char *s, char *buf, size_t size)
 	buf[i] = 0;
 }
 
+/*
+ * Why the scheduler exited: the guest's uei (the scheduler's own copy, read
+ * by map lookup; absent from an older agent) against the host's exit record
+ * (the kernel's, or the same uei read from RAM). A scheduler that has not
+ * exited (kind 0) must show no exit kind on the host either; one that has
+ * must show the same kind, exit code, reason and exact message, and the
+ * message must be the one the kernel logged ("sched_ext: NAME: MSG").
+ */
+static void cmp_scx_exit(json_t *want, json_t *got)
+{
+	json_t *uei = get(want, "uei"), *exit = get(got, "exit"), *log = get(want, "kmsg_msg");
+	const char *m, *l;
+	size_t ml, ll;
+
+	if (!json_is_object(uei))
+		return;
+	if (!json_integer_value(get(uei, "kind"))) {
+		if (json_is_object(exit) && json_integer_value(get(exit, "kind")))
+			differ(false, "sched_ext exit (the scheduler has not exited)", uei, exit);
+		return;
+	}
+	if (!json_is_object(exit)) {
+		differ(false, "sched_ext exit (host: none)", uei, exit);
+		return;
+	}
+	expect_equal(false, "sched_ext exit kind", get(uei, "kind"), get(exit, "kind"));
+	expect_equal(false, "sched_ext exit code", get(uei, "exit_code"), get(exit, "exit_code"));
+	expect_equal(false, "sched_ext exit reason", get(uei, "reason"), get(exit, "reason"));
+	expect_equal(false, "sched_ext exit message", get(uei, "msg"), get(exit, "msg"));
+	m = json_string_value(get(exit, "msg"));
+	l = json_string_value(log);
+	if (m && l && m[0]) {
+		ml = strlen(m);
+		ll = strlen(l);
+		if (ll < ml + 2 || strcmp(l + ll - ml, m) || strncmp(l + ll - ml - 2, ": ", 2))
+			differ(false, "sched_ext exit message (the kernel log's)", log,
+			       get(exit, "msg"));
+	}
+}
+
 static void cmp_sched_ext(json_t *truth, json_t *host)
 {
 	json_t *want = get(truth, "sched_ext"), *got = get(host, "sched_ext"), *map_id;
@@ -633,6 +673,7 @@ static void cmp_sched_ext(json_t *truth, json_t *host)
 	if (!gs || strcmp(a, b))
 		differ(false, "sched_ext state (host: enable_state)", get(want, "state"),
 		       get(got, "enable_state"));
+	cmp_scx_exit(want, got);
 }
 
 /* ---- the host's answer must be whole ---- */

@@ -19,6 +19,11 @@
 #                         ids), never attached; then ktbpf_scx, attached and run
 #           scx-detached  (scx) ktbpf_scx attached, run, then detached (its struct_ops
 #                         map element deleted) before the guest reports; still loaded
+#           scx-error     (scx) kscx_err attached and run: it calls
+#                         scx_bpf_error("ktbpf test error 7") at its 7th enqueue and
+#                         the kernel ejects it (exit kind error, its uei says why)
+#           scx-stall     (scx) kscx_stall attached and run: it never dispatches, so
+#                         the watchdog ejects it after its 1 s timeout (kind stall)
 # BPF_DIR   where scheduler objects are built (tests/guest/scx/build-bpf.sh)
 #
 # Sets scenario_append (a string, may be empty) and scenario_objs (an array of
@@ -64,12 +69,22 @@ ktbpf_scenario() {
 	scx-detached:scx)
 		scenario_append='ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o ktbpf.detach=1'
 		;;
-	default:* | nostats:* | two-scx:* | scx-detached:*)
+	scx-error:scx)
+		obj=$("$guest/scx/build-bpf.sh" "$bpf_dir" kscx_err error) || return 1
+		scenario_objs=(--obj "$obj")
+		scenario_append='ktbpf.workload=sched ktbpf.obj=/kscx_err.bpf.o'
+		;;
+	scx-stall:scx)
+		obj=$("$guest/scx/build-bpf.sh" "$bpf_dir" kscx_stall stall) || return 1
+		scenario_objs=(--obj "$obj")
+		scenario_append='ktbpf.workload=sched ktbpf.obj=/kscx_stall.bpf.o'
+		;;
+	default:* | nostats:* | two-scx:* | scx-detached:* | scx-error:* | scx-stall:*)
 		echo "ktbpf_scenario: scenario '$scenario' needs a sched_ext kernel (workload scx)" >&2
 		return 2
 		;;
 	*)
-		echo "ktbpf_scenario: unknown scenario '$scenario' (default, nostats, two-scx, scx-detached)" >&2
+		echo "ktbpf_scenario: unknown scenario '$scenario' (default, nostats, two-scx, scx-detached, scx-error, scx-stall)" >&2
 		return 2
 		;;
 	esac

@@ -8,7 +8,9 @@
 #   SMP:      number of vCPUs
 #   SCENARIO: default | nostats (runtime stats off) | two-scx (two schedulers
 #             loaded, one attached) | scx-detached (a scheduler detached
-#             before the snapshot); tests/e2e/scenario.sh says what each boots
+#             before the snapshot) | scx-error (a scheduler that calls
+#             scx_bpf_error) | scx-stall (one the watchdog ejects);
+#             tests/e2e/scenario.sh says what each boots
 #
 # The truth test: boot a real guest under QEMU (TCG) with struct_ops BPF
 # objects loaded and run, pause it, then read its RAM from the host with
@@ -41,8 +43,8 @@ name="$kernel-$cpu-smp$smp"
 
 say() { printf 'truth-test %s: %s\n' "$name" "$*" >&2; }
 case "$scenario" in
-default | nostats | two-scx | scx-detached) ;;
-*) say "unknown scenario '$scenario' (default, nostats, two-scx, scx-detached)"; exit 2 ;;
+default | nostats | two-scx | scx-detached | scx-error | scx-stall) ;;
+*) say "unknown scenario '$scenario' (default, nostats, two-scx, scx-detached, scx-error, scx-stall)"; exit 2 ;;
 esac
 case "$smp" in
 '' | *[!0-9]*) say "SMP must be a number of vCPUs, not '$smp'"; exit 2 ;;
@@ -178,6 +180,14 @@ elif scenario == "two-scx" and not (len(scx) >= 2 and act.get("attached")
     print(f"want two sched_ext instances, the lower-id one not attached; have {scx}, attached {act.get('instances')}")
 elif scenario == "scx-detached" and not (scx and act.get("attached") is False):
     print(f"want a loaded sched_ext instance and nothing attached; have {scx}, attached {act.get('instances')}")
+elif scenario in ("scx-error", "scx-stall"):
+    # enum scx_exit_kind: SCX_EXIT_ERROR_BPF 1025, SCX_EXIT_ERROR_STALL 1026
+    want = 1025 if scenario == "scx-error" else 1026
+    uei = (t.get("sched_ext") or {}).get("uei") or {}
+    if uei.get("kind") != want or act.get("attached") is not False:
+        print(f"want the scheduler ejected with exit kind {want}; its uei says {uei}, attached {act.get('instances')}")
+    elif scenario == "scx-error" and uei.get("msg") != "ktbpf test error 7":
+        print(f"want the message 'ktbpf test error 7'; its uei says {uei.get('msg')!r}")
 PY
 ) || scenario_check="cannot read the guest's truth"
 if [ -n "$scenario_check" ]; then

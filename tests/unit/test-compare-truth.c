@@ -989,4 +989,84 @@ Test(compare_truth, vars_host_diagnostic_is_a_mismatch)
 Test(compare_truth, vars_truth_without_vars_is_bad_input)
 {
 	expect_vars(truth_tcp(), host_vars(), 2, 0, NULL);
+
+/* ---- why the scheduler exited: the guest's uei against the host's exit ---- */
+
+static json_t *uei(int kind, const char *msg)
+{
+	return json_pack("{s:s, s:i, s:i, s:s, s:s}", "obj", "kscx_err", "kind", kind, "exit_code",
+			 0, "reason", "scx_bpf_error", "msg", msg);
+}
+
+static json_t *host_exit(const char *source, int kind, const char *msg)
+{
+	return json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:[], s:n}", "source", source, "kind",
+			 kind, "kind_name", "SCX_EXIT_ERROR_BPF", "exit_code", 0, "reason",
+			 "scx_bpf_error", "msg", msg, "backtrace", "dump");
+}
+
+/* An ejected scheduler: disabled, nothing attached, its uei and the kernel log say why. */
+static json_t *truth_ejected(void)
+{
+	json_t *t = truth_scx();
+
+	put(t, "sched_ext.state", json_string("disabled"));
+	put(t, "sched_ext.root_ops", json_null());
+	put(t, "sched_ext.uei", uei(1025, "ktbpf test error 7"));
+	put(t, "sched_ext.kmsg_msg", json_string("sched_ext: kscx_err: ktbpf test error 7"));
+	return t;
+}
+
+static json_t *host_ejected(json_t *exit)
+{
+	json_t *h = host_scx("disabled", NULL);
+
+	put(h, "sched_ext.exit", exit);
+	return h;
+}
+
+Test(compare_truth, scheduler_exit_kind_and_message_from_uei_match)
+{
+	expect_match(truth_ejected(), host_ejected(host_exit("uei", 1025, "ktbpf test error 7")));
+	expect_match(truth_ejected(),
+		     host_ejected(host_exit("kernel", 1025, "ktbpf test error 7")));
+}
+
+Test(compare_truth, scheduler_exit_missing_on_host_is_a_mismatch)
+{
+	expect_mismatch(truth_ejected(), host_ejected(json_null()), 1,
+			"sched_ext exit (host: none)");
+}
+
+Test(compare_truth, scheduler_exit_kind_that_differs_is_a_mismatch)
+{
+	expect_mismatch(truth_ejected(), host_ejected(host_exit("uei", 1026, "ktbpf test error 7")),
+			1, "sched_ext exit kind: guest says 1025, host read 1026");
+}
+
+Test(compare_truth, scheduler_exit_message_not_exact_is_a_mismatch)
+{
+	/* one character short: the uei's and the kernel log's message both differ */
+	expect_mismatch(truth_ejected(), host_ejected(host_exit("uei", 1025, "ktbpf test error ")),
+			2, "sched_ext exit message: guest says \"ktbpf test error 7\"");
+}
+
+Test(compare_truth, scheduler_exit_message_the_kernel_did_not_log_is_a_mismatch)
+{
+	json_t *t = truth_ejected();
+
+	put(t, "sched_ext.kmsg_msg", json_string("sched_ext: kscx_err: another error"));
+	expect_mismatch(t, host_ejected(host_exit("uei", 1025, "ktbpf test error 7")), 1,
+			"the kernel log's");
+}
+
+Test(compare_truth, running_scheduler_with_an_exit_kind_on_host_is_a_mismatch)
+{
+	json_t *t = truth_scx(), *h = host_scx("enabled", "ktbpf_scx");
+
+	put(t, "sched_ext.uei", uei(0, ""));
+	put(h, "sched_ext.exit", host_exit("kernel", 0, ""));
+	expect_match(json_deep_copy(t), json_deep_copy(h));
+	put(h, "sched_ext.exit", host_exit("kernel", 1025, "x"));
+	expect_mismatch(t, h, 1, "the scheduler has not exited");
 }

@@ -169,9 +169,23 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 		 "\"active\":{\"attached\":true,\"instances\":[%u,%u],\"map_id\":%u,\"obj_name\":"
 		 "\"%s\",\"interface\":\"%s\",\"source\":\"sched_ext\",\"reason\":null},"
 		 "\"sched_ext\":{\"enable_state\":\"enabled\",\"ops_name\":\"%s\",\"map_id\":%u,"
-		 "\"layout\":\"scx_ops\"},\"torn\":false,",
+		 "\"layout\":\"scx_ops\",",
 		 g->active_ids[0], g->active_ids[1], g->active_map_id, g->active_obj,
 		 g->active_iface, g->active_obj, g->active_map_id);
+	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
+	/* sched_ext's state and exit record as the kit wrote them (kit-guest.h KIT_SCX_*) */
+	snprintf(buf, sizeof(buf),
+		 "\"layout\":\"scx_ops\",\"ops_flags\":\"0x%llx\",\"watchdog_timeout_jiffies\":%u,"
+		 "\"watchdog_age_jiffies\":%u,\"bypass_depth\":%d,\"switched_all\":true,"
+		 "\"nr_rejected\":%d,\"enable_seq\":%d,\"exit_kind\":%d,\"events\":null,"
+		 "\"exit\":{\"source\":\"kernel\",\"kind\":%d,\"kind_name\":\"SCX_EXIT_ERROR_BPF\","
+		 "\"exit_code\":%d,\"reason\":\"%s\",\"msg\":\"%s\",\"backtrace\":[\"0x%llx\","
+		 "\"0x%llx\",\"0x%llx\"],\"dump\":\"Error: ktbpf test error 7\\nCPU "
+		 "states\\n----------\\n\"}},\"torn\":false,",
+		 KIT_SCX_FLAGS, KIT_SCX_TIMEOUT, KIT_SCX_AGE, KIT_SCX_BYPASS, KIT_SCX_NR_REJECTED,
+		 KIT_SCX_ENABLE_SEQ, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_CODE,
+		 KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG, KIT_SCX_EXIT_BT(0), KIT_SCX_EXIT_BT(1),
+		 KIT_SCX_EXIT_BT(2));
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	cr_assert(strstr(out, "\"capped\":false,\"skipped\":0,\"diagnostics\":[],\"walk_ns\":"),
 		  "%s", out);
@@ -239,6 +253,16 @@ Test(inspect, table_output_names_programs_and_active_object)
 	cr_assert(strstr(r.out, "sched_ext: enabled, scheduler 'kitsched' (scx_ops layout)"), "%s",
 		  r.out);
 	cr_assert(strstr(r.out, "select_cpu=1 enqueue=7"), "%s", r.out);
+	cr_assert(strstr(r.out,
+			 "  flags 0x5, watchdog timeout 750 jiffies, last progress 42 "
+			 "jiffies ago\n"
+			 "  bypass depth 2, all tasks switched yes, rejected 3, enable seq 5, "
+			 "exit kind 1025\n"
+			 "  exit (the kernel's record): SCX_EXIT_ERROR_BPF (kind 1025), exit "
+			 "code -7, reason 'scx_bpf_error'\n"
+			 "    message: ktbpf test error 7\n"),
+		  "%s", r.out);
+	cr_assert(strstr(r.out, "    dump:\nError: ktbpf test error 7\nCPU states\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "runtime stats enabled"), "%s", r.out);
 	cr_assert(strstr(r.out, "walk: 3 runs, median"), "%s", r.out);
 	result_free(&r);

@@ -138,6 +138,7 @@ Test(scx, scx_root_layout_state_events_and_exit_record_read)
 		int64_t sum = 0;
 
 		cr_assert_str_eq(so->events[i].name, kit_btf_scx_events[i]);
+		cr_assert_str_eq(s->scx.events[i].name, kit_btf_scx_events[i]);
 		for (r = 0; r < s->scx.nr_event_cpus; r++) {
 			uint32_t c = s->scx.event_cpu_ids[r];
 
@@ -146,7 +147,8 @@ Test(scx, scx_root_layout_state_events_and_exit_record_read)
 				     KIT_SCX_EVENT(i, c));
 			sum += KIT_SCX_EVENT(i, c);
 		}
-		cr_assert_eq(s->scx.events[i], sum, "event %u summed over the possible CPUs", i);
+		cr_assert_eq(s->scx.events[i].total, sum, "event %u summed over the possible CPUs",
+			     i);
 	}
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);

@@ -199,12 +199,15 @@ struct ktbpf_scx {
 	bool switched_all; /* every task is on sched_ext (__scx_switched_all) */
 	int64_t nr_rejected, enable_seq;
 	int64_t exit_kind; /* the kernel's current exit kind (scx_exit_kind / sch->exit_kind) */
-	/* SCX_EV_* (6.15+): names in the kernel's offsets (ktbpf_scx_offsets.events) */
+	/* SCX_EV_* (6.15+), named from BTF, in struct scx_event_stats' order */
 	uint32_t nr_events;
-	int64_t events[KTBPF_SCX_MAX_EVENTS]; /* summed over the possible CPUs */
-	uint32_t nr_event_cpus;		      /* rows of events_cpu */
-	int64_t *events_cpu;		      /* [cpu row][event], owned by the snapshot */
-	uint32_t *event_cpu_ids;	      /* CPU number of each row */
+	struct {
+		char name[KTBPF_SCX_EVENT_NAME_LEN];
+		int64_t total; /* summed over the CPUs read */
+	} events[KTBPF_SCX_MAX_EVENTS];
+	uint32_t nr_event_cpus;	 /* rows of events_cpu */
+	int64_t *events_cpu;	 /* [cpu row][event], owned by the snapshot */
+	uint32_t *event_cpu_ids; /* CPU number of each row */
 	struct ktbpf_scx_exit exit;
 };
 
@@ -305,5 +308,20 @@ struct ktbpf_snapshot *ktbpf_snapshot_free(struct ktbpf_snapshot *s);
  * the same answers as one at a time.
  */
 int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, struct ktbpf_err *err);
+
+/*
+ * When the kernel's exit record is gone (s->scx.exit.source NONE, after
+ * ktbpf_progs_walk() of k into s): the scheduler's own copy, where its
+ * object follows the scx convention (sched-ext/scx's user_exit_info.h: a
+ * struct uei in .data with kind, exit_code, reason and msg, filled in
+ * ops.exit), read by name with ktbpf_vars_read(). The object is the
+ * running scheduler's, else the sched_ext instance still in use, else the
+ * first sched_ext object. Fills s->scx.exit with source KTBPF_SCX_EXIT_UEI
+ * when uei says the scheduler exited (kind not 0); leaves it alone when no
+ * object follows the convention. Errors as ktbpf_vars_read(), also added
+ * to s's diagnostics.
+ */
+int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
+		       struct ktbpf_err *err);
 
 #endif

@@ -662,6 +662,16 @@ struct scx_truth {
 	char state[64];
 	char root_ops[160];
 	bool has_root_ops;
+	/* The scx exit convention: a loaded object's uei (in its .data), by map lookup. */
+	bool has_uei;
+	char uei_obj[64];
+	int uei_kind;
+	long long uei_exit_code;
+	char uei_reason[128];
+	char uei_msg[1024];
+	/* The kernel log's "sched_ext: BPF scheduler ... disabled (...)" line and the next. */
+	char kmsg_disabled[512];
+	char kmsg_msg[1200];
 };
 
 static struct scx_truth scx_truth;
@@ -712,6 +722,95 @@ static int paging_levels(void)
 	return levels;
 }
 
+/*
+ * The variable uei in obj's .data (the scx exit convention, user_exit_info.h:
+ * int kind; s64 exit_code; char reason[128]; char msg[1024]), read through a
+ * map lookup and placed by the object's BTF (its .data DATASEC).
+ */
+static bool read_uei(struct bpf_object *obj)
+{
+	const struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *map;
+	int sec;
+
+	if (!btf)
+		return false;
+	sec = btf__find_by_name_kind(btf, ".data", BTF_KIND_DATASEC);
+	if (sec < 0)
+		return false;
+	bpf_object__for_each_map(map, obj)
+	{
+		const struct btf_type *t = btf__type_by_id(btf, (__u32)sec);
+		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+		__u32 zero = 0, size = bpf_map__value_size(map);
+		unsigned char *v;
+
+		if (bpf_map__type(map) != BPF_MAP_TYPE_ARRAY ||
+		    bpf_map__btf_value_type_id(map) != (__u32)sec)
+			continue;
+		for (int i = 0; i < btf_vlen(t); i++, vs++) {
+			const struct btf_type *var = btf__type_by_id(btf, vs->type);
+
+			if (strcmp(btf__name_by_offset(btf, var->name_off), "uei") ||
+			    vs->offset + 8 + 8 + 128 + 1024 > size)
+				continue;
+			v = calloc(1, size);
+			if (!v || bpf_map_lookup_elem(bpf_map__fd(map), &zero, v) < 0) {
+				msg("uei: lookup of %s failed: %s", bpf_map__name(map), strerror(errno));
+				free(v);
+				return false;
+			}
+			memcpy(&scx_truth.uei_kind, v + vs->offset, 4);
+			memcpy(&scx_truth.uei_exit_code, v + vs->offset + 8, 8);
+			memcpy(scx_truth.uei_reason, v + vs->offset + 16, 128);
+			memcpy(scx_truth.uei_msg, v + vs->offset + 16 + 128, 1024);
+			scx_truth.uei_reason[127] = scx_truth.uei_msg[1023] = 0;
+			snprintf(scx_truth.uei_obj, sizeof(scx_truth.uei_obj), "%s",
+				 bpf_object__name(obj));
+			free(v);
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The kernel log's lines about the scheduler's exit (ext.c: scx_disable_workfn). */
+static void read_kmsg(void)
+{
+	char rec[2048];
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	bool next = false;
+	ssize_t n;
+
+	if (fd < 0) {
+		msg("cannot open /dev/kmsg: %s", strerror(errno));
+		return;
+	}
+	/* one record per read; EAGAIN at the end; EPIPE when records were overwritten */
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		char *text;
+
+		if (n <= 0)
+			continue;
+		rec[n] = 0;
+		text = strchr(rec, ';');
+		if (!text)
+			continue;
+		text++;
+		text[strcspn(text, "\n")] = 0;
+		if (next) {
+			snprintf(scx_truth.kmsg_msg, sizeof(scx_truth.kmsg_msg), "%s", text);
+			next = false;
+		}
+		if (strstr(text, "sched_ext: BPF scheduler") && strstr(text, "disabled (")) {
+			snprintf(scx_truth.kmsg_disabled, sizeof(scx_truth.kmsg_disabled), "%s", text);
+			scx_truth.kmsg_msg[0] = 0;
+			next = true;
+		}
+	}
+	close(fd);
+}
+
 static void collect_sched_ext(void)
 {
 	struct stat st;
@@ -726,6 +825,10 @@ static void collect_sched_ext(void)
 	/* root/ exists only while a scheduler is enabled */
 	scx_truth.has_root_ops = read_line_file("/sys/kernel/sched_ext/root/ops",
 						scx_truth.root_ops, sizeof(scx_truth.root_ops));
+	for (int i = 0; i < opt.nr_objs && !scx_truth.has_uei; i++)
+		if (objs[i] && opt.attach[i])
+			scx_truth.has_uei = read_uei(objs[i]);
+	read_kmsg();
 }
 
 /* Follow typedefs and const/volatile/restrict; bounded against loops. */
@@ -1037,6 +1140,23 @@ static void print_struct_ops(struct sbuf *b)
 			sb_str(b, scx_truth.root_ops);
 		else
 			sb_add(b, "null");
+		sb_add(b, ",\"uei\":");
+		if (scx_truth.has_uei) {
+			sb_add(b, "{\"obj\":");
+			sb_str(b, scx_truth.uei_obj);
+			sb_add(b, ",\"kind\":%d,\"exit_code\":%lld,\"reason\":", scx_truth.uei_kind,
+			       scx_truth.uei_exit_code);
+			sb_str(b, scx_truth.uei_reason);
+			sb_add(b, ",\"msg\":");
+			sb_str(b, scx_truth.uei_msg);
+			sb_add(b, "}");
+		} else {
+			sb_add(b, "null");
+		}
+		sb_add(b, ",\"kmsg_disabled\":");
+		sb_str_or_null(b, scx_truth.kmsg_disabled[0] ? scx_truth.kmsg_disabled : NULL);
+		sb_add(b, ",\"kmsg_msg\":");
+		sb_str_or_null(b, scx_truth.kmsg_msg[0] ? scx_truth.kmsg_msg : NULL);
 		sb_add(b, "}");
 	}
 	sb_add(b, ",\"active\":{\"attached\":%s,\"instances\":[",

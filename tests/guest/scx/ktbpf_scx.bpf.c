@@ -76,6 +76,8 @@ enum scx_exit_kind {
 struct scx_exit_info {
 	enum scx_exit_kind kind;
 	s64 exit_code;
+	const char *reason;
+	char *msg;
 } __attribute__((preserve_access_index));
 
 /*
@@ -128,6 +130,13 @@ s32 scx_bpf_select_cpu_dfl(struct task_struct *p, s32 prev_cpu, u64 wake_flags,
 void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
 /* up to 6.12 (kept as an alias for some releases after) */
 void scx_bpf_dispatch(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
+
+/*
+ * scx_bpf_error()'s kfunc: kernel/sched/ext.c (6.12), kernel/sched/ext/ext.c
+ * (7.2, which adds a hidden bpf_prog_aux argument: KF_IMPLICIT_ARGS). The
+ * format must live in a map value, hence a global.
+ */
+void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym;
 
 static __always_inline void insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags)
 {
@@ -212,6 +221,37 @@ static __always_inline void pcpu_count(u32 idx, s32 cpu)
 	}
 }
 
+/*
+ * The scx exit convention (sched-ext/scx's user_exit_info.h: UEI_DEFINE,
+ * UEI_RECORD): the scheduler's own copy of why it exited, in .data, filled
+ * in ops.exit; it outlives the kernel's struct scx_exit_info, which the
+ * kernel frees once the scheduler is disabled.
+ */
+struct user_exit_info {
+	int kind;
+	s64 exit_code;
+	char reason[128];
+	char msg[1024];
+};
+struct user_exit_info uei SEC(".data");
+static const char ktbpf_str_fmt[] = "%s"; /* .rodata: bpf_snprintf wants a frozen format */
+
+/*
+ * Test scenarios, chosen at build time (build-bpf.sh OUT NAME VARIANT):
+ * KTBPF_SCX_ERROR_AFTER=N calls scx_bpf_error("ktbpf test error %d", N) at
+ * the N-th enqueue; KTBPF_SCX_STALL never dispatches a task (enqueue drops it,
+ * select_cpu does not dispatch), so the watchdog ejects the scheduler after
+ * its timeout_ms.
+ */
+#ifdef KTBPF_SCX_ERROR_AFTER
+char ktbpf_error_fmt[] = "ktbpf test error %d";
+#endif
+#ifdef KTBPF_SCX_STALL
+#define KTBPF_TIMEOUT_MS 1000
+#else
+#define KTBPF_TIMEOUT_MS 10000
+#endif
+
 /* ---- callbacks ---- */
 
 SEC("struct_ops/ktbpf_select_cpu")
@@ -223,6 +263,9 @@ s32 BPF_PROG(ktbpf_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 	__sync_fetch_and_add(&nr_select_cpu, 1);
 	__sync_fetch_and_add(&cpu_hist[(u32)prev_cpu & 7], 1);
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
+#ifdef KTBPF_SCX_STALL
+	is_idle = false;
+#endif
 	if (is_idle) {
 		__sync_fetch_and_add(&nr_direct_dispatch, 1);
 		insert(p, SCX_DSQ_LOCAL, ktbpf_slice_ns, 0);
@@ -234,8 +277,8 @@ SEC("struct_ops/ktbpf_enqueue")
 void BPF_PROG(ktbpf_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	s32 pid = p->pid, d;
+	u64 n = __sync_fetch_and_add(&nr_enqueue, 1) + 1;
 
-	__sync_fetch_and_add(&nr_enqueue, 1);
 	d = pid - last_pid;
 	last_pid = pid;
 	phase = KTBPF_PHASE_RUNNING;
@@ -246,6 +289,18 @@ void BPF_PROG(ktbpf_enqueue, struct task_struct *p, u64 enq_flags)
 	stats.odd = pid & 1;
 	stats.delta = d > 1000 ? 1000 : d < -1000 ? -1000 : d;
 	pcpu_count(0, bpf_get_smp_processor_id());
+#ifdef KTBPF_SCX_ERROR_AFTER
+	if (n == KTBPF_SCX_ERROR_AFTER) {
+		unsigned long long arg[1] = {KTBPF_SCX_ERROR_AFTER};
+
+		scx_bpf_error_bstr(ktbpf_error_fmt, arg, sizeof(arg));
+	}
+#endif
+#ifdef KTBPF_SCX_STALL
+	/* never inserted: the task stays runnable until the watchdog ejects us */
+	return;
+#endif
+	(void)n;
 	insert(p, SCX_DSQ_GLOBAL, ktbpf_slice_ns, enq_flags);
 }
 
@@ -267,8 +322,23 @@ s32 BPF_PROG(ktbpf_init)
 SEC("struct_ops/ktbpf_exit")
 void BPF_PROG(ktbpf_exit, struct scx_exit_info *ei)
 {
+	u64 arg[1];
+
 	__sync_fetch_and_add(&nr_exit, 1);
 	exit_kind = ei->kind;
+	/*
+	 * bpf_snprintf("%s") rather than bpf_probe_read_kernel_str(): libbpf 1.1
+	 * turns the latter into bpf_probe_read_str, which struct_ops programs may
+	 * not call, when its feature probe (a tracepoint program) fails, as it
+	 * does on the minimal test kernel.
+	 */
+	arg[0] = (u64)ei->reason;
+	bpf_snprintf(uei.reason, sizeof(uei.reason), ktbpf_str_fmt, arg, sizeof(arg));
+	arg[0] = (u64)ei->msg;
+	bpf_snprintf(uei.msg, sizeof(uei.msg), ktbpf_str_fmt, arg, sizeof(arg));
+	uei.exit_code = ei->exit_code;
+	/* kind last: a reader that sees it set sees the rest (clang-14 has no 32-bit cmpxchg) */
+	uei.kind = ei->kind;
 }
 
 /*
@@ -301,6 +371,6 @@ struct sched_ext_ops KTBPF_CAT(KTBPF_SCX_NAME, _ops) = {
 	 * the core calls it whenever a CPU goes idle, scx tasks or not.
 	 */
 	.flags = SCX_OPS_SWITCH_PARTIAL,
-	.timeout_ms = 10000,
+	.timeout_ms = KTBPF_TIMEOUT_MS,
 	.name = KTBPF_STR(KTBPF_SCX_NAME),
 };

@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPFD_DAEMON_INTERNAL_H
+#define KTBPFD_DAEMON_INTERNAL_H
+
+/*
+ * ktbpfd's objects: the daemon (one libuv loop, its settings and listeners),
+ * connections (a uv_poll_t over our own recvmsg/sendmsg, rpc/'s wire and
+ * peer) and VMs (regions, the kernel discovered in the background, snapshot
+ * rounds with freeze and thaw). Everything here belongs to the loop thread;
+ * the thread pool only runs discovery and walks (vm.c, snapshot.c), which
+ * read a VM's memory and kernel and write their own work item.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "ktbpf/kernel.h"
+#include "ktbpf/peer.h"
+#include "ktbpf/progs.h"
+#include "ktbpf/wire.h"
+
+#define KTBPFD_MAX_LISTENERS 8
+
+/* Every limit on what a client controls, and the timings (all settable on the command line). */
+struct settings {
+	unsigned max_connections; /* connections at once */
+	size_t max_line;	  /* bytes in one request line */
+	unsigned max_fds_msg;	  /* fds in one received message (<= 253) */
+	unsigned max_fds_queued;  /* fds waiting for their request, per connection */
+	unsigned max_pending;	  /* requests being served at once, per connection */
+	unsigned max_vms;	  /* registered VMs, detached ones included */
+	unsigned max_regions;	  /* regions per VM (<= KTBPF_MEM_MAX_REGIONS) */
+	size_t max_out;		  /* bytes queued for a slow reader before it is dropped */
+	uint64_t freeze_timeout_ms;
+	uint64_t retention_ms;		     /* how long a detached VM stays readable */
+	uint64_t retry_min_ms, retry_max_ms; /* discovery backoff */
+	uint64_t drain_timeout_ms;	     /* SIGTERM: longest wait for in-flight work */
+};
+
+struct listener {
+	uv_poll_t poll;
+	int fd;
+	struct daemon *d;
+};
+
+struct list {
+	struct list *prev, *next;
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	struct settings set;
+	struct listener listeners[KTBPFD_MAX_LISTENERS];
+	unsigned nr_listeners;
+	char *socket_path; /* unlinked at exit when we created it */
+	struct list conns, vms;
+	unsigned nr_conns, nr_vms;
+	uint64_t next_vm_id;
+	uint64_t start_ns;
+	unsigned works;	     /* discovery and walk items in the thread pool */
+	unsigned frozen_vms; /* VMs frozen by us and not yet thawed */
+	bool draining;
+	bool drained; /* the drain ended: handles are closing */
+	uint64_t drain_deadline_ns;
+	uv_signal_t sigterm, sigint;
+	uv_timer_t reap_timer, drain_timer;
+	bool systemd;
+};
+
+struct conn {
+	struct list link;
+	struct daemon *d;
+	uv_poll_t poll;
+	int fd;
+	int events; /* what the poll handle waits for */
+	struct ktbpf_wire *w;
+	struct ktbpf_peer *peer;
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+	bool closing; /* marked: the reaper closes it */
+	bool closed;  /* uv_close() called */
+};
+
+enum vm_state { VM_WAITING, VM_DISCOVERING, VM_READY, VM_FAILED };
+
+enum freeze_mode { FREEZE_NEVER, FREEZE_PREFER, FREEZE_REQUIRE };
+
+struct waiter {
+	struct ktbpf_peer_req *req;
+	enum freeze_mode mode;
+};
+
+struct waiters {
+	struct waiter *v;
+	size_t n, cap;
+};
+
+/* One freeze request in flight; outlives its round when the VMM answers late. */
+struct freeze_call {
+	struct vm *vm;	/* a reference */
+	bool abandoned; /* timed out or the round ended: a late "frozen" gets a thaw */
+};
+
+enum round_state { ROUND_IDLE, ROUND_FREEZING, ROUND_WALKING };
+
+struct vm {
+	struct list link;
+	struct daemon *d;
+	unsigned refs;
+	bool gone; /* unregistered or expired: off the list, freed at the last unref */
+	char id[24];
+	char *name;
+	json_t *labels;
+	uid_t uid;
+	enum ktbpf_arch arch;
+	uint32_t cpus;
+	bool can_freeze;
+	struct ktbpf_mem *mem;
+	struct ktbpf_kernel_hints hints;
+	struct ktbpf_file files[3]; /* vmlinux, System.map, BTF; fd -1 when absent */
+	struct conn *owner;	    /* NULL once detached */
+	uint64_t detached_ns;
+
+	/* Discovery. */
+	enum vm_state state;
+	char reason[KTBPF_ERR_MSG_MAX + 64];
+	int disc_code;
+	unsigned attempts;
+	uint64_t retry_ms, retry_at_ns;
+	bool disc_running, reset_pending;
+	struct ktbpf_kernel *kernel;
+
+	/* Snapshots: one round at a time; requests that cannot join it wait for the next. */
+	enum round_state round;
+	enum freeze_mode round_mode;
+	struct waiters cur, next;
+	bool frozen;
+	uint64_t freeze_t0, freeze_ns;
+	struct freeze_call *fc;
+	struct ktbpf_snapshot *snap;
+	int walk_r;
+	struct ktbpf_err walk_err;
+	uv_work_t walk_work;
+	uint64_t walks;
+
+	uv_timer_t retry_timer, freeze_timer, expire_timer;
+	unsigned handles_open;
+};
+
+/* ktbpfd.c */
+uint64_t now_ns(void);
+void daemon_check_drain(struct daemon *d);
+
+/* list.c-like helpers (ktbpfd.c) */
+void list_init(struct list *l);
+void list_add(struct list *head, struct list *n);
+void list_del(struct list *n);
+#define list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* conn.c */
+void conn_accept(struct daemon *d, int lfd);
+void conn_close_later(struct conn *c);
+void conns_close_all(struct daemon *d);
+
+/* vm.c */
+struct vm *vm_new(struct daemon *d);
+struct vm *vm_ref(struct vm *vm);
+void vm_unref(struct vm *vm);
+void vm_remove(struct vm *vm); /* off the list; freed when unreferenced */
+struct vm *vm_find(struct daemon *d, const char *key, uid_t uid, bool *ret_denied);
+bool vm_visible(const struct vm *vm, uid_t uid);
+const char *vm_state_name(const struct vm *vm);
+void vm_discover_start(struct vm *vm);
+void vm_reset(struct vm *vm);
+void vm_detach(struct vm *vm);
+json_t *vm_info_json(const struct vm *vm);
+json_t *vm_status_json(const struct vm *vm);
+
+/* snapshot.c */
+void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode);
+void vm_owner_gone(struct vm *vm);
+
+/* methods.c */
+extern const struct ktbpf_peer_method ktbpfd_methods[];
+extern const size_t ktbpfd_nr_methods;
+
+#endif

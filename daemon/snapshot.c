@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vm.snapshot: rounds of freeze, walk, thaw.
+ *
+ * A VM runs one round at a time, and every snapshot request that arrives
+ * while a round can still serve it joins that round, so concurrent requests
+ * share one walk: while the VMM is being asked to freeze, any request that
+ * allows a freeze joins; while the walk runs, a request joins unless it
+ * requires a freeze the round did not get. The others wait for the next
+ * round, which starts when this one ends.
+ *
+ * Freeze: a vm.freeze request on the registering VMM's own connection, with
+ * the freeze timeout. When the VMM cannot freeze (it said so at registration,
+ * it is gone, it answers with an error, or the timeout passes) the round's
+ * require-requests get a freeze_timeout error and the prefer-requests a live
+ * walk marked frozen=false. A VMM that answers "frozen" after the timeout is
+ * thawed at once. After a successful freeze vm.thaw always follows, when the
+ * walk fails or every asker has gone too.
+ *
+ * The walk runs in the thread pool (ktbpf_progs_walk() on the VM's own
+ * snapshot, which one round at a time uses); the answer is built on the loop
+ * thread from the snapshot's plain C structs by rpc/'s codec.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ktbpf/codec.h"
+#include "daemon-internal.h"
+
+/* Walks retried at once when the guest changed under them (a running guest only). */
+#define TORN_RETRIES 2
+
+static void round_start(struct vm *vm);
+
+static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum freeze_mode mode)
+{
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 4;
+		struct waiter *v = realloc(w->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		w->v = v;
+		w->cap = cap;
+	}
+	w->v[w->n++] = (struct waiter){req, mode};
+	return 0;
+}
+
+static bool can_freeze(const struct vm *vm)
+{
+	return vm->can_freeze && vm->owner && !vm->owner->closing;
+}
+
+static void on_thaw_reply(void *userdata, json_t *result, json_t *error)
+{
+	struct vm *vm = userdata;
+
+	if (error)
+		fprintf(stderr, "ktbpfd: vm '%s' (%s): vm.thaw failed: %s\n", vm->name, vm->id,
+			json_string_value(json_object_get(error, "message")));
+	vm->d->frozen_vms--;
+	daemon_check_drain(vm->d);
+	vm_unref(vm);
+}
+
+/* Ask the VMM to thaw (it was frozen by us); a gone VMM's vCPUs are nobody's to thaw. */
+static void thaw(struct vm *vm)
+{
+	struct ktbpf_err err = {0};
+
+	if (!vm->owner || vm->owner->closing) {
+		vm->d->frozen_vms--;
+		return;
+	}
+	vm_ref(vm);
+	if (ktbpf_peer_call(vm->owner->peer, "vm.thaw", json_pack("{s:s}", "vm", vm->id), NULL, 0,
+			    on_thaw_reply, vm, NULL, &err) < 0) {
+		fprintf(stderr, "ktbpfd: vm '%s' (%s): cannot send vm.thaw: %s\n", vm->name, vm->id,
+			err.msg);
+		vm->d->frozen_vms--;
+		vm_unref(vm);
+	}
+}
+
+static void answer_error(struct waiters *w, size_t i, int code, json_t *data, const char *msg)
+{
+	ktbpf_peer_req_error(w->v[i].req, code, data, "%s", msg);
+	w->v[i].req = NULL;
+}
+
+static void round_end(struct vm *vm)
+{
+	struct waiters next = vm->next;
+
+	vm->round = ROUND_IDLE;
+	vm->cur.n = 0;
+	vm->frozen = false;
+	vm->freeze_ns = 0;
+	if (vm->reset_pending)
+		vm_reset(vm);
+	if (!next.n) {
+		daemon_check_drain(vm->d);
+		return;
+	}
+	/* The waiting requests start the next round (swap the arrays: no allocation). */
+	vm->next = vm->cur;
+	vm->cur = next;
+	round_start(vm);
+}
+
+static void walk_work(uv_work_t *w)
+{
+	struct vm *vm = w->data;
+
+	for (int i = 0;; i++) {
+		ktbpf_err_clear(&vm->walk_err);
+		vm->walk_r = ktbpf_progs_walk(vm->kernel, vm->snap, &vm->walk_err);
+		if (vm->walk_r == 0 && vm->snap->torn && i < TORN_RETRIES)
+			continue;
+		if (ktbpf_err_class(vm->walk_r) != KTBPF_ERR_INCONSISTENT || i >= TORN_RETRIES)
+			break;
+	}
+	/* sched_ext's exit from the scheduler's uei once the kernel freed its record
+	 * (a failure is in the snapshot's diagnostics) */
+	if (vm->walk_r == 0) {
+		struct ktbpf_err e = {0};
+
+		ktbpf_scx_uei_read(vm->kernel, vm->snap, &e);
+	}
+}
+
+static json_t *walk_result(struct vm *vm)
+{
+	json_t *j = ktbpf_codec_snapshot(vm->snap, ktbpf_kernel_info(vm->kernel));
+
+	if (j) {
+		json_object_set_new(j, "frozen", json_boolean(vm->frozen));
+		json_object_set_new(j, "freeze_ns", json_integer((json_int_t)vm->freeze_ns));
+	}
+	return j;
+}
+
+static void walk_done(uv_work_t *w, int status)
+{
+	struct vm *vm = w->data;
+	struct daemon *d = vm->d;
+	enum ktbpf_err_class cls = ktbpf_err_class(vm->walk_r);
+	json_t *result = NULL, *data = NULL;
+	char msg[KTBPF_ERR_MSG_MAX + 64];
+
+	d->works--;
+	if (vm->frozen)
+		thaw(vm);
+	if (status == UV_ECANCELED)
+		vm->walk_r = -ECANCELED;
+	if (vm->walk_r == 0) {
+		vm->walks++;
+		result = walk_result(vm);
+	} else {
+		snprintf(msg, sizeof(msg), "vm '%s': walk failed: %s", vm->name, vm->walk_err.msg);
+		fprintf(stderr, "ktbpfd: %s\n", msg);
+		data = json_object();
+		if (data && vm->walk_err.has_addr)
+			json_object_set_new(data, "addr", ktbpf_codec_hex(vm->walk_err.addr));
+		/* Data the kernel's layout cannot explain: the guest may have rebooted. */
+		if (cls == KTBPF_ERR_INPUT)
+			vm->reset_pending = true;
+	}
+	for (size_t i = 0; i < vm->cur.n; i++) {
+		if (!vm->cur.v[i].req)
+			continue;
+		if (result)
+			ktbpf_peer_req_result(vm->cur.v[i].req, json_incref(result));
+		else if (vm->walk_r == -ENOMEM)
+			answer_error(&vm->cur, i, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, msg);
+		else
+			answer_error(&vm->cur, i, KTBPF_JSONRPC_GUEST_MEMORY, json_incref(data),
+				     msg);
+		vm->cur.v[i].req = NULL;
+	}
+	if (vm->walk_r == 0 && !result)
+		fprintf(stderr, "ktbpfd: vm '%s': out of memory for a snapshot answer\n", vm->name);
+	json_decref(result);
+	json_decref(data);
+	round_end(vm);
+	vm_unref(vm);
+}
+
+static void walk_start(struct vm *vm)
+{
+	vm->round = ROUND_WALKING;
+	vm->walk_work.data = vm;
+	vm_ref(vm);
+	vm->d->works++;
+	uv_queue_work(vm->d->loop, &vm->walk_work, walk_work, walk_done);
+}
+
+/* The freeze is over (frozen or not): answer who needs it and walk for the rest. */
+static void freeze_settled(struct vm *vm, bool frozen, const char *why)
+{
+	size_t live = 0;
+
+	uv_timer_stop(&vm->freeze_timer);
+	vm->frozen = frozen;
+	if (frozen) {
+		vm->freeze_ns = now_ns() - vm->freeze_t0;
+		vm->d->frozen_vms++;
+	}
+	for (size_t i = 0; i < vm->cur.n; i++) {
+		if (!frozen && vm->cur.v[i].mode == FREEZE_REQUIRE) {
+			char msg[256];
+
+			snprintf(msg, sizeof(msg), "vm '%s': not frozen (freeze=require): %s",
+				 vm->name, why);
+			answer_error(&vm->cur, i, KTBPF_JSONRPC_FREEZE_TIMEOUT,
+				     json_pack("{s:I}", "timeout_ms",
+					       (json_int_t)vm->d->set.freeze_timeout_ms),
+				     msg);
+			continue;
+		}
+		live++;
+	}
+	if (!live && !frozen) {
+		round_end(vm);
+		return;
+	}
+	walk_start(vm);
+}
+
+static void on_freeze_reply(void *userdata, json_t *result, json_t *error)
+{
+	struct freeze_call *fc = userdata;
+	struct vm *vm = fc->vm;
+	bool frozen = result && json_is_true(json_object_get(result, "frozen"));
+
+	if (!fc->abandoned) {
+		vm->fc = NULL;
+		if (frozen)
+			freeze_settled(vm, true, NULL);
+		else
+			freeze_settled(vm, false,
+				       error ? json_string_value(json_object_get(error, "message"))
+					     : "the VMM answered frozen=false");
+	} else if (frozen) {
+		/* It froze after we stopped waiting: thaw it now. */
+		vm->d->frozen_vms++;
+		thaw(vm);
+	}
+	vm_unref(vm);
+	free(fc);
+}
+
+static void on_freeze_timeout(uv_timer_t *t)
+{
+	struct vm *vm = t->data;
+	char why[96];
+
+	if (!vm->fc)
+		return;
+	vm->fc->abandoned = true;
+	vm->fc = NULL;
+	snprintf(why, sizeof(why), "the VMM did not answer vm.freeze within %llu ms",
+		 (unsigned long long)vm->d->set.freeze_timeout_ms);
+	fprintf(stderr, "ktbpfd: vm '%s' (%s): %s\n", vm->name, vm->id, why);
+	freeze_settled(vm, false, why);
+}
+
+static enum freeze_mode round_mode(const struct waiters *w)
+{
+	enum freeze_mode m = FREEZE_NEVER;
+
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i].mode > m)
+			m = w->v[i].mode;
+	return m;
+}
+
+static void round_start(struct vm *vm)
+{
+	struct ktbpf_err err = {0};
+	struct freeze_call *fc;
+
+	vm->round_mode = round_mode(&vm->cur);
+	vm->round = ROUND_FREEZING;
+	vm->freeze_t0 = now_ns();
+	if (vm->round_mode == FREEZE_NEVER) {
+		walk_start(vm);
+		return;
+	}
+	if (!can_freeze(vm)) {
+		freeze_settled(vm, false,
+			       vm->owner ? "its VMM cannot freeze (can_freeze false)"
+					 : "its VMM is gone (detached)");
+		return;
+	}
+	fc = calloc(1, sizeof(*fc));
+	if (!fc) {
+		freeze_settled(vm, false, "out of memory");
+		return;
+	}
+	fc->vm = vm_ref(vm);
+	vm->fc = fc;
+	uv_timer_start(&vm->freeze_timer, on_freeze_timeout, vm->d->set.freeze_timeout_ms, 0);
+	if (ktbpf_peer_call(vm->owner->peer, "vm.freeze",
+			    json_pack("{s:s, s:I}", "vm", vm->id, "timeout_ms",
+				      (json_int_t)vm->d->set.freeze_timeout_ms),
+			    NULL, 0, on_freeze_reply, fc, NULL, &err) < 0) {
+		vm->fc = NULL;
+		vm_unref(vm);
+		free(fc);
+		freeze_settled(vm, false, err.msg);
+	}
+}
+
+static bool joins(const struct vm *vm, enum freeze_mode mode)
+{
+	if (vm->round == ROUND_FREEZING)
+		return mode != FREEZE_NEVER || vm->round_mode == FREEZE_NEVER;
+	return vm->frozen || mode != FREEZE_REQUIRE;
+}
+
+void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode)
+{
+	struct waiters *w = vm->round == ROUND_IDLE ? &vm->cur
+			    : joins(vm, mode)	    ? &vm->cur
+						    : &vm->next;
+
+	if (waiters_push(w, req, mode) < 0) {
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
+		return;
+	}
+	if (vm->round == ROUND_IDLE)
+		round_start(vm);
+}
+
+/* The VMM's connection went away: a freeze it owes will never come. */
+void vm_owner_gone(struct vm *vm)
+{
+	(void)vm; /* ktbpf_peer_close() completes the vm.freeze call with an error */
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_TEST_DAEMON_CLIENT_H
+#define KTBPF_TEST_DAEMON_CLIENT_H
+
+/*
+ * The daemon tests' side of the protocol, written plainly on purpose (raw
+ * sockets, sendmsg with SCM_RIGHTS, one blocking line at a time) so that
+ * they test ktbpfd's wire, not a shared implementation of it.
+ */
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct daemon_proc {
+	pid_t pid;
+	char dir[64];
+	char sock[96];
+	char log[96];
+};
+
+struct client {
+	int fd;
+	char buf[1 << 20];
+	size_t len;
+	int next_id;
+};
+
+/* Start $KTBPFD on a fresh socket with extra args (NULL-terminated); wait until it accepts. */
+void daemon_start(struct daemon_proc *dp, const char *const *args);
+/* SIGTERM, wait: returns the exit status (-1 when killed by a signal); checks the log for sanitizer
+ * reports. */
+int daemon_stop(struct daemon_proc *dp);
+/* Entries in /proc/PID/fd once they equal want, or after a second. */
+int daemon_fd_count_settled(const struct daemon_proc *dp, int want);
+
+struct client *client_new(const struct daemon_proc *dp);
+void client_free(struct client *c);
+/* Send raw bytes (a line or several, or garbage) with fds in one sendmsg. */
+void client_send_raw(struct client *c, const char *bytes, size_t len, const int *fds, int nfds);
+/* Send a request (params: JSON text, may be NULL) and return its id. */
+int client_request(struct client *c, const char *method, const char *params, const int *fds,
+		   int nfds);
+/* The next message within timeout_ms, or NULL (timeout or end of stream). */
+json_t *client_read(struct client *c, int timeout_ms);
+/* Request and wait for its response (other messages are an error). */
+json_t *client_call(struct client *c, const char *method, const char *params, const int *fds,
+		    int nfds);
+/* A response's error code, 0 for a result. */
+int resp_code(const json_t *resp);
+/* Answer a request the daemon sent us with result (JSON text). */
+void client_answer(struct client *c, const json_t *request, const char *result);
+
+/* A memfd holding len bytes of buf. */
+int memfd_with(const void *buf, size_t len);
+
+/* Poll vm.status until state is want (or the timeout passes); returns the last status. */
+json_t *wait_state(struct client *c, const char *vm, const char *want, int timeout_ms);
+
+#endif

@@ -1,0 +1,675 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfd, the real binary ($KTBPFD) on a temporary socket, driven by real
+ * sockets and memfds holding kit guests: registration, discovery, snapshots
+ * (the same document as `ktbpfctl inspect --json`), freeze and thaw with a
+ * VMM played by this process, VMMs and clients that vanish, bad input and
+ * limits. Every test ends with SIGTERM and asserts exit status 0 and a log
+ * free of sanitizer reports.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon-client.h"
+#include "kit-guest.h"
+
+#define FREEZE_MS "300"
+
+static struct daemon_proc dp;
+
+static void stop(void)
+{
+	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
+}
+
+static const char *rstr(const json_t *resp, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(resp, "result"), key));
+}
+
+/* Register g's RAM (one memfd) from c; returns the VM id (static buffer). */
+static const char *register_guest(struct client *c, struct kit_guest *g, bool can_freeze,
+				  int *ret_memfd)
+{
+	static char id[32];
+	int fd = memfd_with(g->im->buf, g->im->size);
+	char params[512];
+	json_t *r;
+
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"g%d\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":%s,"
+		 "\"labels\":{\"test\":\"daemon\"},\"regions\":[{\"gpa\":%llu,\"size\":%llu,"
+		 "\"fd\":0}]}",
+		 c->fd, can_freeze ? "true" : "false", (unsigned long long)g->im->gpa_base,
+		 (unsigned long long)g->im->size);
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	snprintf(id, sizeof(id), "%s", rstr(r, "vm"));
+	json_decref(r);
+	if (ret_memfd)
+		*ret_memfd = fd;
+	else
+		close(fd);
+	return id;
+}
+
+static void assert_ready(struct client *c, const char *vm)
+{
+	json_t *st = wait_state(c, vm, "ready", 5000);
+
+	cr_assert_str_eq(rstr(st, "state"), "ready", "%s", json_dumps(st, 0));
+	json_decref(st);
+}
+
+static json_t *snapshot(struct client *c, const char *vm, const char *freeze)
+{
+	char params[128];
+
+	snprintf(params, sizeof(params), "{\"vm\":\"%s\",\"freeze\":\"%s\"}", vm, freeze);
+	return client_call(c, "vm.snapshot", params, NULL, 0);
+}
+
+/* `ktbpfctl inspect --ram PATH --json`'s document. */
+static json_t *inspect_json(const char *path)
+{
+	char cmd[512];
+	FILE *p;
+	json_t *j;
+
+	snprintf(cmd, sizeof(cmd), "'%s' inspect --ram '%s' --json", getenv("KTBPFCTL"), path);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	j = json_loadf(p, 0, NULL);
+	pclose(p);
+	cr_assert_not_null(j, "ktbpfctl inspect --json gave no JSON");
+	return j;
+}
+
+/* Times differ between two walks of the same memory; everything else must not. */
+static void drop_times(json_t *snap)
+{
+	json_object_del(snap, "walk_ns");
+	json_object_del(json_object_get(snap, "kernel"), "discover_ns");
+}
+
+Test(daemon, snapshot_equals_ktbpfctl_inspect_json_on_the_same_image)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 3}, .nr_struct_ops = 5};
+	struct kit_guest *g = kit_guest_new(&o);
+	char path[] = "/tmp/ktbpfd-test-ram-XXXXXX";
+	struct client *c;
+	json_t *r, *want, *got;
+	const char *vm;
+
+	close(mkstemp(path));
+	kit_image_save(g->im, path);
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, NULL);
+	assert_ready(c, vm);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	got = json_incref(json_object_get(r, "result"));
+	cr_assert(json_is_false(json_object_get(got, "frozen")));
+	cr_assert(json_integer_value(json_object_get(got, "walk_ns")) > 0);
+	cr_assert_eq(json_array_size(json_object_get(got, "progs")), 5);
+	json_object_del(got, "frozen");
+	json_object_del(got, "freeze_ns");
+	drop_times(got);
+	want = inspect_json(path);
+	drop_times(want);
+	cr_assert(json_equal(got, want), "daemon:\n%s\nktbpfctl:\n%s", json_dumps(got, 0),
+		  json_dumps(want, 0));
+	json_decref(got);
+	json_decref(want);
+	json_decref(r);
+	client_free(c);
+	stop();
+	unlink(path);
+	kit_guest_free(g);
+}
+
+Test(daemon, list_status_info_and_unregister)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r;
+	const char *vm;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, NULL);
+	assert_ready(c, vm);
+	r = client_call(c, "vm.list", NULL, NULL, 0);
+	cr_assert_eq(json_array_size(json_object_get(json_object_get(r, "result"), "vms")), 1);
+	json_decref(r);
+	r = client_call(c, "vm.status", "{\"vm\":\"g0-not-there\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), -32000);
+	json_decref(r);
+	r = client_call(c, "daemon.info", NULL, NULL, 0);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "result"), "vms")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")),
+		     dp.pid);
+	json_decref(r);
+	r = client_call(c, "rpc.discover", NULL, NULL, 0);
+	cr_assert(json_is_string(json_object_get(json_object_get(r, "result"), "openrpc")),
+		  "rpc.discover serves the OpenRPC document");
+	json_decref(r);
+	r = client_call(c, "vm.unregister", "{\"vm\":\"g0-not-there\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), -32000);
+	json_decref(r);
+	{
+		char params[64];
+
+		snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
+		r = client_call(c, "vm.unregister", params, NULL, 0);
+		cr_assert_eq(resp_code(r), 0);
+		json_decref(r);
+		r = client_call(c, "vm.status", params, NULL, 0);
+		cr_assert_eq(resp_code(r), -32000);
+		json_decref(r);
+	}
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	uint8_t *saved = malloc(g->im->size);
+	struct client *c;
+	json_t *r, *err;
+	const char *vm;
+	int fd;
+
+	/* RAM without the VMCOREINFO note: the kernel has not written it yet. */
+	memcpy(saved, g->im->buf, g->im->size);
+	memset(kit_ptr(g->im, g->kk->vmcoreinfo_pa, 64), 0, 64);
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, &fd);
+	usleep(100000);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), -32002, "%s", json_dumps(r, 0));
+	err = json_object_get(json_object_get(r, "error"), "data");
+	cr_assert(json_is_true(json_object_get(err, "retry")));
+	json_decref(r);
+	/* The guest boots on: the note appears, the backoff finds it. */
+	cr_assert_eq(pwrite(fd, saved, g->im->size, 0), (ssize_t)g->im->size);
+	assert_ready(c, vm);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	close(fd);
+	free(saved);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c;
+	json_t *req, *r;
+	const char *vm;
+	int id;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	vm = register_guest(vmm, g, true, NULL);
+	assert_ready(c, vm);
+	id = client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
+	req = client_read(vmm, 5000);
+	cr_assert_not_null(req);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(req, "params"), "vm")),
+			 vm);
+	/* Nothing is walked or answered before the VMM says frozen. */
+	cr_assert_null(client_read(c, 100));
+	client_answer(vmm, req, "{\"frozen\":true}");
+	json_decref(req);
+	req = client_read(vmm, 5000);
+	cr_assert_not_null(req);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.thaw");
+	client_answer(vmm, req, "{}");
+	json_decref(req);
+	r = client_read(c, 5000);
+	cr_assert_eq(json_integer_value(json_object_get(r, "id")), id);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	cr_assert(json_is_true(json_object_get(json_object_get(r, "result"), "frozen")));
+	cr_assert(json_integer_value(json_object_get(json_object_get(r, "result"), "freeze_ns")) >
+		  0);
+	json_decref(r);
+	client_free(c);
+	client_free(vmm);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, vmm_that_never_answers_freeze_times_out_require_errs_prefer_walks_live)
+{
+	const char *args[] = {"--freeze-timeout-ms", FREEZE_MS, NULL};
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c;
+	json_t *r, *late;
+	struct timespec t0, t1;
+	const char *vm;
+
+	daemon_start(&dp, args);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	vm = register_guest(vmm, g, true, NULL);
+	assert_ready(c, vm);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r = snapshot(c, vm, "require");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	cr_assert_eq(resp_code(r), -32003, "%s", json_dumps(r, 0));
+	cr_assert((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000 >= 290);
+	json_decref(r);
+	r = snapshot(c, vm, "prefer");
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	cr_assert(json_is_false(json_object_get(json_object_get(r, "result"), "frozen")));
+	json_decref(r);
+	/* The VMM wakes up and says frozen to the first, late freeze: it is thawed at once. */
+	late = client_read(vmm, 1000);
+	cr_assert_str_eq(json_string_value(json_object_get(late, "method")), "vm.freeze");
+	client_answer(vmm, late, "{\"frozen\":true}");
+	json_decref(late);
+	for (;;) {
+		late = client_read(vmm, 2000);
+		cr_assert_not_null(late, "no vm.thaw after a late freeze");
+		if (!strcmp(json_string_value(json_object_get(late, "method")), "vm.thaw"))
+			break;
+		json_decref(late);
+	}
+	json_decref(late);
+	client_free(c);
+	client_free(vmm);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, vmm_that_dies_mid_freeze_leaves_a_detached_vm_that_still_walks)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c;
+	json_t *req, *r, *st;
+	const char *vm;
+	int id;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	vm = register_guest(vmm, g, true, NULL);
+	assert_ready(c, vm);
+	id = client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"prefer\"}", NULL, 0);
+	req = client_read(vmm, 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	json_decref(req);
+	client_free(vmm); /* the VMM dies holding the freeze */
+	r = client_read(c, 5000);
+	cr_assert_eq(json_integer_value(json_object_get(r, "id")), id);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	cr_assert(json_is_false(json_object_get(json_object_get(r, "result"), "frozen")));
+	json_decref(r);
+	st = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
+	cr_assert_str_eq(rstr(st, "state"), "detached");
+	json_decref(st);
+	r = snapshot(c, vm, "require");
+	cr_assert_eq(resp_code(r), -32003);
+	json_decref(r);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, detached_vm_expires_after_the_retention_time)
+{
+	const char *args[] = {"--retention-ms", "200", NULL};
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c;
+	json_t *r;
+
+	daemon_start(&dp, args);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	register_guest(vmm, g, false, NULL);
+	client_free(vmm);
+	usleep(50000);
+	r = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
+	cr_assert_str_eq(rstr(r, "state"), "detached");
+	json_decref(r);
+	usleep(400000);
+	r = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), -32000);
+	json_decref(r);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, client_that_dies_mid_request_still_gets_its_vm_thawed)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c, *c2;
+	json_t *req, *r;
+	const char *vm;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	vm = register_guest(vmm, g, true, NULL);
+	assert_ready(c, vm);
+	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
+	req = client_read(vmm, 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	client_free(c); /* the asker leaves */
+	usleep(50000);
+	client_answer(vmm, req, "{\"frozen\":true}");
+	json_decref(req);
+	req = client_read(vmm, 5000);
+	cr_assert_not_null(req, "no vm.thaw after the asker left");
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.thaw");
+	client_answer(vmm, req, "{}");
+	json_decref(req);
+	c2 = client_new(&dp);
+	r = snapshot(c2, vm, "never");
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	client_free(c2);
+	client_free(vmm);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, concurrent_snapshot_requests_share_one_walk)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r, *st;
+	const char *vm;
+	char lines[4096] = "";
+	json_int_t walk_ns = -1;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, NULL);
+	assert_ready(c, vm);
+	for (int i = 0; i < 8; i++)
+		snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines),
+			 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"vm.snapshot\",\"params\":"
+			 "{\"vm\":\"%s\",\"freeze\":\"prefer\"}}\n",
+			 100 + i, vm);
+	client_send_raw(c, lines, strlen(lines), NULL, 0);
+	for (int i = 0; i < 8; i++) {
+		json_int_t w;
+
+		r = client_read(c, 5000);
+		cr_assert_eq(resp_code(r), 0);
+		w = json_integer_value(json_object_get(json_object_get(r, "result"), "walk_ns"));
+		cr_assert(walk_ns < 0 || w == walk_ns, "answers from different walks");
+		walk_ns = w;
+		json_decref(r);
+	}
+	st = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
+	cr_assert_eq(
+		json_integer_value(json_object_get(json_object_get(st, "result"), "snapshots")), 1);
+	json_decref(st);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, malformed_json_unknown_method_and_wrong_fd_count_are_errors)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r;
+	int fd = memfd_with(g->im->buf, 4096);
+	char params[256];
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	client_send_raw(c, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\n", 32, NULL, 0);
+	r = client_read(c, 5000);
+	cr_assert_eq(resp_code(r), -32700, "%s", json_dumps(r, 0));
+	json_decref(r);
+	r = client_call(c, "vm.explode", NULL, NULL, 0);
+	cr_assert_eq(resp_code(r), -32601);
+	json_decref(r);
+	/* Two fds declared, one sent. */
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"x\",\"arch\":\"x86_64\",\"fds\":2,\"regions\":[{\"gpa\":0,"
+		 "\"size\":4096,\"fd\":1}]}");
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), -32602, "%s", json_dumps(r, 0));
+	json_decref(r);
+	/* A region naming an fd index the request does not carry. */
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"x\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
+		 "\"size\":4096,\"fd\":3}]}");
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), -32602, "%s", json_dumps(r, 0));
+	json_decref(r);
+	/* A region longer than its file. */
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"x\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
+		 "\"size\":8192,\"fd\":0}]}");
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), -32602, "%s", json_dumps(r, 0));
+	json_decref(r);
+	r = client_call(c, "vm.snapshot", "{\"vm\":\"x\",\"freeze\":\"sometimes\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), -32602);
+	json_decref(r);
+	r = client_call(c, "daemon.info", NULL, NULL, 0);
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	close(fd);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, message_with_200_fds_leaves_the_daemon_fd_count_where_it_was)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	int fds[200], before, after;
+	char params[512];
+	json_t *r;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	r = client_call(c, "daemon.info", NULL, NULL, 0);
+	json_decref(r);
+	before = daemon_fd_count_settled(&dp, -1);
+	fds[0] = memfd_with(g->im->buf, g->im->size);
+	for (int i = 1; i < 200; i++)
+		fds[i] = dup(fds[0]);
+	/* 200 fds that no request claims: all leftovers. */
+	r = client_call(c, "daemon.info", NULL, fds, 200);
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	cr_assert_eq(daemon_fd_count_settled(&dp, before), before);
+	/* 200 fds claimed by a registration that uses one. */
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"many\",\"arch\":\"x86_64\",\"fds\":200,\"regions\":[{\"gpa\":%llu,"
+		 "\"size\":%llu,\"fd\":199}]}",
+		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
+	r = client_call(c, "vm.register", params, fds, 200);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	json_decref(r);
+	r = client_call(c, "vm.unregister", "{\"vm\":\"many\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	/* A discovery in flight holds the VM until it ends. */
+	after = daemon_fd_count_settled(&dp, before);
+	cr_assert_eq(after, before, "fds before %d, after %d", before, after);
+	for (int i = 0; i < 200; i++)
+		close(fds[i]);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r;
+	const char *vm;
+	int fd;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, &fd);
+	assert_ready(c, vm);
+	cr_assert_eq(ftruncate(fd, 0), 0);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), -32004, "%s", json_dumps(r, 0));
+	json_decref(r);
+	r = client_call(c, "daemon.info", NULL, NULL, 0);
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	close(fd);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, limits_answer_a_limit_error_and_the_daemon_lives)
+{
+	const char *args[] = {"--max-connections", "2",	   "--max-vms", "1",
+			      "--max-line",	   "4096", NULL};
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c, *c2, *c3;
+	json_t *r;
+	char *big = malloc(8192);
+
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	c2 = client_new(&dp);
+	register_guest(c, g, false, NULL);
+	{
+		char params[256];
+		int fd = memfd_with(g->im->buf, 4096);
+
+		snprintf(params, sizeof(params),
+			 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
+			 "\"size\":4096,\"fd\":0}]}");
+		r = client_call(c2, "vm.register", params, &fd, 1);
+		cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+		json_decref(r);
+		close(fd);
+	}
+	c3 = client_new(&dp); /* the third connection: refused with a limit error */
+	r = client_read(c3, 5000);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	client_free(c3);
+	memset(big, ' ', 8191);
+	big[8191] = '\n';
+	client_send_raw(c2, big, 8192, NULL, 0);
+	r = client_read(c2, 5000);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	cr_assert_null(client_read(c2, 2000), "the connection is closed after an oversize line");
+	r = client_call(c, "daemon.info", NULL, NULL, 0);
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	free(big);
+	client_free(c2);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, another_uid_neither_sees_nor_touches_a_vm)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to connect as another uid");
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_guest(c, g, false, NULL);
+	pid = fork();
+	if (pid == 0) {
+		struct client *o;
+		json_t *r;
+		int bad = 0;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		o = client_new(&dp);
+		r = client_call(o, "vm.list", NULL, NULL, 0);
+		bad |= json_array_size(json_object_get(json_object_get(r, "result"), "vms")) != 0;
+		json_decref(r);
+		r = client_call(o, "vm.snapshot", "{\"vm\":\"vm-1\"}", NULL, 0);
+		bad |= (resp_code(r) != -32001) << 1;
+		json_decref(r);
+		r = client_call(o, "vm.unregister", "{\"vm\":\"vm-1\"}", NULL, 0);
+		bad |= (resp_code(r) != -32001) << 2;
+		json_decref(r);
+		_exit(bad);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "other uid: status %d", st);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon, sigterm_during_a_freeze_waits_for_the_walk_thaws_and_exits_0)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c;
+	json_t *req, *r;
+	const char *vm;
+	int st;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	vm = register_guest(vmm, g, true, NULL);
+	assert_ready(c, vm);
+	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
+	req = client_read(vmm, 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	kill(dp.pid, SIGTERM);
+	usleep(50000);
+	cr_assert_eq(waitpid(dp.pid, &st, WNOHANG), 0, "ktbpfd exited with a freeze in flight");
+	client_answer(vmm, req, "{\"frozen\":true}");
+	json_decref(req);
+	req = client_read(vmm, 5000);
+	cr_assert_not_null(req);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.thaw");
+	client_answer(vmm, req, "{}");
+	json_decref(req);
+	r = client_read(c, 5000);
+	cr_assert_eq(resp_code(r), 0, "the in-flight snapshot is answered");
+	json_decref(r);
+	cr_assert_eq(waitpid(dp.pid, &st, 0), dp.pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status %d", st);
+	dp.pid = getpid(); /* daemon_stop below must not wait again */
+	client_free(c);
+	client_free(vmm);
+	kit_guest_free(g);
+}
