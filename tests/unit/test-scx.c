@@ -2,18 +2,22 @@
 /*
  * sched_ext's state beyond its ops (lib/scx.c) against kit guests: 6.12's
  * statics and 6.16+'s struct scx_sched behind scx_root, the per-CPU
- * SCX_EV_* counters, and the kernel's exit record present, freed and
- * hostile.
+ * SCX_EV_* counters, the kernel's exit record present, freed and hostile,
+ * and the scheduler's own copy (uei) once the kernel's is gone.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
+#include <bpf/btf.h>
+
 #include "kit-guest.h"
+#include "kit-vars.h"
 #include "kit-wrap.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
+#include "ktbpf/vars.h"
 
 static struct ktbpf_snapshot *walk(struct kit_guest *g)
 {
@@ -316,6 +320,183 @@ Test(scx, snapshot_reused_frees_the_previous_exit_dump)
 	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
 	assert_exit(s);
 	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* ---- the scheduler's own copy (the scx convention's uei in .data) ---- */
+
+#define UEI_SIZE (8 + 8 + 128 + 1024)
+
+static int must_id(int id)
+{
+	cr_assert_geq(id, 0, "btf__add failed: %d", id);
+	return id;
+}
+
+/*
+ * The object's BTF: struct user_exit_info {int kind; s64 exit_code; char
+ * reason[128]; char msg[1024];} uei in .data at 0 (user_exit_info.h).
+ * kind_as_chars: a hostile object whose kind is a char array.
+ */
+static struct btf *uei_btf(bool kind_as_chars, int *ret_datasec)
+{
+	struct btf *b = btf__new_empty();
+	int in, s64, chr, u32, r128, m1024, k4, st, var;
+
+	cr_assert_not_null(b);
+	in = must_id(btf__add_int(b, "int", 4, BTF_INT_SIGNED));
+	s64 = must_id(btf__add_int(b, "long long int", 8, BTF_INT_SIGNED));
+	chr = must_id(btf__add_int(b, "char", 1, BTF_INT_SIGNED));
+	u32 = must_id(btf__add_int(b, "unsigned int", 4, 0));
+	r128 = must_id(btf__add_array(b, u32, chr, 128));
+	m1024 = must_id(btf__add_array(b, u32, chr, 1024));
+	k4 = must_id(btf__add_array(b, u32, chr, 4));
+	st = must_id(btf__add_struct(b, "user_exit_info", UEI_SIZE));
+	must_id(btf__add_field(b, "kind", kind_as_chars ? k4 : in, 0, 0));
+	must_id(btf__add_field(b, "exit_code", s64, 64, 0));
+	must_id(btf__add_field(b, "reason", r128, 128, 0));
+	must_id(btf__add_field(b, "msg", m1024, 128 + 1024, 0));
+	var = must_id(btf__add_var(b, "uei", BTF_VAR_GLOBAL_ALLOCATED, st));
+	*ret_datasec = must_id(btf__add_datasec(b, ".data", UEI_SIZE));
+	must_id(btf__add_datasec_var_info(b, var, 0, UEI_SIZE));
+	return b;
+}
+
+/*
+ * A guest whose scheduler kitsched ran, exited and had its kernel record
+ * freed; its programs' only map is kitsched.data holding uei = value.
+ */
+static struct kit_guest *uei_guest(const uint8_t *value, bool kind_as_chars)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_no_exit_info = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct kit_vars_map_spec sp = {0};
+	struct btf *b;
+	const void *raw;
+	uint32_t size, i;
+	uint64_t kva;
+	int sec;
+
+	b = uei_btf(kind_as_chars, &sec);
+	raw = btf__raw_data(b, &size);
+	cr_assert_not_null(raw);
+	sp.name = "kitsched.data";
+	sp.type = KTBPF_BPF_MAP_TYPE_ARRAY;
+	sp.btf = raw;
+	sp.btf_size = size;
+	sp.value_type_id = (uint32_t)sec;
+	sp.value_size = UEI_SIZE;
+	sp.max_entries = 1;
+	sp.value = value;
+	kva = kit_vars_map_new(g, &sp, NULL, NULL);
+	for (i = 0; i < g->nr_progs; i++)
+		if (g->progs[i].spec.obj && !strcmp(g->progs[i].spec.obj, "kitsched"))
+			kit_vars_set_used_maps(g, g->progs[i].id, &kva, 1);
+	btf__free(b);
+	return g;
+}
+
+static void uei_value(uint8_t *v, int32_t kind, int64_t code, const char *reason, const char *msg)
+{
+	memset(v, 0, UEI_SIZE);
+	memcpy(v, &kind, 4);
+	memcpy(v + 8, &code, 8);
+	memcpy(v + 16, reason, strlen(reason));
+	memcpy(v + 16 + 128, msg, strlen(msg));
+}
+
+static struct ktbpf_snapshot *walk_uei(struct kit_guest *g, int want_r)
+{
+	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_err err = {0};
+	int r = ktbpf_scx_uei_read(kit_guest_kernel(g), s, &err);
+
+	cr_assert_eq(r, want_r, "uei read: %d %s", r, err.msg);
+	dump_diags(s);
+	return s;
+}
+
+Test(scx, uei_names_the_exit_once_the_kernel_freed_its_record)
+{
+	static uint8_t v[UEI_SIZE];
+	struct kit_guest *g;
+	struct ktbpf_snapshot *s;
+
+	uei_value(v, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_CODE, KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG);
+	g = uei_guest(v, false);
+	s = walk_uei(g, 0);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_UEI);
+	cr_assert_str_eq(ktbpf_scx_exit_source_name(s->scx.exit.source), "uei");
+	cr_assert_eq(s->scx.exit.kind, KIT_SCX_EXIT_KIND);
+	cr_assert_str_eq(s->scx.exit.kind_name, "SCX_EXIT_ERROR_BPF",
+			 "named from the kernel's BTF");
+	cr_assert_eq(s->scx.exit.exit_code, KIT_SCX_EXIT_CODE);
+	cr_assert_str_eq(s->scx.exit.reason, KIT_SCX_EXIT_REASON);
+	cr_assert_str_eq(s->scx.exit.msg, KIT_SCX_EXIT_MSG);
+	cr_assert_eq(s->scx.exit.bt_len, 0);
+	cr_assert_null(s->scx.exit.dump);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+Test(scx, uei_of_a_scheduler_that_has_not_exited_says_nothing)
+{
+	static uint8_t v[UEI_SIZE];
+	struct kit_guest *g;
+	struct ktbpf_snapshot *s;
+
+	uei_value(v, 0, 0, "", "");
+	g = uei_guest(v, false);
+	s = walk_uei(g, 0);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* The kernel's record comes first: uei is not read while the kernel has one. */
+Test(scx, kernel_record_is_preferred_to_uei)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s = walk_uei(g, 0);
+
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL);
+	assert_exit(s);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* A message filling its array with no NUL is cut to the record's bound, never read past. */
+Test(scx, hostile_uei_unterminated_message_is_cut)
+{
+	static uint8_t v[UEI_SIZE];
+	struct kit_guest *g;
+	struct ktbpf_snapshot *s;
+
+	uei_value(v, 1026, 0, "runnable task stall", "");
+	memset(v + 16 + 128, 'A', 1024);
+	memset(v + 16, 'R', 128);
+	g = uei_guest(v, false);
+	s = walk_uei(g, 0);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_UEI);
+	cr_assert_eq(strlen(s->scx.exit.msg), KTBPF_SCX_MSG_LEN - 1);
+	cr_assert_eq(strlen(s->scx.exit.reason), KTBPF_SCX_REASON_LEN - 1);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* A uei whose members have the wrong types is not the convention: no exit claimed. */
+Test(scx, hostile_uei_of_the_wrong_shape_is_not_taken)
+{
+	static uint8_t v[UEI_SIZE];
+	struct kit_guest *g;
+	struct ktbpf_snapshot *s;
+
+	uei_value(v, 1025, 0, "scx_bpf_error", "boom");
+	g = uei_guest(v, true);
+	s = walk_uei(g, 0);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
