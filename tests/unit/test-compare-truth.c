@@ -989,6 +989,7 @@ Test(compare_truth, vars_host_diagnostic_is_a_mismatch)
 Test(compare_truth, vars_truth_without_vars_is_bad_input)
 {
 	expect_vars(truth_tcp(), host_vars(), 2, 0, NULL);
+}
 
 /* ---- why the scheduler exited: the guest's uei against the host's exit ---- */
 
