@@ -216,6 +216,47 @@ Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
 	kit_guest_free(g);
 }
 
+Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r;
+	const char *vm;
+	char params[64];
+	json_int_t before;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, NULL);
+	assert_ready(c, vm);
+	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	before = json_integer_value(json_object_get(
+		json_object_get(json_object_get(r, "result"), "kernel"), "discover_ns"));
+	json_decref(r);
+	/* A snapshot in flight and a reset right behind it: both answered, nothing torn down. */
+	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"never\"}", NULL, 0);
+	client_request(c, "vm.reset", params, NULL, 0);
+	for (int i = 0; i < 2; i++) {
+		r = client_read(c, 5000);
+		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+		json_decref(r);
+	}
+	assert_ready(c, vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	cr_assert_neq(
+		json_integer_value(json_object_get(
+			json_object_get(json_object_get(r, "result"), "kernel"), "discover_ns")),
+		before, "the kernel was discovered again");
+	json_decref(r);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
 Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
