@@ -83,18 +83,12 @@ int main(int argc, char **argv)
 		return KTBPFCTL_EXIT_USAGE;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help")) {
-		if (argc > 2 && !strcmp(argv[1], "help") && !strcmp(argv[2], "inspect")) {
-			ktbpfctl_inspect_usage(stdout);
-			return KTBPFCTL_EXIT_OK;
-		}
-		if (argc > 2 && !strcmp(argv[1], "help") && !strcmp(argv[2], "vars")) {
-			ktbpfctl_vars_usage(stdout);
-			return KTBPFCTL_EXIT_OK;
-		}
-		for (i = 1; argc > 2 && !strcmp(argv[1], "help") && i < ARRAY_SIZE(commands); i++)
+		/* "help CMD" is "CMD --help": each command owns its help text. */
+		for (i = 0; argc > 2 && !strcmp(argv[1], "help") && i < ARRAY_SIZE(commands); i++)
 			if (!strcmp(argv[2], commands[i].name)) {
-				ktbpfctl_daemon_usage(commands[i].name, stdout);
-				return KTBPFCTL_EXIT_OK;
+				char *args[] = {argv[2], (char *)"--help", NULL};
+
+				return commands[i].run(2, args);
 			}
 		usage(stdout);
 		return KTBPFCTL_EXIT_OK;
