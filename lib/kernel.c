@@ -116,6 +116,8 @@ static void resolve_optional(struct ktbpf_kernel *k)
 		k->info.scx_switched_all = 0;
 	if (sym(k, "jiffies_64", &k->info.jiffies) < 0 && sym(k, "jiffies", &k->info.jiffies) < 0)
 		k->info.jiffies = 0;
+	if (sym(k, "event_stats_cpu", &k->info.scx_event_stats) < 0)
+		k->info.scx_event_stats = 0;
 }
 
 /* VMCOREINFO from the caller's text, the hinted address, or a scan of guest RAM. */

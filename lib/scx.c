@@ -216,9 +216,11 @@ static void read_counters(const struct where *h, const struct scx_view *v)
 }
 
 /*
- * The per-CPU struct scx_event_stats of the scheduler: sch->pcpu's
- * event_stats (7.x) or sch->event_stats_cpu (6.16), at the pointer plus each
- * possible CPU's __per_cpu_offset; summed as scx_read_events() does.
+ * The per-CPU struct scx_event_stats: sch->pcpu's event_stats (7.x),
+ * sch->event_stats_cpu (6.16), or 6.15's static DEFINE_PER_CPU
+ * event_stats_cpu (kernel/sched/ext.c), at the per-CPU address plus each
+ * possible CPU's __per_cpu_offset (per_cpu_ptr()); summed as
+ * scx_read_events() does.
  */
 static void read_events(const struct where *h, const struct ktbpf_cpu *cpus, uint32_t nr_cpus)
 {
@@ -228,9 +230,13 @@ static void read_events(const struct where *h, const struct ktbpf_cpu *cpus, uin
 	uint64_t base = 0, add = 0;
 	uint32_t c, i, rows = 0;
 
-	if (!h->sch || !o->nr_events || !nr_cpus)
+	if (!o->nr_events || !nr_cpus)
 		return;
-	if (o->sch_pcpu != KTBPF_OFFSET_NONE && o->pcpu_event_stats != KTBPF_OFFSET_NONE) {
+	if (!h->sch) {
+		if (h->w->s->scx.layout != KTBPF_SCX_OPS || !h->w->info->scx_event_stats)
+			return;
+		base = h->w->info->scx_event_stats;
+	} else if (o->sch_pcpu != KTBPF_OFFSET_NONE && o->pcpu_event_stats != KTBPF_OFFSET_NONE) {
 		if (!rd(h, h->sch + o->sch_pcpu, &base, 8, "scx_sched.pcpu unreadable"))
 			return;
 		add = o->pcpu_event_stats;

@@ -531,6 +531,20 @@ static uint64_t scx_exit_info(struct kit_guest *g)
 	return ei;
 }
 
+/* Event counter i of CPU c = KIT_SCX_EVENT(i, c), at each CPU's copy of template + off. */
+static void write_events(struct kit_guest *g, uint64_t template, uint32_t off)
+{
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	uint32_t c, i;
+
+	for (c = 0; c < g->nr_cpus; c++) {
+		uint64_t cpa = kit_kernel_percpu_pa(g->kk, template, c);
+
+		for (i = 0; i < KIT_BTF_SCX_NR_EVENTS; i++)
+			kit_w64(g->im, cpa + off + o->events[i].off, (uint64_t)KIT_SCX_EVENT(i, c));
+	}
+}
+
 /*
  * The rest of sched_ext's state: statics everywhere for the watchdog's
  * timestamp, jiffies, rejected and enable counters and __scx_switched_all;
@@ -541,7 +555,6 @@ static void make_scx_state(struct kit_guest *g, uint64_t sch_pa)
 {
 	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
 	uint64_t ei = g->opts.scx_no_exit_info ? 0 : scx_exit_info(g), key, pa;
-	uint32_t c, i;
 
 	scx_static(g, "jiffies_64", 8, KIT_SCX_JIFFIES);
 	scx_static(g, "scx_watchdog_timestamp", 8, KIT_SCX_JIFFIES - KIT_SCX_AGE);
@@ -555,6 +568,13 @@ static void make_scx_state(struct kit_guest *g, uint64_t sch_pa)
 		g->scx_exit_ptr_kva = scx_static(g, "scx_exit_info", 8, ei);
 		scx_static(g, "scx_ops_bypass_depth", 4, KIT_SCX_BYPASS);
 		scx_static(g, "scx_watchdog_timeout", 8, KIT_SCX_TIMEOUT);
+		if (g->opts.scx_static_events) {
+			uint64_t tmpl;
+
+			kit_kernel_percpu_alloc(g->kk, o->event_stats_size, &tmpl);
+			kit_kernel_add_symbol_at(g->kk, "event_stats_cpu", 'd', tmpl);
+			write_events(g, tmpl, 0);
+		}
 		return;
 	}
 	if (!sch_pa)
@@ -566,13 +586,7 @@ static void make_scx_state(struct kit_guest *g, uint64_t sch_pa)
 	kit_w64(g->im, sch_pa + o->sch_watchdog_timeout, KIT_SCX_TIMEOUT);
 	kit_kernel_percpu_alloc(g->kk, g->lay.scx_pcpu_size, &g->scx_pcpu);
 	kit_w64(g->im, sch_pa + o->sch_pcpu, g->scx_pcpu);
-	for (c = 0; c < g->nr_cpus; c++) {
-		uint64_t cpa = kit_kernel_percpu_pa(g->kk, g->scx_pcpu, c);
-
-		for (i = 0; i < KIT_BTF_SCX_NR_EVENTS; i++)
-			kit_w64(g->im, cpa + o->pcpu_event_stats + o->events[i].off,
-				(uint64_t)KIT_SCX_EVENT(i, c));
-	}
+	write_events(g, g->scx_pcpu, o->pcpu_event_stats);
 }
 
 /* sched_ext's statics (kernel/sched/ext.c) with the attached instance's ops copied. */

@@ -113,6 +113,8 @@ struct kit_guest_opts {
 	uint32_t scx_state; /* raw enable state (0 ENABLING .. 3 DISABLED) */
 	/* The kernel's exit record: absent (pointer NULL, freed) when set. */
 	bool scx_no_exit_info;
+	/* 6.15: the event counters in the static per-CPU event_stats_cpu (KIT_SCX_OPS) */
+	bool scx_static_events;
 	/*
 	 * The size of a real kernel, for memory benchmarks: pad_btf_types more
 	 * structs in the BTF ("kit_pad_<n>_<i>", ~75 bytes each; a 6.1 vmlinux

@@ -158,6 +158,37 @@ Test(scx, scx_root_layout_state_events_and_exit_record_read)
 	kit_guest_free(g);
 }
 
+/* 6.15: the counters in the static per-CPU event_stats_cpu (kernel/sched/ext.c). */
+Test(scx, statics_layout_events_from_the_per_cpu_static)
+{
+	int k;
+
+	for (k = 0; k < 2; k++) {
+		struct kit_guest_opts o = {.scx = KIT_SCX_OPS, .scx_static_events = true};
+		struct kit_guest *g;
+		struct ktbpf_snapshot *s;
+		uint32_t i, r;
+
+		o.kernel.relative_percpu = k;
+		g = kit_guest_new(&o);
+		s = walk(g);
+		dump_diags(s);
+		cr_assert_eq(s->nr_diags, 0);
+		cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
+		cr_assert_gt(s->scx.nr_event_cpus, 0);
+		for (i = 0; i < KIT_BTF_SCX_NR_EVENTS; i++) {
+			int64_t sum = 0;
+
+			for (r = 0; r < s->scx.nr_event_cpus; r++)
+				sum += KIT_SCX_EVENT(i, s->scx.event_cpu_ids[r]);
+			cr_assert_eq(s->scx.events[i].total, sum, "event %u (%s per-CPU)", i,
+				     k ? "relative" : "zero-based");
+		}
+		ktbpf_snapshot_free(s);
+		kit_guest_free(g);
+	}
+}
+
 Test(scx, offsets_resolved_from_btf_as_the_kit_laid_them_out)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
