@@ -826,3 +826,26 @@ Test(vars, percpu_array_of_one_cpu_is_still_per_cpu)
 	ktbpf_snapshot_free(s);
 	vguest_free(&vg);
 }
+
+Test(vars, unreadable_value_page_is_a_map_error_and_the_rest_reads)
+{
+	struct vguest vg;
+	struct ktbpf_snapshot *s;
+	struct ktbpf_vars *v;
+	const struct ktbpf_vars_map *m;
+
+	vguest_new(&vg);
+	/* the second page of the .bss value goes missing from the RAM the host has */
+	kit_guest_punch_hole(vg.g, vg.bss + vg.g->lay.off.vars.array_value + 4096, 4096);
+	s = walk(vg.g);
+	v = read_vars(vg.g, s, NULL);
+	m = map_named(v, "kv.bss");
+	cr_assert_lt(m->error, 0);
+	cr_assert(strstr(m->msg, "value unreadable"), "%s", m->msg);
+	cr_assert_eq(m->nr, 0, "no variable shown from a partial value");
+	cr_assert_str_eq(at(v, map_named(v, "kv.data"), "greeting")->str, "hello");
+	cr_assert_geq(v->nr_diags, 1);
+	ktbpf_vars_free(v);
+	ktbpf_snapshot_free(s);
+	vguest_free(&vg);
+}
