@@ -75,6 +75,8 @@ static void conn_close_now(struct conn *c)
 	if (c->closed)
 		return;
 	c->closing = c->closed = true;
+	list_del(&c->link);
+	d->nr_conns--;
 	for (p = d->vms.next; p != &d->vms; p = n) {
 		struct vm *vm = list_entry(p, struct vm, link);
 
@@ -83,23 +85,24 @@ static void conn_close_now(struct conn *c)
 			vm_detach(vm);
 	}
 	ktbpf_peer_close(c->peer);
-	list_del(&c->link);
-	d->nr_conns--;
 	uv_close((uv_handle_t *)&c->poll, on_closed);
-	daemon_check_drain(d);
 }
 
 static void on_reap(uv_timer_t *t)
 {
 	struct daemon *d = t->data;
-	struct list *p, *n;
+	struct list *p;
 
-	for (p = d->conns.next; p != &d->conns; p = n) {
+	/* Closing one may close others (callbacks of its calls): rescan from the head each time. */
+	for (p = d->conns.next; p != &d->conns;) {
 		struct conn *c = list_entry(p, struct conn, link);
 
-		n = p->next;
-		if (c->closing)
-			conn_close_now(c);
+		if (!c->closing) {
+			p = p->next;
+			continue;
+		}
+		conn_close_now(c);
+		p = d->conns.next;
 	}
 }
 

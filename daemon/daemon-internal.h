@@ -153,6 +153,7 @@ struct vm {
 
 /* ktbpfd.c */
 uint64_t now_ns(void);
+/* From the drain timer only (never from inside a callback that closes things). */
 void daemon_check_drain(struct daemon *d);
 
 /* list.c-like helpers (ktbpfd.c) */

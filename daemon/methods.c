@@ -141,8 +141,6 @@ static void m_vm_snapshot(struct ktbpf_peer_req *req, void *userdata)
 	if (!vm->kernel) {
 		bool retry = vm->state != VM_FAILED;
 
-		if (vm->state == VM_WAITING)
-			vm_discover_start(vm); /* a snapshot is a good moment to look again */
 		ktbpf_peer_req_error(req, KTBPF_JSONRPC_KERNEL_NOT_READY,
 				     json_pack("{s:b, s:s}", "retry", retry, "reason", vm->reason),
 				     "vm '%s': kernel not discovered%s: %s", vm->name,

@@ -62,7 +62,6 @@ static void on_thaw_reply(void *userdata, json_t *result, json_t *error)
 		fprintf(stderr, "ktbpfd: vm '%s' (%s): vm.thaw failed: %s\n", vm->name, vm->id,
 			json_string_value(json_object_get(error, "message")));
 	vm->d->frozen_vms--;
-	daemon_check_drain(vm->d);
 	vm_unref(vm);
 }
 
@@ -101,10 +100,8 @@ static void round_end(struct vm *vm)
 	vm->freeze_ns = 0;
 	if (vm->reset_pending)
 		vm_reset(vm);
-	if (!next.n) {
-		daemon_check_drain(vm->d);
+	if (!next.n)
 		return;
-	}
 	/* The waiting requests start the next round (swap the arrays: no allocation). */
 	vm->next = vm->cur;
 	vm->cur = next;
@@ -191,6 +188,19 @@ static void walk_done(uv_work_t *w, int status)
 
 static void walk_start(struct vm *vm)
 {
+	if (!vm->kernel) {
+		/* A reset between rounds: the waiting requests find no kernel yet. */
+		for (size_t i = 0; i < vm->cur.n; i++)
+			if (vm->cur.v[i].req)
+				answer_error(&vm->cur, i, KTBPF_JSONRPC_KERNEL_NOT_READY,
+					     json_pack("{s:b, s:s}", "retry", true, "reason",
+						       vm->reason),
+					     "kernel not discovered yet (the VM was reset)");
+		if (vm->frozen)
+			thaw(vm);
+		round_end(vm);
+		return;
+	}
 	vm->round = ROUND_WALKING;
 	vm->walk_work.data = vm;
 	vm_ref(vm);

@@ -151,7 +151,6 @@ static void disc_done(uv_work_t *w, int status)
 {
 	struct disc_work *dw = (struct disc_work *)w;
 	struct vm *vm = dw->vm;
-	struct daemon *d = vm->d;
 	enum ktbpf_err_class cls = ktbpf_err_class(dw->r);
 
 	vm->d->works--;
@@ -196,7 +195,6 @@ static void disc_done(uv_work_t *w, int status)
 	}
 	vm_unref(vm);
 	free(dw);
-	daemon_check_drain(d);
 }
 
 static void disc_run(uv_work_t *w)
@@ -230,10 +228,11 @@ static void on_retry(uv_timer_t *t)
 	vm_discover_start(t->data);
 }
 
-/* Forget the kernel (a reboot, vm.reset) and discover again; after the current walk if one runs. */
+/* Forget the kernel (a reboot, vm.reset) and discover again; after the current round or discovery.
+ */
 void vm_reset(struct vm *vm)
 {
-	if (vm->round == ROUND_WALKING || vm->disc_running) {
+	if (vm->round != ROUND_IDLE || vm->disc_running) {
 		vm->reset_pending = true;
 		return;
 	}

@@ -40,10 +40,10 @@ int vars_btf_parse(const void *data, size_t len, struct btf **ret, struct ktbpf_
 
 /*
  * Render type_id of btf over bufs[0..nr_bufs) (each len bytes) as nodes
- * appended to v: a DATASEC gives one depth-0 node per variable; any other
- * type one depth-0 node (name "" ) when nr_bufs is 1, else one
- * KTBPF_VAR_PERCPU node (index) with a "sum" subtree and one "cpu" subtree
- * per buffer (cpus[i] its CPU number). Bad types and values become
+ * appended to v. cpus NULL: one buffer, a DATASEC gives one depth-0 node per
+ * variable, any other type one depth-0 node (name ""). cpus given: per-CPU
+ * values, one KTBPF_VAR_PERCPU node (index) with a "sum" subtree and one
+ * "cpu" subtree per buffer (cpus[i] its CPU number), even for one CPU. Bad types and values become
  * KTBPF_VAR_ERROR nodes; bounds hit set v->capped with a diagnostic.
  * -ENOMEM only.
  */

@@ -191,7 +191,8 @@ struct rctx {
 	struct ktbpf_vars *v;
 	const struct btf *btf;
 	const uint8_t *const *bufs;
-	size_t nr_bufs; /* more than one: a "sum" subtree */
+	size_t nr_bufs; /* buffers summed when sum, else 1 */
+	bool sum;	/* a "sum" subtree: integers summed, other leaves not */
 	size_t len;
 	const char **names; /* type spelling cache by id (nr_types entries) */
 	uint32_t nr_types;
@@ -416,15 +417,15 @@ static void render_int(struct rctx *c, struct ktbpf_var *n, const struct btf_typ
 		sum += sgn ? (uint64_t)sign_extend(raw, bits) : raw;
 	}
 	n->bits = bits;
-	if (c->nr_bufs == 1 && (enc & BTF_INT_BOOL) && raw <= 1) {
+	if (!c->sum && (enc & BTF_INT_BOOL) && raw <= 1) {
 		n->kind = KTBPF_VAR_BOOL;
 		n->u = raw;
 	} else if (sgn) {
 		n->kind = KTBPF_VAR_INT;
-		n->i = c->nr_bufs == 1 ? sign_extend(raw, bits) : (int64_t)sum;
+		n->i = c->sum ? (int64_t)sum : sign_extend(raw, bits);
 	} else {
 		n->kind = KTBPF_VAR_UINT;
-		n->u = c->nr_bufs == 1 ? raw : sum;
+		n->u = c->sum ? sum : raw;
 	}
 }
 
@@ -512,7 +513,7 @@ static int render_array(struct rctx *c, struct ktbpf_var *n, size_t at, const st
 	int r;
 
 	if (is_char(c, a->type)) {
-		if (c->nr_bufs > 1) {
+		if (c->sum) {
 			n->kind = KTBPF_VAR_NOSUM;
 			return 0;
 		}
@@ -626,7 +627,7 @@ static int render(struct rctx *c, const char *name, uint32_t id, uint64_t bitpos
 			  btf_is_composite(t) ? "struct" : "value");
 		return 0;
 	}
-	if (c->nr_bufs > 1 && !btf_is_composite(t) && !btf_is_array(t)) {
+	if (c->sum && !btf_is_composite(t) && !btf_is_array(t)) {
 		n->kind = KTBPF_VAR_NOSUM;
 		return 0;
 	}
@@ -712,6 +713,7 @@ static int render_percpu(struct rctx *c, uint32_t id, uint32_t index, const uint
 		size_t before = c->v->nr_nodes;
 
 		/* First the sum over all buffers, then each CPU's. */
+		c->sum = i == 0;
 		if (i > 0) {
 			c->bufs = &all[i - 1];
 			c->nr_bufs = 1;
@@ -722,6 +724,7 @@ static int render_percpu(struct rctx *c, uint32_t id, uint32_t index, const uint
 				  : (uint32_t)(i - 1));
 		c->bufs = all;
 		c->nr_bufs = nr;
+		c->sum = false;
 		if (c->v->nr_nodes > before)
 			c->v->nodes[at].nr_children++;
 		if (r)
@@ -744,13 +747,13 @@ int vars_render(struct ktbpf_vars *v, const struct btf *btf, uint32_t type_id,
 	if (!c.names)
 		return -ENOMEM;
 	t = resolve(btf, type_id, &rid);
-	if (nr_bufs == 1 && t && btf_is_datasec(t)) {
+	if (cpus) {
+		r = render_percpu(&c, type_id, index, cpus);
+	} else if (t && btf_is_datasec(t)) {
 		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
 
 		for (i = 0; i < btf_vlen(t) && r == 0; i++)
 			r = render_secvar(&c, &vs[i]);
-	} else if (nr_bufs > 1) {
-		r = render_percpu(&c, type_id, index, cpus);
 	} else {
 		r = render(&c, "", type_id, 0, 0, 0, index);
 	}
@@ -766,8 +769,10 @@ int ktbpf_vars_decode(const void *btf_data, size_t btf_size, uint32_t type_id,
 	struct btf *btf;
 	int r;
 
-	if (nr_bufs == 0)
-		return ktbpf_err_set(err, -EINVAL, "no value to decode");
+	static const uint32_t cpus[] = {0, 1, 2, 3, 4, 5, 6, 7};
+
+	if (nr_bufs == 0 || nr_bufs > sizeof(cpus) / sizeof(cpus[0]))
+		return ktbpf_err_set(err, -EINVAL, "decode takes 1 to 8 buffers, not %zu", nr_bufs);
 	r = vars_btf_parse(btf_data, btf_size, &btf, err);
 	if (r < 0)
 		return r;
@@ -787,7 +792,7 @@ int ktbpf_vars_decode(const void *btf_data, size_t btf_size, uint32_t type_id,
 	r = vars_keep_btf(v, btf);
 	if (r == 0)
 		r = vars_render(v, btf, type_id, (const uint8_t *const *)bufs, nr_bufs, len, 0,
-				NULL);
+				nr_bufs > 1 ? cpus : NULL);
 	if (r < 0) {
 		ktbpf_vars_free(v);
 		return ktbpf_err_set(err, r, "out of memory decoding");

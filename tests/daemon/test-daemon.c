@@ -216,6 +216,47 @@ Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
 	kit_guest_free(g);
 }
 
+Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r;
+	const char *vm;
+	char params[64];
+	json_int_t before;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	vm = register_guest(c, g, false, NULL);
+	assert_ready(c, vm);
+	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	before = json_integer_value(json_object_get(
+		json_object_get(json_object_get(r, "result"), "kernel"), "discover_ns"));
+	json_decref(r);
+	/* A snapshot in flight and a reset right behind it: both answered, nothing torn down. */
+	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"never\"}", NULL, 0);
+	client_request(c, "vm.reset", params, NULL, 0);
+	for (int i = 0; i < 2; i++) {
+		r = client_read(c, 5000);
+		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+		json_decref(r);
+	}
+	assert_ready(c, vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	cr_assert_neq(
+		json_integer_value(json_object_get(
+			json_object_get(json_object_get(r, "result"), "kernel"), "discover_ns")),
+		before, "the kernel was discovered again");
+	json_decref(r);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0);
+	json_decref(r);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
 Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
@@ -671,5 +712,62 @@ Test(daemon, sigterm_during_a_freeze_waits_for_the_walk_thaws_and_exits_0)
 	dp.pid = getpid(); /* daemon_stop below must not wait again */
 	client_free(c);
 	client_free(vmm);
+	kit_guest_free(g);
+}
+
+Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
+{
+	const char *args[] = {
+		"--max-fds-msg", "4", "--max-regions", "1", "--max-pending", "1", NULL};
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c, *c2;
+	int fds[8], before;
+	char params[512];
+	json_t *r, *req;
+	const char *vm;
+
+	daemon_start(&dp, args);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	before = daemon_fd_count_settled(&dp, -1);
+	/* Two regions of one fd, one allowed. */
+	fds[0] = memfd_with(g->im->buf, g->im->size);
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
+		 "\"size\":4096,\"fd\":0},{\"gpa\":8192,\"size\":4096,\"fd\":0,\"offset\":8192}]}");
+	r = client_call(c, "vm.register", params, fds, 1);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	/* A message with more fds than allowed: one limit error, then the connection closes. */
+	for (int i = 1; i < 8; i++)
+		fds[i] = dup(fds[0]);
+	client_request(c, "daemon.info", NULL, fds, 8);
+	r = client_read(c, 5000);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	cr_assert_null(client_read(c, 2000));
+	client_free(c);
+	cr_assert_eq(daemon_fd_count_settled(&dp, before - 1), before - 1,
+		     "every fd of the refused message is closed");
+	/* One request served at a time: a second one while a freeze waits is refused. */
+	vm = register_guest(vmm, g, true, NULL);
+	c2 = client_new(&dp);
+	assert_ready(c2, vm);
+	client_request(c2, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
+	req = client_read(vmm, 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	r = client_call(c2, "daemon.info", NULL, NULL, 0);
+	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
+	json_decref(r);
+	client_answer(vmm, req, "{\"frozen\":false}");
+	json_decref(req);
+	r = client_read(c2, 5000);
+	cr_assert_eq(resp_code(r), -32003, "%s", json_dumps(r, 0));
+	json_decref(r);
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	client_free(c2);
+	client_free(vmm);
+	stop();
 	kit_guest_free(g);
 }

@@ -5,6 +5,7 @@
  * the bpf() syscall and sysfs (the agent's `KTBPF-TRUTH {json}` line).
  *
  *   compare-truth [--expect-counter-mismatch] TRUTH.json INSPECT.json
+ *   compare-truth --vars TRUTH.json VARS.json
  *
  * Everything the guest knows must match exactly: the struct_ops programs (by
  * id: none missing, none extra, no id twice, the same count) with their name,
@@ -25,6 +26,9 @@
  * --expect-counter-mismatch is for the negative control (an inspector that
  * sums CPU 0 only): exit 0 only if counters (run_cnt, run_time_ns,
  * recursion_misses) differ and nothing else does, 1 otherwise.
+ *
+ * --vars compares the guest's "vars" with `ktbpfctl vars --json` instead
+ * (compare-vars.c).
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -35,6 +39,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "compare-vars.h"
 
 /* Mismatches found: counters of programs both sides list, and all others. */
 static int nr_counters, nr_others;
@@ -716,8 +722,8 @@ static json_t *load(const char *path)
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: compare-truth [--expect-counter-mismatch] TRUTH.json INSPECT.json\n");
+	fprintf(stderr, "usage: compare-truth [--expect-counter-mismatch] TRUTH.json INSPECT.json\n"
+			"       compare-truth --vars TRUTH.json VARS.json\n");
 	return 2;
 }
 
@@ -725,21 +731,28 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"expect-counter-mismatch", no_argument, NULL, 'c'},
+		{"vars", no_argument, NULL, 'v'},
 		{0},
 	};
 	json_t *truth = NULL, *host = NULL;
-	bool expect_counters = false;
+	bool expect_counters = false, vars = false;
 	int c, rc = 2;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		if (c != 'c')
+		if (c != 'c' && c != 'v')
 			return usage();
-		expect_counters = true;
+		expect_counters |= c == 'c';
+		vars |= c == 'v';
 	}
-	if (argc - optind != 2)
+	if (argc - optind != 2 || (vars && expect_counters))
 		return usage();
 	truth = load(argv[optind]);
 	host = load(argv[optind + 1]);
+	if (vars && truth && host) {
+		c = compare_vars(truth, host);
+		rc = c < 0 ? 2 : c > 0;
+		goto out;
+	}
 	if (!truth || !host || check_truth(truth) < 0)
 		goto out;
 

@@ -257,6 +257,25 @@ control() {
 }
 
 route raw --ram "$wd/ram"
+# The active object's variables (global sections, per-CPU arrays) as the host
+# reads them (ktbpfctl vars) against the guest's own bpf() lookups. The truth
+# says "vars": null only when nothing is active (a detached scheduler).
+if grep -q '"vars":null' "$wd/truth.json"; then
+	say "vars: nothing is active in the guest, no variables to compare"
+else
+	st=0
+	"$KTBPFCTL" vars --ram "$wd/ram" --json >"$wd/vars.json" 2>"$wd/vars.err" || st=$?
+	if [ "$st" -ne 0 ] && [ "$st" -ne 3 ]; then
+		say "vars: FAIL: ktbpfctl vars failed (exit $st): $(cat "$wd/vars.err")"
+		rc=1
+	elif "$COMPARE_TRUTH" --vars "$wd/truth.json" "$wd/vars.json" >"$wd/compare-vars.txt" 2>&1; then
+		say "vars: $(cat "$wd/compare-vars.txt")"
+	else
+		say "vars: FAILED"
+		sed 's/^/    /' "$wd/compare-vars.txt" >&2
+		rc=1
+	fi
+fi
 if [ "$kernel" = scx ]; then
 	# Our own build keeps a full vmlinux: symbols from .symtab, BTF from .BTF.
 	route files --ram "$wd/ram" --vmlinux "$kdir/vmlinux"

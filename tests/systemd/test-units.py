@@ -4,7 +4,7 @@
 ktbpfd started the way ktbpfd.socket starts it (systemd-socket-activate, no
 systemd as PID 1 needed) tells a NOTIFY_SOCKET READY=1, STATUS= with its VM
 count, WATCHDOG=1 (WATCHDOG_USEC set), answers daemon.info on the activated
-socket, and says STOPPING=1 and exits 0 on SIGTERM.
+socket, updates STATUS= when a VM registers, and says STOPPING=1 and exits 0 on SIGTERM.
 
 Usage: test-units.py SERVICE_IN SOCKET_UNIT KTBPFD. Standard library only.
 The systemd tools (systemd-analyze, systemd-socket-activate: Debian's
@@ -100,6 +100,16 @@ def check_activation(ktbpfd, tmp):
         info = json.loads(buf.split(b"\n")[0])
         if "result" not in info or not info["result"].get("version"):
             fail("daemon.info: %r" % info)
+        # A VM registered (1 MiB of zeros: the kernel is never found, which is fine here)
+        # shows in STATUS= within the refresh period (1 s).
+        mfd = os.memfd_create("zeros", os.MFD_CLOEXEC)
+        os.ftruncate(mfd, 1 << 20)
+        req = {"jsonrpc": "2.0", "id": 2, "method": "vm.register", "params": {
+            "name": "zeros", "arch": "x86_64", "fds": 1,
+            "regions": [{"gpa": 0, "size": 1 << 20, "fd": 0}]}}
+        socket.send_fds(c, [(json.dumps(req) + "\n").encode()], [mfd])
+        os.close(mfd)
+        recv_notify(ns, "STATUS=serving 1 VM(s)", time.monotonic() + 5)
         # WATCHDOG_USEC=0.4 s: a ping at least every 0.2 s.
         recv_notify(ns, "WATCHDOG=1", time.monotonic() + 2)
         c.close()
@@ -112,7 +122,7 @@ def check_activation(ktbpfd, tmp):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    print("socket activation: READY=1, STATUS=, WATCHDOG=1, daemon.info, STOPPING=1, exit 0")
+    print("socket activation: READY=1, STATUS= (0, then 1 VM), WATCHDOG=1, daemon.info, STOPPING=1, exit 0")
 
 
 def main():

@@ -856,6 +856,141 @@ Test(compare_truth, expected_counter_mismatch_rejects_any_other_mismatch)
 	free(r.err);
 }
 
+/* ---- compare-truth --vars: the guest's variables against `ktbpfctl vars --json` ---- */
+
+static json_t *truth_vars(void)
+{
+	json_t *t = truth_tcp();
+
+	put(t, "vars",
+	    json_pack("{s:s, s:{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}}", "object",
+		      "ktbpf_sc", "values", "ktbpf_sc.bss:cpu_hist[0]", "0",
+		      "ktbpf_sc.bss:nr_enqueue", "12", "ktbpf_sc.data:stats.flags", "3",
+		      "ktbpf_sc.data:label", "ktbpf\\\\scx\\x01", "ktbpf_sc.bss:cpu_hist[1]", "5",
+		      "ktbpf_sc.bss:phase", "KTBPF_PHASE_RUNNING", "ktbpf_pcpu:[0].sum.events", "9",
+		      "ktbpf_pcpu:[0].cpu1.events", "9", "ktbpf_sc.data:big_magic",
+		      "18364758544493064720"));
+	return t;
+}
+
+static json_t *leaf(const char *name, const char *kind, json_t *value)
+{
+	return json_pack("{s:s, s:s, s:s, s:o}", "name", name, "type", "t", "kind", kind, "value",
+			 value);
+}
+
+static json_t *host_vars(void)
+{
+	json_t *bss = json_pack(
+		"[o, o, {s:s, s:s, s:s, s:[{s:s, s:s, s:s, s:i, s:i}, {s:s, s:s, s:s, s:i, s:i}]}]",
+		leaf("nr_enqueue", "uint", json_integer(12)),
+		leaf("phase", "enum", json_string("KTBPF_PHASE_RUNNING")), "name", "cpu_hist",
+		"type", "u32[2]", "kind", "array", "children", "name", "", "type", "u32", "kind",
+		"uint", "index", 0, "value", 0, "name", "", "type", "u32", "kind", "uint", "index",
+		1, "value", 5);
+	json_t *data = json_pack("[{s:s, s:s, s:s, s:[o]}, o, o]", "name", "stats", "type",
+				 "struct ktbpf_stats", "kind", "struct", "children",
+				 leaf("flags", "uint", json_integer(3)),
+				 leaf("label", "string", json_string("ktbpf\\\\scx\\x01")),
+				 leaf("big_magic", "uint", json_string("18364758544493064720")));
+	json_t *pcpu = json_pack(
+		"[{s:s, s:s, s:s, s:i, s:[{s:s, s:s, s:s, s:[o]}, {s:s, s:s, s:s, s:i, s:[o]},"
+		" {s:s, s:s, s:s, s:i, s:[o]}]}]",
+		"name", "", "type", "struct v", "kind", "percpu", "index", 0, "children", "name",
+		"sum", "type", "struct v", "kind", "struct", "children",
+		leaf("events", "uint", json_integer(9)), "name", "cpu", "type", "struct v", "kind",
+		"struct", "index", 0, "children",
+		json_pack("{s:s, s:s, s:s}", "name", "events", "type", "u64", "kind", "nosum"),
+		"name", "cpu", "type", "struct v", "kind", "struct", "index", 1, "children",
+		leaf("events", "uint", json_integer(9)));
+	json_t *h;
+
+	/* cpu0.events is left out on both sides: the host's "nosum" kind shows nothing */
+	h = json_pack("{s:s, s:[{s:i, s:s, s:s, s:s, s:o}, {s:i, s:s, s:s, s:s, s:o},"
+		      " {s:i, s:s, s:s, s:s, s:o}], s:b, s:[]}",
+		      "object", "ktbpf_sc", "maps", "id", 4, "name", "ktbpf_sc.bss", "section",
+		      ".bss", "type", "array", "vars", bss, "id", 5, "name", "ktbpf_sc.data",
+		      "section", ".data", "type", "array", "vars", data, "id", 6, "name",
+		      "ktbpf_pcpu", "section", "", "type", "percpu_array", "vars", pcpu, "capped",
+		      0, "diagnostics");
+	cr_assert_not_null(h);
+	return h;
+}
+
+static void expect_vars(json_t *truth, json_t *host, int status, int lines, const char *needle)
+{
+	struct result r = compare(truth, host, "--vars");
+
+	cr_assert_eq(r.status, status, "exit %d, want %d; out:\n%s%s", r.status, status, r.out,
+		     r.err);
+	cr_assert_eq(count_lines(r.out, "MISMATCH "), lines, "want %d MISMATCH lines; out:\n%s",
+		     lines, r.out);
+	if (needle)
+		cr_assert_not_null(strstr(r.out, needle), "no '%s' in:\n%s", needle, r.out);
+	free(r.out);
+	free(r.err);
+}
+
+Test(compare_truth, vars_matching_pair_exits_0)
+{
+	expect_vars(truth_vars(), host_vars(), 0, 0, "MATCH: 9 variables");
+}
+
+Test(compare_truth, vars_value_that_differs_is_a_mismatch)
+{
+	json_t *h = host_vars();
+
+	json_object_set_new(json_array_get(at(h, "maps.0.vars"), 0), "value", json_integer(13));
+	expect_vars(truth_vars(), h, 1, 1, "nr_enqueue: guest 12, host 13");
+}
+
+Test(compare_truth, vars_percpu_sum_that_differs_is_a_mismatch)
+{
+	json_t *h = host_vars();
+
+	json_object_set_new(at(h, "maps.2.vars.0.children.0.children.0"), "value", json_integer(8));
+	expect_vars(truth_vars(), h, 1, 1, "ktbpf_pcpu:[0].sum.events: guest 9, host 8");
+}
+
+Test(compare_truth, vars_missing_on_the_host_is_a_mismatch)
+{
+	json_t *h = host_vars();
+
+	json_array_remove(at(h, "maps.1.vars"), 1);
+	expect_vars(truth_vars(), h, 1, 1, "ktbpf_sc.data:label: guest");
+}
+
+Test(compare_truth, vars_extra_on_the_host_is_a_mismatch)
+{
+	json_t *t = truth_vars();
+
+	json_object_del(at(t, "vars.values"), "ktbpf_sc.data:big_magic");
+	expect_vars(t, host_vars(), 1, 1, "the guest has no such variable");
+}
+
+Test(compare_truth, vars_map_the_host_could_not_decode_is_a_mismatch)
+{
+	json_t *h = host_vars();
+
+	json_object_set_new(at(h, "maps.0"), "error",
+			    json_pack("{s:s, s:s}", "code", "EINVAL", "message", "bad BTF"));
+	expect_vars(truth_vars(), h, 1, 1, "could not decode map ktbpf_sc.bss: bad BTF");
+}
+
+Test(compare_truth, vars_host_diagnostic_is_a_mismatch)
+{
+	json_t *h = host_vars();
+
+	json_array_append_new(json_object_get(h, "diagnostics"),
+			      json_pack("{s:s}", "message", "an array cut"));
+	expect_vars(truth_vars(), h, 1, 1, "an array cut");
+}
+
+Test(compare_truth, vars_truth_without_vars_is_bad_input)
+{
+	expect_vars(truth_tcp(), host_vars(), 2, 0, NULL);
+}
+
 /* ---- why the scheduler exited: the guest's uei against the host's exit ---- */
 
 static json_t *uei(int kind, const char *msg)

@@ -358,11 +358,11 @@ static const struct kit_prog_spec vprogs[] = {
 	{.id = 3, .iface = KIT_IFACE_TCP, .member = 0, .obj = "cc"},
 };
 
-static void vguest_new(struct vguest *vg)
+static void vguest_new_cpus(struct vguest *vg, uint32_t nr_cpus)
 {
-	struct kit_guest_opts opts = {.progs = vprogs, .nr_progs = 3};
+	struct kit_guest_opts opts = {.progs = vprogs, .nr_progs = 3, .kernel.nr_cpus = nr_cpus};
 	static uint8_t value[VALUE_SIZE];
-	uint8_t pc[2][4][16];
+	uint8_t pc[2 * 4][16];
 	uint64_t btf_kva, maps[3];
 	uint32_t e, c;
 	struct kit_vars_map_spec sp;
@@ -388,14 +388,14 @@ static void vguest_new(struct vguest *vg)
 					.max_entries = 1,
 					.value = (const char[16]){"hello"}};
 	vg->data = kit_vars_map_new(vg->g, &sp, NULL, NULL);
-	cr_assert_eq(vg->g->nr_cpus, 4);
+	cr_assert_eq(vg->g->nr_cpus, nr_cpus);
 	memset(pc, 0, sizeof(pc));
 	for (e = 0; e < 2; e++)
-		for (c = 0; c < 4; c++) {
+		for (c = 0; c < nr_cpus; c++) {
 			uint64_t cnt = 100 * e + c + 1;
 
-			memcpy(pc[e][c], &cnt, 8);
-			pc[e][c][12] = (uint8_t)('a' + c);
+			memcpy(pc[e * nr_cpus + c], &cnt, 8);
+			pc[e * nr_cpus + c][12] = (uint8_t)('a' + c);
 		}
 	sp = (struct kit_vars_map_spec){.name = "pcpu",
 					.type = KTBPF_BPF_MAP_TYPE_PERCPU_ARRAY,
@@ -419,6 +419,11 @@ static void vguest_new(struct vguest *vg)
 	maps[1] = vg->data;
 	maps[2] = vg->plain;
 	kit_vars_set_used_maps(vg->g, 2, maps, 3);
+}
+
+static void vguest_new(struct vguest *vg)
+{
+	vguest_new_cpus(vg, 4);
 }
 
 static void vguest_free(struct vguest *vg)
@@ -798,5 +803,26 @@ Test(vars, ktbpfctl_vars_json_and_text)
 	out = ktbpfctl_vars(vg.g, "nosuch 2>/dev/null", &st);
 	cr_assert_eq(st, 1, "an unknown object fails");
 	free(out);
+	vguest_free(&vg);
+}
+
+Test(vars, percpu_array_of_one_cpu_is_still_per_cpu)
+{
+	struct vguest vg;
+	struct ktbpf_snapshot *s;
+	struct ktbpf_vars *v;
+	const struct ktbpf_vars_map *m;
+
+	vguest_new_cpus(&vg, 1);
+	s = walk(vg.g);
+	v = read_vars(vg.g, s, NULL);
+	m = map_named(v, "pcpu");
+	cr_assert_eq(m->nr_cpus, 1);
+	cr_assert_eq(v->nodes[m->first].kind, KTBPF_VAR_PERCPU, "a per-CPU element, not a value");
+	cr_assert_eq(at(v, m, "[1].sum.cnt")->u, 101);
+	cr_assert_eq(at(v, m, "[1].sum.tag")->kind, KTBPF_VAR_NOSUM, "a sum is a sum on one CPU");
+	cr_assert_str_eq(at(v, m, "[1].cpu0.tag")->str, "a");
+	ktbpf_vars_free(v);
+	ktbpf_snapshot_free(s);
 	vguest_free(&vg);
 }

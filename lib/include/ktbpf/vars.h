@@ -152,10 +152,11 @@ struct ktbpf_vars *ktbpf_vars_free(struct ktbpf_vars *v);
  * Decode one value with BTF given as raw bytes (the fuzz target and tests
  * use it): the blob is parsed as ktbpf_vars_read() parses a guest's; type_id
  * a DATASEC (each variable a depth-0 node) or any other type (one node).
- * bufs: nr_bufs buffers of len bytes (more than one: per-CPU values, giving
- * one KTBPF_VAR_PERCPU node with index 0 and cpus numbered 0..nr_bufs-1).
- * Errors: -EINVAL the BTF does not parse or type_id is not in it
- * (message says why), -ENOMEM. *ret as above.
+ * bufs: nr_bufs buffers of len bytes (more than one, at most 8: per-CPU
+ * values, giving one KTBPF_VAR_PERCPU node with index 0 and cpus numbered
+ * 0..nr_bufs-1). Errors: -EINVAL the BTF does not parse or type_id is not
+ * in it, or nr_bufs is 0 or over 8 (message says why), -ENOMEM. *ret as
+ * above.
  */
 int ktbpf_vars_decode(const void *btf_data, size_t btf_size, uint32_t type_id,
 		      const void *const *bufs, size_t nr_bufs, size_t len, struct ktbpf_vars **ret,

@@ -9,7 +9,8 @@
  * against what it reads from guest RAM:
  *
  *   KTBPF-TRUTH {"stats_enabled":true,"nr_cpus":N,"paging_levels":4,"progs":[{...}],
- *                "struct_ops":[{...}],"sched_ext":{...}|null,"active":{...},"quiesced":true}
+ *                "struct_ops":[{...}],"sched_ext":{...}|null,"active":{...},
+ *                "vars":{"object":...,"values":{"map:path":"value",...}}|null,"quiesced":true}
  *
  * Every field comes from the guest's own view (bpf() syscalls, /proc, /sys),
  * never from what the host expects; "active" is derived from those
@@ -865,16 +866,16 @@ static bool is_char_array(const struct btf *btf, const struct btf_type *t)
  * The <obj> of the first "<obj>.bss"/".data"/".rodata" map the program uses
  * (libbpf's names for an object's global sections); false when none.
  */
-static bool prog_object(__u32 prog_id, char *obj, size_t size)
+/* The ids of the maps program prog_id uses (at most MAX_MAPS_PER_PROG); -1 when unreadable. */
+static int prog_maps(__u32 prog_id, __u32 *map_ids)
 {
 	struct bpf_prog_info info = {};
-	__u32 len = sizeof(info), map_ids[MAX_MAPS_PER_PROG], nr;
-	int fd = bpf_prog_get_fd_by_id(prog_id);
-	bool found = false;
+	__u32 len = sizeof(info), nr;
+	int fd = bpf_prog_get_fd_by_id(prog_id), r = -1;
 
 	if (fd < 0) {
 		msg("struct_ops member prog %u: %s", prog_id, strerror(errno));
-		return false;
+		return -1;
 	}
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		goto out;
@@ -885,9 +886,21 @@ static bool prog_object(__u32 prog_id, char *obj, size_t size)
 	len = sizeof(info);
 	if (bpf_obj_get_info_by_fd(fd, &info, &len))
 		goto out;
-	if (info.nr_map_ids < nr)
-		nr = info.nr_map_ids;
-	for (__u32 i = 0; i < nr && !found; i++) {
+	r = (int)(info.nr_map_ids < nr ? info.nr_map_ids : nr);
+out:
+	close(fd);
+	return r;
+}
+
+static bool prog_object(__u32 prog_id, char *obj, size_t size)
+{
+	__u32 map_ids[MAX_MAPS_PER_PROG];
+	int nr = prog_maps(prog_id, map_ids);
+	bool found = false;
+
+	if (nr < 0)
+		return false;
+	for (int i = 0; i < nr && !found; i++) {
 		static const char *const sfx[] = {".bss", ".data", ".rodata"};
 		struct bpf_map_info mi = {};
 		__u32 mlen = sizeof(mi);
@@ -915,8 +928,6 @@ static bool prog_object(__u32 prog_id, char *obj, size_t size)
 				break;
 			}
 	}
-out:
-	close(fd);
 	return found;
 }
 
@@ -1159,6 +1170,325 @@ static void print_struct_ops(struct sbuf *b)
 	sb_add(b, "}");
 }
 
+/* ---- variables ------------------------------------------------------------ */
+
+/*
+ * The active object's variables as the guest sees them through bpf(): every
+ * map its struct_ops programs use that is an array whose value type is a
+ * DATASEC (a global section) or a per-CPU array, looked up by id and decoded
+ * with the object's BTF (btf_id, btf_value_type_id), each leaf printed as
+ * "map:path" -> value text, the rules `ktbpfctl vars` documents: members
+ * ".name", elements "[i]" (at most 1024), a per-CPU element "map:[e]" with
+ * ".sum" (integers summed over the CPUs; other leaves left out) and ".cpuN";
+ * integers in decimal, bools true/false, enums by name, pointers 0x..,
+ * char arrays as strings (printable ASCII kept, '\' doubled, other bytes
+ * \xNN, up to the first NUL). Independent of the host's code by design.
+ */
+#define VARS_MAX_MAPS	 64
+#define VARS_MAX_ELEMS	 1024
+#define VARS_MAX_DEPTH	 16
+#define VARS_MAX_ENTRIES 64
+#define VARS_MAX_VALUE	 (4 << 20)
+
+struct vctx {
+	struct sbuf *b;
+	const struct btf *btf;
+	const unsigned char *const *bufs;
+	int nbufs; /* buffers: more than one only when sum */
+	bool sum;  /* the ".sum" of per-CPU values: integers summed, other leaves left out */
+	size_t len;
+	int n; /* pairs printed */
+};
+
+static void vpair(struct vctx *c, const char *path, const char *fmt, ...)
+{
+	char val[4 * VARS_MAX_ELEMS + 64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(val), fmt, ap);
+	va_end(ap);
+	sb_add(c->b, "%s", c->n++ ? "," : "");
+	sb_str(c->b, path);
+	sb_add(c->b, ":");
+	sb_str(c->b, val);
+}
+
+/* Bit i of buf at bit position pos + i, one bit at a time. */
+static __u64 vbits(const unsigned char *buf, __u64 pos, __u32 bits)
+{
+	__u64 v = 0;
+
+	for (__u32 i = 0; i < bits; i++)
+		v |= (__u64)((buf[(pos + i) / 8] >> ((pos + i) % 8)) & 1) << i;
+	return v;
+}
+
+static __s64 vsext(__u64 v, __u32 bits)
+{
+	return bits < 64 && (v >> (bits - 1)) & 1 ? (__s64)(v | ~0ULL << bits) : (__s64)v;
+}
+
+static void vnode(struct vctx *c, const char *path, __u32 id, __u64 bitpos, __u32 bitsz, int depth);
+
+static void vint(struct vctx *c, const char *path, const struct btf_type *t, __u64 bitpos,
+		 __u32 bitsz)
+{
+	__u32 enc = btf_int_encoding(t), bits = bitsz ? bitsz : btf_int_bits(t);
+	__u64 raw = 0, sum = 0;
+
+	if (!bitsz)
+		bitpos += btf_int_offset(t);
+	if (!bits || bits > 64 || (bitpos + bits + 7) / 8 > c->len) {
+		vpair(c, path, "!bad integer");
+		return;
+	}
+	for (int i = 0; i < c->nbufs; i++) {
+		raw = vbits(c->bufs[i], bitpos, bits);
+		sum += (enc & BTF_INT_SIGNED) ? (__u64)vsext(raw, bits) : raw;
+	}
+	if (!c->sum && (enc & BTF_INT_BOOL) && raw <= 1)
+		vpair(c, path, "%s", raw ? "true" : "false");
+	else if (enc & BTF_INT_SIGNED)
+		vpair(c, path, "%lld", (long long)(c->sum ? (__s64)sum : vsext(raw, bits)));
+	else
+		vpair(c, path, "%llu", (unsigned long long)(c->sum ? sum : raw));
+}
+
+static void venum(struct vctx *c, const char *path, const struct btf_type *t, size_t off)
+{
+	__u32 size = t->size;
+	__u64 raw = 0;
+
+	if (size < 1 || size > 8 || off + size > c->len) {
+		vpair(c, path, "!bad enum");
+		return;
+	}
+	for (__u32 i = 0; i < size; i++)
+		raw |= (__u64)c->bufs[0][off + i] << (8 * i);
+	for (__u32 i = 0; i < btf_vlen(t); i++) {
+		__u64 ev = btf_is_enum(t) ? (__u64)(__s64)btf_enum(t)[i].val
+					  : btf_enum64_value(&btf_enum64(t)[i]);
+		__u32 name_off =
+			btf_is_enum(t) ? btf_enum(t)[i].name_off : btf_enum64(t)[i].name_off;
+
+		if (size < 8)
+			ev &= (1ULL << (8 * size)) - 1;
+		if (ev == raw) {
+			vpair(c, path, "%s", btf__name_by_offset(c->btf, name_off));
+			return;
+		}
+	}
+	vpair(c, path, "%lld", btf_kflag(t) ? (long long)vsext(raw, 8 * size) : (long long)raw);
+}
+
+static void vstring(struct vctx *c, const char *path, size_t off, __u32 n)
+{
+	char s[4 * VARS_MAX_ELEMS + 1], *o = s;
+
+	if (n > VARS_MAX_ELEMS)
+		n = VARS_MAX_ELEMS;
+	for (__u32 i = 0; i < n && c->bufs[0][off + i]; i++) {
+		unsigned char ch = c->bufs[0][off + i];
+
+		if (ch == '\\')
+			o += sprintf(o, "\\\\");
+		else if (ch >= 0x20 && ch < 0x7f)
+			*o++ = (char)ch;
+		else
+			o += sprintf(o, "\\x%02x", ch);
+	}
+	*o = 0;
+	vpair(c, path, "%s", s);
+}
+
+static void vnode(struct vctx *c, const char *path, __u32 id, __u64 bitpos, __u32 bitsz, int depth)
+{
+	const struct btf_type *t = skip_mods(c->btf, id, &id);
+	size_t off = bitpos / 8;
+	char sub[512];
+
+	if (!t || depth >= VARS_MAX_DEPTH) {
+		vpair(c, path, "!bad type");
+		return;
+	}
+	if (btf_is_int(t)) {
+		vint(c, path, t, bitpos, bitsz);
+		return;
+	}
+	if (btf_is_composite(t)) {
+		if (off + t->size > c->len) {
+			vpair(c, path, "!past the value");
+			return;
+		}
+		for (__u32 i = 0; i < btf_vlen(t); i++) {
+			const struct btf_member *m = &btf_members(t)[i];
+
+			snprintf(sub, sizeof(sub), "%s.%s", path,
+				 btf__name_by_offset(c->btf, m->name_off));
+			vnode(c, sub, m->type, bitpos + btf_member_bit_offset(t, i),
+			      btf_member_bitfield_size(t, i), depth + 1);
+		}
+		return;
+	}
+	if (btf_is_array(t)) {
+		const struct btf_array *a = btf_array(t);
+		const struct btf_type *e = skip_mods(c->btf, a->type, NULL);
+		__s64 esz = btf__resolve_size(c->btf, a->type);
+
+		if (e && btf_is_int(e) && e->size == 1 && btf_int_bits(e) == 8 &&
+		    ((btf_int_encoding(e) & BTF_INT_CHAR) ||
+		     !strcmp(btf__name_by_offset(c->btf, e->name_off), "char"))) {
+			if (!c->sum && off + a->nelems <= c->len)
+				vstring(c, path, off, a->nelems);
+			return;
+		}
+		if (esz < 0 || off + (__u64)esz * a->nelems > c->len) {
+			vpair(c, path, "!past the value");
+			return;
+		}
+		for (__u32 i = 0; i < a->nelems && i < VARS_MAX_ELEMS; i++) {
+			snprintf(sub, sizeof(sub), "%s[%u]", path, i);
+			vnode(c, sub, a->type, (off + (__u64)esz * i) * 8, 0, depth + 1);
+		}
+		return;
+	}
+	if (c->sum)
+		return; /* not summed */
+	if (btf_is_any_enum(t))
+		venum(c, path, t, off);
+	else if (btf_is_ptr(t) && off + 8 <= c->len)
+		vpair(c, path, "0x%llx", *(const unsigned long long *)(c->bufs[0] + off));
+	else if (btf_is_float(t) && t->size == 8 && off + 8 <= c->len)
+		vpair(c, path, "%.17g", *(const double *)(c->bufs[0] + off));
+	else if (btf_is_float(t) && t->size == 4 && off + 4 <= c->len)
+		vpair(c, path, "%.17g", (double)*(const float *)(c->bufs[0] + off));
+	else
+		vpair(c, path, "!kind %u", btf_kind(t));
+}
+
+/* One map of the object: a global section, or a per-CPU array. */
+static void vmap(struct sbuf *b, int *n, __u32 map_id)
+{
+	struct bpf_map_info mi = {};
+	__u32 len = sizeof(mi);
+	int fd = bpf_map_get_fd_by_id(map_id), ncpu = libbpf_num_possible_cpus();
+	struct btf *btf = NULL;
+	unsigned char *val = NULL;
+	const unsigned char *bufs[1024];
+	char name[BPF_OBJ_NAME_LEN + 1], path[64];
+	const struct btf_type *t;
+	struct vctx c = {.b = b};
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &mi, &len) ||
+	    (mi.type != BPF_MAP_TYPE_ARRAY && mi.type != BPF_MAP_TYPE_PERCPU_ARRAY) || !mi.btf_id ||
+	    !mi.btf_value_type_id)
+		goto out;
+	memcpy(name, mi.name, BPF_OBJ_NAME_LEN);
+	name[BPF_OBJ_NAME_LEN] = 0;
+	btf = btf__load_from_kernel_by_id(mi.btf_id);
+	t = btf ? btf__type_by_id(btf, mi.btf_value_type_id) : NULL;
+	if (!t || (mi.type == BPF_MAP_TYPE_ARRAY && !btf_is_datasec(t)) || mi.value_size == 0 ||
+	    mi.value_size > VARS_MAX_VALUE || ncpu < 1 || ncpu > 1024)
+		goto out;
+	c.btf = btf;
+	c.len = mi.value_size;
+	c.n = *n;
+	if (mi.type == BPF_MAP_TYPE_ARRAY) {
+		__u32 zero = 0;
+		const struct btf_var_secinfo *vs = btf_var_secinfos(t);
+
+		val = calloc(1, mi.value_size);
+		if (!val || bpf_map_lookup_elem(fd, &zero, val)) {
+			msg("vars: map %u: lookup: %s", map_id, strerror(errno));
+			goto out;
+		}
+		bufs[0] = val;
+		c.bufs = bufs;
+		c.nbufs = 1;
+		for (__u32 i = 0; i < btf_vlen(t); i++) {
+			const struct btf_type *v = btf__type_by_id(btf, vs[i].type);
+
+			snprintf(path, sizeof(path), "%s:%s", name,
+				 v ? btf__name_by_offset(btf, v->name_off) : "?");
+			if (!v || !btf_is_var(v) || vs[i].offset + vs[i].size > mi.value_size)
+				vpair(&c, path, "!bad variable");
+			else
+				vnode(&c, path, v->type, (__u64)vs[i].offset * 8, 0, 0);
+		}
+	} else {
+		size_t stride = (mi.value_size + 7) / 8 * 8;
+
+		val = calloc(ncpu, stride);
+		for (__u32 e = 0; val && e < mi.max_entries && e < VARS_MAX_ENTRIES; e++) {
+			if (bpf_map_lookup_elem(fd, &e, val)) {
+				msg("vars: map %u: lookup %u: %s", map_id, e, strerror(errno));
+				break;
+			}
+			for (int i = 0; i < ncpu; i++)
+				bufs[i] = val + stride * i;
+			c.bufs = bufs;
+			c.nbufs = ncpu;
+			c.sum = true;
+			snprintf(path, sizeof(path), "%s:[%u].sum", name, e);
+			vnode(&c, path, mi.btf_value_type_id, 0, 0, 1);
+			c.nbufs = 1;
+			c.sum = false;
+			for (int i = 0; i < ncpu; i++) {
+				c.bufs = &bufs[i];
+				snprintf(path, sizeof(path), "%s:[%u].cpu%d", name, e, i);
+				vnode(&c, path, mi.btf_value_type_id, 0, 0, 1);
+			}
+		}
+	}
+	*n = c.n;
+out:
+	free(val);
+	btf__free(btf);
+	if (fd >= 0)
+		close(fd);
+}
+
+/* The map ids of program prog_id added to ids (deduplicated); returns the new count. */
+static int prog_map_ids(__u32 prog_id, __u32 *ids, int nr)
+{
+	__u32 map_ids[MAX_MAPS_PER_PROG];
+	int cnt = prog_maps(prog_id, map_ids);
+
+	for (int i = 0; i < cnt; i++) {
+		int k;
+
+		for (k = 0; k < nr && ids[k] != map_ids[i]; k++)
+			;
+		if (k == nr && nr < VARS_MAX_MAPS)
+			ids[nr++] = map_ids[i];
+	}
+	return nr;
+}
+
+/* "vars": {"object": OBJ, "values": {"map:path": "value", ...}}, or null when nothing is active. */
+static void print_vars(struct sbuf *b)
+{
+	const char *obj = active_truth.primary ? active_truth.primary->object : "";
+	__u32 ids[VARS_MAX_MAPS];
+	int nr = 0, n = 0;
+
+	if (!obj[0]) {
+		sb_add(b, ",\"vars\":null");
+		return;
+	}
+	for (int i = 0; i < nr_ops_truth; i++)
+		if (!strcmp(ops_truth[i].object, obj))
+			for (int m = 0; m < ops_truth[i].nr_members; m++)
+				nr = prog_map_ids(ops_truth[i].members[m].prog_id, ids, nr);
+	sb_add(b, ",\"vars\":{\"object\":");
+	sb_str(b, obj);
+	sb_add(b, ",\"values\":{");
+	for (int i = 0; i < nr; i++)
+		vmap(b, &n, ids[i]);
+	sb_add(b, "}}");
+}
+
 static void print_truth(bool quiesced)
 {
 	struct sbuf b = {};
@@ -1193,6 +1523,7 @@ static void print_truth(bool quiesced)
 	}
 	sb_add(&b, "]");
 	print_struct_ops(&b);
+	print_vars(&b);
 	sb_add(&b, ",\"quiesced\":%s}\n", quiesced ? "true" : "false");
 	/* one write so the line is not interleaved with other console output */
 	fflush(stdout);

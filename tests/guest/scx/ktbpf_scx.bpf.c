@@ -26,6 +26,7 @@
  *   ktbpf_sc.bss      zero-initialised counters
  *   ktbpf_sc.data     initialised globals (magic, nr_running, ...)
  *   ktbpf_sc.rodata   read-only config (frozen)
+ *   ktbpf_pcpu        a per-CPU array (enqueue and running events per CPU)
  *   ktbpf_scx_ops     the struct_ops map (struct sched_ext_ops)
  */
 
@@ -44,6 +45,8 @@ typedef __u32 u32;
 typedef __s32 s32;
 typedef __u64 u64;
 typedef __s64 s64;
+typedef __s16 s16;
+typedef __u8 u8;
 typedef _Bool bool;
 #define true 1
 #define false 0
@@ -164,6 +167,61 @@ s64 exit_kind = -1;
 s32 last_pid;
 
 /*
+ * Globals of several types for `ktbpfctl vars`, which the truth test reads
+ * from guest RAM and compares with the guest's own bpf() lookups. They change
+ * only in callbacks of SCHED_EXT tasks, so they hold still once the agent's
+ * workload ends, as the program counters do.
+ */
+enum ktbpf_phase { KTBPF_PHASE_IDLE, KTBPF_PHASE_INIT = 3, KTBPF_PHASE_RUNNING = 7 };
+enum ktbpf_phase phase;		       /* an enum, shown by name */
+bool seen_enqueue;		       /* a bool */
+u32 cpu_hist[8];		       /* an array: select_cpu calls by prev_cpu % 8 */
+s16 neg_small = -300;		       /* a negative short (.data) */
+u64 big_magic = 0xfedcba9876543210ULL; /* above 2^63 (.data) */
+char label[16] = "ktbpf\\scx\x01";    /* a string with a backslash and a control byte */
+
+struct ktbpf_stats {
+	u64 enqueued;
+	s32 last_pid;
+	u32 flags : 4;	 /* bitfields: enqueue flags' low bits */
+	u32 odd : 1;	 /* the last pid was odd */
+	s32 delta : 11;	 /* a signed bitfield: last pid - previous, clamped */
+	char tag[6];
+	struct ktbpf_stats *self; /* a pointer, never set: 0x0 */
+} stats = {.tag = "st"};	  /* a struct (.data: initialised) */
+
+/*
+ * A per-CPU array: element 0 counts enqueues, element 1 running, each on
+ * the CPU it happened on (summed over CPUs by the host, per CPU too).
+ */
+struct ktbpf_pcpu_val {
+	u64 events;
+	s32 last_cpu;
+	u8 seen;
+};
+
+/* include/uapi/linux/bpf.h: enum bpf_map_type (no vmlinux.h here) */
+#define BPF_MAP_TYPE_PERCPU_ARRAY 6
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, u32);
+	__type(value, struct ktbpf_pcpu_val);
+} ktbpf_pcpu SEC(".maps");
+
+static __always_inline void pcpu_count(u32 idx, s32 cpu)
+{
+	struct ktbpf_pcpu_val *v = bpf_map_lookup_elem(&ktbpf_pcpu, &idx);
+
+	if (v) {
+		v->events++;
+		v->last_cpu = cpu;
+		v->seen = 1;
+	}
+}
+
+/*
  * The scx exit convention (sched-ext/scx's user_exit_info.h: UEI_DEFINE,
  * UEI_RECORD): the scheduler's own copy of why it exited, in .data, filled
  * in ops.exit; it outlives the kernel's struct scx_exit_info, which the
@@ -203,6 +261,7 @@ s32 BPF_PROG(ktbpf_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 	s32 cpu;
 
 	__sync_fetch_and_add(&nr_select_cpu, 1);
+	__sync_fetch_and_add(&cpu_hist[(u32)prev_cpu & 7], 1);
 	cpu = scx_bpf_select_cpu_dfl(p, prev_cpu, wake_flags, &is_idle);
 #ifdef KTBPF_SCX_STALL
 	is_idle = false;
@@ -217,9 +276,19 @@ s32 BPF_PROG(ktbpf_select_cpu, struct task_struct *p, s32 prev_cpu, u64 wake_fla
 SEC("struct_ops/ktbpf_enqueue")
 void BPF_PROG(ktbpf_enqueue, struct task_struct *p, u64 enq_flags)
 {
+	s32 pid = p->pid, d;
 	u64 n = __sync_fetch_and_add(&nr_enqueue, 1) + 1;
 
-	last_pid = p->pid;
+	d = pid - last_pid;
+	last_pid = pid;
+	phase = KTBPF_PHASE_RUNNING;
+	seen_enqueue = true;
+	__sync_fetch_and_add(&stats.enqueued, 1);
+	stats.last_pid = pid;
+	stats.flags = enq_flags & 0xf;
+	stats.odd = pid & 1;
+	stats.delta = d > 1000 ? 1000 : d < -1000 ? -1000 : d;
+	pcpu_count(0, bpf_get_smp_processor_id());
 #ifdef KTBPF_SCX_ERROR_AFTER
 	if (n == KTBPF_SCX_ERROR_AFTER) {
 		unsigned long long arg[1] = {KTBPF_SCX_ERROR_AFTER};
@@ -239,12 +308,14 @@ SEC("struct_ops/ktbpf_running")
 void BPF_PROG(ktbpf_running, struct task_struct *p)
 {
 	__sync_fetch_and_add(&nr_running, 1);
+	pcpu_count(1, bpf_get_smp_processor_id());
 }
 
 SEC("struct_ops/ktbpf_init")
 s32 BPF_PROG(ktbpf_init)
 {
 	__sync_fetch_and_add(&nr_init, 1);
+	phase = KTBPF_PHASE_INIT;
 	return 0;
 }
 
