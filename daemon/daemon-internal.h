@@ -183,7 +183,6 @@ json_t *vm_status_json(const struct vm *vm);
 
 /* snapshot.c */
 void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode);
-void vm_owner_gone(struct vm *vm);
 
 /* methods.c */
 extern const struct ktbpf_peer_method ktbpfd_methods[];

@@ -345,9 +345,3 @@ void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_
 	if (vm->round == ROUND_IDLE)
 		round_start(vm);
 }
-
-/* The VMM's connection went away: a freeze it owes will never come. */
-void vm_owner_gone(struct vm *vm)
-{
-	(void)vm; /* ktbpf_peer_close() completes the vm.freeze call with an error */
-}
