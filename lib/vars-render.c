@@ -273,10 +273,19 @@ static void spell(const struct btf *btf, uint32_t id, char *buf, size_t size, in
 		spell(btf, t->type, inner, sizeof(inner), depth + 1);
 		snprintf(buf, size, "%s *", inner);
 		return;
-	case BTF_KIND_ARRAY:
+	case BTF_KIND_ARRAY: {
+		/* C puts the outer dimension first: short[2][3] is 2 of short[3]. */
+		char *dims;
+
 		spell(btf, btf_array(t)->type, inner, sizeof(inner), depth + 1);
-		snprintf(buf, size, "%s[%" PRIu32 "]", inner, btf_array(t)->nelems);
+		dims = strchr(inner, '[');
+		if (dims && dims != inner && dims[-1] != ' ')
+			snprintf(buf, size, "%.*s[%" PRIu32 "]%s", (int)(dims - inner), inner,
+				 btf_array(t)->nelems, dims);
+		else
+			snprintf(buf, size, "%s[%" PRIu32 "]", inner, btf_array(t)->nelems);
 		return;
+	}
 	case BTF_KIND_FUNC_PROTO:
 		snprintf(buf, size, "function");
 		return;
