@@ -43,6 +43,8 @@ static void usage(FILE *out)
 	      "  --max-pending N            requests served at once per connection (default 64)\n"
 	      "  --max-vms N                (default 1024)\n"
 	      "  --max-regions N            regions per VM, 1..64 (default 64)\n"
+	      "  --max-out BYTES            answers queued for a slow reader before it is\n"
+	      "                             disconnected (default 16 MiB)\n"
 	      "  --metrics-textfile PATH    write every VM's metrics (Prometheus text format) to\n"
 	      "                             PATH for node_exporter's textfile collector,\n"
 	      "                             atomically (PATH.tmp.PID renamed); no TCP port\n"
@@ -62,7 +64,8 @@ enum {
 	OPT_VMS,
 	OPT_REGIONS,
 	OPT_TEXTFILE,
-	OPT_INTERVAL
+	OPT_INTERVAL,
+	OPT_MAX_OUT
 };
 
 static const struct option longopts[] = {
@@ -77,6 +80,7 @@ static const struct option longopts[] = {
 	{"max-regions", required_argument, NULL, OPT_REGIONS},
 	{"metrics-textfile", required_argument, NULL, OPT_TEXTFILE},
 	{"metrics-interval", required_argument, NULL, OPT_INTERVAL},
+	{"max-out", required_argument, NULL, OPT_MAX_OUT},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -164,6 +168,9 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 			break;
 		case OPT_VMS:
 			s->max_vms = (unsigned)v;
+			break;
+		case OPT_MAX_OUT:
+			s->max_out = v;
 			break;
 		case OPT_INTERVAL:
 			s->metrics_interval_ms = v * 1000;
