@@ -786,6 +786,17 @@ int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t
 	return k->syms ? sym(k, name, ret_kva) : -ENOENT;
 }
 
+int ktbpf_kernel_symbolize(const struct ktbpf_kernel *k, uint64_t addr, char *buf, size_t size)
+{
+	const char *name;
+	uint64_t off;
+
+	if (!k->syms || ktbpf_symtab_nearest(k->syms, addr, 1u << 20, &name, &off) < 0)
+		return -ENOENT;
+	snprintf(buf, size, "%s+0x%llx", name, (unsigned long long)off);
+	return 0;
+}
+
 const struct ktbpf_cpu *ktbpf_kernel_cpus(const struct ktbpf_kernel *k, uint32_t *ret_nr)
 {
 	if (ret_nr)

@@ -486,3 +486,13 @@ int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
 	s->scx.exit = x;
 	return 0;
 }
+
+void ktbpf_scx_exit_symbolize(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
+{
+	struct ktbpf_scx_exit *x = &s->scx.exit;
+	uint32_t i;
+
+	for (i = 0; i < x->bt_len && i < KTBPF_SCX_BT_LEN; i++)
+		if (ktbpf_kernel_symbolize(k, x->bt[i], x->bt_sym[i], sizeof(x->bt_sym[i])) < 0)
+			x->bt_sym[i][0] = '\0';
+}

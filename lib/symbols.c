@@ -233,6 +233,25 @@ int ktbpf_symtab_lookup(const struct ktbpf_symtab *t, const char *name, uint64_t
 	return 0;
 }
 
+int ktbpf_symtab_nearest(const struct ktbpf_symtab *t, uint64_t addr, uint64_t max_off,
+			 const char **ret_name, uint64_t *ret_off)
+{
+	const struct sym *best = NULL;
+	size_t i;
+
+	for (i = 0; i < t->nr; i++) {
+		const struct sym *s = &t->syms[i];
+
+		if (s->addr <= addr && addr - s->addr <= max_off && (!best || s->addr > best->addr))
+			best = s;
+	}
+	if (!best)
+		return -ENOENT;
+	*ret_name = t->names + best->name_off;
+	*ret_off = addr - best->addr;
+	return 0;
+}
+
 size_t ktbpf_symtab_count(const struct ktbpf_symtab *t)
 {
 	return t->nr;

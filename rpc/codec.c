@@ -180,9 +180,15 @@ static json_t *json_scx_exit(const struct ktbpf_scx_exit *e)
 
 	if (e->source == KTBPF_SCX_EXIT_NONE)
 		return (json_decref(bt), json_null());
-	for (i = 0; bt && i < e->bt_len; i++)
-		if (json_array_append_new(bt, ktbpf_codec_hex(e->bt[i])) < 0)
+	for (i = 0; bt && i < e->bt_len; i++) {
+		char b[96];
+
+		/* "0xaddr" or "0xaddr func+0x1c" when named */
+		snprintf(b, sizeof(b), "0x%" PRIx64 "%s%s", e->bt[i], e->bt_sym[i][0] ? " " : "",
+			 e->bt_sym[i]);
+		if (json_array_append_new(bt, ktbpf_codec_text(b)) < 0)
 			bt = (json_decref(bt), NULL);
+	}
 	return json_pack("{s:s, s:I, s:o, s:I, s:o, s:o, s:o, s:o}", "source",
 			 ktbpf_scx_exit_source_name(e->source), "kind", (json_int_t)e->kind,
 			 "kind_name", json_text_or_null(e->kind_name), "exit_code",

@@ -524,8 +524,11 @@ static uint64_t scx_exit_info(struct kit_guest *g)
 	kit_wbytes(g->im, spa, KIT_SCX_EXIT_DUMP, sizeof(KIT_SCX_EXIT_DUMP));
 	kit_w64(g->im, pa + o->ei_dump, s);
 	kit_kernel_kmalloc(g->kk, 64 * 8, &bt, &btpa);
-	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++)
-		kit_w64(g->im, btpa + 8 * i, KIT_SCX_EXIT_BT(i));
+	kit_kernel_add_symbol_type(g->kk, KIT_SCX_EXIT_BT_FUNC, 't', 0x100, 16, &s, &spa);
+	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++) {
+		g->scx_bt[i] = s + 0x10 * i;
+		kit_w64(g->im, btpa + 8 * i, g->scx_bt[i]);
+	}
 	kit_w64(g->im, pa + o->ei_bt, bt);
 	kit_w32(g->im, pa + o->ei_bt_len, KIT_SCX_EXIT_BT_LEN);
 	return ei;

@@ -152,6 +152,28 @@ struct kit_guest_prog {
 	uint64_t (*per_cpu)[3];	     /* [cpu][cnt, nsecs, misses] as written */
 };
 
+/*
+ * sched_ext's state the kit writes (kernel/sched/ext.c's statics, or the
+ * scheduler's struct scx_sched): an exit record of scx_bpf_error() with a
+ * 3-entry backtrace and a dump, and event counter i of CPU c =
+ * KIT_SCX_EVENT(i, c) (KIT_SCX_ROOT only: scx_sched.pcpu).
+ */
+#define KIT_SCX_FLAGS	     0x5ull
+#define KIT_SCX_TIMEOUT	     750u /* jiffies */
+#define KIT_SCX_AGE	     42u  /* jiffies since the watchdog's timestamp */
+#define KIT_SCX_JIFFIES	     0xfffb6c20ull
+#define KIT_SCX_BYPASS	     2
+#define KIT_SCX_NR_REJECTED  3
+#define KIT_SCX_ENABLE_SEQ   5
+#define KIT_SCX_EXIT_KIND    1025 /* SCX_EXIT_ERROR_BPF */
+#define KIT_SCX_EXIT_CODE    -7
+#define KIT_SCX_EXIT_REASON  "scx_bpf_error"
+#define KIT_SCX_EXIT_MSG     "ktbpf test error 7"
+#define KIT_SCX_EXIT_DUMP    "Error: ktbpf test error 7\nCPU states\n----------\n"
+#define KIT_SCX_EXIT_BT_LEN  3
+#define KIT_SCX_EXIT_BT_FUNC "kit_scx_error" /* bt[i] = its address + 0x10 * i */
+#define KIT_SCX_EVENT(i, c)  (int64_t)(100 * ((i) + 1) + (c))
+
 struct kit_guest {
 	struct kit_image *im;
 	struct kit_kernel *kk;
@@ -175,7 +197,8 @@ struct kit_guest {
 	uint64_t scx_exit_ptr_kva;  /* where the exit info pointer is (static or sch member) */
 	uint64_t scx_exit_info_kva; /* struct scx_exit_info, 0 when none */
 	uint64_t scx_pcpu;	    /* scx_sched.pcpu's template (KIT_SCX_ROOT), 0 if none */
-	uint64_t st_ops_kva[4];	    /* struct bpf_struct_ops per interface */
+	uint64_t scx_bt[KIT_SCX_EXIT_BT_LEN]; /* the exit record's backtrace */
+	uint64_t st_ops_kva[4];		      /* struct bpf_struct_ops per interface */
 	enum kit_iface st_ops_iface[4];
 	uint32_t nr_st_ops;
 	/* The expected active instance (kit's own evaluation of the rule). */
@@ -220,28 +243,6 @@ struct ktbpf_kernel *kit_guest_kernel(struct kit_guest *g);
  * kit_guest_kernel() builds (a region table with gaps). Call before it.
  */
 void kit_guest_punch_hole(struct kit_guest *g, uint64_t kva, uint64_t len);
-
-/*
- * sched_ext's state the kit writes (kernel/sched/ext.c's statics, or the
- * scheduler's struct scx_sched): an exit record of scx_bpf_error() with a
- * 3-entry backtrace and a dump, and event counter i of CPU c =
- * KIT_SCX_EVENT(i, c) (KIT_SCX_ROOT only: scx_sched.pcpu).
- */
-#define KIT_SCX_FLAGS	    0x5ull
-#define KIT_SCX_TIMEOUT	    750u /* jiffies */
-#define KIT_SCX_AGE	    42u	 /* jiffies since the watchdog's timestamp */
-#define KIT_SCX_JIFFIES	    0xfffb6c20ull
-#define KIT_SCX_BYPASS	    2
-#define KIT_SCX_NR_REJECTED 3
-#define KIT_SCX_ENABLE_SEQ  5
-#define KIT_SCX_EXIT_KIND   1025 /* SCX_EXIT_ERROR_BPF */
-#define KIT_SCX_EXIT_CODE   -7
-#define KIT_SCX_EXIT_REASON "scx_bpf_error"
-#define KIT_SCX_EXIT_MSG    "ktbpf test error 7"
-#define KIT_SCX_EXIT_DUMP   "Error: ktbpf test error 7\nCPU states\n----------\n"
-#define KIT_SCX_EXIT_BT_LEN 3
-#define KIT_SCX_EXIT_BT(i)  (0xffffffff81000100ull + 0x10 * (i))
-#define KIT_SCX_EVENT(i, c) (int64_t)(100 * ((i) + 1) + (c))
 
 /* The kernel's sched_ext_ops copy: what the kit wrote at scx_ops / scx_root->ops (0: none). */
 uint64_t kit_guest_scx_copy_kva(const struct kit_guest *g);

@@ -179,13 +179,13 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 		 "\"watchdog_age_jiffies\":%u,\"bypass_depth\":%d,\"switched_all\":true,"
 		 "\"nr_rejected\":%d,\"enable_seq\":%d,\"exit_kind\":%d,\"events\":null,"
 		 "\"exit\":{\"source\":\"kernel\",\"kind\":%d,\"kind_name\":\"SCX_EXIT_ERROR_BPF\","
-		 "\"exit_code\":%d,\"reason\":\"%s\",\"msg\":\"%s\",\"backtrace\":[\"0x%llx\","
-		 "\"0x%llx\",\"0x%llx\"],\"dump\":\"Error: ktbpf test error 7\\nCPU "
+		 "\"exit_code\":%d,\"reason\":\"%s\",\"msg\":\"%s\",\"backtrace\":[\"0x%" PRIx64
+		 "\",\"0x%" PRIx64 "\",\"0x%" PRIx64
+		 "\"],\"dump\":\"Error: ktbpf test error 7\\nCPU "
 		 "states\\n----------\\n\"}},\"torn\":false,",
 		 KIT_SCX_FLAGS, KIT_SCX_TIMEOUT, KIT_SCX_AGE, KIT_SCX_BYPASS, KIT_SCX_NR_REJECTED,
 		 KIT_SCX_ENABLE_SEQ, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_CODE,
-		 KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG, KIT_SCX_EXIT_BT(0), KIT_SCX_EXIT_BT(1),
-		 KIT_SCX_EXIT_BT(2));
+		 KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG, g->scx_bt[0], g->scx_bt[1], g->scx_bt[2]);
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	cr_assert(strstr(out, "\"capped\":false,\"skipped\":0,\"diagnostics\":[],\"walk_ns\":"),
 		  "%s", out);

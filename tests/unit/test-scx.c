@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <bpf/btf.h>
@@ -72,7 +73,7 @@ static void assert_state(const struct ktbpf_snapshot *s)
 	cr_assert_eq(x->exit_kind, KIT_SCX_EXIT_KIND);
 }
 
-static void assert_exit(const struct ktbpf_snapshot *s)
+static void assert_exit(const struct ktbpf_snapshot *s, const struct kit_guest *g)
 {
 	const struct ktbpf_scx_exit *e = &s->scx.exit;
 	uint32_t i;
@@ -86,7 +87,7 @@ static void assert_exit(const struct ktbpf_snapshot *s)
 	cr_assert_str_eq(e->msg, KIT_SCX_EXIT_MSG);
 	cr_assert_eq(e->bt_len, KIT_SCX_EXIT_BT_LEN);
 	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++)
-		cr_assert_eq(e->bt[i], KIT_SCX_EXIT_BT(i));
+		cr_assert_eq(e->bt[i], g->scx_bt[i]);
 	cr_assert_not_null(e->dump);
 	cr_assert_str_eq(e->dump, KIT_SCX_EXIT_DUMP);
 	cr_assert_eq(e->dump_len, strlen(KIT_SCX_EXIT_DUMP));
@@ -102,7 +103,7 @@ Test(scx, statics_layout_state_and_exit_record_read)
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->scx.layout, KTBPF_SCX_OPS);
 	assert_state(s);
-	assert_exit(s);
+	assert_exit(s, g);
 	cr_assert_not(s->scx.have & KTBPF_SCX_HAVE_EVENTS, "6.12 keeps no event counters");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -117,7 +118,7 @@ Test(scx, statics_layout_of_6_12_btf_read)
 	dump_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	assert_state(s);
-	assert_exit(s);
+	assert_exit(s, g);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -134,7 +135,7 @@ Test(scx, scx_root_layout_state_events_and_exit_record_read)
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->scx.layout, KTBPF_SCX_ROOT);
 	assert_state(s);
-	assert_exit(s);
+	assert_exit(s, g);
 	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
 	cr_assert_eq(s->scx.nr_events, KIT_BTF_SCX_NR_EVENTS);
 	cr_assert_gt(s->scx.nr_event_cpus, 0);
@@ -349,7 +350,7 @@ Test(scx, snapshot_reused_frees_the_previous_exit_dump)
 	struct ktbpf_err err = {0};
 
 	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
-	assert_exit(s);
+	assert_exit(s, g);
 	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -493,7 +494,7 @@ Test(scx, kernel_record_is_preferred_to_uei)
 	struct ktbpf_snapshot *s = walk_uei(g, 0);
 
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL);
-	assert_exit(s);
+	assert_exit(s, g);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -528,6 +529,44 @@ Test(scx, hostile_uei_of_the_wrong_shape_is_not_taken)
 	g = uei_guest(v, true);
 	s = walk_uei(g, 0);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* With the guest's symbols kept, the backtrace is named "func+0xoff". */
+Test(scx, exit_backtrace_named_with_the_guests_symbols)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_kernel_hints h = {.keep_symbols = true};
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+	char want[64];
+	uint32_t i;
+
+	kit_guest_kernel(g); /* finishes the image */
+	cr_assert_eq(ktbpf_kernel_discover(g->mem, &h, &k, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
+	ktbpf_scx_exit_symbolize(k, s);
+	cr_assert_eq(s->scx.exit.bt_len, KIT_SCX_EXIT_BT_LEN);
+	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++) {
+		snprintf(want, sizeof(want), "%s+0x%x", KIT_SCX_EXIT_BT_FUNC, 0x10 * i);
+		cr_assert_str_eq(s->scx.exit.bt_sym[i], want);
+	}
+	ktbpf_snapshot_free(s);
+	ktbpf_kernel_free(k);
+	kit_guest_free(g);
+}
+
+/* Without them (the default: freed after discovery) nothing is named, nothing fails. */
+Test(scx, exit_backtrace_without_symbols_stays_addresses)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct ktbpf_snapshot *s = walk(g);
+
+	ktbpf_scx_exit_symbolize(kit_guest_kernel(g), s);
+	cr_assert_eq(s->scx.exit.bt_len, KIT_SCX_EXIT_BT_LEN);
+	cr_assert_str_eq(s->scx.exit.bt_sym[0], "");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }

@@ -301,7 +301,8 @@ Test(vars, decode_every_kind_by_name)
 	cr_assert_str_eq(n->type, "struct stats *");
 	cr_assert_str_eq(at(v, &m, "big")->str, "BIG", "enum64");
 	cr_assert_eq(at(v, &m, "grid[1][2]")->i, 5, "nested arrays");
-	cr_assert_str_eq(at(v, &m, "grid")->type, "short[3][2]");
+	cr_assert_str_eq(at(v, &m, "grid")->type, "short[2][3]", "C order of dimensions");
+	cr_assert_str_eq(at(v, &m, "grid[1]")->type, "short[3]");
 	n = at(v, &m, "name");
 	cr_assert_eq(n->kind, KTBPF_VAR_STRING);
 	cr_assert_str_eq(n->str, "hi\\\\\\x01\\x7f", "escaped: %s", n->str);

@@ -200,6 +200,14 @@ struct ktbpf_xlate *ktbpf_kernel_xlate_new(const struct ktbpf_kernel *k);
 int ktbpf_kernel_symbol(const struct ktbpf_kernel *k, const char *name, uint64_t *ret_kva);
 
 /*
+ * "name+0xoff" for a kernel address into buf (size bytes, always
+ * terminated), from the symbol at or below it (at most 1 MiB below).
+ * -ENOENT when none, or when the kernel was discovered without
+ * hints->keep_symbols.
+ */
+int ktbpf_kernel_symbolize(const struct ktbpf_kernel *k, uint64_t addr, char *buf, size_t size);
+
+/*
  * The possible CPUs in ascending order, each with its __per_cpu_offset
  * entry, read and checked once at discovery (percpu.h); the walkers sum
  * over exactly these, as the kernel's for_each_possible_cpu() does.

@@ -175,6 +175,7 @@ struct ktbpf_scx_exit {
 	char msg[KTBPF_SCX_MSG_LEN];	   /* the message, terminated */
 	uint32_t bt_len;		   /* entries of bt (capped at KTBPF_SCX_BT_LEN) */
 	uint64_t bt[KTBPF_SCX_BT_LEN];	   /* backtrace, kernel addresses */
+	char bt_sym[KTBPF_SCX_BT_LEN][64]; /* "func+0x1c", "" unknown (ktbpf_scx_exit_symbolize) */
 	char *dump;			   /* the debug dump text, NUL-terminated, or NULL;
 					      owned by the snapshot */
 	size_t dump_len;
@@ -323,5 +324,13 @@ int ktbpf_progs_walk(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, str
  */
 int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
 		       struct ktbpf_err *err);
+
+/*
+ * Name the kernel exit record's backtrace (s->scx.exit.bt) with the guest's
+ * symbols ("func+0x1c" in bt_sym; "" where no symbol is at or below): needs
+ * the kernel discovered with hints->keep_symbols, else does nothing. Not
+ * part of the walk: a linear symbol scan per address (~0.2 ms each).
+ */
+void ktbpf_scx_exit_symbolize(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s);
 
 #endif

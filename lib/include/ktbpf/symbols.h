@@ -42,6 +42,15 @@ int ktbpf_symtab_lookup(const struct ktbpf_symtab *t, const char *name, uint64_t
 size_t ktbpf_symtab_count(const struct ktbpf_symtab *t);
 
 /*
+ * The symbol at or below addr, at most max_off bytes below it: its name
+ * (owned by t, NUL-terminated) and addr's offset from it. -ENOENT when none.
+ * A linear scan of the table (a 150k-symbol kernel: ~0.2 ms per address), for
+ * the few addresses of a backtrace, not for hot paths.
+ */
+int ktbpf_symtab_nearest(const struct ktbpf_symtab *t, uint64_t addr, uint64_t max_off,
+			 const char **ret_name, uint64_t *ret_off);
+
+/*
  * Add `bias` (mod 2^64) to every kernel-half address (bit 63 set): the KASLR
  * relocation of link-time addresses. Addresses with bit 63 clear stay put:
  * zero-based per-CPU symbols (x86_64 before 6.15: __per_cpu_start = 0, a
