@@ -42,6 +42,8 @@ struct settings {
 	uint64_t dump_max_use;		     /* bytes of dumps kept (0: no limit) */
 	uint64_t dump_keep_free;	     /* free disk bytes kept (0: no limit) */
 	uint64_t dump_max_age_s;	     /* seconds a dump is kept (0: no limit) */
+	const char *metrics_textfile;	     /* textfile-collector path, NULL: none */
+	uint64_t metrics_interval_ms;	     /* how often it is rewritten */
 };
 
 struct listener {
@@ -73,6 +75,9 @@ struct daemon {
 	uv_timer_t reap_timer, drain_timer;
 	bool systemd;
 	struct dump_store *dumps; /* NULL when the state directory could not be opened */
+	uv_timer_t metrics_timer; /* the textfile's (when settings ask for one) */
+	bool metrics_timer_on;
+	bool metrics_busy; /* a textfile scrape is in flight */
 };
 
 struct conn {
@@ -94,10 +99,17 @@ enum vm_state { VM_WAITING, VM_DISCOVERING, VM_READY, VM_FAILED };
 
 enum freeze_mode { FREEZE_NEVER, FREEZE_PREFER, FREEZE_REQUIRE };
 
+/* A snapshot answer for the daemon itself (a metrics scrape): s is the round's snapshot, valid
+ * during the call only, or NULL when the round could not walk. */
+struct vm;
+typedef void (*snapshot_cb)(void *ud, struct vm *vm, const struct ktbpf_snapshot *s);
+
 struct waiter {
-	struct ktbpf_peer_req *req;
+	struct ktbpf_peer_req *req; /* NULL for an internal waiter (cb) */
 	enum freeze_mode mode;
-	json_t *dump; /* vm.dump: its reason and test; NULL for vm.snapshot */
+	snapshot_cb cb;
+	void *ud;
+	json_t *dump; /* vm.dump: its reason and test; NULL otherwise */
 };
 
 struct waiters {
@@ -202,6 +214,12 @@ json_t *dumps_write(struct daemon *d, const struct vm *vm, json_t *doc, struct k
 json_t *dumps_list(struct daemon *d, uid_t uid, const char *vm, size_t limit);
 int dumps_get(struct daemon *d, uid_t uid, const char *id, json_t **ret);
 int dumps_delete(struct daemon *d, uid_t uid, const char *id);
+/* The same for the daemon: cb runs once, on the loop thread, maybe from inside this call. */
+int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud);
+
+/* metrics.c */
+void m_metrics_get(struct ktbpf_peer_req *req, void *userdata);
+int metrics_textfile_start(struct daemon *d);
 
 /* methods.c */
 extern const struct ktbpf_peer_method ktbpfd_methods[];

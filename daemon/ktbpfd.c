@@ -50,6 +50,10 @@ static void usage(FILE *out)
 	      "  --dump-keep-free BYTES     delete the oldest dumps while the disk has less\n"
 	      "                             free (default 256 MiB; 0: no limit)\n"
 	      "  --dump-max-age-s N         delete dumps older than N s (default 259200, 3 days)\n"
+	      "  --metrics-textfile PATH    write every VM's metrics (Prometheus text format) to\n"
+	      "                             PATH for node_exporter's textfile collector,\n"
+	      "                             atomically (PATH.tmp.PID renamed); no TCP port\n"
+	      "  --metrics-interval SECONDS rewrite it every SECONDS (default 15)\n"
 	      "  -h, --help\n",
 	      out);
 }
@@ -67,7 +71,9 @@ enum {
 	OPT_STATE_DIR,
 	OPT_DUMP_MAX_USE,
 	OPT_DUMP_KEEP_FREE,
-	OPT_DUMP_MAX_AGE
+	OPT_DUMP_MAX_AGE,
+	OPT_TEXTFILE,
+	OPT_INTERVAL
 };
 
 static const struct option longopts[] = {
@@ -84,6 +90,8 @@ static const struct option longopts[] = {
 	{"dump-max-use", required_argument, NULL, OPT_DUMP_MAX_USE},
 	{"dump-keep-free", required_argument, NULL, OPT_DUMP_KEEP_FREE},
 	{"dump-max-age-s", required_argument, NULL, OPT_DUMP_MAX_AGE},
+	{"metrics-textfile", required_argument, NULL, OPT_TEXTFILE},
+	{"metrics-interval", required_argument, NULL, OPT_INTERVAL},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -107,6 +115,7 @@ static void settings_default(struct settings *s)
 		.dump_max_use = 1ull << 30,
 		.dump_keep_free = 256ull << 20,
 		.dump_max_age_s = 3 * 24 * 3600,
+		.metrics_interval_ms = 15000,
 	};
 	/* systemd's StateDirectory= sets $STATE_DIRECTORY (a colon-separated list: the first). */
 	s->state_dir = getenv("STATE_DIRECTORY");
@@ -171,6 +180,10 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 				s->dump_max_age_s = v;
 			continue;
 		}
+		if (c == OPT_TEXTFILE) {
+			s->metrics_textfile = optarg;
+			continue;
+		}
 		if (c == '?' || parse_num(name, optarg, 1, UINT32_MAX, &v) < 0) {
 			usage(stderr);
 			return -EINVAL;
@@ -197,6 +210,9 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 			break;
 		case OPT_VMS:
 			s->max_vms = (unsigned)v;
+			break;
+		case OPT_INTERVAL:
+			s->metrics_interval_ms = v * 1000;
 			break;
 		case OPT_REGIONS:
 			s->max_regions =
@@ -369,6 +385,11 @@ int main(int argc, char **argv)
 	d->sigterm.data = d->sigint.data = d;
 	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, on_signal, SIGINT);
+	r = metrics_textfile_start(d);
+	if (r < 0) {
+		fprintf(stderr, "ktbpfd: metrics timer: %s\n", uv_strerror(r));
+		return 1;
+	}
 	notify_ready(d);
 	fprintf(stderr, "ktbpfd %s: listening on %s\n", KTBPF_VERSION,
 		socket_path ? socket_path : "systemd's sockets");

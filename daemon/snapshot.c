@@ -37,7 +37,7 @@
 static void round_start(struct vm *vm);
 
 static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum freeze_mode mode,
-			json_t *dump)
+			snapshot_cb cb, void *ud, json_t *dump)
 {
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 4;
@@ -48,7 +48,7 @@ static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum free
 		w->v = v;
 		w->cap = cap;
 	}
-	w->v[w->n++] = (struct waiter){req, mode, dump};
+	w->v[w->n++] = (struct waiter){req, mode, cb, ud, dump};
 	return 0;
 }
 
@@ -89,6 +89,14 @@ static void thaw(struct vm *vm)
 
 static void answer_error(struct waiters *w, size_t i, int code, json_t *data, const char *msg)
 {
+	if (w->v[i].cb) {
+		snapshot_cb cb = w->v[i].cb;
+
+		w->v[i].cb = NULL;
+		json_decref(data);
+		cb(w->v[i].ud, list_entry(w, struct vm, cur), NULL);
+		return;
+	}
 	ktbpf_peer_req_error(w->v[i].req, code, data, "%s", msg);
 	w->v[i].req = NULL;
 	json_decref(w->v[i].dump);
@@ -192,7 +200,7 @@ static void walk_done(uv_work_t *w, int status)
 	struct daemon *d = vm->d;
 	enum ktbpf_err_class cls = ktbpf_err_class(vm->walk_r);
 	json_t *result = NULL, *data = NULL;
-	char msg[KTBPF_ERR_MSG_MAX + 64];
+	char msg[KTBPF_ERR_MSG_MAX + 64] = "out of memory for a snapshot answer";
 
 	d->works--;
 	if (vm->frozen)
@@ -213,13 +221,20 @@ static void walk_done(uv_work_t *w, int status)
 			vm->reset_pending = true;
 	}
 	for (size_t i = 0; i < vm->cur.n; i++) {
+		if (vm->cur.v[i].cb) {
+			snapshot_cb cb = vm->cur.v[i].cb;
+
+			vm->cur.v[i].cb = NULL;
+			cb(vm->cur.v[i].ud, vm, vm->walk_r == 0 ? vm->snap : NULL);
+			continue;
+		}
 		if (!vm->cur.v[i].req)
 			continue;
 		if (result && vm->cur.v[i].dump)
 			answer_dump(vm, &vm->cur.v[i], result);
 		else if (result)
 			ktbpf_peer_req_result(vm->cur.v[i].req, json_incref(result));
-		else if (vm->walk_r == -ENOMEM)
+		else if (vm->walk_r == -ENOMEM || vm->walk_r == 0)
 			answer_error(&vm->cur, i, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, msg);
 		else
 			answer_error(&vm->cur, i, KTBPF_JSONRPC_GUEST_MEMORY, json_incref(data),
@@ -239,7 +254,7 @@ static void walk_start(struct vm *vm)
 	if (!vm->kernel) {
 		/* A reset between rounds: the waiting requests find no kernel yet. */
 		for (size_t i = 0; i < vm->cur.n; i++)
-			if (vm->cur.v[i].req)
+			if (vm->cur.v[i].req || vm->cur.v[i].cb)
 				answer_error(&vm->cur, i, KTBPF_JSONRPC_KERNEL_NOT_READY,
 					     json_pack("{s:b, s:s}", "retry", true, "reason",
 						       vm->reason),
@@ -389,7 +404,7 @@ void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode
 			    : joins(vm, mode)	    ? &vm->cur
 						    : &vm->next;
 
-	if (waiters_push(w, req, mode, dump) < 0) {
+	if (waiters_push(w, req, mode, NULL, NULL, dump) < 0) {
 		json_decref(dump);
 		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
 		return;
@@ -401,4 +416,17 @@ void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode
 void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode)
 {
 	vm_dump_request(vm, req, mode, NULL);
+}
+
+int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud)
+{
+	struct waiters *w = vm->round == ROUND_IDLE ? &vm->cur
+			    : joins(vm, mode)	    ? &vm->cur
+						    : &vm->next;
+
+	if (waiters_push(w, NULL, mode, cb, ud, NULL) < 0)
+		return -ENOMEM;
+	if (vm->round == ROUND_IDLE)
+		round_start(vm);
+	return 0;
 }
