@@ -38,6 +38,8 @@ struct settings {
 	uint64_t retention_ms;		     /* how long a detached VM stays readable */
 	uint64_t retry_min_ms, retry_max_ms; /* discovery backoff */
 	uint64_t drain_timeout_ms;	     /* SIGTERM: longest wait for in-flight work */
+	const char *metrics_textfile;	     /* textfile-collector path, NULL: none */
+	uint64_t metrics_interval_ms;	     /* how often it is rewritten */
 };
 
 struct listener {
@@ -68,6 +70,9 @@ struct daemon {
 	uv_signal_t sigterm, sigint;
 	uv_timer_t reap_timer, drain_timer;
 	bool systemd;
+	uv_timer_t metrics_timer; /* the textfile's (when settings ask for one) */
+	bool metrics_timer_on;
+	bool metrics_busy; /* a textfile scrape is in flight */
 };
 
 struct conn {
@@ -89,9 +94,16 @@ enum vm_state { VM_WAITING, VM_DISCOVERING, VM_READY, VM_FAILED };
 
 enum freeze_mode { FREEZE_NEVER, FREEZE_PREFER, FREEZE_REQUIRE };
 
+/* A snapshot answer for the daemon itself (a metrics scrape): s is the round's snapshot, valid
+ * during the call only, or NULL when the round could not walk. */
+struct vm;
+typedef void (*snapshot_cb)(void *ud, struct vm *vm, const struct ktbpf_snapshot *s);
+
 struct waiter {
-	struct ktbpf_peer_req *req;
+	struct ktbpf_peer_req *req; /* NULL for an internal waiter (cb) */
 	enum freeze_mode mode;
+	snapshot_cb cb;
+	void *ud;
 };
 
 struct waiters {
@@ -183,7 +195,12 @@ json_t *vm_status_json(const struct vm *vm);
 
 /* snapshot.c */
 void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode);
-void vm_owner_gone(struct vm *vm);
+/* The same for the daemon: cb runs once, on the loop thread, maybe from inside this call. */
+int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud);
+
+/* metrics.c */
+void m_metrics_get(struct ktbpf_peer_req *req, void *userdata);
+int metrics_textfile_start(struct daemon *d);
 
 /* methods.c */
 extern const struct ktbpf_peer_method ktbpfd_methods[];

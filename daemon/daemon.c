@@ -62,4 +62,7 @@ void daemon_check_drain(struct daemon *d)
 	uv_close((uv_handle_t *)&d->sigint, NULL);
 	uv_close((uv_handle_t *)&d->reap_timer, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
+	if (d->metrics_timer_on)
+		uv_close((uv_handle_t *)&d->metrics_timer, NULL);
+	d->metrics_timer_on = false;
 }

@@ -43,6 +43,10 @@ static void usage(FILE *out)
 	      "  --max-pending N            requests served at once per connection (default 64)\n"
 	      "  --max-vms N                (default 1024)\n"
 	      "  --max-regions N            regions per VM, 1..64 (default 64)\n"
+	      "  --metrics-textfile PATH    write every VM's metrics (Prometheus text format) to\n"
+	      "                             PATH for node_exporter's textfile collector,\n"
+	      "                             atomically (PATH.tmp.PID renamed); no TCP port\n"
+	      "  --metrics-interval SECONDS rewrite it every SECONDS (default 15)\n"
 	      "  -h, --help\n",
 	      out);
 }
@@ -56,7 +60,9 @@ enum {
 	OPT_FDS,
 	OPT_PENDING,
 	OPT_VMS,
-	OPT_REGIONS
+	OPT_REGIONS,
+	OPT_TEXTFILE,
+	OPT_INTERVAL
 };
 
 static const struct option longopts[] = {
@@ -69,6 +75,8 @@ static const struct option longopts[] = {
 	{"max-pending", required_argument, NULL, OPT_PENDING},
 	{"max-vms", required_argument, NULL, OPT_VMS},
 	{"max-regions", required_argument, NULL, OPT_REGIONS},
+	{"metrics-textfile", required_argument, NULL, OPT_TEXTFILE},
+	{"metrics-interval", required_argument, NULL, OPT_INTERVAL},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -89,6 +97,7 @@ static void settings_default(struct settings *s)
 		.retry_min_ms = 50,
 		.retry_max_ms = 5000,
 		.drain_timeout_ms = 10000,
+		.metrics_interval_ms = 15000,
 	};
 }
 
@@ -125,6 +134,10 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 			*ret_socket = optarg;
 			continue;
 		}
+		if (c == OPT_TEXTFILE) {
+			s->metrics_textfile = optarg;
+			continue;
+		}
 		if (c == '?' || parse_num(name, optarg, 1, UINT32_MAX, &v) < 0) {
 			usage(stderr);
 			return -EINVAL;
@@ -151,6 +164,9 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 			break;
 		case OPT_VMS:
 			s->max_vms = (unsigned)v;
+			break;
+		case OPT_INTERVAL:
+			s->metrics_interval_ms = v * 1000;
 			break;
 		case OPT_REGIONS:
 			s->max_regions =
@@ -322,6 +338,11 @@ int main(int argc, char **argv)
 	d->sigterm.data = d->sigint.data = d;
 	uv_signal_start(&d->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&d->sigint, on_signal, SIGINT);
+	r = metrics_textfile_start(d);
+	if (r < 0) {
+		fprintf(stderr, "ktbpfd: metrics timer: %s\n", uv_strerror(r));
+		return 1;
+	}
 	notify_ready(d);
 	fprintf(stderr, "ktbpfd %s: listening on %s\n", KTBPF_VERSION,
 		socket_path ? socket_path : "systemd's sockets");

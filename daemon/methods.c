@@ -190,5 +190,6 @@ const struct ktbpf_peer_method ktbpfd_methods[] = {
 	{"dump.list", p_dump_list, 0, m_not_yet},
 	{"dump.get", p_dump_id, 0, m_not_yet},
 	{"dump.delete", p_dump_id, 0, m_not_yet},
+	{"metrics.get", NULL, 0, m_metrics_get},
 };
 const size_t ktbpfd_nr_methods = sizeof(ktbpfd_methods) / sizeof(ktbpfd_methods[0]);

@@ -34,7 +34,8 @@
 
 static void round_start(struct vm *vm);
 
-static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum freeze_mode mode)
+static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum freeze_mode mode,
+			snapshot_cb cb, void *ud)
 {
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 4;
@@ -45,7 +46,7 @@ static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum free
 		w->v = v;
 		w->cap = cap;
 	}
-	w->v[w->n++] = (struct waiter){req, mode};
+	w->v[w->n++] = (struct waiter){req, mode, cb, ud};
 	return 0;
 }
 
@@ -86,6 +87,14 @@ static void thaw(struct vm *vm)
 
 static void answer_error(struct waiters *w, size_t i, int code, json_t *data, const char *msg)
 {
+	if (w->v[i].cb) {
+		snapshot_cb cb = w->v[i].cb;
+
+		w->v[i].cb = NULL;
+		json_decref(data);
+		cb(w->v[i].ud, list_entry(w, struct vm, cur), NULL);
+		return;
+	}
 	ktbpf_peer_req_error(w->v[i].req, code, data, "%s", msg);
 	w->v[i].req = NULL;
 }
@@ -167,6 +176,13 @@ static void walk_done(uv_work_t *w, int status)
 			vm->reset_pending = true;
 	}
 	for (size_t i = 0; i < vm->cur.n; i++) {
+		if (vm->cur.v[i].cb) {
+			snapshot_cb cb = vm->cur.v[i].cb;
+
+			vm->cur.v[i].cb = NULL;
+			cb(vm->cur.v[i].ud, vm, vm->walk_r == 0 ? vm->snap : NULL);
+			continue;
+		}
 		if (!vm->cur.v[i].req)
 			continue;
 		if (result)
@@ -191,7 +207,7 @@ static void walk_start(struct vm *vm)
 	if (!vm->kernel) {
 		/* A reset between rounds: the waiting requests find no kernel yet. */
 		for (size_t i = 0; i < vm->cur.n; i++)
-			if (vm->cur.v[i].req)
+			if (vm->cur.v[i].req || vm->cur.v[i].cb)
 				answer_error(&vm->cur, i, KTBPF_JSONRPC_KERNEL_NOT_READY,
 					     json_pack("{s:b, s:s}", "retry", true, "reason",
 						       vm->reason),
@@ -338,7 +354,7 @@ void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_
 			    : joins(vm, mode)	    ? &vm->cur
 						    : &vm->next;
 
-	if (waiters_push(w, req, mode) < 0) {
+	if (waiters_push(w, req, mode, NULL, NULL) < 0) {
 		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
 		return;
 	}
@@ -346,8 +362,15 @@ void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_
 		round_start(vm);
 }
 
-/* The VMM's connection went away: a freeze it owes will never come. */
-void vm_owner_gone(struct vm *vm)
+int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud)
 {
-	(void)vm; /* ktbpf_peer_close() completes the vm.freeze call with an error */
+	struct waiters *w = vm->round == ROUND_IDLE ? &vm->cur
+			    : joins(vm, mode)	    ? &vm->cur
+						    : &vm->next;
+
+	if (waiters_push(w, NULL, mode, cb, ud) < 0)
+		return -ENOMEM;
+	if (vm->round == ROUND_IDLE)
+		round_start(vm);
+	return 0;
 }

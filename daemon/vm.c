@@ -261,7 +261,6 @@ void vm_detach(struct vm *vm)
 	if (vm->d->draining)
 		return; /* the daemon exits: every VM goes */
 	vm->detached_ns = now_ns();
-	vm_owner_gone(vm);
 	uv_timer_start(&vm->expire_timer, on_expire, vm->d->set.retention_ms, 0);
 	fprintf(stderr,
 		"ktbpfd: vm '%s' (%s): its VMM disconnected: detached, kept %" PRIu64 " ms\n",

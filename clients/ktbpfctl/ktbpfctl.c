@@ -31,6 +31,7 @@ static const struct command commands[] = {
 	{"status", ktbpfctl_status, "a VM's kernel discovery state and why (ktbpfd)"},
 	{"snapshot", ktbpfctl_snapshot,
 	 "a registered VM's struct_ops programs, as inspect (ktbpfd)"},
+	{"metrics", ktbpfctl_metrics, "every VM's programs in the Prometheus text format (ktbpfd)"},
 };
 
 static void usage(FILE *out)

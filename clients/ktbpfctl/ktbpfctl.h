@@ -64,6 +64,9 @@ int ktbpfctl_status(int argc, char **argv);
 int ktbpfctl_snapshot(int argc, char **argv);
 void ktbpfctl_daemon_usage(const char *cmd, FILE *out);
 
+/* metrics-cmd.c: ktbpfd's metrics.get as Prometheus text. */
+int ktbpfctl_metrics(int argc, char **argv);
+
 /* render.c: the table for a Snapshot JSON document (inspect and snapshot alike). */
 void ktbpfctl_render_snapshot(const json_t *snap);
 /* The "kernel" block of it. */

@@ -258,18 +258,21 @@ control() {
 
 route raw --ram "$wd/ram"
 # The active object's variables (global sections, per-CPU arrays) as the host
-# reads them (ktbpfctl vars) against the guest's own bpf() lookups. The truth
-# says "vars": null only when nothing is active (a detached scheduler).
+# reads them (ktbpfctl vars) against the guest's own bpf() lookups; with
+# nothing active, a loaded object's, named (the guest's truth names it).
+# "vars": null only when no struct_ops object is loaded at all.
 if grep -q '"vars":null' "$wd/truth.json"; then
-	say "vars: nothing is active in the guest, no variables to compare"
+	say "vars: FAIL: the guest reports no struct_ops object to read variables of"
+	rc=1
 else
+	vars_obj=$(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vars"]; print("" if v.get("active") else v["object"])' "$wd/truth.json") || vars_obj=
 	st=0
-	"$KTBPFCTL" vars --ram "$wd/ram" --json >"$wd/vars.json" 2>"$wd/vars.err" || st=$?
+	"$KTBPFCTL" vars --ram "$wd/ram" --json ${vars_obj:+"$vars_obj"} >"$wd/vars.json" 2>"$wd/vars.err" || st=$?
 	if [ "$st" -ne 0 ] && [ "$st" -ne 3 ]; then
 		say "vars: FAIL: ktbpfctl vars failed (exit $st): $(cat "$wd/vars.err")"
 		rc=1
 	elif "$COMPARE_TRUTH" --vars "$wd/truth.json" "$wd/vars.json" >"$wd/compare-vars.txt" 2>&1; then
-		say "vars: $(cat "$wd/compare-vars.txt")"
+		say "vars${vars_obj:+ of $vars_obj (not active)}: $(cat "$wd/compare-vars.txt")"
 	else
 		say "vars: FAILED"
 		sed 's/^/    /' "$wd/compare-vars.txt" >&2

@@ -56,7 +56,8 @@ static struct ktbpf_peer_method table[] = {
 	{"vm.list", NULL, 0, noop},	      {"vm.status", p_vm, 0, noop},
 	{"vm.snapshot", p_snapshot, 0, noop}, {"vm.dump", p_dump, 0, noop},
 	{"dump.list", p_dump_list, 0, noop},  {"dump.get", p_dump_id, 0, noop},
-	{"dump.delete", p_dump_id, 0, noop},  {"rpc.discover", NULL, 0, noop},
+	{"dump.delete", p_dump_id, 0, noop},  {"metrics.get", NULL, 0, noop},
+	{"rpc.discover", NULL, 0, noop},
 };
 #define NTABLE (sizeof(table) / sizeof(table[0]))
 
@@ -72,9 +73,9 @@ Test(rpc_openrpc, builtin_copy_is_the_file)
 Test(rpc_openrpc, lists_issue_8_methods_and_the_two_sent_to_vmms)
 {
 	static const char *const want[] = {
-		"daemon.info", "vm.register",  "vm.unregister", "vm.reset",  "vm.list",
-		"vm.status",   "vm.snapshot",  "vm.dump",	"dump.list", "dump.get",
-		"dump.delete", "rpc.discover", "vm.freeze",	"vm.thaw"};
+		"daemon.info", "vm.register", "vm.unregister", "vm.reset",  "vm.list",
+		"vm.status",   "vm.snapshot", "vm.dump",       "dump.list", "dump.get",
+		"dump.delete", "metrics.get", "rpc.discover",  "vm.freeze", "vm.thaw"};
 	json_t *methods = json_object_get(doc, "methods"), *m;
 	size_t i;
 

@@ -301,7 +301,8 @@ Test(vars, decode_every_kind_by_name)
 	cr_assert_str_eq(n->type, "struct stats *");
 	cr_assert_str_eq(at(v, &m, "big")->str, "BIG", "enum64");
 	cr_assert_eq(at(v, &m, "grid[1][2]")->i, 5, "nested arrays");
-	cr_assert_str_eq(at(v, &m, "grid")->type, "short[3][2]");
+	cr_assert_str_eq(at(v, &m, "grid")->type, "short[2][3]", "C order of dimensions");
+	cr_assert_str_eq(at(v, &m, "grid[1]")->type, "short[3]");
 	n = at(v, &m, "name");
 	cr_assert_eq(n->kind, KTBPF_VAR_STRING);
 	cr_assert_str_eq(n->str, "hi\\\\\\x01\\x7f", "escaped: %s", n->str);
@@ -822,6 +823,29 @@ Test(vars, percpu_array_of_one_cpu_is_still_per_cpu)
 	cr_assert_eq(at(v, m, "[1].sum.cnt")->u, 101);
 	cr_assert_eq(at(v, m, "[1].sum.tag")->kind, KTBPF_VAR_NOSUM, "a sum is a sum on one CPU");
 	cr_assert_str_eq(at(v, m, "[1].cpu0.tag")->str, "a");
+	ktbpf_vars_free(v);
+	ktbpf_snapshot_free(s);
+	vguest_free(&vg);
+}
+
+Test(vars, unreadable_value_page_is_a_map_error_and_the_rest_reads)
+{
+	struct vguest vg;
+	struct ktbpf_snapshot *s;
+	struct ktbpf_vars *v;
+	const struct ktbpf_vars_map *m;
+
+	vguest_new(&vg);
+	/* the second page of the .bss value goes missing from the RAM the host has */
+	kit_guest_punch_hole(vg.g, vg.bss + vg.g->lay.off.vars.array_value + 4096, 4096);
+	s = walk(vg.g);
+	v = read_vars(vg.g, s, NULL);
+	m = map_named(v, "kv.bss");
+	cr_assert_lt(m->error, 0);
+	cr_assert(strstr(m->msg, "value unreadable"), "%s", m->msg);
+	cr_assert_eq(m->nr, 0, "no variable shown from a partial value");
+	cr_assert_str_eq(at(v, map_named(v, "kv.data"), "greeting")->str, "hello");
+	cr_assert_geq(v->nr_diags, 1);
 	ktbpf_vars_free(v);
 	ktbpf_snapshot_free(s);
 	vguest_free(&vg);

@@ -756,7 +756,8 @@ static bool read_uei(struct bpf_object *obj)
 				continue;
 			v = calloc(1, size);
 			if (!v || bpf_map_lookup_elem(bpf_map__fd(map), &zero, v) < 0) {
-				msg("uei: lookup of %s failed: %s", bpf_map__name(map), strerror(errno));
+				msg("uei: lookup of %s failed: %s", bpf_map__name(map),
+				    strerror(errno));
 				free(v);
 				return false;
 			}
@@ -803,7 +804,8 @@ static void read_kmsg(void)
 			next = false;
 		}
 		if (strstr(text, "sched_ext: BPF scheduler") && strstr(text, "disabled (")) {
-			snprintf(scx_truth.kmsg_disabled, sizeof(scx_truth.kmsg_disabled), "%s", text);
+			snprintf(scx_truth.kmsg_disabled, sizeof(scx_truth.kmsg_disabled), "%s",
+				 text);
 			scx_truth.kmsg_msg[0] = 0;
 			next = true;
 		}
@@ -1466,13 +1468,20 @@ static int prog_map_ids(__u32 prog_id, __u32 *ids, int nr)
 	return nr;
 }
 
-/* "vars": {"object": OBJ, "values": {"map:path": "value", ...}}, or null when nothing is active. */
+/*
+ * "vars": {"object": OBJ, "active": true, "values": {"map:path": "value", ...}}
+ * for the active object; when nothing is active, the first struct_ops
+ * instance's object that has one ("active": false: the host names it);
+ * null when there is none.
+ */
 static void print_vars(struct sbuf *b)
 {
 	const char *obj = active_truth.primary ? active_truth.primary->object : "";
 	__u32 ids[VARS_MAX_MAPS];
 	int nr = 0, n = 0;
 
+	for (int i = 0; !obj[0] && i < nr_ops_truth; i++)
+		obj = ops_truth[i].object;
 	if (!obj[0]) {
 		sb_add(b, ",\"vars\":null");
 		return;
@@ -1483,7 +1492,8 @@ static void print_vars(struct sbuf *b)
 				nr = prog_map_ids(ops_truth[i].members[m].prog_id, ids, nr);
 	sb_add(b, ",\"vars\":{\"object\":");
 	sb_str(b, obj);
-	sb_add(b, ",\"values\":{");
+	sb_add(b, ",\"active\":%s,\"values\":{",
+	       active_truth.primary && active_truth.primary->object[0] ? "true" : "false");
 	for (int i = 0; i < nr; i++)
 		vmap(b, &n, ids[i]);
 	sb_add(b, "}}");

@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfd's metrics (metrics.get, `ktbpfctl metrics`, --metrics-textfile) over
+ * a kit guest: the exposition held to a golden file (timing lines dropped),
+ * a scrape that never asks the VMM to freeze, another uid's VMs left out, and
+ * the textfile rewritten atomically on its timer.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon-client.h"
+#include "kit-guest.h"
+
+static struct daemon_proc dp;
+
+static void stop(void)
+{
+	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
+}
+
+static const char *register_kit(struct client *c, struct kit_guest *g, const char *name,
+				bool can_freeze)
+{
+	static char id[32];
+	int fd = memfd_with(g->im->buf, g->im->size);
+	char params[512];
+	json_t *r;
+
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"%s\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":%s,"
+		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
+		 name, can_freeze ? "true" : "false", (unsigned long long)g->im->gpa_base,
+		 (unsigned long long)g->im->size);
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	snprintf(id, sizeof(id), "%s",
+		 json_string_value(json_object_get(json_object_get(r, "result"), "vm")));
+	json_decref(r);
+	close(fd);
+	return id;
+}
+
+static void assert_ready(struct client *c, const char *vm)
+{
+	json_t *st = wait_state(c, vm, "ready", 5000);
+
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(st, "result"), "state")),
+			 "ready", "%s", json_dumps(st, 0));
+	json_decref(st);
+}
+
+/* The text without its timing lines (ktbpfd_scrape_duration_seconds's HELP, TYPE and sample). */
+static char *drop_timing(const char *text)
+{
+	char *out = malloc(strlen(text) + 1), *o = out;
+
+	for (const char *l = text; *l;) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l);
+
+		if (!memmem(l, n, "ktbpfd_scrape_duration_seconds", 30)) {
+			memcpy(o, l, n);
+			o += n;
+		}
+		l += n;
+	}
+	*o = 0;
+	return out;
+}
+
+static char *golden(const char *name)
+{
+	char path[512];
+	FILE *f;
+	char *buf = calloc(1, 1 << 20);
+
+	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+	if (getenv("KTBPF_UPDATE_GOLDEN"))
+		return buf;
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot open %s", path);
+	fread(buf, 1, (1 << 20) - 1, f);
+	fclose(f);
+	return buf;
+}
+
+static void assert_golden(const char *text, const char *name)
+{
+	char *got = drop_timing(text), *want = golden(name);
+
+	if (getenv("KTBPF_UPDATE_GOLDEN")) {
+		char path[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+		f = fopen(path, "wb");
+		fputs(got, f);
+		fclose(f);
+	} else
+		cr_assert_str_eq(got, want, "metrics differ from %s:\n%s", name, got);
+	free(got);
+	free(want);
+}
+
+static json_t *metrics(struct client *c)
+{
+	json_t *r = client_call(c, "metrics.get", NULL, NULL, 0);
+
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	return r;
+}
+
+static const char *text_of(const json_t *r)
+{
+	return json_string_value(json_object_get(json_object_get(r, "result"), "text"));
+}
+
+Test(daemon_metrics, kit_guest_exposition_equals_the_golden_file_and_never_freezes)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 3}, .nr_struct_ops = 5};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct client *vmm, *c;
+	json_t *r;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	register_kit(vmm, g, "ci-kit", true);
+	assert_ready(c, "ci-kit");
+	r = metrics(c);
+	cr_assert_str_eq(
+		json_string_value(json_object_get(json_object_get(r, "result"), "content_type")),
+		"text/plain; version=0.0.4; charset=utf-8");
+	cr_assert_not_null(strstr(text_of(r), "\nktbpfd_scrape_duration_seconds "));
+	assert_golden(text_of(r), "daemon-kit.prom");
+	json_decref(r);
+	/* the VMM (can_freeze) was never asked to freeze */
+	r = client_read(vmm, 200);
+	cr_assert_null(r, "a scrape sent the VMM %s", json_dumps(r, 0));
+	client_free(c);
+	client_free(vmm);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon_metrics, vm_not_discovered_is_up_0_and_ktbpfctl_metrics_prints_the_same_text)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	char cmd[512], out[1 << 16];
+	size_t n;
+	FILE *p;
+	json_t *r;
+
+	/* a guest that has not booted far enough: no VMCOREINFO yet */
+	memset(kit_ptr(g->im, g->kk->vmcoreinfo_pa, 64), 0, 64);
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_kit(c, g, "booting", false);
+	r = metrics(c);
+	cr_assert_not_null(strstr(text_of(r), "ktbpfd_vm_up{vm=\"booting\"} 0\n"), "%s",
+			   text_of(r));
+	cr_assert_null(strstr(text_of(r), "ktbpfd_prog_"));
+	json_decref(r);
+	snprintf(cmd, sizeof(cmd), "'%s' metrics --socket '%s'", getenv("KTBPFCTL"), dp.sock);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	cr_assert_eq(pclose(p), 0);
+	cr_assert_not_null(
+		strstr(out, "# TYPE ktbpfd_vm_up gauge\nktbpfd_vm_up{vm=\"booting\"} 0\n"), "%s",
+		out);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+Test(daemon_metrics, textfile_is_written_by_rename_and_rewritten_on_the_timer)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char dir[] = "/tmp/ktbpfd-prom-XXXXXX", path[128], buf[1 << 16];
+	const char *args[] = {"--metrics-textfile", path, "--metrics-interval", "1", NULL};
+	struct stat st1, st2;
+	struct client *c;
+	FILE *f;
+	size_t n;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ktbpf.prom", dir);
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	register_kit(c, g, "tf", false);
+	assert_ready(c, "tf");
+	/* the first file comes at start; wait for a rewrite that has the VM */
+	for (int i = 0; i < 40; i++) {
+		buf[0] = 0;
+		f = fopen(path, "r");
+		if (f) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			buf[n] = 0;
+			fclose(f);
+		}
+		if (strstr(buf, "ktbpfd_vm_up{vm=\"tf\"} 1\n"))
+			break;
+		usleep(100 * 1000);
+	}
+	cr_assert_not_null(strstr(buf, "ktbpfd_vm_up{vm=\"tf\"} 1\n"), "%s", buf);
+	cr_assert_not_null(strstr(buf, "ktbpfd_prog_runs_total{vm=\"tf\""));
+	cr_assert_eq(stat(path, &st1), 0);
+	usleep(1300 * 1000);
+	cr_assert_eq(stat(path, &st2), 0);
+	/* rewritten by rename: a new inode, never the old one truncated */
+	cr_assert_neq(st1.st_ino, st2.st_ino);
+	client_free(c);
+	stop();
+	/* no temporary file left behind */
+	{
+		char cmd[256];
+
+		snprintf(cmd, sizeof(cmd), "test $(ls -A '%s' | wc -l) = 1", dir);
+		cr_assert_eq(system(cmd), 0, "leftover files in %s", dir);
+	}
+	unlink(path);
+	rmdir(dir);
+	kit_guest_free(g);
+}

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rpc/metrics.c: snapshots to the Prometheus text format, held to golden
+ * files in tests/golden/ byte for byte, and the escaping of hostile
+ * label values (guest strings: quotes, backslashes, newlines, bytes that are
+ * not UTF-8).
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ktbpf/metrics.h"
+
+static char *slurp(const char *name)
+{
+	char path[512];
+	FILE *f;
+	char *buf;
+	long n;
+
+	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+	f = fopen(path, "rb");
+	cr_assert_not_null(f, "cannot open %s", path);
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	buf = malloc((size_t)n + 1);
+	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
+	buf[n] = 0;
+	fclose(f);
+	return buf;
+}
+
+/* Compare with the golden file; KTBPF_UPDATE_GOLDEN=1 rewrites it instead. */
+static void assert_golden(const char *text, const char *name)
+{
+	char *want;
+
+	if (getenv("KTBPF_UPDATE_GOLDEN")) {
+		char path[512];
+		FILE *f;
+
+		snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
+		f = fopen(path, "wb");
+		cr_assert_not_null(f);
+		fputs(text, f);
+		fclose(f);
+	}
+	want = slurp(name);
+	cr_assert_str_eq(text, want, "exposition differs from %s:\n%s", name, text);
+	free(want);
+}
+
+static void prog(struct ktbpf_prog *p, uint32_t id, const char *name, const char *iface,
+		 const char *member, uint64_t cnt, uint64_t nsecs, uint64_t misses, uint32_t insns,
+		 bool stats_valid)
+{
+	*p = (struct ktbpf_prog){.id = id,
+				 .cnt = cnt,
+				 .nsecs = nsecs,
+				 .misses = misses,
+				 .verified_insns = insns,
+				 .stats_valid = stats_valid};
+	snprintf(p->name, sizeof(p->name), "%s", name);
+	snprintf(p->iface, sizeof(p->iface), "%s", iface);
+	snprintf(p->member, sizeof(p->member), "%s", member);
+}
+
+/* Two programs of one sched_ext object and a congestion-control one whose stats were not
+ * read on every CPU; sched_ext enabled; stats on. */
+static void fill_sched(struct ktbpf_snapshot *s, struct ktbpf_prog *progs,
+		       struct ktbpf_st_instance *in)
+{
+	memset(s, 0, sizeof(*s));
+	prog(&progs[0], 3, "kit_enqueue", "sched_ext_ops", "enqueue", 1234567, 2500000001ull, 2, 88,
+	     true);
+	prog(&progs[1], 7, "kit_dispatch", "sched_ext_ops", "dispatch", 0, 0, 0, 12, true);
+	prog(&progs[2], 9, "kit_cong", "tcp_congestion_ops", "cong_avoid", 5, 5, 0, 40, false);
+	memset(in, 0, sizeof(*in));
+	in->map_id = 11;
+	snprintf(in->obj_name, sizeof(in->obj_name), "kitsched");
+	in->nr_members = 2;
+	in->members[0].prog_id = 3;
+	in->members[1].prog_id = 7;
+	s->progs = progs;
+	s->nr_progs = 3;
+	s->instances = in;
+	s->nr_instances = 1;
+	s->stats = KTBPF_STATS_ENABLED;
+	s->scx.layout = KTBPF_SCX_ROOT;
+	s->scx.state = KTBPF_SCX_ENABLED;
+	snprintf(s->scx.ops_name, sizeof(s->scx.ops_name), "kitsched");
+}
+
+Test(metrics, two_vms_render_families_together_in_the_order_added)
+{
+	struct ktbpf_snapshot s;
+	struct ktbpf_prog progs[3];
+	struct ktbpf_st_instance in;
+	struct ktbpf_metrics *m = ktbpf_metrics_new(), *b = ktbpf_metrics_new();
+	struct ktbpf_metrics_vm a = {"ci-a", "vm-1", "x86_64", "ready"},
+				down = {"ci-b", "vm-2", "aarch64", "waiting"};
+	char *text;
+
+	fill_sched(&s, progs, &in);
+	cr_assert_eq(ktbpf_metrics_add_vm(m, &a, &s), 0);
+	cr_assert_eq(ktbpf_metrics_add_vm(b, &down, NULL), 0);
+	cr_assert_eq(ktbpf_metrics_merge(m, b), 0);
+	text = ktbpf_metrics_finish(m, "0.1.0", false, 0, NULL);
+	cr_assert_not_null(text);
+	assert_golden(text, "metrics-two-vms.prom");
+	free(text);
+	ktbpf_metrics_free(b);
+	ktbpf_metrics_free(m);
+}
+
+Test(metrics, hostile_guest_strings_are_escaped_and_never_forge_a_line)
+{
+	struct ktbpf_snapshot s;
+	struct ktbpf_prog progs[3];
+	struct ktbpf_st_instance in;
+	struct ktbpf_metrics *m = ktbpf_metrics_new();
+	/* a quote that would end the label, a backslash, a newline that would start a forged
+	 * sample, and bytes that are not UTF-8 (a lone continuation, an overlong '/', a
+	 * surrogate, a truncated sequence at the end) */
+	struct ktbpf_metrics_vm vm = {"evil\"vm\\", "vm-9", "x86_64", "ready"};
+	char *text, *line, *save;
+
+	fill_sched(&s, progs, &in);
+	snprintf(progs[0].name, sizeof(progs[0].name), "a\"b\\c\nd");
+	snprintf(progs[1].name, sizeof(progs[1].name), "\x80x\xc0\xaf\xed\xa0\x80\xe2\x82");
+	snprintf(in.obj_name, sizeof(in.obj_name), "o\n} 1\nx{");
+	snprintf(s.scx.ops_name, sizeof(s.scx.ops_name), "caf\xc3\xa9\xff");
+	cr_assert_eq(ktbpf_metrics_add_vm(m, &vm, &s), 0);
+	text = ktbpf_metrics_finish(m, "0.1.0", false, 0, NULL);
+	cr_assert_not_null(text);
+	assert_golden(text, "metrics-hostile.prom");
+	/* every line is a comment or a sample of one of our families */
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+		cr_assert(line[0] == '#' || !strncmp(line, "ktbpfd_", 7), "forged line: %s", line);
+	free(text);
+	ktbpf_metrics_free(m);
+}
+
+Test(metrics, escape_doubles_backslashes_and_quotes_and_replaces_bad_utf8)
+{
+	char out[64];
+
+	cr_assert_eq(ktbpf_metrics_escape(out, sizeof(out), "a\\b\"c\nd"), 10);
+	cr_assert_str_eq(out, "a\\\\b\\\"c\\nd");
+	ktbpf_metrics_escape(out, sizeof(out), "\xf4\x90\x80\x80"); /* > U+10FFFF */
+	cr_assert_str_eq(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+	ktbpf_metrics_escape(out, sizeof(out), "\xf0\x9f\x98\x80 ok"); /* U+1F600 stays */
+	cr_assert_str_eq(out, "\xf0\x9f\x98\x80 ok");
+	/* truncation: the needed length, a terminated prefix */
+	cr_assert_eq(ktbpf_metrics_escape(out, 4, "\"\"\""), 6);
+	cr_assert_str_eq(out, "\\\"\\");
+}
+
+Test(metrics, scrape_duration_is_the_last_family_when_asked_for)
+{
+	struct ktbpf_metrics *m = ktbpf_metrics_new();
+	char *text = ktbpf_metrics_finish(m, "0.1.0", true, 1500000000ull, NULL);
+
+	cr_assert_not_null(text);
+	cr_assert_not_null(strstr(text, "# TYPE ktbpfd_scrape_duration_seconds gauge\n"
+					"ktbpfd_scrape_duration_seconds 1.500000000\n"));
+	cr_assert_str_eq(text + strlen(text) - strlen("1.500000000\n"), "1.500000000\n");
+	free(text);
+	ktbpf_metrics_free(m);
+}
