@@ -16,8 +16,26 @@
 
 struct btf;
 
+/* The private part of a result (vars.c): string storage, BTF kept for names, capacities. */
+struct arena_block {
+	struct arena_block *next;
+	size_t used, size;
+	char data[];
+};
+
+struct vars_priv {
+	struct arena_block *blocks;
+	struct btf **btfs;
+	size_t nr_btfs, cap_btfs;
+	size_t cap_nodes, cap_maps;
+	bool nodes_capped;
+};
+
 /* A new empty result (NULL on OOM). */
 struct ktbpf_vars *vars_new(void);
+
+/* n bytes kept by v until it is freed (NULL on OOM). */
+char *vars_alloc(struct ktbpf_vars *v, size_t n);
 
 /* A copy of s kept by v (NULL on OOM). */
 const char *vars_strdup(struct ktbpf_vars *v, const char *s);

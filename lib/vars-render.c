@@ -22,150 +22,8 @@
 #include "progs-internal.h"
 #include "vars-internal.h"
 
-#define MAX_HOPS    32	   /* typedef/const/volatile/restrict/type_tag in a row */
-#define NAME_DEPTH  8	   /* type name spelling: nesting followed */
-#define ARENA_BLOCK 65536u /* bytes per string block */
-
-struct arena_block {
-	struct arena_block *next;
-	size_t used, size;
-	char data[];
-};
-
-struct vars_priv {
-	struct arena_block *blocks;
-	struct btf **btfs;
-	size_t nr_btfs, cap_btfs;
-	size_t cap_nodes, cap_maps;
-	bool nodes_capped;
-};
-
-const char *ktbpf_var_kind_name(enum ktbpf_var_kind k)
-{
-	static const char *const names[] = {
-		[KTBPF_VAR_INT] = "int",       [KTBPF_VAR_UINT] = "uint",
-		[KTBPF_VAR_BOOL] = "bool",     [KTBPF_VAR_ENUM] = "enum",
-		[KTBPF_VAR_FLOAT] = "float",   [KTBPF_VAR_STRING] = "string",
-		[KTBPF_VAR_PTR] = "ptr",       [KTBPF_VAR_STRUCT] = "struct",
-		[KTBPF_VAR_UNION] = "union",   [KTBPF_VAR_ARRAY] = "array",
-		[KTBPF_VAR_PERCPU] = "percpu", [KTBPF_VAR_NOSUM] = "nosum",
-		[KTBPF_VAR_ERROR] = "error",
-	};
-
-	return (unsigned)k < sizeof(names) / sizeof(names[0]) && names[k] ? names[k] : "unknown";
-}
-
-struct ktbpf_vars *vars_new(void)
-{
-	struct ktbpf_vars *v = calloc(1, sizeof(*v));
-
-	if (!v)
-		return NULL;
-	v->priv = calloc(1, sizeof(*v->priv));
-	if (!v->priv) {
-		free(v);
-		return NULL;
-	}
-	return v;
-}
-
-struct ktbpf_vars *ktbpf_vars_free(struct ktbpf_vars *v)
-{
-	struct arena_block *b, *n;
-	size_t i;
-
-	if (!v)
-		return NULL;
-	if (v->priv) {
-		for (b = v->priv->blocks; b; b = n) {
-			n = b->next;
-			free(b);
-		}
-		for (i = 0; i < v->priv->nr_btfs; i++)
-			btf__free(v->priv->btfs[i]);
-		free(v->priv->btfs);
-		free(v->priv);
-	}
-	free(v->nodes);
-	free(v->maps);
-	free(v);
-	return NULL;
-}
-
-static char *arena_alloc(struct ktbpf_vars *v, size_t n)
-{
-	struct vars_priv *p = v->priv;
-	struct arena_block *b = p->blocks;
-
-	if (!b || b->size - b->used < n) {
-		size_t size = n > ARENA_BLOCK ? n : ARENA_BLOCK;
-
-		b = malloc(sizeof(*b) + size);
-		if (!b)
-			return NULL;
-		b->size = size;
-		b->used = 0;
-		b->next = p->blocks;
-		p->blocks = b;
-	}
-	b->used += n;
-	return b->data + b->used - n;
-}
-
-const char *vars_strdup(struct ktbpf_vars *v, const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = arena_alloc(v, n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
-int vars_keep_btf(struct ktbpf_vars *v, struct btf *btf)
-{
-	struct vars_priv *p = v->priv;
-
-	if (p->nr_btfs == p->cap_btfs) {
-		size_t cap = p->cap_btfs ? p->cap_btfs * 2 : 4;
-		struct btf **n = realloc(p->btfs, cap * sizeof(*n));
-
-		if (!n) {
-			btf__free(btf);
-			return -ENOMEM;
-		}
-		p->btfs = n;
-		p->cap_btfs = cap;
-	}
-	p->btfs[p->nr_btfs++] = btf;
-	return 0;
-}
-
-void vars_diag(struct ktbpf_vars *v, int code, uint64_t addr, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	diag_vappend(v->diags, &v->nr_diags, &v->diags_dropped, code, 0, addr, fmt, ap);
-	va_end(ap);
-}
-
-struct ktbpf_vars_map *vars_add_map(struct ktbpf_vars *v)
-{
-	struct vars_priv *p = v->priv;
-
-	if (v->nr_maps == p->cap_maps) {
-		size_t cap = p->cap_maps ? p->cap_maps * 2 : 8;
-		struct ktbpf_vars_map *n = realloc(v->maps, cap * sizeof(*n));
-
-		if (!n)
-			return NULL;
-		v->maps = n;
-		p->cap_maps = cap;
-	}
-	memset(&v->maps[v->nr_maps], 0, sizeof(v->maps[0]));
-	return &v->maps[v->nr_maps++];
-}
+#define MAX_HOPS   32 /* typedef/const/volatile/restrict/type_tag in a row */
+#define NAME_DEPTH 8  /* type name spelling: nesting followed */
 
 int vars_btf_parse(const void *data, size_t len, struct btf **ret, struct ktbpf_err *err)
 {
@@ -482,7 +340,7 @@ static void render_enum(struct rctx *c, struct ktbpf_var *n, const struct btf_ty
 /* Printable ASCII as is, '\\' doubled, other bytes as \xNN (vars.h). */
 static const char *escape(struct rctx *c, const uint8_t *p, size_t n)
 {
-	char *out = arena_alloc(c->v, 4 * n + 1), *o = out;
+	char *out = vars_alloc(c->v, 4 * n + 1), *o = out;
 	size_t i;
 
 	if (!out)
