@@ -24,7 +24,7 @@
  * section suffix (max(7, strlen(".bss"))), so only 8 chars of the object name
  * survive: "ktbpf_sc.bss", not "ktbpf_scx.bss" (seen with libbpf 1.1.2).
  *   ktbpf_sc.bss      zero-initialised counters
- *   ktbpf_sc.data     initialised globals (magic, nr_running, ...)
+ *   ktbpf_sc.data     initialised globals (magic, nr_running, uei, ...)
  *   ktbpf_sc.rodata   read-only config (frozen)
  *   ktbpf_pcpu        a per-CPU array (enqueue and running events per CPU)
  *   ktbpf_scx_ops     the struct_ops map (struct sched_ext_ops)
