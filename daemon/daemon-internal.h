@@ -38,6 +38,10 @@ struct settings {
 	uint64_t retention_ms;		     /* how long a detached VM stays readable */
 	uint64_t retry_min_ms, retry_max_ms; /* discovery backoff */
 	uint64_t drain_timeout_ms;	     /* SIGTERM: longest wait for in-flight work */
+	const char *state_dir;		     /* dumps live in <state_dir>/dumps */
+	uint64_t dump_max_use;		     /* bytes of dumps kept (0: no limit) */
+	uint64_t dump_keep_free;	     /* free disk bytes kept (0: no limit) */
+	uint64_t dump_max_age_s;	     /* seconds a dump is kept (0: no limit) */
 	const char *metrics_textfile;	     /* textfile-collector path, NULL: none */
 	uint64_t metrics_interval_ms;	     /* how often it is rewritten */
 };
@@ -70,6 +74,7 @@ struct daemon {
 	uv_signal_t sigterm, sigint;
 	uv_timer_t reap_timer, drain_timer;
 	bool systemd;
+	struct dump_store *dumps; /* NULL when the state directory could not be opened */
 	uv_timer_t metrics_timer; /* the textfile's (when settings ask for one) */
 	bool metrics_timer_on;
 	bool metrics_busy; /* a textfile scrape is in flight */
@@ -104,6 +109,7 @@ struct waiter {
 	enum freeze_mode mode;
 	snapshot_cb cb;
 	void *ud;
+	json_t *dump; /* vm.dump: its reason and test; NULL otherwise */
 };
 
 struct waiters {
@@ -151,6 +157,7 @@ struct vm {
 	enum freeze_mode round_mode;
 	struct waiters cur, next;
 	bool frozen;
+	char freeze_why[256]; /* why the round is not frozen ("" when it is) */
 	uint64_t freeze_t0, freeze_ns;
 	struct freeze_call *fc;
 	struct ktbpf_snapshot *snap;
@@ -195,6 +202,18 @@ json_t *vm_status_json(const struct vm *vm);
 
 /* snapshot.c */
 void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode);
+/* vm.dump: a snapshot round whose result is persisted; takes dump (params to keep). */
+void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode,
+		     json_t *dump);
+
+/* dumps.c: the failure-dump store */
+struct ktbpf_err;
+int dumps_open(struct daemon *d);
+void dumps_close(struct daemon *d);
+json_t *dumps_write(struct daemon *d, const struct vm *vm, json_t *doc, struct ktbpf_err *err);
+json_t *dumps_list(struct daemon *d, uid_t uid, const char *vm, size_t limit);
+int dumps_get(struct daemon *d, uid_t uid, const char *id, json_t **ret);
+int dumps_delete(struct daemon *d, uid_t uid, const char *id);
 /* The same for the daemon: cb runs once, on the loop thread, maybe from inside this call. */
 int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud);
 

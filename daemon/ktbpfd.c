@@ -43,6 +43,13 @@ static void usage(FILE *out)
 	      "  --max-pending N            requests served at once per connection (default 64)\n"
 	      "  --max-vms N                (default 1024)\n"
 	      "  --max-regions N            regions per VM, 1..64 (default 64)\n"
+	      "  --state-dir DIR            failure dumps go in DIR/dumps (default\n"
+	      "                             $STATE_DIRECTORY, else /var/lib/ktbpfd)\n"
+	      "  --dump-max-use BYTES       keep at most BYTES of dumps, oldest deleted first\n"
+	      "                             (default 1 GiB; 0: no limit)\n"
+	      "  --dump-keep-free BYTES     delete the oldest dumps while the disk has less\n"
+	      "                             free (default 256 MiB; 0: no limit)\n"
+	      "  --dump-max-age-s N         delete dumps older than N s (default 259200, 3 days)\n"
 	      "  --metrics-textfile PATH    write every VM's metrics (Prometheus text format) to\n"
 	      "                             PATH for node_exporter's textfile collector,\n"
 	      "                             atomically (PATH.tmp.PID renamed); no TCP port\n"
@@ -61,6 +68,10 @@ enum {
 	OPT_PENDING,
 	OPT_VMS,
 	OPT_REGIONS,
+	OPT_STATE_DIR,
+	OPT_DUMP_MAX_USE,
+	OPT_DUMP_KEEP_FREE,
+	OPT_DUMP_MAX_AGE,
 	OPT_TEXTFILE,
 	OPT_INTERVAL
 };
@@ -75,6 +86,10 @@ static const struct option longopts[] = {
 	{"max-pending", required_argument, NULL, OPT_PENDING},
 	{"max-vms", required_argument, NULL, OPT_VMS},
 	{"max-regions", required_argument, NULL, OPT_REGIONS},
+	{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+	{"dump-max-use", required_argument, NULL, OPT_DUMP_MAX_USE},
+	{"dump-keep-free", required_argument, NULL, OPT_DUMP_KEEP_FREE},
+	{"dump-max-age-s", required_argument, NULL, OPT_DUMP_MAX_AGE},
 	{"metrics-textfile", required_argument, NULL, OPT_TEXTFILE},
 	{"metrics-interval", required_argument, NULL, OPT_INTERVAL},
 	{"help", no_argument, NULL, 'h'},
@@ -97,8 +112,22 @@ static void settings_default(struct settings *s)
 		.retry_min_ms = 50,
 		.retry_max_ms = 5000,
 		.drain_timeout_ms = 10000,
+		.dump_max_use = 1ull << 30,
+		.dump_keep_free = 256ull << 20,
+		.dump_max_age_s = 3 * 24 * 3600,
 		.metrics_interval_ms = 15000,
 	};
+	/* systemd's StateDirectory= sets $STATE_DIRECTORY (a colon-separated list: the first). */
+	s->state_dir = getenv("STATE_DIRECTORY");
+	if (s->state_dir && strchr(s->state_dir, ':')) {
+		static char first[4096];
+
+		snprintf(first, sizeof(first), "%.*s", (int)strcspn(s->state_dir, ":"),
+			 s->state_dir);
+		s->state_dir = first;
+	}
+	if (!s->state_dir || !*s->state_dir)
+		s->state_dir = "/var/lib/ktbpfd";
 }
 
 static int parse_num(const char *opt, const char *s, uint64_t min, uint64_t max, uint64_t *ret)
@@ -132,6 +161,23 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 		}
 		if (c == OPT_SOCKET) {
 			*ret_socket = optarg;
+			continue;
+		}
+		if (c == OPT_STATE_DIR) {
+			s->state_dir = optarg;
+			continue;
+		}
+		if (c == OPT_DUMP_MAX_USE || c == OPT_DUMP_KEEP_FREE || c == OPT_DUMP_MAX_AGE) {
+			if (parse_num(name, optarg, 0, UINT64_MAX, &v) < 0) {
+				usage(stderr);
+				return -EINVAL;
+			}
+			if (c == OPT_DUMP_MAX_USE)
+				s->dump_max_use = v;
+			else if (c == OPT_DUMP_KEEP_FREE)
+				s->dump_keep_free = v;
+			else
+				s->dump_max_age_s = v;
 			continue;
 		}
 		if (c == OPT_TEXTFILE) {
@@ -330,6 +376,7 @@ int main(int argc, char **argv)
 	r = socket_path ? listen_path(d, socket_path) : listen_systemd(d);
 	if (r < 0)
 		return 1;
+	dumps_open(d); /* without a store ktbpfd still serves snapshots; vm.dump says why not */
 	uv_timer_init(d->loop, &d->reap_timer);
 	uv_timer_init(d->loop, &d->drain_timer);
 	d->reap_timer.data = d->drain_timer.data = d;
@@ -348,6 +395,7 @@ int main(int argc, char **argv)
 		socket_path ? socket_path : "systemd's sockets");
 	uv_run(d->loop, UV_RUN_DEFAULT);
 	r = uv_loop_close(d->loop);
+	dumps_close(d);
 	free(d->socket_path);
 	if (r < 0) {
 		fprintf(stderr, "ktbpfd: loop closed with handles open: %s\n", uv_strerror(r));

@@ -150,12 +150,111 @@ static void m_vm_snapshot(struct ktbpf_peer_req *req, void *userdata)
 	vm_snapshot_request(vm, req, mode);
 }
 
-/* The failure-dump store is not built yet: its methods say so. */
-static void m_not_yet(struct ktbpf_peer_req *req, void *userdata)
+/* Parse params.freeze (default prefer); false after answering an error. */
+static bool req_freeze(struct ktbpf_peer_req *req, enum freeze_mode *mode)
 {
-	ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
-			     "%s is not implemented by this ktbpfd yet (the dump store is to come)",
-			     ktbpf_peer_req_method(req));
+	const char *f = json_string_value(json_object_get(ktbpf_peer_req_params(req), "freeze"));
+
+	if (!f || !strcmp(f, "prefer"))
+		*mode = FREEZE_PREFER;
+	else if (!strcmp(f, "require"))
+		*mode = FREEZE_REQUIRE;
+	else if (!strcmp(f, "never"))
+		*mode = FREEZE_NEVER;
+	else {
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INVALID_PARAMS,
+				     json_pack("{s:s}", "param", "freeze"),
+				     "freeze must be require, prefer or never, not '%s'", f);
+		return false;
+	}
+	return true;
+}
+
+/* A VM with a kernel; or an answered error and false. */
+static bool req_kernel(struct ktbpf_peer_req *req, struct vm *vm)
+{
+	bool retry = vm->state != VM_FAILED;
+
+	if (vm->kernel)
+		return true;
+	ktbpf_peer_req_error(req, KTBPF_JSONRPC_KERNEL_NOT_READY,
+			     json_pack("{s:b, s:s}", "retry", retry, "reason", vm->reason),
+			     "vm '%s': kernel not discovered%s: %s", vm->name, retry ? " yet" : "",
+			     vm->reason);
+	return false;
+}
+
+/* vm.dump: a snapshot round (a detached VM's walks live, its VMM being gone) that is stored. */
+static void m_vm_dump(struct ktbpf_peer_req *req, void *userdata)
+{
+	json_t *params = ktbpf_peer_req_params(req);
+	enum freeze_mode mode;
+	struct vm *vm;
+	json_t *dump;
+
+	if (!req_freeze(req, &mode) || refuse_draining(req, req_conn(req)->d) ||
+	    !(vm = req_vm(req)) || !req_kernel(req, vm))
+		return;
+	if (!req_conn(req)->d->dumps) {
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
+				     "ktbpfd has no dump store (its state directory %s could not "
+				     "be opened; see its log)",
+				     req_conn(req)->d->set.state_dir);
+		return;
+	}
+	dump = json_pack("{s:O?, s:O?}", "reason", json_object_get(params, "reason"), "test",
+			 json_object_get(params, "test"));
+	if (!dump) {
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
+		return;
+	}
+	vm_dump_request(vm, req, mode, dump);
+}
+
+static void m_dump_list(struct ktbpf_peer_req *req, void *userdata)
+{
+	struct conn *c = req_conn(req);
+	json_t *params = ktbpf_peer_req_params(req);
+	json_t *a = dumps_list(c->d, c->uid, json_string_value(json_object_get(params, "vm")),
+			       (size_t)json_integer_value(json_object_get(params, "limit")));
+
+	ktbpf_peer_req_result(req, a ? json_pack("{s:o}", "dumps", a) : NULL);
+}
+
+static bool dump_error(struct ktbpf_peer_req *req, int r, const char *id)
+{
+	struct conn *c = req_conn(req);
+
+	if (r == -ENOENT)
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_DUMP_UNKNOWN,
+				     json_pack("{s:s}", "dump", id), "no dump '%s'", id);
+	else if (r == -EPERM)
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_NOT_PERMITTED, NULL,
+				     "dump '%s' belongs to another uid (uid %u may see its own)",
+				     id, (unsigned)c->uid);
+	else if (r < 0)
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
+				     "dump '%s' could not be read back (see ktbpfd's log)", id);
+	return r < 0;
+}
+
+static void m_dump_get(struct ktbpf_peer_req *req, void *userdata)
+{
+	struct conn *c = req_conn(req);
+	const char *id = json_string_value(json_object_get(ktbpf_peer_req_params(req), "dump"));
+	json_t *doc = NULL;
+
+	if (!dump_error(req, dumps_get(c->d, c->uid, id, &doc), id))
+		ktbpf_peer_req_result(req, doc);
+}
+
+static void m_dump_delete(struct ktbpf_peer_req *req, void *userdata)
+{
+	struct conn *c = req_conn(req);
+	const char *id = json_string_value(json_object_get(ktbpf_peer_req_params(req), "dump"));
+
+	if (!dump_error(req, dumps_delete(c->d, c->uid, id), id))
+		ktbpf_peer_req_result(req, json_object());
 }
 
 void m_vm_register(struct ktbpf_peer_req *req, void *userdata); /* register.c */
@@ -186,10 +285,10 @@ const struct ktbpf_peer_method ktbpfd_methods[] = {
 	{"vm.list", NULL, 0, m_vm_list},
 	{"vm.status", p_vm, 0, m_vm_status},
 	{"vm.snapshot", p_snapshot, 0, m_vm_snapshot},
-	{"vm.dump", p_dump, 0, m_not_yet},
-	{"dump.list", p_dump_list, 0, m_not_yet},
-	{"dump.get", p_dump_id, 0, m_not_yet},
-	{"dump.delete", p_dump_id, 0, m_not_yet},
+	{"vm.dump", p_dump, 0, m_vm_dump},
+	{"dump.list", p_dump_list, 0, m_dump_list},
+	{"dump.get", p_dump_id, 0, m_dump_get},
+	{"dump.delete", p_dump_id, 0, m_dump_delete},
 	{"metrics.get", NULL, 0, m_metrics_get},
 };
 const size_t ktbpfd_nr_methods = sizeof(ktbpfd_methods) / sizeof(ktbpfd_methods[0]);

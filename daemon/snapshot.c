@@ -25,8 +25,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ktbpf/codec.h"
+#include "ktbpf/dump.h"
 #include "daemon-internal.h"
 
 /* Walks retried at once when the guest changed under them (a running guest only). */
@@ -35,7 +37,7 @@
 static void round_start(struct vm *vm);
 
 static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum freeze_mode mode,
-			snapshot_cb cb, void *ud)
+			snapshot_cb cb, void *ud, json_t *dump)
 {
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 4;
@@ -46,7 +48,7 @@ static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum free
 		w->v = v;
 		w->cap = cap;
 	}
-	w->v[w->n++] = (struct waiter){req, mode, cb, ud};
+	w->v[w->n++] = (struct waiter){req, mode, cb, ud, dump};
 	return 0;
 }
 
@@ -97,6 +99,48 @@ static void answer_error(struct waiters *w, size_t i, int code, json_t *data, co
 	}
 	ktbpf_peer_req_error(w->v[i].req, code, data, "%s", msg);
 	w->v[i].req = NULL;
+	json_decref(w->v[i].dump);
+	w->v[i].dump = NULL;
+}
+
+/* vm.dump's waiter: the walk's result becomes a stored dump, answered with its DumpInfo. */
+static void answer_dump(struct vm *vm, struct waiter *wt, json_t *result)
+{
+	struct ktbpf_err err = {0};
+	struct timespec ts;
+	struct tm tm;
+	char when[48];
+	json_t *doc, *info;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(when + strlen(when), sizeof(when) - strlen(when), ".%06ldZ", ts.tv_nsec / 1000);
+	doc = json_pack("{s:s, s:i, s:s, s:s, s:o, s:I, s:s, s:I, s:O?, s:O?, s:b, s:{s:s, s:b, "
+			"s:s?}, s:b, s:O}",
+			"schema", KTBPF_DUMP_SCHEMA, "version", KTBPF_DUMP_VERSION, "vm", vm->name,
+			"vm_id", vm->id, "labels",
+			vm->labels ? json_incref(vm->labels) : json_object(), "uid",
+			(json_int_t)vm->uid, "time", when, "time_unix_ns",
+			(json_int_t)ts.tv_sec * 1000000000 + ts.tv_nsec, "reason",
+			json_object_get(wt->dump, "reason"), "test",
+			json_object_get(wt->dump, "test"), "frozen", vm->frozen, "freeze", "mode",
+			wt->mode == FREEZE_REQUIRE  ? "require"
+			: wt->mode == FREEZE_PREFER ? "prefer"
+						    : "never",
+			"frozen", vm->frozen, "why", vm->frozen ? NULL : vm->freeze_why, "detached",
+			vm->owner == NULL, "snapshot", result);
+	info = doc ? dumps_write(vm->d, vm, doc, &err) : NULL;
+	if (info)
+		ktbpf_peer_req_result(wt->req, info);
+	else
+		ktbpf_peer_req_error(wt->req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
+				     "vm '%s': dump not stored: %s", vm->name,
+				     doc ? err.msg : "out of memory");
+	json_decref(doc);
+	wt->req = NULL;
+	json_decref(wt->dump);
+	wt->dump = NULL;
 }
 
 static void round_end(struct vm *vm)
@@ -107,6 +151,7 @@ static void round_end(struct vm *vm)
 	vm->cur.n = 0;
 	vm->frozen = false;
 	vm->freeze_ns = 0;
+	vm->freeze_why[0] = '\0';
 	if (vm->reset_pending)
 		vm_reset(vm);
 	if (!next.n)
@@ -156,7 +201,7 @@ static void walk_done(uv_work_t *w, int status)
 	struct daemon *d = vm->d;
 	enum ktbpf_err_class cls = ktbpf_err_class(vm->walk_r);
 	json_t *result = NULL, *data = NULL;
-	char msg[KTBPF_ERR_MSG_MAX + 64];
+	char msg[KTBPF_ERR_MSG_MAX + 64] = "out of memory for a snapshot answer";
 
 	d->works--;
 	if (vm->frozen)
@@ -186,9 +231,11 @@ static void walk_done(uv_work_t *w, int status)
 		}
 		if (!vm->cur.v[i].req)
 			continue;
-		if (result)
+		if (result && vm->cur.v[i].dump)
+			answer_dump(vm, &vm->cur.v[i], result);
+		else if (result)
 			ktbpf_peer_req_result(vm->cur.v[i].req, json_incref(result));
-		else if (vm->walk_r == -ENOMEM)
+		else if (vm->walk_r == -ENOMEM || vm->walk_r == 0)
 			answer_error(&vm->cur, i, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, msg);
 		else
 			answer_error(&vm->cur, i, KTBPF_JSONRPC_GUEST_MEMORY, json_incref(data),
@@ -232,6 +279,7 @@ static void freeze_settled(struct vm *vm, bool frozen, const char *why)
 
 	uv_timer_stop(&vm->freeze_timer);
 	vm->frozen = frozen;
+	snprintf(vm->freeze_why, sizeof(vm->freeze_why), "%s", frozen ? "" : why ? why : "");
 	if (frozen) {
 		vm->freeze_ns = now_ns() - vm->freeze_t0;
 		vm->d->frozen_vms++;
@@ -314,6 +362,8 @@ static void round_start(struct vm *vm)
 	vm->round = ROUND_FREEZING;
 	vm->freeze_t0 = now_ns();
 	if (vm->round_mode == FREEZE_NEVER) {
+		snprintf(vm->freeze_why, sizeof(vm->freeze_why),
+			 "no freeze was asked (freeze=never)");
 		walk_start(vm);
 		return;
 	}
@@ -349,18 +399,24 @@ static bool joins(const struct vm *vm, enum freeze_mode mode)
 	return vm->frozen || mode != FREEZE_REQUIRE;
 }
 
-void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode)
+void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode, json_t *dump)
 {
 	struct waiters *w = vm->round == ROUND_IDLE ? &vm->cur
 			    : joins(vm, mode)	    ? &vm->cur
 						    : &vm->next;
 
-	if (waiters_push(w, req, mode, NULL, NULL) < 0) {
+	if (waiters_push(w, req, mode, NULL, NULL, dump) < 0) {
+		json_decref(dump);
 		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
 		return;
 	}
 	if (vm->round == ROUND_IDLE)
 		round_start(vm);
+}
+
+void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode)
+{
+	vm_dump_request(vm, req, mode, NULL);
 }
 
 int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud)
@@ -369,7 +425,7 @@ int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, v
 			    : joins(vm, mode)	    ? &vm->cur
 						    : &vm->next;
 
-	if (waiters_push(w, NULL, mode, cb, ud) < 0)
+	if (waiters_push(w, NULL, mode, cb, ud, NULL) < 0)
 		return -ENOMEM;
 	if (vm->round == ROUND_IDLE)
 		round_start(vm);

@@ -36,6 +36,7 @@ void daemon_start(struct daemon_proc *dp, const char *const *args)
 {
 	const char *bin = getenv("KTBPFD");
 	const char *argv[32] = {"ktbpfd", "--socket"};
+	static char state[96];
 	int i, n = 2, fd = -1;
 
 	cr_assert_not_null(bin, "KTBPFD (path of the ktbpfd binary) is not set");
@@ -45,6 +46,10 @@ void daemon_start(struct daemon_proc *dp, const char *const *args)
 	snprintf(dp->sock, sizeof(dp->sock), "%s/sock", dp->dir);
 	snprintf(dp->log, sizeof(dp->log), "%s/log", dp->dir);
 	argv[n++] = dp->sock;
+	/* Never the system's /var/lib/ktbpfd: a state dir per daemon (args may name another). */
+	snprintf(state, sizeof(state), "%s/state", dp->dir);
+	argv[n++] = "--state-dir";
+	argv[n++] = state;
 	for (i = 0; args && args[i]; i++)
 		argv[n++] = args[i];
 	dp->pid = fork();

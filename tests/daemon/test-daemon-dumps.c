@@ -1,0 +1,308 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfd's failure-dump store, on the real binary with a temporary socket and
+ * state directory: vm.dump of a live and of a detached VM, dump.list /
+ * dump.get / dump.delete, dumps that survive a restart, unfinished .# files
+ * removed at start, retention by size and age, and another uid refused.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon-client.h"
+#include "kit-guest.h"
+
+static struct daemon_proc dp;
+
+static json_t *result(json_t *resp)
+{
+	return json_object_get(resp, "result");
+}
+
+static const char *rstr(const json_t *resp, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(resp, "result"), key));
+}
+
+static void register_ready(struct client *c, struct kit_guest *g)
+{
+	int fd = memfd_with(g->im->buf, g->im->size);
+	char params[512];
+	json_t *r;
+
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"g1\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":false,"
+		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
+		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	json_decref(r);
+	close(fd);
+	r = wait_state(c, "vm-1", "ready", 5000);
+	cr_assert_str_eq(rstr(r, "state"), "ready", "%s", json_dumps(r, 0));
+	json_decref(r);
+}
+
+/* vm.dump of vm-1; returns the new dump's id (static buffer). */
+static const char *take_dump(struct client *c, const char *reason)
+{
+	static char id[64];
+	char params[256];
+	json_t *r;
+
+	snprintf(params, sizeof(params), "{\"vm\":\"vm-1\",\"reason\":\"%s\",\"test\":\"t/one\"}",
+		 reason);
+	r = client_call(c, "vm.dump", params, NULL, 0);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	cr_assert_str_eq(rstr(r, "reason"), reason);
+	snprintf(id, sizeof(id), "%s", rstr(r, "dump"));
+	json_decref(r);
+	return id;
+}
+
+static json_t *get(struct client *c, const char *id)
+{
+	char params[128];
+
+	snprintf(params, sizeof(params), "{\"dump\":\"%s\"}", id);
+	return client_call(c, "dump.get", params, NULL, 0);
+}
+
+static json_t *list(struct client *c)
+{
+	json_t *r = client_call(c, "dump.list", NULL, NULL, 0);
+
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	return r;
+}
+
+static size_t nr_listed(struct client *c)
+{
+	json_t *r = list(c);
+	size_t n = json_array_size(json_object_get(result(r), "dumps"));
+
+	json_decref(r);
+	return n;
+}
+
+Test(dumps, live_vm_dump_is_stored_listed_read_back_and_deleted)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	json_t *r, *snap, *doc;
+	char id[64];
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_ready(c, g);
+	snprintf(id, sizeof(id), "%s", take_dump(c, "assert failed"));
+	r = list(c);
+	cr_assert_eq(json_array_size(json_object_get(result(r), "dumps")), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(result(r), "dumps"), 0), "test")),
+			 "t/one");
+	json_decref(r);
+	doc = get(c, id);
+	cr_assert_eq(resp_code(doc), 0, "%s", json_dumps(doc, 0));
+	cr_assert_str_eq(rstr(doc, "schema"), "ktbpf.failure-dump");
+	cr_assert(json_is_false(json_object_get(result(doc), "detached")));
+	cr_assert(json_is_false(json_object_get(result(doc), "frozen")));
+	cr_assert_gt(json_integer_value(json_object_get(result(doc), "compressed_size")), 0);
+	/* the stored snapshot has what vm.snapshot answers: the same programs */
+	snap = client_call(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"never\"}", NULL, 0);
+	cr_assert_gt(json_array_size(json_object_get(result(snap), "progs")), 0);
+	cr_assert_eq(
+		json_array_size(json_object_get(json_object_get(result(doc), "snapshot"), "progs")),
+		json_array_size(json_object_get(result(snap), "progs")));
+	json_decref(snap);
+	json_decref(doc);
+	r = client_call(c, "dump.delete", "{\"dump\":\"nonesuch\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), -32006);
+	json_decref(r);
+	{
+		char params[128];
+
+		snprintf(params, sizeof(params), "{\"dump\":\"%s\"}", id);
+		r = client_call(c, "dump.delete", params, NULL, 0);
+		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+		json_decref(r);
+	}
+	cr_assert_eq(nr_listed(c), 0);
+	r = get(c, id);
+	cr_assert_eq(resp_code(r), -32006);
+	json_decref(r);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(dumps, detached_vm_dump_walks_unfrozen_and_says_its_vmm_is_gone)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *vmm, *c;
+	json_t *doc, *fr;
+	char id[64];
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	c = client_new(&dp);
+	register_ready(vmm, g);
+	client_free(vmm); /* the VMM dies */
+	for (int i = 0; i < 100; i++) {
+		json_t *st = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
+		bool det = !strcmp(rstr(st, "state") ? rstr(st, "state") : "", "detached");
+
+		json_decref(st);
+		if (det)
+			break;
+		usleep(10000);
+	}
+	snprintf(id, sizeof(id), "%s", take_dump(c, "guest died"));
+	doc = get(c, id);
+	cr_assert_eq(resp_code(doc), 0, "%s", json_dumps(doc, 0));
+	cr_assert(json_is_true(json_object_get(result(doc), "detached")));
+	fr = json_object_get(result(doc), "freeze");
+	cr_assert(json_is_false(json_object_get(fr, "frozen")));
+	cr_assert_not_null(strstr(json_string_value(json_object_get(fr, "why")), "detached"), "%s",
+			   json_dumps(fr, 0));
+	cr_assert_gt(
+		json_array_size(json_object_get(json_object_get(result(doc), "snapshot"), "progs")),
+		0);
+	json_decref(doc);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(dumps, dumps_survive_a_restart_and_unfinished_files_are_removed)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char state[] = "/tmp/ktbpfd-state-XXXXXX", tmp[128], id[64];
+	const char *args[] = {"--state-dir", state, NULL};
+	struct client *c;
+	json_t *before, *after, *r;
+	int fd;
+
+	cr_assert_not_null(mkdtemp(state));
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	register_ready(c, g);
+	snprintf(id, sizeof(id), "%s", take_dump(c, "before restart"));
+	before = get(c, id);
+	cr_assert_eq(resp_code(before), 0);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+
+	/* a write the previous daemon never finished */
+	snprintf(tmp, sizeof(tmp), "%s/dumps/.#dump.1-vm-1-0.json.gz", state);
+	fd = open(tmp, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "\x1f\x8b", 2), 2);
+	close(fd);
+
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	cr_assert_eq(access(tmp, F_OK), -1, "the unfinished .# file is still there");
+	r = list(c);
+	cr_assert_eq(json_array_size(json_object_get(result(r), "dumps")), 1);
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(result(r), "dumps"), 0), "dump")),
+			 id);
+	json_decref(r);
+	after = get(c, id);
+	cr_assert(json_equal(result(before), result(after)), "before %s\nafter %s",
+		  json_dumps(result(before), 0), json_dumps(result(after), 0));
+	json_decref(before);
+	json_decref(after);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(dumps, retention_by_size_keeps_the_newest_and_by_age_deletes_old_ones)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char state[] = "/tmp/ktbpfd-state-XXXXXX", last[64];
+	const char *small[] = {"--state-dir", state, "--dump-max-use", "1", NULL};
+	const char *aged[] = {"--state-dir", state, "--dump-max-age-s", "1", NULL};
+	struct client *c;
+	json_t *r;
+
+	cr_assert_not_null(mkdtemp(state));
+	daemon_start(&dp, small);
+	c = client_new(&dp);
+	register_ready(c, g);
+	take_dump(c, "one");
+	take_dump(c, "two");
+	snprintf(last, sizeof(last), "%s", take_dump(c, "three"));
+	r = list(c);
+	cr_assert_eq(json_array_size(json_object_get(result(r), "dumps")), 1, "%s",
+		     json_dumps(r, 0));
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(result(r), "dumps"), 0), "dump")),
+			 last);
+	json_decref(r);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+
+	sleep(2);
+	daemon_start(&dp, aged);
+	c = client_new(&dp);
+	cr_assert_eq(nr_listed(c), 0, "a dump older than --dump-max-age-s is still listed");
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(dumps, another_uid_neither_lists_nor_reads_nor_deletes_a_dump)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	static char id[64];
+	pid_t pid;
+	int st;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to connect as another uid");
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_ready(c, g);
+	snprintf(id, sizeof(id), "%s", take_dump(c, "mine"));
+	pid = fork();
+	if (pid == 0) {
+		struct client *o;
+		char params[128];
+		json_t *r;
+		int bad = 0;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(10);
+		o = client_new(&dp);
+		r = client_call(o, "dump.list", NULL, NULL, 0);
+		bad |= json_array_size(json_object_get(result(r), "dumps")) != 0;
+		json_decref(r);
+		snprintf(params, sizeof(params), "{\"dump\":\"%s\"}", id);
+		r = client_call(o, "dump.get", params, NULL, 0);
+		bad |= (resp_code(r) != -32001) << 1;
+		json_decref(r);
+		r = client_call(o, "dump.delete", params, NULL, 0);
+		bad |= (resp_code(r) != -32001) << 2;
+		json_decref(r);
+		r = client_call(o, "vm.dump", "{\"vm\":\"vm-1\"}", NULL, 0);
+		bad |= (resp_code(r) != -32001) << 3;
+		json_decref(r);
+		_exit(bad);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "other uid: status %d", st);
+	cr_assert_eq(nr_listed(c), 1);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
