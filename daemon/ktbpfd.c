@@ -43,6 +43,8 @@ static void usage(FILE *out)
 	      "  --max-pending N            requests served at once per connection (default 64)\n"
 	      "  --max-vms N                (default 1024)\n"
 	      "  --max-regions N            regions per VM, 1..64 (default 64)\n"
+	      "  --max-out BYTES            answers queued for a slow reader before it is\n"
+	      "                             disconnected (default 16 MiB)\n"
 	      "  --state-dir DIR            failure dumps go in DIR/dumps (default\n"
 	      "                             $STATE_DIRECTORY, else /var/lib/ktbpfd)\n"
 	      "  --dump-max-use BYTES       keep at most BYTES of dumps, oldest deleted first\n"
@@ -73,7 +75,8 @@ enum {
 	OPT_DUMP_KEEP_FREE,
 	OPT_DUMP_MAX_AGE,
 	OPT_TEXTFILE,
-	OPT_INTERVAL
+	OPT_INTERVAL,
+	OPT_MAX_OUT
 };
 
 static const struct option longopts[] = {
@@ -92,6 +95,7 @@ static const struct option longopts[] = {
 	{"dump-max-age-s", required_argument, NULL, OPT_DUMP_MAX_AGE},
 	{"metrics-textfile", required_argument, NULL, OPT_TEXTFILE},
 	{"metrics-interval", required_argument, NULL, OPT_INTERVAL},
+	{"max-out", required_argument, NULL, OPT_MAX_OUT},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -210,6 +214,9 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 			break;
 		case OPT_VMS:
 			s->max_vms = (unsigned)v;
+			break;
+		case OPT_MAX_OUT:
+			s->max_out = v;
 			break;
 		case OPT_INTERVAL:
 			s->metrics_interval_ms = v * 1000;
