@@ -380,10 +380,12 @@ int main(int argc, char **argv)
 	d->next_vm_id = 1;
 	list_init(&d->conns);
 	list_init(&d->vms);
+	/* The store is indexed (and cleaned) before the first client can ask for it; without one
+	 * ktbpfd still serves snapshots and vm.dump says why not. */
+	dumps_open(d);
 	r = socket_path ? listen_path(d, socket_path) : listen_systemd(d);
 	if (r < 0)
 		return 1;
-	dumps_open(d); /* without a store ktbpfd still serves snapshots; vm.dump says why not */
 	uv_timer_init(d->loop, &d->reap_timer);
 	uv_timer_init(d->loop, &d->drain_timer);
 	d->reap_timer.data = d->drain_timer.data = d;

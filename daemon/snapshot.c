@@ -180,6 +180,7 @@ static void walk_work(uv_work_t *w)
 		struct ktbpf_err e = {0};
 
 		ktbpf_scx_uei_read(vm->kernel, vm->snap, &e);
+		ktbpf_scx_exit_symbolize(vm->kernel, vm->snap);
 	}
 }
 

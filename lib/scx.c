@@ -102,6 +102,8 @@ void scx_offsets_resolve(const struct btf *btf, struct ktbpf_scx_offsets *o)
 
 	memset(o, 0, sizeof(*o));
 	o->ops_flags = member(btf, "sched_ext_ops", "flags");
+	o->prog_bpf_func = member(btf, "bpf_prog", "bpf_func");
+	o->prog_jited_len = member(btf, "bpf_prog", "jited_len");
 	o->sch_exit_kind = member(btf, "scx_sched", "exit_kind");
 	o->sch_exit_info = member(btf, "scx_sched", "exit_info");
 	o->sch_bypass_depth = member(btf, "scx_sched", "bypass_depth");
@@ -487,12 +489,47 @@ int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
 	return 0;
 }
 
+/*
+ * The struct_ops program whose JIT image (bpf_prog.bpf_func, jited_len:
+ * include/linux/bpf.h) holds addr, as "bpf:NAME+0xoff". Images are read
+ * from the snapshot's programs, two reads each, at most KTBPF_SCX_BT_LEN x
+ * nr_progs; a program that cannot be read is skipped.
+ */
+static bool name_bpf(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s, uint64_t addr,
+		     char *buf, size_t size)
+{
+	const struct ktbpf_scx_offsets *o = &ktbpf_kernel_offsets(k)->st.scx;
+	struct ktbpf_err e;
+	size_t i;
+
+	if (!s->walker || o->prog_bpf_func == KTBPF_OFFSET_NONE ||
+	    o->prog_jited_len == KTBPF_OFFSET_NONE)
+		return false;
+	for (i = 0; i < s->nr_progs; i++) {
+		const struct ktbpf_prog *p = &s->progs[i];
+		uint64_t func;
+		uint32_t len;
+
+		err_reset(&e);
+		if (ktbpf_xlate_read_u64(s->walker->x, p->kva + o->prog_bpf_func, &func, &e) < 0 ||
+		    ktbpf_xlate_read_u32(s->walker->x, p->kva + o->prog_jited_len, &len, &e) < 0)
+			continue;
+		if (func && addr >= func && addr - func < len) {
+			snprintf(buf, size, "bpf:%s+0x%llx", p->name,
+				 (unsigned long long)(addr - func));
+			return true;
+		}
+	}
+	return false;
+}
+
 void ktbpf_scx_exit_symbolize(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s)
 {
 	struct ktbpf_scx_exit *x = &s->scx.exit;
 	uint32_t i;
 
 	for (i = 0; i < x->bt_len && i < KTBPF_SCX_BT_LEN; i++)
-		if (ktbpf_kernel_symbolize(k, x->bt[i], x->bt_sym[i], sizeof(x->bt_sym[i])) < 0)
+		if (!name_bpf(k, s, x->bt[i], x->bt_sym[i], sizeof(x->bt_sym[i])) &&
+		    ktbpf_kernel_symbolize(k, x->bt[i], x->bt_sym[i], sizeof(x->bt_sym[i])) < 0)
 			x->bt_sym[i][0] = '\0';
 }

@@ -609,6 +609,7 @@ static int run(struct opts *o, struct ctx *c)
 	/* Why the scheduler exited, from its own uei once the kernel freed its record;
 	 * a failure is in the snapshot's diagnostics. */
 	ktbpf_scx_uei_read(c->k, c->snap, &err);
+	ktbpf_scx_exit_symbolize(c->k, c->snap); /* BPF programs only: symbols are not kept */
 	qsort(c->times, o->repeat, sizeof(*c->times), cmp_u64);
 	return -1;
 }

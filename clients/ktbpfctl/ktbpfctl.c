@@ -32,6 +32,8 @@ static const struct command commands[] = {
 	{"snapshot", ktbpfctl_snapshot,
 	 "a registered VM's struct_ops programs, as inspect (ktbpfd)"},
 	{"metrics", ktbpfctl_metrics, "every VM's programs in the Prometheus text format (ktbpfd)"},
+	{"dump", ktbpfctl_dump, "take a failure dump of a VM now and print it (ktbpfd)"},
+	{"dumps", ktbpfctl_dumps, "the stored failure dumps: list, info, export, rm (ktbpfd)"},
 };
 
 static void usage(FILE *out)

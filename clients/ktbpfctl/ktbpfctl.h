@@ -64,6 +64,10 @@ int ktbpfctl_status(int argc, char **argv);
 int ktbpfctl_snapshot(int argc, char **argv);
 void ktbpfctl_daemon_usage(const char *cmd, FILE *out);
 
+/* dump-cmds.c: take a failure dump now; the dump store (list, info, export, rm). */
+int ktbpfctl_dump(int argc, char **argv);
+int ktbpfctl_dumps(int argc, char **argv);
+
 /* metrics-cmd.c: ktbpfd's metrics.get as Prometheus text. */
 int ktbpfctl_metrics(int argc, char **argv);
 

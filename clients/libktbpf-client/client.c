@@ -475,3 +475,46 @@ EXPORT int ktbpf_client_snapshot(struct ktbpf_client *c, const char *vm, const c
 		json_object_set_new(params, "freeze", json_string(freeze));
 	return ktbpf_client_call(c, "vm.snapshot", params, NULL, 0, ret, err);
 }
+
+EXPORT int ktbpf_client_dump(struct ktbpf_client *c, const char *vm, const char *freeze,
+			     const char *reason, const char *test, json_t **ret,
+			     struct ktbpf_err *err)
+{
+	json_t *params = json_pack("{s:s}", "vm", vm);
+
+	if (params && freeze)
+		json_object_set_new(params, "freeze", json_string(freeze));
+	if (params && reason)
+		json_object_set_new(params, "reason", json_string(reason));
+	if (params && test)
+		json_object_set_new(params, "test", json_string(test));
+	return ktbpf_client_call(c, "vm.dump", params, NULL, 0, ret, err);
+}
+
+EXPORT int ktbpf_client_dump_list(struct ktbpf_client *c, const char *vm, unsigned int limit,
+				  json_t **ret, struct ktbpf_err *err)
+{
+	json_t *params = json_object();
+
+	if (params && vm)
+		json_object_set_new(params, "vm", json_string(vm));
+	if (params && limit)
+		json_object_set_new(params, "limit", json_integer(limit));
+	return ktbpf_client_call(c, "dump.list", params, NULL, 0, ret, err);
+}
+
+EXPORT int ktbpf_client_dump_get(struct ktbpf_client *c, const char *id, json_t **ret,
+				 struct ktbpf_err *err)
+{
+	return ktbpf_client_call(c, "dump.get", json_pack("{s:s}", "dump", id), NULL, 0, ret, err);
+}
+
+EXPORT int ktbpf_client_dump_delete(struct ktbpf_client *c, const char *id, struct ktbpf_err *err)
+{
+	json_t *res = NULL;
+	int r = ktbpf_client_call(c, "dump.delete", json_pack("{s:s}", "dump", id), NULL, 0, &res,
+				  err);
+
+	json_decref(res);
+	return r;
+}

@@ -306,3 +306,99 @@ Test(dumps, another_uid_neither_lists_nor_reads_nor_deletes_a_dump)
 	cr_assert_eq(daemon_stop(&dp), 0);
 	kit_guest_free(g);
 }
+
+/* Run `ktbpfctl ARGS --socket SOCK`; its stdout (malloc'd) and exit status. */
+static char *ctl(const char *args, int *ret_status)
+{
+	char cmd[1024], *out = calloc(1, 1 << 20);
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s --socket '%s'", getenv("KTBPFCTL"), args, dp.sock);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (n < (1 << 20) - 1) {
+		size_t r = fread(out + n, 1, (1 << 20) - 1 - n, p);
+
+		if (!r)
+			break;
+		n += r;
+	}
+	*ret_status = WEXITSTATUS(pclose(p));
+	return out;
+}
+
+Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char args[512], id[64], path[128];
+	struct client *c;
+	json_t *doc, *exp;
+	char *out;
+	int st;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_ready(c, g);
+
+	out = ctl("dump g1 --reason 'stall seen' --test sched/t1", &st);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert_not_null(strstr(out, "reason        stall seen"), "%s", out);
+	cr_assert_not_null(strstr(out, "frozen        no"), "%s", out);
+	cr_assert_not_null(strstr(out, "struct_ops programs:"), "%s", out);
+	free(out);
+
+	out = ctl("dump g1 --json --test sched/t2", &st);
+	cr_assert_eq(st, 0, "%s", out);
+	doc = json_loads(out, 0, NULL);
+	cr_assert_not_null(doc, "%s", out);
+	cr_assert_str_eq(json_string_value(json_object_get(doc, "schema")), "ktbpf.failure-dump");
+	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(doc, "dump")));
+	free(out);
+
+	out = ctl("dumps list", &st);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert_not_null(strstr(out, "ID"), "%s", out);
+	cr_assert_not_null(strstr(out, "sched/t1"), "%s", out);
+	cr_assert_not_null(strstr(out, id), "%s", out);
+	free(out);
+
+	snprintf(args, sizeof(args), "dumps info %s", id);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert_not_null(strstr(out, "test          sched/t2"), "%s", out);
+	free(out);
+
+	snprintf(path, sizeof(path), "%s/export.json", dp.dir);
+	snprintf(args, sizeof(args), "dumps export %s -o '%s'", id, path);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 0, "%s", out);
+	free(out);
+	exp = json_load_file(path, 0, NULL);
+	cr_assert_not_null(exp);
+	cr_assert(json_equal(exp, doc), "export differs from dump --json");
+	json_decref(exp);
+	json_decref(doc);
+
+	snprintf(args, sizeof(args), "dumps rm %s", id);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 0, "%s", out);
+	free(out);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 1, "rm of a removed dump: status %d", st);
+	free(out);
+	snprintf(args, sizeof(args), "dumps info %s", id);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 1);
+	free(out);
+	out = ctl("dumps list --json", &st);
+	cr_assert_eq(st, 0);
+	doc = json_loads(out, 0, NULL);
+	cr_assert_eq(json_array_size(json_object_get(doc, "dumps")), 1, "%s", out);
+	json_decref(doc);
+	free(out);
+
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}

@@ -524,6 +524,7 @@ static uint64_t scx_exit_info(struct kit_guest *g)
 	kit_wbytes(g->im, spa, KIT_SCX_EXIT_DUMP, sizeof(KIT_SCX_EXIT_DUMP));
 	kit_w64(g->im, pa + o->ei_dump, s);
 	kit_kernel_kmalloc(g->kk, 64 * 8, &bt, &btpa);
+	g->scx_bt_kva = bt;
 	kit_kernel_add_symbol_type(g->kk, KIT_SCX_EXIT_BT_FUNC, 't', 0x100, 16, &s, &spa);
 	for (i = 0; i < KIT_SCX_EXIT_BT_LEN; i++) {
 		g->scx_bt[i] = s + 0x10 * i;

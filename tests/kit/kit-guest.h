@@ -198,6 +198,7 @@ struct kit_guest {
 	uint64_t scx_exit_info_kva; /* struct scx_exit_info, 0 when none */
 	uint64_t scx_pcpu;	    /* scx_sched.pcpu's template (KIT_SCX_ROOT), 0 if none */
 	uint64_t scx_bt[KIT_SCX_EXIT_BT_LEN]; /* the exit record's backtrace */
+	uint64_t scx_bt_kva;		      /* where it is (64 entries of room) */
 	uint64_t st_ops_kva[4];		      /* struct bpf_struct_ops per interface */
 	enum kit_iface st_ops_iface[4];
 	uint32_t nr_st_ops;

@@ -570,3 +570,26 @@ Test(scx, exit_backtrace_without_symbols_stays_addresses)
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
+
+/* An address in a program's JIT image is named after the program, symbols kept or not. */
+Test(scx, exit_backtrace_in_a_jit_image_names_the_program)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct ktbpf_scx_offsets *o = &ktbpf_kernel_offsets(kit_guest_kernel(g))->st.scx;
+	const struct kit_guest_prog *p = &g->progs[0];
+	struct ktbpf_snapshot *s;
+	char want[64];
+
+	cr_assert_neq(o->prog_bpf_func, KTBPF_OFFSET_NONE);
+	kit_kernel_w64(g->kk, p->kva + o->prog_bpf_func, 0xffffffffa0001000ull);
+	kit_kernel_w32(g->kk, p->kva + o->prog_jited_len, 0x200);
+	kit_kernel_w64(g->kk, g->scx_bt_kva + 8, 0xffffffffa0001040ull);
+	kit_kernel_w64(g->kk, g->scx_bt_kva + 16, 0xffffffffa0001200ull); /* just past it */
+	s = walk(g);
+	ktbpf_scx_exit_symbolize(kit_guest_kernel(g), s);
+	snprintf(want, sizeof(want), "bpf:%s+0x40", p->name);
+	cr_assert_str_eq(s->scx.exit.bt_sym[1], want);
+	cr_assert_str_eq(s->scx.exit.bt_sym[2], "", "past the image: no program, no symbols kept");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}

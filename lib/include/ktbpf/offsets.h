@@ -41,6 +41,9 @@ struct btf;
  */
 struct ktbpf_scx_offsets {
 	uint32_t ops_flags; /* sched_ext_ops.flags (u64) */
+	/* struct bpf_prog: a program's JIT image, to name backtrace addresses in it */
+	uint32_t prog_bpf_func;	 /* bpf_func (the image's entry) */
+	uint32_t prog_jited_len; /* u32 */
 	/* struct scx_sched (6.16+) */
 	uint32_t sch_exit_kind;	       /* atomic_t */
 	uint32_t sch_exit_info;	       /* struct scx_exit_info * */

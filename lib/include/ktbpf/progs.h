@@ -326,10 +326,12 @@ int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
 		       struct ktbpf_err *err);
 
 /*
- * Name the kernel exit record's backtrace (s->scx.exit.bt) with the guest's
- * symbols ("func+0x1c" in bt_sym; "" where no symbol is at or below): needs
- * the kernel discovered with hints->keep_symbols, else does nothing. Not
- * part of the walk: a linear symbol scan per address (~0.2 ms each).
+ * Name the kernel exit record's backtrace (s->scx.exit.bt) in bt_sym: an
+ * address in a program's JIT image as "bpf:NAME+0x1c" (the snapshot's
+ * programs' images, read now: s must be k's latest walk), else the guest
+ * symbol at or below it, "func+0x1c", when k was discovered with
+ * hints->keep_symbols; "" when neither. Not part of the walk: a linear
+ * symbol scan per address (~0.2 ms each).
  */
 void ktbpf_scx_exit_symbolize(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s);
 

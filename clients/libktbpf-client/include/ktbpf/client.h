@@ -176,6 +176,28 @@ int ktbpf_client_status(struct ktbpf_client *c, const char *vm, json_t **ret,
 int ktbpf_client_snapshot(struct ktbpf_client *c, const char *vm, const char *freeze, json_t **ret,
 			  struct ktbpf_err *err);
 
+/*
+ * vm.dump: freeze (freeze as for ktbpf_client_snapshot), snapshot and store a
+ * failure dump in ktbpfd's store; reason and test may be NULL. Works on a
+ * detached VM (its VMM gone: no freeze, the dump says so). *ret is the
+ * stored dump's DumpInfo (dump: its id, vm, time, reason, test, frozen,
+ * detached, size, compressed_size).
+ */
+int ktbpf_client_dump(struct ktbpf_client *c, const char *vm, const char *freeze,
+		      const char *reason, const char *test, json_t **ret, struct ktbpf_err *err);
+
+/* dump.list: *ret is {"dumps": [DumpInfo...]}, newest first; vm (name or id) and limit (0: all)
+ * filter. Only the caller's dumps (all of them for root). */
+int ktbpf_client_dump_list(struct ktbpf_client *c, const char *vm, unsigned int limit, json_t **ret,
+			   struct ktbpf_err *err);
+
+/* dump.get: *ret is the whole dump document (schema "ktbpf.failure-dump", its snapshot). */
+int ktbpf_client_dump_get(struct ktbpf_client *c, const char *id, json_t **ret,
+			  struct ktbpf_err *err);
+
+/* dump.delete: remove a stored dump. */
+int ktbpf_client_dump_delete(struct ktbpf_client *c, const char *id, struct ktbpf_err *err);
+
 #ifdef __cplusplus
 }
 #endif

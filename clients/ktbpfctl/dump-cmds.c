@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfctl dump VM (take a failure dump now) and ktbpfctl dumps
+ * list|info|export|rm (ktbpfd's dump store), in the manner of coredumpctl:
+ * list is a table, info the human report, export the JSON document (stdout
+ * or -o FILE), rm removes. Exit statuses are the other daemon commands':
+ * 1 when the question could not be answered (no daemon, no such VM or dump,
+ * another uid's), 2 usage, 4 the guest kernel not discovered yet.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ktbpf/client.h"
+
+#include "ktbpfctl.h"
+
+struct dumpopts {
+	const char *cmd; /* "dump" or "dumps SUB" */
+	const char *sub; /* list, info, export, rm; NULL for dump */
+	const char *socket, *vm, *reason, *test, *freeze, *out;
+	unsigned limit;
+	bool json;
+	char **ids;
+	int nr_ids;
+};
+
+static void dump_usage(FILE *out)
+{
+	fputs("Usage: ktbpfctl dump VM [--reason TEXT] [--test NAME] [--freeze MODE]\n"
+	      "                        [--socket PATH] [--json]\n"
+	      "\n"
+	      "Take a failure dump of VM now: ktbpfd freezes the guest (through its VMM),\n"
+	      "snapshots its struct_ops programs and stores the result in its dump store,\n"
+	      "where 'ktbpfctl dumps' finds it later (also after a daemon restart). A VM\n"
+	      "whose VMM died (detached) is dumped unfrozen, and the dump says so. Prints\n"
+	      "the report: per program its counters, ns per call and the miss rate when\n"
+	      "there were misses; the struct_ops instances and the active one; the\n"
+	      "kernel; whether the guest was frozen.\n"
+	      "\nOptions:\n"
+	      "  -r, --reason TEXT  why (a test failure message), kept in the dump\n"
+	      "  -t, --test NAME    the failing test's name, kept in the dump\n"
+	      "  -f, --freeze MODE  require, prefer (default) or never\n"
+	      "  -s, --socket PATH  ktbpfd's socket (default: $KTBPF_SOCKET, else\n"
+	      "                     " KTBPF_CLIENT_SYSTEM_SOCKET ")\n"
+	      "  -j, --json         print the stored dump's JSON document\n"
+	      "  -h, --help         show this help\n"
+	      "\nExamples:\n"
+	      "  ktbpfctl dump guest3 --test sched/test_x --reason 'watchdog stall'\n"
+	      "  ktbpfctl dump vm-1 --json > dump.json\n"
+	      "\nExit status: 0 success, 1 could not answer, 2 usage error, 4 the guest\n"
+	      "kernel is not discovered yet. See ktbpfctl(1).\n",
+	      out);
+}
+
+static void dumps_usage(FILE *out)
+{
+	fputs("Usage: ktbpfctl dumps list [--vm VM] [-n N] [--json]\n"
+	      "       ktbpfctl dumps info ID [--json]\n"
+	      "       ktbpfctl dumps export ID [-o FILE]\n"
+	      "       ktbpfctl dumps rm ID...\n"
+	      "\n"
+	      "The failure dumps ktbpfd keeps (taken by 'ktbpfctl dump' or a test runner's\n"
+	      "vm.dump), like coredumpctl(1): list them (newest first: id, time, VM, test,\n"
+	      "reason, size), show one as a report, export one as JSON, remove some. You\n"
+	      "see the dumps of the VMs you registered; root sees all.\n"
+	      "\nOptions:\n"
+	      "  -V, --vm VM        list: only this VM's dumps (its name or id)\n"
+	      "  -n N               list: only the newest N\n"
+	      "  -o, --output FILE  export: write FILE instead of stdout\n"
+	      "  -s, --socket PATH  ktbpfd's socket (default: $KTBPF_SOCKET, else\n"
+	      "                     " KTBPF_CLIENT_SYSTEM_SOCKET ")\n"
+	      "  -j, --json         list, info: the JSON documents\n"
+	      "  -h, --help         show this help\n"
+	      "\nExamples:\n"
+	      "  ktbpfctl dumps list -n 5\n"
+	      "  ktbpfctl dumps info 1764494400123456-vm-1-0\n"
+	      "  ktbpfctl dumps export 1764494400123456-vm-1-0 -o artifacts/dump.json\n"
+	      "\nExit status: 0 success, 1 could not answer (no daemon, no such dump), 2\n"
+	      "usage error. See ktbpfctl(1).\n",
+	      out);
+}
+
+__attribute__((format(printf, 3, 4))) static int fail(const struct dumpopts *o, int status,
+						      const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ktbpfctl %s: %s\n", o->cmd, msg);
+	return status;
+}
+
+static const char *gs(const json_t *o, const char *key, const char *none)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : none;
+}
+
+static uint64_t gu(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return (uint64_t)json_integer_value(v);
+	if (json_is_string(v)) /* the codec's counts past 2^53 are strings */
+		return strtoull(json_string_value(v), NULL, 0);
+	return 0;
+}
+
+static void human_size(uint64_t b, char *buf, size_t size)
+{
+	if (b < 10240)
+		snprintf(buf, size, "%" PRIu64 "B", b);
+	else if (b < 10 << 20)
+		snprintf(buf, size, "%.1fK", (double)b / 1024);
+	else
+		snprintf(buf, size, "%.1fM", (double)b / (1 << 20));
+}
+
+/* The human report of a stored dump document. */
+static void print_report(const json_t *doc)
+{
+	const json_t *fr = json_object_get(doc, "freeze"), *snap = json_object_get(doc, "snapshot"),
+		     *p;
+	char sz[32], csz[32];
+	bool misses = false;
+	size_t i;
+
+	human_size(gu(doc, "size"), sz, sizeof(sz));
+	human_size(gu(doc, "compressed_size"), csz, sizeof(csz));
+	printf("dump          %s\n"
+	       "time          %s\n"
+	       "vm            %s (%s)%s\n"
+	       "test          %s\n"
+	       "reason        %s\n",
+	       gs(doc, "dump", "?"), gs(doc, "time", "?"), gs(doc, "vm", "?"),
+	       gs(doc, "vm_id", "?"),
+	       json_is_true(json_object_get(doc, "detached")) ? ", detached (its VMM was gone)"
+							      : "",
+	       gs(doc, "test", "-"), gs(doc, "reason", "-"));
+	if (json_is_true(json_object_get(doc, "frozen")))
+		printf("frozen        yes (freeze %s), vCPUs paused during the walk\n",
+		       gs(fr, "mode", "?"));
+	else
+		printf("frozen        no (freeze %s): %s\n", gs(fr, "mode", "?"),
+		       gs(fr, "why", "the walk ran on a live guest"));
+	if (json_object_get(doc, "size"))
+		printf("size          %s JSON, %s stored\n", sz, csz);
+	json_array_foreach(json_object_get(snap, "progs"), i, p)
+	{
+		uint64_t m = gu(p, "recursion_misses"), cnt = gu(p, "run_cnt");
+
+		if (!m)
+			continue;
+		if (!misses)
+			printf("misses        (programs not run because of recursion)\n");
+		misses = true;
+		printf("  %-16s %s.%s: %" PRIu64 " misses, %.2f%% of %" PRIu64 " calls\n",
+		       gs(p, "name", "?"), gs(p, "interface", "?"), gs(p, "member", "?"), m,
+		       100.0 * (double)m / (double)(cnt + m), cnt + m);
+	}
+	putchar('\n');
+	if (json_is_object(snap))
+		ktbpfctl_render_snapshot(snap);
+}
+
+static void print_list(const json_t *res)
+{
+	const json_t *dumps = json_object_get(res, "dumps"), *d;
+	size_t i;
+
+	printf("%-32s  %-27s  %-16s  %-24s  %-24s  %7s\n", "ID", "TIME", "VM", "TEST", "REASON",
+	       "SIZE");
+	json_array_foreach(dumps, i, d)
+	{
+		char sz[32];
+
+		human_size(gu(d, "compressed_size"), sz, sizeof(sz));
+		printf("%-32s  %-27s  %-16.16s  %-24.24s  %-24.24s  %7s\n", gs(d, "dump", "?"),
+		       gs(d, "time", "?"), gs(d, "vm", "?"), gs(d, "test", "-"),
+		       gs(d, "reason", "-"), sz);
+	}
+	if (!json_array_size(dumps))
+		printf("(no dumps)\n");
+}
+
+static int write_json(const struct dumpopts *o, const json_t *doc)
+{
+	FILE *f = stdout;
+	int r = 0;
+
+	if (o->out && strcmp(o->out, "-")) {
+		f = fopen(o->out, "w");
+		if (!f)
+			return fail(o, KTBPFCTL_EXIT_FAIL, "%s: %s", o->out, strerror(errno));
+	}
+	if (json_dumpf(doc, f, JSON_COMPACT | JSON_SORT_KEYS) < 0 || fputc('\n', f) == EOF)
+		r = -EIO;
+	if (f != stdout ? fclose(f) != 0 : fflush(f) != 0)
+		r = -EIO;
+	if (r < 0)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "cannot write %s",
+			    o->out ? o->out : "the output");
+	return KTBPFCTL_EXIT_OK;
+}
+
+static int run(struct dumpopts *o)
+{
+	struct ktbpf_client *c = NULL;
+	struct ktbpf_err err = {0};
+	json_t *res = NULL, *doc = NULL;
+	int r, status = KTBPFCTL_EXIT_OK;
+
+	r = ktbpf_client_connect(o->socket, &c, &err);
+	if (r < 0)
+		return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+	if (!o->sub) {
+		r = ktbpf_client_dump(c, o->vm, o->freeze, o->reason, o->test, &res, &err);
+		if (r == 0)
+			r = ktbpf_client_dump_get(c, gs(res, "dump", ""), &doc, &err);
+	} else if (!strcmp(o->sub, "list")) {
+		r = ktbpf_client_dump_list(c, o->vm, o->limit, &res, &err);
+	} else if (!strcmp(o->sub, "rm")) {
+		for (int i = 0; i < o->nr_ids; i++) {
+			r = ktbpf_client_dump_delete(c, o->ids[i], &err);
+			if (r < 0)
+				status = fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+		}
+		ktbpf_client_free(c);
+		return status;
+	} else {
+		r = ktbpf_client_dump_get(c, o->ids[0], &doc, &err);
+	}
+	ktbpf_client_free(c);
+	if (r < 0) {
+		json_decref(res);
+		json_decref(doc);
+		return fail(o, r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY : KTBPFCTL_EXIT_FAIL,
+			    "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
+	}
+	if (o->sub && !strcmp(o->sub, "list")) {
+		if (o->json)
+			status = write_json(o, res);
+		else
+			print_list(res);
+	} else if (o->json || (o->sub && !strcmp(o->sub, "export"))) {
+		status = write_json(o, doc);
+	} else {
+		print_report(doc);
+	}
+	if (status == KTBPFCTL_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
+		status = fail(o, KTBPFCTL_EXIT_FAIL, "cannot write the output");
+	json_decref(res);
+	json_decref(doc);
+	return status;
+}
+
+static int parse(struct dumpopts *o, int argc, char **argv, void (*usage)(FILE *))
+{
+	static const struct option longopts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"freeze", required_argument, NULL, 'f'},
+		{"reason", required_argument, NULL, 'r'},
+		{"test", required_argument, NULL, 't'},
+		{"vm", required_argument, NULL, 'V'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	char *end;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:jf:r:t:V:o:n:h", longopts, NULL)) != -1) {
+		bool dump = !o->sub;
+
+		switch (c) {
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'f':
+		case 'r':
+		case 't':
+			if (!dump)
+				goto bad;
+			if (c == 'f' && strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
+			    strcmp(optarg, "never"))
+				return fail(o, KTBPFCTL_EXIT_USAGE,
+					    "--freeze '%s': use require, prefer or never", optarg);
+			*(c == 'f' ? &o->freeze : c == 'r' ? &o->reason : &o->test) = optarg;
+			break;
+		case 'V':
+		case 'n':
+			if (dump || strcmp(o->sub, "list"))
+				goto bad;
+			if (c == 'V') {
+				o->vm = optarg;
+				break;
+			}
+			errno = 0;
+			o->limit = (unsigned)strtoul(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-')
+				return fail(o, KTBPFCTL_EXIT_USAGE, "-n '%s': not a count", optarg);
+			break;
+		case 'o':
+			if (dump || strcmp(o->sub, "export"))
+				goto bad;
+			o->out = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return KTBPFCTL_EXIT_OK;
+		default:
+		bad:
+			fprintf(stderr, "see 'ktbpfctl %s --help'\n", dump ? "dump" : "dumps");
+			return KTBPFCTL_EXIT_USAGE;
+		}
+	}
+	if (!o->sub) {
+		if (optind < argc)
+			o->vm = argv[optind++];
+		if (!o->vm)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "which VM? give its id or name ('ktbpfctl list')");
+	} else if (strcmp(o->sub, "list")) {
+		o->ids = argv + optind;
+		o->nr_ids = argc - optind;
+		if (!o->nr_ids)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "which dump? give its id ('ktbpfctl dumps list')");
+		if (strcmp(o->sub, "rm") && o->nr_ids > 1)
+			return fail(o, KTBPFCTL_EXIT_USAGE, "one dump id, not %d", o->nr_ids);
+		optind = argc;
+	}
+	if (optind < argc)
+		return fail(o, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+	return -1;
+}
+
+int ktbpfctl_dump(int argc, char **argv)
+{
+	struct dumpopts o = {.cmd = "dump"};
+	int r = parse(&o, argc, argv, dump_usage);
+
+	return r >= 0 ? r : run(&o);
+}
+
+int ktbpfctl_dumps(int argc, char **argv)
+{
+	static const char *const subs[] = {"list", "info", "export", "rm"};
+	struct dumpopts o = {.cmd = "dumps"};
+	char cmd[32];
+	int r;
+
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+		dumps_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? KTBPFCTL_EXIT_USAGE : KTBPFCTL_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++)
+		if (!strcmp(argv[1], subs[i]))
+			o.sub = subs[i];
+	if (!o.sub) {
+		fprintf(stderr, "ktbpfctl dumps: unknown '%s': use list, info, export or rm\n",
+			argv[1]);
+		return KTBPFCTL_EXIT_USAGE;
+	}
+	snprintf(cmd, sizeof(cmd), "dumps %s", o.sub);
+	o.cmd = cmd;
+	r = parse(&o, argc - 1, argv + 1, dumps_usage);
+	return r >= 0 ? r : run(&o);
+}
