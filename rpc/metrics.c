@@ -210,26 +210,109 @@ static void value_u64(struct ktbpf_metrics *m, struct buf *b, uint64_t v)
 	putf(m, b, "} %" PRIu64 "\n", v);
 }
 
-/* The object (struct_ops map's programs' <obj>) whose instance uses program id. */
-static const char *prog_object(const struct ktbpf_snapshot *s, uint32_t id)
+/*
+ * objs[i]: the object (struct_ops map's programs' <obj>) of the first instance that uses program
+ * i, "" when none does. Programs are in id order, so each instance member is a binary search:
+ * O(instances x members x log programs), never programs x instances. NULL on OOM.
+ */
+static const char **prog_objects(const struct ktbpf_snapshot *s)
 {
+	const char **objs = calloc(s->nr_progs ? s->nr_progs : 1, sizeof(*objs));
+
+	if (!objs)
+		return NULL;
 	for (size_t i = 0; i < s->nr_instances; i++) {
 		const struct ktbpf_st_instance *in = &s->instances[i];
 
-		for (uint32_t j = 0; j < in->nr_members && j < KTBPF_MAX_OPS_MEMBERS; j++)
-			if (in->members[j].prog_id == id)
-				return in->obj_name;
+		for (uint32_t j = 0; j < in->nr_members && j < KTBPF_MAX_OPS_MEMBERS; j++) {
+			uint32_t id = in->members[j].prog_id;
+			size_t lo = 0, hi = s->nr_progs;
+
+			while (lo < hi) {
+				size_t mid = lo + (hi - lo) / 2;
+
+				if (s->progs[mid].id < id)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < s->nr_progs && s->progs[lo].id == id && !objs[lo])
+				objs[lo] = in->obj_name;
+		}
 	}
-	return "";
+	for (size_t i = 0; i < s->nr_progs; i++)
+		if (!objs[i])
+			objs[i] = "";
+	return objs;
 }
 
-static void prog_labels(struct ktbpf_metrics *m, struct buf *b, const struct ktbpf_snapshot *s,
-			const struct ktbpf_prog *p)
+static void prog_labels(struct ktbpf_metrics *m, struct buf *b, const char *obj,
+			const struct ktbpf_prog *p, uint32_t copy)
 {
-	label(m, b, false, "object", prog_object(s, p->id));
+	label(m, b, false, "object", obj);
 	label(m, b, false, "interface", p->iface);
 	label(m, b, false, "member", p->member);
 	label(m, b, false, "program", p->name);
+	if (copy > 1)
+		putf(m, b, ",copy=\"%" PRIu32 "\"", copy);
+}
+
+static uint64_t fnv(uint64_t h, const char *str)
+{
+	for (const unsigned char *c = (const unsigned char *)str; *c; c++)
+		h = (h ^ *c) * 0x100000001b3ull;
+	return (h ^ 0xff) * 0x100000001b3ull; /* a separator: "ab","c" differs from "a","bc" */
+}
+
+static bool same_labels(const struct ktbpf_snapshot *s, const char **objs, size_t a, size_t b)
+{
+	const struct ktbpf_prog *x = &s->progs[a], *y = &s->progs[b];
+
+	return !strcmp(x->name, y->name) && !strcmp(x->iface, y->iface) &&
+	       !strcmp(x->member, y->member) && !strcmp(objs[a], objs[b]);
+}
+
+/*
+ * copies[i]: 1 for the first program with its labels (object, interface, member, program), 2, 3
+ * ... for later ones (the same object loaded twice): a copy label keeps every series unique, or
+ * node_exporter's textfile collector would reject the whole file. A hash table (open
+ * addressing) keeps this linear in the programs a hostile guest can list. NULL on OOM.
+ */
+static uint32_t *prog_copies(const struct ktbpf_snapshot *s, const char **objs)
+{
+	size_t n = s->nr_progs, cap = 16;
+	uint32_t *copies, *slot;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	copies = calloc(n ? n : 1, sizeof(*copies));
+	slot = malloc(cap * sizeof(*slot));
+	if (!copies || !slot) {
+		free(copies);
+		free(slot);
+		return NULL;
+	}
+	memset(slot, 0xff, cap * sizeof(*slot));
+	for (size_t i = 0; i < n; i++) {
+		const struct ktbpf_prog *p = &s->progs[i];
+		uint64_t h = fnv(fnv(fnv(fnv(0xcbf29ce484222325ull, p->name), p->iface), p->member),
+				 objs[i]);
+		size_t k = h & (cap - 1);
+
+		copies[i] = 1;
+		for (; slot[k] != UINT32_MAX; k = (k + 1) & (cap - 1)) {
+			if (same_labels(s, objs, i, slot[k])) {
+				/* the latest copy sits in the slot: count on from it */
+				copies[i] = copies[slot[k]] + 1;
+				slot[k] = (uint32_t)i;
+				break;
+			}
+		}
+		if (slot[k] == UINT32_MAX)
+			slot[k] = (uint32_t)i;
+	}
+	free(slot);
+	return copies;
 }
 
 struct ktbpf_metrics *ktbpf_metrics_new(void)
@@ -252,6 +335,8 @@ static const enum ktbpf_scx_state scx_states[] = {KTBPF_SCX_ENABLING, KTBPF_SCX_
 int ktbpf_metrics_add_vm(struct ktbpf_metrics *m, const struct ktbpf_metrics_vm *vm,
 			 const struct ktbpf_snapshot *s)
 {
+	const char **objs;
+	uint32_t *copies;
 	struct buf *b;
 
 	b = sample(m, F_VM_INFO, vm->name);
@@ -276,31 +361,40 @@ int ktbpf_metrics_add_vm(struct ktbpf_metrics *m, const struct ktbpf_metrics_vm 
 			value_u64(m, b, 1);
 		}
 	}
+	objs = prog_objects(s);
+	copies = objs ? prog_copies(s, objs) : NULL;
+	if (!copies) {
+		free(objs);
+		m->oom = true;
+		return -ENOMEM;
+	}
 	for (size_t i = 0; i < s->nr_progs; i++) {
 		const struct ktbpf_prog *p = &s->progs[i];
 
 		b = sample(m, F_PROG_INFO, vm->name);
-		prog_labels(m, b, s, p);
+		prog_labels(m, b, objs[i], p, copies[i]);
 		putf(m, b, ",id=\"%" PRIu32 "\"", p->id);
 		value_u64(m, b, 1);
 		b = sample(m, F_INSNS, vm->name);
-		prog_labels(m, b, s, p);
+		prog_labels(m, b, objs[i], p, copies[i]);
 		value_u64(m, b, p->verified_insns);
 		/* Counters only when every possible CPU's were read: a partial sum would go
 		 * backwards on the next scrape. */
 		if (!p->stats_valid)
 			continue;
 		b = sample(m, F_RUNS, vm->name);
-		prog_labels(m, b, s, p);
+		prog_labels(m, b, objs[i], p, copies[i]);
 		value_u64(m, b, p->cnt);
 		b = sample(m, F_RUN_SECONDS, vm->name);
-		prog_labels(m, b, s, p);
+		prog_labels(m, b, objs[i], p, copies[i]);
 		putf(m, b, "} %" PRIu64 ".%09" PRIu64 "\n", p->nsecs / 1000000000u,
 		     p->nsecs % 1000000000u);
 		b = sample(m, F_MISSES, vm->name);
-		prog_labels(m, b, s, p);
+		prog_labels(m, b, objs[i], p, copies[i]);
 		value_u64(m, b, p->misses);
 	}
+	free(copies);
+	free(objs);
 	return m->oom ? -ENOMEM : 0;
 }
 

@@ -170,3 +170,69 @@ Test(metrics, scrape_duration_is_the_last_family_when_asked_for)
 	free(text);
 	ktbpf_metrics_free(m);
 }
+
+Test(metrics, one_object_loaded_twice_gets_a_copy_label_so_series_stay_unique)
+{
+	struct ktbpf_snapshot s;
+	struct ktbpf_prog progs[3];
+	struct ktbpf_st_instance in;
+	struct ktbpf_metrics *m = ktbpf_metrics_new();
+	struct ktbpf_metrics_vm vm = {"v", "vm-1", "x86_64", "ready"};
+	char *text;
+
+	fill_sched(&s, progs, &in);
+	/* program 9 becomes a second kit_enqueue of kitsched (a second instance member) */
+	prog(&progs[2], 9, "kit_enqueue", "sched_ext_ops", "enqueue", 1, 1, 0, 88, true);
+	in.members[2].prog_id = 9;
+	in.nr_members = 3;
+	cr_assert_eq(ktbpf_metrics_add_vm(m, &vm, &s), 0);
+	text = ktbpf_metrics_finish(m, "0.1.0", false, 0, NULL);
+	cr_assert_not_null(strstr(text, "ktbpfd_prog_runs_total{vm=\"v\",object=\"kitsched\","
+					"interface=\"sched_ext_ops\",member=\"enqueue\",program="
+					"\"kit_enqueue\"} 1234567\n"),
+			   "%s", text);
+	cr_assert_not_null(strstr(text, "ktbpfd_prog_runs_total{vm=\"v\",object=\"kitsched\","
+					"interface=\"sched_ext_ops\",member=\"enqueue\",program="
+					"\"kit_enqueue\",copy=\"2\"} 1\n"),
+			   "%s", text);
+	free(text);
+	ktbpf_metrics_free(m);
+}
+
+Test(metrics, the_most_programs_a_walk_reports_render_in_linear_time, .timeout = 10)
+{
+	static struct ktbpf_prog progs[KTBPF_MAX_PROGS];
+	static struct ktbpf_st_instance in[KTBPF_MAX_INSTANCES];
+	struct ktbpf_snapshot s = {0};
+	struct ktbpf_metrics *m = ktbpf_metrics_new();
+	struct ktbpf_metrics_vm vm = {"v", "vm-1", "x86_64", "ready"};
+	char *text;
+	size_t len;
+
+	/* every program with the same labels (the worst case for the copy table), every
+	 * instance full of members */
+	for (uint32_t i = 0; i < KTBPF_MAX_PROGS; i++)
+		prog(&progs[i], i + 1, "p", "sched_ext_ops", "enqueue", i, i, 0, 1, true);
+	for (uint32_t i = 0; i < KTBPF_MAX_INSTANCES; i++) {
+		snprintf(in[i].obj_name, sizeof(in[i].obj_name), "o");
+		in[i].nr_members = KTBPF_MAX_OPS_MEMBERS;
+		for (uint32_t j = 0; j < KTBPF_MAX_OPS_MEMBERS; j++)
+			in[i].members[j].prog_id = i * KTBPF_MAX_OPS_MEMBERS + j + 1;
+	}
+	s.progs = progs;
+	s.nr_progs = KTBPF_MAX_PROGS;
+	s.instances = in;
+	s.nr_instances = KTBPF_MAX_INSTANCES;
+	cr_assert_eq(ktbpf_metrics_add_vm(m, &vm, &s), 0);
+	text = ktbpf_metrics_finish(m, "0.1.0", false, 0, &len);
+	cr_assert_not_null(text);
+	/* 256 x 64 programs of object "o", the other 49152 of none */
+	cr_assert_not_null(strstr(text,
+				  "object=\"o\",interface=\"sched_ext_ops\",member=\"enqueue\","
+				  "program=\"p\",copy=\"16384\"} "));
+	cr_assert_not_null(strstr(text,
+				  "object=\"\",interface=\"sched_ext_ops\",member=\"enqueue\","
+				  "program=\"p\",copy=\"49152\"} "));
+	free(text);
+	ktbpf_metrics_free(m);
+}
