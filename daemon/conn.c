@@ -193,15 +193,48 @@ static void refuse(int fd, unsigned max)
 	close(fd);
 }
 
-void conn_accept(struct daemon *d, int lfd)
+struct conn *conn_new(struct daemon *d, int fd, const struct ucred *cred, ktbpf_peer_send_fn send)
 {
 	struct ktbpf_wire_limits wl;
 	struct ktbpf_peer_limits pl = {.max_pending = d->set.max_pending,
 				       .max_calls = KTBPF_PEER_MAX_CALLS,
 				       .max_batch = KTBPF_PEER_MAX_BATCH};
+	struct conn *c;
+
+	ktbpf_wire_limits_default(&wl);
+	wl.max_line = d->set.max_line;
+	wl.max_fds_msg = d->set.max_fds_msg;
+	wl.max_fds_queued = d->set.max_fds_queued;
+	wl.max_out = d->set.max_out;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->d = d;
+	c->fd = fd;
+	c->uid = cred->uid;
+	c->gid = cred->gid;
+	c->pid = cred->pid;
+	c->w = ktbpf_wire_new(fd, &wl);
+	c->peer =
+		ktbpf_peer_new(ktbpfd_methods, ktbpfd_nr_methods, &pl, send ? send : conn_send, c);
+	if (!c->w || !c->peer || uv_poll_init(d->loop, &c->poll, fd) < 0) {
+		ktbpf_wire_free(c->w);
+		ktbpf_peer_unref(c->peer);
+		free(c);
+		return NULL;
+	}
+	c->poll.data = c;
+	list_add(&d->conns, &c->link);
+	d->nr_conns++;
+	c->events = UV_READABLE;
+	uv_poll_start(&c->poll, UV_READABLE, on_conn_poll);
+	return c;
+}
+
+void conn_accept(struct daemon *d, int lfd)
+{
 	struct ucred cred;
 	socklen_t clen = sizeof(cred);
-	struct conn *c;
 	int fd;
 
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -223,32 +256,8 @@ void conn_accept(struct daemon *d, int lfd)
 		close(fd);
 		return;
 	}
-	ktbpf_wire_limits_default(&wl);
-	wl.max_line = d->set.max_line;
-	wl.max_fds_msg = d->set.max_fds_msg;
-	wl.max_fds_queued = d->set.max_fds_queued;
-	wl.max_out = d->set.max_out;
-	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!conn_new(d, fd, &cred, conn_send))
 		goto fail;
-	c->d = d;
-	c->fd = fd;
-	c->uid = cred.uid;
-	c->gid = cred.gid;
-	c->pid = cred.pid;
-	c->w = ktbpf_wire_new(fd, &wl);
-	c->peer = ktbpf_peer_new(ktbpfd_methods, ktbpfd_nr_methods, &pl, conn_send, c);
-	if (!c->w || !c->peer || uv_poll_init(d->loop, &c->poll, fd) < 0) {
-		ktbpf_wire_free(c->w);
-		ktbpf_peer_unref(c->peer);
-		free(c);
-		goto fail;
-	}
-	c->poll.data = c;
-	list_add(&d->conns, &c->link);
-	d->nr_conns++;
-	c->events = UV_READABLE;
-	uv_poll_start(&c->poll, UV_READABLE, on_conn_poll);
 	return;
 fail:
 	fprintf(stderr, "ktbpfd: out of memory for a connection\n");

@@ -183,6 +183,10 @@ void list_del(struct list *n);
 
 /* conn.c */
 void conn_accept(struct daemon *d, int lfd);
+/* A connection over fd (owned: closed with it) for a peer with cred; send NULL: the socket's
+ * own (fuzz/fuzz-daemon.c passes a sink and feeds the wire itself). NULL on OOM. */
+struct ucred;
+struct conn *conn_new(struct daemon *d, int fd, const struct ucred *cred, ktbpf_peer_send_fn send);
 void conn_close_later(struct conn *c);
 void conns_close_all(struct daemon *d);
 

@@ -11,7 +11,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 secs=${1:-20}
 shift || true
-all=(vmcoreinfo symbols elfcore kallsyms xarray walk rpc vars)
+all=(vmcoreinfo symbols elfcore kallsyms xarray walk rpc vars daemon)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 build=${FUZZ_BUILD:-build-fuzz}
@@ -63,12 +63,37 @@ if [ ${#pending[@]} -gt 0 ]; then
 	echo "run-fuzz: compiling ${#pending[@]} sources with $CC" >&2
 	printf '%s\n' "${pending[@]}" | xargs -P "$jobs" -I{} bash -c 'compile "$@"' _ {}
 fi
+# The daemon target also links ktbpfd's objects (all but its main), the rest
+# of rpc/ (codec, metrics, the OpenRPC document built in), libuv and libsystemd.
+daemon_objs=()
+if printf '%s\n' "${targets[@]}" | grep -qx daemon; then
+	python3 rpc/embed-text.py rpc/openrpc.json "$build/openrpc-text.c" ktbpf_openrpc_text
+	for src in $(ls daemon/*.c | grep -v '/ktbpfd\.c$') rpc/openrpc.c rpc/codec.c \
+		rpc/codec-vars.c rpc/metrics.c "$build/openrpc-text.c"; do
+		obj="$build/obj/d_$(echo "${src%.c}" | tr / _).o"
+		daemon_objs+=("$obj")
+		if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_hdr" -nt "$obj" ] ||
+			[ daemon/daemon-internal.h -nt "$obj" ]; then
+			# shellcheck disable=SC2086
+			$CC $cflags -Idaemon -DKTBPF_VERSION='"fuzz"' -fsanitize=fuzzer-no-link \
+				-c "$src" -o "$obj"
+		fi
+	done
+fi
 for t in "${targets[@]}"; do
 	[ -e "fuzz/fuzz-$t.c" ] || { echo "run-fuzz: no target $t" >&2; exit 2; }
 	bin="$build/fuzz-$t"
-	if [ ! -e "$bin" ] || [ "fuzz/fuzz-$t.c" -nt "$bin" ] || [ -n "$(find "${objs[@]}" -newer "$bin")" ]; then
+	extra=()
+	libs=$ldlibs
+	if [ "$t" = daemon ]; then
+		extra=(-Idaemon "${daemon_objs[@]}")
+		libs="$ldlibs -luv -lsystemd"
+	fi
+	if [ ! -e "$bin" ] || [ "fuzz/fuzz-$t.c" -nt "$bin" ] ||
+		[ -n "$(find "${objs[@]}" ${extra[@]+"${daemon_objs[@]}"} -newer "$bin")" ]; then
 		# shellcheck disable=SC2086
-		$CC $cflags -fsanitize=fuzzer "fuzz/fuzz-$t.c" "${objs[@]}" $ldlibs -o "$bin"
+		$CC $cflags -fsanitize=fuzzer "fuzz/fuzz-$t.c" ${extra[@]+"${extra[@]}"} \
+			"${objs[@]}" $libs -o "$bin"
 	fi
 done
 
