@@ -214,7 +214,7 @@ void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode
 struct ktbpf_err;
 int dumps_open(struct daemon *d);
 void dumps_close(struct daemon *d);
-json_t *dumps_write(struct daemon *d, const struct vm *vm, json_t *doc, struct ktbpf_err *err);
+void dumps_write(struct daemon *d, const struct vm *vm, json_t *doc, struct ktbpf_peer_req *req);
 json_t *dumps_list(struct daemon *d, uid_t uid, const char *vm, size_t limit);
 int dumps_get(struct daemon *d, uid_t uid, const char *id, json_t **ret);
 int dumps_delete(struct daemon *d, uid_t uid, const char *id);

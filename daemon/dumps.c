@@ -16,8 +16,10 @@
  *    written is the one a failing test wants), only for age.
  *
  * Ids come only from this index (a client's id is looked up, never joined
- * into a path). Disk I/O runs on the loop thread: dumps are rare and small
- * (tens of KiB compressed), and no guest memory is read here.
+ * into a path). A dump is encoded on the loop thread and compressed, written
+ * and fsync'd in the thread pool (an fsync must not stall other clients);
+ * reading the store at start, dump.get and deletes run on the loop thread
+ * (small files, rare requests).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -33,6 +35,7 @@
 #include <zlib.h>
 
 #include "ktbpf/dump.h"
+#include "ktbpf/jsonrpc.h"
 #include "daemon-internal.h"
 
 #define DUMP_MAX_FILE	 (64u << 20)  /* compressed bytes read back */
@@ -370,78 +373,146 @@ static struct dump_entry *find(struct dump_store *s, const char *id)
 	return NULL;
 }
 
-/* Persist doc (the dump's full document, "dump" set to its id here); returns its DumpInfo. */
-json_t *dumps_write(struct daemon *d, const struct vm *vm, json_t *doc, struct ktbpf_err *err)
-{
-	struct dump_store *s = d->dumps;
-	char id[48], name[96], tmp[100];
-	struct timespec ts;
+/* One dump being written: encoded on the loop thread, compressed and written in the pool. */
+struct dump_write {
+	uv_work_t work;
+	struct daemon *d;
+	struct ktbpf_peer_req *req;
+	json_t *doc;
+	char id[48], vm[64], vm_id[24];
 	char *txt;
-	size_t len;
+	size_t len, csize;
+	int r;
+	char msg[256];
+};
+
+/* Pool thread: tmp file, gzip, fsync, rename, fsync the directory. */
+static void write_work(uv_work_t *w)
+{
+	struct dump_write *dw = w->data;
+	struct dump_store *s = dw->d->dumps;
+	char name[96], tmp[100];
+	struct stat st;
 	int fd, r;
 
-	if (!s) {
-		ktbpf_err_set(err, -ENOENT,
-			      "ktbpfd has no dump store (its state directory could not be opened; "
-			      "see its log)");
-		return NULL;
-	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	for (;;) {
-		snprintf(id, sizeof(id), "%" PRIu64 "-%s-%" PRIu64,
-			 (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000, vm->id,
-			 s->seq++);
-		if (!find(s, id))
-			break;
-	}
-	json_object_set_new(doc, "dump", json_string(id));
-	txt = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
-	if (!txt) {
-		ktbpf_err_set(err, -ENOMEM, "out of memory encoding a dump");
-		return NULL;
-	}
-	len = strlen(txt);
-	snprintf(name, sizeof(name), "dump.%s.json.gz", id);
+	snprintf(name, sizeof(name), "dump.%s.json.gz", dw->id);
 	snprintf(tmp, sizeof(tmp), ".#%s", name);
 	fd = openat(s->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		r = ktbpf_err_set(err, -errno, "dump store %s: cannot create %s: %s", s->dir, tmp,
-				  strerror(errno));
-		free(txt);
-		return NULL;
+		dw->r = -errno;
+		snprintf(dw->msg, sizeof(dw->msg), "dump store %s: cannot create %s: %s", s->dir,
+			 tmp, strerror(errno));
+		return;
 	}
-	r = write_gz(fd, txt, len);
-	free(txt);
+	r = write_gz(fd, dw->txt, dw->len);
 	if (r == 0 && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r == 0 && renameat(s->dirfd, tmp, s->dirfd, name) < 0)
 		r = -errno;
+	if (r == 0 && fstatat(s->dirfd, name, &st, 0) < 0)
+		r = -errno;
 	if (r < 0) {
 		unlinkat(s->dirfd, tmp, 0);
-		ktbpf_err_set(err, r, "dump store %s: cannot write %s: %s", s->dir, name,
-			      strerror(-r));
-		return NULL;
+		dw->r = r;
+		snprintf(dw->msg, sizeof(dw->msg), "dump store %s: cannot write %s: %s", s->dir,
+			 name, strerror(-r));
+		return;
 	}
 	fsync(s->dirfd);
-	struct stat st;
+	dw->csize = (size_t)st.st_size;
+}
 
-	if (fstatat(s->dirfd, name, &st, 0) < 0 ||
-	    entry_add(s, id, doc, len, (size_t)st.st_size) < 0) {
-		ktbpf_err_set(err, -ENOMEM, "dump %s written but not indexed", id);
-		return NULL;
-	}
-	fprintf(stderr, "ktbpfd: vm '%s' (%s): dump %s written (%zu bytes, %zu compressed)\n",
-		vm->name, vm->id, id, len, (size_t)st.st_size);
-	prune(d);
-	struct dump_entry *e = find(s, id);
+/* Loop thread: index the new dump, apply retention, answer. */
+static void write_done(uv_work_t *w, int status)
+{
+	struct dump_write *dw = w->data;
+	struct daemon *d = dw->d;
+	struct dump_entry *e;
 
-	if (!e) {
-		ktbpf_err_set(err, -ENOENT, "dump %s deleted at once by the retention limits", id);
-		return NULL;
+	d->works--;
+	if (status == UV_ECANCELED && !dw->r) {
+		dw->r = -ECANCELED;
+		snprintf(dw->msg, sizeof(dw->msg), "the write was cancelled");
 	}
-	return json_deep_copy(e->info);
+	if (!dw->r && entry_add(d->dumps, dw->id, dw->doc, dw->len, dw->csize) < 0) {
+		dw->r = -ENOMEM;
+		snprintf(dw->msg, sizeof(dw->msg),
+			 "dump %s written but not indexed (out of memory)", dw->id);
+	}
+	if (dw->r) {
+		fprintf(stderr, "ktbpfd: vm '%s' (%s): dump not stored: %s\n", dw->vm, dw->vm_id,
+			dw->msg);
+		ktbpf_peer_req_error(dw->req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
+				     "vm '%s': dump not stored: %s", dw->vm, dw->msg);
+	} else {
+		fprintf(stderr,
+			"ktbpfd: vm '%s' (%s): dump %s written (%zu bytes, %zu compressed)\n",
+			dw->vm, dw->vm_id, dw->id, dw->len, dw->csize);
+		prune(d);
+		e = find(d->dumps, dw->id);
+		if (e)
+			ktbpf_peer_req_result(dw->req, json_deep_copy(e->info));
+		else
+			ktbpf_peer_req_error(dw->req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
+					     "dump %s deleted at once by the retention limits",
+					     dw->id);
+	}
+	json_decref(dw->doc);
+	free(dw->txt);
+	free(dw);
+}
+
+/*
+ * Persist doc (the dump's full document, taken; "dump" is set to its id here)
+ * and answer req with its DumpInfo once it is on disk; errors answer req too.
+ */
+void dumps_write(struct daemon *d, const struct vm *vm, json_t *doc, struct ktbpf_peer_req *req)
+{
+	struct dump_store *s = d->dumps;
+	struct dump_write *dw;
+	struct timespec ts;
+
+	if (!s) {
+		json_decref(doc);
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
+				     "ktbpfd has no dump store (its state directory could not be "
+				     "opened; see its log)");
+		return;
+	}
+	dw = calloc(1, sizeof(*dw));
+	if (!dw) {
+		json_decref(doc);
+		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
+		return;
+	}
+	dw->d = d;
+	dw->req = req;
+	dw->doc = doc;
+	snprintf(dw->vm, sizeof(dw->vm), "%s", vm->name);
+	snprintf(dw->vm_id, sizeof(dw->vm_id), "%s", vm->id);
+	/* Unique also against writes in flight: the sequence number never repeats. */
+	clock_gettime(CLOCK_REALTIME, &ts);
+	do
+		snprintf(dw->id, sizeof(dw->id), "%" PRIu64 "-%s-%" PRIu64,
+			 (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000, vm->id,
+			 s->seq++);
+	while (find(s, dw->id));
+	json_object_set_new(doc, "dump", json_string(dw->id));
+	/* Encoded here: the snapshot in it is shared with other answers of this round. */
+	dw->txt = json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS);
+	if (!dw->txt) {
+		dw->r = -ENOMEM;
+		snprintf(dw->msg, sizeof(dw->msg), "out of memory encoding the dump");
+		d->works++;
+		write_done(&dw->work, 0);
+		return;
+	}
+	dw->len = strlen(dw->txt);
+	dw->work.data = dw;
+	d->works++;
+	uv_queue_work(d->loop, &dw->work, write_work, write_done);
 }
 
 static bool may_see(const struct dump_entry *e, uid_t uid)

@@ -106,11 +106,10 @@ static void answer_error(struct waiters *w, size_t i, int code, json_t *data, co
 /* vm.dump's waiter: the walk's result becomes a stored dump, answered with its DumpInfo. */
 static void answer_dump(struct vm *vm, struct waiter *wt, json_t *result)
 {
-	struct ktbpf_err err = {0};
 	struct timespec ts;
 	struct tm tm;
 	char when[48];
-	json_t *doc, *info;
+	json_t *doc;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
@@ -130,14 +129,11 @@ static void answer_dump(struct vm *vm, struct waiter *wt, json_t *result)
 						    : "never",
 			"frozen", vm->frozen, "why", vm->frozen ? NULL : vm->freeze_why, "detached",
 			vm->owner == NULL, "snapshot", result);
-	info = doc ? dumps_write(vm->d, vm, doc, &err) : NULL;
-	if (info)
-		ktbpf_peer_req_result(wt->req, info);
+	if (doc)
+		dumps_write(vm->d, vm, doc, wt->req);
 	else
 		ktbpf_peer_req_error(wt->req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
-				     "vm '%s': dump not stored: %s", vm->name,
-				     doc ? err.msg : "out of memory");
-	json_decref(doc);
+				     "vm '%s': dump not stored: out of memory", vm->name);
 	wt->req = NULL;
 	json_decref(wt->dump);
 	wt->dump = NULL;

@@ -402,3 +402,69 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	cr_assert_eq(daemon_stop(&dp), 0);
 	kit_guest_free(g);
 }
+
+Test(dumps, keep_free_above_the_disk_keeps_only_the_newest_and_unreadable_files_are_ignored)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char state[] = "/tmp/ktbpfd-state-XXXXXX", path[160], last[64];
+	const char *args[] = {"--state-dir", state, "--dump-keep-free", "0x4000000000000000", NULL};
+	struct client *c;
+	json_t *r;
+	int fd;
+
+	cr_assert_not_null(mkdtemp(state));
+	/* a file named like a dump that is not one: ignored, never listed */
+	snprintf(path, sizeof(path), "%s/dumps", state);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof(path), "%s/dumps/dump.garbage.json.gz", state);
+	fd = open(path, O_WRONLY | O_CREAT, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "not gzip at all", 15), 15);
+	close(fd);
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	cr_assert_eq(nr_listed(c), 0);
+	register_ready(c, g);
+	take_dump(c, "one");
+	snprintf(last, sizeof(last), "%s", take_dump(c, "two"));
+	r = list(c);
+	cr_assert_eq(json_array_size(json_object_get(result(r), "dumps")), 1, "%s",
+		     json_dumps(r, 0));
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(result(r), "dumps"), 0), "dump")),
+			 last);
+	json_decref(r);
+	r = client_call(c, "dump.get", "{\"dump\":\"garbage\"}", NULL, 0);
+	cr_assert_eq(resp_code(r), -32006);
+	json_decref(r);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(dumps, concurrent_dumps_of_one_vm_are_stored_under_distinct_ids)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c, *c2;
+	json_t *r1, *r2;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	c2 = client_new(&dp);
+	register_ready(c, g);
+	client_request(c, "vm.dump", "{\"vm\":\"vm-1\",\"test\":\"a\"}", NULL, 0);
+	client_request(c2, "vm.dump", "{\"vm\":\"vm-1\",\"test\":\"b\"}", NULL, 0);
+	r1 = client_read(c, 5000);
+	r2 = client_read(c2, 5000);
+	cr_assert_eq(resp_code(r1), 0, "%s", json_dumps(r1, 0));
+	cr_assert_eq(resp_code(r2), 0, "%s", json_dumps(r2, 0));
+	cr_assert_str_neq(rstr(r1, "dump"), rstr(r2, "dump"));
+	cr_assert_str_eq(rstr(r2, "test"), "b");
+	json_decref(r1);
+	json_decref(r2);
+	cr_assert_eq(nr_listed(c), 2);
+	client_free(c2);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}

@@ -77,6 +77,8 @@ def check_activation(ktbpfd, tmp):
     ns.bind(notify)
     proc = subprocess.Popen(["systemd-socket-activate", "-l", sock, "--fdname=control",
                              "-E", "NOTIFY_SOCKET=" + notify, "-E", "WATCHDOG_USEC=400000",
+                             # as StateDirectory= would: the dump store in the test's directory
+                             "-E", "STATE_DIRECTORY=" + os.path.join(tmp, "state"),
                              ktbpfd], stderr=subprocess.PIPE, text=True)
     try:
         end = time.monotonic() + 10
