@@ -51,12 +51,13 @@ static void start_daemon(const char *bin, const char *dir)
 	snprintf(sock, sizeof(sock), "%s/ktbpfd.sock", dir);
 	daemon_pid = fork();
 	if (daemon_pid == 0) {
-		char log[160];
+		char log[160], state[160];
 
 		snprintf(log, sizeof(log), "%s/ktbpfd.log", dir);
+		snprintf(state, sizeof(state), "%s/state", dir); /* never /var/lib/ktbpfd */
 		if (!freopen(log, "w", stderr))
 			_exit(127);
-		execl(bin, bin, "--socket", sock, (char *)NULL);
+		execl(bin, bin, "--socket", sock, "--state-dir", state, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
