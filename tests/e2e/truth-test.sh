@@ -123,19 +123,19 @@ boot_once() {
 	"$guest/boot-guest.sh" --kernel "$kimage" --initrd "$initrd" --cpu "$cpu" --smp "$smp" \
 		--workdir "$wd" ${scenario_append:+--append "$scenario_append"} >/dev/null
 }
-# The guest kernel itself sometimes oopses while booting under TCG on a loaded
-# host (seen: an int3 trap in sched_clock_cpu while a static key is patched
-# across vCPUs), before our agent or ktbpf ever run. That is QEMU's or the
-# guest's flake, not an answer to compare: boot once more, saying so. A failure
-# of our own agent (KTBPF-FAILED) or a second crash still fails the test.
+# The guest kernel itself sometimes fails to boot under TCG on a loaded host,
+# before our agent or ktbpf ever run: an int3 oops in sched_clock_cpu while a
+# static key is patched across vCPUs (seen twice), a hang right after hpet0
+# on 7.2 with 4 vCPUs (seen once). That is QEMU's or the guest's flake, not an
+# answer to compare: boot once more, saying so. A failure of our own agent
+# (KTBPF-FAILED) or a second failed boot still fails the test.
 boot() {
 	boot_once && return 0
-	if grep -aq KTBPF-FAILED "$wd/console.log" 2>/dev/null ||
-		! grep -aq -e 'Kernel panic' -e 'Oops' -e 'BUG:' "$wd/console.log" 2>/dev/null; then
-		say "FAIL: the guest did not boot (see $wd/console.log)"
+	if grep -aq KTBPF-FAILED "$wd/console.log" 2>/dev/null; then
+		say "FAIL: the guest agent failed (see $wd/console.log)"
 		exit 1
 	fi
-	say "the guest kernel crashed while booting (TCG flake?): $(tr -d '\r' <"$wd/console.log" | grep -a -m1 -e 'Oops' -e 'BUG:' -e 'Kernel panic' | cut -c1-120); booting once more"
+	say "the guest kernel did not boot (TCG flake?): $(tr -d '\r' <"$wd/console.log" | grep -a -m1 -e 'Oops' -e 'BUG:' -e 'Kernel panic' | cut -c1-120) last line: $(tr -d '\r' <"$wd/console.log" | grep -a . | tail -n1 | cut -c1-100); booting once more"
 	cp "$wd/console.log" "$wd/console-crash.log" 2>/dev/null || true
 	"$guest/stop-guest.sh" "$wd" >/dev/null 2>&1 || true
 	boot_once || { say "FAIL: the guest did not boot twice (see $wd/console.log)"; exit 1; }

@@ -1,7 +1,7 @@
 #!/bin/bash
 # boot-guest.sh --kernel DIR_OR_VMLINUZ --initrd FILE --workdir DIR
 #               [--cpu qemu64|max] [--smp N] [--mem 512M] [--append ARGS]
-#               [--timeout SECONDS] [--machine q35|pc]
+#               [--timeout SECONDS] [--stall SECONDS] [--machine q35|pc]
 #
 # Boot the ktbpf test guest under QEMU TCG (never KVM), wait for KTBPF-READY
 # on the console, then pause the VM through QMP and leave it paused for
@@ -16,6 +16,9 @@
 #   qemu.log      QEMU's own stdout/stderr
 #   truth.json    the JSON the agent printed after "KTBPF-TRUTH "
 #   boot_seconds  seconds from QEMU start to KTBPF-READY
+# --timeout bounds the whole boot (180 s); --stall (60 s) gives up earlier on a
+# guest whose serial ports stayed silent that long (a TCG guest hung in early
+# boot, seen once on a loaded host, would otherwise use the whole timeout).
 # Prints DIR on stdout.  KASLR stays on.  QEMU_BIN overrides the emulator.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +30,7 @@ usage() {
 	exit 2
 }
 
-kernel='' initrd='' workdir='' cpu=max smp=1 mem=512M append='' timeout=180 machine=q35
+kernel='' initrd='' workdir='' cpu=max smp=1 mem=512M append='' timeout=180 stall=60 machine=q35
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--kernel) kernel=${2:?}; shift 2 ;;
@@ -38,6 +41,7 @@ while [ $# -gt 0 ]; do
 	--mem) mem=${2:?}; shift 2 ;;
 	--append) append="$append ${2?}"; shift 2 ;;
 	--timeout) timeout=${2:?}; shift 2 ;;
+	--stall) stall=${2:?}; shift 2 ;;
 	--machine) machine=${2:?}; shift 2 ;;
 	-h|--help) usage ;;
 	*) log "unknown option $1"; usage ;;
@@ -49,6 +53,7 @@ if [ -z "$kernel" ] || [ -z "$initrd" ] || [ -z "$workdir" ]; then usage; fi
 [ -r "$initrd" ] || die "initrd $initrd not readable"
 [[ $smp =~ ^[1-9][0-9]*$ ]] || die "bad --smp $smp"
 [[ $timeout =~ ^[1-9][0-9]*$ ]] || die "bad --timeout $timeout"
+[[ $stall =~ ^[1-9][0-9]*$ ]] || die "bad --stall $stall"
 case "$machine" in q35|pc) ;; *) die "--machine must be q35 or pc" ;; esac
 
 qemu=${QEMU_BIN:-qemu-system-x86_64}
@@ -126,6 +131,7 @@ failed() {
 
 # wait for KTBPF-READY
 next_report=10
+last_size=-1 last_change=0
 while :; do
 	if grep -aq KTBPF-READY "$workdir/console.log" 2>/dev/null; then
 		break
@@ -136,6 +142,13 @@ while :; do
 	kill -0 "$pid" 2>/dev/null || failed "QEMU exited before KTBPF-READY"
 	elapsed=$(awk -v s="$start" -v n="$(date +%s.%N)" 'BEGIN{printf "%d", n-s}')
 	[ "$elapsed" -lt "$timeout" ] || failed "no KTBPF-READY after ${timeout}s"
+	# progress = bytes on either serial port (kallsyms goes to the second)
+	size=$(cat "$workdir/console.log" "$workdir/kallsyms.serial" 2>/dev/null | wc -c) || size=0
+	if [ "$size" -ne "$last_size" ]; then
+		last_size=$size last_change=$elapsed
+	elif [ $((elapsed - last_change)) -ge "$stall" ]; then
+		failed "the guest printed nothing for ${stall}s (hung in boot?)"
+	fi
 	if [ "$elapsed" -ge "$next_report" ]; then
 		# (|| true: an empty console -- a slow, loaded host -- must not end
 		# this script under set -e + pipefail and leave QEMU running)
