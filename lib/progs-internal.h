@@ -107,6 +107,33 @@ void snap_diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbp
 void diag_vappend(struct ktbpf_diag *diags, size_t *nr, size_t *dropped, int code, uint32_t prog_id,
 		  uint64_t addr, const char *fmt, va_list ap);
 
+#define INT_MAX_ID 0x7fffffffu /* kernel/bpf/syscall.c: idr_alloc_cyclic(.., 1, INT_MAX, ..) */
+
+/*
+ * One in-order pass over an IDR's xarray, as the prog_idr, map_idr and
+ * link_idr walks make it (never xa_load per id up to idr_next: ids are
+ * sparse after unloads and idr_next is guest data). snap_idr_next() charges
+ * cost to the walk's budget per step, and turns what is not an entry into
+ * the snapshot's answer: a cap hit (capped + diagnostic, the walk goes on),
+ * an unreadable node (diagnostic, nr_skipped), a walk that does not end
+ * (capped, stopped). cap bounds both entries and nodes. name, what and lost
+ * word the diagnostics: "map_idr walk stopped at N maps / N nodes:
+ * instances incomplete".
+ */
+struct snap_idr {
+	struct ktbpf_xa_iter it;
+	struct ktbpf_snapshot *s;
+	uint32_t cap;
+	uint64_t guard;
+	const char *name, *what, *lost;
+};
+void snap_idr_init(struct snap_idr *w, struct ktbpf_snapshot *s, struct ktbpf_xlate *x,
+		   const struct ktbpf_xa_layout *xa, uint64_t head, uint32_t cap, const char *name,
+		   const char *what, const char *lost);
+/* The next entry (any value: callers judge it); false at the end or when the walk must stop. */
+bool snap_idr_next(struct snap_idr *w, uint64_t cost, uint64_t *ret_index, uint64_t *ret_entry);
+void snap_idr_deinit(struct snap_idr *w);
+
 /* The struct_ops program of s with id (s->progs is in id order), or NULL (structops.c). */
 const struct ktbpf_prog *snap_prog_by_id(const struct ktbpf_snapshot *s, uint32_t id);
 

@@ -24,8 +24,6 @@
 #include "progs-internal.h"
 #include "scx-internal.h"
 
-#define INT_MAX_ID 0x7fffffffu /* kernel/bpf/syscall.c: idr_alloc_cyclic(.., 1, INT_MAX, ..) */
-
 struct walk {
 	struct ktbpf_xlate *x;
 	const struct ktbpf_offsets *o;
@@ -104,6 +102,64 @@ void snap_diag_err(struct ktbpf_snapshot *s, uint32_t prog_id, const struct ktbp
 {
 	snap_diag(s, e->code ? e->code : -EIO, prog_id, e->has_addr ? e->addr : 0, "%s: %s", what,
 		  e->msg);
+}
+
+void snap_idr_init(struct snap_idr *w, struct ktbpf_snapshot *s, struct ktbpf_xlate *x,
+		   const struct ktbpf_xa_layout *xa, uint64_t head, uint32_t cap, const char *name,
+		   const char *what, const char *lost)
+{
+	ktbpf_xa_iter_init(&w->it, x, xa, head, cap, cap);
+	w->s = s;
+	w->cap = cap;
+	w->guard = 0;
+	w->name = name;
+	w->what = what;
+	w->lost = lost;
+}
+
+bool snap_idr_next(struct snap_idr *w, uint64_t cost, uint64_t *ret_index, uint64_t *ret_entry)
+{
+	/* Each step yields an entry, a node or an error: more than entries + nodes cannot end. */
+	const uint64_t limit = 2ull * w->cap + 2;
+	struct ktbpf_err e;
+	int r;
+
+	for (; w->guard < limit; w->guard++) {
+		err_reset(&e);
+		if (budget_take(w->s, cost, w->name))
+			return false;
+		r = ktbpf_xa_iter_next(&w->it, ret_index, ret_entry, &e);
+		if (r == KTBPF_ITER_END)
+			return false;
+		if (r == -E2BIG) {
+			w->s->capped = true;
+			snap_diag(w->s, -E2BIG, 0, 0,
+				  "%s walk stopped at %" PRIu32 " %s / %" PRIu32 " nodes: %s",
+				  w->name, w->cap, w->what, w->cap, w->lost);
+			continue;
+		}
+		if (r < 0) {
+			char what[48];
+
+			snprintf(what, sizeof(what), "%s node skipped", w->name);
+			snap_diag_err(w->s, 0, &e, what);
+			w->s->nr_skipped++;
+			continue;
+		}
+		w->guard++;
+		return true;
+	}
+	if (w->guard == limit) {
+		w->guard++; /* said once */
+		w->s->capped = true;
+		snap_diag(w->s, -ELOOP, 0, 0, "%s walk did not end: stopped", w->name);
+	}
+	return false;
+}
+
+void snap_idr_deinit(struct snap_idr *w)
+{
+	ktbpf_xa_iter_deinit(&w->it);
 }
 
 #define diag	 snap_diag
@@ -582,40 +638,15 @@ static int read_idr(struct walk *w, uint64_t idr, uint64_t *ret_head, struct ktb
 	return 0;
 }
 
-#define MAX_NODES KTBPF_MAX_PROGS
-
-/*
- * In-order pass over the IDR's xarray (never xa_load per id up to
- * idr_next: ids are sparse after unloads and idr_next is guest data).
- */
+/* prog_idr in order (see snap_idr_next()), struct_ops programs only. */
 static void walk_idr(struct walk *w, uint64_t head)
 {
-	struct ktbpf_xa_iter it;
-	uint64_t guard, index, entry;
+	struct snap_idr it;
+	uint64_t index, entry;
 
-	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_PROGS, MAX_NODES);
-	for (guard = 0; guard < KTBPF_MAX_PROGS + MAX_NODES + 2ull; guard++) {
-		struct ktbpf_err e;
-		int r;
-
-		err_reset(&e);
-		if (budget_take(w->s, 1 + w->hdr->nr_spans, "prog_idr"))
-			break;
-		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
-		if (r == KTBPF_ITER_END)
-			break;
-		if (r == -E2BIG) {
-			w->s->capped = true;
-			diag(w->s, -E2BIG, 0, 0,
-			     "prog_idr walk stopped at %d programs / %d nodes: list incomplete",
-			     KTBPF_MAX_PROGS, MAX_NODES);
-			continue;
-		}
-		if (r < 0) {
-			diag_err(w->s, 0, &e, "prog_idr node skipped");
-			w->s->nr_skipped++;
-			continue;
-		}
+	snap_idr_init(&it, w->s, w->x, &w->o->xa, head, KTBPF_MAX_PROGS, "prog_idr", "programs",
+		      "list incomplete");
+	while (snap_idr_next(&it, 1 + w->hdr->nr_spans, &index, &entry)) {
 		w->s->idr_entries++;
 		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry)) {
 			diag(w->s, -EUCLEAN, (uint32_t)index, entry,
@@ -626,11 +657,7 @@ static void walk_idr(struct walk *w, uint64_t head)
 		}
 		visit(w, index, entry);
 	}
-	if (guard >= KTBPF_MAX_PROGS + MAX_NODES + 2ull) {
-		w->s->capped = true;
-		diag(w->s, -ELOOP, 0, 0, "prog_idr walk did not end: stopped");
-	}
-	ktbpf_xa_iter_deinit(&it);
+	snap_idr_deinit(&it);
 }
 
 struct ktbpf_snapshot *ktbpf_snapshot_new(void)

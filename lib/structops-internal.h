@@ -13,7 +13,6 @@
 
 #include "progs-internal.h"
 
-#define INT_MAX_ID   0x7fffffffu
 #define OPS_READ_MAX 4096u /* bytes of an ops struct we read (sched_ext_ops: ~1 KiB) */
 
 struct stwalk {

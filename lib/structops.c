@@ -39,8 +39,6 @@
 #include "scx-internal.h"
 #include "structops-internal.h"
 
-#define MAX_NODES KTBPF_MAX_MAPS
-
 const char *ktbpf_st_state_name(enum ktbpf_st_state st)
 {
 	switch (st) {
@@ -388,8 +386,8 @@ static void visit_map(struct stwalk *w, uint64_t index, uint64_t kva)
 /* map_idr in order, struct_ops maps only (kernel/bpf/syscall.c: bpf_map_alloc_id()). */
 static void walk_maps(struct stwalk *w)
 {
-	struct ktbpf_xa_iter it;
-	uint64_t guard, index, entry, head;
+	struct snap_idr it;
+	uint64_t index, entry, head;
 	struct ktbpf_err e;
 
 	err_reset(&e);
@@ -399,30 +397,12 @@ static void walk_maps(struct stwalk *w)
 		snap_diag_err(w->s, 0, &e, "map_idr unreadable, no struct_ops instances");
 		return;
 	}
-	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, MAX_NODES);
-	for (guard = 0; guard < KTBPF_MAX_MAPS + MAX_NODES + 2ull; guard++) {
+	snap_idr_init(&it, w->s, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, "map_idr", "maps",
+		      "instances incomplete");
+	while (snap_idr_next(&it, 2, &index, &entry)) {
 		uint32_t type;
-		int r;
 
 		err_reset(&e);
-		if (budget_take(w->s, 2, "map_idr"))
-			break;
-		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
-		if (r == KTBPF_ITER_END)
-			break;
-		if (r == -E2BIG) {
-			w->s->capped = true;
-			snap_diag(
-				w->s, -E2BIG, 0, 0,
-				"map_idr walk stopped at %d maps / %d nodes: instances incomplete",
-				KTBPF_MAX_MAPS, MAX_NODES);
-			continue;
-		}
-		if (r < 0) {
-			snap_diag_err(w->s, 0, &e, "map_idr node skipped");
-			w->s->nr_skipped++;
-			continue;
-		}
 		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry) || index > INT_MAX_ID) {
 			snap_diag(w->s, -EUCLEAN, 0, entry,
 				  "map_idr entry %" PRIu64 " is not a map pointer (0x%" PRIx64 ")",
@@ -438,11 +418,7 @@ static void walk_maps(struct stwalk *w)
 		if (type == KTBPF_BPF_MAP_TYPE_STRUCT_OPS && !budget_take(w->s, 4, "map_idr"))
 			visit_map(w, index, entry);
 	}
-	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
-		w->s->capped = true;
-		snap_diag(w->s, -ELOOP, 0, 0, "map_idr walk did not end: stopped");
-	}
-	ktbpf_xa_iter_deinit(&it);
+	snap_idr_deinit(&it);
 }
 
 /* The instance at kva, or NULL. */
@@ -466,8 +442,8 @@ static struct ktbpf_st_instance *inst_by_kva(struct ktbpf_snapshot *s, uint64_t 
 static void walk_links(struct stwalk *w)
 {
 	const struct ktbpf_st_offsets *st = w->st;
-	struct ktbpf_xa_iter it;
-	uint64_t guard, index, entry, head;
+	struct snap_idr it;
+	uint64_t index, entry, head;
 	struct ktbpf_err e;
 
 	err_reset(&e);
@@ -479,31 +455,14 @@ static void walk_links(struct stwalk *w)
 		snap_diag_err(w->s, 0, &e, "link_idr unreadable: struct_ops links not known");
 		return;
 	}
-	ktbpf_xa_iter_init(&it, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, MAX_NODES);
-	for (guard = 0; guard < KTBPF_MAX_MAPS + MAX_NODES + 2ull; guard++) {
+	snap_idr_init(&it, w->s, w->x, &w->o->xa, head, KTBPF_MAX_MAPS, "link_idr", "links",
+		      "links incomplete");
+	while (snap_idr_next(&it, 4 + w->s->nr_instances / 64, &index, &entry)) {
 		struct ktbpf_st_instance *in;
 		uint32_t type, id;
 		uint64_t map;
-		int r;
 
 		err_reset(&e);
-		if (budget_take(w->s, 4 + w->s->nr_instances / 64, "link_idr"))
-			break;
-		r = ktbpf_xa_iter_next(&it, &index, &entry, &e);
-		if (r == KTBPF_ITER_END)
-			break;
-		if (r == -E2BIG) {
-			w->s->capped = true;
-			snap_diag(w->s, -E2BIG, 0, 0,
-				  "link_idr walk stopped at %d links / %d nodes: links incomplete",
-				  KTBPF_MAX_MAPS, MAX_NODES);
-			continue;
-		}
-		if (r < 0) {
-			snap_diag_err(w->s, 0, &e, "link_idr node skipped");
-			w->s->nr_skipped++;
-			continue;
-		}
 		if (ktbpf_xa_is_internal(entry) || ktbpf_xa_is_value(entry))
 			continue;
 		if (ktbpf_xlate_read_u32(w->x, entry + st->link_type, &type, &e) < 0 ||
@@ -536,11 +495,7 @@ static void walk_links(struct stwalk *w)
 		}
 		in->linked = true;
 	}
-	if (guard >= KTBPF_MAX_MAPS + MAX_NODES + 2ull) {
-		w->s->capped = true;
-		snap_diag(w->s, -ELOOP, 0, 0, "link_idr walk did not end: stopped");
-	}
-	ktbpf_xa_iter_deinit(&it);
+	snap_idr_deinit(&it);
 }
 
 /* <obj> of a map named <obj>.bss/.data/.rodata (tools/lib/bpf/libbpf.c: internal_map_name()). */
