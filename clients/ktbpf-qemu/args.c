@@ -143,14 +143,16 @@ static int read_machine(const char *v, struct opts *o)
 static int read_qemu_args(struct opts *o)
 {
 	for (int i = 0; i < o->nr_qemu_args; i++) {
-		const char *a = o->qemu_args[i], *v = i + 1 < o->nr_qemu_args ? o->qemu_args[i + 1] : "";
+		const char *a = o->qemu_args[i],
+			   *v = i + 1 < o->nr_qemu_args ? o->qemu_args[i + 1] : "";
 		char buf[128];
 		int r = 0;
 
 		if (is_opt(a, "numa") || is_opt(a, "mem-path") || is_opt(a, "daemonize"))
-			return bad("QEMU's %s is not supported: the guest's RAM must be one backend "
-				   "that ktbpf-qemu owns, in a QEMU it can wait for",
-				   a);
+			return bad(
+				"QEMU's %s is not supported: the guest's RAM must be one backend "
+				"that ktbpf-qemu owns, in a QEMU it can wait for",
+				a);
 		if (is_opt(a, "S"))
 			o->user_stopped = true;
 		else if (is_opt(a, "m"))
@@ -193,7 +195,7 @@ int args_parse(int argc, char **argv, struct opts *o)
 	*o = (struct opts){.machine = LAYOUT_PC, .ram_size = 128ULL << 20};
 	o->labels = json_object();
 	o->qemu = getenv("QEMU_BIN") && *getenv("QEMU_BIN") ? getenv("QEMU_BIN")
-							     : "qemu-system-x86_64";
+							    : "qemu-system-x86_64";
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = true;

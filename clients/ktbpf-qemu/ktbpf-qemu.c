@@ -250,7 +250,8 @@ static void free_client(struct run *run)
 	run->client = ktbpf_client_free(run->client);
 }
 
-/* Register with ktbpfd; a failure leaves the guest unmonitored (or fails, with --require-monitor). */
+/* Register with ktbpfd; a failure leaves the guest unmonitored (or fails, with --require-monitor).
+ */
 static int register_vm(struct run *run)
 {
 	struct ktbpf_client_region regions[LAYOUT_MAX_REGIONS];
@@ -289,10 +290,9 @@ static int register_vm(struct run *run)
 	say("guest '%s' registered with ktbpfd as %s (%u RAM region%s, %" PRIu64 " MiB)",
 	    run->o.name, run->vm_id, run->layout.n, run->layout.n == 1 ? "" : "s",
 	    run->o.ram_size >> 20);
-	ktbpf_client_set_vmm_ops(run->client,
-				 &(struct ktbpf_client_vmm_ops){.freeze = vmm_freeze,
-								.thaw = vmm_thaw},
-				 run);
+	ktbpf_client_set_vmm_ops(
+		run->client, &(struct ktbpf_client_vmm_ops){.freeze = vmm_freeze, .thaw = vmm_thaw},
+		run);
 	return 0;
 }
 
@@ -315,8 +315,8 @@ static void on_reset(struct run *run)
 
 	if (!run->client || !run->vm_id)
 		return;
-	r = ktbpf_client_call(run->client, "vm.reset", json_pack("{s:s}", "vm", run->vm_id),
-			      NULL, 0, NULL, &err);
+	r = ktbpf_client_call(run->client, "vm.reset", json_pack("{s:s}", "vm", run->vm_id), NULL,
+			      0, NULL, &err);
 	if (r == -ECONNRESET || r == -EPIPE) {
 		say("ktbpfd went away; the guest runs on unmonitored");
 		free_client(run);

@@ -12,7 +12,7 @@
 
 #include "layout.h"
 
-#define GiB (1ULL << 30)
+#define GiB	 (1ULL << 30)
 #define FOUR_GIB (4 * GiB)
 
 int layout_parse_size(const char *s, uint64_t *ret)
@@ -43,12 +43,33 @@ int layout_parse_size(const char *s, uint64_t *ret)
 	switch (*p) {
 	case '\0':
 		break;
-	case 'b': case 'B': shift = 0; p++; break;
-	case 'k': case 'K': shift = 10; p++; break;
-	case 'm': case 'M': shift = 20; p++; break;
-	case 'g': case 'G': shift = 30; p++; break;
-	case 't': case 'T': shift = 40; p++; break;
-	default: return -EINVAL;
+	case 'b':
+	case 'B':
+		shift = 0;
+		p++;
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		p++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		p++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		p++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		p++;
+		break;
+	default:
+		return -EINVAL;
 	}
 	if (*p)
 		return -EINVAL;

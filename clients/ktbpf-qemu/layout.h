@@ -52,9 +52,9 @@ void layout_compute(enum layout_machine m, uint64_t ram_size, struct layout *ret
  * What QEMU reports: the "ram-below-4g" and "ram-above-4g" aliases of the
  * RAM backend called backend in the output of the HMP command `info mtree`
  * (the first, "address-space: memory", view), e.g.
- *   0000000100000000-000000015fffffff (prio 0, ram): alias ram-above-4g @m 0000000080000000-00000000dfffffff
- * Errors: -ENOENT (no ram-below-4g alias of backend), -EINVAL (a line that
- * does not parse).
+ *   0000000100000000-000000015fffffff (prio 0, ram): alias ram-above-4g @m
+ * 0000000080000000-00000000dfffffff Errors: -ENOENT (no ram-below-4g alias of backend), -EINVAL (a
+ * line that does not parse).
  */
 int layout_from_mtree(const char *mtree, const char *backend, struct layout *ret,
 		      struct ktbpf_err *err);
