@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,8 +99,7 @@ static bool opt_value(const char *s, const char *key, char *buf, size_t size)
 	return false;
 }
 
-static int bad(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int bad(const char *fmt, ...)
+void say(const char *fmt, ...)
 {
 	va_list ap;
 
@@ -107,9 +107,11 @@ static int bad(const char *fmt, ...)
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputs(" (see ktbpf-qemu --help)\n", stderr);
-	return -1;
+	fputc('\n', stderr);
 }
+
+/* A usage error: said, pointing at --help; -1. */
+#define bad(fmt, ...) (say(fmt " (see ktbpf-qemu --help)", ##__VA_ARGS__), -1)
 
 static int read_mem(const char *v, struct opts *o)
 {

@@ -43,4 +43,7 @@ void args_free(struct opts *o);
 int args_qemu_argv(const struct opts *o, int ram_fd, int qmp_fd, char ***ret);
 void args_free_argv(char **argv);
 
+/* "ktbpf-qemu: " + a message + newline on stderr. */
+void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -66,18 +66,6 @@ static void on_signal(int sig)
 	errno = saved;
 }
 
-static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void say(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("ktbpf-qemu: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
 static int create_ram(uint64_t size)
 {
 	int fd = memfd_create("ktbpf-guest-ram", MFD_CLOEXEC | MFD_ALLOW_SEALING);
