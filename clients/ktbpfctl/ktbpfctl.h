@@ -68,6 +68,10 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out);
 int ktbpfctl_dump(int argc, char **argv);
 int ktbpfctl_dumps(int argc, char **argv);
 
+/* top.c: a live table of a VM's programs' rates (delta.c's arithmetic). */
+int ktbpfctl_top(int argc, char **argv);
+void ktbpfctl_top_usage(FILE *out);
+
 /* metrics-cmd.c: ktbpfd's metrics.get as Prometheus text. */
 int ktbpfctl_metrics(int argc, char **argv);
 
