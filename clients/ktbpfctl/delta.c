@@ -10,24 +10,6 @@
 
 #include "delta.h"
 
-uint64_t ktbpfctl_json_u64(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	if (json_is_integer(v))
-		return json_integer_value(v) < 0 ? 0 : (uint64_t)json_integer_value(v);
-	if (json_is_string(v)) /* "0x..." addresses, decimal strings past 2^63 */
-		return strtoull(json_string_value(v), NULL, 0);
-	return 0;
-}
-
-const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-
-	return s && s[0] ? s : none;
-}
-
 const char *ktbpfctl_rate_state_name(enum ktbpfctl_rate_state s)
 {
 	static const char *const names[] = {"both", "new", "gone", "reset"};

@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ktbpfctl.h"
+
 #define KTBPFCTL_DELTA_MAX_PROGS 65536
 
 enum ktbpfctl_rate_state {
@@ -91,11 +93,5 @@ json_t *ktbpfctl_rates_json(const struct ktbpfctl_rates *r);
 
 /* "both", "new", "gone", "reset". */
 const char *ktbpfctl_rate_state_name(enum ktbpfctl_rate_state s);
-
-/* A counter member of a document: an integer, or a decimal/hex string; else 0. */
-uint64_t ktbpfctl_json_u64(const json_t *o, const char *key);
-
-/* A string member, or none. */
-const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none);
 
 #endif

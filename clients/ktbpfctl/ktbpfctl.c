@@ -5,8 +5,11 @@
  * ktbpfd, in daemon-cmds.c; dump and dumps in dump-cmds.c; top in top.c)
  * and owns its options.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "ktbpf/codec.h"
 
 #include "ktbpfctl.h"
 
@@ -37,6 +40,27 @@ static const struct command commands[] = {
 	{"top", ktbpfctl_top,
 	 "a live table of a VM's programs: events/s, ns per call, CPU % (ktbpfd)"},
 };
+
+int ktbpfctl_fail(const char *cmd, bool json, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ktbpfctl%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", msg);
+	if (json) {
+		json_t *j = json_pack("{s:o}", "error", ktbpf_codec_text(msg));
+
+		if (j) {
+			json_dumpf(j, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+	}
+	return status;
+}
 
 static void usage(FILE *out)
 {

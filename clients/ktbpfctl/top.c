@@ -80,18 +80,6 @@ void ktbpfctl_top_usage(FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 2, 3))) static int fail(int status, const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ktbpfctl top: %s\n", msg);
-	return status;
-}
-
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -145,29 +133,30 @@ static int parse(struct topopts *o, int argc, char **argv)
 		case 'i':
 			if (parse_seconds(optarg, &sec) < 0 || sec * 1000 < MIN_INTERVAL_MS ||
 			    sec * 1000 > MAX_INTERVAL_MS)
-				return fail(KTBPFCTL_EXIT_USAGE,
-					    "--interval '%s': seconds between 0.1 and 3600",
-					    optarg);
+				return ktbpfctl_fail(
+					"top", false, KTBPFCTL_EXIT_USAGE,
+					"--interval '%s': seconds between 0.1 and 3600", optarg);
 			o->interval_ns = (uint64_t)(sec * 1e9 + 0.5);
 			break;
 		case 'S':
 			k = ktbpfctl_rate_sort_parse(optarg);
 			if (k < 0)
-				return fail(KTBPFCTL_EXIT_USAGE,
-					    "--sort '%s': use events, ns, cpu or name", optarg);
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--sort '%s': use events, ns, cpu or name",
+						     optarg);
 			o->sort = (enum ktbpfctl_rate_sort)k;
 			break;
 		case 'n':
 			errno = 0;
 			o->count = strtoull(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-' || !o->count)
-				return fail(KTBPFCTL_EXIT_USAGE, "--count '%s': not a count",
-					    optarg);
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--count '%s': not a count", optarg);
 			break;
 		case 't':
 			if (parse_seconds(optarg, &o->seconds) < 0)
-				return fail(KTBPFCTL_EXIT_USAGE, "--seconds '%s': not a duration",
-					    optarg);
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--seconds '%s': not a duration", optarg);
 			break;
 		case 'J':
 			o->json_lines = true;
@@ -175,8 +164,9 @@ static int parse(struct topopts *o, int argc, char **argv)
 		case 'f':
 			if (strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
 			    strcmp(optarg, "never"))
-				return fail(KTBPFCTL_EXIT_USAGE,
-					    "--freeze '%s': use require, prefer or never", optarg);
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--freeze '%s': use require, prefer or never",
+						     optarg);
 			o->freeze = optarg;
 			break;
 		case 's':
@@ -193,11 +183,14 @@ static int parse(struct topopts *o, int argc, char **argv)
 	if (optind < argc)
 		o->vm = argv[optind++];
 	if (!o->vm)
-		return fail(KTBPFCTL_EXIT_USAGE, "which VM? give its id or name ('ktbpfctl list')");
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+				     "which VM? give its id or name ('ktbpfctl list')");
 	if (optind < argc)
-		return fail(KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'",
+				     argv[optind]);
 	if (o->count && o->seconds)
-		return fail(KTBPFCTL_EXIT_USAGE, "--count and --seconds: give one of them");
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+				     "--count and --seconds: give one of them");
 	if (o->seconds) {
 		uint64_t ns = (uint64_t)(o->seconds * 1e9 + 0.5);
 
@@ -325,7 +318,7 @@ static int run(struct topopts *o)
 
 	r = ktbpf_client_connect(o->socket, &c, &err);
 	if (r < 0)
-		return fail(KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
 	r = take(c, o, &prev, &t_prev, &err);
 	start = t_prev;
 	for (uint64_t n = 0; r == 0 && (!o->count || n < o->count); n++) {
@@ -338,8 +331,8 @@ static int run(struct topopts *o)
 		r = ktbpfctl_rates_compute(prev, cur, t_cur - t_prev, &rates);
 		if (r < 0) {
 			json_decref(cur);
-			status = fail(KTBPFCTL_EXIT_FAIL, "cannot compare snapshots: %s",
-				      strerror(-r));
+			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
+					       "cannot compare snapshots: %s", strerror(-r));
 			break;
 		}
 		ktbpfctl_rates_sort(&rates, o->sort);
@@ -352,17 +345,20 @@ static int run(struct topopts *o)
 		prev = cur;
 		t_prev = t_cur;
 		if (fflush(stdout) != 0 || ferror(stdout)) {
-			status = fail(KTBPFCTL_EXIT_FAIL, "cannot write the output");
+			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
+					       "cannot write the output");
 			break;
 		}
 		if (r < 0) {
-			status = fail(KTBPFCTL_EXIT_FAIL, "out of memory");
+			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "out of memory");
 			break;
 		}
 	}
 	if (r < 0 && status == KTBPFCTL_EXIT_OK)
-		status = fail(r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY : KTBPFCTL_EXIT_FAIL,
-			      "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
+		status = ktbpfctl_fail("top", false,
+				       r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY
+							 : KTBPFCTL_EXIT_FAIL,
+				       "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
 	json_decref(prev);
 	ktbpf_client_free(c);
 	return status;
