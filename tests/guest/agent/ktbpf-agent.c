@@ -74,10 +74,10 @@ static struct {
 	enum workload workload;
 	const char *cc_name;
 	const char *kallsyms_out;
-	double duration;    /* seconds of workload */
-	bool detach;	    /* detach struct_ops before reporting */
-	bool no_stats;	    /* leave runtime stats off (sysctl 0, no stats fd) */
-	bool kallsyms_gzip; /* gzip the kallsyms copy (a serial port is slow) */
+	double duration;     /* seconds of workload */
+	bool detach;	     /* detach struct_ops before reporting */
+	bool no_stats;	     /* leave runtime stats off (sysctl 0, no stats fd) */
+	bool kallsyms_gzip;  /* gzip the kallsyms copy (a serial port is slow) */
 	const char *control; /* a tty the host sends commands on, after READY */
 } opt = {
 	.workload = WL_TCP,
@@ -1677,7 +1677,8 @@ static void print_reading(const char *seq)
 		const struct bpf_prog_info *in = &truth[i].info;
 
 		sb_add(&b,
-		       "%s{\"id\":%u,\"run_cnt\":%llu,\"run_time_ns\":%llu,\"recursion_misses\":%llu}",
+		       "%s{\"id\":%u,\"run_cnt\":%llu,\"run_time_ns\":%llu,\"recursion_misses\":%"
+		       "llu}",
 		       i ? "," : "", in->id, (unsigned long long)in->run_cnt,
 		       (unsigned long long)in->run_time_ns,
 		       (unsigned long long)in->recursion_misses);
