@@ -78,28 +78,6 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(const struct dopts *o, int status,
-						      const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ktbpfctl %s: %s\n", o->cmd, msg);
-	if (o->json) {
-		json_t *j = json_pack("{s:s}", "error", msg);
-
-		if (j) {
-			json_dumpf(j, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
-			json_decref(j);
-		}
-	}
-	return status;
-}
-
 static int parse(struct dopts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -126,8 +104,9 @@ static int parse(struct dopts *o, int argc, char **argv)
 				goto bad;
 			if (strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
 			    strcmp(optarg, "never"))
-				return fail(o, KTBPFCTL_EXIT_USAGE,
-					    "--freeze '%s': use require, prefer or never", optarg);
+				return ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_USAGE,
+						     "--freeze '%s': use require, prefer or never",
+						     optarg);
 			o->freeze = optarg;
 			break;
 		case 'h':
@@ -142,18 +121,20 @@ static int parse(struct dopts *o, int argc, char **argv)
 	if (!list && optind < argc)
 		o->vm = argv[optind++];
 	if (!list && !o->vm)
-		return fail(o, KTBPFCTL_EXIT_USAGE,
-			    "which VM? give its id or name ('ktbpfctl list')");
+		return ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_USAGE,
+				     "which VM? give its id or name ('ktbpfctl list')");
 	if (optind < argc)
-		return fail(o, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+		return ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_USAGE,
+				     "unexpected argument '%s'", argv[optind]);
 	return -1;
 }
 
 /* The exit status for a failed call. */
 static int call_failed(const struct dopts *o, int r, const struct ktbpf_err *err)
 {
-	return fail(o, r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY : KTBPFCTL_EXIT_FAIL, "%s%s",
-		    err->msg, r == -EINPROGRESS ? " (retry later)" : "");
+	return ktbpfctl_fail(o->cmd, o->json,
+			     r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY : KTBPFCTL_EXIT_FAIL,
+			     "%s%s", err->msg, r == -EINPROGRESS ? " (retry later)" : "");
 }
 
 static void print_doc(const json_t *doc)
@@ -243,7 +224,7 @@ static int run(struct dopts *o)
 
 	r = ktbpf_client_connect(o->socket, &c, &err);
 	if (r < 0)
-		return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+		return ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
 	if (!strcmp(o->cmd, "list"))
 		r = ktbpf_client_list(c, &res, &err);
 	else if (!strcmp(o->cmd, "status"))
@@ -265,10 +246,12 @@ static int run(struct dopts *o)
 		       (double)json_integer_value(json_object_get(res, "walk_ns")) / 1e3);
 	}
 	if (fflush(stdout) != 0 || ferror(stdout))
-		status = fail(o, KTBPFCTL_EXIT_FAIL, "cannot write the output: %s",
-			      strerror(errno ? errno : EIO));
+		status =
+			ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_FAIL,
+				      "cannot write the output: %s", strerror(errno ? errno : EIO));
 	else if (!strcmp(o->cmd, "snapshot") && ktbpfctl_snapshot_incomplete(res, why, sizeof(why)))
-		status = fail(o, KTBPFCTL_EXIT_INCOMPLETE, "answer incomplete: %s", why);
+		status = ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_INCOMPLETE,
+				       "answer incomplete: %s", why);
 	json_decref(res);
 	return status;
 }

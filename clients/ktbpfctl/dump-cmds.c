@@ -86,37 +86,6 @@ static void dumps_usage(FILE *out)
 	      out);
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(const struct dumpopts *o, int status,
-						      const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ktbpfctl %s: %s\n", o->cmd, msg);
-	return status;
-}
-
-static const char *gs(const json_t *o, const char *key, const char *none)
-{
-	const json_t *v = json_object_get(o, key);
-
-	return json_is_string(v) ? json_string_value(v) : none;
-}
-
-static uint64_t gu(const json_t *o, const char *key)
-{
-	const json_t *v = json_object_get(o, key);
-
-	if (json_is_integer(v))
-		return (uint64_t)json_integer_value(v);
-	if (json_is_string(v)) /* the codec's counts past 2^53 are strings */
-		return strtoull(json_string_value(v), NULL, 0);
-	return 0;
-}
-
 static void human_size(uint64_t b, char *buf, size_t size)
 {
 	if (b < 10240)
@@ -136,29 +105,30 @@ static void print_report(const json_t *doc)
 	bool misses = false;
 	size_t i;
 
-	human_size(gu(doc, "size"), sz, sizeof(sz));
-	human_size(gu(doc, "compressed_size"), csz, sizeof(csz));
+	human_size(ktbpfctl_json_u64(doc, "size"), sz, sizeof(sz));
+	human_size(ktbpfctl_json_u64(doc, "compressed_size"), csz, sizeof(csz));
 	printf("dump          %s\n"
 	       "time          %s\n"
 	       "vm            %s (%s)%s\n"
 	       "test          %s\n"
 	       "reason        %s\n",
-	       gs(doc, "dump", "?"), gs(doc, "time", "?"), gs(doc, "vm", "?"),
-	       gs(doc, "vm_id", "?"),
+	       ktbpfctl_json_str(doc, "dump", "?"), ktbpfctl_json_str(doc, "time", "?"),
+	       ktbpfctl_json_str(doc, "vm", "?"), ktbpfctl_json_str(doc, "vm_id", "?"),
 	       json_is_true(json_object_get(doc, "detached")) ? ", detached (its VMM was gone)"
 							      : "",
-	       gs(doc, "test", "-"), gs(doc, "reason", "-"));
+	       ktbpfctl_json_str(doc, "test", "-"), ktbpfctl_json_str(doc, "reason", "-"));
 	if (json_is_true(json_object_get(doc, "frozen")))
 		printf("frozen        yes (freeze %s), vCPUs paused during the walk\n",
-		       gs(fr, "mode", "?"));
+		       ktbpfctl_json_str(fr, "mode", "?"));
 	else
-		printf("frozen        no (freeze %s): %s\n", gs(fr, "mode", "?"),
-		       gs(fr, "why", "the walk ran on a live guest"));
+		printf("frozen        no (freeze %s): %s\n", ktbpfctl_json_str(fr, "mode", "?"),
+		       ktbpfctl_json_str(fr, "why", "the walk ran on a live guest"));
 	if (json_object_get(doc, "size"))
 		printf("size          %s JSON, %s stored\n", sz, csz);
 	json_array_foreach(json_object_get(snap, "progs"), i, p)
 	{
-		uint64_t m = gu(p, "recursion_misses"), cnt = gu(p, "run_cnt");
+		uint64_t m = ktbpfctl_json_u64(p, "recursion_misses"),
+			 cnt = ktbpfctl_json_u64(p, "run_cnt");
 
 		if (!m)
 			continue;
@@ -166,7 +136,8 @@ static void print_report(const json_t *doc)
 			printf("misses        (programs not run because of recursion)\n");
 		misses = true;
 		printf("  %-16s %s.%s: %" PRIu64 " misses, %.2f%% of %" PRIu64 " calls\n",
-		       gs(p, "name", "?"), gs(p, "interface", "?"), gs(p, "member", "?"), m,
+		       ktbpfctl_json_str(p, "name", "?"), ktbpfctl_json_str(p, "interface", "?"),
+		       ktbpfctl_json_str(p, "member", "?"), m,
 		       100.0 * (double)m / (double)(cnt + m), cnt + m);
 	}
 	putchar('\n');
@@ -185,10 +156,11 @@ static void print_list(const json_t *res)
 	{
 		char sz[32];
 
-		human_size(gu(d, "compressed_size"), sz, sizeof(sz));
-		printf("%-32s  %-27s  %-16.16s  %-24.24s  %-24.24s  %7s\n", gs(d, "dump", "?"),
-		       gs(d, "time", "?"), gs(d, "vm", "?"), gs(d, "test", "-"),
-		       gs(d, "reason", "-"), sz);
+		human_size(ktbpfctl_json_u64(d, "compressed_size"), sz, sizeof(sz));
+		printf("%-32s  %-27s  %-16.16s  %-24.24s  %-24.24s  %7s\n",
+		       ktbpfctl_json_str(d, "dump", "?"), ktbpfctl_json_str(d, "time", "?"),
+		       ktbpfctl_json_str(d, "vm", "?"), ktbpfctl_json_str(d, "test", "-"),
+		       ktbpfctl_json_str(d, "reason", "-"), sz);
 	}
 	if (!json_array_size(dumps))
 		printf("(no dumps)\n");
@@ -202,15 +174,16 @@ static int write_json(const struct dumpopts *o, const json_t *doc)
 	if (o->out && strcmp(o->out, "-")) {
 		f = fopen(o->out, "w");
 		if (!f)
-			return fail(o, KTBPFCTL_EXIT_FAIL, "%s: %s", o->out, strerror(errno));
+			return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "%s: %s", o->out,
+					     strerror(errno));
 	}
 	if (json_dumpf(doc, f, JSON_COMPACT | JSON_SORT_KEYS) < 0 || fputc('\n', f) == EOF)
 		r = -EIO;
 	if (f != stdout ? fclose(f) != 0 : fflush(f) != 0)
 		r = -EIO;
 	if (r < 0)
-		return fail(o, KTBPFCTL_EXIT_FAIL, "cannot write %s",
-			    o->out ? o->out : "the output");
+		return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "cannot write %s",
+				     o->out ? o->out : "the output");
 	return KTBPFCTL_EXIT_OK;
 }
 
@@ -223,18 +196,20 @@ static int run(struct dumpopts *o)
 
 	r = ktbpf_client_connect(o->socket, &c, &err);
 	if (r < 0)
-		return fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+		return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
 	if (!o->sub) {
 		r = ktbpf_client_dump(c, o->vm, o->freeze, o->reason, o->test, &res, &err);
 		if (r == 0)
-			r = ktbpf_client_dump_get(c, gs(res, "dump", ""), &doc, &err);
+			r = ktbpf_client_dump_get(c, ktbpfctl_json_str(res, "dump", ""), &doc,
+						  &err);
 	} else if (!strcmp(o->sub, "list")) {
 		r = ktbpf_client_dump_list(c, o->vm, o->limit, &res, &err);
 	} else if (!strcmp(o->sub, "rm")) {
 		for (int i = 0; i < o->nr_ids; i++) {
 			r = ktbpf_client_dump_delete(c, o->ids[i], &err);
 			if (r < 0)
-				status = fail(o, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+				status = ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "%s",
+						       err.msg);
 		}
 		ktbpf_client_free(c);
 		return status;
@@ -245,8 +220,10 @@ static int run(struct dumpopts *o)
 	if (r < 0) {
 		json_decref(res);
 		json_decref(doc);
-		return fail(o, r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY : KTBPFCTL_EXIT_FAIL,
-			    "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
+		return ktbpfctl_fail(o->cmd, false,
+				     r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY
+						       : KTBPFCTL_EXIT_FAIL,
+				     "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
 	}
 	if (o->sub && !strcmp(o->sub, "list")) {
 		if (o->json)
@@ -259,7 +236,8 @@ static int run(struct dumpopts *o)
 		print_report(doc);
 	}
 	if (status == KTBPFCTL_EXIT_OK && (fflush(stdout) != 0 || ferror(stdout)))
-		status = fail(o, KTBPFCTL_EXIT_FAIL, "cannot write the output");
+		status =
+			ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "cannot write the output");
 	json_decref(res);
 	json_decref(doc);
 	return status;
@@ -299,8 +277,9 @@ static int parse(struct dumpopts *o, int argc, char **argv, void (*usage)(FILE *
 				goto bad;
 			if (c == 'f' && strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
 			    strcmp(optarg, "never"))
-				return fail(o, KTBPFCTL_EXIT_USAGE,
-					    "--freeze '%s': use require, prefer or never", optarg);
+				return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE,
+						     "--freeze '%s': use require, prefer or never",
+						     optarg);
 			*(c == 'f' ? &o->freeze : c == 'r' ? &o->reason : &o->test) = optarg;
 			break;
 		case 'V':
@@ -314,7 +293,8 @@ static int parse(struct dumpopts *o, int argc, char **argv, void (*usage)(FILE *
 			errno = 0;
 			o->limit = (unsigned)strtoul(optarg, &end, 10);
 			if (errno || end == optarg || *end || optarg[0] == '-')
-				return fail(o, KTBPFCTL_EXIT_USAGE, "-n '%s': not a count", optarg);
+				return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE,
+						     "-n '%s': not a count", optarg);
 			break;
 		case 'o':
 			if (dump || strcmp(o->sub, "export"))
@@ -334,20 +314,22 @@ static int parse(struct dumpopts *o, int argc, char **argv, void (*usage)(FILE *
 		if (optind < argc)
 			o->vm = argv[optind++];
 		if (!o->vm)
-			return fail(o, KTBPFCTL_EXIT_USAGE,
-				    "which VM? give its id or name ('ktbpfctl list')");
+			return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE,
+					     "which VM? give its id or name ('ktbpfctl list')");
 	} else if (strcmp(o->sub, "list")) {
 		o->ids = argv + optind;
 		o->nr_ids = argc - optind;
 		if (!o->nr_ids)
-			return fail(o, KTBPFCTL_EXIT_USAGE,
-				    "which dump? give its id ('ktbpfctl dumps list')");
+			return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE,
+					     "which dump? give its id ('ktbpfctl dumps list')");
 		if (strcmp(o->sub, "rm") && o->nr_ids > 1)
-			return fail(o, KTBPFCTL_EXIT_USAGE, "one dump id, not %d", o->nr_ids);
+			return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE,
+					     "one dump id, not %d", o->nr_ids);
 		optind = argc;
 	}
 	if (optind < argc)
-		return fail(o, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'", argv[optind]);
+		return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'",
+				     argv[optind]);
 	return -1;
 }
 

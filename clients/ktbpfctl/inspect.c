@@ -140,27 +140,11 @@ void ktbpfctl_inspect_usage(FILE *out)
 }
 
 /* One error line on stderr, and {"error": ...} on stdout in JSON mode. */
-__attribute__((format(printf, 3, 4))) static int fail(const struct opts *o, int status,
-						      const char *fmt, ...)
+static bool json_mode(const struct opts *o)
 {
-	char msg[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	fprintf(stderr, "ktbpfctl: %s\n", msg);
-	if (o && o->json) {
-		json_t *j = json_pack("{s:o}", "error", ktbpf_codec_text(msg));
-
-		if (j) {
-			json_dumpf(j, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
-			json_decref(j);
-		}
-	}
-	return status;
+	return o && o->json;
 }
+#define fail(o, status, ...) ktbpfctl_fail(NULL, json_mode(o), status, __VA_ARGS__)
 
 /* A number in C syntax (0x.., decimal), optionally followed by K, M or G (binary). */
 static int parse_u64(const char *s, bool suffix, uint64_t *ret)

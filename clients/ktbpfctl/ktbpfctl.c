@@ -2,11 +2,14 @@
 /*
  * ktbpfctl: the command-line client. A subcommand dispatcher: each command
  * lives in its own file (inspect.c; list, status and snapshot, which ask
- * ktbpfd, in daemon-cmds.c) and owns its options. dump, dumps, top and the
- * live host backend (host) join the table below as they are written.
+ * ktbpfd, in daemon-cmds.c; dump and dumps in dump-cmds.c; top in top.c)
+ * and owns its options.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "ktbpf/codec.h"
 
 #include "ktbpfctl.h"
 
@@ -34,7 +37,30 @@ static const struct command commands[] = {
 	{"metrics", ktbpfctl_metrics, "every VM's programs in the Prometheus text format (ktbpfd)"},
 	{"dump", ktbpfctl_dump, "take a failure dump of a VM now and print it (ktbpfd)"},
 	{"dumps", ktbpfctl_dumps, "the stored failure dumps: list, info, export, rm (ktbpfd)"},
+	{"top", ktbpfctl_top,
+	 "a live table of a VM's programs: events/s, ns per call, CPU % (ktbpfd)"},
 };
+
+int ktbpfctl_fail(const char *cmd, bool json, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "ktbpfctl%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", msg);
+	if (json) {
+		json_t *j = json_pack("{s:o}", "error", ktbpf_codec_text(msg));
+
+		if (j) {
+			json_dumpf(j, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+	}
+	return status;
+}
 
 static void usage(FILE *out)
 {
@@ -60,6 +86,7 @@ static void usage(FILE *out)
 	      "  ktbpfctl inspect --ram guest.mem --vmlinux vmlinux --json\n"
 	      "  ktbpfctl list                     (VMs registered with ktbpfd)\n"
 	      "  ktbpfctl snapshot guest3 --json   (ask ktbpfd; --socket or $KTBPF_SOCKET)\n"
+	      "  ktbpfctl top guest3 --seconds 5   (events/s, ns per call, CPU % live)\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  success\n"

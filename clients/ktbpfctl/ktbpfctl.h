@@ -68,8 +68,24 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out);
 int ktbpfctl_dump(int argc, char **argv);
 int ktbpfctl_dumps(int argc, char **argv);
 
+/* top.c: a live table of a VM's programs' rates (delta.c's arithmetic). */
+int ktbpfctl_top(int argc, char **argv);
+void ktbpfctl_top_usage(FILE *out);
+
 /* metrics-cmd.c: ktbpfd's metrics.get as Prometheus text. */
 int ktbpfctl_metrics(int argc, char **argv);
+
+/* render.c: a document's members. A counter: an integer, or a decimal or "0x" string; else 0. */
+uint64_t ktbpfctl_json_u64(const json_t *o, const char *key);
+/* A string member; none when absent, not a string or empty. */
+const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none);
+
+/*
+ * One error line "ktbpfctl CMD: message" ("ktbpfctl: message" for a NULL cmd) on stderr (and
+ * {"error": message} on stdout when json); returns status.
+ */
+__attribute__((format(printf, 4, 5))) int ktbpfctl_fail(const char *cmd, bool json, int status,
+							const char *fmt, ...);
 
 /* render.c: the table for a Snapshot JSON document (inspect and snapshot alike). */
 void ktbpfctl_render_snapshot(const json_t *snap);

@@ -14,22 +14,22 @@
 
 #include "ktbpfctl.h"
 
-static const char *str(const json_t *o, const char *key, const char *none)
+uint64_t ktbpfctl_json_u64(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	if (json_is_integer(v))
+		return json_integer_value(v) < 0 ? 0 : (uint64_t)json_integer_value(v);
+	if (json_is_string(v)) /* "0x..." addresses, decimal strings past 2^63 */
+		return strtoull(json_string_value(v), NULL, 0);
+	return 0;
+}
+
+const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none)
 {
 	const char *s = json_string_value(json_object_get(o, key));
 
 	return s && s[0] ? s : none;
-}
-
-static uint64_t num(const json_t *o, const char *key)
-{
-	json_t *v = json_object_get(o, key);
-
-	if (json_is_integer(v))
-		return json_integer_value(v) < 0 ? 0 : (uint64_t)json_integer_value(v);
-	if (json_is_string(v)) /* "0x..." */
-		return strtoull(json_string_value(v), NULL, 0);
-	return 0;
 }
 
 static bool flag(const json_t *o, const char *key)
@@ -50,11 +50,14 @@ void ktbpfctl_render_kernel(const json_t *k)
 	       "  symbols       %s (%" PRIu64 ")\n"
 	       "  BTF           %s (%" PRIu64 " bytes)\n"
 	       "  discovery     %.3f ms\n",
-	       str(k, "release", "?"), str(k, "arch", "?"), num(k, "kaslr_offset"),
-	       num(k, "phys_base"), num(k, "page_offset"), num(k, "pgtable_levels"),
-	       num(k, "possible_cpus"), num(k, "nr_cpu_ids"), str(k, "percpu_scheme", "?"),
-	       str(k, "symbols_source", "?"), num(k, "symbols"), str(k, "btf_source", "?"),
-	       num(k, "btf_size"), (double)num(k, "discover_ns") / 1e6);
+	       ktbpfctl_json_str(k, "release", "?"), ktbpfctl_json_str(k, "arch", "?"),
+	       ktbpfctl_json_u64(k, "kaslr_offset"), ktbpfctl_json_u64(k, "phys_base"),
+	       ktbpfctl_json_u64(k, "page_offset"), ktbpfctl_json_u64(k, "pgtable_levels"),
+	       ktbpfctl_json_u64(k, "possible_cpus"), ktbpfctl_json_u64(k, "nr_cpu_ids"),
+	       ktbpfctl_json_str(k, "percpu_scheme", "?"),
+	       ktbpfctl_json_str(k, "symbols_source", "?"), ktbpfctl_json_u64(k, "symbols"),
+	       ktbpfctl_json_str(k, "btf_source", "?"), ktbpfctl_json_u64(k, "btf_size"),
+	       (double)ktbpfctl_json_u64(k, "discover_ns") / 1e6);
 }
 
 static const char *stats_word(const json_t *v)
@@ -79,15 +82,18 @@ static void print_progs(const json_t *snap)
 	json_array_foreach(progs, i, p)
 	{
 		char im[160];
-		uint64_t cnt = num(p, "run_cnt"), ns = num(p, "run_time_ns");
+		uint64_t cnt = ktbpfctl_json_u64(p, "run_cnt"),
+			 ns = ktbpfctl_json_u64(p, "run_time_ns");
 		bool whole = flag(p, "stats_complete");
 
-		snprintf(im, sizeof(im), "%s.%s", str(p, "interface", "?"), str(p, "member", "?"));
+		snprintf(im, sizeof(im), "%s.%s", ktbpfctl_json_str(p, "interface", "?"),
+			 ktbpfctl_json_str(p, "member", "?"));
 		partial |= !whole;
 		printf("  %6" PRIu64 "  %-16s  %-36s  %8" PRIu64 "  %12" PRIu64 "  %14" PRIu64
 		       "  %10" PRIu64 "  %8" PRIu64 "%s\n",
-		       num(p, "id"), str(p, "name", ""), im, num(p, "verified_insns"), cnt, ns,
-		       cnt ? ns / cnt : 0, num(p, "recursion_misses"), whole ? "" : " *");
+		       ktbpfctl_json_u64(p, "id"), ktbpfctl_json_str(p, "name", ""), im,
+		       ktbpfctl_json_u64(p, "verified_insns"), cnt, ns, cnt ? ns / cnt : 0,
+		       ktbpfctl_json_u64(p, "recursion_misses"), whole ? "" : " *");
 	}
 	if (partial)
 		printf("  * runtime stats incomplete: some CPUs could not be read (see "
@@ -109,13 +115,15 @@ static void print_instances(const json_t *snap)
 		const json_t *members = json_object_get(in, "members");
 		char state[24];
 
-		snprintf(state, sizeof(state), "%s%s", str(in, "state", "?"),
+		snprintf(state, sizeof(state), "%s%s", ktbpfctl_json_str(in, "state", "?"),
 			 flag(in, "linked") ? "+link" : "");
-		printf("  %6" PRIu64 "  %-16s  %-24s  %-10s  %-16s ", num(in, "map_id"),
-		       str(in, "name", ""), str(in, "interface", "?"), state,
-		       str(in, "object", "-"));
+		printf("  %6" PRIu64 "  %-16s  %-24s  %-10s  %-16s ",
+		       ktbpfctl_json_u64(in, "map_id"), ktbpfctl_json_str(in, "name", ""),
+		       ktbpfctl_json_str(in, "interface", "?"), state,
+		       ktbpfctl_json_str(in, "object", "-"));
 		json_array_foreach(members, j, m)
-			printf(" %s=%" PRIu64, str(m, "member", "?"), num(m, "prog_id"));
+			printf(" %s=%" PRIu64, ktbpfctl_json_str(m, "member", "?"),
+			       ktbpfctl_json_u64(m, "prog_id"));
 		printf("%s\n", json_array_size(members) ? "" : " -");
 	}
 }
@@ -147,7 +155,7 @@ static void print_scx_events(const json_t *ev)
 static void print_scx_exit(const json_t *e)
 {
 	const json_t *bt = json_object_get(e, "backtrace"), *a;
-	const char *dump = str(e, "dump", NULL);
+	const char *dump = ktbpfctl_json_str(e, "dump", NULL);
 	char b1[24], b2[24];
 	size_t i;
 
@@ -157,15 +165,15 @@ static void print_scx_exit(const json_t *e)
 	}
 	if (json_integer_value(json_object_get(e, "kind")) == 0) { /* SCX_EXIT_NONE */
 		printf("  exit: none yet (the kernel's record says %s)\n",
-		       str(e, "kind_name", "?"));
+		       ktbpfctl_json_str(e, "kind_name", "?"));
 		return;
 	}
 	printf("  exit (%s): %s (kind %s), exit code %s, reason '%s'\n",
-	       !strcmp(str(e, "source", ""), "uei") ? "the scheduler's uei copy"
-						    : "the kernel's record",
-	       str(e, "kind_name", "?"), ival(e, "kind", b1, sizeof(b1)),
-	       ival(e, "exit_code", b2, sizeof(b2)), str(e, "reason", ""));
-	printf("    message: %s\n", str(e, "msg", ""));
+	       !strcmp(ktbpfctl_json_str(e, "source", ""), "uei") ? "the scheduler's uei copy"
+								  : "the kernel's record",
+	       ktbpfctl_json_str(e, "kind_name", "?"), ival(e, "kind", b1, sizeof(b1)),
+	       ival(e, "exit_code", b2, sizeof(b2)), ktbpfctl_json_str(e, "reason", ""));
+	printf("    message: %s\n", ktbpfctl_json_str(e, "msg", ""));
 	if (json_array_size(bt)) {
 		printf("    backtrace:");
 		json_array_foreach(bt, i, a)
@@ -183,7 +191,8 @@ static void print_scx(const json_t *x)
 	char b[6][24];
 
 	printf("  flags %s, watchdog timeout %s jiffies, last progress %s jiffies ago\n",
-	       str(x, "ops_flags", "?"), ival(x, "watchdog_timeout_jiffies", b[0], 24),
+	       ktbpfctl_json_str(x, "ops_flags", "?"),
+	       ival(x, "watchdog_timeout_jiffies", b[0], 24),
 	       ival(x, "watchdog_age_jiffies", b[1], 24));
 	printf("  bypass depth %s, all tasks switched %s, rejected %s, enable seq %s, exit kind "
 	       "%s\n",
@@ -202,24 +211,24 @@ static void print_active(const json_t *snap)
 {
 	const json_t *a = json_object_get(snap, "active"), *x = json_object_get(snap, "sched_ext");
 	const json_t *ids = json_object_get(a, "instances"), *id;
-	const char *reason = str(a, "reason", NULL);
+	const char *reason = ktbpfctl_json_str(a, "reason", NULL);
 	size_t i;
 
 	if (json_is_object(x)) {
-		const char *ops = str(x, "ops_name", NULL);
+		const char *ops = ktbpfctl_json_str(x, "ops_name", NULL);
 
 		printf("\nsched_ext: %s, scheduler %s%s%s (%s layout)\n",
-		       str(x, "enable_state", "?"), ops ? "'" : "", ops ? ops : "none",
-		       ops ? "'" : "", str(x, "layout", "?"));
+		       ktbpfctl_json_str(x, "enable_state", "?"), ops ? "'" : "",
+		       ops ? ops : "none", ops ? "'" : "", ktbpfctl_json_str(x, "layout", "?"));
 		if (json_object_get(x, "exit_kind")) /* an older daemon's document has none */
 			print_scx(x);
 	}
 	if (!flag(a, "attached")) {
 		printf("\nactive: nothing attached (%s)\n", reason ? reason : "");
 	} else {
-		printf("\nactive: %s (%s, %s", str(a, "obj_name", "unknown object"),
-		       str(a, "interface", "unknown interface"),
-		       !strcmp(str(a, "source", ""), "sched_ext")
+		printf("\nactive: %s (%s, %s", ktbpfctl_json_str(a, "obj_name", "unknown object"),
+		       ktbpfctl_json_str(a, "interface", "unknown interface"),
+		       !strcmp(ktbpfctl_json_str(a, "source", ""), "sched_ext")
 			       ? "the kernel's sched_ext scheduler"
 			       : "in use");
 		json_array_foreach(ids, i, id)
@@ -235,7 +244,8 @@ static void print_active(const json_t *snap)
 static void print_rest(const json_t *snap)
 {
 	const json_t *diags = json_object_get(snap, "diagnostics"), *d;
-	uint64_t skipped = num(snap, "skipped"), dropped = num(snap, "diagnostics_dropped");
+	uint64_t skipped = ktbpfctl_json_u64(snap, "skipped"),
+		 dropped = ktbpfctl_json_u64(snap, "diagnostics_dropped");
 	size_t i;
 
 	if (flag(snap, "capped"))
@@ -250,9 +260,10 @@ static void print_rest(const json_t *snap)
 	printf("\ndiagnostics: %" PRIu64 "\n", json_array_size(diags) + dropped);
 	json_array_foreach(diags, i, d)
 	{
-		printf("  %-7s %s", str(d, "code", "?"), str(d, "message", ""));
-		if (num(d, "addr"))
-			printf(" (at 0x%" PRIx64 ")", num(d, "addr"));
+		printf("  %-7s %s", ktbpfctl_json_str(d, "code", "?"),
+		       ktbpfctl_json_str(d, "message", ""));
+		if (ktbpfctl_json_u64(d, "addr"))
+			printf(" (at 0x%" PRIx64 ")", ktbpfctl_json_u64(d, "addr"));
 		putchar('\n');
 	}
 	if (dropped)
@@ -269,7 +280,7 @@ void ktbpfctl_render_snapshot(const json_t *snap)
 	if (json_object_get(snap, "frozen"))
 		printf("\nfrozen: %s", flag(snap, "frozen") ? "yes" : "no (a live snapshot)");
 	if (flag(snap, "frozen"))
-		printf(", freeze %.3f us", (double)num(snap, "freeze_ns") / 1e3);
+		printf(", freeze %.3f us", (double)ktbpfctl_json_u64(snap, "freeze_ns") / 1e3);
 	if (json_object_get(snap, "frozen"))
 		putchar('\n');
 }
@@ -301,16 +312,17 @@ bool ktbpfctl_snapshot_incomplete(const json_t *snap, char *why, size_t size)
 		add_why(why, size, "the walk's budget was spent (raise --budget/--budget-ms)");
 	else if (flag(snap, "capped"))
 		add_why(why, size, "a limit was hit or a list was inconsistent");
-	if (num(snap, "skipped"))
-		add_why(why, size, "%" PRIu64 " entries skipped", num(snap, "skipped"));
+	if (ktbpfctl_json_u64(snap, "skipped"))
+		add_why(why, size, "%" PRIu64 " entries skipped",
+			ktbpfctl_json_u64(snap, "skipped"));
 	if (stats)
 		add_why(why, size, "runtime stats of %zu programs incomplete", stats);
 	if (!json_is_boolean(json_object_get(snap, "stats_enabled")))
 		add_why(why, size, "runtime stats state unknown");
 	if (flag(snap, "torn"))
 		add_why(why, size, "the guest changed during the snapshot (torn)");
-	if (num(snap, "diagnostics_dropped"))
+	if (ktbpfctl_json_u64(snap, "diagnostics_dropped"))
 		add_why(why, size, "%" PRIu64 " diagnostics dropped",
-			num(snap, "diagnostics_dropped"));
+			ktbpfctl_json_u64(snap, "diagnostics_dropped"));
 	return why[0] != '\0';
 }

@@ -1,0 +1,228 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The guest's RAM layout: computed from the machine type and size the way
+ * QEMU 7.2 does it, and read back from QEMU's own memory tree, so that
+ * ktbpf-qemu never registers a table QEMU does not use.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "layout.h"
+
+#define GiB	 (1ULL << 30)
+#define FOUR_GIB (4 * GiB)
+
+int layout_parse_size(const char *s, uint64_t *ret)
+{
+	unsigned long long whole = 0, frac = 0, scale = 1;
+	unsigned int shift = 20, digits = 0;
+	const char *p = s;
+	__uint128_t v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (whole > (~0ULL - 9) / 10)
+			return -ERANGE;
+		whole = whole * 10 + (unsigned)(*p - '0');
+	}
+	if (*p == '.') {
+		for (p++; *p >= '0' && *p <= '9'; p++) {
+			if (digits == 9)
+				return -EINVAL; /* more precision than a byte count needs */
+			frac = frac * 10 + (unsigned)(*p - '0');
+			scale *= 10;
+			digits++;
+		}
+		if (!digits)
+			return -EINVAL;
+	}
+	switch (*p) {
+	case '\0':
+		break;
+	case 'b':
+	case 'B':
+		shift = 0;
+		p++;
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		p++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		p++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		p++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		p++;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*p)
+		return -EINVAL;
+	v = ((__uint128_t)whole << shift) + (((__uint128_t)frac << shift) / scale);
+	if (v > INT64_MAX)
+		return -ERANGE;
+	if (!v)
+		return -EINVAL;
+	*ret = (uint64_t)v;
+	return 0;
+}
+
+int layout_parse_machine(const char *type, enum layout_machine *ret, struct ktbpf_err *err)
+{
+	char name[64];
+	size_t n;
+
+	if (!strncmp(type, "type=", 5))
+		type += 5;
+	n = strcspn(type, ",");
+	if (n >= sizeof(name))
+		n = sizeof(name) - 1;
+	memcpy(name, type, n);
+	name[n] = 0;
+	if (!strcmp(name, "pc") || !strncmp(name, "pc-i440fx-", 10)) {
+		*ret = LAYOUT_PC;
+		return 0;
+	}
+	if (!strcmp(name, "q35") || !strncmp(name, "pc-q35-", 7)) {
+		*ret = LAYOUT_Q35;
+		return 0;
+	}
+	return ktbpf_err_set(err, -EOPNOTSUPP,
+			     "machine type '%s' is not supported: its RAM layout is unknown "
+			     "(pc and q35 are)",
+			     name);
+}
+
+void layout_compute(enum layout_machine m, uint64_t ram_size, struct layout *ret)
+{
+	/* hw/i386/pc_piix.c: lowmem 0xe0000000, 0xc0000000 (gigabyte_align) when
+	 * ram_size >= it; hw/i386/pc_q35.c: 0xb0000000, else 0x80000000. */
+	uint64_t limit = m == LAYOUT_PC ? 0xe0000000ULL : 0xb0000000ULL;
+	uint64_t split = m == LAYOUT_PC ? 0xc0000000ULL : 0x80000000ULL;
+	uint64_t low = ram_size >= limit ? split : ram_size;
+
+	memset(ret, 0, sizeof(*ret));
+	ret->r[0] = (struct layout_region){.gpa = 0, .size = low, .offset = 0};
+	ret->n = 1;
+	if (ram_size > low) {
+		ret->r[1] = (struct layout_region){
+			.gpa = FOUR_GIB, .size = ram_size - low, .offset = low};
+		ret->n = 2;
+	}
+}
+
+/* Parse "START-END (prio P, ram): alias NAME @BACKEND OSTART-OEND" from line. */
+static int parse_alias(const char *line, const char *alias, const char *backend,
+		       struct layout_region *ret)
+{
+	unsigned long long s, e, os, oe;
+	char want[160];
+	const char *a;
+
+	snprintf(want, sizeof(want), "alias %s @%s ", alias, backend);
+	a = strstr(line, want);
+	if (!a)
+		return 0;
+	if (sscanf(line, " %llx-%llx", &s, &e) != 2 ||
+	    sscanf(a + strlen(want), "%llx-%llx", &os, &oe) != 2 || e < s || oe < os ||
+	    e - s != oe - os || e == UINT64_MAX)
+		return -EINVAL;
+	*ret = (struct layout_region){.gpa = s, .size = e - s + 1, .offset = os};
+	return 1;
+}
+
+int layout_from_mtree(const char *mtree, const char *backend, struct layout *ret,
+		      struct ktbpf_err *err)
+{
+	static const char *const aliases[] = {"ram-below-4g", "ram-above-4g"};
+	struct layout l = {0};
+	bool seen[2] = {false, false};
+	const char *line = mtree;
+	unsigned int lines = 0;
+	bool in_memory = false, started = false;
+
+	/* Bounded: `info mtree` of a PC is a few hundred lines. */
+	while (line && *line && lines++ < 100000) {
+		const char *nl = strchr(line, '\n');
+		char buf[512];
+		size_t len = nl ? (size_t)(nl - line) : strlen(line);
+
+		if (len >= sizeof(buf))
+			len = sizeof(buf) - 1;
+		memcpy(buf, line, len);
+		buf[len] = 0;
+		if (len && buf[len - 1] == '\r') /* HMP text through QMP ends lines with \r\n */
+			buf[len - 1] = 0;
+		/* Only the tree under "address-space: memory" (other address spaces
+		 * and the "memory-region:" listings repeat the aliases). */
+		if (!in_memory) {
+			in_memory = !strcmp(buf, "address-space: memory");
+			line = nl ? nl + 1 : NULL;
+			continue;
+		}
+		if (buf[0] != ' ' && started)
+			break;
+		started = true;
+		for (unsigned int i = 0; i < 2; i++) {
+			struct layout_region r;
+			int k = seen[i] ? 0 : parse_alias(buf, aliases[i], backend, &r);
+
+			if (k < 0)
+				return ktbpf_err_set(err, -EINVAL,
+						     "QEMU's memory tree has a %s line ktbpf-qemu "
+						     "cannot read: %s",
+						     aliases[i], buf);
+			if (k > 0) {
+				l.r[i] = r;
+				seen[i] = true;
+			}
+		}
+		line = nl ? nl + 1 : NULL;
+	}
+	if (!seen[0])
+		return ktbpf_err_set(err, -ENOENT,
+				     "QEMU's memory tree (address-space: memory) has no "
+				     "ram-below-4g alias of the RAM backend '%s'",
+				     backend);
+	l.n = 1;
+	if (seen[1])
+		l.r[l.n++] = l.r[1];
+	*ret = l;
+	return 0;
+}
+
+int layout_compare(const struct layout *computed, const struct layout *reported,
+		   struct ktbpf_err *err)
+{
+	if (computed->n != reported->n)
+		return ktbpf_err_set(err, -EPROTO,
+				     "QEMU split the RAM into %u region(s), ktbpf-qemu computed %u",
+				     reported->n, computed->n);
+	for (unsigned int i = 0; i < computed->n; i++) {
+		const struct layout_region *c = &computed->r[i], *r = &reported->r[i];
+
+		if (c->gpa != r->gpa || c->size != r->size || c->offset != r->offset)
+			return ktbpf_err_set(
+				err, -EPROTO,
+				"RAM region %u: QEMU has gpa 0x%" PRIx64 " size 0x%" PRIx64
+				" offset 0x%" PRIx64 ", ktbpf-qemu computed gpa 0x%" PRIx64
+				" size 0x%" PRIx64 " offset 0x%" PRIx64,
+				i, r->gpa, r->size, r->offset, c->gpa, c->size, c->offset);
+	}
+	return 0;
+}

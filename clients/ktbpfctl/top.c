@@ -1,0 +1,377 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ktbpfctl top VM: a live table of a registered VM's struct_ops programs,
+ * in the manner of bpftop: every period a snapshot from ktbpfd (live, the
+ * guest is not frozen unless asked), and per program the events per second,
+ * the average ns per call and the CPU % over the period, from the difference
+ * with the previous snapshot (delta.c, shared with `ktbpfctl diff`). On a
+ * terminal the screen is redrawn; otherwise (a pipe, a log) each period is
+ * a block of plain lines, or with --json-lines one JSON object per line.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ktbpf/client.h"
+
+#include "delta.h"
+#include "ktbpfctl.h"
+
+#define MIN_INTERVAL_MS 100u
+#define MAX_INTERVAL_MS 3600000u
+
+struct topopts {
+	const char *socket, *vm, *freeze;
+	uint64_t interval_ns;
+	uint64_t count; /* periods to show; 0: until stopped */
+	double seconds; /* stop after; 0: never */
+	enum ktbpfctl_rate_sort sort;
+	bool json_lines;
+	bool tty;
+};
+
+void ktbpfctl_top_usage(FILE *out)
+{
+	fputs("Usage: ktbpfctl top VM [--interval SEC] [--sort events|ns|cpu|name]\n"
+	      "                       [--seconds N | --count N] [--json-lines]\n"
+	      "                       [--freeze never|prefer|require] [--socket PATH]\n"
+	      "\n"
+	      "A live view of VM's struct_ops programs (any VM registered with ktbpfd, by\n"
+	      "its id or name): every period ktbpfd reads the guest's counters, and per\n"
+	      "program top shows, over the period, bpftop's numbers:\n"
+	      "  EVENTS/S  calls per second (delta run_cnt / period)\n"
+	      "  AVG_NS    average ns per call (delta run_time_ns / delta run_cnt)\n"
+	      "  CPU%     delta run_time_ns / period * 100: the share of one CPU (a\n"
+	      "            program busy on several CPUs shows more than 100)\n"
+	      "with a TOTAL row. New programs count from their load; a program that went\n"
+	      "away is listed as gone. When the guest's kernel.bpf_stats_enabled is 0 the\n"
+	      "kernel does not count, and top says so instead of showing zeros as rates.\n"
+	      "On a terminal the screen is redrawn each period; otherwise each period is\n"
+	      "printed as plain lines (no escape sequences).\n"
+	      "\nOptions:\n"
+	      "  -i, --interval SEC  the period, in seconds (default 1, at least 0.1)\n"
+	      "  -S, --sort KEY      events (default), ns, cpu or name\n"
+	      "  -n, --count N       stop after N periods\n"
+	      "  -t, --seconds N     stop after N seconds (N / interval periods)\n"
+	      "  -J, --json-lines    one JSON object per period: {\"vm\", \"time_unix_ns\",\n"
+	      "                      \"period_ns\", \"stats_enabled\", \"active\", \"progs\":\n"
+	      "                      [{\"id\", \"name\", \"interface\", \"member\", \"state\",\n"
+	      "                      \"run_cnt\", \"run_time_ns\", \"recursion_misses\", and\n"
+	      "                      their \"..._delta\", \"events_per_s\", \"avg_ns\",\n"
+	      "                      \"cpu_percent\"}], \"total\": {...}}\n"
+	      "  -f, --freeze MODE   never (default: a live read), prefer or require a\n"
+	      "                      frozen guest for each snapshot\n"
+	      "  -s, --socket PATH   ktbpfd's socket (default: $KTBPF_SOCKET, else\n"
+	      "                      " KTBPF_CLIENT_SYSTEM_SOCKET ")\n"
+	      "  -h, --help          show this help\n"
+	      "\nExamples:\n"
+	      "  ktbpfctl top guest3\n"
+	      "  ktbpfctl top vm-1 --seconds 5 --sort cpu\n"
+	      "  ktbpfctl top vm-1 --json-lines --count 10 > rates.jsonl\n"
+	      "\nExit status: 0 success (stopped by --count, --seconds or a signal), 1 could\n"
+	      "not answer (no daemon, no such VM, the VM went away), 2 usage error, 4 the\n"
+	      "guest kernel is not discovered yet. See ktbpfctl(1).\n",
+	      out);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t real_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* A positive number of seconds ("1", "0.5"). */
+static int parse_seconds(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 1e9)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int parse(struct topopts *o, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"interval", required_argument, NULL, 'i'},
+		{"sort", required_argument, NULL, 'S'},
+		{"count", required_argument, NULL, 'n'},
+		{"seconds", required_argument, NULL, 't'},
+		{"json-lines", no_argument, NULL, 'J'},
+		{"freeze", required_argument, NULL, 'f'},
+		{"socket", required_argument, NULL, 's'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	double sec;
+	char *end;
+	int c, k;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "i:S:n:t:Jf:s:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (parse_seconds(optarg, &sec) < 0 || sec * 1000 < MIN_INTERVAL_MS ||
+			    sec * 1000 > MAX_INTERVAL_MS)
+				return ktbpfctl_fail(
+					"top", false, KTBPFCTL_EXIT_USAGE,
+					"--interval '%s': seconds between 0.1 and 3600", optarg);
+			o->interval_ns = (uint64_t)(sec * 1e9 + 0.5);
+			break;
+		case 'S':
+			k = ktbpfctl_rate_sort_parse(optarg);
+			if (k < 0)
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--sort '%s': use events, ns, cpu or name",
+						     optarg);
+			o->sort = (enum ktbpfctl_rate_sort)k;
+			break;
+		case 'n':
+			errno = 0;
+			o->count = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || optarg[0] == '-' || !o->count)
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--count '%s': not a count", optarg);
+			break;
+		case 't':
+			if (parse_seconds(optarg, &o->seconds) < 0)
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--seconds '%s': not a duration", optarg);
+			break;
+		case 'J':
+			o->json_lines = true;
+			break;
+		case 'f':
+			if (strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
+			    strcmp(optarg, "never"))
+				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+						     "--freeze '%s': use require, prefer or never",
+						     optarg);
+			o->freeze = optarg;
+			break;
+		case 's':
+			o->socket = optarg;
+			break;
+		case 'h':
+			ktbpfctl_top_usage(stdout);
+			return KTBPFCTL_EXIT_OK;
+		default:
+			fprintf(stderr, "see 'ktbpfctl top --help'\n");
+			return KTBPFCTL_EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		o->vm = argv[optind++];
+	if (!o->vm)
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+				     "which VM? give its id or name ('ktbpfctl list')");
+	if (optind < argc)
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE, "unexpected argument '%s'",
+				     argv[optind]);
+	if (o->count && o->seconds)
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
+				     "--count and --seconds: give one of them");
+	if (o->seconds) {
+		uint64_t ns = (uint64_t)(o->seconds * 1e9 + 0.5);
+
+		o->count = ns / o->interval_ns + (ns % o->interval_ns != 0);
+		if (!o->count)
+			o->count = 1;
+	}
+	return -1;
+}
+
+/* The active object in words, for the header. */
+static void active_words(const json_t *snap, char *buf, size_t size)
+{
+	const json_t *a = json_object_get(snap, "active");
+
+	if (json_is_true(json_object_get(a, "attached")))
+		snprintf(buf, size, "%s (%s)", ktbpfctl_json_str(a, "obj_name", "unknown object"),
+			 ktbpfctl_json_str(a, "interface", "?"));
+	else
+		snprintf(buf, size, "nothing attached");
+}
+
+static const char *stats_line(const json_t *snap)
+{
+	const json_t *s = json_object_get(snap, "stats_enabled");
+
+	if (json_is_true(s))
+		return NULL;
+	if (json_is_false(s))
+		return "runtime stats are DISABLED in the guest (kernel.bpf_stats_enabled=0): the\n"
+		       "kernel does not count runs or time, so there are no rates to show. Enable\n"
+		       "them in the guest: sysctl -w kernel.bpf_stats_enabled=1";
+	return "runtime stats state UNKNOWN (the guest's bpf_stats_enabled_key could not be\n"
+	       "read): rates may be zero because the kernel does not count";
+}
+
+static void print_table(const struct topopts *o, const json_t *snap, struct ktbpfctl_rates *r,
+			uint64_t now)
+{
+	const char *why = stats_line(snap);
+	char when[32], act[160];
+	time_t t = (time_t)(now / 1000000000u);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%H:%M:%S", &tm);
+	active_words(snap, act, sizeof(act));
+	if (o->tty)
+		fputs("\033[H\033[2J", stdout);
+	printf("ktbpfctl top %s  %s  period %.3f s  active: %s\n", o->vm, when,
+	       (double)r->period_ns / 1e9, act);
+	if (why)
+		printf("%s\n", why);
+	printf("%6s  %-16s  %-36s  %12s  %10s  %7s  %s\n", "ID", "NAME", "INTERFACE.MEMBER",
+	       "EVENTS/S", "AVG_NS", "CPU%", "MISSES");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct ktbpfctl_rate *x = &r->v[i];
+		char im[160];
+
+		snprintf(im, sizeof(im), "%s.%s", x->iface, x->member);
+		if (x->state == KTBPFCTL_RATE_GONE) {
+			printf("%6" PRIu64 "  %-16s  %-36s  (gone)\n", x->id, x->name, im);
+			continue;
+		}
+		printf("%6" PRIu64 "  %-16s  %-36s  %12.0f  %10.0f  %7.2f  %" PRIu64 "%s\n", x->id,
+		       x->name, im, x->events_per_s, x->avg_ns, x->cpu_pct, x->d_misses,
+		       x->state == KTBPFCTL_RATE_NEW	 ? " (new)"
+		       : x->state == KTBPFCTL_RATE_RESET ? " (counters went back)"
+							 : "");
+	}
+	printf("%6s  %-16s  %-36s  %12.0f  %10.0f  %7.2f  %" PRIu64 "\n", "", "TOTAL", "",
+	       r->total.events_per_s, r->total.avg_ns, r->total.cpu_pct, r->total.d_misses);
+	if (!o->tty)
+		putchar('\n');
+}
+
+static int print_json(const struct topopts *o, const json_t *snap, struct ktbpfctl_rates *r,
+		      uint64_t now)
+{
+	json_t *j = ktbpfctl_rates_json(r);
+	const json_t *a = json_object_get(snap, "active");
+
+	if (!j)
+		return -ENOMEM;
+	json_object_set_new(j, "vm", json_string(o->vm));
+	json_object_set_new(j, "time_unix_ns", json_integer((json_int_t)now));
+	json_object_set(j, "stats_enabled", json_object_get(snap, "stats_enabled"));
+	json_object_set_new(j, "active",
+			    json_is_true(json_object_get(a, "attached"))
+				    ? json_incref(json_object_get(a, "obj_name"))
+				    : json_null());
+	if (json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(15)) < 0)
+		fputs("{}", stdout);
+	putchar('\n');
+	json_decref(j);
+	return 0;
+}
+
+/* A snapshot, with the time in the middle of its round trip. */
+static int take(struct ktbpf_client *c, const struct topopts *o, json_t **snap, uint64_t *at,
+		struct ktbpf_err *err)
+{
+	uint64_t t0 = mono_ns();
+	int r = ktbpf_client_snapshot(c, o->vm, o->freeze, snap, err);
+
+	*at = t0 + (mono_ns() - t0) / 2;
+	return r;
+}
+
+static void sleep_until(uint64_t deadline)
+{
+	struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static int run(struct topopts *o)
+{
+	struct ktbpf_client *c = NULL;
+	struct ktbpf_err err = {0};
+	json_t *prev = NULL, *cur = NULL;
+	uint64_t t_prev = 0, t_cur, start;
+	int r, status = KTBPFCTL_EXIT_OK;
+
+	r = ktbpf_client_connect(o->socket, &c, &err);
+	if (r < 0)
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
+	r = take(c, o, &prev, &t_prev, &err);
+	start = t_prev;
+	for (uint64_t n = 0; r == 0 && (!o->count || n < o->count); n++) {
+		struct ktbpfctl_rates rates;
+
+		sleep_until(start + (n + 1) * o->interval_ns);
+		r = take(c, o, &cur, &t_cur, &err);
+		if (r < 0)
+			break;
+		r = ktbpfctl_rates_compute(prev, cur, t_cur - t_prev, &rates);
+		if (r < 0) {
+			json_decref(cur);
+			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
+					       "cannot compare snapshots: %s", strerror(-r));
+			break;
+		}
+		ktbpfctl_rates_sort(&rates, o->sort);
+		if (o->json_lines)
+			r = print_json(o, cur, &rates, real_ns());
+		else
+			print_table(o, cur, &rates, real_ns());
+		ktbpfctl_rates_free(&rates);
+		json_decref(prev);
+		prev = cur;
+		t_prev = t_cur;
+		if (fflush(stdout) != 0 || ferror(stdout)) {
+			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
+					       "cannot write the output");
+			break;
+		}
+		if (r < 0) {
+			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "out of memory");
+			break;
+		}
+	}
+	if (r < 0 && status == KTBPFCTL_EXIT_OK)
+		status = ktbpfctl_fail("top", false,
+				       r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY
+							 : KTBPFCTL_EXIT_FAIL,
+				       "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
+	json_decref(prev);
+	ktbpf_client_free(c);
+	return status;
+}
+
+int ktbpfctl_top(int argc, char **argv)
+{
+	struct topopts o = {
+		.freeze = "never", .interval_ns = 1000000000u, .sort = KTBPFCTL_SORT_EVENTS};
+	int r = parse(&o, argc, argv);
+
+	if (r >= 0)
+		return r;
+	o.tty = !o.json_lines && isatty(STDOUT_FILENO);
+	return run(&o);
+}

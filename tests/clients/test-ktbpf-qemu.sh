@@ -1,0 +1,112 @@
+#!/bin/bash
+# ktbpf-qemu against a real ktbpfd and a real QEMU, without a guest kernel
+# (QEMU runs its firmware only, so this takes seconds, not a boot):
+#  - a guest larger than the PCI hole on q35 and on pc registers: ktbpf-qemu's
+#    computed two-region table agreed with QEMU's own memory tree (it refuses
+#    to register otherwise), and it was registered with -S, before the guest ran;
+#  - SIGTERM to ktbpf-qemu reaches QEMU, whose status (0) is ktbpf-qemu's;
+#    QEMU killed with SIGKILL gives 137 and leaves the VM detached, readable;
+#  - no ktbpfd: the guest still runs, with a message; --require-monitor: exit 1
+#    and no QEMU started;
+#  - refused: an unknown machine type, a RAM backend of the user's, -numa.
+# Environment: KTBPFD, KTBPFCTL, KTBPF_QEMU (meson). Skips (77) without QEMU
+# outside CI.
+set -euo pipefail
+say() { printf 'test-ktbpf-qemu: %s\n' "$*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
+	[ "${CI:-}" = true ] && fail "qemu-system-x86_64 is not installed"
+	say "SKIP: qemu-system-x86_64 is not installed"
+	exit 77
+fi
+: "${KTBPFD:?}" "${KTBPFCTL:?}" "${KTBPF_QEMU:?}"
+T=$(mktemp -d "${TMPDIR:-/tmp}/ktbpf-qemu-test.XXXXXX")
+pids=()
+cleanup() {
+	for p in ${pids[@]+"${pids[@]}"}; do kill -KILL "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$T"
+}
+trap cleanup EXIT
+export KTBPF_SOCKET=$T/ktbpfd.sock
+"$KTBPFD" --socket "$KTBPF_SOCKET" --state-dir "$T" 2>"$T/ktbpfd.log" &
+pids+=($!)
+for _ in $(seq 50); do [ -S "$KTBPF_SOCKET" ] && break; sleep 0.1; done
+[ -S "$KTBPF_SOCKET" ] || fail "ktbpfd did not start: $(cat "$T/ktbpfd.log")"
+
+qargs=(-accel tcg -nodefaults -display none -no-reboot)
+# wait until VM NAME is listed with state STATE-PATTERN; prints the list line
+wait_listed() {
+	local name=$1 line
+	for _ in $(seq 100); do
+		line=$("$KTBPFCTL" list --json | python3 -c '
+import json, sys
+for v in json.load(sys.stdin)["vms"]:
+    if v["name"] == sys.argv[1]:
+        print(v["state"], v["attached"], v["labels"].get("vmm"), v["labels"].get("qemu_pid"))
+' "$name")
+		[ -n "$line" ] && { echo "$line"; return 0; }
+		sleep 0.1
+	done
+	return 1
+}
+
+# 1. q35 and pc, 3.5 GiB each: more than either machine keeps below 4 GiB.
+for m in q35 pc; do
+	"$KTBPF_QEMU" --name "big-$m" --label test=ktbpf-qemu -- "${qargs[@]}" -machine "$m" -m 3584 \
+		2>"$T/$m.err" &
+	qp=$!
+	pids+=("$qp")
+	st=$(wait_listed "big-$m") || fail "$m: not registered: $(cat "$T/$m.err")"
+	grep -q "registered with ktbpfd as vm-[0-9]* (2 RAM regions, 3584 MiB)" "$T/$m.err" ||
+		fail "$m: want 2 regions of 3584 MiB: $(cat "$T/$m.err")"
+	read -r state attached vmm qemu_pid <<<"$st"
+	[ "$attached" = True ] && [ "$vmm" = ktbpf-qemu ] || fail "$m: listed as $st"
+	# the label is QEMU's pid, a child of ktbpf-qemu
+	[ "$(ps -o ppid= -p "$qemu_pid" | tr -d ' ')" = "$qp" ] || fail "$m: qemu_pid $qemu_pid is not ktbpf-qemu's child"
+	grep -q "vm 'big-$m' (vm-[0-9]*): registered by pid $qp uid $(id -u), 2 region(s), can freeze" "$T/ktbpfd.log" ||
+		fail "$m: ktbpfd did not log the registration with 2 regions"
+	say "$m -m 3584: registered as 2 regions, confirmed against QEMU's memory tree ($state)"
+	eval "qemu_$m=$qemu_pid ktbpf_qemu_$m=$qp"
+done
+# 2. SIGTERM to ktbpf-qemu: QEMU terminates on it and exits 0, and so do we.
+st=0
+kill -TERM "$ktbpf_qemu_q35"
+wait "$ktbpf_qemu_q35" || st=$?
+[ "$st" -eq 0 ] || fail "SIGTERM: ktbpf-qemu exited $st, not QEMU's 0"
+kill -0 "$qemu_q35" 2>/dev/null && fail "QEMU outlived ktbpf-qemu"
+# 3. SIGKILL to QEMU: 128+9, and the VM is detached but still listed.
+st=0
+kill -KILL "$qemu_pc"
+wait "$ktbpf_qemu_pc" || st=$?
+[ "$st" -eq 137 ] || fail "QEMU killed by SIGKILL: ktbpf-qemu exited $st, not 137"
+st=$(wait_listed big-pc) || fail "big-pc vanished"
+[[ $st == "detached False "* ]] || fail "big-pc after kill -9 of QEMU: $st, want detached"
+say "exit statuses: SIGTERM 0, QEMU killed 137; VM detached and still listed"
+
+# 4. No ktbpfd: the guest runs anyway; --require-monitor refuses.
+KTBPF_SOCKET=$T/absent.sock "$KTBPF_QEMU" -- "${qargs[@]}" -m 128 2>"$T/absent.err" &
+qp=$!
+pids+=("$qp")
+for _ in $(seq 100); do [ -n "$(pgrep -P "$qp")" ] && break; sleep 0.1; done
+[ -n "$(pgrep -P "$qp")" ] || fail "no ktbpfd: QEMU was not started: $(cat "$T/absent.err")"
+grep -q "no ktbpfd at $T/absent.sock.*the guest runs unmonitored" "$T/absent.err" ||
+	fail "no ktbpfd: no message saying so: $(cat "$T/absent.err")"
+kill -TERM "$qp"
+wait "$qp" || fail "no ktbpfd: exit status $?"
+st=0
+KTBPF_SOCKET=$T/absent.sock "$KTBPF_QEMU" --require-monitor -- "${qargs[@]}" -m 128 2>"$T/req.err" || st=$?
+[ "$st" -eq 1 ] || fail "--require-monitor without ktbpfd: exit $st, want 1"
+grep -q "error: no ktbpfd" "$T/req.err" || fail "--require-monitor: $(cat "$T/req.err")"
+say "no ktbpfd: runs unmonitored with a message; --require-monitor exits 1"
+
+# 5. Refused before QEMU starts (usage errors, exit 2).
+for bad in "-M microvm" "-machine q35,memory-backend=x" "-numa node" "-m 1G,maxmem=4G,slots=2"; do
+	st=0
+	# shellcheck disable=SC2086 # split on purpose
+	"$KTBPF_QEMU" -- "${qargs[@]}" $bad 2>"$T/bad.err" || st=$?
+	[ "$st" -eq 2 ] || fail "'$bad': exit $st, want 2 ($(cat "$T/bad.err"))"
+done
+"$KTBPF_QEMU" --help | grep -q -- --require-monitor || fail "--help does not teach --require-monitor"
+say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug"
+say "PASS"

@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `ktbpfctl top` against the real ktbpfd with a kit guest in a memfd whose
+ * counters the test changes between two of top's snapshots (it reads top's
+ * output line by line: a change made right after a period's line lands in the
+ * next period). The rates top prints are held to bpftop's arithmetic over the
+ * period top reports, and the deltas to what the test wrote.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon-client.h"
+#include "kit-guest.h"
+
+static struct daemon_proc dp;
+
+struct proc {
+	pid_t pid;
+	int out;
+	char buf[1 << 16];
+	size_t len;
+};
+
+static int register_kit(struct client *c, struct kit_guest *g)
+{
+	int fd = memfd_with(g->im->buf, g->im->size);
+	char params[512];
+	json_t *r;
+
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"topkit\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":false,"
+		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
+		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	json_decref(r);
+	r = wait_state(c, "topkit", "ready", 5000);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "state")),
+			 "ready", "%s", json_dumps(r, 0));
+	json_decref(r);
+	return fd;
+}
+
+/* Start `ktbpfctl top topkit ARGS... --socket SOCK` with stdout on a pipe. */
+static void top_start(struct proc *p, const char *const *args)
+{
+	char *argv[24];
+	int fds[2], n = 0;
+
+	argv[n++] = getenv("KTBPFCTL");
+	argv[n++] = "top";
+	argv[n++] = "topkit";
+	while (*args)
+		argv[n++] = (char *)*args++;
+	argv[n++] = "--socket";
+	argv[n++] = dp.sock;
+	argv[n] = NULL;
+	cr_assert_not_null(argv[0], "KTBPFCTL is not set");
+	cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+	p->pid = fork();
+	cr_assert(p->pid >= 0);
+	if (!p->pid) {
+		dup2(fds[1], 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	p->out = fds[0];
+	p->len = 0;
+}
+
+/* The next line of top's output (malloc'd), within 10 s; NULL at its end. */
+static char *top_line(struct proc *p)
+{
+	for (;;) {
+		char *nl = memchr(p->buf, '\n', p->len), *line;
+		struct pollfd pfd = {.fd = p->out, .events = POLLIN};
+		ssize_t r;
+
+		if (nl) {
+			size_t n = (size_t)(nl - p->buf) + 1;
+
+			line = strndup(p->buf, n - 1);
+			memmove(p->buf, p->buf + n, p->len - n);
+			p->len -= n;
+			return line;
+		}
+		cr_assert(poll(&pfd, 1, 10000) > 0, "ktbpfctl top printed nothing for 10 s");
+		r = read(p->out, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+		if (r <= 0)
+			return NULL;
+		p->len += (size_t)r;
+	}
+}
+
+/* Everything left of top's output, and its exit status. */
+static int top_finish(struct proc *p, char **rest)
+{
+	int st;
+
+	for (;;) {
+		ssize_t r = read(p->out, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
+
+		if (r <= 0)
+			break;
+		p->len += (size_t)r;
+	}
+	p->buf[p->len] = '\0';
+	if (rest)
+		*rest = strdup(p->buf);
+	close(p->out);
+	cr_assert_eq(waitpid(p->pid, &st, 0), p->pid);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const json_t *prog_by_id(const json_t *line, uint64_t id)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(json_object_get(line, "progs"), i,
+			   p) if ((uint64_t)json_integer_value(json_object_get(p, "id")) ==
+				  id) return p;
+	cr_assert_fail("program %llu not in %s", (unsigned long long)id, json_dumps(line, 0));
+	return NULL;
+}
+
+static int64_t iget(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	cr_assert(json_is_integer(v), "%s is not an integer in %s", key, json_dumps(o, 0));
+	return json_integer_value(v);
+}
+
+static double rget(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	cr_assert(json_is_number(v), "%s is not a number in %s", key, json_dumps(o, 0));
+	return json_number_value(v);
+}
+
+/* x rounded to three decimals, as top prints it. */
+static double r3(double x)
+{
+	return (double)(uint64_t)(x * 1000.0 + 0.5) / 1000.0;
+}
+
+/* Add to CPU cpu's counters of program index i, in the kit and in the memfd. */
+static void bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64_t cnt,
+		 uint64_t nsecs)
+{
+	const struct kit_guest_prog *p = &g->progs[i];
+
+	kit_guest_set_stats(g, i, cpu, p->per_cpu[cpu][0] + cnt, p->per_cpu[cpu][1] + nsecs,
+			    p->per_cpu[cpu][2]);
+	cr_assert_eq(pwrite(memfd, g->im->buf, g->im->size, 0), (ssize_t)g->im->size);
+}
+
+Test(top, json_lines_rates_are_bpftops_arithmetic_over_the_counters_the_test_changed)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	json_t *l1, *l2;
+	const json_t *a, *b, *tot;
+	uint32_t ia = 0, ib = 1;
+	uint64_t ida, idb;
+	double period;
+	char *line, *rest;
+	int memfd;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	ida = g->progs[ia].id;
+	idb = g->progs[ib].id;
+	top_start(&top, (const char *const[]){"--json-lines", "--interval", "0.5", "--count", "2",
+					      "--sort", "name", NULL});
+	line = top_line(&top);
+	cr_assert_not_null(line);
+	l1 = json_loads(line, 0, NULL);
+	cr_assert_not_null(l1, "not JSON: %s", line);
+	free(line);
+	/* nothing ran in the first period */
+	cr_assert_eq(iget(json_object_get(l1, "total"), "run_cnt_delta"), 0, "%s",
+		     json_dumps(l1, 0));
+	cr_assert_str_eq(json_string_value(json_object_get(prog_by_id(l1, ida), "state")), "both");
+	cr_assert(json_is_true(json_object_get(l1, "stats_enabled")));
+	/* during the second: a runs 1000 times for 250 us, b 10 times for 5 us (on two CPUs) */
+	bump(g, memfd, ia, 0, 600, 150000);
+	bump(g, memfd, ia, 1, 400, 100000);
+	bump(g, memfd, ib, 1, 10, 5000);
+	line = top_line(&top);
+	cr_assert_not_null(line);
+	l2 = json_loads(line, 0, NULL);
+	cr_assert_not_null(l2, "not JSON: %s", line);
+	free(line);
+	period = (double)iget(l2, "period_ns");
+	cr_assert(period > 0.4e9 && period < 3e9, "period %f ns for --interval 0.5", period);
+	a = prog_by_id(l2, ida);
+	b = prog_by_id(l2, idb);
+	cr_assert_eq(iget(a, "run_cnt_delta"), 1000);
+	cr_assert_eq(iget(a, "run_time_ns_delta"), 250000);
+	cr_assert_eq(iget(b, "run_cnt_delta"), 10);
+	cr_assert_eq(iget(b, "run_time_ns_delta"), 5000);
+	cr_assert_eq(iget(a, "run_cnt"), (int64_t)g->progs[ia].cnt);
+	cr_assert_eq(rget(a, "avg_ns"), 250.0);
+	cr_assert_eq(rget(b, "avg_ns"), 500.0);
+	cr_assert_eq(rget(a, "events_per_s"), r3(1000 * 1e9 / period), "%s", json_dumps(a, 0));
+	cr_assert_eq(rget(a, "cpu_percent"), r3(250000 * 100.0 / period), "%s", json_dumps(a, 0));
+	cr_assert_eq(rget(b, "cpu_percent"), r3(5000 * 100.0 / period), "%s", json_dumps(b, 0));
+	tot = json_object_get(l2, "total");
+	cr_assert_eq(iget(tot, "run_cnt_delta"), 1010);
+	cr_assert_eq(iget(tot, "run_time_ns_delta"), 255000);
+	cr_assert_eq(rget(tot, "avg_ns"), r3(255000.0 / 1010));
+	cr_assert_eq(rget(tot, "events_per_s"), r3(1010 * 1e9 / period));
+	/* sorted by name */
+	for (size_t i = 1; i < json_array_size(json_object_get(l2, "progs")); i++)
+		cr_assert_leq(
+			strcmp(json_string_value(json_object_get(
+				       json_array_get(json_object_get(l2, "progs"), i - 1),
+				       "name")),
+			       json_string_value(json_object_get(
+				       json_array_get(json_object_get(l2, "progs"), i), "name"))),
+			0);
+	cr_assert_eq(top_finish(&top, &rest), 0, "top did not stop after --count 2");
+	cr_assert_str_eq(rest, "", "more than --count lines: %s", rest);
+	free(rest);
+	json_decref(l1);
+	json_decref(l2);
+	close(memfd);
+	client_free(vmm);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(top, plain_table_off_a_terminal_has_totals_sorted_by_cpu_and_no_escapes)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	char *line, *rest, *busy, *idle;
+	int memfd;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	top_start(&top, (const char *const[]){"--interval", "0.3", "--seconds", "0.6", "--sort",
+					      "cpu", NULL});
+	line = top_line(&top);
+	cr_assert_not_null(strstr(line, "ktbpfctl top topkit"), "%s", line);
+	free(line);
+	/* the last program becomes the busiest */
+	bump(g, memfd, g->nr_progs - 1, 0, 5, 900000);
+	cr_assert_eq(top_finish(&top, &rest), 0);
+	cr_assert_null(strchr(rest, '\033'), "escape sequences off a terminal: %s", rest);
+	/* the second period's table: its first row is the busy program, then TOTAL last */
+	busy = strstr(rest, "ktbpfctl top topkit");
+	cr_assert_not_null(busy, "two periods for --seconds 0.6 --interval 0.3: %s", rest);
+	busy = strchr(strstr(busy, "EVENTS/S"), '\n') + 1;
+	cr_assert_not_null(strstr(busy, g->progs[g->nr_progs - 1].name));
+	cr_assert(strstr(busy, g->progs[g->nr_progs - 1].name) < strchr(busy, '\n'),
+		  "the busiest program is not first with --sort cpu: %s", busy);
+	idle = strstr(busy, "TOTAL");
+	cr_assert_not_null(idle, "no TOTAL row: %s", rest);
+	cr_assert_not_null(strstr(idle, "180000"), "TOTAL's avg ns (900000/5): %s", idle);
+	free(rest);
+	close(memfd);
+	client_free(vmm);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(top, disabled_runtime_stats_are_said_in_a_line_and_in_json)
+{
+	struct kit_guest_opts o = {.stats_key = KIT_STATS_DISABLED};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	char *rest;
+	json_t *j;
+	int memfd;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	top_start(&top, (const char *const[]){"--interval", "0.2", "--count", "1", NULL});
+	cr_assert_eq(top_finish(&top, &rest), 0);
+	cr_assert_not_null(strstr(rest, "runtime stats are DISABLED in the guest "
+					"(kernel.bpf_stats_enabled=0)"),
+			   "%s", rest);
+	free(rest);
+	top_start(&top,
+		  (const char *const[]){"--interval", "0.2", "--count", "1", "--json-lines", NULL});
+	cr_assert_eq(top_finish(&top, &rest), 0);
+	j = json_loads(rest, 0, NULL);
+	cr_assert_not_null(j, "%s", rest);
+	cr_assert(json_is_false(json_object_get(j, "stats_enabled")), "%s", rest);
+	json_decref(j);
+	free(rest);
+	close(memfd);
+	client_free(vmm);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
+Test(top, unknown_vm_and_bad_options_fail_with_their_statuses)
+{
+	struct proc top;
+
+	daemon_start(&dp, NULL);
+	top_start(&top, (const char *const[]){"--count", "1", NULL});
+	cr_assert_eq(top_finish(&top, NULL), 1, "an unregistered VM");
+	top_start(&top, (const char *const[]){"--sort", "size", NULL});
+	cr_assert_eq(top_finish(&top, NULL), 2);
+	top_start(&top, (const char *const[]){"--interval", "0.01", NULL});
+	cr_assert_eq(top_finish(&top, NULL), 2);
+	top_start(&top, (const char *const[]){"--count", "2", "--seconds", "1", NULL});
+	cr_assert_eq(top_finish(&top, NULL), 2);
+	cr_assert_eq(daemon_stop(&dp), 0);
+}
