@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ktbpf/codec.h"
+#include "ktbpf/vars.h"
 #include "daemon-internal.h"
 
 struct disc_work {
@@ -82,6 +83,7 @@ void vm_unref(struct vm *vm)
 {
 	if (!vm || --vm->refs)
 		return;
+	ktbpf_vars_free(vm->vars);
 	ktbpf_snapshot_free(vm->snap);
 	ktbpf_kernel_free(vm->kernel);
 	ktbpf_mem_free(vm->mem);
@@ -274,6 +276,20 @@ json_t *vm_info_json(const struct vm *vm)
 			 vm->owner != NULL, "state", vm_state_name(vm), "labels", vm->labels);
 }
 
+/* The regions and how each is read (a mapping, or pread for an fd not sealed against shrinking). */
+static json_t *regions_json(const struct ktbpf_mem *mem)
+{
+	json_t *a = json_array();
+	struct ktbpf_mem_region r;
+
+	for (size_t i = 0; a && ktbpf_mem_region(mem, i, &r) == 0; i++)
+		if (json_array_append_new(a, json_pack("{s:I, s:I, s:s}", "gpa", (json_int_t)r.gpa,
+						       "size", (json_int_t)r.size, "read",
+						       r.mapped ? "mapped" : "pread")) < 0)
+			a = (json_decref(a), NULL);
+	return a;
+}
+
 json_t *vm_status_json(const struct vm *vm)
 {
 	json_t *j = vm_info_json(vm);
@@ -294,6 +310,7 @@ json_t *vm_status_json(const struct vm *vm)
 	json_object_set_new(j, "kernel",
 			    vm->kernel ? ktbpf_codec_kernel(ktbpf_kernel_info(vm->kernel))
 				       : json_null());
+	json_object_set_new(j, "regions", regions_json(vm->mem));
 	json_object_set_new(j, "snapshots", json_integer((json_int_t)vm->walks));
 	json_object_set_new(j, "can_freeze", json_boolean(vm->can_freeze && vm->owner));
 	return j;

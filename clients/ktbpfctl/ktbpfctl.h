@@ -89,6 +89,8 @@ __attribute__((format(printf, 4, 5))) int ktbpfctl_fail(const char *cmd, bool js
 
 /* render.c: the table for a Snapshot JSON document (inspect and snapshot alike). */
 void ktbpfctl_render_snapshot(const json_t *snap);
+/* A Vars document (ktbpf/codec-vars.h: `vars --json`, a Snapshot's "vars") as a tree. */
+void ktbpfctl_render_vars(const json_t *vars);
 /* The "kernel" block of it. */
 void ktbpfctl_render_kernel(const json_t *kernel);
 /* Why the Snapshot is not whole, in words (false when it is whole). */

@@ -579,6 +579,14 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, &fd);
 	assert_ready(c, vm);
+	/* Not sealed against shrinking: read with pread, and vm.status says so. */
+	r = wait_state(c, vm, "ready", 5000);
+	cr_assert_str_eq(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(json_object_get(r, "result"), "regions"), 0),
+			"read")),
+		"pread", "%s", json_dumps(r, 0));
+	json_decref(r);
 	cr_assert_eq(ftruncate(fd, 0), 0);
 	r = snapshot(c, vm, "never");
 	cr_assert_eq(resp_code(r), -32004, "%s", json_dumps(r, 0));
@@ -587,6 +595,58 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	cr_assert_eq(resp_code(r), 0);
 	json_decref(r);
 	close(fd);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+/* A memfd sealed against shrinking (as QEMU's memory-backend-memfd) is read in place. */
+Test(daemon, sealed_memfd_is_mapped_and_reads_the_same_as_pread)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	const char *vm;
+	json_t *r, *st, *walked[2];
+	int fd;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	for (int sealed = 0; sealed < 2; sealed++) {
+		char params[512];
+
+		fd = memfd_with(g->im->buf, g->im->size);
+		if (sealed)
+			cr_assert_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+		snprintf(params, sizeof(params),
+			 "{\"name\":\"s%d\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{"
+			 "\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
+			 sealed, (unsigned long long)g->im->gpa_base,
+			 (unsigned long long)g->im->size);
+		r = client_call(c, "vm.register", params, &fd, 1);
+		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+		vm = rstr(r, "vm");
+		assert_ready(c, vm);
+		st = wait_state(c, vm, "ready", 5000);
+		cr_assert_str_eq(
+			json_string_value(json_object_get(
+				json_array_get(
+					json_object_get(json_object_get(st, "result"), "regions"),
+					0),
+				"read")),
+			sealed ? "mapped" : "pread", "%s", json_dumps(st, 0));
+		json_decref(st);
+		st = snapshot(c, vm, "never");
+		cr_assert_eq(resp_code(st), 0, "%s", json_dumps(st, 0));
+		walked[sealed] =
+			json_incref(json_object_get(json_object_get(st, "result"), "progs"));
+		json_decref(st);
+		json_decref(r);
+		close(fd);
+	}
+	cr_assert(json_equal(walked[0], walked[1]));
+	cr_assert_gt(json_array_size(walked[1]), 0);
+	json_decref(walked[0]);
+	json_decref(walked[1]);
 	client_free(c);
 	stop();
 	kit_guest_free(g);
