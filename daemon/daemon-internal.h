@@ -105,12 +105,15 @@ enum freeze_mode { FREEZE_NEVER, FREEZE_PREFER, FREEZE_REQUIRE };
 struct vm;
 typedef void (*snapshot_cb)(void *ud, struct vm *vm, const struct ktbpf_snapshot *s);
 
+struct ktbpf_vars;
+
 struct waiter {
 	struct ktbpf_peer_req *req; /* NULL for an internal waiter (cb) */
 	enum freeze_mode mode;
 	snapshot_cb cb;
 	void *ud;
 	json_t *dump; /* vm.dump: its reason and test; NULL otherwise */
+	bool vars;    /* the asker wants the active object's variables (vm.dump always) */
 };
 
 struct waiters {
@@ -181,6 +184,12 @@ struct vm {
 	int walk_r;
 	struct ktbpf_err walk_err;
 	struct kernel_check walk_check;
+	uint64_t walk_end_unix_ns; /* CLOCK_REALTIME when the walk ended */
+	/* The round's variables, read after the walk when an asker wants them. */
+	bool want_vars;
+	struct ktbpf_vars *vars;
+	int vars_r;
+	struct ktbpf_err vars_err;
 	uv_work_t walk_work;
 	uint64_t walks;
 
@@ -232,7 +241,9 @@ void kernel_check_done(struct vm *vm, const struct kernel_check *c);
 void kernel_check_start(struct vm *vm); /* the timer, once the kernel is discovered */
 
 /* snapshot.c */
-void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode);
+/* vars: also read the active object's variables (the Snapshot's "vars"). */
+void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode,
+			 bool vars);
 /* vm.dump: a snapshot round whose result is persisted; takes dump (params to keep). */
 void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode,
 		     json_t *dump);

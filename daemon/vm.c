@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ktbpf/codec.h"
+#include "ktbpf/vars.h"
 #include "daemon-internal.h"
 
 struct disc_work {
@@ -84,6 +85,7 @@ void vm_unref(struct vm *vm)
 {
 	if (!vm || --vm->refs)
 		return;
+	ktbpf_vars_free(vm->vars);
 	ktbpf_snapshot_free(vm->snap);
 	ktbpf_kernel_free(vm->kernel);
 	ktbpf_mem_free(vm->mem);

@@ -76,4 +76,24 @@ int kn_find(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *h,
 /* x86_64 kernel-image window: NUMBER(KERNEL_IMAGE_SIZE), else 1 GiB; -EUCLEAN when implausible. */
 int kn_kimage_size(const struct ktbpf_vmcoreinfo *vi, uint64_t *ret, struct ktbpf_err *err);
 
+/*
+ * aarch64 translation parameters (kernel-note.c): TCR_EL1 (TG1 from
+ * PAGESIZE, T1SZ from NUMBER(TCR_EL1_T1SZ), DS for 52 bits with 4K/16K) and
+ * TTBR1 (SYMBOL(swapper_pg_dir) - NUMBER(kimage_voffset)) from the note
+ * unless h overrides them, the PAC mask and the linear map (VA_BITS,
+ * PHYS_OFFSET). vi may be NULL (both hints then needed). A wrong TCR_EL1
+ * hint is -EINVAL naming it; a note whose numbers are out of range
+ * -EUCLEAN; nothing to find the root with -ENOENT (need PGD).
+ */
+int kn_arm64_mmu(const struct ktbpf_vmcoreinfo *vi, const struct ktbpf_kernel_hints *h,
+		 struct ktbpf_mmu *m, struct ktbpf_err *err);
+
+/*
+ * The tables of m (walked, no shortcut) must map kva (the note's symbol
+ * name) at kva - kimage_voffset: -ESTALE saying what they do instead.
+ */
+int kn_arm64_check_root(const struct ktbpf_mem *mem, const struct ktbpf_mmu *m,
+			const struct ktbpf_vmcoreinfo *vi, uint64_t kva, const char *name,
+			struct ktbpf_err *err);
+
 #endif

@@ -38,6 +38,156 @@ int kn_kimage_size(const struct ktbpf_vmcoreinfo *vi, uint64_t *ret, struct ktbp
 	return 0;
 }
 
+/* TCR_EL1.TG1 for a granule (arch/arm64/include/asm/pgtable-hwdef.h: TCR_TG1_*), 0 when none. */
+static uint64_t a64_tg1(uint32_t page_size)
+{
+	switch (page_size) {
+	case 4096:
+		return 2ull << 30;
+	case 16384:
+		return 1ull << 30;
+	case 65536:
+		return 3ull << 30;
+	default:
+		return 0;
+	}
+}
+
+/* TCR_EL1 as the note says the kernel runs: TG1, T1SZ, DS. */
+static int a64_note_tcr(const struct ktbpf_vmcoreinfo *vi, uint64_t *ret, struct ktbpf_err *err)
+{
+	uint64_t tg1 = a64_tg1(vi->page_size), t1sz = vi->tcr_el1_t1sz;
+
+	if (!tg1)
+		return ktbpf_err_set(
+			err, -EUCLEAN,
+			"VMCOREINFO PAGESIZE=%u is not an arm64 granule (4K, 16K, 64K)",
+			vi->page_size);
+	if (!t1sz)
+		return ktbpf_err_need(err,
+				      ktbpf_err_set(err, -ENOENT,
+						    "VMCOREINFO lists no NUMBER(TCR_EL1_T1SZ): the "
+						    "aarch64 VA size (TCR_EL1) is unknown"),
+				      KTBPF_NEED_TCR_EL1);
+	if (t1sz > 48)
+		return ktbpf_err_set(
+			err, -EUCLEAN,
+			"VMCOREINFO NUMBER(TCR_EL1_T1SZ)=%llu is out of range (12..48)",
+			(unsigned long long)t1sz);
+	/*
+	 * arch/arm64/mm/proc.S: __cpu_setup() sets DS when the kernel runs
+	 * 52-bit with 4K/16K (LPA2); 64K reaches 52 bits without it (LVA).
+	 */
+	*ret = tg1 | t1sz << 16 | (t1sz < 16 && vi->page_size != 65536 ? 1ull << 59 : 0);
+	return 0;
+}
+
+int kn_arm64_mmu(const struct ktbpf_vmcoreinfo *vi, const struct ktbpf_kernel_hints *h,
+		 struct ktbpf_mmu *m, struct ktbpf_err *err)
+{
+	struct ktbpf_a64_geom g;
+	uint64_t root, va_bits, page_end;
+	int r;
+
+	*m = (struct ktbpf_mmu){.arch = KTBPF_ARCH_AARCH64};
+	if (h->has_tcr_el1) {
+		m->tcr_el1 = h->tcr_el1;
+		if ((r = ktbpf_a64_decode_tcr(m->tcr_el1, &g, err)) < 0) {
+			ktbpf_err_prefix(err, -EINVAL, "TCR_EL1 hint 0x%llx is wrong: ",
+					 (unsigned long long)h->tcr_el1);
+			return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_TCR_EL1);
+		}
+	} else if (!vi) {
+		ktbpf_err_set(err, -EINVAL,
+			      "aarch64 without VMCOREINFO needs the TTBR1_EL1 and TCR_EL1 hints");
+		return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_PGD | KTBPF_NEED_TCR_EL1);
+	} else {
+		if ((r = a64_note_tcr(vi, &m->tcr_el1, err)) < 0)
+			return r;
+		if ((r = ktbpf_a64_decode_tcr(m->tcr_el1, &g, err)) < 0)
+			return ktbpf_err_prefix(err, -EUCLEAN, "VMCOREINFO NUMBER(TCR_EL1_T1SZ): ");
+	}
+	if (h->has_cr3) {
+		m->pgd_pa = h->cr3;
+	} else if (vi && vi->init_top_pgt && vi->kimage_voffset) {
+		/* arch/arm64/include/asm/memory.h: __kimg_to_phys(); paging_init() loads it. */
+		root = vi->init_top_pgt - vi->kimage_voffset;
+		/*
+		 * arch/arm64/include/asm/assembler.h: offset_ttbr1: a 52-bit
+		 * kernel without LPA2 (64K) running 48-bit points TTBR1 past
+		 * the PGD entries the shorter VA does not index.
+		 */
+		if (g.shift == 16 && vi->va_bits == 52 && g.va < 52) {
+			unsigned int pgdir_shift = 16 + 13 * 2;
+
+			root += ((1ull << (52 - pgdir_shift)) - (1ull << (g.va - pgdir_shift))) * 8;
+		}
+		/* TTBR_BADDR_MASK_52: with DS, BADDR[51:48] sits in bits [5:2]. */
+		m->pgd_pa = g.ds ? (root & 0x0000ffffffffffc0ull) | (root >> 48 & 0xf) << 2 : root;
+	} else {
+		ktbpf_err_set(err, -ENOENT,
+			      "VMCOREINFO lists no swapper_pg_dir or kimage_voffset: the "
+			      "page-table root (TTBR1_EL1) is unknown");
+		return ktbpf_err_need(err, -ENOENT, KTBPF_NEED_PGD);
+	}
+	if (vi && vi->kernel_pac_mask && vi->kernel_pac_mask != ~0ull << g.va)
+		return ktbpf_err_set(err, -EUCLEAN,
+				     "VMCOREINFO NUMBER(KERNELPACMASK)=0x%llx is not bits 63..%u "
+				     "(ptrauth_kernel_pac_mask() of a %u-bit VA)",
+				     (unsigned long long)vi->kernel_pac_mask, g.va, g.va);
+	m->kernel_pac_mask = vi ? vi->kernel_pac_mask : 0;
+	/*
+	 * The linear map (arch/arm64/include/asm/memory.h): va = (pa -
+	 * PHYS_OFFSET) | PAGE_OFFSET for va in [PAGE_OFFSET, PAGE_END), with
+	 * the compile-time VA_BITS. PHYS_OFFSET is below RAM, even "negative",
+	 * when the linear map is randomised or a 52-bit kernel runs 48-bit
+	 * (arch/arm64/mm/init.c: arm64_memblock_init()): the shortcut starts
+	 * at PA 0 then.
+	 */
+	va_bits = vi ? vi->va_bits : 0;
+	if (vi && vi->has_phys_offset && va_bits >= 36 && va_bits <= 52) {
+		uint64_t page_offset = (uint64_t)0 - (1ull << va_bits);
+
+		page_end = (uint64_t)0 - (1ull << ((va_bits > 48 ? 48 : va_bits) - 1));
+		if ((int64_t)vi->phys_offset >= 0) {
+			m->dram_base = vi->phys_offset;
+			m->page_offset = page_offset;
+		} else if (page_offset - vi->phys_offset >= page_offset &&
+			   page_offset - vi->phys_offset < page_end) {
+			m->page_offset = page_offset - vi->phys_offset;
+		}
+	}
+	return 0;
+}
+
+int kn_arm64_check_root(const struct ktbpf_mem *mem, const struct ktbpf_mmu *m,
+			const struct ktbpf_vmcoreinfo *vi, uint64_t kva, const char *name,
+			struct ktbpf_err *err)
+{
+	struct ktbpf_mmu walk = *m;
+	struct ktbpf_xlate *x;
+	struct ktbpf_err e = {0};
+	uint64_t pa = 0;
+	int r;
+
+	walk.page_offset = walk.kimage_base = 0; /* walk, no shortcut */
+	x = ktbpf_xlate_new(mem, &walk);
+	if (!x)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	r = ktbpf_xlate_walk(x, kva, &pa, &e);
+	ktbpf_xlate_free(x);
+	if (r < 0)
+		return ktbpf_err_set(err, -ESTALE, "its page tables do not map its %s 0x%llx (%s)",
+				     name, (unsigned long long)kva, e.msg);
+	if (pa != kva - vi->kimage_voffset)
+		return ktbpf_err_set(err, -ESTALE,
+				     "its page tables put its %s at PA 0x%llx, kimage_voffset at "
+				     "0x%llx",
+				     name, (unsigned long long)pa,
+				     (unsigned long long)(kva - vi->kimage_voffset));
+	return 0;
+}
+
 struct live_ctx {
 	const struct ktbpf_mem *mem;
 	const struct ktbpf_kernel_hints *h;
@@ -120,6 +270,67 @@ static int check_cr3(const struct ktbpf_mem *mem, uint64_t cr3, uint64_t pgd_pa,
  * same note's _stext and SYMBOL()s (kallsyms.c). An earlier boot's kernel
  * left whole in RAM passes all this; only the CR3 hint tells it apart.
  */
+/* init_uts_ns.name.release (kernel/vmcore_info.c writes OSRELEASE from it) must be the note's. */
+static int check_release(struct ktbpf_xlate *x, const struct ktbpf_vmcoreinfo *vi, uint64_t uts,
+			 struct ktbpf_err *err)
+{
+	char rel[X86_UTS_LEN], off[32];
+	struct ktbpf_err e = {0};
+	uint64_t at;
+
+	if (!uts || ktbpf_vmcoreinfo_get(vi, "OFFSET(uts_namespace.name)", off, sizeof(off)) < 0)
+		return 0;
+	at = uts + strtoull(off, NULL, 0) + X86_UTS_RELEASE;
+	if (ktbpf_xlate_read_str(x, at, rel, sizeof(rel), &e) < 0)
+		return ktbpf_err_set(err, -ESTALE, "its init_uts_ns is unreadable: %s", e.msg);
+	if (strcmp(rel, vi->osrelease))
+		return ktbpf_err_set(err, -ESTALE,
+				     "its init_uts_ns says release '%s', the note '%s'", rel,
+				     vi->osrelease);
+	return 0;
+}
+
+/*
+ * aarch64: the note's own TTBR1 root (swapper_pg_dir through kimage_voffset)
+ * must map its _stext and init_uts_ns where kimage_voffset puts them, and
+ * the release there must be the note's.
+ */
+static int note_is_live_arm64(const struct ktbpf_mem *mem, const struct ktbpf_vmcoreinfo *vi,
+			      struct ktbpf_err *err)
+{
+	static const struct ktbpf_kernel_hints none;
+	uint64_t uts = note_sym(vi, "init_uts_ns"), stext = note_sym(vi, "_stext");
+	struct ktbpf_xlate *x;
+	struct ktbpf_mmu m;
+	int r;
+
+	if (!vi->kimage_voffset || !vi->init_top_pgt || !vi->tcr_el1_t1sz)
+		return 0; /* discovery says what is missing */
+	if ((r = kn_arm64_mmu(vi, &none, &m, err)) < 0)
+		return r;
+	m.page_offset = 0; /* reads walk the note's own tables */
+	if (stext && (r = kn_arm64_check_root(mem, &m, vi, stext, "_stext", err)) < 0)
+		return r;
+	if (uts && (r = kn_arm64_check_root(mem, &m, vi, uts, "init_uts_ns", err)) < 0)
+		return r;
+	x = ktbpf_xlate_new(mem, &m);
+	if (!x)
+		return ktbpf_err_set(err, -ENOMEM, "out of memory");
+	r = check_release(x, vi, uts, err);
+	ktbpf_xlate_free(x);
+	return r;
+}
+
+/*
+ * x86_64: the note's page-table root (init_top_pgt through phys_base) must
+ * map its own _stext and init_uts_ns where phys_base puts them, and
+ * init_uts_ns.name.release there must be the note's OSRELEASE. A stale
+ * note's kernel was overwritten by the one that booted after it (its image,
+ * its page tables) or its tables map another KASLR slide. kallsyms, decoded
+ * later, are proven against the same note's _stext and SYMBOL()s
+ * (kallsyms.c). An earlier boot's kernel left whole in RAM passes all this;
+ * only the CR3 hint tells it apart.
+ */
 static int note_is_live(void *ctx, const struct ktbpf_vmcoreinfo *vi, struct ktbpf_err *err)
 {
 	const struct live_ctx *c = ctx;
@@ -127,14 +338,11 @@ static int note_is_live(void *ctx, const struct ktbpf_vmcoreinfo *vi, struct ktb
 	uint64_t uts = note_sym(vi, "init_uts_ns"), stext = note_sym(vi, "_stext");
 	struct ktbpf_mmu m = {.arch = KTBPF_ARCH_X86_64};
 	struct ktbpf_xlate *x;
-	char rel[X86_UTS_LEN], off[32];
-	struct ktbpf_err e = {0};
-	bool has_off;
 	int r;
 
-	/* Only arm64 lists these; its table root comes from the caller, nothing to check. */
+	/* Only arm64 lists these (arch/arm64/kernel/vmcore_info.c). */
 	if (vi->kimage_voffset || vi->tcr_el1_t1sz || h->arch == KTBPF_ARCH_AARCH64)
-		return 0;
+		return note_is_live_arm64(c->mem, vi, err);
 	if (!vi->has_phys_base || !vi->init_top_pgt)
 		return 0; /* discovery says what is missing */
 	if ((r = kn_kimage_size(vi, &m.kimage_size, err)) < 0)
@@ -145,23 +353,14 @@ static int note_is_live(void *ctx, const struct ktbpf_vmcoreinfo *vi, struct ktb
 	x = ktbpf_xlate_new(c->mem, &m);
 	if (!x)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
-	has_off = ktbpf_vmcoreinfo_get(vi, "OFFSET(uts_namespace.name)", off, sizeof(off)) == 0;
 	r = h->has_cr3 ? check_cr3(c->mem, h->cr3, m.pgd_pa, err) : 0;
 	if (r == 0 && uts)
 		r = check_sym(x, &m, "init_uts_ns", uts, err);
 	if (r == 0 && stext)
 		r = check_sym(x, &m, "_stext", stext, err);
-	if (r == 0 && uts && has_off) {
-		/* m has no shortcuts: reads walk the note's own tables. */
-		uint64_t at = uts + strtoull(off, NULL, 0) + X86_UTS_RELEASE;
-
-		if (ktbpf_xlate_read_str(x, at, rel, sizeof(rel), &e) < 0)
-			r = ktbpf_err_set(err, -ESTALE, "its init_uts_ns is unreadable: %s", e.msg);
-		else if (strcmp(rel, vi->osrelease))
-			r = ktbpf_err_set(err, -ESTALE,
-					  "its init_uts_ns says release '%s', the note '%s'", rel,
-					  vi->osrelease);
-	}
+	/* m has no shortcuts: reads walk the note's own tables. */
+	if (r == 0)
+		r = check_release(x, vi, uts, err);
 	ktbpf_xlate_free(x);
 	return r;
 }

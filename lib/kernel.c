@@ -197,46 +197,82 @@ static int mmu_x86(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	}
 	k->info.phys_base = m->phys_base;
 	k->info.l5 = m->l5;
+	k->info.pgtable_levels = m->l5 ? 5 : 4;
 	k->info.pgd_pa = m->pgd_pa;
 	return 0;
 }
 
 /*
- * aarch64 (best effort): TTBR1 and TCR_EL1 come from the VMM; the linear map
- * is PAGE_OFFSET = -(1 << VA_BITS) over PHYS_OFFSET (arch/arm64/include/asm/memory.h);
- * the image goes through the page tables.
+ * aarch64: everything from VMCOREINFO (kn_arm64_mmu()), the TTBR1_EL1 and
+ * TCR_EL1 hints overriding it. The root must be a table that maps the
+ * kernel's _stext (or swapper_pg_dir) at kimage_voffset, else a one-line
+ * error names the hint, or the note, that gave it.
  */
 static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		     struct ktbpf_err *err)
 {
 	const struct ktbpf_vmcoreinfo *vi = k->vi;
 	struct ktbpf_mmu *m = &k->mmu;
-	uint64_t va_bits = 0, phys_off = 0;
-	char buf[32];
+	struct ktbpf_err e = {0};
+	uint64_t kva = vi ? (vi->stext ? vi->stext : vi->init_top_pgt) : 0;
+	struct ktbpf_a64_geom g;
+	int r;
 
-	if (!h->has_cr3 || !h->has_tcr_el1) {
-		ktbpf_err_set(err, -EINVAL,
-			      "aarch64 guests need the TTBR1_EL1 (as cr3) and TCR_EL1 hints: "
-			      "VMCOREINFO has no page-table root there");
-		return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_PGD | KTBPF_NEED_TCR_EL1);
+	if ((r = kn_arm64_mmu(vi, h, m, err)) < 0)
+		return r;
+	if (kva && vi->kimage_voffset &&
+	    kn_arm64_check_root(k->mem, m, vi, kva, "_stext", &e) < 0) {
+		if (h->has_cr3) {
+			ktbpf_err_set(err, -EINVAL,
+				      "TTBR1_EL1 hint 0x%llx is not the kernel's page table: %s",
+				      (unsigned long long)h->cr3, e.msg);
+			return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_PGD);
+		}
+		if (h->has_tcr_el1) {
+			ktbpf_err_set(err, -EINVAL,
+				      "with the TCR_EL1 hint 0x%llx, the kernel's page table at "
+				      "0x%llx does not read: %s",
+				      (unsigned long long)h->tcr_el1, (unsigned long long)m->pgd_pa,
+				      e.msg);
+			return ktbpf_err_need(err, -EINVAL, KTBPF_NEED_TCR_EL1);
+		}
+		return ktbpf_err_set(err, -EUCLEAN,
+				     "VMCOREINFO's swapper_pg_dir (PA 0x%llx) is not the kernel's "
+				     "page table: %s",
+				     (unsigned long long)m->pgd_pa, e.msg);
 	}
-	m->arch = KTBPF_ARCH_AARCH64;
-	m->pgd_pa = h->cr3;
-	m->tcr_el1 = h->tcr_el1;
-	if (vi)
-		va_bits = vi->va_bits;
-	if (!va_bits && ((h->tcr_el1 >> 16) & 0x3f))
-		va_bits = 64 - ((h->tcr_el1 >> 16) & 0x3f);
-	if (vi && ktbpf_vmcoreinfo_get(vi, "NUMBER(PHYS_OFFSET)", buf, sizeof(buf)) == 0)
-		phys_off = strtoull(buf, NULL, 0);
-	if (va_bits >= 36 && va_bits <= 52 && phys_off) {
-		m->page_offset = (uint64_t)0 - (1ull << va_bits);
-		m->dram_base = phys_off;
-	}
-	k->info.layout_source = KTBPF_SRC_HINT;
+	k->info.layout_source =
+		h->has_cr3 || h->has_tcr_el1 ? KTBPF_SRC_HINT : KTBPF_SRC_VMCOREINFO;
 	k->info.pgd_pa = m->pgd_pa;
 	k->info.page_offset = m->page_offset;
+	k->info.pgtable_levels = ktbpf_a64_decode_tcr(m->tcr_el1, &g, NULL) == 0 ? g.levels : 0;
+	k->info.l5 = k->info.pgtable_levels == 5;
 	return 0;
+}
+
+/*
+ * aarch64: the kernel image is physically contiguous at kva -
+ * kimage_voffset (arch/arm64/include/asm/memory.h: __kimg_to_phys()), from
+ * _text to _end; taken as a shortcut once its first and last pages walk
+ * there.
+ */
+static void image_arm64(struct ktbpf_kernel *k)
+{
+	const struct ktbpf_vmcoreinfo *vi = k->vi;
+	uint64_t text, end;
+	struct ktbpf_mmu m = k->mmu;
+
+	if (!vi || !vi->kimage_voffset || sym(k, "_text", &text) < 0 || sym(k, "_end", &end) < 0 ||
+	    end <= text || end - text > (1ull << 30))
+		return;
+	if (kn_arm64_check_root(k->mem, &m, vi, text, "_text", NULL) < 0 ||
+	    kn_arm64_check_root(k->mem, &m, vi, (end - 1) & ~4095ull, "_end", NULL) < 0)
+		return;
+	k->mmu.kimage_base = text;
+	k->mmu.kimage_size = end - text;
+	k->mmu.phys_base = text - vi->kimage_voffset;
+	k->info.phys_base = k->mmu.phys_base;
+	ktbpf_xlate_set_mmu(k->x, &k->mmu);
 }
 
 /* A failed read through the page tables may be a 5-level guest walked as 4-level. */
@@ -624,6 +660,8 @@ static int discover(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 		return r;
 	if (k->info.arch == KTBPF_ARCH_X86_64 && (r = page_offset_x86(k, err)) < 0)
 		return r;
+	if (k->info.arch == KTBPF_ARCH_AARCH64)
+		image_arm64(k);
 	if ((r = load_btf(k, h, err)) < 0 || (r = load_percpu(k, err)) < 0)
 		return r;
 	return resolve_walker_symbols(k, err);

@@ -22,10 +22,18 @@
 #define X86_1G_MASK   0x000fffffc0000000ull
 #define X86_2M_MASK   0x000fffffffe00000ull
 
-/* aarch64: arch/arm64/include/asm/pgtable-hwdef.h (TCR_T1SZ, TCR_TG1, TCR_DS, TTBR_ASID_MASK). */
-#define A64_TCR_DS     (1ull << 59)
-#define A64_TTBR_BADDR 0x0000fffffffffffeull /* drops ASID [63:48] and CnP [0] */
-#define A64_OA_48      0x0000ffffffffffffull
+/*
+ * aarch64: arch/arm64/include/asm/pgtable-hwdef.h (TCR_T1SZ, TCR_TG1, TCR_DS,
+ * TTBR_ASID_MASK, TTBR_BADDR_MASK_52, PTE_ADDR_LOW/PTE_ADDR_HIGH).
+ */
+#define A64_TCR_DS	 (1ull << 59)
+#define A64_TTBR_BADDR	 0x0000fffffffffffeull /* drops ASID [63:48] and CnP [0] */
+#define A64_TTBR_BADDR52 0x0000ffffffffffc0ull /* with DS: BADDR[47:6], BADDR[51:48] in [5:2] */
+#define A64_OA_48	 0x0000ffffffffffffull
+#define A64_OA_50	 0x0003ffffffffffffull /* with DS: OA[49:shift]; OA[51:50] in bits [9:8] */
+#define A64_OA_HI_64K	 0xf000ull /* 64K granule: OA[51:48] in bits [15:12] (FEAT_LPA) */
+#define A64_TOP_BYTE	 0xff00000000000000ull
+#define A64_TCR_TBI1	 (1ull << 38)
 
 struct tlb_entry {
 	uint64_t tag; /* (kva & ~0xfff) | 1, 0 = empty */
@@ -43,7 +51,8 @@ struct a64 {
 	unsigned int shift;  /* page shift: 12, 14, 16 */
 	unsigned int stride; /* index bits per level: shift - 3 */
 	unsigned int va;     /* VA bits: 64 - T1SZ */
-	unsigned int start;  /* first level: 0..3 */
+	int start;	     /* first level: -1 (4K, 52-bit VA with LPA2) .. 3 */
+	bool ds;	     /* TCR_EL1.DS: LPA2, 52-bit OA in descriptor bits [9:8] */
 };
 
 const char *ktbpf_arch_name(enum ktbpf_arch arch)
@@ -107,19 +116,18 @@ void ktbpf_xlate_flush(struct ktbpf_xlate *x)
 	memset(x->tlb, 0, sizeof(x->tlb));
 }
 
-static int not_mapped(struct ktbpf_err *err, uint64_t kva, const char *what, unsigned int level,
-		      uint64_t e)
+static int not_mapped(struct ktbpf_err *err, uint64_t kva, const char *what, int level, uint64_t e)
 {
 	return ktbpf_err_set_addr(err, -ENOENT, kva,
-				  "kva 0x%llx is not mapped: %s (level %u entry 0x%llx)",
+				  "kva 0x%llx is not mapped: %s (level %d entry 0x%llx)",
 				  (unsigned long long)kva, what, level, (unsigned long long)e);
 }
 
-static int table_fault(struct ktbpf_err *err, uint64_t kva, const char *name, unsigned int level,
+static int table_fault(struct ktbpf_err *err, uint64_t kva, const char *name, int level,
 		       uint64_t table)
 {
 	return ktbpf_err_set_addr(err, -EFAULT, table,
-				  "translating kva 0x%llx: %s table (level %u) at PA 0x%llx is "
+				  "translating kva 0x%llx: %s table (level %d) at PA 0x%llx is "
 				  "outside guest RAM",
 				  (unsigned long long)kva, name, level, (unsigned long long)table);
 }
@@ -164,56 +172,118 @@ static int walk_x86(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struc
 	return 0;
 }
 
-static int a64_decode(uint64_t tcr, struct a64 *p, struct ktbpf_err *err)
+int ktbpf_a64_decode_tcr(uint64_t tcr, struct ktbpf_a64_geom *g, struct ktbpf_err *err)
 {
 	/* TG1: 0b01 16K, 0b10 4K, 0b11 64K, 0b00 reserved. */
 	static const unsigned int shifts[4] = {0, 14, 12, 16};
-	unsigned int levels;
+	unsigned int shift = shifts[(tcr >> 30) & 3], t1sz = (unsigned int)((tcr >> 16) & 63);
+	unsigned int va = 64 - t1sz, stride = shift - 3, max_va;
+	bool ds = tcr & A64_TCR_DS;
 
-	if (tcr & A64_TCR_DS)
-		return ktbpf_err_set(err, -EOPNOTSUPP,
-				     "TCR_EL1.DS=1 (LPA2, 52-bit VA/PA) is not supported");
-	p->shift = shifts[(tcr >> 30) & 3];
-	if (!p->shift)
+	if (!shift)
 		return ktbpf_err_set(err, -EOPNOTSUPP,
 				     "TCR_EL1 0x%llx has a reserved TG1 granule (0b00)",
 				     (unsigned long long)tcr);
-	p->stride = p->shift - 3;
-	p->va = 64 - (unsigned int)((tcr >> 16) & 63);
-	/* Above 48 bits needs LPA2 (4K/16K) or LVA (64K), whose output layout we do not decode. */
-	if (p->va > 48 || p->va <= p->shift)
+	if (ds && shift == 16)
 		return ktbpf_err_set(err, -EOPNOTSUPP,
-				     "TCR_EL1.T1SZ %u (%u-bit VA) is not supported with a %u KiB "
-				     "granule",
-				     64 - p->va, p->va, 1u << (p->shift - 10));
-	levels = (p->va - p->shift + p->stride - 1) / p->stride;
-	if (levels > 4)
-		return ktbpf_err_set(err, -EOPNOTSUPP, "TCR_EL1 needs %u levels", levels);
-	p->start = 4 - levels;
+				     "TCR_EL1 0x%llx sets DS (LPA2) with a 64 KiB granule",
+				     (unsigned long long)tcr);
+	/*
+	 * 52-bit VA: LPA2 (DS) with 4K/16K, FEAT_LVA with 64K. The smallest
+	 * VA is 16 bits (T1SZ 48, with FEAT_TTST), and must exceed a page.
+	 */
+	max_va = ds || shift == 16 ? 52 : 48;
+	if (va > max_va || t1sz > 48 || va <= shift)
+		return ktbpf_err_set(err, -EOPNOTSUPP,
+				     "TCR_EL1.T1SZ %u (%u-bit VA) is out of range with a %u KiB "
+				     "granule%s (T1SZ %u..48)",
+				     t1sz, va, 1u << (shift - 10), ds ? " and LPA2" : "",
+				     64 - max_va);
+	g->shift = shift;
+	g->va = va;
+	g->ds = ds;
+	g->levels = (va - shift + stride - 1) / stride;
 	return 0;
 }
 
-/* Blocks exist at level 1 and 2 with 4K, level 2 only with 16K and 64K (without LPA2/LPA). */
-static bool a64_block_ok(const struct a64 *p, unsigned int level)
+static int a64_decode(uint64_t tcr, struct a64 *p, struct ktbpf_err *err)
 {
-	return level == 2 || (level == 1 && p->shift == 12);
+	struct ktbpf_a64_geom g;
+	int r = ktbpf_a64_decode_tcr(tcr, &g, err);
+
+	if (r < 0)
+		return r;
+	p->shift = g.shift;
+	p->stride = g.shift - 3;
+	p->va = g.va;
+	p->ds = g.ds;
+	p->start = 4 - (int)g.levels;
+	return 0;
+}
+
+/*
+ * Blocks exist at level 1 and 2 with 4K, level 2 only with 16K and 64K; with
+ * LPA2 one level higher too (4K: 512 GiB at level 0; 16K: 64 GiB at level 1).
+ */
+static bool a64_block_ok(const struct a64 *p, int level)
+{
+	if (level == 2)
+		return true;
+	if (p->shift == 12)
+		return level == 1 || (level == 0 && p->ds);
+	return p->shift == 14 && level == 1 && p->ds;
+}
+
+/* The output address in descriptor e (table or leaf), aligned to 1 << align. */
+static uint64_t a64_oa(const struct a64 *p, uint64_t e, unsigned int align)
+{
+	uint64_t oa;
+
+	if (p->ds)
+		oa = (e & A64_OA_50) | ((e >> 8) & 3) << 50;
+	else if (p->shift == 16)
+		oa = (e & A64_OA_48) | (e & A64_OA_HI_64K) << 36;
+	else
+		oa = e & A64_OA_48;
+	return oa & ~((1ull << align) - 1);
+}
+
+/* The root table's PA in TTBR1_EL1: BADDR without ASID and CnP (with DS, BADDR[51:48] too). */
+static uint64_t a64_root(const struct a64 *p, uint64_t ttbr)
+{
+	if (p->ds)
+		return (ttbr & A64_TTBR_BADDR52) | ((ttbr >> 2) & 0xf) << 48;
+	return ttbr & A64_TTBR_BADDR & ~7ull;
+}
+
+uint64_t ktbpf_a64_untag(const struct ktbpf_mmu *mmu, uint64_t kva)
+{
+	/*
+	 * arch/arm64/include/asm/memory.h: __untagged_addr() sign-extends
+	 * bit 55; pointer_auth.h: ptrauth_kernel_pac_mask() is GENMASK(63,
+	 * vabits_actual). Only kernel (TTBR1, bit 55 set) addresses.
+	 */
+	if (mmu->arch != KTBPF_ARCH_AARCH64 || !(kva >> 55 & 1))
+		return kva;
+	return kva | mmu->kernel_pac_mask | (mmu->tcr_el1 & A64_TCR_TBI1 ? A64_TOP_BYTE : 0);
 }
 
 static int walk_a64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err)
 {
-	uint64_t oa, table = x->mmu.pgd_pa & A64_TTBR_BADDR & ~7ull;
 	struct a64 p = {0};
+	uint64_t table;
 	int r = a64_decode(x->mmu.tcr_el1, &p, err);
 
 	if (r < 0)
 		return r;
+	kva = ktbpf_a64_untag(&x->mmu, kva);
 	if ((kva >> p.va) != (~0ull >> p.va))
 		return ktbpf_err_set_addr(err, -EINVAL, kva,
 					  "kva 0x%llx is outside the TTBR1 range of a %u-bit VA",
 					  (unsigned long long)kva, p.va);
-	oa = A64_OA_48 & ~((1ull << p.shift) - 1);
-	for (unsigned int lvl = p.start; lvl <= 3; lvl++) {
-		unsigned int shift = p.shift + p.stride * (3 - lvl);
+	table = a64_root(&p, x->mmu.pgd_pa);
+	for (int lvl = p.start; lvl <= 3; lvl++) {
+		unsigned int shift = p.shift + p.stride * (unsigned int)(3 - lvl);
 		unsigned int bits = lvl == p.start ? p.va - shift : p.stride;
 		uint64_t idx = (kva >> shift) & ((1ull << bits) - 1), e;
 
@@ -224,13 +294,13 @@ static int walk_a64(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struc
 		if (lvl == 3 && !(e & 2))
 			return not_mapped(err, kva, "reserved level-3 descriptor", lvl, e);
 		if (lvl < 3 && (e & 2)) {
-			table = e & oa;
+			table = a64_oa(&p, e, p.shift);
 			continue;
 		}
 		if (lvl < 3 && !a64_block_ok(&p, lvl))
 			return not_mapped(err, kva, "block descriptor not allowed at this level",
 					  lvl, e);
-		*ret_pa = (e & oa & ~((1ull << shift) - 1)) | (kva & ((1ull << shift) - 1));
+		*ret_pa = a64_oa(&p, e, shift) | (kva & ((1ull << shift) - 1));
 		return 0;
 	}
 	return -EIO; /* unreachable: level 3 always returns */
@@ -275,10 +345,13 @@ static uint64_t shortcut(const struct ktbpf_xlate *x, uint64_t kva, uint64_t *re
 
 int ktbpf_xlate_kva(struct ktbpf_xlate *x, uint64_t kva, uint64_t *ret_pa, struct ktbpf_err *err)
 {
-	struct tlb_entry *e = &x->tlb[(kva >> 12) % TLB_SIZE];
-	uint64_t tag = (kva & ~(PAGE_4K - 1)) | 1, pa;
+	struct tlb_entry *e;
+	uint64_t tag, pa;
 	int r;
 
+	kva = ktbpf_a64_untag(&x->mmu, kva);
+	e = &x->tlb[(kva >> 12) % TLB_SIZE];
+	tag = (kva & ~(PAGE_4K - 1)) | 1;
 	if (shortcut(x, kva, ret_pa))
 		return 0;
 	if (e->tag == tag) {

@@ -133,6 +133,12 @@ static int apply(struct ktbpf_vmcoreinfo *vi, const char *k, size_t kn, const ch
 		return parse_num(v, vn, 0, &vi->va_bits);
 	if (IS("NUMBER(kimage_voffset)"))
 		return parse_num(v, vn, 0, &vi->kimage_voffset);
+	if (IS("NUMBER(PHYS_OFFSET)")) {
+		vi->has_phys_offset = true;
+		return parse_num(v, vn, 0, &vi->phys_offset);
+	}
+	if (IS("NUMBER(KERNELPACMASK)"))
+		return parse_num(v, vn, 0, &vi->kernel_pac_mask);
 	if (IS("NUMBER(TCR_EL1_T1SZ)"))
 		return parse_num(v, vn, 0, &vi->tcr_el1_t1sz);
 	if (IS("SYMBOL(swapper_pg_dir)"))

@@ -70,7 +70,10 @@ json_t *ktbpf_codec_kernel(const struct ktbpf_kernel_info *ki)
 		"{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o}", "release",
 		ktbpf_codec_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
 		ktbpf_codec_hex(ki->kaslr_offset), "phys_base", ktbpf_codec_hex(ki->phys_base),
-		"page_offset", ktbpf_codec_hex(ki->page_offset), "pgtable_levels", ki->l5 ? 5 : 4,
+		"page_offset", ktbpf_codec_hex(ki->page_offset), "pgtable_levels",
+		ki->pgtable_levels ? (int)ki->pgtable_levels
+		: ki->l5	   ? 5
+				   : 4,
 		"nr_cpu_ids", ktbpf_codec_count(ki->nr_cpu_ids), "possible_cpus",
 		ktbpf_codec_count(ki->nr_possible_cpus), "percpu_scheme",
 		ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",

@@ -164,14 +164,14 @@ void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, uns
 		die("cannot write vmlinux", 0);
 	eh.e_ident[EI_DATA] = ELFDATA2LSB;
 	eh.e_type = ET_EXEC;
-	eh.e_machine = EM_X86_64;
+	eh.e_machine = kk->opts.arch == KTBPF_ARCH_AARCH64 ? EM_AARCH64 : EM_X86_64;
 	eh.e_version = EV_CURRENT;
-	eh.e_entry = KIT_LINK_TEXT;
+	eh.e_entry = kk->link_text;
 	eh.e_shstrndx = SEC_SHSTRTAB;
 	if (!gelf_update_ehdr(e, &eh))
 		die("gelf_update_ehdr", 0);
 	/* Names are offsets into shstrtab above. */
-	new_section(e, 1, SHT_NOBITS, KIT_LINK_TEXT, kk->opts.image_size, NULL,
+	new_section(e, 1, SHT_NOBITS, kk->link_text, kk->opts.image_size, NULL,
 		    kk->opts.image_size);
 	new_section(e, 7, SHT_NOBITS, 0, kk->opts.percpu_unit, NULL, kk->opts.percpu_unit);
 	/* Unused sections stay as empty placeholders so the indices above hold. */

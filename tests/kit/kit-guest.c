@@ -774,6 +774,8 @@ struct kit_guest *kit_guest_new(const struct kit_guest_opts *opts)
 	if (opts)
 		g->opts = *opts;
 	g->im = kit_image_new(g->opts.ram_size ? g->opts.ram_size : 128ull << 20);
+	if (g->opts.kernel.arch == KTBPF_ARCH_AARCH64)
+		g->im->gpa_base = KIT_A64_RAM_BASE; /* QEMU virt */
 	g->btf = kit_btf_kernel_new_cpus(g->opts.btf, kit_nr_cpus_max(g->opts.kernel.nr_cpus),
 					 &g->lay);
 	g->kk = kit_kernel_new(g->im, &g->opts.kernel);

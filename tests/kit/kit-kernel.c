@@ -59,10 +59,25 @@ static void add_sym(struct kit_kernel *kk, const char *name, char type, uint64_t
 	kk->nr_syms++;
 }
 
+static bool is_a64(const struct kit_kernel *kk)
+{
+	return kk->opts.arch == KTBPF_ARCH_AARCH64;
+}
+
 static void set_defaults(struct kit_kernel_opts *o, const struct kit_image *im)
 {
 	if (!o->image_pa)
-		o->image_pa = 16ull << 20;
+		o->image_pa = im->gpa_base + (16ull << 20);
+	if (o->arch == KTBPF_ARCH_AARCH64) {
+		if (!o->a64_t1sz)
+			o->a64_t1sz = 16;
+		if (!o->a64_va_bits)
+			o->a64_va_bits = 52;
+		if (o->l5 || o->stale_notes || o->direct_map_1g)
+			die("aarch64 kit kernel: l5, stale_notes, direct_map_1g are x86_64's", 0);
+		o->relative_percpu = true; /* asm-generic setup_per_cpu_areas() */
+		o->no_page_offset_base = true;
+	}
 	if (!o->image_size)
 		o->image_size = 16ull << 20;
 	if (!o->page_offset)
@@ -150,7 +165,8 @@ static void percpu_units(struct kit_kernel *kk)
 		kk->percpu_offset[c] = kk->page_offset + kk->percpu_unit_pa[c] - kk->percpu_base;
 		kit_w64(kk->im, kit_kernel_percpu_pa(kk, tco, c), kk->percpu_offset[c]);
 	}
-	add_sym(kk, "this_cpu_off", 'D', tco);
+	if (!is_a64(kk))
+		add_sym(kk, "this_cpu_off", 'D', tco); /* arm64 keeps it in TPIDR_EL1 */
 	if (kk->opts.relative_percpu) {
 		add_sym(kk, "__per_cpu_start", 'D', kk->percpu_base);
 	} else {
@@ -158,6 +174,33 @@ static void percpu_units(struct kit_kernel *kk)
 		add_sym(kk, "fixed_percpu_data", 'D', 0);
 		add_sym(kk, "__per_cpu_load", 'D', kk->percpu_load_kva);
 	}
+}
+
+/* arm64 (see kit-kernel.h); like the x86_64 kernel below, swapper_pg_dir first in .data. */
+static void a64_new(struct kit_kernel *kk)
+{
+	struct kit_image *im = kk->im;
+	unsigned int va_bits = kk->opts.a64_va_bits;
+	uint64_t page_offset = (uint64_t)0 - (1ull << va_bits);
+
+	kk->kimage_voffset = kk->text_kva - kk->image_pa;
+	kk->phys_offset = im->gpa_base - kk->opts.a64_phys_offset_below;
+	kk->page_offset =
+		page_offset - kk->phys_offset; /* VA of PA 0: pa - PHYS_OFFSET + PAGE_OFFSET */
+	kk->pac_mask = kk->opts.a64_pac ? ~0ull << (64 - kk->opts.a64_t1sz) : 0;
+	kk->vmalloc_next = KIT_A64_KIMAGE_VADDR + (1ull << 32); /* VMALLOC above the image */
+	im->next = kk->image_pa + SZ_2M - im->gpa_base;
+	kk->pt = kit_pt_new_arm64(im, 4096, kk->opts.a64_t1sz);
+	kk->pgd_pa = kit_pt_root_pa(kk->pt);
+	kk->image_next = im->next + im->gpa_base - kk->image_pa;
+	im->next = kk->image_pa + kk->opts.image_size - im->gpa_base;
+	map_all(kk);
+	add_sym(kk, "_text", 'T', kk->text_kva);
+	add_sym(kk, "_stext", 'T', kk->text_kva + 0x10000);
+	add_sym(kk, "bpf_prog_run_kit", 'T', kk->text_kva + 0x12340);
+	add_sym(kk, "swapper_pg_dir", 'D', kk->text_kva + (kk->pgd_pa - kk->image_pa));
+	add_sym(kk, "_end", 'B', kk->text_kva + kk->opts.image_size);
+	percpu_units(kk);
 }
 
 struct kit_kernel *kit_kernel_new(struct kit_image *im, const struct kit_kernel_opts *opts)
@@ -171,8 +214,13 @@ struct kit_kernel *kit_kernel_new(struct kit_image *im, const struct kit_kernel_
 		kk->opts = *opts;
 	set_defaults(&kk->opts, im);
 	kk->image_pa = kk->opts.image_pa;
-	kk->text_kva = KIT_LINK_TEXT + kk->opts.slide;
+	kk->link_text = is_a64(kk) ? KIT_A64_KIMAGE_VADDR : KIT_LINK_TEXT;
+	kk->text_kva = kk->link_text + kk->opts.slide;
 	kk->kerneloffset = kk->opts.slide;
+	if (is_a64(kk)) {
+		a64_new(kk);
+		return kk;
+	}
 	/* arch/x86/kernel/head64.c: phys_base = load PA - (load VA - __START_KERNEL_map). */
 	kk->phys_base = kk->image_pa - LINK_OFFSET - kk->opts.slide;
 	kk->page_offset = kk->opts.page_offset;
@@ -275,25 +323,9 @@ void kit_kernel_vmalloc(struct kit_kernel *kk, uint64_t size, uint64_t *ret_kva)
 	*ret_kva = kva;
 }
 
-/* A walk of the kit's own tables (x86_64, arch/x86/include/asm/pgtable_types.h). */
 uint64_t kit_kernel_kva_pa(const struct kit_kernel *kk, uint64_t kva)
 {
-	static const unsigned shift[] = {48, 39, 30, 21, 12};
-	uint64_t table = kk->pgd_pa, e = 0;
-	unsigned lvl = kk->opts.l5 ? 0 : 1;
-
-	for (; lvl < 5; lvl++) {
-		e = kit_r64(kk->im, table + ((kva >> shift[lvl]) & 511) * 8);
-		if (!(e & 1))
-			die("kva not mapped", kva);
-		table = e & 0x000ffffffffff000ull;
-		if ((lvl == 2 || lvl == 3) && (e & 0x80)) {
-			uint64_t mask = (1ull << shift[lvl]) - 1;
-
-			return (e & 0x000ffffffffff000ull & ~mask) | (kva & mask);
-		}
-	}
-	return table | (kva & 0xfff);
+	return kit_pt_lookup(kk->pt, kva);
 }
 
 void kit_kernel_wkva(struct kit_kernel *kk, uint64_t kva, const void *src, uint64_t len)
@@ -460,6 +492,8 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 	if (!t)
 		die("out of memory", 0);
 	t[0] = '\0';
+	if (is_a64(kk))
+		pgd = kit_kernel_symbol(kk, "swapper_pg_dir");
 	emit(&t, &len, &cap, "OSRELEASE=%s\nBUILD-ID=%s\nPAGESIZE=4096\n", kk->opts.release,
 	     KIT_BUILD_ID);
 	emit(&t, &len, &cap, "SYMBOL(init_uts_ns)=%" PRIx64 "\nOFFSET(uts_namespace.name)=0\n",
@@ -486,6 +520,18 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 		if (kk->kallsyms_relative_base)
 			emit(&t, &len, &cap, "SYMBOL(kallsyms_relative_base)=%" PRIx64 "\n",
 			     kk->kallsyms_relative_base);
+	}
+	if (is_a64(kk)) {
+		/* arch/arm64/kernel/vmcore_info.c: arch_crash_save_vmcoreinfo() */
+		emit(&t, &len, &cap,
+		     "NUMBER(VA_BITS)=%u\nNUMBER(MODULES_VADDR)=0xffff800000000000\n"
+		     "NUMBER(MODULES_END)=0x%" PRIx64 "\nNUMBER(kimage_voffset)=0x%" PRIx64
+		     "\nNUMBER(PHYS_OFFSET)=0x%" PRIx64 "\nNUMBER(TCR_EL1_T1SZ)=0x%x\n"
+		     "KERNELOFFSET=%" PRIx64 "\nNUMBER(KERNELPACMASK)=0x%" PRIx64 "\n",
+		     kk->opts.a64_va_bits, (uint64_t)KIT_A64_KIMAGE_VADDR, kk->kimage_voffset,
+		     kk->phys_offset, kk->opts.a64_t1sz, kk->kerneloffset, kk->pac_mask);
+		kk->vmcoreinfo_text = t;
+		return;
 	}
 	emit(&t, &len, &cap, "NUMBER(phys_base)=%" PRId64 "\nSYMBOL(init_top_pgt)=%" PRIx64 "\n",
 	     (int64_t)kk->phys_base, pgd);

@@ -30,6 +30,18 @@
  *    encodings below) and a VMCOREINFO note
  *    on a page boundary high in RAM, as a 6.1 x86_64 kernel writes it.
  *
+ * With opts.arch = KTBPF_ARCH_AARCH64 it is an arm64 kernel as Debian builds
+ * and QEMU virt boots it (arch/arm64/include/asm/memory.h): RAM from the
+ * image's gpa_base (set it first, e.g. 1 GiB), a 4K granule, the image at
+ * KIMAGE_VADDR 0xffff800080000000 + slide (kimage_voffset = its kva - PA),
+ * swapper_pg_dir in its .data as the TTBR1 root, a 48-bit VA (T1SZ 16) or
+ * 52-bit LPA2 (T1SZ 12, 5 levels), the linear map va = (pa - PHYS_OFFSET) |
+ * PAGE_OFFSET with the compile-time VA_BITS, per-CPU offsets relative to
+ * __per_cpu_start (no this_cpu_off), no page_offset_base, and the note
+ * arch/arm64/kernel/vmcore_info.c writes (VA_BITS, kimage_voffset,
+ * PHYS_OFFSET, TCR_EL1_T1SZ, KERNELPACMASK; no phys_base, no
+ * init_top_pgt).
+ *
  * Test-only code: misuse aborts with a message.
  */
 
@@ -41,8 +53,10 @@
 #include "kit-pt.h"
 #include "ktbpf/kernel.h"
 
-#define KIT_LINK_TEXT	   0xffffffff81000000ull /* _text without KASLR */
-#define KIT_PERCPU_SYM_MAX 0x80000000ull	 /* zero-based per-CPU symbols lie below */
+#define KIT_LINK_TEXT	     0xffffffff81000000ull /* _text without KASLR */
+#define KIT_A64_RAM_BASE     0x40000000ull	   /* QEMU virt: guest RAM from 1 GiB */
+#define KIT_A64_KIMAGE_VADDR 0xffff800080000000ull /* arm64 MODULES_END: _text without KASLR */
+#define KIT_PERCPU_SYM_MAX   0x80000000ull	   /* zero-based per-CPU symbols lie below */
 /* The build ID VMCOREINFO (BUILD-ID) and the vmlinux note give, 20 bytes in hex. */
 #define KIT_BUILD_ID "6b1d0e6c8e0f4a4cbb2e3a5d7a1f9c0e12345678"
 
@@ -69,6 +83,15 @@ enum kit_note_place {
 };
 
 struct kit_kernel_opts {
+	enum ktbpf_arch arch;	  /* UNKNOWN (0) or X86_64: x86_64; AARCH64: see above */
+	unsigned int a64_t1sz;	  /* aarch64 TCR_EL1.T1SZ; 0: 16 (48-bit); 12: 52-bit LPA2 */
+	unsigned int a64_va_bits; /* aarch64 NUMBER(VA_BITS) (compile time); 0: 52 */
+	/*
+	 * aarch64: PHYS_OFFSET is the RAM start minus this (a randomised linear
+	 * map, or a 52-bit kernel running 48-bit, makes it "negative").
+	 */
+	uint64_t a64_phys_offset_below;
+	bool a64_pac;		 /* NUMBER(KERNELPACMASK) = bits 63..(64 - T1SZ), else 0 */
 	bool l5;		 /* 5-level paging */
 	uint64_t slide;		 /* virtual KASLR slide, multiple of 2 MiB */
 	uint64_t image_pa;	 /* physical _text, 2 MiB aligned; 0: 16 MiB */
@@ -120,6 +143,9 @@ struct kit_kernel {
 	struct kit_kernel_opts opts;
 	struct kit_pt *pt;
 	uint64_t phys_base, kerneloffset, page_offset, pgd_pa;
+	/* aarch64; page_offset is then the linear-map VA of PA 0 (PAGE_OFFSET - PHYS_OFFSET) */
+	uint64_t kimage_voffset, phys_offset, pac_mask;
+	uint64_t link_text; /* _text without KASLR: KIT_LINK_TEXT, or KIT_A64_KIMAGE_VADDR */
 	uint64_t text_kva, image_pa; /* _text */
 	uint64_t vmalloc_next;	     /* next free vmalloc kva */
 	uint64_t image_next;	     /* next free image offset (.data/.rodata bump) */

@@ -13,6 +13,8 @@
 #define A64_BLOCK   0x1ull
 #define A64_AF	    (1ull << 10)
 #define A64_OA_MASK 0x0000ffffffffffffull
+#define A64_OA_50   0x0003ffffffffffffull /* LPA2: OA[51:50] in bits [9:8] */
+#define A64_DS	    (1ull << 59)
 
 struct kit_pt {
 	struct kit_image *im;
@@ -22,6 +24,7 @@ struct kit_pt {
 	unsigned int shift;  /* page shift */
 	unsigned int stride; /* index bits per level */
 	unsigned int va;     /* aarch64 VA bits */
+	bool ds;	     /* aarch64 LPA2 */
 	uint64_t granule;
 	uint64_t root;
 	uint64_t tcr;
@@ -78,12 +81,12 @@ struct kit_pt *kit_pt_new_arm64(struct kit_image *im, uint64_t granule, unsigned
 	pt->granule = granule;
 	pt->stride = pt->shift - 3;
 	pt->va = 64 - t1sz;
-	if (t1sz > 63 || pt->va > 48 || pt->va <= pt->shift)
+	if (t1sz > 48 || t1sz < 12 || pt->va <= pt->shift)
 		die("unsupported T1SZ", t1sz);
+	/* Above 48 bits: LPA2 (DS) with 4K/16K, as Linux runs it; 64K needs no DS (LVA). */
+	pt->ds = pt->va > 48 && granule != 65536;
 	pt->levels = (pt->va - pt->shift + pt->stride - 1) / pt->stride;
-	if (pt->levels > 4)
-		die("T1SZ needs more than 4 levels", t1sz);
-	pt->tcr = (tg1 << 30) | ((uint64_t)t1sz << 16);
+	pt->tcr = (tg1 << 30) | ((uint64_t)t1sz << 16) | (pt->ds ? A64_DS : 0);
 	pt->root = kit_alloc(im, granule, granule);
 	return pt;
 }
@@ -109,9 +112,30 @@ static uint64_t index_of(const struct kit_pt *pt, uint64_t kva, unsigned int dep
 	return (kva >> shift) & ((1ull << bits) - 1);
 }
 
+/* aarch64 output address field of pa: LPA2 moves OA[51:50] to [9:8], 64K OA[51:48] to [15:12]. */
+static uint64_t a64_oa_bits(const struct kit_pt *pt, uint64_t pa)
+{
+	if (pt->ds)
+		return (pa & A64_OA_50) | (pa >> 50 & 3) << 8;
+	if (pt->granule == 65536)
+		return (pa & A64_OA_MASK) | (pa >> 48 & 0xf) << 12;
+	return pa;
+}
+
+static uint64_t a64_oa_of(const struct kit_pt *pt, uint64_t e)
+{
+	if (pt->ds)
+		return ((e & A64_OA_50) | (e >> 8 & 3) << 50) & ~(pt->granule - 1);
+	if (pt->granule == 65536)
+		return ((e & A64_OA_MASK) | (e >> 12 & 0xf) << 48) & ~(pt->granule - 1);
+	return e & A64_OA_MASK & ~(pt->granule - 1);
+}
+
 uint64_t kit_pt_table_entry(const struct kit_pt *pt, uint64_t table_pa)
 {
-	return table_pa | (pt->arch == KTBPF_ARCH_X86_64 ? X86_TABLE : A64_TABLE);
+	if (pt->arch == KTBPF_ARCH_X86_64)
+		return table_pa | X86_TABLE;
+	return a64_oa_bits(pt, table_pa) | A64_TABLE;
 }
 
 /* Whether a present entry at depth (not the last) is a leaf rather than a table. */
@@ -140,8 +164,7 @@ uint64_t kit_pt_entry_pa(struct kit_pt *pt, uint64_t kva, unsigned int depth)
 		} else if (is_leaf(pt, e)) {
 			die("a leaf is in the way of the table for kva", kva);
 		}
-		table = e & (pt->arch == KTBPF_ARCH_X86_64 ? X86_ADDR_MASK : A64_OA_MASK) &
-			~(pt->granule - 1);
+		table = pt->arch == KTBPF_ARCH_X86_64 ? e & X86_ADDR_MASK : a64_oa_of(pt, e);
 	}
 	return table + index_of(pt, kva, depth) * 8;
 }
@@ -157,7 +180,7 @@ uint64_t kit_pt_set_entry(struct kit_pt *pt, uint64_t kva, unsigned int depth, u
 unsigned int kit_pt_leaf_depth(const struct kit_pt *pt, uint64_t page_size)
 {
 	for (unsigned int d = pt->levels; d-- > 0;) {
-		unsigned int hw_level = 4 - pt->levels + d; /* aarch64 level; x86 PTE = 3 */
+		int hw_level = 4 - (int)pt->levels + (int)d; /* aarch64 level; x86 PTE = 3 */
 
 		if ((1ull << depth_shift(pt, d)) != page_size)
 			continue;
@@ -165,8 +188,11 @@ unsigned int kit_pt_leaf_depth(const struct kit_pt *pt, uint64_t page_size)
 			return d;
 		if (pt->arch == KTBPF_ARCH_X86_64 && d + 3 >= pt->levels)
 			return d; /* PMD (2M) or PUD (1G) */
+		/* LPA2 adds 512 GiB blocks at level 0 (4K) and 64 GiB at level 1 (16K). */
 		if (pt->arch == KTBPF_ARCH_AARCH64 &&
-		    (hw_level == 2 || (hw_level == 1 && pt->shift == 12)))
+		    (hw_level == 2 || (hw_level == 1 && pt->shift == 12) ||
+		     (pt->ds && hw_level == 0 && pt->shift == 12) ||
+		     (pt->ds && hw_level == 1 && pt->shift == 14)))
 			return d;
 	}
 	die("no leaf of this page size", page_size);
@@ -179,7 +205,7 @@ static uint64_t leaf_entry(const struct kit_pt *pt, uint64_t pa, unsigned int de
 
 	if (pt->arch == KTBPF_ARCH_X86_64)
 		return pa | X86_TABLE | (last ? 0 : X86_PS);
-	return pa | A64_AF | (last ? A64_TABLE : A64_BLOCK);
+	return a64_oa_bits(pt, pa) | A64_AF | (last ? A64_TABLE : A64_BLOCK);
 }
 
 void kit_pt_map(struct kit_pt *pt, uint64_t kva, uint64_t pa, uint64_t size, uint64_t page_size)
@@ -215,4 +241,23 @@ void kit_pt_mmu(const struct kit_pt *pt, struct ktbpf_mmu *mmu)
 		.l5 = pt->l5,
 		.tcr_el1 = pt->tcr,
 	};
+}
+
+uint64_t kit_pt_lookup(const struct kit_pt *pt, uint64_t kva)
+{
+	uint64_t table = pt->root;
+
+	for (unsigned int d = 0; d < pt->levels; d++) {
+		uint64_t e = kit_r64(pt->im, table + index_of(pt, kva, d) * 8);
+		uint64_t mask = (1ull << depth_shift(pt, d)) - 1;
+		bool last = d == pt->levels - 1;
+
+		if (!(e & 1))
+			die("kva not mapped", kva);
+		table = pt->arch == KTBPF_ARCH_X86_64 ? e & X86_ADDR_MASK : a64_oa_of(pt, e);
+		if (last || is_leaf(pt, e))
+			return (table & ~mask) | (kva & mask);
+	}
+	die("unreachable", kva);
+	return 0;
 }

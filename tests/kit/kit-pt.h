@@ -33,6 +33,9 @@ struct kit_pt *kit_pt_new_x86(struct kit_image *im, bool l5);
  * aarch64 TTBR1 tables for granule 4096, 16384 or 65536 and VA size
  * 64 - t1sz (e.g. 4K/16 = 48-bit 4 levels, 4K/25 = 39-bit 3 levels,
  * 16K/17 = 47-bit 3 levels, 64K/22 = 42-bit 2 levels, 64K/16 = 3 levels).
+ * T1SZ below 16 (52-bit VA) is LPA2 with 4K (5 levels, from level -1) and
+ * 16K (4 levels): TCR_EL1.DS set, OA[51:50] in descriptor bits [9:8]; 64K
+ * (3 levels) puts OA[51:48] in bits [15:12].
  */
 struct kit_pt *kit_pt_new_arm64(struct kit_image *im, uint64_t granule, unsigned int t1sz);
 /* Frees the builder only; the tables stay in the image. NULL ok. */
@@ -58,13 +61,16 @@ uint64_t kit_pt_entry_pa(struct kit_pt *pt, uint64_t kva, unsigned int depth);
 /* Depth of the leaf for page_size (aborts when there is none). */
 unsigned int kit_pt_leaf_depth(const struct kit_pt *pt, uint64_t page_size);
 
+/* PA that the kit's own tables give kva (any leaf size); aborts when unmapped. */
+uint64_t kit_pt_lookup(const struct kit_pt *pt, uint64_t kva);
+
 /* A table entry pointing at table_pa (present, table type). */
 uint64_t kit_pt_table_entry(const struct kit_pt *pt, uint64_t table_pa);
 
 unsigned int kit_pt_levels(const struct kit_pt *pt);
 /* Top-level table PA (x86 CR3 value; aarch64 TTBR1 without ASID). */
 uint64_t kit_pt_root_pa(const struct kit_pt *pt);
-/* aarch64 TCR_EL1 with TG1 and T1SZ set (0 on x86_64). */
+/* aarch64 TCR_EL1 with TG1, T1SZ and DS set (0 on x86_64). */
 uint64_t kit_pt_tcr(const struct kit_pt *pt);
 /* Fill mmu->arch, pgd_pa, l5, tcr_el1 and zero every other field. */
 void kit_pt_mmu(const struct kit_pt *pt, struct ktbpf_mmu *mmu);

@@ -30,6 +30,8 @@ static void fix_build(struct fix *f, const struct kit_kernel_opts *o, uint64_t r
 
 	memset(f, 0, sizeof(*f));
 	f->im = kit_image_new(ram);
+	if (o && o->arch == KTBPF_ARCH_AARCH64)
+		f->im->gpa_base = KIT_A64_RAM_BASE;
 	f->kk = kit_kernel_new(f->im, o);
 	f->btf = kit_btf_kernel_new(KIT_BTF_V61, &f->lay);
 	raw = kit_btf_raw(f->btf, &f->btf_size);
@@ -439,9 +441,11 @@ Test(kernel, aarch64_without_hints_says_what_to_pass)
 	struct ktbpf_err err = {0};
 	struct fix f;
 
+	/* An x86_64 note read as aarch64: no T1SZ, no kimage_voffset. */
 	fix_build(&f, &o, 64 << 20);
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL);
+	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "TCR_EL1"), "%s", err.msg);
+	cr_assert(err.need & KTBPF_NEED_TCR_EL1, "%s", err.msg);
 	fix_free(&f);
 }
 
@@ -1092,4 +1096,155 @@ Test(kernel, discovered_kernel_keeps_no_symbol_table_or_btf, .timeout = 60)
 	ktbpf_kernel_free(kept);
 	ktbpf_kernel_free(k);
 	kit_guest_free(g);
+}
+
+/* The kit's note with one line replaced (key=value, the key must be there). */
+static char *note_with(const struct fix *f, const char *key, const char *line)
+{
+	const char *t = kit_kernel_vmcoreinfo_text(f->kk), *at = strstr(t, key), *end;
+	char *out;
+
+	cr_assert_not_null(at, "%s not in the note", key);
+	end = strchr(at, '\n');
+	cr_assert(asprintf(&out, "%.*s%s%s", (int)(at - t), t, line, end) > 0);
+	return out;
+}
+
+/*
+ * aarch64 with no hints at all: TTBR1 = swapper_pg_dir - kimage_voffset,
+ * TCR_EL1 from PAGESIZE and TCR_EL1_T1SZ (DS for 52 bits), the linear map
+ * from VA_BITS and PHYS_OFFSET; every possible CPU's per-CPU copy reads.
+ */
+Test(kernel, aarch64_zero_config_from_vmcoreinfo)
+{
+	const unsigned int t1sz[] = {16, 12};
+
+	for (int i = 0; i < 2; i++) {
+		struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64,
+					    .a64_t1sz = t1sz[i],
+					    .a64_pac = i == 1,
+					    .a64_phys_offset_below =
+						    i == 0 ? 0xf100000000000ull : 0,
+					    .slide = 0x21aa04c00000ull};
+		const struct ktbpf_kernel_info *in;
+		struct ktbpf_kernel *k;
+		struct fix f;
+		uint64_t a;
+
+		fix_build(&f, &o, 64 << 20);
+		k = discover_ok(&f, NULL);
+		in = ktbpf_kernel_info(k);
+		cr_assert_eq(in->arch, KTBPF_ARCH_AARCH64);
+		cr_assert_eq(in->pgd_pa, f.kk->pgd_pa);
+		cr_assert_eq(in->pgtable_levels, i == 0 ? 4u : 5u);
+		cr_assert_eq(in->l5, i == 1);
+		cr_assert_eq(in->layout_source, KTBPF_SRC_VMCOREINFO);
+		cr_assert_eq(in->symbols_source, KTBPF_SRC_GUEST_RAM);
+		cr_assert_eq(in->kaslr_offset, o.slide);
+		cr_assert_eq(in->prog_idr, f.kk->prog_idr);
+		cr_assert_eq(in->percpu_scheme, KTBPF_PERCPU_RELATIVE);
+		cr_assert_eq(ktbpf_kernel_mmu(k)->kernel_pac_mask, i == 1 ? ~0ull << 52 : 0);
+		cr_assert_eq(ktbpf_kernel_symbol(k, "swapper_pg_dir", &a), 0);
+		cr_assert_eq(a, kit_kernel_symbol(f.kk, "swapper_pg_dir"));
+		assert_percpu_reads(&f, k);
+		ktbpf_kernel_free(k);
+		fix_free(&f);
+	}
+}
+
+/* Hints override the note: TTBR1 with an ASID, the same TCR_EL1. */
+Test(kernel, aarch64_hints_override_vmcoreinfo)
+{
+	struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64, .a64_t1sz = 12};
+	struct ktbpf_kernel_hints h = {.has_cr3 = true, .has_tcr_el1 = true};
+	struct ktbpf_kernel *k;
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	h.cr3 = f.kk->pgd_pa | (7ull << 48);
+	h.tcr_el1 = kit_pt_tcr(f.kk->pt);
+	k = discover_ok(&f, &h);
+	cr_assert_eq(ktbpf_kernel_info(k)->layout_source, KTBPF_SRC_HINT);
+	cr_assert_eq(ktbpf_kernel_info(k)->pgtable_levels, 5);
+	assert_percpu_reads(&f, k);
+	ktbpf_kernel_free(k);
+	fix_free(&f);
+}
+
+static void assert_one_line(const struct ktbpf_err *err, const char *names)
+{
+	cr_assert_not_null(strstr(err->msg, names), "%s", err->msg);
+	cr_assert_null(strchr(err->msg, '\n'), "%s", err->msg);
+	cr_assert_null(strstr(err->msg, "--"), "%s", err->msg);
+}
+
+/*
+ * A wrong hint is one line naming it: a TTBR1 that is no table of the
+ * kernel (a zero page, outside RAM), a T1SZ out of range, a T1SZ that
+ * does not read the kernel's tables.
+ */
+Test(kernel, aarch64_wrong_hint_is_one_line_naming_it)
+{
+	struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64};
+	struct ktbpf_kernel_hints h = {0};
+	struct ktbpf_err err = {0};
+	struct fix f;
+	uint64_t zero;
+
+	fix_build(&f, &o, 64 << 20);
+	zero = kit_alloc_pages(f.im, 1);
+	h.has_cr3 = true;
+	h.cr3 = zero;
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	assert_one_line(&err, "TTBR1_EL1 hint 0x");
+	cr_assert(err.need & KTBPF_NEED_PGD);
+	h.cr3 = 0x1000; /* below RAM */
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	assert_one_line(&err, "TTBR1_EL1 hint 0x1000");
+	h = (struct ktbpf_kernel_hints){.has_tcr_el1 = true};
+	h.tcr_el1 = (2ull << 30) | (60ull << 16);
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	assert_one_line(&err, "TCR_EL1 hint 0x");
+	cr_assert_not_null(strstr(err.msg, "T1SZ 60"), "%s", err.msg);
+	cr_assert(err.need & KTBPF_NEED_TCR_EL1);
+	h.tcr_el1 = (2ull << 30) | (25ull << 16); /* a 39-bit VA: the tables do not read */
+	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	assert_one_line(&err, "TCR_EL1 hint 0x");
+	fix_free(&f);
+}
+
+/*
+ * A note with numbers out of range (T1SZ, KERNELPACMASK, PAGESIZE), or whose
+ * swapper_pg_dir does not map its _stext through kimage_voffset, is
+ * refused with one line naming the number.
+ */
+Test(kernel, aarch64_note_out_of_range_refused)
+{
+	static const struct {
+		const char *key, *line, *names;
+	} bad[] = {
+		{"NUMBER(TCR_EL1_T1SZ)=", "NUMBER(TCR_EL1_T1SZ)=0x3c", "TCR_EL1_T1SZ"},
+		{"NUMBER(TCR_EL1_T1SZ)=", "NUMBER(TCR_EL1_T1SZ)=0x8", "TCR_EL1_T1SZ"},
+		{"NUMBER(KERNELPACMASK)=", "NUMBER(KERNELPACMASK)=0xff00ff0000000000",
+		 "KERNELPACMASK"},
+		{"PAGESIZE=", "PAGESIZE=8192", "PAGESIZE"},
+		{"NUMBER(kimage_voffset)=", "NUMBER(kimage_voffset)=0xffff7fff40000000",
+		 "swapper_pg_dir"},
+	};
+	struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64};
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct ktbpf_kernel_hints h = {0};
+		struct ktbpf_err err = {0};
+		char *t = note_with(&f, bad[i].key, bad[i].line);
+
+		h.vmcoreinfo_text = t;
+		h.vmcoreinfo_len = strlen(t);
+		cr_assert_eq(discover_err(&f, &h, &err), -EUCLEAN, "case %zu: %s", i, err.msg);
+		assert_one_line(&err, bad[i].names);
+		free(t);
+	}
+	fix_free(&f);
 }

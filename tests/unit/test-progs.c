@@ -281,3 +281,57 @@ Test(progs, walk_rejects_null_arguments)
 	cr_assert_eq(ktbpf_progs_walk(NULL, NULL, &err), -EINVAL);
 	cr_assert_null(ktbpf_snapshot_free(NULL));
 }
+
+/*
+ * arm64 kit guests, found with no hints from VMCOREINFO alone, walk exactly
+ * like x86_64 ones: Debian's 52-bit kernel running 48-bit (4 levels, PHYS_OFFSET
+ * "negative") and running LPA2 (5 levels, a PAC mask), with a randomised
+ * linear map, 1 and 4 CPUs, base- and place-relative kallsyms.
+ */
+Test(progs, aarch64_guests_48bit_and_lpa2_every_field_matches_truth)
+{
+	static const struct {
+		unsigned int t1sz;
+		uint64_t below;
+		bool pac;
+		uint32_t cpus;
+		enum kit_kallsyms_enc enc;
+		unsigned int levels;
+	} cases[] = {
+		{16, 0xf000000000000ull + (0x6c60ull << 32), false, 1, KIT_KALLSYMS_RELATIVE, 4},
+		{12, 0, true, 4, KIT_KALLSYMS_RELATIVE, 5},
+		{12, 0, true, 1, KIT_KALLSYMS_PLACE_RELATIVE, 5},
+		{16, 0x40000000ull, false, 4, KIT_KALLSYMS_PLACE_RELATIVE, 4},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct kit_guest_opts o = {.kernel = {.arch = KTBPF_ARCH_AARCH64,
+						      .a64_t1sz = cases[i].t1sz,
+						      .a64_phys_offset_below = cases[i].below,
+						      .a64_pac = cases[i].pac,
+						      .nr_cpus = cases[i].cpus,
+						      .kallsyms_enc = cases[i].enc,
+						      .slide = 0x1d10c400000ull}};
+		struct kit_guest *g = kit_guest_new(&o);
+		struct ktbpf_snapshot *s = walk(g);
+		const struct ktbpf_kernel_info *in = ktbpf_kernel_info(kit_guest_kernel(g));
+
+		dump_diags(s);
+		cr_assert_eq(in->arch, KTBPF_ARCH_AARCH64, "case %zu", i);
+		cr_assert_eq(in->pgtable_levels, cases[i].levels, "case %zu", i);
+		cr_assert_eq(in->layout_source, KTBPF_SRC_VMCOREINFO);
+		cr_assert_eq(in->pgd_pa, g->kk->pgd_pa, "case %zu", i);
+		cr_assert_eq(in->page_offset,
+			     (int64_t)g->kk->phys_offset < 0 ? g->kk->page_offset
+							     : (uint64_t)0 - (1ull << 52),
+			     "case %zu: page_offset 0x%llx", i,
+			     (unsigned long long)in->page_offset);
+		cr_assert_eq(in->phys_base, g->kk->image_pa, "case %zu: the image shortcut", i);
+		cr_assert_eq(in->nr_possible_cpus, cases[i].cpus);
+		assert_truth(g, s);
+		assert_active(g, s);
+		cr_assert_eq(s->nr_diags, 0, "case %zu: unexpected diagnostics", i);
+		ktbpf_snapshot_free(s);
+		kit_guest_free(g);
+	}
+}

@@ -436,10 +436,14 @@ Test(translate, arm64_bad_tcr_eopnotsupp)
 
 	fx_arm(&f, 4096, 16);
 	fx_xlate(&f);
-	f.mmu.tcr_el1 |= 1ull << 59; /* DS */
+	f.mmu.tcr_el1 = (3ull << 30) | (16ull << 16) | (1ull << 59); /* DS with 64K */
 	ktbpf_xlate_set_mmu(f.x, &f.mmu);
 	cr_assert_eq(ktbpf_xlate_kva(f.x, ~0ull << 48, &pa, &err), -EOPNOTSUPP);
 	cr_assert(strstr(err.msg, "DS"), "%s", err.msg);
+	f.mmu.tcr_el1 = (2ull << 30) | (10ull << 16) | (1ull << 59); /* 54-bit VA */
+	ktbpf_xlate_set_mmu(f.x, &f.mmu);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, ~0ull << 54, &pa, &err), -EOPNOTSUPP);
+	cr_assert(strstr(err.msg, "T1SZ 10"), "%s", err.msg);
 	f.mmu.tcr_el1 = kit_pt_tcr(f.pt) & ~(3ull << 30); /* TG1 0b00 */
 	ktbpf_xlate_set_mmu(f.x, &f.mmu);
 	cr_assert_eq(ktbpf_xlate_kva(f.x, ~0ull << 48, &pa, &err), -EOPNOTSUPP);
@@ -525,5 +529,139 @@ Test(translate, arm64_table_outside_ram_efault_with_pa)
 	cr_assert_eq(ktbpf_xlate_kva(f.x, kva, &pa, &err), -EFAULT);
 	cr_assert_eq(err.addr, wild);
 	cr_assert(strstr(err.msg, "level 3"), "%s", err.msg);
+	fx_done(&f);
+}
+
+/* 52-bit VA: LPA2 with 4K (5 levels from level -1) and 16K (4 levels), LVA with 64K (3 levels). */
+Test(translate, arm64_52bit_lpa2_4k_5level_16k_4level_64k_3level)
+{
+	const uint64_t b4k[] = {2ull << 20, 1ull << 30}, b16k[] = {32ull << 20},
+		       b64k[] = {512ull << 20};
+
+	arm_leaves(4096, 12, 5, b4k, 2);
+	arm_leaves(16384, 12, 4, b16k, 1);
+	arm_leaves(65536, 12, 3, b64k, 1);
+}
+
+/* LPA2 allows a block one level higher: 512 GiB at level 0 (4K), 64 GiB at level 1 (16K). */
+Test(translate, arm64_lpa2_blocks_one_level_higher)
+{
+	struct {
+		uint64_t granule, block;
+	} c[] = {{4096, 512ull << 30}, {16384, 64ull << 30}};
+
+	for (int i = 0; i < 2; i++) {
+		uint64_t kva = (~0ull << 52) + 3 * c[i].block;
+		struct fx f;
+
+		fx_arm(&f, c[i].granule, 12);
+		kit_pt_map(f.pt, kva, 2 * c[i].block, c[i].block, c[i].block);
+		fx_xlate(&f);
+		cr_assert_eq(walk_ok(f.x, kva + c[i].block - 8), 3 * c[i].block - 8);
+		fx_done(&f);
+	}
+	/* Without LPA2 a level-0 block is illegal (arm64_illegal_block_rejected). */
+}
+
+/*
+ * Output address bits above 48: with DS, OA[51:50] come from descriptor
+ * bits [9:8] (which are the shareability field without it: never part of
+ * the address then); with 64K, OA[51:48] from bits [15:12].
+ */
+Test(translate, arm64_output_address_high_bits)
+{
+	uint64_t pa, kva, page;
+	struct fx f;
+
+	fx_arm(&f, 4096, 12);
+	kva = (~0ull << 52) + 0x7000;
+	kit_pt_map(f.pt, kva, (3ull << 50) | 0x5000, 4096, 4096);
+	fx_xlate(&f);
+	pa = walk_ok(f.x, kva + 0x123);
+	cr_assert_eq(pa, (3ull << 50) | 0x5123, "pa 0x%llx", (unsigned long long)pa);
+	fx_done(&f);
+
+	fx_arm(&f, 4096, 16);
+	kva = (~0ull << 48) + 0x7000;
+	page = kit_alloc_pages(f.im, 1);
+	/* AF, inner shareable (SH = 0b11), page. */
+	kit_pt_set_entry(f.pt, kva, 3, page | (1ull << 10) | (3ull << 8) | 3);
+	fx_xlate(&f);
+	cr_assert_eq(walk_ok(f.x, kva + 8), page + 8);
+	fx_done(&f);
+
+	fx_arm(&f, 65536, 12);
+	kva = (~0ull << 52) + 0x70000;
+	kit_pt_map(f.pt, kva, (5ull << 48) | 0x50000, 65536, 65536);
+	fx_xlate(&f);
+	cr_assert_eq(walk_ok(f.x, kva + 0x1238), (5ull << 48) | 0x51238);
+	fx_done(&f);
+}
+
+/*
+ * Hostile LPA2 tables: a table descriptor whose bits [9:8] move it above
+ * RAM, or a TTBR1 whose BADDR[51:48] (bits [5:2]) do, is never followed:
+ * -EFAULT with the PA it named.
+ */
+Test(translate, arm64_lpa2_table_outside_ram_never_followed)
+{
+	uint64_t kva = (~0ull << 52) + 0x5000, table, pa;
+	struct ktbpf_err err = {0};
+	struct fx f;
+
+	fx_arm(&f, 4096, 12);
+	kit_pt_map(f.pt, kva, 0x40100000, 4096, 4096);
+	table = kit_r64(f.im, kit_pt_entry_pa(f.pt, kva, 2)) & ~0xfffull & ((1ull << 50) - 1);
+	kit_pt_set_entry(f.pt, kva, 2, table | (1ull << 8) | 3);
+	fx_xlate(&f);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, kva, &pa, &err), -EFAULT);
+	cr_assert_eq(err.addr, (1ull << 50) | table, "addr 0x%llx", (unsigned long long)err.addr);
+	cr_assert(strstr(err.msg, "level 2"), "%s", err.msg);
+	fx_done(&f);
+
+	fx_arm(&f, 4096, 12);
+	kit_pt_map(f.pt, kva, 0x40100000, 4096, 4096);
+	fx_xlate(&f);
+	cr_assert_eq(walk_ok(f.x, kva), 0x40100000);
+	f.mmu.pgd_pa |= 0x4; /* BADDR[48] */
+	ktbpf_xlate_set_mmu(f.x, &f.mmu);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, kva, &pa, &err), -EFAULT);
+	cr_assert_eq(err.addr, kit_pt_root_pa(f.pt) | (1ull << 48));
+	cr_assert(strstr(err.msg, "level -1"), "%s", err.msg);
+	fx_done(&f);
+}
+
+/*
+ * What the kernel strips from its own addresses: the PAC field
+ * (KERNELPACMASK, bits 63..VA) of a signed return address, and with TBI1
+ * (KASAN tags) the tag byte. Without them such an address is outside TTBR1.
+ */
+Test(translate, arm64_pac_and_tag_bits_stripped)
+{
+	uint64_t kva = (~0ull << 48) + 0x123000, page, pa = 0;
+	uint64_t signed_kva = (kva & ((1ull << 48) - 1)) | 0x12b5000000000000ull;
+	uint64_t tagged_kva = (kva & ~(0xffull << 56)) | (0x3cull << 56);
+	struct ktbpf_err err = {0};
+	struct fx f;
+
+	fx_arm(&f, 4096, 16);
+	page = kit_alloc_pages(f.im, 1);
+	kit_pt_map(f.pt, kva, page, 4096, 4096);
+	fx_xlate(&f);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, signed_kva + 8, &pa, &err), -EINVAL);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, tagged_kva + 8, &pa, &err), -EINVAL);
+	f.mmu.kernel_pac_mask = ~0ull << 48;
+	ktbpf_xlate_set_mmu(f.x, &f.mmu);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, signed_kva + 8, &pa, &err), 0, "%s", err.msg);
+	cr_assert_eq(pa, page + 8);
+	cr_assert_eq(ktbpf_a64_untag(&f.mmu, signed_kva), kva);
+	f.mmu.kernel_pac_mask = 0;
+	f.mmu.tcr_el1 |= 1ull << 38; /* TBI1 */
+	ktbpf_xlate_set_mmu(f.x, &f.mmu);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, tagged_kva + 8, &pa, &err), 0, "%s", err.msg);
+	cr_assert_eq(pa, page + 8);
+	cr_assert_eq(ktbpf_xlate_kva(f.x, signed_kva + 8, &pa, &err), -EINVAL);
+	/* A user (TTBR0) address is never made a kernel one. */
+	cr_assert_eq(ktbpf_a64_untag(&f.mmu, 0x0000800000123000ull), 0x0000800000123000ull);
 	fx_done(&f);
 }

@@ -17,8 +17,11 @@
  *  3. guest RAM alone: VMCOREINFO (the running kernel's note, found by a scan
  *     of the page heads RAM holds data in: vmcoreinfo.h), kallsyms
  *     decoded from RAM, BTF read from __start_BTF..__stop_BTF.
- * x86_64 is discovered with no hints at all. aarch64 needs the TCR_EL1 hint
- * and TTBR1 as cr3 (VMCOREINFO gives no table root there).
+ * Both x86_64 and aarch64 are discovered with no hints at all: on aarch64
+ * TTBR1 is swapper_pg_dir's PA (SYMBOL(swapper_pg_dir) -
+ * NUMBER(kimage_voffset)) and TCR_EL1 follows from PAGESIZE and
+ * NUMBER(TCR_EL1_T1SZ) (LPA2 for 52 bits with 4K/16K); the TTBR1_EL1 (as
+ * cr3) and TCR_EL1 hints override them (and are needed without VMCOREINFO).
  *
  * Thread safety: a struct ktbpf_kernel is immutable once
  * ktbpf_kernel_discover() returns it; a const pointer to it may be used from
@@ -114,7 +117,8 @@ struct ktbpf_kernel_info {
 	uint64_t phys_base;
 	uint64_t page_offset;
 	uint64_t pgd_pa;
-	bool l5;
+	bool l5;		   /* 5-level paging (x86_64 LA57; aarch64 4K with LPA2) */
+	uint32_t pgtable_levels;   /* levels walked from the root: x86_64 4/5, aarch64 2..5 */
 	uint32_t nr_cpu_ids;	   /* bound of CPU numbers (NR_CPUS under CONFIG_FORCE_NR_CPUS) */
 	uint32_t nr_possible_cpus; /* CPUs in __cpu_possible_mask below nr_cpu_ids */
 	enum ktbpf_percpu_scheme percpu_scheme;

@@ -15,8 +15,13 @@
  *  3. a page-table walk from the top-level table at pgd_pa:
  *     x86_64 4- and 5-level with 1 GiB / 2 MiB leaves (arch/x86/include/asm/pgtable_types.h);
  *     aarch64 TTBR1 with 4K/16K/64K granules and the VA size from TCR_EL1
- *     (arch/arm64/include/asm/pgtable-hwdef.h). 52-bit VA / LPA2 (TCR_EL1.DS)
- *     gives -EOPNOTSUPP.
+ *     (arch/arm64/include/asm/pgtable-hwdef.h), 52-bit VA included: LPA2
+ *     (TCR_EL1.DS, 4K: 5 levels from level -1; 16K: 4 levels; output
+ *     address bits 51:50 in descriptor bits 9:8) and 64K with FEAT_LVA
+ *     (output address bits 51:48 in descriptor bits 15:12).
+ *     Kernel addresses lose what the kernel strips first: the pointer
+ *     authentication code (kernel_pac_mask, VMCOREINFO's KERNELPACMASK) and,
+ *     with TCR_EL1.TBI1 (KASAN tags), the tag byte.
  * A shortcut whose parameter is 0 (page_offset, kimage_base) is disabled.
  *
  * Page-table entries are guest data: every walk is bounded by the number of
@@ -60,7 +65,9 @@ struct ktbpf_mmu {
 	 */
 	uint64_t pgd_pa;
 	bool l5;	  /* x86_64: 5-level paging (CR4.LA57) */
-	uint64_t tcr_el1; /* aarch64: TCR_EL1 (TG1, T1SZ, DS) */
+	uint64_t tcr_el1; /* aarch64: TCR_EL1 (TG1, T1SZ, DS, TBI1) */
+	/* aarch64: NUMBER(KERNELPACMASK), set in a kernel address before it is used; 0: none */
+	uint64_t kernel_pac_mask;
 	/* Direct-map base (page_offset_base / PAGE_OFFSET); 0 = no shortcut. */
 	uint64_t page_offset;
 	/* PA that page_offset maps (aarch64 PHYS_OFFSET); 0 on x86_64. */
@@ -80,6 +87,29 @@ struct ktbpf_mmu {
 #define KTBPF_X86_KERNEL_IMAGE_SIZE (1ull << 30)
 
 struct ktbpf_xlate;
+
+/* aarch64 translation geometry that TCR_EL1 selects (TTBR1 half). */
+struct ktbpf_a64_geom {
+	unsigned int shift;  /* granule: 12 (4K), 14 (16K), 16 (64K) */
+	unsigned int va;     /* VA bits: 64 - T1SZ */
+	unsigned int levels; /* 2..5 */
+	bool ds;	     /* LPA2 */
+};
+
+/*
+ * Decode TCR_EL1's TTBR1 fields. -EOPNOTSUPP with a message naming the field
+ * for a reserved granule, a T1SZ out of range for it (above 48 bits needs
+ * DS with 4K/16K) or DS with 64K.
+ */
+int ktbpf_a64_decode_tcr(uint64_t tcr, struct ktbpf_a64_geom *g, struct ktbpf_err *err);
+
+/*
+ * aarch64 kernel address as the kernel uses it: with bit 55 set, the PAC
+ * field (mmu->kernel_pac_mask) and, with TBI1, the tag byte set to ones
+ * (arch/arm64/include/asm/memory.h: __untagged_addr()). Other addresses and
+ * architectures unchanged.
+ */
+uint64_t ktbpf_a64_untag(const struct ktbpf_mmu *mmu, uint64_t kva);
 
 /*
  * New translator over mem (borrowed, must outlive it) with parameters mmu

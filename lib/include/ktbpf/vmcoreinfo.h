@@ -40,9 +40,12 @@ struct ktbpf_vmcoreinfo {
 	uint64_t kallsyms_names, kallsyms_num_syms, kallsyms_token_table, kallsyms_token_index;
 	uint64_t kallsyms_offsets, kallsyms_relative_base, kallsyms_addresses;
 	uint64_t kallsyms_markers, stext;
-	/* aarch64 */
+	/* aarch64 (arch/arm64/kernel/vmcore_info.c), 0 absent */
 	uint64_t va_bits, kimage_voffset, tcr_el1_t1sz;
-	uint64_t note_pa; /* where it was found; 0 when parsed from text */
+	bool has_phys_offset;
+	uint64_t phys_offset;	  /* NUMBER(PHYS_OFFSET), may be "negative" (mod 2^64) */
+	uint64_t kernel_pac_mask; /* NUMBER(KERNELPACMASK) */
+	uint64_t note_pa;	  /* where it was found; 0 when parsed from text */
 	size_t text_len;
 	char text[KTBPF_VMCOREINFO_MAX + 1]; /* the raw text, NUL-terminated */
 };
