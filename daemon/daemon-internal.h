@@ -166,6 +166,7 @@ struct vm {
 	struct ktbpf_snapshot *snap;
 	int walk_r;
 	struct ktbpf_err walk_err;
+	uint64_t walk_end_unix_ns; /* CLOCK_REALTIME when the walk ended */
 	/* The round's variables, read after the walk when an asker wants them. */
 	bool want_vars;
 	struct ktbpf_vars *vars;

@@ -162,6 +162,7 @@ static void round_end(struct vm *vm)
 static void walk_work(uv_work_t *w)
 {
 	struct vm *vm = w->data;
+	struct timespec ts;
 
 	for (int i = 0;; i++) {
 		ktbpf_err_clear(&vm->walk_err);
@@ -171,6 +172,8 @@ static void walk_work(uv_work_t *w)
 		if (ktbpf_err_class(vm->walk_r) != KTBPF_ERR_INCONSISTENT || i >= TORN_RETRIES)
 			break;
 	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	vm->walk_end_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	/* sched_ext's exit from the scheduler's uei once the kernel freed its record
 	 * (a failure is in the snapshot's diagnostics) */
 	if (vm->walk_r == 0) {
@@ -194,6 +197,9 @@ static json_t *walk_result(struct vm *vm)
 	if (j) {
 		json_object_set_new(j, "frozen", json_boolean(vm->frozen));
 		json_object_set_new(j, "freeze_ns", json_integer((json_int_t)vm->freeze_ns));
+		/* When the walk ended, so that two snapshots give rates (ktbpfctl diff). */
+		json_object_set_new(j, "time_unix_ns",
+				    json_integer((json_int_t)vm->walk_end_unix_ns));
 	}
 	if (j && vm->want_vars &&
 	    json_object_set_new(j, "vars",

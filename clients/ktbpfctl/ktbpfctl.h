@@ -72,6 +72,10 @@ int ktbpfctl_dumps(int argc, char **argv);
 int ktbpfctl_top(int argc, char **argv);
 void ktbpfctl_top_usage(FILE *out);
 
+/* diff.c: what changed between two dumps or snapshots (delta.c's arithmetic). */
+int ktbpfctl_diff(int argc, char **argv);
+void ktbpfctl_diff_usage(FILE *out);
+
 /* metrics-cmd.c: ktbpfd's metrics.get as Prometheus text. */
 int ktbpfctl_metrics(int argc, char **argv);
 

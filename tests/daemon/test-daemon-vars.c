@@ -313,3 +313,89 @@ Test(daemon_vars, nothing_active_is_a_vars_error_not_a_failed_snapshot)
 	cr_assert_eq(daemon_stop(&dp), 0);
 	vguest_free(&vg);
 }
+
+/* Add to CPU 0's counters of program index i, in the kit and in the memfd. */
+static void bump(struct vguest *vg, uint32_t i, uint64_t cnt, uint64_t nsecs)
+{
+	const struct kit_guest_prog *p = &vg->g->progs[i];
+
+	kit_guest_set_stats(vg->g, i, 0, p->per_cpu[0][0] + cnt, p->per_cpu[0][1] + nsecs,
+			    p->per_cpu[0][2]);
+	cr_assert_eq(pwrite(vg->memfd, vg->g->im->buf, vg->g->im->size, 0),
+		     (ssize_t)vg->g->im->size);
+}
+
+/* A stored dump's id (static buffer). */
+static const char *dump_id(struct client *c)
+{
+	static char id[2][64];
+	static int k;
+	json_t *r = client_call(c, "vm.dump", "{\"vm\":\"vk\",\"test\":\"t/diff\"}", NULL, 0);
+
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	k ^= 1;
+	snprintf(id[k], sizeof(id[k]), "%s",
+		 json_string_value(json_object_get(json_object_get(r, "result"), "dump")));
+	json_decref(r);
+	return id[k];
+}
+
+Test(daemon_vars, diff_of_two_stored_dumps_names_changed_and_stopped_variables_and_rates)
+{
+	struct vguest vg;
+	struct client *c;
+	char args[256], *out;
+	const char *a, *b;
+	const json_t *p, *e;
+	json_t *d;
+	size_t i;
+	int st;
+	bool nr_calls = false, mode_stopped = false;
+
+	vguest_new(&vg);
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_ready(c, &vg);
+	a = dump_id(c);
+	usleep(100000);
+	bump(&vg, 0, 300, 60000); /* program 1 runs 300 times, 200 ns each */
+	set_bss(&vg, 43, "hello", -3);
+	b = dump_id(c);
+	snprintf(args, sizeof(args), "diff %s %s --json", a, b);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 0, "%s", out);
+	d = json_loads(out, 0, NULL);
+	cr_assert_not_null(d, "%s", out);
+	cr_assert_geq(json_integer_value(json_object_get(d, "period_ns")), 100000000,
+		      "the dumps' times are 100 ms apart at least: %s", out);
+	json_array_foreach(json_object_get(d, "progs"), i, p)
+	{
+		if (json_integer_value(json_object_get(p, "id")) != 1)
+			continue;
+		cr_assert_eq(json_integer_value(json_object_get(p, "run_cnt_delta")), 300);
+		cr_assert_eq(json_real_value(json_object_get(p, "avg_ns")), 200.0);
+	}
+	json_array_foreach(json_object_get(json_object_get(d, "vars"), "changed"), i, e) nr_calls |=
+		!strcmp(json_string_value(json_object_get(e, "path")), "nr_calls") &&
+		!strcmp(json_string_value(json_object_get(e, "old")), "42") &&
+		!strcmp(json_string_value(json_object_get(e, "new")), "43");
+	json_array_foreach(json_object_get(json_object_get(d, "vars"), "stopped"), i, e)
+		mode_stopped |= !strcmp(json_string_value(json_object_get(e, "path")), "mode");
+	cr_assert(nr_calls, "nr_calls 42 -> 43 not in %s", out);
+	cr_assert(mode_stopped, "mode did not change while kv ran: not called out in %s", out);
+	json_decref(d);
+	free(out);
+	snprintf(args, sizeof(args), "diff %s %s", a, b);
+	out = ctl(args, &st);
+	cr_assert_eq(st, 0, "%s", out);
+	cr_assert_not_null(strstr(out, "kv.bss nr_calls: 42 -> 43"), "%s", out);
+	cr_assert_not_null(strstr(out, "STOPPED CHANGING while kv's programs ran 300 times"), "%s",
+			   out);
+	free(out);
+	out = ctl("diff no-such-dump-0 no-such-dump-1", &st);
+	cr_assert_eq(st, 1);
+	free(out);
+	client_free(c);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	vguest_free(&vg);
+}
