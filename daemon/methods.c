@@ -114,7 +114,7 @@ static void m_vm_reset(struct ktbpf_peer_req *req, void *userdata)
 
 	if (!vm)
 		return;
-	vm_reset(vm);
+	vm_reset(vm, NULL);
 	ktbpf_peer_req_result(req, json_object());
 }
 

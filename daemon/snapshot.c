@@ -150,7 +150,7 @@ static void round_end(struct vm *vm)
 	vm->freeze_ns = 0;
 	vm->freeze_why[0] = '\0';
 	if (vm->reset_pending)
-		vm_reset(vm);
+		vm_reset(vm, vm->reset_why[0] ? vm->reset_why : NULL);
 	if (!next.n)
 		return;
 	/* The waiting requests start the next round (swap the arrays: no allocation). */
@@ -182,6 +182,8 @@ static void walk_work(uv_work_t *w)
 		ktbpf_scx_uei_read(vm->kernel, vm->snap, &e);
 		ktbpf_scx_exit_symbolize(vm->kernel, vm->snap);
 	}
+	/* Is this still the running kernel? (a few reads; the loop acts in walk_done) */
+	kernel_check_read(vm->kernel, &vm->walk_check);
 	/* The active object's variables, for the askers who want them (a failure is in "vars"). */
 	vm->vars = ktbpf_vars_free(vm->vars);
 	if (vm->walk_r == 0 && vm->want_vars) {
@@ -222,6 +224,8 @@ static void walk_done(uv_work_t *w, int status)
 		thaw(vm);
 	if (status == UV_ECANCELED)
 		vm->walk_r = -ECANCELED;
+	else
+		kernel_check_done(vm, &vm->walk_check);
 	if (vm->walk_r == 0) {
 		vm->walks++;
 		result = walk_result(vm);
@@ -232,8 +236,12 @@ static void walk_done(uv_work_t *w, int status)
 		if (data && vm->walk_err.has_addr)
 			json_object_set_new(data, "addr", ktbpf_codec_hex(vm->walk_err.addr));
 		/* Data the kernel's layout cannot explain: the guest may have rebooted. */
-		if (cls == KTBPF_ERR_INPUT)
+		if (cls == KTBPF_ERR_INPUT && !vm->reset_pending) {
 			vm->reset_pending = true;
+			snprintf(vm->reset_why, sizeof(vm->reset_why),
+				 "a walk failed (%s): discovering the kernel again",
+				 vm->walk_err.msg);
+		}
 	}
 	for (size_t i = 0; i < vm->cur.n; i++) {
 		if (vm->cur.v[i].cb) {

@@ -108,6 +108,10 @@ for bad in "-M microvm" "-machine q35,memory-backend=x" "-numa node" "-m 1G,maxm
 	"$KTBPF_QEMU" -- "${qargs[@]}" $bad 2>"$T/bad.err" || st=$?
 	[ "$st" -eq 2 ] || fail "'$bad': exit $st, want 2 ($(cat "$T/bad.err"))"
 done
+# QEMU refuses an argument: its message, its status
+st=0
+"$KTBPF_QEMU" -- "${qargs[@]}" -m 128 -no-such-option 2>"$T/bad.err" || st=$?
+[ "$st" -eq 1 ] && grep -q 'no-such-option' "$T/bad.err" || fail "QEMU's own refusal: exit $st ($(cat "$T/bad.err"))"
 "$KTBPF_QEMU" --help | grep -q -- --require-monitor || fail "--help does not teach --require-monitor"
-say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug"
+say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug; QEMU's own refusal gives its status"
 say "PASS"

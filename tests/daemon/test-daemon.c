@@ -258,6 +258,93 @@ Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 	kit_guest_free(g);
 }
 
+static json_t *status_of(struct client *c, const char *vm)
+{
+	char params[64];
+	json_t *r;
+
+	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	return r;
+}
+
+static const char *kaslr_of(const json_t *st)
+{
+	return json_string_value(json_object_get(
+		json_object_get(json_object_get(st, "result"), "kernel"), "kaslr_offset"));
+}
+
+static json_int_t check_count(const json_t *st, const char *what)
+{
+	return json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "result"), "kernel_check"), what));
+}
+
+/*
+ * The guest reboots into a kernel at another KASLR offset (its memfd
+ * rewritten in place, as a reboot rewrites RAM) and nobody calls vm.reset:
+ * the daemon notices the changed VMCOREINFO note and discovers again. Before
+ * that, the kit kernel's jiffies stand still (a paused guest): a
+ * verification finds the same kernel and keeps it.
+ */
+Test(daemon, reboot_into_another_kaslr_offset_is_followed_without_reset)
+{
+	const char *args[] = {"--check-interval-ms", "100", NULL};
+	struct kit_guest_opts bo = {.kernel = {.slide = 0x8000000, .image_pa = 64ull << 20}};
+	struct kit_guest *a = kit_guest_new(NULL), *b = kit_guest_new(&bo);
+	struct client *c;
+	json_t *st, *r;
+	const char *vm;
+	int fd;
+
+	cr_assert_eq(a->im->size, b->im->size);
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	vm = register_guest(c, a, false, &fd);
+	assert_ready(c, vm);
+	st = status_of(c, vm);
+	cr_assert_str_eq(kaslr_of(st), "0x0", "%s", json_dumps(st, 0));
+	json_decref(st);
+	/* Still jiffies for 2 s (5 checks at least): verified, the same kernel kept. */
+	for (int waited = 0;; waited += 100) {
+		st = status_of(c, vm);
+		if (check_count(st, "verifications") >= 1 || waited > 6000)
+			break;
+		json_decref(st);
+		usleep(100000);
+	}
+	cr_assert_geq(check_count(st, "verifications"), 1, "%s", json_dumps(st, 0));
+	cr_assert_eq(check_count(st, "changes"), 0);
+	cr_assert_str_eq(kaslr_of(st), "0x0");
+	json_decref(st);
+	/* The reboot: another kernel in the same RAM. */
+	cr_assert_eq(pwrite(fd, b->im->buf, b->im->size, 0), (ssize_t)b->im->size);
+	for (int waited = 0;; waited += 50) {
+		st = status_of(c, vm);
+		if ((kaslr_of(st) && !strcmp(kaslr_of(st), "0x8000000")) || waited > 5000)
+			break;
+		json_decref(st);
+		usleep(50000);
+	}
+	cr_assert_str_eq(kaslr_of(st), "0x8000000", "%s", json_dumps(st, 0));
+	cr_assert_eq(check_count(st, "changes"), 1);
+	cr_assert(strstr(rstr(st, "reason"), "changed"), "%s", rstr(st, "reason"));
+	json_decref(st);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	cr_assert_str_eq(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(r, "result"), "kernel"), "kaslr_offset")),
+		"0x8000000");
+	json_decref(r);
+	close(fd);
+	client_free(c);
+	stop();
+	kit_guest_free(a);
+	kit_guest_free(b);
+}
+
 Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 {
 	struct kit_guest *g = kit_guest_new(NULL);

@@ -47,6 +47,13 @@ done
 
 wd=$(mktemp -d "${TMPDIR:-/tmp}/ktbpf-qemu-$case.XXXXXX")
 chmod 755 "$wd"
+# uids: nobody must reach ktbpfd's socket and its own files in here; a
+# $TMPDIR under a private home is not for it: /tmp then.
+if [ "$case" = uids ] && ! setpriv --reuid 65534 --regid 65534 --clear-groups test -x "$wd"; then
+	rmdir "$wd"
+	wd=$(mktemp -d "/tmp/ktbpf-qemu-$case.XXXXXX")
+	chmod 755 "$wd"
+fi
 daemon_pid=
 guests=()
 cleanup() {
