@@ -47,6 +47,19 @@ struct settings {
 	uint64_t check_interval_ms;	     /* an idle VM's kernel checked this often */
 };
 
+/* Where settings came from (settings.c): the command line's --socket and --config, the
+ * config file's text (string settings point into it). */
+struct settings_src {
+	const char *socket, *config;
+	bool help;
+	char *buf;
+	struct settings_src *next; /* older texts, kept until exit */
+};
+
+#ifndef KTBPFD_CONFIG
+#define KTBPFD_CONFIG "/etc/ktbpf/ktbpfd.conf"
+#endif
+
 struct listener {
 	uv_poll_t poll;
 	int fd;
@@ -60,6 +73,9 @@ struct list {
 struct daemon {
 	uv_loop_t *loop;
 	struct settings set;
+	int argc; /* the command line, read again on SIGHUP */
+	char **argv;
+	struct settings_src *config_texts;
 	struct listener listeners[KTBPFD_MAX_LISTENERS];
 	unsigned nr_listeners;
 	char *socket_path; /* unlinked at exit when we created it */
@@ -72,7 +88,7 @@ struct daemon {
 	bool draining;
 	bool drained; /* the drain ended: handles are closing */
 	uint64_t drain_deadline_ns;
-	uv_signal_t sigterm, sigint;
+	uv_signal_t sigterm, sigint, sighup;
 	uv_timer_t reap_timer, drain_timer;
 	bool systemd;
 	struct dump_store *dumps; /* NULL when the state directory could not be opened */
@@ -197,6 +213,15 @@ struct vm {
 	unsigned handles_open;
 };
 
+/* settings.c */
+#include <stdio.h>
+void settings_default(struct settings *s);
+/* Defaults, the config file, the command line; errors printed. src->buf is the file's text. */
+int settings_load(struct settings *s, int argc, char **argv, struct settings_src *src);
+/* SIGHUP: settings_load() again into d->set (unchanged on error); then apply what runs. */
+int settings_reload(struct daemon *d);
+void settings_usage(FILE *out);
+
 /* ktbpfd.c */
 uint64_t now_ns(void);
 /* From the drain timer only (never from inside a callback that closes things). */
@@ -262,6 +287,7 @@ int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, v
 /* metrics.c */
 void m_metrics_get(struct ktbpf_peer_req *req, void *userdata);
 int metrics_textfile_start(struct daemon *d);
+void metrics_textfile_reload(struct daemon *d);
 
 /* methods.c */
 extern const struct ktbpf_peer_method ktbpfd_methods[];

@@ -60,6 +60,8 @@ void daemon_check_drain(struct daemon *d)
 		vm_remove(list_entry(d->vms.next, struct vm, link));
 	uv_close((uv_handle_t *)&d->sigterm, NULL);
 	uv_close((uv_handle_t *)&d->sigint, NULL);
+	if (d->sighup.loop) /* initialised (ktbpfd.c; not in fuzz/fuzz-daemon.c) */
+		uv_close((uv_handle_t *)&d->sighup, NULL);
 	uv_close((uv_handle_t *)&d->reap_timer, NULL);
 	uv_close((uv_handle_t *)&d->drain_timer, NULL);
 	if (d->metrics_timer_on)

@@ -225,3 +225,17 @@ int metrics_textfile_start(struct daemon *d)
 	/* The first file at once (every VM down until registered), then every interval. */
 	return uv_timer_start(&d->metrics_timer, on_metrics_timer, 0, d->set.metrics_interval_ms);
 }
+
+/* SIGHUP: the textfile's path or period may have changed (the file at once, then every period). */
+void metrics_textfile_reload(struct daemon *d)
+{
+	if (!d->metrics_timer_on) {
+		if (metrics_textfile_start(d) < 0)
+			fprintf(stderr, "ktbpfd: metrics timer: cannot start\n");
+		return;
+	}
+	if (d->set.metrics_textfile)
+		uv_timer_start(&d->metrics_timer, on_metrics_timer, 0, d->set.metrics_interval_ms);
+	else
+		uv_timer_stop(&d->metrics_timer);
+}

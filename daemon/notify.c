@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
+#include <time.h>
 
 #include "daemon-internal.h"
 #include "notify.h"
@@ -66,4 +67,19 @@ void notify_stopping(struct daemon *d)
 		uv_close((uv_handle_t *)&timer, NULL);
 		timer_on = false;
 	}
+}
+
+void notify_reloading(struct daemon *d)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu\nSTATUS=reloading settings",
+		   (unsigned long long)ts.tv_sec * 1000000ull +
+			   (unsigned long long)ts.tv_nsec / 1000);
+}
+
+void notify_reloaded(struct daemon *d)
+{
+	send_status(d, "READY=1\n");
 }

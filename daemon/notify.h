@@ -7,7 +7,8 @@
  * READY=1 once the sockets listen, STATUS= with the VM and connection
  * counts (refreshed from a loop timer when they change), WATCHDOG=1 from
  * the same timer at half of WatchdogSec= (so a stuck loop is caught, not a
- * busy thread pool), STOPPING=1 when a signal starts the drain. Without
+ * busy thread pool), RELOADING=1 and READY=1 around a SIGHUP reload,
+ * STOPPING=1 when a signal starts the drain. Without
  * $NOTIFY_SOCKET every call is a no-op and no timer runs.
  *
  * Thread safety: the loop thread only; one daemon per process (the timer
@@ -25,5 +26,12 @@ void notify_ready(struct daemon *d);
  * the unit's WatchdogSec= (30 s), so no ping is missed for long.
  */
 void notify_stopping(struct daemon *d);
+
+/*
+ * A SIGHUP reload: RELOADING=1 with MONOTONIC_USEC= before (what
+ * Type=notify-reload wants), READY=1 and STATUS= after.
+ */
+void notify_reloading(struct daemon *d);
+void notify_reloaded(struct daemon *d);
 
 #endif

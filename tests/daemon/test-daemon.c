@@ -345,6 +345,70 @@ Test(daemon, reboot_into_another_kaslr_offset_is_followed_without_reset)
 	kit_guest_free(b);
 }
 
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f);
+	fputs(text, f);
+	cr_assert_eq(fclose(f), 0);
+}
+
+/* daemon.info's limits: vms, freeze_timeout_ms, retention_ms. */
+static json_int_t limit(struct client *c, const char *key)
+{
+	json_t *r = client_call(c, "daemon.info", NULL, NULL, 0);
+	json_int_t v = json_integer_value(
+		json_object_get(json_object_get(json_object_get(r, "result"), "limits"), key));
+
+	json_decref(r);
+	return v;
+}
+
+/*
+ * Settings come from the config file, the command line wins, and SIGHUP
+ * reads both again: changed settings apply at once, a broken file changes
+ * nothing and the daemon lives on.
+ */
+Test(daemon, sighup_reloads_the_config_file_and_a_broken_one_changes_nothing)
+{
+	char dir[] = "/tmp/ktbpfd-conf-XXXXXX", path[64];
+	const char *args[] = {"--config", path, "--retention-ms", "1234", NULL};
+	struct client *c;
+	json_int_t v = 0;
+
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ktbpfd.conf", dir);
+	write_file(path, "# ktbpfd settings\nfreeze-timeout-ms = 300\n  max-vms=1  # one\n"
+			 "retention-ms = 99\n");
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	cr_assert_eq(limit(c, "freeze_timeout_ms"), 300);
+	cr_assert_eq(limit(c, "vms"), 1);
+	cr_assert_eq(limit(c, "retention_ms"), 1234, "the command line wins over the file");
+	write_file(path, "freeze-timeout-ms = 700\nmax-vms = 5\nretention-ms = 99\n");
+	cr_assert_eq(kill(dp.pid, SIGHUP), 0);
+	for (int waited = 0; waited < 5000; waited += 20) {
+		v = limit(c, "freeze_timeout_ms");
+		if (v == 700)
+			break;
+		usleep(20000);
+	}
+	cr_assert_eq(v, 700);
+	cr_assert_eq(limit(c, "vms"), 5);
+	cr_assert_eq(limit(c, "retention_ms"), 1234);
+	/* A broken file: nothing changes (not even the good line before the bad one). */
+	write_file(path, "freeze-timeout-ms = 900\nmax-vms = lots\n");
+	cr_assert_eq(kill(dp.pid, SIGHUP), 0);
+	usleep(300000);
+	cr_assert_eq(limit(c, "freeze_timeout_ms"), 700);
+	cr_assert_eq(limit(c, "vms"), 5);
+	client_free(c);
+	stop();
+	unlink(path);
+	rmdir(dir);
+}
+
 Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
