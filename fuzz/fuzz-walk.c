@@ -21,129 +21,27 @@
 #include <string.h>
 
 #include "fuzz-common.h"
+#include "fuzz-guest.h"
 #include "kit-guest.h"
 #include "kit-wrap.h"
 #include "ktbpf/progs.h"
-
-#define PATCH_SIZE  12
-#define MAX_PATCHES 64
-
-struct range {
-	uint64_t pa, len, cum; /* cum: bytes in the ranges before this one */
-};
 
 #define SCAN_READ_MIN (64u << 10) /* lib/vmcoreinfo.c reads RAM in chunks of at least this */
 
 static struct kit_guest *g;
 static struct ktbpf_mem *mem;
-static struct range *ranges;
-static size_t nr_ranges, cap_ranges;
-static uint64_t total; /* bytes in all ranges */
 
 /*
- * Every read of the clean run, through a wrapped region table (kit-wrap.h),
- * but the VMCOREINFO scan's big chunks: a patch anywhere in RAM is not what
- * this target is for (fuzz-vmcoreinfo is); the note's page is added below.
+ * Every read of the clean run, but the VMCOREINFO scan's big chunks: a patch
+ * anywhere in RAM is not what this target is for (fuzz-vmcoreinfo is); the
+ * note's page is added below.
  */
-static void trace(void *ctx, uint64_t pa, void *buf, size_t len)
+static bool keep(uint64_t pa, size_t len)
 {
-	if (len >= SCAN_READ_MIN)
-		return;
-	if (nr_ranges == cap_ranges) {
-		cap_ranges = cap_ranges ? 2 * cap_ranges : 4096;
-		ranges = realloc(ranges, cap_ranges * sizeof(*ranges));
-		if (!ranges)
-			fuzz_die("out of memory", NULL);
-	}
-	ranges[nr_ranges++] = (struct range){.pa = pa, .len = len};
+	return len < SCAN_READ_MIN;
 }
 
-static int range_cmp(const void *a, const void *b)
-{
-	const struct range *x = a, *y = b;
-
-	return x->pa < y->pa ? -1 : x->pa > y->pa;
-}
-
-/* Sort and merge the traced reads into disjoint ranges with running totals. */
-static void merge_ranges(void)
-{
-	size_t n = 0;
-
-	qsort(ranges, nr_ranges, sizeof(*ranges), range_cmp);
-	for (size_t i = 0; i < nr_ranges; i++) {
-		struct range *last = n ? &ranges[n - 1] : NULL;
-
-		if (last && ranges[i].pa <= last->pa + last->len) {
-			uint64_t end = ranges[i].pa + ranges[i].len;
-
-			if (end > last->pa + last->len)
-				last->len = end - last->pa;
-		} else {
-			ranges[n++] = ranges[i];
-		}
-	}
-	nr_ranges = n;
-	total = 0;
-	for (size_t i = 0; i < n; i++) {
-		ranges[i].cum = total;
-		total += ranges[i].len;
-	}
-}
-
-static uint64_t pick_pa(uint64_t off)
-{
-	size_t lo = 0, hi = nr_ranges;
-
-	off %= total;
-	while (hi - lo > 1) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (ranges[mid].cum <= off)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return ranges[lo].pa + (off - ranges[lo].cum);
-}
-
-static void check_snapshot(const struct ktbpf_snapshot *s)
-{
-	if (s->nr_progs > KTBPF_MAX_PROGS || s->nr_progs > s->cap_progs ||
-	    s->nr_diags > KTBPF_MAX_DIAGS)
-		fuzz_die("snapshot past its caps", NULL);
-	for (size_t i = 0; i < s->nr_progs; i++) {
-		const struct ktbpf_prog *p = &s->progs[i];
-
-		if (!memchr(p->name, 0, sizeof(p->name)) ||
-		    !memchr(p->iface, 0, sizeof(p->iface)) ||
-		    !memchr(p->member, 0, sizeof(p->member)) || p->nr_maps > KTBPF_MAX_USED_MAPS)
-			fuzz_die("program record malformed", p->name);
-		if (i && p->id <= s->progs[i - 1].id)
-			fuzz_die("programs not in id order", NULL);
-	}
-	if (!memchr(s->active.obj_name, 0, sizeof(s->active.obj_name)) ||
-	    !memchr(s->active.reason, 0, sizeof(s->active.reason)) ||
-	    s->active.nr_instances > KTBPF_MAX_ACTIVE)
-		fuzz_die("active object malformed", NULL);
-	if (s->nr_instances > KTBPF_MAX_INSTANCES || s->nr_instances > s->cap_instances ||
-	    !memchr(s->scx.ops_name, 0, sizeof(s->scx.ops_name)))
-		fuzz_die("instances past their caps", NULL);
-	for (size_t i = 0; i < s->nr_instances; i++) {
-		const struct ktbpf_st_instance *in = &s->instances[i];
-
-		if (in->nr_members > KTBPF_MAX_OPS_MEMBERS ||
-		    !memchr(in->name, 0, sizeof(in->name)) ||
-		    !memchr(in->iface, 0, sizeof(in->iface)) ||
-		    !memchr(in->obj_name, 0, sizeof(in->obj_name)))
-			fuzz_die("instance record malformed", in->name);
-		if (i && in->map_id <= s->instances[i - 1].map_id)
-			fuzz_die("instances not in map id order", NULL);
-	}
-	for (size_t i = 0; i < s->nr_diags; i++)
-		if (!memchr(s->diags[i].msg, 0, sizeof(s->diags[i].msg)))
-			fuzz_die("diagnostic not terminated", NULL);
-}
+static struct fuzz_ranges ranges = {.keep = keep};
 
 /* Hints from flag bits; v (a fuzz value) replaces the right number when bit 7 is set. */
 static void make_hints(struct ktbpf_kernel_hints *h, uint8_t flags, uint64_t v)
@@ -192,10 +90,10 @@ static int run(const struct ktbpf_kernel_hints *h)
 		fuzz_die("out of memory", NULL);
 	r = ktbpf_progs_walk(k, s, &err);
 	if (r == 0) {
-		check_snapshot(s);
+		fuzz_check_snapshot(s);
 		r = (int)s->nr_progs;
 		if (ktbpf_progs_walk(k, s, &err) == 0)
-			check_snapshot(s);
+			fuzz_check_snapshot(s);
 	}
 	ktbpf_snapshot_free(s);
 	ktbpf_kernel_free(k);
@@ -209,58 +107,35 @@ void fuzz_setup(void)
 	int r;
 
 	g = kit_guest_new(&o);
-	w = kit_wrap_new(kit_mem(g->im), trace, NULL);
+	w = kit_wrap_new(kit_mem(g->im), fuzz_ranges_trace, &ranges);
 	mem = w->mem;
 	r = run(NULL);
 	mem = kit_mem(g->im);
 	kit_wrap_free(w);
 	if (r != (int)g->nr_struct_ops)
 		fuzz_die("the clean guest does not walk to its truth", NULL);
-	trace(NULL, g->kk->vmcoreinfo_pa, NULL, 4096);
-	merge_ranges();
+	fuzz_ranges_add(&ranges, g->kk->vmcoreinfo_pa, 4096);
+	fuzz_ranges_finish(&ranges);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	uint64_t saved_pa[MAX_PATCHES], saved[MAX_PATCHES];
-	unsigned int width[MAX_PATCHES];
-	size_t n = size / PATCH_SIZE;
+	struct fuzz_patches p;
 
-	if (n > MAX_PATCHES)
-		n = MAX_PATCHES;
-	for (size_t i = 0; i < n; i++) {
-		uint32_t sel = fuzz_le32(data + PATCH_SIZE * i);
-		uint64_t v = fuzz_le64(data + PATCH_SIZE * i + 4);
-		uint64_t pa = pick_pa(sel & 0x3fffffff);
-
-		width[i] = 1u << (sel >> 30);
-		if (pa + width[i] > g->im->size)
-			width[i] = (unsigned int)(g->im->size - pa);
-		saved_pa[i] = pa;
-		saved[i] = 0;
-		memcpy(&saved[i], g->im->buf + pa, width[i]);
-		memcpy(g->im->buf + pa, &v, width[i]);
-	}
-	if (size % PATCH_SIZE) {
+	fuzz_patches_apply(&p, &ranges, g->im, data, size);
+	if (size % FUZZ_PATCH_SIZE) {
 		struct ktbpf_kernel_hints h;
 
-		make_hints(&h, data[size - 1], size >= PATCH_SIZE ? fuzz_le64(data + 4) : 0);
+		make_hints(&h, data[size - 1], size >= FUZZ_PATCH_SIZE ? fuzz_le64(data + 4) : 0);
 		run(&h);
 	} else {
 		run(NULL);
 	}
-	for (size_t i = n; i-- > 0;)
-		memcpy(g->im->buf + saved_pa[i], &saved[i], width[i]);
+	fuzz_patches_undo(&p, g->im);
 	return 0;
 }
 
 /* ---- seeds: a few patches of the values a corrupt guest tends to hold ---- */
-
-static void put_patch(uint8_t *p, uint32_t sel, uint64_t v)
-{
-	memcpy(p, &sel, 4);
-	memcpy(p + 4, &v, 8);
-}
 
 void fuzz_write_seeds(const char *dir)
 {
@@ -274,7 +149,7 @@ void fuzz_write_seeds(const char *dir)
 				 g->progs[g->nr_progs - 1].kva | 2,
 				 0xffffc90fffff0000ull,
 				 0xffff888000000000ull};
-	uint8_t buf[PATCH_SIZE * 4];
+	uint8_t buf[FUZZ_PATCH_SIZE * 4];
 	uint64_t rng = 0x9e3779b97f4a7c15ull;
 	char name[32];
 
@@ -290,10 +165,10 @@ void fuzz_write_seeds(const char *dir)
 
 		for (int i = 0; i < np; i++) {
 			rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
-			put_patch(buf + PATCH_SIZE * i, (uint32_t)rng,
-				  vals[(rng >> 40) % (sizeof(vals) / sizeof(vals[0]))]);
+			fuzz_patch_put(buf + FUZZ_PATCH_SIZE * i, (uint32_t)rng,
+				       vals[(rng >> 40) % (sizeof(vals) / sizeof(vals[0]))]);
 		}
 		snprintf(name, sizeof(name), "patch%02d", s);
-		fuzz_seed_write(dir, name, buf, (size_t)PATCH_SIZE * np);
+		fuzz_seed_write(dir, name, buf, (size_t)FUZZ_PATCH_SIZE * np);
 	}
 }

@@ -11,7 +11,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 secs=${1:-20}
 shift || true
-all=(vmcoreinfo symbols elfcore kallsyms xarray walk rpc vars daemon)
+all=(vmcoreinfo symbols elfcore kallsyms xarray walk scx rpc vars daemon)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 build=${FUZZ_BUILD:-build-fuzz}
@@ -44,7 +44,7 @@ mkdir -p "$build/obj"
 newest_hdr=$(ls -t lib/include/ktbpf/*.h rpc/include/ktbpf/*.h tests/kit/*.h fuzz/*.h | head -1)
 objs=()
 pending=()
-for src in $lib_srcs $kit_srcs $rpc_srcs fuzz/fuzz-common.c; do
+for src in $lib_srcs $kit_srcs $rpc_srcs fuzz/fuzz-common.c fuzz/fuzz-guest.c; do
 	obj="$build/obj/$(echo "${src%.c}" | tr / _).o"
 	objs+=("$obj")
 	if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_hdr" -nt "$obj" ] ||

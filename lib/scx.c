@@ -224,6 +224,27 @@ static void read_counters(const struct where *h, const struct scx_view *v)
  * possible CPU's __per_cpu_offset (per_cpu_ptr()); summed as
  * scx_read_events() does.
  */
+/*
+ * Add one CPU's count to event i's total. The kernel's counters are s64
+ * (kernel/sched/ext.c: struct scx_event_stats); a sum a guest makes overflow
+ * saturates, with one diagnostic per event.
+ */
+static void add_event(const struct where *h, uint32_t i, int64_t v)
+{
+	int64_t *total = &h->w->s->scx.events[i].total, sum;
+
+	if (*total == INT64_MAX || *total == INT64_MIN) /* saturated: stays */
+		return;
+	if (!__builtin_add_overflow(*total, v, &sum)) {
+		*total = sum;
+		return;
+	}
+	snap_diag(h->w->s, -ERANGE, 0, 0,
+		  "sched_ext event %s: the sum over the CPUs overflows, saturated",
+		  h->o->events[i].name);
+	*total = v < 0 ? INT64_MIN : INT64_MAX;
+}
+
 static void read_events(const struct where *h, const struct ktbpf_cpu *cpus, uint32_t nr_cpus)
 {
 	struct ktbpf_scx *scx = &h->w->s->scx;
@@ -265,7 +286,7 @@ static void read_events(const struct where *h, const struct ktbpf_cpu *cpus, uin
 			continue;
 		for (i = 0; i < o->nr_events; i++) {
 			memcpy(&row[i], buf + o->events[i].off, 8);
-			scx->events[i].total += row[i];
+			add_event(h, i, row[i]);
 		}
 		scx->event_cpu_ids[rows++] = cpus[c].cpu;
 	}

@@ -570,7 +570,8 @@ int ktbpf_vars_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
 		ktbpf_err_set(err, rc, "out of memory reading variables");
 	if (rc < 0)
 		goto out;
-	qsort(r->v->maps, r->v->nr_maps, sizeof(r->v->maps[0]), cmp_map);
+	if (r->v->nr_maps > 1) /* maps is NULL when none was kept (qsort's base is nonnull) */
+		qsort(r->v->maps, r->v->nr_maps, sizeof(r->v->maps[0]), cmp_map);
 	*ret = r->v;
 	r->v = NULL;
 out:

@@ -14,6 +14,7 @@
  * Test-only code: misuse aborts with a message.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kit-guest.h"
@@ -40,5 +41,24 @@ uint64_t kit_vars_map_new(struct kit_guest *g, const struct kit_vars_map_spec *s
 /* Program prog_id's used_maps become exactly kvas[0..n) (a new array). */
 void kit_vars_set_used_maps(struct kit_guest *g, uint32_t prog_id, const uint64_t *kvas,
 			    uint32_t n);
+
+/*
+ * The scx convention's exit copy (sched-ext/scx user_exit_info.h): struct
+ * user_exit_info {int kind; s64 exit_code; char reason[128]; char
+ * msg[1024];} uei, alone in .data at offset 0. kind_as_chars: a hostile
+ * object whose kind is a char[4].
+ */
+#define KIT_UEI_SIZE (8 + 8 + 128 + 1024)
+
+/* value (KIT_UEI_SIZE bytes) = {kind, code, reason, msg}. */
+void kit_vars_uei_value(uint8_t *value, int32_t kind, int64_t code, const char *reason,
+			const char *msg);
+
+/*
+ * Map "<obj>.data" holding uei = value (KIT_UEI_SIZE bytes), with its BTF,
+ * made the only map of every program of obj. Returns the map's kva.
+ */
+uint64_t kit_vars_uei_map(struct kit_guest *g, const char *obj, const uint8_t *value,
+			  bool kind_as_chars);
 
 #endif

@@ -341,6 +341,87 @@ Test(scx, watchdog_timestamp_after_jiffies_is_a_diagnostic)
 	kit_guest_free(g);
 }
 
+/* scx_sched's per-CPU pointer wild: no events, a diagnostic, the exit record still read. */
+Test(scx, hostile_scx_sched_pcpu_pointer_wild_leaves_no_events)
+{
+	struct kit_guest_opts opts = {.scx = KIT_SCX_ROOT};
+	struct kit_guest *g = kit_guest_new(&opts);
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w64(g->kk, g->scx_sched_kva + o->sch_pcpu, WILD);
+	s = walk(g);
+	dump_diags(s);
+	cr_assert_not(s->scx.have & KTBPF_SCX_HAVE_EVENTS, "events claimed from a wild pointer");
+	cr_assert_eq(s->scx.nr_event_cpus, 0, "rows of counters from a wild pointer");
+	cr_assert(has_diag(s, 0, "sched_ext event counters unreadable"));
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL);
+	cr_assert_str_eq(s->scx.exit.msg, KIT_SCX_EXIT_MSG);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* Event counts whose sum overflows (fuzz-scx found it): saturated, with a diagnostic. */
+Test(scx, hostile_event_counts_overflowing_saturate)
+{
+	struct kit_guest_opts opts = {.scx = KIT_SCX_ROOT, .kernel.nr_cpus = 3};
+	struct kit_guest *g = kit_guest_new(&opts);
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	struct ktbpf_snapshot *s;
+	uint32_t c;
+
+	for (c = 0; c < 3; c++) {
+		uint64_t pa = kit_kernel_percpu_pa(g->kk, g->scx_pcpu, c) + o->pcpu_event_stats;
+
+		kit_w64(g->im, pa + o->events[0].off, (uint64_t)(INT64_MAX - 1));
+		kit_w64(g->im, pa + o->events[1].off, (uint64_t)INT64_MIN);
+	}
+	s = walk(g);
+	dump_diags(s);
+	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
+	cr_assert_eq(s->scx.events[0].total, INT64_MAX);
+	cr_assert_eq(s->scx.events[1].total, INT64_MIN);
+	cr_assert_eq(s->scx.events[2].total,
+		     KIT_SCX_EVENT(2, 0) + KIT_SCX_EVENT(2, 1) + KIT_SCX_EVENT(2, 2),
+		     "the other events are summed as ever");
+	cr_assert(has_diag(s, -ERANGE, "overflows, saturated"));
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* An exit kind the kernel's enum does not have keeps its number, with no name made up. */
+Test(scx, hostile_exit_kind_unknown_keeps_the_number_without_a_name)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w32(g->kk, g->scx_exit_info_kva + o->ei_kind, 4242);
+	s = walk(g);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL);
+	cr_assert_eq(s->scx.exit.kind, 4242);
+	cr_assert_str_eq(s->scx.exit.kind_name, "");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
+/* scx_root pointing nowhere: the scheduler's state is a diagnostic, the walk goes on. */
+Test(scx, hostile_scx_root_unreadable_is_a_diagnostic)
+{
+	struct kit_guest_opts opts = {.scx = KIT_SCX_ROOT};
+	struct kit_guest *g = kit_guest_new(&opts);
+	struct ktbpf_snapshot *s;
+
+	kit_kernel_w64(g->kk, g->scx_root_kva, WILD);
+	s = walk(g);
+	dump_diags(s);
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE, "an exit read through a wild root");
+	cr_assert_gt(s->nr_diags, 0, "no diagnostic for an unreadable scx_root");
+	cr_assert_eq(s->nr_progs, g->nr_struct_ops, "the rest of the walk goes on");
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
 /* Walking twice into one snapshot frees the first walk's dump and events (ASan checks). */
 Test(scx, snapshot_reused_frees_the_previous_exit_dump)
 {
@@ -358,84 +439,16 @@ Test(scx, snapshot_reused_frees_the_previous_exit_dump)
 
 /* ---- the scheduler's own copy (the scx convention's uei in .data) ---- */
 
-#define UEI_SIZE (8 + 8 + 128 + 1024)
+#define UEI_SIZE KIT_UEI_SIZE
 
-static int must_id(int id)
-{
-	cr_assert_geq(id, 0, "btf__add failed: %d", id);
-	return id;
-}
-
-/*
- * The object's BTF: struct user_exit_info {int kind; s64 exit_code; char
- * reason[128]; char msg[1024];} uei in .data at 0 (user_exit_info.h).
- * kind_as_chars: a hostile object whose kind is a char array.
- */
-static struct btf *uei_btf(bool kind_as_chars, int *ret_datasec)
-{
-	struct btf *b = btf__new_empty();
-	int in, s64, chr, u32, r128, m1024, k4, st, var;
-
-	cr_assert_not_null(b);
-	in = must_id(btf__add_int(b, "int", 4, BTF_INT_SIGNED));
-	s64 = must_id(btf__add_int(b, "long long int", 8, BTF_INT_SIGNED));
-	chr = must_id(btf__add_int(b, "char", 1, BTF_INT_SIGNED));
-	u32 = must_id(btf__add_int(b, "unsigned int", 4, 0));
-	r128 = must_id(btf__add_array(b, u32, chr, 128));
-	m1024 = must_id(btf__add_array(b, u32, chr, 1024));
-	k4 = must_id(btf__add_array(b, u32, chr, 4));
-	st = must_id(btf__add_struct(b, "user_exit_info", UEI_SIZE));
-	must_id(btf__add_field(b, "kind", kind_as_chars ? k4 : in, 0, 0));
-	must_id(btf__add_field(b, "exit_code", s64, 64, 0));
-	must_id(btf__add_field(b, "reason", r128, 128, 0));
-	must_id(btf__add_field(b, "msg", m1024, 128 + 1024, 0));
-	var = must_id(btf__add_var(b, "uei", BTF_VAR_GLOBAL_ALLOCATED, st));
-	*ret_datasec = must_id(btf__add_datasec(b, ".data", UEI_SIZE));
-	must_id(btf__add_datasec_var_info(b, var, 0, UEI_SIZE));
-	return b;
-}
-
-/*
- * A guest whose scheduler kitsched ran, exited and had its kernel record
- * freed; its programs' only map is kitsched.data holding uei = value.
- */
+/* A guest whose scheduler kitsched ran, exited and had its kernel record freed (uei = value). */
 static struct kit_guest *uei_guest(const uint8_t *value, bool kind_as_chars)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_no_exit_info = true};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct kit_vars_map_spec sp = {0};
-	struct btf *b;
-	const void *raw;
-	uint32_t size, i;
-	uint64_t kva;
-	int sec;
 
-	b = uei_btf(kind_as_chars, &sec);
-	raw = btf__raw_data(b, &size);
-	cr_assert_not_null(raw);
-	sp.name = "kitsched.data";
-	sp.type = KTBPF_BPF_MAP_TYPE_ARRAY;
-	sp.btf = raw;
-	sp.btf_size = size;
-	sp.value_type_id = (uint32_t)sec;
-	sp.value_size = UEI_SIZE;
-	sp.max_entries = 1;
-	sp.value = value;
-	kva = kit_vars_map_new(g, &sp, NULL, NULL);
-	for (i = 0; i < g->nr_progs; i++)
-		if (g->progs[i].spec.obj && !strcmp(g->progs[i].spec.obj, "kitsched"))
-			kit_vars_set_used_maps(g, g->progs[i].id, &kva, 1);
-	btf__free(b);
+	kit_vars_uei_map(g, "kitsched", value, kind_as_chars);
 	return g;
-}
-
-static void uei_value(uint8_t *v, int32_t kind, int64_t code, const char *reason, const char *msg)
-{
-	memset(v, 0, UEI_SIZE);
-	memcpy(v, &kind, 4);
-	memcpy(v + 8, &code, 8);
-	memcpy(v + 16, reason, strlen(reason));
-	memcpy(v + 16 + 128, msg, strlen(msg));
 }
 
 static struct ktbpf_snapshot *walk_uei(struct kit_guest *g, int want_r)
@@ -455,7 +468,8 @@ Test(scx, uei_names_the_exit_once_the_kernel_freed_its_record)
 	struct kit_guest *g;
 	struct ktbpf_snapshot *s;
 
-	uei_value(v, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_CODE, KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG);
+	kit_vars_uei_value(v, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_CODE, KIT_SCX_EXIT_REASON,
+			   KIT_SCX_EXIT_MSG);
 	g = uei_guest(v, false);
 	s = walk_uei(g, 0);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_UEI);
@@ -478,7 +492,7 @@ Test(scx, uei_of_a_scheduler_that_has_not_exited_says_nothing)
 	struct kit_guest *g;
 	struct ktbpf_snapshot *s;
 
-	uei_value(v, 0, 0, "", "");
+	kit_vars_uei_value(v, 0, 0, "", "");
 	g = uei_guest(v, false);
 	s = walk_uei(g, 0);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
@@ -506,7 +520,7 @@ Test(scx, hostile_uei_unterminated_message_is_cut)
 	struct kit_guest *g;
 	struct ktbpf_snapshot *s;
 
-	uei_value(v, 1026, 0, "runnable task stall", "");
+	kit_vars_uei_value(v, 1026, 0, "runnable task stall", "");
 	memset(v + 16 + 128, 'A', 1024);
 	memset(v + 16, 'R', 128);
 	g = uei_guest(v, false);
@@ -518,6 +532,28 @@ Test(scx, hostile_uei_unterminated_message_is_cut)
 	kit_guest_free(g);
 }
 
+/*
+ * The object's only map no longer an array (fuzz-scx found it: an object left
+ * with no global-section map sorted a NULL map list): no uei, no crash.
+ */
+Test(scx, hostile_uei_map_of_another_type_leaves_no_maps)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_no_exit_info = true};
+	static uint8_t v[UEI_SIZE];
+	struct kit_guest *g = kit_guest_new(&o);
+	struct ktbpf_snapshot *s;
+	uint64_t map;
+
+	kit_vars_uei_value(v, 1025, 0, "scx_bpf_error", "boom");
+	map = kit_vars_uei_map(g, "kitsched", v, false);
+	kit_kernel_w32(g->kk, map + g->lay.off.st.map_type, 1); /* BPF_MAP_TYPE_HASH */
+	s = walk(g);
+	ktbpf_scx_uei_read(kit_guest_kernel(g), s, &(struct ktbpf_err){0});
+	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
+	ktbpf_snapshot_free(s);
+	kit_guest_free(g);
+}
+
 /* A uei whose members have the wrong types is not the convention: no exit claimed. */
 Test(scx, hostile_uei_of_the_wrong_shape_is_not_taken)
 {
@@ -525,7 +561,7 @@ Test(scx, hostile_uei_of_the_wrong_shape_is_not_taken)
 	struct kit_guest *g;
 	struct ktbpf_snapshot *s;
 
-	uei_value(v, 1025, 0, "scx_bpf_error", "boom");
+	kit_vars_uei_value(v, 1025, 0, "scx_bpf_error", "boom");
 	g = uei_guest(v, true);
 	s = walk_uei(g, 0);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
