@@ -21,7 +21,8 @@
  *    discovered one when it differs (KASLR offset, phys_base, the note's
  *    place, release, build ID). A paused VM (or a kit image) has still
  *    jiffies too and the same kernel: verifications back off, doubling up
- *    to VERIFY_BACKOFF_MAX_MS, until jiffies move again.
+ *    to VERIFY_BACKOFF_MAX_MS, until jiffies move again. Not for a detached
+ *    VM: its VMM is gone and its guest most likely with it.
  * Without a CR3 hint discovery cannot tell an old kernel left whole in RAM
  * from the running one (lib/kernel-note.c); the verification then finds the
  * old one again and backs off.
@@ -182,7 +183,8 @@ void kernel_check_done(struct vm *vm, const struct kernel_check *c)
 		vm->verify_at_ns = 0;
 		return;
 	}
-	if (now - vm->jiffies_moved_ns >= still_ns(vm->d) && now >= vm->verify_at_ns)
+	/* A detached VM's guest is most likely dead (its VMM gone): still jiffies say nothing. */
+	if (vm->owner && now - vm->jiffies_moved_ns >= still_ns(vm->d) && now >= vm->verify_at_ns)
 		verify_start(vm);
 }
 
