@@ -44,6 +44,7 @@ struct settings {
 	uint64_t dump_max_age_s;	     /* seconds a dump is kept (0: no limit) */
 	const char *metrics_textfile;	     /* textfile-collector path, NULL: none */
 	uint64_t metrics_interval_ms;	     /* how often it is rewritten */
+	uint64_t check_interval_ms;	     /* an idle VM's kernel checked this often */
 };
 
 struct listener {
@@ -104,12 +105,15 @@ enum freeze_mode { FREEZE_NEVER, FREEZE_PREFER, FREEZE_REQUIRE };
 struct vm;
 typedef void (*snapshot_cb)(void *ud, struct vm *vm, const struct ktbpf_snapshot *s);
 
+struct ktbpf_vars;
+
 struct waiter {
 	struct ktbpf_peer_req *req; /* NULL for an internal waiter (cb) */
 	enum freeze_mode mode;
 	snapshot_cb cb;
 	void *ud;
 	json_t *dump; /* vm.dump: its reason and test; NULL otherwise */
+	bool vars;    /* the asker wants the active object's variables (vm.dump always) */
 };
 
 struct waiters {
@@ -124,6 +128,14 @@ struct freeze_call {
 };
 
 enum round_state { ROUND_IDLE, ROUND_FREEZING, ROUND_WALKING };
+
+/* What a kernel check read (check.c), after a walk or on the timer. */
+struct kernel_check {
+	int note_r; /* ktbpf_vmcoreinfo_unchanged(): 0, or the note changed or is gone */
+	char note_msg[KTBPF_ERR_MSG_MAX];
+	bool has_jiffies;
+	uint64_t jiffies;
+};
 
 struct vm {
 	struct list link;
@@ -145,12 +157,20 @@ struct vm {
 
 	/* Discovery. */
 	enum vm_state state;
-	char reason[KTBPF_ERR_MSG_MAX + 64];
+	char reason[2 * KTBPF_ERR_MSG_MAX + 160];
 	int disc_code;
 	unsigned attempts;
 	uint64_t retry_ms, retry_at_ns;
 	bool disc_running, reset_pending;
+	char reset_why[KTBPF_ERR_MSG_MAX + 64]; /* why the pending reset (the reason it leaves) */
 	struct ktbpf_kernel *kernel;
+
+	/* Is the discovered kernel still the running one? (check.c) */
+	bool check_running, verify_running;
+	uint64_t checked_ns;			  /* last check, after a walk or on the timer */
+	uint64_t jiffies, jiffies_moved_ns;	  /* last read; when it last changed (0: not yet) */
+	uint64_t verify_at_ns, verify_backoff_ms; /* a still jiffies' next verification */
+	unsigned kernel_changes, verifications;
 
 	/* Snapshots: one round at a time; requests that cannot join it wait for the next. */
 	enum round_state round;
@@ -163,10 +183,17 @@ struct vm {
 	struct ktbpf_snapshot *snap;
 	int walk_r;
 	struct ktbpf_err walk_err;
+	struct kernel_check walk_check;
+	uint64_t walk_end_unix_ns; /* CLOCK_REALTIME when the walk ended */
+	/* The round's variables, read after the walk when an asker wants them. */
+	bool want_vars;
+	struct ktbpf_vars *vars;
+	int vars_r;
+	struct ktbpf_err vars_err;
 	uv_work_t walk_work;
 	uint64_t walks;
 
-	uv_timer_t retry_timer, freeze_timer, expire_timer;
+	uv_timer_t retry_timer, freeze_timer, expire_timer, check_timer;
 	unsigned handles_open;
 };
 
@@ -199,13 +226,24 @@ struct vm *vm_find(struct daemon *d, const char *key, uid_t uid, bool *ret_denie
 bool vm_visible(const struct vm *vm, uid_t uid);
 const char *vm_state_name(const struct vm *vm);
 void vm_discover_start(struct vm *vm);
-void vm_reset(struct vm *vm);
+/* Forget the kernel and discover again, now or after the round in flight; why (NULL: a
+ * vm.reset) becomes the reason vm.status gives. */
+void vm_reset(struct vm *vm, const char *why);
 void vm_detach(struct vm *vm);
 json_t *vm_info_json(const struct vm *vm);
 json_t *vm_status_json(const struct vm *vm);
 
+/* check.c: whether a VM's discovered kernel still runs (a reboot changes it) */
+/* Thread pool side: read what the check needs (the note, jiffies) from k's guest RAM. */
+void kernel_check_read(const struct ktbpf_kernel *k, struct kernel_check *c);
+/* Loop side: act on what was read (rediscover, verify, or nothing). */
+void kernel_check_done(struct vm *vm, const struct kernel_check *c);
+void kernel_check_start(struct vm *vm); /* the timer, once the kernel is discovered */
+
 /* snapshot.c */
-void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode);
+/* vars: also read the active object's variables (the Snapshot's "vars"). */
+void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode,
+			 bool vars);
 /* vm.dump: a snapshot round whose result is persisted; takes dump (params to keep). */
 void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode,
 		     json_t *dump);

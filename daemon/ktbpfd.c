@@ -56,6 +56,9 @@ static void usage(FILE *out)
 	      "                             PATH for node_exporter's textfile collector,\n"
 	      "                             atomically (PATH.tmp.PID renamed); no TCP port\n"
 	      "  --metrics-interval SECONDS rewrite it every SECONDS (default 15)\n"
+	      "  --check-interval-ms N      check that an idle VM's kernel still runs (a reboot\n"
+	      "                             changes it) every N ms (default 2000); every\n"
+	      "                             snapshot checks too\n"
 	      "  -h, --help\n",
 	      out);
 }
@@ -76,7 +79,8 @@ enum {
 	OPT_DUMP_MAX_AGE,
 	OPT_TEXTFILE,
 	OPT_INTERVAL,
-	OPT_MAX_OUT
+	OPT_MAX_OUT,
+	OPT_CHECK
 };
 
 static const struct option longopts[] = {
@@ -96,6 +100,7 @@ static const struct option longopts[] = {
 	{"metrics-textfile", required_argument, NULL, OPT_TEXTFILE},
 	{"metrics-interval", required_argument, NULL, OPT_INTERVAL},
 	{"max-out", required_argument, NULL, OPT_MAX_OUT},
+	{"check-interval-ms", required_argument, NULL, OPT_CHECK},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -120,6 +125,7 @@ static void settings_default(struct settings *s)
 		.dump_keep_free = 256ull << 20,
 		.dump_max_age_s = 3 * 24 * 3600,
 		.metrics_interval_ms = 15000,
+		.check_interval_ms = 2000,
 	};
 	/* systemd's StateDirectory= sets $STATE_DIRECTORY (a colon-separated list: the first). */
 	s->state_dir = getenv("STATE_DIRECTORY");
@@ -220,6 +226,9 @@ static int parse_args(struct daemon *d, int argc, char **argv, const char **ret_
 			break;
 		case OPT_INTERVAL:
 			s->metrics_interval_ms = v * 1000;
+			break;
+		case OPT_CHECK:
+			s->check_interval_ms = v;
 			break;
 		case OPT_REGIONS:
 			s->max_regions =

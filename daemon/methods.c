@@ -114,7 +114,7 @@ static void m_vm_reset(struct ktbpf_peer_req *req, void *userdata)
 
 	if (!vm)
 		return;
-	vm_reset(vm);
+	vm_reset(vm, NULL);
 	ktbpf_peer_req_result(req, json_object());
 }
 
@@ -147,7 +147,8 @@ static void m_vm_snapshot(struct ktbpf_peer_req *req, void *userdata)
 				     retry ? " yet" : "", vm->reason);
 		return;
 	}
-	vm_snapshot_request(vm, req, mode);
+	vm_snapshot_request(vm, req, mode,
+			    json_is_true(json_object_get(ktbpf_peer_req_params(req), "vars")));
 }
 
 /* Parse params.freeze (default prefer); false after answering an error. */
@@ -265,8 +266,10 @@ static const struct ktbpf_peer_param p_register[] = {
 	{"regions", KTBPF_PARAM_ARRAY, true},	 {"cpus", KTBPF_PARAM_UINT, false},
 	{"hints", KTBPF_PARAM_OBJECT, false},	 {"labels", KTBPF_PARAM_OBJECT, false},
 	{"can_freeze", KTBPF_PARAM_BOOL, false}, {NULL}};
-static const struct ktbpf_peer_param p_snapshot[] = {
-	{"vm", KTBPF_PARAM_STRING, true}, {"freeze", KTBPF_PARAM_STRING, false}, {NULL}};
+static const struct ktbpf_peer_param p_snapshot[] = {{"vm", KTBPF_PARAM_STRING, true},
+						     {"freeze", KTBPF_PARAM_STRING, false},
+						     {"vars", KTBPF_PARAM_BOOL, false},
+						     {NULL}};
 static const struct ktbpf_peer_param p_dump[] = {{"vm", KTBPF_PARAM_STRING, true},
 						 {"freeze", KTBPF_PARAM_STRING, false},
 						 {"reason", KTBPF_PARAM_STRING, false},

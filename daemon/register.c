@@ -8,9 +8,14 @@
  *
  * Every fd the request carries is taken here and closed when registration
  * ends: the memory table and the kernel files keep private duplicates.
- * Regions are mapped read-only by lib/mem (an fd not sealed against
- * shrinking is read with pread, so a VMM that truncates it gets errors, not
- * a daemon killed by SIGBUS).
+ * Regions are mapped read-only by lib/mem when their fd is sealed against
+ * shrinking (F_SEAL_SHRINK); any other fd is read with pread, so a VMM that
+ * truncates it gets errors, not a daemon killed by SIGBUS. The daemon never
+ * seals a VMM's fd itself (that would change what the VMM may do with its
+ * own RAM) and never trusts a VMM's word that it will not shrink one (one
+ * client could then kill the daemon that serves all): the VMM seals, as
+ * QEMU's memory-backend-memfd does, and vm.status tells which regions are
+ * read the slow way.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -242,6 +247,21 @@ static int check_name(struct reg *g, const char *name)
 	return 0;
 }
 
+/* Regions read with pread (their fd not sealed against shrinking): said once, they are slow. */
+static void log_unsealed(const struct vm *vm)
+{
+	struct ktbpf_mem_region r;
+	size_t n = 0;
+
+	for (size_t i = 0; ktbpf_mem_region(vm->mem, i, &r) == 0; i++)
+		n += !r.mapped;
+	if (n)
+		fprintf(stderr,
+			"ktbpfd: vm '%s' (%s): %zu region(s) not sealed against shrinking "
+			"(F_SEAL_SHRINK): read with pread, walks are several times slower\n",
+			vm->name, vm->id, n);
+}
+
 void m_vm_register(struct ktbpf_peer_req *req, void *userdata);
 
 void m_vm_register(struct ktbpf_peer_req *req, void *userdata)
@@ -295,6 +315,7 @@ void m_vm_register(struct ktbpf_peer_req *req, void *userdata)
 	fprintf(stderr, "ktbpfd: vm '%s' (%s): registered by pid %d uid %u, %zu region(s)%s\n",
 		vm->name, vm->id, (int)g.c->pid, (unsigned)vm->uid, nregions,
 		vm->can_freeze ? ", can freeze" : "");
+	log_unsealed(vm);
 	ktbpf_peer_req_result(req, json_pack("{s:s, s:s}", "vm", vm->id, "name", vm->name));
 	vm_discover_start(vm);
 out:

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ktbpf/codec-vars.h"
 #include "ktbpf/codec.h"
 #include "ktbpf/dump.h"
 #include "daemon-internal.h"
@@ -37,7 +38,7 @@
 static void round_start(struct vm *vm);
 
 static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum freeze_mode mode,
-			snapshot_cb cb, void *ud, json_t *dump)
+			snapshot_cb cb, void *ud, json_t *dump, bool vars)
 {
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 4;
@@ -48,7 +49,7 @@ static int waiters_push(struct waiters *w, struct ktbpf_peer_req *req, enum free
 		w->v = v;
 		w->cap = cap;
 	}
-	w->v[w->n++] = (struct waiter){req, mode, cb, ud, dump};
+	w->v[w->n++] = (struct waiter){req, mode, cb, ud, dump, vars || dump};
 	return 0;
 }
 
@@ -149,7 +150,7 @@ static void round_end(struct vm *vm)
 	vm->freeze_ns = 0;
 	vm->freeze_why[0] = '\0';
 	if (vm->reset_pending)
-		vm_reset(vm);
+		vm_reset(vm, vm->reset_why[0] ? vm->reset_why : NULL);
 	if (!next.n)
 		return;
 	/* The waiting requests start the next round (swap the arrays: no allocation). */
@@ -161,6 +162,7 @@ static void round_end(struct vm *vm)
 static void walk_work(uv_work_t *w)
 {
 	struct vm *vm = w->data;
+	struct timespec ts;
 
 	for (int i = 0;; i++) {
 		ktbpf_err_clear(&vm->walk_err);
@@ -170,6 +172,8 @@ static void walk_work(uv_work_t *w)
 		if (ktbpf_err_class(vm->walk_r) != KTBPF_ERR_INCONSISTENT || i >= TORN_RETRIES)
 			break;
 	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	vm->walk_end_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	/* sched_ext's exit from the scheduler's uei once the kernel freed its record
 	 * (a failure is in the snapshot's diagnostics) */
 	if (vm->walk_r == 0) {
@@ -177,6 +181,14 @@ static void walk_work(uv_work_t *w)
 
 		ktbpf_scx_uei_read(vm->kernel, vm->snap, &e);
 		ktbpf_scx_exit_symbolize(vm->kernel, vm->snap);
+	}
+	/* Is this still the running kernel? (a few reads; the loop acts in walk_done) */
+	kernel_check_read(vm->kernel, &vm->walk_check);
+	/* The active object's variables, for the askers who want them (a failure is in "vars"). */
+	vm->vars = ktbpf_vars_free(vm->vars);
+	if (vm->walk_r == 0 && vm->want_vars) {
+		ktbpf_err_clear(&vm->vars_err);
+		vm->vars_r = ktbpf_vars_read(vm->kernel, vm->snap, NULL, &vm->vars, &vm->vars_err);
 	}
 }
 
@@ -187,7 +199,15 @@ static json_t *walk_result(struct vm *vm)
 	if (j) {
 		json_object_set_new(j, "frozen", json_boolean(vm->frozen));
 		json_object_set_new(j, "freeze_ns", json_integer((json_int_t)vm->freeze_ns));
+		/* When the walk ended, so that two snapshots give rates (ktbpfctl diff). */
+		json_object_set_new(j, "time_unix_ns",
+				    json_integer((json_int_t)vm->walk_end_unix_ns));
 	}
+	if (j && vm->want_vars &&
+	    json_object_set_new(j, "vars",
+				ktbpf_codec_vars_result(vm->vars, vm->vars_r, &vm->vars_err)) < 0)
+		j = (json_decref(j), NULL);
+	vm->vars = ktbpf_vars_free(vm->vars);
 	return j;
 }
 
@@ -204,6 +224,8 @@ static void walk_done(uv_work_t *w, int status)
 		thaw(vm);
 	if (status == UV_ECANCELED)
 		vm->walk_r = -ECANCELED;
+	else
+		kernel_check_done(vm, &vm->walk_check);
 	if (vm->walk_r == 0) {
 		vm->walks++;
 		result = walk_result(vm);
@@ -214,8 +236,12 @@ static void walk_done(uv_work_t *w, int status)
 		if (data && vm->walk_err.has_addr)
 			json_object_set_new(data, "addr", ktbpf_codec_hex(vm->walk_err.addr));
 		/* Data the kernel's layout cannot explain: the guest may have rebooted. */
-		if (cls == KTBPF_ERR_INPUT)
+		if (cls == KTBPF_ERR_INPUT && !vm->reset_pending) {
 			vm->reset_pending = true;
+			snprintf(vm->reset_why, sizeof(vm->reset_why),
+				 "a walk failed (%s): discovering the kernel again",
+				 vm->walk_err.msg);
+		}
 	}
 	for (size_t i = 0; i < vm->cur.n; i++) {
 		if (vm->cur.v[i].cb) {
@@ -262,6 +288,9 @@ static void walk_start(struct vm *vm)
 		return;
 	}
 	vm->round = ROUND_WALKING;
+	vm->want_vars = false;
+	for (size_t i = 0; i < vm->cur.n; i++)
+		vm->want_vars |= vm->cur.v[i].req && vm->cur.v[i].vars;
 	vm->walk_work.data = vm;
 	vm_ref(vm);
 	vm->d->works++;
@@ -395,13 +424,14 @@ static bool joins(const struct vm *vm, enum freeze_mode mode)
 	return vm->frozen || mode != FREEZE_REQUIRE;
 }
 
-void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode, json_t *dump)
+static void request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode, json_t *dump,
+		    bool vars)
 {
 	struct waiters *w = vm->round == ROUND_IDLE ? &vm->cur
 			    : joins(vm, mode)	    ? &vm->cur
 						    : &vm->next;
 
-	if (waiters_push(w, req, mode, NULL, NULL, dump) < 0) {
+	if (waiters_push(w, req, mode, NULL, NULL, dump, vars) < 0) {
 		json_decref(dump);
 		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, "out of memory");
 		return;
@@ -410,9 +440,15 @@ void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode
 		round_start(vm);
 }
 
-void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode)
+void vm_dump_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode, json_t *dump)
 {
-	vm_dump_request(vm, req, mode, NULL);
+	request(vm, req, mode, dump, true);
+}
+
+void vm_snapshot_request(struct vm *vm, struct ktbpf_peer_req *req, enum freeze_mode mode,
+			 bool vars)
+{
+	request(vm, req, mode, NULL, vars);
 }
 
 int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, void *ud)
@@ -421,7 +457,7 @@ int vm_snapshot_internal(struct vm *vm, enum freeze_mode mode, snapshot_cb cb, v
 			    : joins(vm, mode)	    ? &vm->cur
 						    : &vm->next;
 
-	if (waiters_push(w, NULL, mode, cb, ud, NULL) < 0)
+	if (waiters_push(w, NULL, mode, cb, ud, NULL, false) < 0)
 		return -ENOMEM;
 	if (vm->round == ROUND_IDLE)
 		round_start(vm);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ktbpf/codec.h"
+#include "ktbpf/vars.h"
 #include "daemon-internal.h"
 
 struct disc_work {
@@ -63,8 +64,10 @@ struct vm *vm_new(struct daemon *d)
 	uv_timer_init(d->loop, &vm->retry_timer);
 	uv_timer_init(d->loop, &vm->freeze_timer);
 	uv_timer_init(d->loop, &vm->expire_timer);
+	uv_timer_init(d->loop, &vm->check_timer);
 	vm->retry_timer.data = vm->freeze_timer.data = vm->expire_timer.data = vm;
-	vm->handles_open = 3;
+	vm->check_timer.data = vm;
+	vm->handles_open = 4;
 	list_init(&vm->link);
 	snprintf(vm->id, sizeof(vm->id), "vm-%" PRIu64, d->next_vm_id++);
 	vm->state = VM_WAITING;
@@ -82,6 +85,7 @@ void vm_unref(struct vm *vm)
 {
 	if (!vm || --vm->refs)
 		return;
+	ktbpf_vars_free(vm->vars);
 	ktbpf_snapshot_free(vm->snap);
 	ktbpf_kernel_free(vm->kernel);
 	ktbpf_mem_free(vm->mem);
@@ -93,6 +97,7 @@ void vm_unref(struct vm *vm)
 	uv_close((uv_handle_t *)&vm->retry_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&vm->freeze_timer, on_handle_closed);
 	uv_close((uv_handle_t *)&vm->expire_timer, on_handle_closed);
+	uv_close((uv_handle_t *)&vm->check_timer, on_handle_closed);
 }
 
 void vm_remove(struct vm *vm)
@@ -105,6 +110,7 @@ void vm_remove(struct vm *vm)
 	vm->d->nr_vms--;
 	uv_timer_stop(&vm->retry_timer);
 	uv_timer_stop(&vm->expire_timer);
+	uv_timer_stop(&vm->check_timer);
 	vm_unref(vm);
 }
 
@@ -167,12 +173,23 @@ static void disc_done(uv_work_t *w, int status)
 			vm_discover_start(vm);
 		}
 	} else if (dw->r == 0) {
+		const struct ktbpf_kernel_info *ki = ktbpf_kernel_info(dw->k);
+
 		vm->kernel = dw->k;
 		vm->state = VM_READY;
 		vm->disc_code = 0;
-		snprintf(vm->reason, sizeof(vm->reason), "kernel %s discovered after %u attempt(s)",
-			 ktbpf_kernel_info(dw->k)->release, vm->attempts);
+		if (vm->reset_why[0])
+			snprintf(vm->reason, sizeof(vm->reason),
+				 "kernel %s (KASLR offset 0x%llx) discovered again after %u "
+				 "attempt(s); before: %s",
+				 ki->release, (unsigned long long)ki->kaslr_offset, vm->attempts,
+				 vm->reset_why);
+		else
+			snprintf(vm->reason, sizeof(vm->reason),
+				 "kernel %s discovered after %u attempt(s)", ki->release,
+				 vm->attempts);
 		fprintf(stderr, "ktbpfd: vm '%s' (%s): %s\n", vm->name, vm->id, vm->reason);
+		kernel_check_start(vm);
 	} else if (cls == KTBPF_ERR_NOT_READY || cls == KTBPF_ERR_INCONSISTENT) {
 		vm->state = VM_WAITING;
 		vm->disc_code = dw->r;
@@ -230,9 +247,11 @@ static void on_retry(uv_timer_t *t)
 
 /* Forget the kernel (a reboot, vm.reset) and discover again; after the current round or discovery.
  */
-void vm_reset(struct vm *vm)
+void vm_reset(struct vm *vm, const char *why)
 {
-	if (vm->round != ROUND_IDLE || vm->disc_running) {
+	if (why != vm->reset_why)
+		snprintf(vm->reset_why, sizeof(vm->reset_why), "%s", why ? why : "");
+	if (vm->round != ROUND_IDLE || vm->disc_running || vm->check_running) {
 		vm->reset_pending = true;
 		return;
 	}
@@ -241,7 +260,10 @@ void vm_reset(struct vm *vm)
 	vm->state = VM_WAITING;
 	vm->attempts = 0;
 	vm->retry_ms = 0;
-	snprintf(vm->reason, sizeof(vm->reason), "reset: discovering again");
+	vm->jiffies_moved_ns = 0;
+	uv_timer_stop(&vm->check_timer);
+	snprintf(vm->reason, sizeof(vm->reason), "%s",
+		 why ? why : "reset (vm.reset): discovering again");
 	vm_discover_start(vm);
 }
 
@@ -274,6 +296,20 @@ json_t *vm_info_json(const struct vm *vm)
 			 vm->owner != NULL, "state", vm_state_name(vm), "labels", vm->labels);
 }
 
+/* The regions and how each is read (a mapping, or pread for an fd not sealed against shrinking). */
+static json_t *regions_json(const struct ktbpf_mem *mem)
+{
+	json_t *a = json_array();
+	struct ktbpf_mem_region r;
+
+	for (size_t i = 0; a && ktbpf_mem_region(mem, i, &r) == 0; i++)
+		if (json_array_append_new(a, json_pack("{s:I, s:I, s:s}", "gpa", (json_int_t)r.gpa,
+						       "size", (json_int_t)r.size, "read",
+						       r.mapped ? "mapped" : "pread")) < 0)
+			a = (json_decref(a), NULL);
+	return a;
+}
+
 json_t *vm_status_json(const struct vm *vm)
 {
 	json_t *j = vm_info_json(vm);
@@ -294,7 +330,15 @@ json_t *vm_status_json(const struct vm *vm)
 	json_object_set_new(j, "kernel",
 			    vm->kernel ? ktbpf_codec_kernel(ktbpf_kernel_info(vm->kernel))
 				       : json_null());
+	json_object_set_new(j, "regions", regions_json(vm->mem));
 	json_object_set_new(j, "snapshots", json_integer((json_int_t)vm->walks));
+	json_object_set_new(
+		j, "kernel_check",
+		json_pack("{s:I, s:I, s:o}", "changes", (json_int_t)vm->kernel_changes,
+			  "verifications", (json_int_t)vm->verifications, "checked_ms_ago",
+			  vm->checked_ns && vm->kernel
+				  ? json_integer((json_int_t)((now - vm->checked_ns) / 1000000))
+				  : json_null()));
 	json_object_set_new(j, "can_freeze", json_boolean(vm->can_freeze && vm->owner));
 	return j;
 }

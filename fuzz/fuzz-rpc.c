@@ -7,7 +7,9 @@
  * (so responses can match). Oracles besides no crash/leak/hang: every output
  * is one line of valid JSON, an object or an array; every fd handed in is
  * closed once the wire, the peer and the held requests are gone; the wire
- * never holds more fds than its limit.
+ * never holds more fds than its limit; rpc/json.c agrees with jansson on
+ * every line of the input (the same values or both refuse; the same text
+ * written back).
  *
  * Input: byte 0 picks the chunk count (1..4) and byte 1 the fds per chunk
  * (0..5; more than the wire's 4 per message exercises the truncation path);
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "fuzz-common.h"
+#include "ktbpf/json.h"
 #include "ktbpf/peer.h"
 
 #define MAX_HELD 8
@@ -86,6 +89,27 @@ static void on_reply(void *ud, json_t *result, json_t *error)
 		fuzz_die("a reply has exactly one of result and error", NULL);
 }
 
+/* ktbpf_json_decode()/_encode() against json_loadb()/json_dumps() on one line. */
+static void check_json(const char *line, size_t len)
+{
+	json_t *want = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, NULL);
+	json_t *got = ktbpf_json_decode(line, len, NULL);
+
+	if (!want != !got || (got && !json_equal(got, want)))
+		fuzz_die("rpc/json.c and jansson disagree on a line", NULL);
+	if (got) {
+		char *a = ktbpf_json_encode(got, NULL),
+		     *b = json_dumps(got, JSON_COMPACT | JSON_ENCODE_ANY);
+
+		if (!a != !b || (a && strcmp(a, b)))
+			fuzz_die("rpc/json.c writes other text than jansson", NULL);
+		free(a);
+		free(b);
+	}
+	json_decref(got);
+	json_decref(want);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ktbpf_wire_limits lim;
@@ -101,6 +125,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	per = data[1] % 6;
 	data += 2;
 	size -= 2;
+	for (size_t at = 0; at < size;) {
+		const uint8_t *nl = memchr(data + at, '\n', size - at);
+		size_t len = nl ? (size_t)(nl - (data + at)) : size - at;
+
+		check_json((const char *)data + at, len);
+		at += len + 1;
+	}
 	ktbpf_wire_limits_default(&lim);
 	lim.max_line = 4096;
 	lim.max_fds_msg = 4;

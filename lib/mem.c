@@ -519,6 +519,7 @@ int ktbpf_mem_region(const struct ktbpf_mem *mem, size_t i, struct ktbpf_mem_reg
 	ret->gpa = mem->r[i].gpa;
 	ret->size = mem->r[i].end - mem->r[i].gpa;
 	ret->file = mem->r[i].fd >= 0;
+	ret->mapped = mem->r[i].host != NULL;
 	return 0;
 }
 

@@ -649,3 +649,33 @@ int ktbpf_vmcoreinfo_get(const struct ktbpf_vmcoreinfo *vi, const char *key, cha
 	}
 	return -ENOENT;
 }
+
+int ktbpf_vmcoreinfo_unchanged(const struct ktbpf_mem *mem, const struct ktbpf_vmcoreinfo *vi,
+			       struct ktbpf_err *err)
+{
+	uint8_t buf[NOTE_TEXT_OFF + KTBPF_VMCOREINFO_MAX];
+	uint32_t descsz;
+	int r;
+
+	if (!vi->note_pa)
+		return ktbpf_err_set(err, -EINVAL,
+				     "VMCOREINFO parsed from text has no place in RAM");
+	r = ktbpf_mem_read(mem, vi->note_pa, buf, NOTE_TEXT_OFF + 10, err);
+	if (r < 0)
+		return ktbpf_err_prefix(
+			err, r, "VMCOREINFO note at 0x%llx: ", (unsigned long long)vi->note_pa);
+	if (!is_note(buf, &descsz) || descsz < vi->text_len)
+		return ktbpf_err_set(err, -ESTALE, "the VMCOREINFO note at 0x%llx is gone",
+				     (unsigned long long)vi->note_pa);
+	r = ktbpf_mem_read(mem, vi->note_pa + NOTE_TEXT_OFF, buf + NOTE_TEXT_OFF, descsz, err);
+	if (r < 0)
+		return ktbpf_err_prefix(
+			err, r, "VMCOREINFO note at 0x%llx: ", (unsigned long long)vi->note_pa);
+	/* The text ends at the first NUL, as ktbpf_vmcoreinfo_parse() takes it. */
+	if (strnlen((const char *)buf + NOTE_TEXT_OFF, descsz) != vi->text_len ||
+	    memcmp(buf + NOTE_TEXT_OFF, vi->text, vi->text_len))
+		return ktbpf_err_set(err, -ESTALE,
+				     "the VMCOREINFO note at 0x%llx changed (%u bytes, was %zu)",
+				     (unsigned long long)vi->note_pa, descsz, vi->text_len);
+	return 0;
+}

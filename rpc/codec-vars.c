@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -151,4 +152,12 @@ json_t *ktbpf_codec_vars(const struct ktbpf_vars *v)
 		json_object_set_new(root, "diagnostics_dropped",
 				    ktbpf_codec_count(v->diags_dropped));
 	return root;
+}
+
+json_t *ktbpf_codec_vars_result(const struct ktbpf_vars *v, int r, const struct ktbpf_err *err)
+{
+	if (r == 0 && v)
+		return ktbpf_codec_vars(v);
+	return json_pack("{s:{s:s, s:o}}", "error", "code", ktbpf_codec_errno_name(r ? r : -EIO),
+			 "message", ktbpf_codec_text(err && err->msg[0] ? err->msg : "not read"));
 }

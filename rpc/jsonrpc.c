@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ktbpf/json.h"
 #include "ktbpf/jsonrpc.h"
 
 static const struct {
@@ -110,11 +111,7 @@ fail:
 
 char *ktbpf_jsonrpc_encode(const json_t *msg, size_t *ret_len)
 {
-	char *s = json_dumps(msg, JSON_COMPACT | JSON_ENCODE_ANY);
-
-	if (s)
-		*ret_len = strlen(s);
-	return s;
+	return ktbpf_json_encode(msg, ret_len);
 }
 
 static bool valid_id(const json_t *id)

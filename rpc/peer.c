@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ktbpf/json.h"
 #include "ktbpf/peer.h"
 
 /* One of our own requests waiting for its response. */
@@ -571,7 +572,7 @@ int ktbpf_peer_handle_line(struct ktbpf_peer *p, const char *line, size_t len, s
 	if (!len)
 		return 0; /* an empty line (a keepalive, "\r\n" from nc) is no message */
 	ktbpf_peer_ref(p);
-	msg = json_loadb(line, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &je);
+	msg = ktbpf_json_decode(line, len, &je);
 	if (!msg) {
 		respond(p, NULL,
 			ktbpf_jsonrpc_error_response(

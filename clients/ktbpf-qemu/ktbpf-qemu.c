@@ -245,12 +245,13 @@ static int register_vm(struct run *run)
 	struct ktbpf_client_region regions[LAYOUT_MAX_REGIONS];
 	struct ktbpf_client_vm vm;
 	struct ktbpf_err err = {0};
-	json_t *labels = json_object();
+	json_t *labels;
 	char pid[24];
 	int r;
 
 	if (!run->client)
 		return 0;
+	labels = json_object();
 	for (unsigned int i = 0; i < run->layout.n; i++)
 		regions[i] = (struct ktbpf_client_region){.gpa = run->layout.r[i].gpa,
 							  .size = run->layout.r[i].size,
@@ -405,46 +406,63 @@ static int abort_qemu(struct run *run)
 	return 1;
 }
 
+static void run_free(struct run *run)
+{
+	/* Closing the connection leaves the VM detached in ktbpfd, still readable. */
+	free_client(run);
+	free(run->vm_id);
+	qmp_free(run->qmp);
+	if (run->ram_fd >= 0)
+		close(run->ram_fd);
+	args_free(&run->o);
+}
+
+/* Start QEMU stopped, confirm the layout, register, start the guest. 0, or
+ * the exit status to give up with. */
+static int start(struct run *run)
+{
+	struct ktbpf_err err = {0};
+	int r, status;
+
+	layout_compute(run->o.machine, run->o.ram_size, &run->layout);
+	setup_signals();
+	connect_monitor(run);
+	if (!run->client && run->o.require_monitor)
+		return 1;
+	run->ram_fd = create_ram(run->o.ram_size);
+	if (run->ram_fd < 0 || spawn_qemu(run) < 0)
+		return 1;
+	r = qmp_handshake(run->qmp, QMP_START_TIMEOUT_MS, &err);
+	/* QEMU refused its arguments: its own message is on stderr already. */
+	if (r == -ECONNRESET && waitpid(run->qemu, &status, 0) == run->qemu)
+		return exit_status(status) ? exit_status(status) : 1;
+	if (r < 0) {
+		say("QEMU's monitor: %s", err.msg);
+		return abort_qemu(run);
+	}
+	if (confirm_layout(run) < 0 || register_vm(run) < 0)
+		return abort_qemu(run);
+	if (!run->o.user_stopped &&
+	    qmp_execute(run->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, &err) < 0) {
+		say("starting the guest: %s", err.msg);
+		return abort_qemu(run);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct run run = {.ram_fd = -1};
-	struct ktbpf_err err = {0};
 	int r;
 
 	r = args_parse(argc, argv, &run.o);
-	if (r <= 0)
+	if (r <= 0) {
+		args_free(&run.o);
 		return r < 0 ? 2 : 0;
-	layout_compute(run.o.machine, run.o.ram_size, &run.layout);
-	setup_signals();
-	connect_monitor(&run);
-	if (!run.client && run.o.require_monitor)
-		return 1;
-	run.ram_fd = create_ram(run.o.ram_size);
-	if (run.ram_fd < 0 || spawn_qemu(&run) < 0)
-		return 1;
-	r = qmp_handshake(run.qmp, QMP_START_TIMEOUT_MS, &err);
-	if (r < 0) {
-		int status;
-
-		/* QEMU refused its arguments: its own message is on stderr already. */
-		if (waitpid(run.qemu, &status, 0) == run.qemu && r == -ECONNRESET)
-			return exit_status(status) ? exit_status(status) : 1;
-		say("QEMU's monitor: %s", err.msg);
-		return abort_qemu(&run);
 	}
-	if (confirm_layout(&run) < 0 || register_vm(&run) < 0)
-		return abort_qemu(&run);
-	if (!run.o.user_stopped &&
-	    qmp_execute(run.qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, &err) < 0) {
-		say("starting the guest: %s", err.msg);
-		return abort_qemu(&run);
-	}
-	r = loop(&run);
-	/* Closing the connection leaves the VM detached in ktbpfd, still readable. */
-	free_client(&run);
-	free(run.vm_id);
-	qmp_free(run.qmp);
-	close(run.ram_fd);
-	args_free(&run.o);
+	r = start(&run);
+	if (r == 0)
+		r = loop(&run);
+	run_free(&run);
 	return r;
 }

@@ -26,6 +26,7 @@ struct dopts {
 	const char *vm;
 	const char *freeze;
 	bool json;
+	bool vars;
 };
 
 void ktbpfctl_daemon_usage(const char *cmd, FILE *out)
@@ -33,7 +34,7 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out)
 	bool snap = !strcmp(cmd, "snapshot"), list = !strcmp(cmd, "list");
 
 	fprintf(out, "Usage: ktbpfctl %s%s [--socket PATH] [--json]%s\n\n", cmd, list ? "" : " VM",
-		snap ? " [--freeze require|prefer|never]" : "");
+		snap ? " [--freeze require|prefer|never] [--vars]" : "");
 	if (list)
 		fputs("List the VMs registered with ktbpfd that you may see (yours; all of them\n"
 		      "for root): id, name, discovery state, whether the VMM is still attached.\n",
@@ -59,7 +60,9 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out)
 		      "VMM:\n"
 		      "                     require (fail when the VMM cannot), prefer (default: "
 		      "a\n"
-		      "                     live snapshot when it cannot), never\n",
+		      "                     live snapshot when it cannot), never\n"
+		      "  -v, --vars         also the active object's variables by name (as\n"
+		      "                     'ktbpfctl vars' prints them)\n",
 		      out);
 	fputs("  -h, --help         show this help\n"
 	      "\nExamples:\n",
@@ -81,17 +84,15 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out)
 static int parse(struct dopts *o, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"freeze", required_argument, NULL, 'f'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+		{"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+		{"freeze", required_argument, NULL, 'f'}, {"vars", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},	  {NULL, 0, NULL, 0},
 	};
 	bool snap = !strcmp(o->cmd, "snapshot"), list = !strcmp(o->cmd, "list");
 	int c;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, snap ? "s:jf:h" : "s:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, snap ? "s:jf:vh" : "s:jh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o->socket = optarg;
@@ -108,6 +109,11 @@ static int parse(struct dopts *o, int argc, char **argv)
 						     "--freeze '%s': use require, prefer or never",
 						     optarg);
 			o->freeze = optarg;
+			break;
+		case 'v':
+			if (!snap)
+				goto bad;
+			o->vars = true;
 			break;
 		case 'h':
 			ktbpfctl_daemon_usage(o->cmd, stdout);
@@ -229,8 +235,13 @@ static int run(struct dopts *o)
 		r = ktbpf_client_list(c, &res, &err);
 	else if (!strcmp(o->cmd, "status"))
 		r = ktbpf_client_status(c, o->vm, &res, &err);
-	else
+	else if (!o->vars)
 		r = ktbpf_client_snapshot(c, o->vm, o->freeze, &res, &err);
+	else
+		r = ktbpf_client_call(c, "vm.snapshot",
+				      json_pack("{s:s, s:s?, s:b}", "vm", o->vm, "freeze",
+						o->freeze, "vars", true),
+				      NULL, 0, &res, &err);
 	ktbpf_client_free(c);
 	if (r < 0)
 		return call_failed(o, r, &err);

@@ -49,6 +49,7 @@ static void fill(struct ktbpfctl_rate *r, const json_t *p)
 struct key {
 	uint64_t id;
 	size_t idx;
+	size_t next; /* the first of a run of one id: its first entry not yet matched */
 	bool used;
 };
 
@@ -59,8 +60,12 @@ static int cmp_key(const void *a, const void *b)
 	return x->id < y->id ? -1 : x->id > y->id ? 1 : x->idx < y->idx ? -1 : x->idx > y->idx;
 }
 
-/* The first unused entry of keys with id (sorted), or NULL. */
-static struct key *find(struct key *keys, size_t n, uint64_t id)
+/*
+ * The first of the run of keys with id (sorted), or NULL. Entries of a run
+ * are matched in order (take()), so that many programs with one id (a
+ * hostile document) cost no more than distinct ones.
+ */
+static struct key *run_of(struct key *keys, size_t n, uint64_t id)
 {
 	size_t lo = 0, hi = n;
 
@@ -72,10 +77,13 @@ static struct key *find(struct key *keys, size_t n, uint64_t id)
 		else
 			hi = mid;
 	}
-	for (; lo < n && keys[lo].id == id; lo++)
-		if (!keys[lo].used)
-			return &keys[lo];
-	return NULL;
+	return lo < n && keys[lo].id == id ? &keys[lo] : NULL;
+}
+
+/* The run's next unmatched entry, or NULL. */
+static struct key *next_of(struct key *keys, size_t n, const struct key *run)
+{
+	return run && run->next < n && keys[run->next].id == run->id ? &keys[run->next] : NULL;
 }
 
 static uint64_t sat_add(uint64_t a, uint64_t b)
@@ -137,15 +145,19 @@ int ktbpfctl_rates_compute(const json_t *a, const json_t *b, uint64_t period_ns,
 		return -ENOMEM;
 	}
 	for (i = 0; i < na; i++)
-		keys[i] = (struct key){ktbpfctl_json_u64(json_array_get(pa, i), "id"), i, false};
+		keys[i] = (struct key){ktbpfctl_json_u64(json_array_get(pa, i), "id"), i, 0, false};
 	qsort(keys, na, sizeof(*keys), cmp_key);
+	for (i = 0; i < na; i++)
+		keys[i].next = i;
 	for (i = 0; i < nb; i++) {
 		const json_t *p = json_array_get(pb, i), *match = NULL;
-		struct key *k = find(keys, na, ktbpfctl_json_u64(p, "id"));
+		struct key *run = run_of(keys, na, ktbpfctl_json_u64(p, "id")),
+			   *k = next_of(keys, na, run);
 
 		if (k && !strcmp(ktbpfctl_json_str(json_array_get(pa, k->idx), "name", "?"),
 				 ktbpfctl_json_str(p, "name", "?"))) {
 			k->used = true;
+			run->next++;
 			match = json_array_get(pa, k->idx);
 		}
 		delta(&r.v[r.n], p, match);

@@ -2,8 +2,8 @@
 /*
  * ktbpfctl: the command-line client. A subcommand dispatcher: each command
  * lives in its own file (inspect.c; list, status and snapshot, which ask
- * ktbpfd, in daemon-cmds.c; dump and dumps in dump-cmds.c; top in top.c)
- * and owns its options.
+ * ktbpfd, in daemon-cmds.c; dump and dumps in dump-cmds.c; top in top.c;
+ * diff in diff.c) and owns its options.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -37,6 +37,8 @@ static const struct command commands[] = {
 	{"metrics", ktbpfctl_metrics, "every VM's programs in the Prometheus text format (ktbpfd)"},
 	{"dump", ktbpfctl_dump, "take a failure dump of a VM now and print it (ktbpfd)"},
 	{"dumps", ktbpfctl_dumps, "the stored failure dumps: list, info, export, rm (ktbpfd)"},
+	{"diff", ktbpfctl_diff,
+	 "what changed between two dumps or snapshots: rates, variables (files or ktbpfd)"},
 	{"top", ktbpfctl_top,
 	 "a live table of a VM's programs: events/s, ns per call, CPU % (ktbpfd)"},
 };
@@ -87,6 +89,7 @@ static void usage(FILE *out)
 	      "  ktbpfctl list                     (VMs registered with ktbpfd)\n"
 	      "  ktbpfctl snapshot guest3 --json   (ask ktbpfd; --socket or $KTBPF_SOCKET)\n"
 	      "  ktbpfctl top guest3 --seconds 5   (events/s, ns per call, CPU % live)\n"
+	      "  ktbpfctl diff before.json after.json\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  success\n"

@@ -72,6 +72,10 @@ int ktbpfctl_dumps(int argc, char **argv);
 int ktbpfctl_top(int argc, char **argv);
 void ktbpfctl_top_usage(FILE *out);
 
+/* diff.c: what changed between two dumps or snapshots (delta.c's arithmetic). */
+int ktbpfctl_diff(int argc, char **argv);
+void ktbpfctl_diff_usage(FILE *out);
+
 /* metrics-cmd.c: ktbpfd's metrics.get as Prometheus text. */
 int ktbpfctl_metrics(int argc, char **argv);
 
@@ -89,6 +93,8 @@ __attribute__((format(printf, 4, 5))) int ktbpfctl_fail(const char *cmd, bool js
 
 /* render.c: the table for a Snapshot JSON document (inspect and snapshot alike). */
 void ktbpfctl_render_snapshot(const json_t *snap);
+/* A Vars document (ktbpf/codec-vars.h: `vars --json`, a Snapshot's "vars") as a tree. */
+void ktbpfctl_render_vars(const json_t *vars);
 /* The "kernel" block of it. */
 void ktbpfctl_render_kernel(const json_t *kernel);
 /* Why the Snapshot is not whole, in words (false when it is whole). */

@@ -270,12 +270,118 @@ static void print_rest(const json_t *snap)
 		printf("  ... %" PRIu64 " more not kept\n", dropped);
 }
 
+/* Levels of a variables tree printed (the codec's own depth is bounded too). */
+#define MAX_TEXT_DEPTH 64
+
+static void print_value(const json_t *n)
+{
+	const char *kind = ktbpfctl_json_str(n, "kind", "");
+	const json_t *v = json_object_get(n, "value");
+
+	if (!strcmp(kind, "error")) {
+		printf(" ! %s", json_string_value(json_object_get(n, "error")));
+		return;
+	}
+	if (!strcmp(kind, "nosum")) {
+		printf(" (not summed)");
+		return;
+	}
+	if (!v)
+		return;
+	if (!strcmp(kind, "string"))
+		printf(" = \"%s\"", json_string_value(v));
+	else if (json_is_string(v))
+		printf(" = %s", json_string_value(v));
+	else if (json_is_integer(v))
+		printf(" = %" JSON_INTEGER_FORMAT, json_integer_value(v));
+	else if (json_is_real(v))
+		printf(" = %.17g", json_real_value(v));
+	else if (json_is_boolean(v))
+		printf(" = %s", json_is_true(v) ? "true" : "false");
+}
+
+static void print_node(const json_t *n, int depth)
+{
+	const char *name = json_string_value(json_object_get(n, "name"));
+	const json_t *idx = json_object_get(n, "index"), *kids = json_object_get(n, "children");
+	size_t i;
+
+	printf("%*s", 2 * depth, "");
+	if (name && !strcmp(name, "cpu"))
+		printf("cpu %" JSON_INTEGER_FORMAT, json_integer_value(idx));
+	else if (idx)
+		printf("[%" JSON_INTEGER_FORMAT "]", json_integer_value(idx));
+	else
+		printf("%s", name && *name ? name : "(anon)");
+	print_value(n);
+	printf("  <%s>\n", json_string_value(json_object_get(n, "type")));
+	for (i = 0; kids && depth < MAX_TEXT_DEPTH && i < json_array_size(kids); i++)
+		print_node(json_array_get(kids, i), depth + 1);
+}
+
+void ktbpfctl_render_vars(const json_t *root)
+{
+	const json_t *maps = json_object_get(root, "maps"),
+		     *diags = json_object_get(root, "diagnostics");
+	const char *obj = json_string_value(json_object_get(root, "object"));
+	size_t i, j;
+
+	if (obj && *obj)
+		printf("object %s\n", obj);
+	for (i = 0; i < json_array_size(maps); i++) {
+		const json_t *m = json_array_get(maps, i), *err = json_object_get(m, "error");
+		const json_t *vars = json_object_get(m, "vars");
+		const char *type = ktbpfctl_json_str(m, "type", "");
+
+		printf("\nmap %" JSON_INTEGER_FORMAT " %s",
+		       json_integer_value(json_object_get(m, "id")),
+		       json_string_value(json_object_get(m, "name")));
+		if (!strcmp(type, "percpu_array"))
+			printf(": per-CPU array, %" JSON_INTEGER_FORMAT
+			       " entries of %" JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT
+			       " CPUs\n",
+			       json_integer_value(json_object_get(m, "max_entries")),
+			       json_integer_value(json_object_get(m, "value_size")),
+			       json_integer_value(json_object_get(m, "cpus")));
+		else
+			printf(": %s, %" JSON_INTEGER_FORMAT " bytes\n",
+			       json_string_value(json_object_get(m, "section")),
+			       json_integer_value(json_object_get(m, "value_size")));
+		if (err)
+			printf("  ! %s\n", json_string_value(json_object_get(err, "message")));
+		for (j = 0; j < json_array_size(vars); j++)
+			print_node(json_array_get(vars, j), 1);
+	}
+	if (json_array_size(diags))
+		printf("\ndiagnostics:\n");
+	for (i = 0; i < json_array_size(diags); i++)
+		printf("  %s\n",
+		       json_string_value(json_object_get(json_array_get(diags, i), "message")));
+}
+
+/* The Snapshot's "vars": the tree, or why there is none. */
+static void print_vars(const json_t *snap)
+{
+	const json_t *v = json_object_get(snap, "vars"), *e = json_object_get(v, "error");
+
+	if (!v)
+		return;
+	if (json_is_object(e) && !json_object_get(v, "maps")) {
+		printf("\nvariables: not read: %s (%s)\n", ktbpfctl_json_str(e, "message", "?"),
+		       ktbpfctl_json_str(e, "code", "?"));
+		return;
+	}
+	printf("\nvariables of the active object\n");
+	ktbpfctl_render_vars(v);
+}
+
 void ktbpfctl_render_snapshot(const json_t *snap)
 {
 	ktbpfctl_render_kernel(json_object_get(snap, "kernel"));
 	print_progs(snap);
 	print_instances(snap);
 	print_active(snap);
+	print_vars(snap);
 	print_rest(snap);
 	if (json_object_get(snap, "frozen"))
 		printf("\nfrozen: %s", flag(snap, "frozen") ? "yes" : "no (a live snapshot)");

@@ -18,8 +18,6 @@
 
 #include "ktbpfctl.h"
 
-#define MAX_TEXT_DEPTH 64
-
 void ktbpfctl_vars_usage(FILE *out)
 {
 	fputs("Usage: ktbpfctl vars --ram FILE [OPTIONS] [OBJ]\n"
@@ -61,92 +59,6 @@ void ktbpfctl_vars_usage(FILE *out)
 	      "     unreadable) or a bound hit (stderr says which)\n"
 	      "  4  the guest kernel is not ready yet\n",
 	      out);
-}
-
-static void print_value(const json_t *n)
-{
-	const char *kind = json_string_value(json_object_get(n, "kind"));
-	const json_t *v = json_object_get(n, "value");
-
-	if (!strcmp(kind, "error")) {
-		printf(" ! %s", json_string_value(json_object_get(n, "error")));
-		return;
-	}
-	if (!strcmp(kind, "nosum")) {
-		printf(" (not summed)");
-		return;
-	}
-	if (!v)
-		return;
-	if (!strcmp(kind, "string"))
-		printf(" = \"%s\"", json_string_value(v));
-	else if (json_is_string(v))
-		printf(" = %s", json_string_value(v));
-	else if (json_is_integer(v))
-		printf(" = %" JSON_INTEGER_FORMAT, json_integer_value(v));
-	else if (json_is_real(v))
-		printf(" = %.17g", json_real_value(v));
-	else if (json_is_boolean(v))
-		printf(" = %s", json_is_true(v) ? "true" : "false");
-}
-
-static void print_node(const json_t *n, int depth)
-{
-	const char *name = json_string_value(json_object_get(n, "name"));
-	const json_t *idx = json_object_get(n, "index"), *kids = json_object_get(n, "children");
-	size_t i;
-
-	printf("%*s", 2 * depth, "");
-	if (name && !strcmp(name, "cpu"))
-		printf("cpu %" JSON_INTEGER_FORMAT, json_integer_value(idx));
-	else if (idx)
-		printf("[%" JSON_INTEGER_FORMAT "]", json_integer_value(idx));
-	else
-		printf("%s", name && *name ? name : "(anon)");
-	print_value(n);
-	printf("  <%s>\n", json_string_value(json_object_get(n, "type")));
-	for (i = 0; kids && depth < MAX_TEXT_DEPTH && i < json_array_size(kids); i++)
-		print_node(json_array_get(kids, i), depth + 1);
-}
-
-static void print_text(const json_t *root)
-{
-	const json_t *maps = json_object_get(root, "maps"),
-		     *diags = json_object_get(root, "diagnostics");
-	const char *obj = json_string_value(json_object_get(root, "object"));
-	size_t i, j;
-
-	if (obj && *obj)
-		printf("object %s\n", obj);
-	for (i = 0; i < json_array_size(maps); i++) {
-		const json_t *m = json_array_get(maps, i), *err = json_object_get(m, "error");
-		const json_t *vars = json_object_get(m, "vars");
-		const char *type = json_string_value(json_object_get(m, "type"));
-
-		printf("\nmap %" JSON_INTEGER_FORMAT " %s",
-		       json_integer_value(json_object_get(m, "id")),
-		       json_string_value(json_object_get(m, "name")));
-		if (!strcmp(type, "percpu_array"))
-			printf(": per-CPU array, %" JSON_INTEGER_FORMAT
-			       " entries of %" JSON_INTEGER_FORMAT " bytes, %" JSON_INTEGER_FORMAT
-			       " CPUs\n",
-			       json_integer_value(json_object_get(m, "max_entries")),
-			       json_integer_value(json_object_get(m, "value_size")),
-			       json_integer_value(json_object_get(m, "cpus")));
-		else
-			printf(": %s, %" JSON_INTEGER_FORMAT " bytes\n",
-			       json_string_value(json_object_get(m, "section")),
-			       json_integer_value(json_object_get(m, "value_size")));
-		if (err)
-			printf("  ! %s\n", json_string_value(json_object_get(err, "message")));
-		for (j = 0; j < json_array_size(vars); j++)
-			print_node(json_array_get(vars, j), 1);
-	}
-	if (json_array_size(diags))
-		printf("\ndiagnostics:\n");
-	for (i = 0; i < json_array_size(diags); i++)
-		printf("  %s\n",
-		       json_string_value(json_object_get(json_array_get(diags, i), "message")));
 }
 
 /* Why the answer is not whole, in words; false when it is. */
@@ -197,7 +109,7 @@ int ktbpfctl_vars(int argc, char **argv)
 		json_dumpf(root, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 	} else {
-		print_text(root);
+		ktbpfctl_render_vars(root);
 	}
 	r = KTBPFCTL_EXIT_OK;
 	if (fflush(stdout) != 0 || ferror(stdout)) {

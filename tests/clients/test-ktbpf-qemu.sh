@@ -51,6 +51,7 @@ for v in json.load(sys.stdin)["vms"]:
 	return 1
 }
 
+declare -A qemu_of vmm_of
 # 1. q35 and pc, 3.5 GiB each: more than either machine keeps below 4 GiB.
 for m in q35 pc; do
 	"$KTBPF_QEMU" --name "big-$m" --label test=ktbpf-qemu -- "${qargs[@]}" -machine "$m" -m 3584 \
@@ -61,24 +62,24 @@ for m in q35 pc; do
 	grep -q "registered with ktbpfd as vm-[0-9]* (2 RAM regions, 3584 MiB)" "$T/$m.err" ||
 		fail "$m: want 2 regions of 3584 MiB: $(cat "$T/$m.err")"
 	read -r state attached vmm qemu_pid <<<"$st"
-	[ "$attached" = True ] && [ "$vmm" = ktbpf-qemu ] || fail "$m: listed as $st"
+	if [ "$attached" != True ] || [ "$vmm" != ktbpf-qemu ]; then fail "$m: listed as $st"; fi
 	# the label is QEMU's pid, a child of ktbpf-qemu
 	[ "$(ps -o ppid= -p "$qemu_pid" | tr -d ' ')" = "$qp" ] || fail "$m: qemu_pid $qemu_pid is not ktbpf-qemu's child"
 	grep -q "vm 'big-$m' (vm-[0-9]*): registered by pid $qp uid $(id -u), 2 region(s), can freeze" "$T/ktbpfd.log" ||
 		fail "$m: ktbpfd did not log the registration with 2 regions"
 	say "$m -m 3584: registered as 2 regions, confirmed against QEMU's memory tree ($state)"
-	eval "qemu_$m=$qemu_pid ktbpf_qemu_$m=$qp"
+	qemu_of[$m]=$qemu_pid vmm_of[$m]=$qp
 done
 # 2. SIGTERM to ktbpf-qemu: QEMU terminates on it and exits 0, and so do we.
 st=0
-kill -TERM "$ktbpf_qemu_q35"
-wait "$ktbpf_qemu_q35" || st=$?
+kill -TERM "${vmm_of[q35]}"
+wait "${vmm_of[q35]}" || st=$?
 [ "$st" -eq 0 ] || fail "SIGTERM: ktbpf-qemu exited $st, not QEMU's 0"
-kill -0 "$qemu_q35" 2>/dev/null && fail "QEMU outlived ktbpf-qemu"
+kill -0 "${qemu_of[q35]}" 2>/dev/null && fail "QEMU outlived ktbpf-qemu"
 # 3. SIGKILL to QEMU: 128+9, and the VM is detached but still listed.
 st=0
-kill -KILL "$qemu_pc"
-wait "$ktbpf_qemu_pc" || st=$?
+kill -KILL "${qemu_of[pc]}"
+wait "${vmm_of[pc]}" || st=$?
 [ "$st" -eq 137 ] || fail "QEMU killed by SIGKILL: ktbpf-qemu exited $st, not 137"
 st=$(wait_listed big-pc) || fail "big-pc vanished"
 [[ $st == "detached False "* ]] || fail "big-pc after kill -9 of QEMU: $st, want detached"
@@ -107,6 +108,10 @@ for bad in "-M microvm" "-machine q35,memory-backend=x" "-numa node" "-m 1G,maxm
 	"$KTBPF_QEMU" -- "${qargs[@]}" $bad 2>"$T/bad.err" || st=$?
 	[ "$st" -eq 2 ] || fail "'$bad': exit $st, want 2 ($(cat "$T/bad.err"))"
 done
+# QEMU refuses an argument: its message, its status
+st=0
+"$KTBPF_QEMU" -- "${qargs[@]}" -m 128 -no-such-option 2>"$T/bad.err" || st=$?
+[ "$st" -eq 1 ] && grep -q 'no-such-option' "$T/bad.err" || fail "QEMU's own refusal: exit $st ($(cat "$T/bad.err"))"
 "$KTBPF_QEMU" --help | grep -q -- --require-monitor || fail "--help does not teach --require-monitor"
-say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug"
+say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug; QEMU's own refusal gives its status"
 say "PASS"

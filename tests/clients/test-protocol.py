@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 
-TIMING = {"walk_ns", "discover_ns", "freeze_ns", "frozen", "repeat"}
+TIMING = {"walk_ns", "discover_ns", "freeze_ns", "frozen", "repeat", "time_unix_ns"}
 
 
 def strip(v):

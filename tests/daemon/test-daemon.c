@@ -123,6 +123,7 @@ Test(daemon, snapshot_equals_ktbpfctl_inspect_json_on_the_same_image)
 	cr_assert_eq(json_array_size(json_object_get(got, "progs")), 5);
 	json_object_del(got, "frozen");
 	json_object_del(got, "freeze_ns");
+	json_object_del(got, "time_unix_ns");
 	drop_times(got);
 	want = inspect_json(path);
 	drop_times(want);
@@ -255,6 +256,93 @@ Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 	client_free(c);
 	stop();
 	kit_guest_free(g);
+}
+
+static json_t *status_of(struct client *c, const char *vm)
+{
+	char params[64];
+	json_t *r;
+
+	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	return r;
+}
+
+static const char *kaslr_of(const json_t *st)
+{
+	return json_string_value(json_object_get(
+		json_object_get(json_object_get(st, "result"), "kernel"), "kaslr_offset"));
+}
+
+static json_int_t check_count(const json_t *st, const char *what)
+{
+	return json_integer_value(json_object_get(
+		json_object_get(json_object_get(st, "result"), "kernel_check"), what));
+}
+
+/*
+ * The guest reboots into a kernel at another KASLR offset (its memfd
+ * rewritten in place, as a reboot rewrites RAM) and nobody calls vm.reset:
+ * the daemon notices the changed VMCOREINFO note and discovers again. Before
+ * that, the kit kernel's jiffies stand still (a paused guest): a
+ * verification finds the same kernel and keeps it.
+ */
+Test(daemon, reboot_into_another_kaslr_offset_is_followed_without_reset)
+{
+	const char *args[] = {"--check-interval-ms", "100", NULL};
+	struct kit_guest_opts bo = {.kernel = {.slide = 0x8000000, .image_pa = 64ull << 20}};
+	struct kit_guest *a = kit_guest_new(NULL), *b = kit_guest_new(&bo);
+	struct client *c;
+	json_t *st, *r;
+	const char *vm;
+	int fd;
+
+	cr_assert_eq(a->im->size, b->im->size);
+	daemon_start(&dp, args);
+	c = client_new(&dp);
+	vm = register_guest(c, a, false, &fd);
+	assert_ready(c, vm);
+	st = status_of(c, vm);
+	cr_assert_str_eq(kaslr_of(st), "0x0", "%s", json_dumps(st, 0));
+	json_decref(st);
+	/* Still jiffies for 2 s (5 checks at least): verified, the same kernel kept. */
+	for (int waited = 0;; waited += 100) {
+		st = status_of(c, vm);
+		if (check_count(st, "verifications") >= 1 || waited > 6000)
+			break;
+		json_decref(st);
+		usleep(100000);
+	}
+	cr_assert_geq(check_count(st, "verifications"), 1, "%s", json_dumps(st, 0));
+	cr_assert_eq(check_count(st, "changes"), 0);
+	cr_assert_str_eq(kaslr_of(st), "0x0");
+	json_decref(st);
+	/* The reboot: another kernel in the same RAM. */
+	cr_assert_eq(pwrite(fd, b->im->buf, b->im->size, 0), (ssize_t)b->im->size);
+	for (int waited = 0;; waited += 50) {
+		st = status_of(c, vm);
+		if ((kaslr_of(st) && !strcmp(kaslr_of(st), "0x8000000")) || waited > 5000)
+			break;
+		json_decref(st);
+		usleep(50000);
+	}
+	cr_assert_str_eq(kaslr_of(st), "0x8000000", "%s", json_dumps(st, 0));
+	cr_assert_eq(check_count(st, "changes"), 1);
+	cr_assert(strstr(rstr(st, "reason"), "changed"), "%s", rstr(st, "reason"));
+	json_decref(st);
+	r = snapshot(c, vm, "never");
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	cr_assert_str_eq(
+		json_string_value(json_object_get(
+			json_object_get(json_object_get(r, "result"), "kernel"), "kaslr_offset")),
+		"0x8000000");
+	json_decref(r);
+	close(fd);
+	client_free(c);
+	stop();
+	kit_guest_free(a);
+	kit_guest_free(b);
 }
 
 Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
@@ -579,6 +667,14 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, &fd);
 	assert_ready(c, vm);
+	/* Not sealed against shrinking: read with pread, and vm.status says so. */
+	r = wait_state(c, vm, "ready", 5000);
+	cr_assert_str_eq(
+		json_string_value(json_object_get(
+			json_array_get(json_object_get(json_object_get(r, "result"), "regions"), 0),
+			"read")),
+		"pread", "%s", json_dumps(r, 0));
+	json_decref(r);
 	cr_assert_eq(ftruncate(fd, 0), 0);
 	r = snapshot(c, vm, "never");
 	cr_assert_eq(resp_code(r), -32004, "%s", json_dumps(r, 0));
@@ -587,6 +683,58 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	cr_assert_eq(resp_code(r), 0);
 	json_decref(r);
 	close(fd);
+	client_free(c);
+	stop();
+	kit_guest_free(g);
+}
+
+/* A memfd sealed against shrinking (as QEMU's memory-backend-memfd) is read in place. */
+Test(daemon, sealed_memfd_is_mapped_and_reads_the_same_as_pread)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	const char *vm;
+	json_t *r, *st, *walked[2];
+	int fd;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	for (int sealed = 0; sealed < 2; sealed++) {
+		char params[512];
+
+		fd = memfd_with(g->im->buf, g->im->size);
+		if (sealed)
+			cr_assert_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
+		snprintf(params, sizeof(params),
+			 "{\"name\":\"s%d\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{"
+			 "\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
+			 sealed, (unsigned long long)g->im->gpa_base,
+			 (unsigned long long)g->im->size);
+		r = client_call(c, "vm.register", params, &fd, 1);
+		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+		vm = rstr(r, "vm");
+		assert_ready(c, vm);
+		st = wait_state(c, vm, "ready", 5000);
+		cr_assert_str_eq(
+			json_string_value(json_object_get(
+				json_array_get(
+					json_object_get(json_object_get(st, "result"), "regions"),
+					0),
+				"read")),
+			sealed ? "mapped" : "pread", "%s", json_dumps(st, 0));
+		json_decref(st);
+		st = snapshot(c, vm, "never");
+		cr_assert_eq(resp_code(st), 0, "%s", json_dumps(st, 0));
+		walked[sealed] =
+			json_incref(json_object_get(json_object_get(st, "result"), "progs"));
+		json_decref(st);
+		json_decref(r);
+		close(fd);
+	}
+	cr_assert(json_equal(walked[0], walked[1]));
+	cr_assert_gt(json_array_size(walked[1]), 0);
+	json_decref(walked[0]);
+	json_decref(walked[1]);
 	client_free(c);
 	stop();
 	kit_guest_free(g);

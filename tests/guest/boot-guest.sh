@@ -2,17 +2,8 @@
 # boot-guest.sh --kernel DIR_OR_VMLINUZ --initrd FILE --workdir DIR
 #               [--cpu qemu64|max] [--smp N] [--mem 512M] [--append ARGS]
 #               [--timeout SECONDS] [--stall SECONDS] [--machine q35|pc]
+#               [--vmm PROGRAM [--vmm-arg ARG]...] [--control] [--allow-reboot]
 #               [--arch amd64|arm64]
-#
-# --arch arm64 boots an arm64 kernel Image with qemu-system-aarch64 -machine
-# virt (direct kernel boot, no firmware): RAM at GPA 0x40000000 (memmap says
-# so: the RAM file's offset 0 is GPA 0x40000000), the console on the board's
-# one PL011 (ttyAMA0) and kallsyms on a virtio console port (the guest's
-# /dev/vport0p1; needs CONFIG_VIRTIO_CONSOLE=y: 6.12 and 7.x). A PCI 16550
-# (-device pci-serial) works too but carried the 1.2 MB of gzip'd kallsyms in
-# 34 s with 4 vCPUs under TCG (virtio: 0.6 s). --cpu max there means max,pauth-impdef=on (52-bit VA with
-# LPA2; plain max, with the architected pointer-authentication algorithm,
-# is about 2.5x slower under TCG); cortex-a57 runs 48-bit.
 #
 # Boot the ktbpf test guest under QEMU TCG (never KVM), wait for KTBPF-READY
 # on the console, then pause the VM through QMP and leave it paused for
@@ -31,18 +22,34 @@
 # guest whose serial ports stayed silent that long (a TCG guest hung in early
 # boot, seen once on a loaded host, would otherwise use the whole timeout).
 # Prints DIR on stdout.  KASLR stays on.  QEMU_BIN overrides the emulator.
+# --vmm PROGRAM runs QEMU through PROGRAM (ktbpf-qemu): "PROGRAM VMM-ARGS --
+# QEMU-ARGS", with no RAM backend of ours (PROGRAM brings its own: no ram,
+# no memmap files); qemu.pid is PROGRAM's pid, vmm-qemu.pid QEMU's own.
+# --control adds serial 2 as the pipe DIR/ctl (write commands to DIR/ctl.in)
+# and tells the agent (ktbpf.control=/dev/ttyS2): read N, traffic, reboot.
+# --allow-reboot lets a guest reboot (no -no-reboot).
+# --arch arm64 boots an arm64 kernel Image with qemu-system-aarch64 -machine
+# virt (direct kernel boot, no firmware): RAM at GPA 0x40000000 (memmap says
+# so: the RAM file's offset 0 is GPA 0x40000000), the console on the board's
+# one PL011 (ttyAMA0) and kallsyms on a virtio console port (the guest's
+# /dev/vport0p1; needs CONFIG_VIRTIO_CONSOLE=y: 6.12 and 7.x). A PCI 16550
+# (-device pci-serial) works too but carried the 1.2 MB of gzip'd kallsyms
+# in 34 s with 4 vCPUs under TCG (virtio: 0.6 s). --cpu max there means
+# max,pauth-impdef=on (52-bit VA with LPA2; plain max, with the architected
+# pointer-authentication algorithm, is about 2.5x slower under TCG);
+# cortex-a57 runs 48-bit. No --control there (virt has one PL011).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
 usage() {
-	sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//' >&2
+	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
 	exit 2
 }
 
 kernel='' initrd='' workdir='' cpu=max smp=1 mem=512M append='' timeout=180 stall=60 machine=
-arch=amd64
+vmm='' vmm_args=() control='' reboot=-no-reboot arch=amd64
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--arch) arch=${2:?}; shift 2 ;;
@@ -56,6 +63,10 @@ while [ $# -gt 0 ]; do
 	--timeout) timeout=${2:?}; shift 2 ;;
 	--stall) stall=${2:?}; shift 2 ;;
 	--machine) machine=${2:?}; shift 2 ;;
+	--vmm) vmm=${2:?}; shift 2 ;;
+	--vmm-arg) vmm_args+=("${2?}"); shift 2 ;;
+	--control) control=1; shift ;;
+	--allow-reboot) reboot=''; shift ;;
 	-h|--help) usage ;;
 	*) log "unknown option $1"; usage ;;
 	esac
@@ -76,12 +87,12 @@ amd64)
 arm64)
 	machine=${machine:-virt}
 	[ "$machine" = virt ] || die "--machine must be virt with --arch arm64"
+	[ -z "$control" ] || die "--control needs --arch amd64 (virt has one PL011)"
 	qemu=${QEMU_BIN:-qemu-system-aarch64}
 	[ "$cpu" = max ] && cpu=max,pauth-impdef=on
 	;;
 *) die "--arch must be amd64 or arm64" ;;
 esac
-
 need_cmd "$qemu" mkfifo grep sed
 
 # memory size in bytes
@@ -96,11 +107,12 @@ esac
 mkdir -p "$workdir"
 workdir=$(cd "$workdir" && pwd)
 if pid=$(cat "$workdir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$workdir/ram"; then
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "path=$workdir/console.log"; then
 	die "a guest is already running in $workdir (pid $pid); run stop-guest.sh $workdir"
 fi
-rm -f "$workdir"/{ram,memmap,console.log,kallsyms,kallsyms.serial,qmp.in,qmp.out,qmp.negotiated,qmp-events.log,qemu.pid,qemu.log,truth.json,boot_seconds,core.elf}
+rm -f "$workdir"/{ram,memmap,console.log,kallsyms,kallsyms.serial,qmp.in,qmp.out,qmp.negotiated,qmp-events.log,qemu.pid,vmm-qemu.pid,qemu.log,truth.json,boot_seconds,core.elf,ctl.in,ctl.out}
 mkfifo "$workdir/qmp.in" "$workdir/qmp.out"
+[ -z "$control" ] || mkfifo "$workdir/ctl.in" "$workdir/ctl.out"
 
 # RAM layout: QEMU puts the first part below 4 GiB and the rest at 4 GiB.
 # q35: all RAM low if < 2.75 GiB, else 2 GiB low; pc: < 3.5 GiB, else 3 GiB low
@@ -131,21 +143,31 @@ else
 	cmdline="console=ttyS0,115200 panic=-1 oops=panic${append}"
 	ksyms_port=(-serial chardev:ksyms)
 fi
+[ -z "$control" ] || cmdline+=" ktbpf.control=/dev/ttyS2"
 # shellcheck disable=SC2054 # commas are QEMU option syntax
 args=(
-	-accel tcg -machine "$machine,memory-backend=m" -cpu "$cpu" -smp "$smp" -m "$mem"
-	-object "memory-backend-file,id=m,size=$mem_bytes,mem-path=$workdir/ram,share=on"
-	-nographic -nodefaults -no-reboot -monitor none
+	-accel tcg -machine "$machine" -cpu "$cpu" -smp "$smp" -m "$mem"
+	-nographic -nodefaults ${reboot:+"$reboot"} -monitor none
 	-chardev "file,id=con,path=$workdir/console.log" -serial chardev:con
 	-chardev "file,id=ksyms,path=$workdir/kallsyms.serial" "${ksyms_port[@]}"
 	-chardev "pipe,id=qmp,path=$workdir/qmp" -mon chardev=qmp,mode=control
 	-kernel "$kernel" -initrd "$initrd" -append "$cmdline"
 )
-log "starting QEMU: -cpu $cpu -smp $smp -m $mem, kernel $kernel"
-printf '%q ' "$qemu" "${args[@]}" >"$workdir/qemu.cmdline"
+[ -z "$control" ] || args+=(-chardev "pipe,id=ctl,path=$workdir/ctl" -serial chardev:ctl)
+if [ -n "$vmm" ]; then
+	rm -f "$workdir/memmap"
+	args+=(-pidfile "$workdir/vmm-qemu.pid")
+	cmd=("$vmm" ${vmm_args[@]+"${vmm_args[@]}"} -- "${args[@]}")
+else
+	args+=(-machine memory-backend=m
+		-object "memory-backend-file,id=m,size=$mem_bytes,mem-path=$workdir/ram,share=on")
+	cmd=("$qemu" "${args[@]}")
+fi
+log "starting QEMU${vmm:+ through $vmm}: -machine $machine -cpu $cpu -smp $smp -m $mem, kernel $kernel"
+printf '%q ' "${cmd[@]}" >"$workdir/qemu.cmdline"
 echo >>"$workdir/qemu.cmdline"
 start=$(date +%s.%N)
-"$qemu" "${args[@]}" </dev/null >"$workdir/qemu.log" 2>&1 &
+"${cmd[@]}" </dev/null >"$workdir/qemu.log" 2>&1 &
 pid=$!
 echo "$pid" >"$workdir/qemu.pid"
 # Whatever ends this script before the guest is paused (an error, set -e, a

@@ -28,6 +28,8 @@
 #   ktbpf.kallsyms=PATH|none        (default /dev/ttyS1)
 #   ktbpf.kallsyms_gzip=0|1         (gzip that copy, default 1; the host unpacks it)
 #   ktbpf.agent=0                   (do not run the agent, just idle)
+#   ktbpf.control=TTY               (after READY the agent takes commands on TTY:
+#                                    read N, traffic, reboot; boot-guest.sh --control)
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -131,7 +133,7 @@ echo "3 4 1 7" >/proc/sys/kernel/printk
 echo 0 >/proc/sys/kernel/kptr_restrict 2>/dev/null || true
 ip link set lo up || echo "ktbpf-init: ip link set lo up failed"
 
-wl=tcp objs=/ktbpf_cc.bpf.o cc=ktbpf_cc dur= detach= stats=1 ksyms=/dev/ttyS1 ksgz=1 agent=1
+wl=tcp objs=/ktbpf_cc.bpf.o cc=ktbpf_cc dur= detach= stats=1 ksyms=/dev/ttyS1 ksgz=1 agent=1 ctl=
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in
 	ktbpf.workload=*) wl=${arg#*=} ;;
@@ -143,6 +145,7 @@ for arg in $(cat /proc/cmdline); do
 	ktbpf.kallsyms=*) ksyms=${arg#*=} ;;
 	ktbpf.kallsyms_gzip=*) ksgz=${arg#*=} ;;
 	ktbpf.agent=0) agent=0 ;;
+	ktbpf.control=*) ctl=${arg#*=} ;;
 	esac
 done
 if [ "$stats" = 1 ]; then
@@ -163,6 +166,7 @@ done
 [ -n "$dur" ] && set -- "$@" --duration "$dur"
 [ -n "$detach" ] && set -- "$@" --detach
 [ "$stats" = 0 ] && set -- "$@" --no-stats
+[ -n "$ctl" ] && set -- "$@" --control "$ctl"
 if [ "$ksyms" != none ]; then
 	set -- "$@" --kallsyms-out "$ksyms"
 	[ "$ksgz" = 1 ] && set -- "$@" --kallsyms-gzip

@@ -18,7 +18,7 @@ rm_ram=
 ours() {
 	local pid=$1
 	kill -0 "$pid" 2>/dev/null || return 1
-	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$(cd "$dir" && pwd)/ram"
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "path=$(cd "$dir" && pwd)/console.log"
 }
 
 wait_gone() {

@@ -241,6 +241,7 @@ Test(mem, max_regions_enforced)
 
 Test(mem, sealed_fd_is_mapped)
 {
+	struct ktbpf_mem_region reg;
 	uint8_t *b = pattern(3 * 4096, 7), buf[100];
 	int fd = memfd_of(b, 3 * 4096, true);
 	struct ktbpf_mem *m = ktbpf_mem_new();
@@ -249,6 +250,8 @@ Test(mem, sealed_fd_is_mapped)
 	cr_assert_eq(ktbpf_mem_add_fd(m, 0x100000, 2 * 4096, fd, 4096, 0, &err), 0, "%s", err.msg);
 	close(fd); /* the mapping outlives the caller's fd */
 	cr_assert_not_null(ktbpf_mem_ptr(m, 0x100000, 4096));
+	cr_assert_eq(ktbpf_mem_region(m, 0, &reg), 0);
+	cr_assert(reg.file && reg.mapped);
 	cr_assert_eq(ktbpf_mem_read(m, 0x100ff0, buf, 100, &err), 0);
 	cr_assert_eq(memcmp(buf, b + 4096 + 0xff0, 100), 0);
 	ktbpf_mem_free(m);
@@ -257,6 +260,7 @@ Test(mem, sealed_fd_is_mapped)
 
 Test(mem, unsealed_fd_uses_pread)
 {
+	struct ktbpf_mem_region reg;
 	uint8_t *b = pattern(2 * 4096, 8), buf[100];
 	int fd = memfd_of(b, 2 * 4096, false);
 	struct ktbpf_mem *m = ktbpf_mem_new();
@@ -264,6 +268,8 @@ Test(mem, unsealed_fd_uses_pread)
 
 	cr_assert_eq(ktbpf_mem_add_fd(m, 0x5000, 2 * 4096, fd, 0, 0, &err), 0, "%s", err.msg);
 	cr_assert_null(ktbpf_mem_ptr(m, 0x5000, 8)); /* pread-backed: no pointer */
+	cr_assert_eq(ktbpf_mem_region(m, 0, &reg), 0);
+	cr_assert(reg.file && !reg.mapped);
 	cr_assert_eq(ktbpf_mem_read(m, 0x5f9c, buf, 100, &err), 0);
 	cr_assert_eq(memcmp(buf, b + 0xf9c, 100), 0);
 	/* The file shrinks under us: a short pread is -EIO, not SIGBUS. */

@@ -39,8 +39,10 @@ static const struct ktbpf_peer_param p_register[] = {
 	{"regions", KTBPF_PARAM_ARRAY, true},	 {"cpus", KTBPF_PARAM_UINT, false},
 	{"hints", KTBPF_PARAM_OBJECT, false},	 {"labels", KTBPF_PARAM_OBJECT, false},
 	{"can_freeze", KTBPF_PARAM_BOOL, false}, {0}};
-static const struct ktbpf_peer_param p_snapshot[] = {
-	{"vm", KTBPF_PARAM_STRING, true}, {"freeze", KTBPF_PARAM_STRING, false}, {0}};
+static const struct ktbpf_peer_param p_snapshot[] = {{"vm", KTBPF_PARAM_STRING, true},
+						     {"freeze", KTBPF_PARAM_STRING, false},
+						     {"vars", KTBPF_PARAM_BOOL, false},
+						     {0}};
 static const struct ktbpf_peer_param p_dump[] = {{"vm", KTBPF_PARAM_STRING, true},
 						 {"freeze", KTBPF_PARAM_STRING, false},
 						 {"reason", KTBPF_PARAM_STRING, false},

@@ -168,6 +168,54 @@ Test(vmcoreinfo, find_at_hint_note_and_bare_text)
 	kit_image_free(im);
 }
 
+/*
+ * The daemon's per-snapshot check: the note found is still there byte for
+ * byte; another text, a garbage header or a hole is -ESTALE, RAM that went
+ * away -EFAULT, never a read past the note.
+ */
+Test(vmcoreinfo, unchanged_until_the_note_is_rewritten_or_gone)
+{
+	struct kit_image *im = kit_image_new(4 << 20);
+	struct ktbpf_vmcoreinfo *vi = vi_new(), *from_text = vi_new();
+	const char *t = kit_vmcoreinfo_debian61;
+	struct ktbpf_err err = {0};
+	char *other = strdup(t);
+
+	put_note(im, 0x200000, t, (uint32_t)strlen(t));
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x200000, vi, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), 0, "%s", err.msg);
+	/* The same text with NUL padding after it (descsz larger) is still the note. */
+	put_note(im, 0x200000, t, (uint32_t)strlen(t) + 8);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), 0, "%s", err.msg);
+	/* Another kernel's note in its place: one byte of KERNELOFFSET differs. */
+	other[strstr(other, "KERNELOFFSET=") - other + 13] ^= 1;
+	put_note(im, 0x200000, other, (uint32_t)strlen(other));
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
+	cr_assert(strstr(err.msg, "changed"), "%s", err.msg);
+	/* CRASHTIME appended (a longer text): changed too. */
+	put_note(im, 0x200000, t, (uint32_t)strlen(t));
+	kit_wbytes(im, 0x200000 + 24 + strlen(t), "CRASHTIME=1\n", 12);
+	kit_w32(im, 0x200000 + 4, (uint32_t)strlen(t) + 12);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
+	/* A garbage text size (past 4 KiB) is not read: the note is gone. */
+	kit_w32(im, 0x200000 + 4, 0x7fffffff);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
+	cr_assert(strstr(err.msg, "gone"), "%s", err.msg);
+	/* Zeros where it was. */
+	kit_wbytes(im, 0x200000, (const char[64]){0}, 64);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
+	/* Outside RAM: a fault, with the address. */
+	vi->note_pa = 1ull << 40;
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -EFAULT);
+	/* Parsed from text: nothing in RAM to compare. */
+	cr_assert_eq(ktbpf_vmcoreinfo_parse(t, strlen(t), from_text, &err), 0);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), from_text, &err), -EINVAL);
+	free(other);
+	free(from_text);
+	free(vi);
+	kit_image_free(im);
+}
+
 /* A note header with a garbage text size at the hint is named as such, not "no note". */
 Test(vmcoreinfo, find_at_hint_garbage_descsz_named)
 {

@@ -53,6 +53,8 @@ struct ktbpf_mem_region {
 	uint64_t gpa;  /* guest physical start */
 	uint64_t size; /* bytes */
 	bool file;     /* backed by a file descriptor (else a borrowed buffer) */
+	bool mapped;   /* read through a mapping (a buffer, or an fd sealed or assumed stable);
+			* false for an fd read with pread() and a reader region */
 };
 
 /* A new empty table, or NULL on allocation failure. Free with ktbpf_mem_free(). */

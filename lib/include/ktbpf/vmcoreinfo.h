@@ -106,4 +106,17 @@ int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
 int ktbpf_vmcoreinfo_get(const struct ktbpf_vmcoreinfo *vi, const char *key, char *buf,
 			 size_t size);
 
+/*
+ * Whether the note vi was found at (vi->note_pa) is still there, byte for
+ * byte: a service's cheap check that the kernel it discovered still runs
+ * (one read of at most 4 KiB, no parse). 0 when unchanged; -ESTALE with a
+ * message when other bytes are there (a rebooted guest's new kernel, or one
+ * that crashed and appended CRASHTIME: either way discover again); -EFAULT
+ * or -EIO when unreadable; -EINVAL for a vi parsed from text (note_pa 0).
+ * Unchanged does not prove the kernel runs: a reboot may leave the old note
+ * in RAM and write the new one elsewhere.
+ */
+int ktbpf_vmcoreinfo_unchanged(const struct ktbpf_mem *mem, const struct ktbpf_vmcoreinfo *vi,
+			       struct ktbpf_err *err);
+
 #endif

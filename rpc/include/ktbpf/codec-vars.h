@@ -31,4 +31,12 @@
 
 json_t *ktbpf_codec_vars(const struct ktbpf_vars *v);
 
+/*
+ * The "vars" member of a Snapshot: ktbpf_codec_vars(v) when ktbpf_vars_read()
+ * returned r = 0, else {"error": {"code": "ENOENT", "message": err's}} (no
+ * object active, the kernel lacks the layouts...). NULL on allocation
+ * failure.
+ */
+json_t *ktbpf_codec_vars_result(const struct ktbpf_vars *v, int r, const struct ktbpf_err *err);
+
 #endif

@@ -37,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/reboot.h>
 #include <sys/resource.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -73,10 +75,11 @@ static struct {
 	enum workload workload;
 	const char *cc_name;
 	const char *kallsyms_out;
-	double duration;    /* seconds of workload */
-	bool detach;	    /* detach struct_ops before reporting */
-	bool no_stats;	    /* leave runtime stats off (sysctl 0, no stats fd) */
-	bool kallsyms_gzip; /* gzip the kallsyms copy (a serial port is slow) */
+	double duration;     /* seconds of workload */
+	bool detach;	     /* detach struct_ops before reporting */
+	bool no_stats;	     /* leave runtime stats off (sysctl 0, no stats fd) */
+	bool kallsyms_gzip;  /* gzip the kallsyms copy (a serial port is slow) */
+	const char *control; /* a tty the host sends commands on, after READY */
 } opt = {
 	.workload = WL_TCP,
 	.cc_name = "ktbpf_cc",
@@ -1675,6 +1678,139 @@ out:
 		close(fd);
 }
 
+/* ---- control channel (after READY) -------------------------------------- */
+
+/*
+ * With --control TTY (a serial port the host writes to), the agent takes one
+ * command a line after READY, so the host can bracket its own reads with the
+ * guest's:
+ *   read N    print "KTBPF-READING N {"progs":[{id,run_cnt,run_time_ns,
+ *             recursion_misses}]}" from bpf() at that moment, in one write()
+ *   traffic   run the workload again and again in a child (quietly), until
+ *             the guest goes down; prints "KTBPF-TRAFFIC on"
+ *   reboot    "KTBPF-REBOOTING", then reboot(RB_AUTOBOOT) at once: reboot -f
+ * Without commands it watches for drift as without --control.
+ */
+static void print_reading(const char *seq)
+{
+	struct sbuf b = {0};
+
+	collect();
+	sb_add(&b, "KTBPF-READING %s {\"progs\":[", seq);
+	for (int i = 0; i < nr_truth; i++) {
+		const struct bpf_prog_info *in = &truth[i].info;
+
+		sb_add(&b,
+		       "%s{\"id\":%u,\"run_cnt\":%llu,\"run_time_ns\":%llu,\"recursion_misses\":%"
+		       "llu}",
+		       i ? "," : "", in->id, (unsigned long long)in->run_cnt,
+		       (unsigned long long)in->run_time_ns,
+		       (unsigned long long)in->recursion_misses);
+	}
+	sb_add(&b, "]}\n");
+	/* one write(): the tty keeps it whole among other writers */
+	fflush(stdout);
+	if (write(STDOUT_FILENO, b.p, b.len) < 0)
+		msg("write: %s", strerror(errno));
+	free(b.p);
+}
+
+static void start_traffic(void)
+{
+	pid_t p = fork();
+
+	if (p < 0) {
+		msg("traffic: fork: %s", strerror(errno));
+		return;
+	}
+	if (p == 0) {
+		/* the workloads' own progress lines would fill the console */
+		int null = open("/dev/null", O_WRONLY);
+
+		if (null >= 0)
+			dup2(null, STDERR_FILENO);
+		for (;;) {
+			if (opt.workload == WL_SCHED)
+				sched_workload();
+			else
+				tcp_workload();
+		}
+	}
+	printf("KTBPF-TRAFFIC on\n");
+	fflush(stdout);
+}
+
+static int open_control(const char *path)
+{
+	struct termios t;
+	int fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+	if (fd < 0) {
+		msg("control %s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* raw: no echo back to the host, bytes as they come */
+	if (tcgetattr(fd, &t) == 0) {
+		cfmakeraw(&t);
+		tcsetattr(fd, TCSANOW, &t);
+	}
+	return fd;
+}
+
+static void serve_control(const char *path)
+{
+	static struct prog_truth reported[MAX_PROGS];
+	int nreported = nr_truth, fd = open_control(path);
+	bool drift_said = false, traffic = false;
+	char line[128];
+	size_t len = 0;
+
+	memcpy(reported, truth, sizeof(truth[0]) * nr_truth);
+	if (fd < 0) {
+		watch_drift();
+		return;
+	}
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		char c;
+
+		if (poll(&p, 1, 1000) <= 0) {
+			if (!traffic && !drift_said) {
+				collect();
+				if (!same_counts(reported, nreported, truth, nr_truth)) {
+					printf("KTBPF-DRIFT struct_ops counters changed after "
+					       "KTBPF-TRUTH\n");
+					drift_said = true;
+				}
+			}
+			continue;
+		}
+		if (read(fd, &c, 1) != 1)
+			continue;
+		if (c != '\n' && c != '\r') {
+			if (len < sizeof(line) - 1)
+				line[len++] = c;
+			continue;
+		}
+		line[len] = 0;
+		len = 0;
+		if (!strncmp(line, "read ", 5)) {
+			print_reading(line + 5);
+		} else if (!strcmp(line, "traffic") && !traffic) {
+			traffic = true;
+			start_traffic();
+		} else if (!strcmp(line, "reboot")) {
+			printf("KTBPF-REBOOTING\n");
+			fflush(stdout);
+			sync();
+			reboot(RB_AUTOBOOT);
+			msg("reboot: %s", strerror(errno));
+		} else if (line[0]) {
+			msg("control: unknown command '%s'", line);
+		}
+	}
+}
+
 /* ---- main --------------------------------------------------------------- */
 
 static void usage(FILE *f)
@@ -1683,13 +1819,14 @@ static void usage(FILE *f)
 		"usage: ktbpf-agent [--obj FILE | --obj-noattach FILE]... [--workload "
 		"tcp|sched|none]\n"
 		"                   [--cc-name NAME] [--duration SECONDS] [--detach] [--no-stats]\n"
-		"                   [--kallsyms-out PATH [--kallsyms-gzip]]\n"
+		"                   [--kallsyms-out PATH [--kallsyms-gzip]] [--control TTY]\n"
 		"Loads the objects in the order given, attaches the struct_ops maps of each\n"
 		"--obj (an --obj-noattach object stays loaded, unattached), enables BPF runtime\n"
 		"stats (--no-stats: sysctl 0 and no stats fd), runs the workload, detaches if\n"
 		"asked, waits for the programs to go quiet, prints 'KTBPF-TRUTH {json}',\n"
 		"optionally copies /proc/kallsyms, prints KTBPF-READY and idles with the\n"
-		"objects loaded.\n");
+		"objects loaded (with --control, serving the host's commands: read N,\n"
+		"traffic, reboot).\n");
 }
 
 int main(int argc, char **argv)
@@ -1704,6 +1841,7 @@ int main(int argc, char **argv)
 		{"duration", required_argument, NULL, 'd'},
 		{"detach", no_argument, NULL, 'D'},
 		{"kallsyms-gzip", no_argument, NULL, 'z'},
+		{"control", required_argument, NULL, 'C'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -1711,7 +1849,7 @@ int main(int argc, char **argv)
 	int c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((c = getopt_long(argc, argv, "o:O:w:c:k:d:DSzh", lopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "o:O:w:c:k:d:DSzC:h", lopts, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 		case 'O':
@@ -1749,6 +1887,9 @@ int main(int argc, char **argv)
 			break;
 		case 'z':
 			opt.kallsyms_gzip = true;
+			break;
+		case 'C':
+			opt.control = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -1796,7 +1937,10 @@ int main(int argc, char **argv)
 
 	printf("KTBPF-READY\n");
 	fflush(stdout);
-	watch_drift();
+	if (opt.control)
+		serve_control(opt.control);
+	else
+		watch_drift();
 	for (;;)
 		pause();
 }

@@ -124,7 +124,14 @@ int ktbpf_client_call(struct ktbpf_client *c, const char *method, json_t *params
  * valid until the next call), or NULL. */
 const json_t *ktbpf_client_last_error(const struct ktbpf_client *c);
 
-/* Guest physical [gpa, gpa + size) is bytes [offset, offset + size) of fd. */
+/*
+ * Guest physical [gpa, gpa + size) is bytes [offset, offset + size) of fd.
+ * Seal a guest RAM memfd against shrinking before registering it
+ * (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK), as QEMU's memory-backend-memfd
+ * does with seal=on): the daemon then maps it read-only and walks in place;
+ * any other fd is read with pread(), a system call per read (walks several
+ * times slower; vm.status says "pread" for such a region).
+ */
 struct ktbpf_client_region {
 	uint64_t gpa;
 	uint64_t size;
