@@ -503,6 +503,16 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	void *buf;
 	int r;
 
+	if ((sym(k, "__start_BTF", &start) < 0 || sym(k, "__stop_BTF", &stop) < 0) &&
+	    k->info.symbols_source == KTBPF_SRC_GUEST_RAM && sym(k, "prog_idr", &start) < 0) {
+		/* Debian 12's arm64 6.1: BTF is there, kallsyms lack every data symbol. */
+		ktbpf_err_set(
+			err, -ENOENT,
+			"symbols 'prog_idr' and '__start_BTF' not found in the guest's kallsyms: "
+			"the guest kernel needs CONFIG_KALLSYMS_ALL, or symbols from a file "
+			"(System.map or vmlinux)");
+		return ktbpf_err_need(err, -ENOENT, KTBPF_NEED_SYMBOLS | KTBPF_NEED_BTF);
+	}
 	if (sym(k, "__start_BTF", &start) < 0 || sym(k, "__stop_BTF", &stop) < 0) {
 		ktbpf_err_set(err, -ENOENT,
 			      "guest kernel has no BTF (__start_BTF missing): it needs "

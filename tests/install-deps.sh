@@ -13,6 +13,10 @@ packages=(
 	libcriterion-dev python3 systemd
 	# real-guest tests: BPF objects, static guest agent, QEMU, initramfs
 	clang llvm libclang-rt-14-dev bpftool qemu-system-x86 busybox-static cpio xz-utils zstd lz4 gzip
+	# arm64 real-guest tests: QEMU for aarch64 and the cross compiler for the static
+	# agent (arm64 libbpf/libelf/zlib and busybox are unpacked from Debian's arm64
+	# .debs into the cache, never installed)
+	qemu-system-arm gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 	# the sched_ext test kernel, built from Debian's linux-source-6.12
 	build-essential flex bison bc libssl-dev dwarves python3-minimal
 )

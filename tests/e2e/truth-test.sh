@@ -19,7 +19,10 @@
 # program, struct_ops instance, the attached instance and object, stats state,
 # paging levels; the host's answer must be whole):
 #   1. zero-config: raw RAM, no vmlinux (VMCOREINFO + kallsyms + BTF from RAM);
-#   2. files: BTF from the kernel image, symbols from the guest's /proc/kallsyms;
+#   2. files: BTF from the kernel image, symbols from the guest's /proc/kallsyms
+#      (arm64-6.1, whose kallsyms lack data symbols: the -dbg package's vmlinux;
+#      there the zero-config route must fail with the error naming
+#      CONFIG_KALLSYMS_ALL instead);
 #   3. an ELF core written by QEMU's dump-guest-memory.
 # With SMP > 1, on every route, a deliberately broken inspector (sums CPU 0
 # only) must fail the comparison with counter mismatches and nothing else,
@@ -58,7 +61,18 @@ missing() {
 	exit 77
 }
 
-for c in qemu-system-x86_64 clang busybox cpio dpkg-deb; do
+case "$kernel" in
+arm64-6.1 | arm64-6.12 | arm64-sid | arm64-sid-scx)
+	arch=arm64 base=${kernel#arm64-}
+	case "$cpu" in cortex-a57 | max) ;; *) say "arm64 CPU must be cortex-a57 or max, not '$cpu'"; exit 2 ;; esac
+	tools=(qemu-system-aarch64 aarch64-linux-gnu-gcc clang cpio dpkg-deb apt-get)
+	;;
+*)
+	arch=amd64 base=$kernel
+	tools=(qemu-system-x86_64 clang busybox cpio dpkg-deb)
+	;;
+esac
+for c in "${tools[@]}"; do
 	command -v "$c" >/dev/null 2>&1 || missing "'$c' is not installed"
 done
 : "${KTBPFCTL:?}" "${COMPARE_TRUTH:?}"
@@ -82,15 +96,15 @@ trap cleanup EXIT
 
 # KERNEL picks the kernel and the workload; SCENARIO what the guest loads and
 # does with it (tests/e2e/scenario.sh).
-case "$kernel" in
+case "$base" in
 6.1 | 6.12 | sid)
 	# sid: Debian unstable's newest cloud kernel (7.x), through the cache's own apt state
-	kdir=$("$guest/fetch-kernel.sh" "$kernel" --vmlinux) || missing "kernel $kernel not available"
+	kdir=$("$guest/fetch-kernel.sh" "$base" --vmlinux --arch "$arch") || missing "kernel $kernel not available"
 	say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
 	workload=cc
 	;;
 scx | sid-scx)
-	if [ "$kernel" = scx ]; then
+	if [ "$base" = scx ]; then
 		# (--print-dir needs apt's candidate version of linux-source-6.12)
 		kdir=$("$guest/scx/build-kernel.sh" --print-dir) ||
 			missing "cannot locate the sched_ext kernel (is linux-source-6.12 known to apt?)"
@@ -100,7 +114,7 @@ scx | sid-scx)
 	else
 		# the same scheduler on the built-in sched_ext (CONFIG_SCHED_CLASS_EXT=y)
 		# of Debian unstable's newest cloud kernel
-		kdir=$("$guest/fetch-kernel.sh" sid --vmlinux) || missing "kernel sid not available"
+		kdir=$("$guest/fetch-kernel.sh" sid --vmlinux --arch "$arch") || missing "kernel $kernel not available"
 		say "kernel: Debian $(head -n1 "$kdir/package"), release $(cat "$kdir/version")"
 	fi
 	workload=scx
@@ -115,12 +129,15 @@ ktbpf_scenario "$workload" "$scenario" "$wd/bpf" || case $? in
 	2) say "scenario $scenario does not apply to kernel $kernel"; exit 2 ;;
 	*) missing "cannot build the scheduler for scenario $scenario" ;;
 	esac
-initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" ${scenario_objs[@]+"${scenario_objs[@]}"})
+initrd=$("$guest/build-initramfs.sh" "$wd/initramfs.cpio.gz" --arch "$arch" ${scenario_objs[@]+"${scenario_objs[@]}"})
 kimage=$kdir/vmlinuz
 [ -f "$kimage" ] || kimage=$kdir/bzImage
 
+# arm64-6.1 has no built-in virtio console for kallsyms, and needs none:
+# its kallsyms lack the data symbols, its files are the -dbg vmlinux.
+[ "$kernel" = arm64-6.1 ] && scenario_append="${scenario_append:+$scenario_append }ktbpf.kallsyms=none"
 boot_once() {
-	"$guest/boot-guest.sh" --kernel "$kimage" --initrd "$initrd" --cpu "$cpu" --smp "$smp" \
+	"$guest/boot-guest.sh" --arch "$arch" --kernel "$kimage" --initrd "$initrd" --cpu "$cpu" --smp "$smp" \
 		--workdir "$wd" ${scenario_append:+--append "$scenario_append"} >/dev/null
 }
 # The guest kernel itself sometimes fails to boot under TCG on a loaded host,
@@ -153,7 +170,11 @@ if grep -q '"quiesced":false' "$wd/truth.json"; then
 		exit 1
 	fi
 fi
-say "booted and paused in $(cat "$wd/boot_seconds")s: $(tr -d '\r' <"$wd/console.log" | grep -o 'paging=[0-9]-level' | tail -n1)"
+if [ "$arch" = arm64 ]; then
+	say "booted and paused in $(cat "$wd/boot_seconds")s: $(grep -o '"paging_levels":[0-9]*' "$wd/truth.json")"
+else
+	say "booted and paused in $(cat "$wd/boot_seconds")s: $(tr -d '\r' <"$wd/console.log" | grep -o 'paging=[0-9]-level' | tail -n1)"
+fi
 if [ "$workload" = scx ] && [ "$scenario" = default ]; then
 	ops=$(tr -d '\r' <"$wd/console.log" | sed -n 's/.*KTBPF-SCX-OPS \(.*\)$/\1/p' | tail -n1)
 	[ "$ops" = "$want_ops" ] || { say "FAIL: /sys/kernel/sched_ext/root/ops says '$ops', not $want_ops"; exit 1; }
@@ -256,7 +277,29 @@ control() {
 	fi
 }
 
-route raw --ram "$wd/ram"
+# The RAM file's regions (arm64 virt: GPA 1 GiB at offset 0); x86_64 keeps
+# offset = GPA, no option.
+regions=()
+if [ "$arch" = arm64 ]; then
+	while read -r gpa size off; do regions+=(--region "$gpa:$size:$off"); done <"$wd/memmap"
+fi
+# Files the routes without them need where the guest's kallsyms lack data
+# symbols (arm64-6.1: no CONFIG_KALLSYMS_ALL): its -dbg vmlinux.
+needs_files=()
+if [ "$kernel" = arm64-6.1 ]; then
+	needs_files=(--vmlinux "$kdir/vmlinux")
+	# zero-config must refuse with the error that says what is missing
+	st=0
+	"$KTBPFCTL" inspect --ram "$wd/ram" "${regions[@]}" --json >"$wd/inspect-nofiles.json" 2>"$wd/inspect-nofiles.err" || st=$?
+	if [ "$st" -eq 1 ] && grep -q "'prog_idr' .*not found.*CONFIG_KALLSYMS_ALL" "$wd/inspect-nofiles.err" &&
+		[ "$(grep -c . "$wd/inspect-nofiles.err")" -le 2 ]; then
+		say "route raw without files: refused as it must: $(head -n1 "$wd/inspect-nofiles.err")"
+	else
+		say "route raw without files: FAIL: want exit 1 naming prog_idr and CONFIG_KALLSYMS_ALL, got exit $st: $(cat "$wd/inspect-nofiles.err")"
+		rc=1
+	fi
+fi
+route raw --ram "$wd/ram" ${regions[@]+"${regions[@]}"} ${needs_files[@]+"${needs_files[@]}"}
 # The active object's variables (global sections, per-CPU arrays) as the host
 # reads them (ktbpfctl vars) against the guest's own bpf() lookups; with
 # nothing active, a loaded object's, named (the guest's truth names it).
@@ -267,7 +310,8 @@ if grep -q '"vars":null' "$wd/truth.json"; then
 else
 	vars_obj=$(python3 -c 'import json, sys; v = json.load(open(sys.argv[1]))["vars"]; print("" if v.get("active") else v["object"])' "$wd/truth.json") || vars_obj=
 	st=0
-	"$KTBPFCTL" vars --ram "$wd/ram" --json ${vars_obj:+"$vars_obj"} >"$wd/vars.json" 2>"$wd/vars.err" || st=$?
+	"$KTBPFCTL" vars --ram "$wd/ram" ${regions[@]+"${regions[@]}"} ${needs_files[@]+"${needs_files[@]}"} \
+		--json ${vars_obj:+"$vars_obj"} >"$wd/vars.json" 2>"$wd/vars.err" || st=$?
 	if [ "$st" -ne 0 ] && [ "$st" -ne 3 ]; then
 		say "vars: FAIL: ktbpfctl vars failed (exit $st): $(cat "$wd/vars.err")"
 		rc=1
@@ -282,13 +326,20 @@ fi
 if [ "$kernel" = scx ]; then
 	# Our own build keeps a full vmlinux: symbols from .symtab, BTF from .BTF.
 	route files --ram "$wd/ram" --vmlinux "$kdir/vmlinux"
+elif [ "$kernel" = arm64-6.1 ]; then
+	# Debian's -dbg vmlinux: .symtab (link-time, relocated by KASLR) and .BTF
+	route files --ram "$wd/ram" "${regions[@]}" --vmlinux "$kdir/vmlinux"
+elif [ "$arch" = arm64 ]; then
+	# The arm64 Image is no ELF: BTF cut out of it (fetch-kernel.sh), symbols
+	# from the guest's /proc/kallsyms.
+	route files --ram "$wd/ram" "${regions[@]}" --btf "$kdir/btf" --system-map "$wd/kallsyms"
 else
 	# Debian's image is stripped: BTF from the decompressed image, symbols
 	# from the guest's /proc/kallsyms (System.map format).
 	route files --ram "$wd/ram" --btf "$kdir/vmlinux" --system-map "$wd/kallsyms"
 fi
 if dump=$("$guest/qmp.sh" "$wd" "{\"execute\":\"dump-guest-memory\",\"arguments\":{\"paging\":false,\"protocol\":\"file:$wd/core.elf\"}}" 2>&1); then
-	route core --ram "$wd/core.elf"
+	route core --ram "$wd/core.elf" ${needs_files[@]+"${needs_files[@]}"}
 else
 	say "route core: FAILED: QMP dump-guest-memory: $dump"
 	rc=1

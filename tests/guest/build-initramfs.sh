@@ -1,9 +1,17 @@
 #!/bin/bash
-# build-initramfs.sh OUT.cpio.gz [--obj FILE]...
+# build-initramfs.sh OUT.cpio.gz [--arch amd64|arm64] [--obj FILE]...
 #
 # Build the ktbpf test-guest initramfs: busybox-static, the static
 # ktbpf-agent, the ktbpf_cc struct_ops object (built from bpf/ktbpf_cc.bpf.c)
 # and any extra BPF objects given with --obj (placed at /<basename>).
+#
+# --arch arm64 cross-builds it: the agent with aarch64-linux-gnu-gcc
+# (gcc-aarch64-linux-gnu), linked statically against Debian's arm64 libbpf,
+# libelf and zlib, and busybox from Debian's arm64 busybox-static: those .debs
+# come through the cache's private arm64 apt state (lib.sh ktbpf_private_apt)
+# and are unpacked with dpkg-deb -x into $KTBPF_CACHE/sysroot-arm64/<hash>
+# (never installed); ktbpf_cc.bpf.o with -D__TARGET_ARCH_arm64. BPF objects
+# given with --obj are bytecode and serve both architectures.
 #
 # The result is cached under $KTBPF_CACHE/initramfs/<hash>/ keyed by the
 # content of every input (sources, this script, busybox, compiler and libbpf
@@ -27,13 +35,18 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-usage() { echo "usage: $0 OUT.cpio.gz [--obj FILE]..." >&2; exit 2; }
+usage() { echo "usage: $0 OUT.cpio.gz [--arch amd64|arm64] [--obj FILE]..." >&2; exit 2; }
 [ $# -ge 1 ] || usage
 out=$1
 shift
-extra=()
+extra=() arch=amd64
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--arch)
+		[ $# -ge 2 ] || usage
+		arch=$2
+		shift 2
+		;;
 	--obj)
 		[ $# -ge 2 ] || usage
 		[ -r "$2" ] || die "cannot read --obj $2"
@@ -50,12 +63,47 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-CC=${CC:-cc}
+case "$arch" in amd64|arm64) ;; *) usage ;; esac
 CLANG=${CLANG:-clang}
-BUSYBOX=${BUSYBOX:-/bin/busybox}
+bpf_arch=x86 agent_flags=() sysroot=
+if [ "$arch" = arm64 ]; then
+	CC=${CC_ARM64:-aarch64-linux-gnu-gcc}
+	need_cmd "$CC" dpkg-deb apt-get flock
+	# arm64 libbpf/libelf/zlib (static) and busybox-static, unpacked, never installed
+	sysroot_pkgs=(libbpf-dev libelf-dev zlib1g-dev busybox-static)
+	ktbpf_private_apt apt-arm64-bookworm arm64 bookworm bookworm-updates bookworm-security
+	pins=$(apt-cache "${apt_q[@]}" policy "${sysroot_pkgs[@]}" 2>/dev/null |
+		awk '/^[^ ]/ {p = $1} /Candidate:/ {print p "=" $2}' | sed 's/:$//; s/:=/=/') ||
+		die "cannot resolve ${sysroot_pkgs[*]} for arm64"
+	[ "$(printf '%s\n' "$pins" | grep -c =)" -eq ${#sysroot_pkgs[@]} ] || die "arm64 packages not all known: $pins"
+	sysroot=$(ktbpf_cache_dir)/sysroot-arm64/$(printf '%s\n' "$pins" | sha256sum | cut -c1-16)
+	mkdir -p "$(dirname "$sysroot")"
+	exec {sylock}>"$(dirname "$sysroot")/.lock"
+	flock "$sylock"
+	if [ ! -f "$sysroot/.complete" ]; then
+		st=$(mktemp -d "$(dirname "$sysroot")/.build.XXXXXX")
+		log "downloading arm64 $(printf '%s ' $pins)"
+		# shellcheck disable=SC2086 # one NAME=VERSION a word
+		(cd "$st" && apt-get download "${apt_q[@]}" -q $pins >&2) || { rm -rf "$st"; die "apt-get download of the arm64 packages failed"; }
+		for deb in "$st"/*.deb; do dpkg-deb -x "$deb" "$st/root"; done
+		printf '%s\n' "$pins" >"$st/root/packages"
+		touch "$st/root/.complete"
+		rm -rf "$sysroot"
+		mv "$st/root" "$sysroot"
+		rm -rf "$st"
+	fi
+	flock -u "$sylock"
+	BUSYBOX=$sysroot/bin/busybox
+	bpf_arch=arm64
+	agent_flags=(-I"$sysroot/usr/include" -L"$sysroot/usr/lib/aarch64-linux-gnu")
+	[ -r "$sysroot/usr/lib/aarch64-linux-gnu/libbpf.a" ] || die "no libbpf.a in $sysroot"
+else
+	CC=${CC:-cc}
+	BUSYBOX=${BUSYBOX:-/bin/busybox}
+fi
 need_cmd "$CC" "$CLANG" cpio gzip sha256sum find sort
 [ -x "$BUSYBOX" ] || die "$BUSYBOX not found (apt-get install busybox-static)"
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
+if [ "$arch" = amd64 ] && ldd "$BUSYBOX" >/dev/null 2>&1; then
 	die "$BUSYBOX is not a static busybox (apt-get install busybox-static, or set BUSYBOX=)"
 fi
 [ -r /usr/include/bpf/libbpf.h ] || die "libbpf headers missing (apt-get install libbpf-dev)"
@@ -149,6 +197,8 @@ hash_inputs() {
 			printf '%s ' "$(basename "$f")"
 			sha256sum <"$f"
 		done
+		# (amd64 keys stay what they were before arm64 existed)
+		[ "$arch" = amd64 ] || printf 'arch %s sysroot %s\n' "$arch" "$(cat "$sysroot/packages")"
 	} | sha256sum | cut -c1-16
 }
 
@@ -169,10 +219,10 @@ else
 	tmp=$(mktemp -d "$cache/.build.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
 	log "building BPF object ktbpf_cc.bpf.o"
-	"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_x86 -Wall -Werror \
+	"$CLANG" -O2 -g -target bpf -D__TARGET_ARCH_$bpf_arch -Wall -Werror \
 		-c "$bpf_src" -o "$tmp/ktbpf_cc.bpf.o"
-	log "building static ktbpf-agent"
-	"$CC" -O2 -g -Wall -Wextra -static -o "$tmp/ktbpf-agent" "$agent_src" -lbpf -lelf -lz ||
+	log "building static ktbpf-agent ($arch)"
+	"$CC" -O2 -g -Wall -Wextra -static ${agent_flags[@]+"${agent_flags[@]}"} -o "$tmp/ktbpf-agent" "$agent_src" -lbpf -lelf -lz ||
 		die "linking the static agent failed (needs libbpf-dev, libelf-dev, zlib1g-dev static libraries)"
 
 	root=$tmp/root

@@ -1,5 +1,5 @@
 #!/bin/bash
-# fetch-kernel.sh {6.1|6.12|sid} [--vmlinux]
+# fetch-kernel.sh {6.1|6.12|sid} [--vmlinux] [--arch amd64|arm64]
 #
 # Download a Debian cloud kernel image package (never installed on the host),
 # unpack its boot files into the ktbpf cache and print the cache directory.
@@ -11,7 +11,15 @@
 #   version      the kernel release (uname -r in the guest)
 #   package      "<package> <version>" that was unpacked (first line), then one
 #                such line per companion package (sid: linux-binary-*, linux-base-*)
-#   vmlinux      with --vmlinux: the ELF image with .BTF (extract-vmlinux.sh)
+#   vmlinux      with --vmlinux: the ELF image with .BTF (extract-vmlinux.sh);
+#                arm64: only for 6.1, from its -dbg package (see arm64_files)
+#   btf          arm64 with --vmlinux: the vmlinux BTF cut out of the Image
+#
+# --arch arm64 fetches Debian's arm64 cloud kernels (linux-image-*-cloud-arm64,
+# an uncompressed or gzip Image as vmlinuz) through private apt states of the
+# cache (apt-arm64-bookworm: bookworm, -updates, -security; apt-arm64-sid),
+# APT::Architecture=arm64 with their own lists and an empty status file: the
+# host's dpkg never gets the architecture added.
 #
 #   6.1  = the linux-image-6.1.0-*-cloud-amd64 that linux-image-cloud-amd64 depends on
 #   6.12 = the newest linux-image-6.12.*+deb12-cloud-amd64-unsigned (bookworm-security)
@@ -34,23 +42,30 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-usage() { echo "usage: $0 {6.1|6.12|sid} [--vmlinux]" >&2; exit 2; }
-if [ $# -lt 1 ] || [ $# -gt 2 ]; then usage; fi
+usage() { echo "usage: $0 {6.1|6.12|sid} [--vmlinux] [--arch amd64|arm64]" >&2; exit 2; }
+[ $# -ge 1 ] || usage
 series=$1
-want_vmlinux=
-case "${2:-}" in
-"") ;;
---vmlinux) want_vmlinux=1 ;;
-*) usage ;;
-esac
+shift
+want_vmlinux= arch=amd64
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--vmlinux) want_vmlinux=1; shift ;;
+	--arch) arch=${2:-}; shift 2 || usage ;;
+	*) usage ;;
+	esac
+done
 case "$series" in 6.1|6.12|sid) ;; *) usage ;; esac
+case "$arch" in amd64|arm64) ;; *) usage ;; esac
+# what a cache directory's "series" file says: "6.12", "6.12 arm64"
+series_tag=$series
+[ "$arch" = amd64 ] || series_tag="$series $arch"
 
 need_cmd apt-cache apt-get dpkg-deb sort flock
 cache=$(ktbpf_cache_dir)/kernels
 mkdir -p "$cache"
 # Runs sharing the cache take turns: a second run must neither replace a
 # directory the first one is extracting vmlinux from nor download twice.
-exec {lock}>"$cache/.fetch-$series.lock"
+exec {lock}>"$cache/.fetch-$series${arch/amd64/}.lock"
 flock "$lock"
 
 # apt options for every apt-cache/apt-get call of this series
@@ -58,83 +73,10 @@ apt_q=()
 # as root apt drops to the _apt user, who cannot write into our private dirs
 [ "$(id -u)" = 0 ] && apt_q+=(-o APT::Sandbox::User=root)
 
-# "URI [SIGNED-BY]" of the host's Debian archive: the first enabled deb source
-# that is not a security archive (deb822 .sources files first, then the
-# one-line format).
-host_debian_mirror() {
-	local f
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[ -r "$f" ] || continue
-		awk 'BEGIN { RS = ""; FS = "\n" }
-		{
-			types = uris = suites = sb = ""; enabled = "yes"
-			for (i = 1; i <= NF; i++) {
-				l = $i
-				if (l ~ /^[ \t]*#/ || !match(l, /^[A-Za-z-]+:/)) continue
-				k = tolower(substr(l, 1, RLENGTH - 1)); v = substr(l, RLENGTH + 1)
-				gsub(/^[ \t]+|[ \t]+$/, "", v)
-				if (k == "types") types = v; else if (k == "uris") uris = v
-				else if (k == "suites") suites = v; else if (k == "signed-by") sb = v
-				else if (k == "enabled") enabled = tolower(v)
-			}
-			if (enabled == "no" || (" " types " ") !~ / deb /) next
-			if (sb !~ /^\//) sb = ""
-			n = split(uris, u, /[ \t]+/); m = split(suites, su, /[ \t]+/)
-			for (j = 1; j <= n; j++)
-				for (k2 = 1; k2 <= m; k2++)
-					if (u[j] !~ /security/ && su[k2] !~ /-security$/) { print u[j], sb; exit }
-		}' "$f" | head -n1
-	done
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[ -r "$f" ] || continue
-		awk '$1 != "deb" { next }
-		{
-			i = 2; sb = ""
-			if ($2 ~ /^\[/) {
-				for (; i <= NF; i++) {
-					if ($i ~ /^\[?signed-by=/) { sb = $i; sub(/^\[?signed-by=/, "", sb); sub(/\]$/, "", sb) }
-					if ($i ~ /\]$/) { i++; break }
-				}
-			}
-			if ($i !~ /security/ && $(i + 1) !~ /-security$/) { print $i, sb; exit }
-		}' "$f"
-	done
-}
-
-# Set up (or refresh) the private sid apt state and fill apt_q.
-setup_sid_apt() {
-	local aptdir mirror sb line stamp
-	aptdir=$(ktbpf_cache_dir)/apt-sid
-	mkdir -p "$aptdir/lists/partial" "$aptdir/cache/archives/partial" "$aptdir/preferences.d"
-	if [ -n "${KTBPF_DEBIAN_MIRROR:-}" ]; then
-		mirror=$KTBPF_DEBIAN_MIRROR sb=
-	else
-		read -r mirror sb < <(host_debian_mirror | head -n1) || true
-		[ -n "${mirror:-}" ] || die "no Debian archive found in the host's apt sources
-  (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list); set KTBPF_DEBIAN_MIRROR=URI"
-	fi
-	local opts=${sb:+signed-by=$sb}
-	# a snapshot archive's Release files are past their Valid-Until by design
-	case "$mirror" in *snapshot.debian.org*) opts="${opts:+$opts }check-valid-until=no" ;; esac
-	line="deb ${opts:+[$opts] }$mirror sid main"
-	stamp=$aptdir/updated
-	if [ "$(cat "$aptdir/sources.list" 2>/dev/null)" != "$line" ]; then
-		printf '%s\n' "$line" >"$aptdir/sources.list"
-		rm -f "$stamp"
-	fi
-	apt_q+=(-o "Dir::Etc::sourcelist=$aptdir/sources.list" -o Dir::Etc::sourceparts=-
-		-o "Dir::State::Lists=$aptdir/lists" -o "Dir::Cache=$aptdir/cache"
-		-o Dir::Etc::preferences=/dev/null -o "Dir::Etc::preferencesparts=$aptdir/preferences.d")
-	if [ -z "$(find "$stamp" -mmin -1440 2>/dev/null)" ]; then
-		apt_update || log "warning: cannot refresh the sid package lists; using the ones in $aptdir/lists"
-	fi
-}
-
 # refresh the package lists this series uses (the host's for 6.1/6.12: root only)
 apt_update() {
-	if [ "$series" = sid ]; then
-		log "refreshing the private sid package lists ($(cut -d' ' -f2- "$(ktbpf_cache_dir)/apt-sid/sources.list"))"
-		apt-get "${apt_q[@]}" -q --error-on=any update >&2 && touch "$(ktbpf_cache_dir)/apt-sid/updated"
+	if [ -n "${apt_dir:-}" ]; then
+		ktbpf_private_apt_update
 	elif [ "$(id -u)" = 0 ]; then
 		log "refreshing the package lists (apt-get update)"
 		apt-get -q update >&2
@@ -143,22 +85,34 @@ apt_update() {
 	fi
 }
 
-[ "$series" = sid ] && setup_sid_apt
+# amd64 sid, and every arm64 series, through a private apt state of the cache
+# (arm64: APT::Architecture=arm64 with its own lists and empty status; the
+# host's dpkg never learns the architecture)
+apt_dir=
+if [ "$arch" = arm64 ]; then
+	if [ "$series" = sid ]; then
+		ktbpf_private_apt apt-arm64-sid arm64 sid
+	else
+		ktbpf_private_apt apt-arm64-bookworm arm64 bookworm bookworm-updates bookworm-security
+	fi
+elif [ "$series" = sid ]; then
+	ktbpf_private_apt apt-sid "" sid
+fi
 
 resolve_pkg() {
 	local pkg
 	case "$series" in
 	6.1)
-		pkg=$(apt-cache "${apt_q[@]}" depends linux-image-cloud-amd64 2>/dev/null |
-			sed -n 's/^ *Depends: \(linux-image-6\.1\.0-[0-9]*-cloud-amd64\)$/\1/p' | head -n1)
+		pkg=$(apt-cache "${apt_q[@]}" depends "linux-image-cloud-$arch" 2>/dev/null |
+			sed -n "s/^ *Depends: \\(linux-image-6\\.1\\.0-[0-9]*-cloud-$arch\\)\$/\\1/p" | head -n1)
 		;;
 	6.12)
-		pkg=$(apt-cache "${apt_q[@]}" search --names-only '^linux-image-6\.12\..*\+deb12-cloud-amd64-unsigned$' 2>/dev/null |
+		pkg=$(apt-cache "${apt_q[@]}" search --names-only "^linux-image-6\\.12\\..*\\+deb12-cloud-$arch-unsigned\$" 2>/dev/null |
 			awk '{print $1}' | sort -V | tail -n1)
 		;;
 	sid)
 		# the newest by version, not the one a fixed string names
-		pkg=$(apt-cache "${apt_q[@]}" search --names-only '^linux-image-[0-9][^ ]*-cloud-amd64$' 2>/dev/null |
+		pkg=$(apt-cache "${apt_q[@]}" search --names-only "^linux-image-[0-9][^ ]*-cloud-$arch\$" 2>/dev/null |
 			awk '{print $1}' | sort -V | tail -n1)
 		;;
 	esac
@@ -185,8 +139,8 @@ cached_fallback() {
 	best=$(for d in "$cache"/linux-image-*_*; do
 		[ -f "$d/.complete" ] || continue
 		if [ -f "$d/series" ]; then
-			[ "$(cat "$d/series")" = "$series" ] || continue
-		else
+			[ "$(cat "$d/series")" = "$series_tag" ] || continue
+		elif [ "$arch" = amd64 ]; then
 			# unpacked before the series file existed (6.1, 6.12 only)
 			case "${d##*/}" in linux-image-"$series".*_* | linux-image-"$series".0-*_*) ;; *) continue ;; esac
 		fi
@@ -198,12 +152,62 @@ cached_fallback() {
 
 # print DIR (after extracting vmlinux when asked) and stop
 finish() {
-	if [ -n "$want_vmlinux" ]; then
+	if [ -n "$want_vmlinux" ] && [ "$arch" = arm64 ]; then
+		arm64_files "$1"
+	elif [ -n "$want_vmlinux" ]; then
 		"$here/extract-vmlinux.sh" "$1/vmlinuz" "$1/vmlinux" ||
 			die "cannot extract vmlinux from $1/vmlinuz"
 	fi
 	printf '%s\n' "$1"
 	exit 0
+}
+
+# arm64 --vmlinux. The Image is no ELF file and Debian's System.map is a
+# placeholder, so: DIR/btf, the vmlinux BTF cut out of the Image (the first
+# blob with BTF's header: magic 0xeb9f, version 1, hdr_len 24; its size from
+# the header's string section end), for the files route; and for 6.1, whose
+# kallsyms lack data symbols (no KALLSYMS_ALL), DIR/vmlinux from the -dbg
+# package (260 MB download, its vmlinux alone unpacked, debug sections
+# stripped: .symtab and .BTF stay; cached).
+arm64_files() {
+	local d=$1 img=$1/vmlinuz off hdr n
+	if [ ! -s "$d/btf" ]; then
+		need_cmd grep od dd
+		if [ "$(head -c2 "$img" | od -An -tx1 | tr -d ' \n')" = 1f8b ]; then
+			gzip -dc <"$img" >"$d/Image.tmp" && img=$d/Image.tmp
+		fi
+		off=$(LC_ALL=C grep -obUaP -m1 '\x9f\xeb\x01\x00\x18\x00\x00\x00' "$img" | head -n1 | cut -d: -f1) ||
+			die "no BTF header in $img"
+		# struct btf_header: magic, version, flags, hdr_len, type_off, type_len, str_off, str_len
+		read -r -a hdr < <(dd if="$img" bs=1 skip="$off" count=24 status=none | od -An -tu4 -w24)
+		n=$((24 + hdr[4] + hdr[5]))
+		[ "$n" -gt 1024 ] && [ "$n" -lt $((64 << 20)) ] || die "implausible BTF size $n in $img"
+		dd if="$img" of="$d/btf.tmp" bs=4M iflag=skip_bytes,count_bytes skip="$off" count="$n" status=none
+		mv "$d/btf.tmp" "$d/btf"
+		rm -f "$d/Image.tmp"
+		log "BTF ($n bytes) cut out of the Image: $d/btf"
+	fi
+	[ "$series" = 6.1 ] && [ ! -s "$d/vmlinux" ] && arm64_dbg_vmlinux "$d"
+	return 0
+}
+
+arm64_dbg_vmlinux() {
+	local d=$1 dbg t strip
+	dbg=$(head -n1 "$d/package" | awk '{print $1 "-dbg=" $2}')
+	t=$(mktemp -d "$cache/.dbg.XXXXXX")
+	log "downloading $dbg (large) for its vmlinux"
+	(cd "$t" && apt-get download "${apt_q[@]}" -q "$dbg" >&2) || { rm -rf "$t"; die "apt-get download $dbg failed"; }
+	# usr/lib/debug/boot/vmlinux-REL comes early in the archive: stop there
+	# (dpkg-deb then dies of SIGPIPE: the file, not the pipeline, says)
+	{ dpkg-deb --fsys-tarfile "$t"/*.deb | tar -x -C "$t" --occurrence=1 --wildcards './usr/lib/debug/boot/vmlinux-*'; } 2>/dev/null || true
+	ls "$t"/usr/lib/debug/boot/vmlinux-* >/dev/null 2>&1 || { rm -rf "$t"; die "no usr/lib/debug/boot/vmlinux-* in $dbg"; }
+	strip=objcopy
+	command -v aarch64-linux-gnu-objcopy >/dev/null && strip=aarch64-linux-gnu-objcopy
+	"$strip" --strip-debug "$t"/usr/lib/debug/boot/vmlinux-* "$d/vmlinux.tmp" ||
+		cp "$t"/usr/lib/debug/boot/vmlinux-* "$d/vmlinux.tmp"
+	mv "$d/vmlinux.tmp" "$d/vmlinux"
+	rm -rf "$t"
+	log "vmlinux of $dbg: $d/vmlinux ($(stat -c %s "$d/vmlinux") bytes)"
 }
 
 # resolve pkg and ver; fails if apt does not know the package
@@ -300,7 +304,7 @@ if [ -f "$sm" ]; then
 	fi
 fi
 printf '%s\n' "$rel" >"$tmp/out/version"
-printf '%s\n' "$series" >"$tmp/out/series"
+printf '%s\n' "$series_tag" >"$tmp/out/series"
 chmod 755 "$tmp/out"
 touch "$tmp/out/.complete"
 

@@ -1248,3 +1248,21 @@ Test(kernel, aarch64_note_out_of_range_refused)
 	}
 	fix_free(&f);
 }
+
+/*
+ * kallsyms without data symbols (no CONFIG_KALLSYMS_ALL: Debian 12's arm64
+ * 6.1) lack __start_BTF too: the error names that, not a missing BTF.
+ */
+Test(kernel, kallsyms_without_data_symbols_names_kallsyms_all)
+{
+	struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64, .no_prog_idr = true, .no_btf = true};
+	struct ktbpf_err err = {0};
+	struct fix f;
+
+	fix_build(&f, &o, 64 << 20);
+	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT, "%s", err.msg);
+	assert_one_line(&err, "CONFIG_KALLSYMS_ALL");
+	cr_assert_not_null(strstr(err.msg, "'prog_idr'"), "%s", err.msg);
+	cr_assert_eq(err.need, KTBPF_NEED_SYMBOLS | KTBPF_NEED_BTF);
+	fix_free(&f);
+}

@@ -40,6 +40,7 @@
 #include <poll.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -702,6 +703,28 @@ static bool read_line_file(const char *path, char *buf, size_t size)
 	return ok;
 }
 
+#if defined(__aarch64__)
+/*
+ * arm64: the translation levels of the VA size the kernel runs (TTBR0 and
+ * TTBR1 share vabits_actual). Userspace gets addresses above 48 bits only
+ * when it asks with a hint above them, and only on a 52-bit kernel
+ * (Documentation/arch/arm64/memory.rst); levels follow from the page size.
+ */
+static int paging_levels(void)
+{
+	long page = sysconf(_SC_PAGESIZE);
+	unsigned int shift = page == 65536 ? 16 : page == 16384 ? 14 : 12, va = 48;
+	void *p = mmap((void *)(1ul << 50), (size_t)page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+
+	if (p != MAP_FAILED) {
+		if ((uintptr_t)p >= 1ul << 48)
+			va = 52;
+		munmap(p, (size_t)page);
+	}
+	return (int)((va - shift + shift - 4) / (shift - 3));
+}
+#else
 /* 5 when the kernel runs with 5-level paging: it clears la57 otherwise. */
 static int paging_levels(void)
 {
@@ -724,6 +747,7 @@ static int paging_levels(void)
 	fclose(f);
 	return levels;
 }
+#endif
 
 /*
  * The variable uei in obj's .data (the scx exit convention, user_exit_info.h:
