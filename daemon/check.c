@@ -87,6 +87,8 @@ static bool same_kernel(const struct ktbpf_kernel *a, const struct ktbpf_kernel 
 struct verify_work {
 	uv_work_t work;
 	struct vm *vm; /* a reference */
+	struct ktbpf_kernel_hints
+		hints; /* like: the current kernel's facts (cheap when the same) */
 	struct ktbpf_kernel *k;
 	struct ktbpf_err err;
 	int r;
@@ -96,7 +98,7 @@ static void verify_run(uv_work_t *w)
 {
 	struct verify_work *vw = (struct verify_work *)w;
 
-	vw->r = ktbpf_kernel_discover(vw->vm->mem, &vw->vm->hints, &vw->k, &vw->err);
+	vw->r = ktbpf_kernel_discover(vw->vm->mem, &vw->hints, &vw->k, &vw->err);
 }
 
 static void verify_done(uv_work_t *w, int status)
@@ -138,6 +140,7 @@ static void verify_done(uv_work_t *w, int status)
 				vm->verify_backoff_ms / 1000);
 	}
 	ktbpf_kernel_free(vw->k);
+	ktbpf_kernel_facts_unref((struct ktbpf_kernel_facts *)vw->hints.like);
 	vm_unref(vm);
 	free(vw);
 }
@@ -152,6 +155,8 @@ static void verify_start(struct vm *vm)
 	if (!vw)
 		return;
 	vw->vm = vm_ref(vm);
+	vw->hints = vm->hints;
+	vw->hints.like = vm->kernel ? ktbpf_kernel_facts_ref(vm->kernel) : NULL;
 	vm->verify_running = true;
 	vm->d->works++;
 	uv_queue_work(vm->d->loop, &vw->work, verify_run, verify_done);
