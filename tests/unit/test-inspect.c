@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include <bpf/btf.h>
+#include <jansson.h>
 
 #include "kit-btf.h"
 #include "kit-guest.h"
+#include "kit-vars.h"
 
 struct result {
 	int status;
@@ -204,6 +206,54 @@ Test(inspect, raw_ram_file_json_matches_truth)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.err, "");
 	assert_json_truth(g, r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * --vars: the snapshot carries the active object's variables (the codec of
+ * `vars --json`), and the table prints them; without it there are none.
+ */
+Test(inspect, vars_option_adds_the_active_objects_variables)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_no_exit_info = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	static uint8_t v[KIT_UEI_SIZE];
+	char *path = tmp_path("vars");
+	struct result r;
+	json_t *j, *m;
+
+	kit_vars_uei_value(v, 1025, -7, "scx_bpf_error", "ktbpf test error 7");
+	kit_vars_uei_map(g, "kitsched", v, false);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	j = json_loads(r.out, 0, NULL);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "vars"), "object")),
+			 "kitsched", "%s", r.out);
+	m = json_array_get(json_object_get(json_object_get(j, "vars"), "maps"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "name")), "kitsched.data");
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(m, "vars"), 0), "name")),
+			 "uei");
+	json_decref(j);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.out, "variables of the active object"), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "    msg = \"ktbpf test error 7\"  <char[1024]>\n"), "%s",
+			   r.out);
+	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy): SCX_EXIT_ERROR_BPF"),
+			   "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_null(strstr(r.out, "\"vars\""), "variables without --vars");
+	result_free(&r);
+	r = run((const char *const[]){"vars", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 2, "--vars is inspect's");
 	result_free(&r);
 	unlink(path);
 	free(path);
