@@ -637,12 +637,14 @@ static int print_table(const struct opts *o, const struct ctx *c, const json_t *
 	return KTBPFCTL_EXIT_OK;
 }
 
-/* The Snapshot's "vars": the active object's variables, or why there are none. */
+/* The Snapshot's "vars": the active object's (else the ejected scheduler's) variables, or why not.
+ */
 static int add_vars(struct ctx *c, json_t *root)
 {
 	struct ktbpf_vars *v = NULL;
 	struct ktbpf_err err = {0};
-	int r = ktbpf_vars_read(c->k, c->snap, NULL, &v, &err);
+	struct ktbpf_vars_query q = {.obj = ktbpf_snapshot_dump_object(c->snap)};
+	int r = ktbpf_vars_read(c->k, c->snap, &q, &v, &err);
 
 	r = json_object_set_new(root, "vars", ktbpf_codec_vars_result(v, r, &err));
 	ktbpf_vars_free(v);

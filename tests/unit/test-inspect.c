@@ -243,7 +243,7 @@ Test(inspect, vars_option_adds_the_active_objects_variables)
 	result_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
-	cr_assert_not_null(strstr(r.out, "variables of the active object"), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "variables of kitsched (the active object)"), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "    msg = \"ktbpf test error 7\"  <char[1024]>\n"), "%s",
 			   r.out);
 	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy): SCX_EXIT_ERROR_BPF"),
@@ -254,6 +254,37 @@ Test(inspect, vars_option_adds_the_active_objects_variables)
 	result_free(&r);
 	r = run((const char *const[]){"vars", "--ram", path, "--vars", NULL});
 	cr_assert_eq(r.status, 2, "--vars is inspect's");
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * sched_ext ejected its scheduler (its record freed) while a TCP congestion
+ * control is in use: the failure report shows the scheduler's variables and
+ * its uei's exit, not the active cc's.
+ */
+Test(inspect, vars_of_an_ejected_scheduler_are_the_last_schedulers)
+{
+	struct kit_guest_opts o = {
+		.scx = KIT_SCX_ROOT, .scx_no_exit_info = true, .scx_attached = UINT32_MAX};
+	struct kit_guest *g = kit_guest_new(&o);
+	static uint8_t v[KIT_UEI_SIZE];
+	char *path = tmp_path("ejected");
+	struct result r;
+
+	kit_vars_uei_value(v, 1026, 0, "runnable task stall", "kworker/0:1[9] failed to run");
+	kit_vars_uei_map(g, "kitsched", v, false);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.out, "active: kitcc"), "a TCP cc is active now: %s", r.out);
+	cr_assert_not_null(
+		strstr(r.out, "variables of kitsched (sched_ext's scheduler, not active)"),
+		"the scheduler that exited, not the active cc: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "reason = \"runnable task stall\""), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy)"), "%s", r.out);
 	result_free(&r);
 	unlink(path);
 	free(path);
