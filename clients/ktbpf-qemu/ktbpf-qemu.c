@@ -311,6 +311,8 @@ static void on_reset(struct run *run)
 		free_client(run);
 	} else if (r < 0) {
 		say("vm.reset after the guest's reset: %s", err.msg);
+	} else {
+		say("the guest reset (QMP RESET): ktbpfd discovers its kernel again (vm.reset)");
 	}
 }
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "ktbpf/client.h"
+#include "ktbpf/codec.h"
 
 #include "delta.h"
 #include "ktbpfctl.h"
@@ -74,9 +75,12 @@ void ktbpfctl_top_usage(FILE *out)
 	      "  ktbpfctl top guest3\n"
 	      "  ktbpfctl top vm-1 --seconds 5 --sort cpu\n"
 	      "  ktbpfctl top vm-1 --json-lines --count 10 > rates.jsonl\n"
+	      "\nWhile the guest kernel is not discovered (still booting, or after a reset)\n"
+	      "each period says so (--json-lines: {\"vm\", \"time_unix_ns\", \"waiting\"}) and\n"
+	      "top keeps asking; rates resume one period after it is found.\n"
 	      "\nExit status: 0 success (stopped by --count, --seconds or a signal), 1 could\n"
 	      "not answer (no daemon, no such VM, the VM went away), 2 usage error, 4 the\n"
-	      "guest kernel is not discovered yet. See ktbpfctl(1).\n",
+	      "guest kernel was never discovered while top ran. See ktbpfctl(1).\n",
 	      out);
 }
 
@@ -308,53 +312,89 @@ static void sleep_until(uint64_t deadline)
 		;
 }
 
+/*
+ * A period without rates: the guest kernel is not discovered (yet, or again
+ * after a reset), or the first snapshot after that is the new baseline.
+ */
+static void say_waiting(const struct topopts *o, const char *why)
+{
+	if (o->json_lines) {
+		json_t *j = json_pack("{s:s, s:I, s:o}", "vm", o->vm, "time_unix_ns",
+				      (json_int_t)real_ns(), "waiting", ktbpf_codec_text(why));
+
+		if (j)
+			json_dumpf(j, stdout, JSON_COMPACT);
+		json_decref(j);
+		putchar('\n');
+		return;
+	}
+	if (o->tty)
+		fputs("\033[H\033[2J", stdout);
+	printf("ktbpfctl top %s: %s\n", o->vm, why);
+	if (!o->tty)
+		putchar('\n');
+}
+
+/* One period's rates of cur over prev, printed. */
+static int show(const struct topopts *o, const json_t *prev, const json_t *cur, uint64_t period)
+{
+	struct ktbpfctl_rates rates;
+	int r = ktbpfctl_rates_compute(prev, cur, period, &rates);
+
+	if (r < 0)
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
+				     "cannot compare snapshots: %s", strerror(-r));
+	ktbpfctl_rates_sort(&rates, o->sort);
+	if (o->json_lines)
+		r = print_json(o, cur, &rates, real_ns());
+	else
+		print_table(o, cur, &rates, real_ns());
+	ktbpfctl_rates_free(&rates);
+	if (r < 0)
+		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "out of memory");
+	return KTBPFCTL_EXIT_OK;
+}
+
 static int run(struct topopts *o)
 {
 	struct ktbpf_client *c = NULL;
 	struct ktbpf_err err = {0};
 	json_t *prev = NULL, *cur = NULL;
-	uint64_t t_prev = 0, t_cur, start;
+	uint64_t t_prev = 0, t_cur, start = mono_ns();
+	bool rated = false;
 	int r, status = KTBPFCTL_EXIT_OK;
 
 	r = ktbpf_client_connect(o->socket, &c, &err);
 	if (r < 0)
 		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
 	r = take(c, o, &prev, &t_prev, &err);
-	start = t_prev;
-	for (uint64_t n = 0; r == 0 && (!o->count || n < o->count); n++) {
-		struct ktbpfctl_rates rates;
-
+	for (uint64_t n = 0; (r == 0 || r == -EINPROGRESS) && (!o->count || n < o->count); n++) {
 		sleep_until(start + (n + 1) * o->interval_ns);
 		r = take(c, o, &cur, &t_cur, &err);
-		if (r < 0)
-			break;
-		r = ktbpfctl_rates_compute(prev, cur, t_cur - t_prev, &rates);
-		if (r < 0) {
-			json_decref(cur);
-			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
-					       "cannot compare snapshots: %s", strerror(-r));
-			break;
+		if (r == -EINPROGRESS) {
+			/* Not discovered yet, or again after a reset: say so and keep asking. */
+			prev = (json_decref(prev), NULL);
+			say_waiting(o, err.msg);
+		} else if (r == 0 && !prev) {
+			say_waiting(o, "guest kernel found: rates from the next period on");
+		} else if (r == 0) {
+			status = show(o, prev, cur, t_cur - t_prev);
+			rated = true;
+			json_decref(prev);
 		}
-		ktbpfctl_rates_sort(&rates, o->sort);
-		if (o->json_lines)
-			r = print_json(o, cur, &rates, real_ns());
-		else
-			print_table(o, cur, &rates, real_ns());
-		ktbpfctl_rates_free(&rates);
-		json_decref(prev);
-		prev = cur;
-		t_prev = t_cur;
+		if (r == 0) {
+			prev = cur;
+			t_prev = t_cur;
+		}
+		if (status != KTBPFCTL_EXIT_OK)
+			break;
 		if (fflush(stdout) != 0 || ferror(stdout)) {
 			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL,
 					       "cannot write the output");
 			break;
 		}
-		if (r < 0) {
-			status = ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "out of memory");
-			break;
-		}
 	}
-	if (r < 0 && status == KTBPFCTL_EXIT_OK)
+	if (status == KTBPFCTL_EXIT_OK && r < 0 && (r != -EINPROGRESS || !rated))
 		status = ktbpfctl_fail("top", false,
 				       r == -EINPROGRESS ? KTBPFCTL_EXIT_NOT_READY
 							 : KTBPFCTL_EXIT_FAIL,

@@ -23,13 +23,24 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* A freeze or thaw the VMM answers later (ktbpf_client_answer()). */
+struct ktbpf_client_pending {
+	struct ktbpf_client_pending *next;
+	struct ktbpf_peer_req *req;
+	bool freeze;
+	char vm[];
+};
+
 struct ktbpf_client {
 	int fd;
 	struct ktbpf_wire *w;
 	struct ktbpf_peer *peer;
 	uint64_t timeout_ms;
 	struct ktbpf_client_vmm_ops ops;
+	struct ktbpf_client_vmm_async_ops async_ops;
 	void *ops_userdata;
+	struct ktbpf_client_pending *pending;
+	unsigned int nr_pending;
 	json_t *last_error;
 	int dead; /* sticky: the connection is gone (a negative errno) */
 };
@@ -50,15 +61,9 @@ static int send_line(void *userdata, const char *line, size_t len, const int *fd
 	return ktbpf_wire_send(c->w, line, len, fds, nfds, NULL);
 }
 
-/* vm.freeze / vm.thaw: the daemon asks the VMM (this client's owner). */
-static void serve_vmm(struct ktbpf_peer_req *req, void *userdata)
+/* Answer a vm.freeze (frozen: r == 0) or vm.thaw request with the VMM's result r. */
+static void answer_vmm(struct ktbpf_peer_req *req, bool freeze, const char *vm, int r)
 {
-	struct ktbpf_client *c = userdata;
-	bool freeze = !strcmp(ktbpf_peer_req_method(req), "vm.freeze");
-	const char *vm = json_string_value(json_object_get(ktbpf_peer_req_params(req), "vm"));
-	int (*fn)(void *, const char *) = freeze ? c->ops.freeze : c->ops.thaw;
-	int r = fn ? fn(c->ops_userdata, vm) : -EOPNOTSUPP;
-
 	if (freeze)
 		ktbpf_peer_req_result(req, json_pack("{s:b}", "frozen", r == 0));
 	else if (r == 0)
@@ -66,6 +71,35 @@ static void serve_vmm(struct ktbpf_peer_req *req, void *userdata)
 	else
 		ktbpf_peer_req_error(req, KTBPF_JSONRPC_INTERNAL_ERROR, NULL,
 				     "vm '%s': cannot thaw: %s", vm, strerror(-r));
+}
+
+/* vm.freeze / vm.thaw: the daemon asks the VMM (this client's owner). */
+static void serve_vmm(struct ktbpf_peer_req *req, void *userdata)
+{
+	struct ktbpf_client *c = userdata;
+	bool freeze = !strcmp(ktbpf_peer_req_method(req), "vm.freeze");
+	const char *vm = json_string_value(json_object_get(ktbpf_peer_req_params(req), "vm"));
+	void (*later)(void *, const char *, struct ktbpf_client_pending *) =
+		freeze ? c->async_ops.freeze : c->async_ops.thaw;
+	int (*fn)(void *, const char *) = freeze ? c->ops.freeze : c->ops.thaw;
+	struct ktbpf_client_pending *p;
+
+	if (later) {
+		p = malloc(sizeof(*p) + strlen(vm) + 1);
+		if (!p) {
+			answer_vmm(req, freeze, vm, -ENOMEM);
+			return;
+		}
+		p->req = req;
+		p->freeze = freeze;
+		strcpy(p->vm, vm);
+		p->next = c->pending;
+		c->pending = p;
+		c->nr_pending++;
+		later(c->ops_userdata, p->vm, p);
+		return;
+	}
+	answer_vmm(req, freeze, vm, fn ? fn(c->ops_userdata, vm) : -EOPNOTSUPP);
 }
 
 static const struct ktbpf_peer_param freeze_params[] = {
@@ -144,6 +178,8 @@ EXPORT struct ktbpf_client *ktbpf_client_free(struct ktbpf_client *c)
 {
 	if (!c)
 		return NULL;
+	while (c->pending)
+		ktbpf_client_answer(c, c->pending, -ECANCELED);
 	if (c->peer) {
 		ktbpf_peer_close(c->peer);
 		ktbpf_peer_unref(c->peer);
@@ -165,7 +201,40 @@ EXPORT void ktbpf_client_set_vmm_ops(struct ktbpf_client *c, const struct ktbpf_
 				     void *userdata)
 {
 	c->ops = ops ? *ops : (struct ktbpf_client_vmm_ops){0};
+	c->async_ops = (struct ktbpf_client_vmm_async_ops){0};
 	c->ops_userdata = userdata;
+}
+
+EXPORT void ktbpf_client_set_vmm_async_ops(struct ktbpf_client *c,
+					   const struct ktbpf_client_vmm_async_ops *ops,
+					   void *userdata)
+{
+	c->async_ops = ops ? *ops : (struct ktbpf_client_vmm_async_ops){0};
+	c->ops = (struct ktbpf_client_vmm_ops){0};
+	c->ops_userdata = userdata;
+}
+
+EXPORT int ktbpf_client_answer(struct ktbpf_client *c, struct ktbpf_client_pending *p, int result)
+{
+	struct ktbpf_client_pending **pp = &c->pending;
+
+	while (*pp && *pp != p)
+		pp = &(*pp)->next;
+	if (!*pp)
+		return -ENOENT;
+	*pp = p->next;
+	c->nr_pending--;
+	answer_vmm(p->req, p->freeze, p->vm, result);
+	free(p);
+	/* Out now when the socket takes it; else the next process() or call flushes. */
+	if (!c->dead)
+		ktbpf_wire_flush(c->w, NULL);
+	return 0;
+}
+
+EXPORT unsigned int ktbpf_client_pending_answers(const struct ktbpf_client *c)
+{
+	return c->nr_pending;
 }
 
 EXPORT int ktbpf_client_fd(const struct ktbpf_client *c)

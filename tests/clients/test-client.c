@@ -266,6 +266,146 @@ Test(client, own_snapshot_with_freeze_is_served_while_the_call_waits)
 	ktbpf_client_free(vmm);
 }
 
+/* The asynchronous VMM: freeze and thaw are remembered and answered later from its loop. */
+static struct ktbpf_client_pending *later_p;
+static int later_freezes;
+static void later_freeze(void *userdata, const char *vm, struct ktbpf_client_pending *p)
+{
+	strcat(calls, "f");
+	later_p = p;
+	later_freezes++;
+}
+static void later_thaw(void *userdata, const char *vm, struct ktbpf_client_pending *p)
+{
+	strcat(calls, "t");
+	later_p = p;
+}
+static const struct ktbpf_client_vmm_async_ops later_ops = {later_freeze, later_thaw};
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * ktbpfctl snapshot --json with freeze (args) while the VMM's loop answers
+ * each pending freeze/thaw delay_ms after it came (delay_ms < 0: the VMM
+ * goes away instead, its freeze unanswered). Returns ktbpfctl's JSON.
+ */
+static json_t *snapshot_with_late_answers(struct ktbpf_client *vmm, const char *id,
+					  const char *freeze, int delay_ms)
+{
+	const char *argv[] = {getenv("KTBPFCTL"), "snapshot", id,  "--json", "--freeze", freeze,
+			      "--socket",	  dp.sock,    NULL};
+	int p[2], status;
+	uint64_t since = 0;
+	char buf[1 << 16];
+	size_t len = 0;
+	pid_t pid;
+	json_t *j;
+
+	cr_assert(argv[0]);
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	pid = fork();
+	if (!pid) {
+		dup2(p[1], 1);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(p[1]);
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = p[0], .events = POLLIN},
+					{.fd = vmm ? ktbpf_client_fd(vmm) : -1,
+					 .events = vmm ? ktbpf_client_events(vmm) : 0}};
+		ssize_t r;
+
+		cr_assert(poll(pfd, 2, 10) >= 0);
+		if (vmm && pfd[1].revents)
+			cr_assert_eq(ktbpf_client_process(vmm, NULL), 0);
+		if (vmm && later_p) {
+			/* Never inside the callback: here, in the VMM's own loop. */
+			if (!since)
+				since = mono_ms();
+			if (delay_ms < 0) {
+				ktbpf_client_free(vmm); /* the freeze is never answered */
+				vmm = NULL;
+				later_p = NULL;
+			} else if (mono_ms() - since >= (uint64_t)delay_ms) {
+				cr_assert_eq(ktbpf_client_answer(vmm, later_p, 0), 0);
+				cr_assert_eq(ktbpf_client_answer(vmm, later_p, 0), -ENOENT);
+				later_p = NULL;
+				since = 0;
+			}
+		}
+		if (!pfd[0].revents)
+			continue;
+		r = read(p[0], buf + len, sizeof(buf) - 1 - len);
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	buf[len] = '\0';
+	close(p[0]);
+	waitpid(pid, &status, 0);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ktbpfctl: %s", buf);
+	j = json_loads(buf, 0, NULL);
+	cr_assert(j, "not JSON: %s", buf);
+	return j;
+}
+
+Test(client, vmm_answers_freeze_and_thaw_later_from_its_own_loop)
+{
+	char *id = NULL;
+	struct ktbpf_client *vmm = connect_vmm(&id);
+	json_t *snap;
+
+	ktbpf_client_set_vmm_async_ops(vmm, &later_ops, NULL);
+	wait_ready(vmm, id);
+	calls[0] = '\0';
+	snap = snapshot_with_late_answers(vmm, id, "require", 100);
+	cr_assert(json_is_true(json_object_get(snap, "frozen")));
+	/* The daemon waited for the late answer: the freeze took the VMM's 100 ms. */
+	cr_assert_geq(json_integer_value(json_object_get(snap, "freeze_ns")), 100000000);
+	cr_assert_eq(json_array_size(json_object_get(snap, "progs")), g->nr_struct_ops);
+	json_decref(snap);
+	/* The thaw is answered from the loop too, after ktbpfctl has its answer. */
+	for (int i = 0; i < 100 && (!strchr(calls, 't') || later_p); i++) {
+		struct pollfd pfd = {.fd = ktbpf_client_fd(vmm), .events = POLLIN};
+
+		if (poll(&pfd, 1, 20) > 0)
+			cr_assert_eq(ktbpf_client_process(vmm, NULL), 0);
+		if (later_p) {
+			cr_assert_eq(ktbpf_client_answer(vmm, later_p, 0), 0);
+			later_p = NULL;
+		}
+	}
+	cr_assert_str_eq(calls, "ft");
+	cr_assert_eq(ktbpf_client_pending_answers(vmm), 0);
+	free(id);
+	ktbpf_client_free(vmm);
+}
+
+/* A VMM that goes away with its freeze unanswered: freed with it, the snapshot taken live. */
+Test(client, vmm_gone_with_a_freeze_pending_gives_a_live_snapshot)
+{
+	char *id = NULL;
+	struct ktbpf_client *vmm = connect_vmm(&id);
+	json_t *snap;
+
+	ktbpf_client_set_vmm_async_ops(vmm, &later_ops, NULL);
+	wait_ready(vmm, id);
+	later_freezes = 0;
+	snap = snapshot_with_late_answers(vmm, id, "prefer", -1);
+	cr_assert_eq(later_freezes, 1);
+	cr_assert(json_is_false(json_object_get(snap, "frozen")), "%s", json_dumps(snap, 0));
+	cr_assert_eq(json_array_size(json_object_get(snap, "progs")), g->nr_struct_ops);
+	json_decref(snap);
+	free(id);
+}
+
 Test(client, ktbpfctl_tables_name_the_vm_and_its_active_scheduler)
 {
 	char *id = NULL;

@@ -331,3 +331,37 @@ Test(top, unknown_vm_and_bad_options_fail_with_their_statuses)
 	cr_assert_eq(top_finish(&top, NULL), 2);
 	cr_assert_eq(daemon_stop(&dp), 0);
 }
+
+Test(top, a_guest_not_discovered_is_said_each_period_then_exit_4)
+{
+	static char zeros[1 << 20];
+	struct client *vmm;
+	struct proc top;
+	char *rest, *line;
+	json_t *r;
+	int fd = memfd_with(zeros, sizeof(zeros)), n = 0;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	r = client_call(vmm, "vm.register",
+			"{\"name\":\"topkit\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":false,"
+			"\"regions\":[{\"gpa\":0,\"size\":1048576,\"fd\":0}]}",
+			&fd, 1);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	json_decref(r);
+	top_start(&top,
+		  (const char *const[]){"--json-lines", "--interval", "0.2", "--count", "2", NULL});
+	cr_assert_eq(top_finish(&top, &rest), 4, "never discovered: %s", rest);
+	for (line = strtok(rest, "\n"); line; line = strtok(NULL, "\n"), n++) {
+		json_t *j = json_loads(line, 0, NULL);
+
+		cr_assert_not_null(json_object_get(j, "waiting"), "%s", line);
+		cr_assert_str_eq(json_string_value(json_object_get(j, "vm")), "topkit");
+		json_decref(j);
+	}
+	cr_assert_eq(n, 2, "one line per period");
+	free(rest);
+	close(fd);
+	client_free(vmm);
+	cr_assert_eq(daemon_stop(&dp), 0);
+}

@@ -98,6 +98,38 @@ struct ktbpf_client_vmm_ops {
 void ktbpf_client_set_vmm_ops(struct ktbpf_client *c, const struct ktbpf_client_vmm_ops *ops,
 			      void *userdata);
 
+/*
+ * Freeze and thaw answered later, for a VMM that pauses its vCPUs from its
+ * own loop (QEMU's main loop, after the vCPU threads have stopped) rather
+ * than inside a callback. freeze / thaw are called as above, with a pending
+ * answer p; they return at once, and the VMM answers once, from wherever it
+ * likes (the callback itself included, or later from its loop, on the
+ * thread that uses c), with ktbpf_client_answer(). The daemon waits for a
+ * freeze as long as its freeze timeout; a freeze answered after it is
+ * thawed at once. Replaces the synchronous ops (ktbpf_client_set_vmm_ops()
+ * replaces these in turn); NULL ops: none. Pending answers not given by
+ * ktbpf_client_free() are answered "cannot" there.
+ */
+struct ktbpf_client_pending;
+struct ktbpf_client_vmm_async_ops {
+	void (*freeze)(void *userdata, const char *vm, struct ktbpf_client_pending *p);
+	void (*thaw)(void *userdata, const char *vm, struct ktbpf_client_pending *p);
+};
+void ktbpf_client_set_vmm_async_ops(struct ktbpf_client *c,
+				    const struct ktbpf_client_vmm_async_ops *ops, void *userdata);
+
+/*
+ * Answer a pending freeze or thaw: result 0 (the vCPUs are paused, or
+ * running again), or a negative errno (cannot). p is freed. Returns 0, or
+ * -ENOENT when p is not one of c's pending answers (answered already). The
+ * answer is queued like any message: it goes out at the next
+ * ktbpf_client_process() or call, or at once when the socket takes it.
+ */
+int ktbpf_client_answer(struct ktbpf_client *c, struct ktbpf_client_pending *p, int result);
+
+/* How many freeze/thaw answers are pending (asked, not yet answered). */
+unsigned int ktbpf_client_pending_answers(const struct ktbpf_client *c);
+
 /* The connected socket, for the caller's poll()/epoll/event loop. */
 int ktbpf_client_fd(const struct ktbpf_client *c);
 
