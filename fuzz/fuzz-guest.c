@@ -84,15 +84,19 @@ void fuzz_patches_apply(struct fuzz_patches *p, const struct fuzz_ranges *r, str
 	for (size_t i = 0; i < n; i++) {
 		uint32_t sel = fuzz_le32(data + FUZZ_PATCH_SIZE * i);
 		uint64_t v = fuzz_le64(data + FUZZ_PATCH_SIZE * i + 4);
-		uint64_t pa = pick_pa(r, sel & 0x3fffffff);
+		/* ranges hold guest physical addresses; the image starts at gpa_base (arm64: 1 GiB)
+		 */
+		uint64_t off = pick_pa(r, sel & 0x3fffffff) - im->gpa_base;
 
 		p->width[i] = 1u << (sel >> 30);
-		if (pa + p->width[i] > im->size)
-			p->width[i] = (unsigned int)(im->size - pa);
-		p->pa[i] = pa;
+		if (off >= im->size)
+			p->width[i] = 0;
+		else if (off + p->width[i] > im->size)
+			p->width[i] = (unsigned int)(im->size - off);
+		p->pa[i] = off;
 		p->saved[i] = 0;
-		memcpy(&p->saved[i], im->buf + pa, p->width[i]);
-		memcpy(im->buf + pa, &v, p->width[i]);
+		memcpy(&p->saved[i], im->buf + off, p->width[i]);
+		memcpy(im->buf + off, &v, p->width[i]);
 	}
 	p->n = n;
 }

@@ -43,7 +43,7 @@ void fuzz_ranges_finish(struct fuzz_ranges *r);
 
 struct fuzz_patches {
 	size_t n;
-	uint64_t pa[FUZZ_MAX_PATCHES], saved[FUZZ_MAX_PATCHES];
+	uint64_t pa[FUZZ_MAX_PATCHES], saved[FUZZ_MAX_PATCHES]; /* pa: offset in the image */
 	unsigned int width[FUZZ_MAX_PATCHES];
 };
 

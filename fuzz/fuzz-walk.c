@@ -102,7 +102,14 @@ static int run(const struct ktbpf_kernel_hints *h)
 
 void fuzz_setup(void)
 {
+#ifdef FUZZ_WALK_ARM64
+	/* fuzz-walk-arm64.c: 52-bit LPA2 (5 levels from level -1), a PAC mask, RAM from 1 GiB */
+	struct kit_guest_opts o = {
+		.ram_size = 64ull << 20,
+		.kernel = {.arch = KTBPF_ARCH_AARCH64, .a64_t1sz = 12, .a64_pac = true}};
+#else
 	struct kit_guest_opts o = {.ram_size = 64ull << 20};
+#endif
 	struct kit_wrap *w;
 	int r;
 

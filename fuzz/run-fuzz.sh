@@ -11,7 +11,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 secs=${1:-20}
 shift || true
-all=(vmcoreinfo symbols elfcore kallsyms xarray walk scx rpc vars daemon)
+all=(vmcoreinfo symbols elfcore kallsyms xarray walk walk-arm64 scx rpc vars daemon)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 build=${FUZZ_BUILD:-build-fuzz}

@@ -115,12 +115,13 @@ int kn_arm64_mmu(const struct ktbpf_vmcoreinfo *vi, const struct ktbpf_kernel_hi
 		/*
 		 * arch/arm64/include/asm/assembler.h: offset_ttbr1: a 52-bit
 		 * kernel without LPA2 (64K) running 48-bit points TTBR1 past
-		 * the PGD entries the shorter VA does not index.
+		 * the PGD entries the shorter VA does not index; it runs 48-bit
+		 * then (T1SZ = TCR_T1SZ(VA_BITS_MIN)), nothing else.
 		 */
-		if (g.shift == 16 && vi->va_bits == 52 && g.va < 52) {
+		if (g.shift == 16 && vi->va_bits == 52 && g.va == 48) {
 			unsigned int pgdir_shift = 16 + 13 * 2;
 
-			root += ((1ull << (52 - pgdir_shift)) - (1ull << (g.va - pgdir_shift))) * 8;
+			root += ((1ull << (52 - pgdir_shift)) - (1ull << (48 - pgdir_shift))) * 8;
 		}
 		/* TTBR_BADDR_MASK_52: with DS, BADDR[51:48] sits in bits [5:2]. */
 		m->pgd_pa = g.ds ? (root & 0x0000ffffffffffc0ull) | (root >> 48 & 0xf) << 2 : root;

@@ -1099,15 +1099,20 @@ Test(kernel, discovered_kernel_keeps_no_symbol_table_or_btf, .timeout = 60)
 }
 
 /* The kit's note with one line replaced (key=value, the key must be there). */
-static char *note_with(const struct fix *f, const char *key, const char *line)
+static char *text_with(const char *t, const char *key, const char *line)
 {
-	const char *t = kit_kernel_vmcoreinfo_text(f->kk), *at = strstr(t, key), *end;
+	const char *at = strstr(t, key), *end;
 	char *out;
 
 	cr_assert_not_null(at, "%s not in the note", key);
 	end = strchr(at, '\n');
 	cr_assert(asprintf(&out, "%.*s%s%s", (int)(at - t), t, line, end) > 0);
 	return out;
+}
+
+static char *note_with(const struct fix *f, const char *key, const char *line)
+{
+	return text_with(kit_kernel_vmcoreinfo_text(f->kk), key, line);
 }
 
 /*
@@ -1228,6 +1233,9 @@ Test(kernel, aarch64_note_out_of_range_refused)
 		{"NUMBER(KERNELPACMASK)=", "NUMBER(KERNELPACMASK)=0xff00ff0000000000",
 		 "KERNELPACMASK"},
 		{"PAGESIZE=", "PAGESIZE=8192", "PAGESIZE"},
+		/* 64K with VA_BITS 52 running 48-bit: TTBR1 offset past unused PGD entries */
+		{"PAGESIZE=", "PAGESIZE=65536", "swapper_pg_dir"},
+		{"NUMBER(TCR_EL1_T1SZ)=", "NUMBER(TCR_EL1_T1SZ)=0x19", "swapper_pg_dir"},
 		{"NUMBER(kimage_voffset)=", "NUMBER(kimage_voffset)=0xffff7fff40000000",
 		 "swapper_pg_dir"},
 	};
@@ -1246,6 +1254,20 @@ Test(kernel, aarch64_note_out_of_range_refused)
 		assert_one_line(&err, bad[i].names);
 		free(t);
 	}
+	/* 64K granule, VA_BITS 52, a 39-bit T1SZ: no TTBR1 offset (fuzz: a negative shift) */
+	{
+		struct ktbpf_kernel_hints h = {0};
+		struct ktbpf_err err = {0};
+		char *t1 = note_with(&f, "PAGESIZE=", "PAGESIZE=65536");
+		char *t = text_with(t1, "NUMBER(TCR_EL1_T1SZ)=", "NUMBER(TCR_EL1_T1SZ)=0x19");
+
+		h.vmcoreinfo_text = t;
+		h.vmcoreinfo_len = strlen(t);
+		cr_assert_eq(discover_err(&f, &h, &err), -EUCLEAN, "%s", err.msg);
+		assert_one_line(&err, "swapper_pg_dir");
+		free(t);
+		free(t1);
+	}
 	fix_free(&f);
 }
 
@@ -1255,7 +1277,8 @@ Test(kernel, aarch64_note_out_of_range_refused)
  */
 Test(kernel, kallsyms_without_data_symbols_names_kallsyms_all)
 {
-	struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64, .no_prog_idr = true, .no_btf = true};
+	struct kit_kernel_opts o = {
+		.arch = KTBPF_ARCH_AARCH64, .no_prog_idr = true, .no_btf = true};
 	struct ktbpf_err err = {0};
 	struct fix f;
 
