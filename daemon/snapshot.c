@@ -184,11 +184,16 @@ static void walk_work(uv_work_t *w)
 	}
 	/* Is this still the running kernel? (a few reads; the loop acts in walk_done) */
 	kernel_check_read(vm->kernel, &vm->walk_check);
-	/* The active object's variables, for the askers who want them (a failure is in "vars"). */
+	/*
+	 * The active object's variables (else the scheduler's that sched_ext
+	 * ejected), for the askers who want them (a failure is in "vars").
+	 */
 	vm->vars = ktbpf_vars_free(vm->vars);
 	if (vm->walk_r == 0 && vm->want_vars) {
 		ktbpf_err_clear(&vm->vars_err);
-		vm->vars_r = ktbpf_vars_read(vm->kernel, vm->snap, NULL, &vm->vars, &vm->vars_err);
+		struct ktbpf_vars_query q = {.obj = ktbpf_snapshot_dump_object(vm->snap)};
+
+		vm->vars_r = ktbpf_vars_read(vm->kernel, vm->snap, &q, &vm->vars, &vm->vars_err);
 	}
 }
 

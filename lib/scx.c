@@ -437,6 +437,16 @@ static const char *uei_object(const struct ktbpf_snapshot *s)
 	return any;
 }
 
+const char *ktbpf_snapshot_dump_object(const struct ktbpf_snapshot *s)
+{
+	const char *sched = uei_object(s);
+
+	/* A scheduler that exited is what the failure is about, whatever else is in use. */
+	if (sched && s->scx.exit.source != KTBPF_SCX_EXIT_NONE && s->scx.exit.kind)
+		return sched;
+	return s->active.obj_name[0] ? s->active.obj_name : sched;
+}
+
 /* uei's members (kind, exit_code, reason, msg) from its node at n[i]. */
 static bool uei_take(const struct ktbpf_var *n, size_t i, size_t end, struct ktbpf_scx_exit *x)
 {

@@ -21,10 +21,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ktbpf/codec-vars.h"
 #include "ktbpf/codec.h"
 #include "ktbpf/elfcore.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
+#include "ktbpf/vars.h"
 
 #include "ktbpfctl.h"
 
@@ -39,6 +41,7 @@ struct opts {
 	const char *vmlinux, *system_map, *btf; /* paths: opened here, given as fds */
 	struct ktbpf_kernel_hints hints;
 	bool json;
+	bool vars; /* inspect --vars: the active object's variables too */
 	unsigned long repeat;
 	struct ktbpf_budget budget;
 	/* The command these options are for (inspect, vars) and its own extras. */
@@ -108,6 +111,8 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  --tcr-el1 VALUE        aarch64 TCR_EL1 (granule, VA size, DS): needed when the\n"
 	      "                         guest has no VMCOREINFO, else it overrides it\n"
 	      "  --json                 print one JSON document instead of tables\n"
+	      "  --vars                 also the active object's variables by name (as\n"
+	      "                         'ktbpfctl vars' prints them; \"vars\" in --json)\n"
 	      "  --repeat N             walk N times after one discovery; report median and\n"
 	      "                         minimum walk time (benchmarking)\n"
 	      "  --budget READS         stop a walk after this many guest reads and print what\n"
@@ -230,6 +235,7 @@ enum {
 	OPT_BUDGET,
 	OPT_BUDGET_MS,
 	OPT_MAP_ID,
+	OPT_VARS,
 };
 
 static const struct option longopts[] = {
@@ -250,6 +256,7 @@ static const struct option longopts[] = {
 	{"budget", required_argument, NULL, OPT_BUDGET},
 	{"budget-ms", required_argument, NULL, OPT_BUDGET_MS},
 	{"map-id", required_argument, NULL, OPT_MAP_ID},
+	{"vars", no_argument, NULL, OPT_VARS},
 	{"help", no_argument, NULL, 'h'},
 	{0},
 };
@@ -343,6 +350,12 @@ static int parse_opt(struct opts *o, int c, const char *arg)
 				    "bad --map-id '%s': expected a map id (at most 64 of them)",
 				    arg);
 		o->map_ids[o->nr_map_ids++] = (uint32_t)v;
+		break;
+	case OPT_VARS:
+		if (o->takes_arg)
+			return fail(o, KTBPFCTL_EXIT_USAGE,
+				    "--vars is an option of 'ktbpfctl inspect'");
+		o->vars = true;
 		break;
 	case 'h':
 		o->usage(stdout);
@@ -624,6 +637,20 @@ static int print_table(const struct opts *o, const struct ctx *c, const json_t *
 	return KTBPFCTL_EXIT_OK;
 }
 
+/* The Snapshot's "vars": the active object's (else the ejected scheduler's) variables, or why not.
+ */
+static int add_vars(struct ctx *c, json_t *root)
+{
+	struct ktbpf_vars *v = NULL;
+	struct ktbpf_err err = {0};
+	struct ktbpf_vars_query q = {.obj = ktbpf_snapshot_dump_object(c->snap)};
+	int r = ktbpf_vars_read(c->k, c->snap, &q, &v, &err);
+
+	r = json_object_set_new(root, "vars", ktbpf_codec_vars_result(v, r, &err));
+	ktbpf_vars_free(v);
+	return r;
+}
+
 static void ctx_fini(struct ctx *c)
 {
 	free(c->times);
@@ -655,6 +682,8 @@ int ktbpfctl_inspect(int argc, char **argv)
 	r = run(&o, &c);
 	if (r < 0) {
 		root = ktbpf_codec_snapshot(c.snap, ktbpf_kernel_info(c.k));
+		if (root && o.vars && add_vars(&c, root) < 0)
+			root = (json_decref(root), NULL);
 		if (!root)
 			r = fail(&o, KTBPFCTL_EXIT_FAIL,
 				 "cannot build the JSON document (out of memory?)");

@@ -363,6 +363,7 @@ void ktbpfctl_render_vars(const json_t *root)
 static void print_vars(const json_t *snap)
 {
 	const json_t *v = json_object_get(snap, "vars"), *e = json_object_get(v, "error");
+	const char *obj;
 
 	if (!v)
 		return;
@@ -371,7 +372,11 @@ static void print_vars(const json_t *snap)
 		       ktbpfctl_json_str(e, "code", "?"));
 		return;
 	}
-	printf("\nvariables of the active object\n");
+	obj = ktbpfctl_json_str(v, "object", "?");
+	printf("\nvariables of %s (%s)\n", obj,
+	       !strcmp(obj, ktbpfctl_json_str(json_object_get(snap, "active"), "obj_name", ""))
+		       ? "the active object"
+		       : "sched_ext's scheduler, not active");
 	ktbpfctl_render_vars(v);
 }
 

@@ -272,7 +272,7 @@ Test(daemon_vars, dump_keeps_variables_and_its_report_prints_them_as_a_tree)
 	snprintf(args, sizeof(args), "dumps info %s", id);
 	out = ctl(args, &st);
 	cr_assert_eq(st, 0, "%s", out);
-	cr_assert_not_null(strstr(out, "variables of the active object"), "%s", out);
+	cr_assert_not_null(strstr(out, "variables of kv (the active object)"), "%s", out);
 	cr_assert_not_null(strstr(out, "map "), "%s", out);
 	cr_assert_not_null(strstr(out, "  nr_calls = 7  <u64>\n"), "%s", out);
 	cr_assert_not_null(strstr(out, "  msg = \"stalled\"  <char[8]>\n"), "%s", out);

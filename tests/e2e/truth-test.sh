@@ -323,6 +323,31 @@ else
 		rc=1
 	fi
 fi
+# The failure report a person reads (inspect --vars: the codec and renderer of
+# a ktbpfd dump and `ktbpfctl dump`) names the exit kind, where it was read,
+# the message, and the ejected scheduler's variables.
+if [ "$scenario" = scx-error ] || [ "$scenario" = scx-stall ]; then
+	st=0
+	"$KTBPFCTL" inspect --ram "$wd/ram" ${regions[@]+"${regions[@]}"} ${needs_files[@]+"${needs_files[@]}"} \
+		--vars >"$wd/report.txt" 2>"$wd/report.err" || st=$?
+	obj=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["vars"]["object"])' "$wd/truth.json" 2>/dev/null) || obj=
+	kind=SCX_EXIT_ERROR_BPF
+	[ "$scenario" = scx-stall ] && kind=SCX_EXIT_ERROR_STALL
+	why=
+	[ "$st" -eq 0 ] || [ "$st" -eq 3 ] || why="ktbpfctl inspect --vars failed (exit $st): $(cat "$wd/report.err")"
+	[ -n "$why" ] || grep -qE "^  exit \((the kernel's record|the scheduler's uei copy)\): $kind " "$wd/report.txt" ||
+		why="no '$kind' exit line"
+	[ -n "$why" ] || [ "$scenario" != scx-error ] || grep -qxF "    message: ktbpf test error 7" "$wd/report.txt" ||
+		why="no 'message: ktbpf test error 7' line"
+	[ -n "$why" ] || { [ -n "$obj" ] && grep -qF "variables of $obj (" "$wd/report.txt"; } ||
+		why="no variables of the scheduler '$obj'"
+	if [ -z "$why" ]; then
+		say "report: $(grep -E '^  exit \(' "$wd/report.txt" | head -n1 | sed 's/^ *//'); variables of $obj"
+	else
+		say "report: FAIL: $why (see $wd/report.txt)"
+		rc=1
+	fi
+fi
 if [ "$kernel" = scx ]; then
 	# Our own build keeps a full vmlinux: symbols from .symtab, BTF from .BTF.
 	route files --ram "$wd/ram" --vmlinux "$kdir/vmlinux"

@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include <bpf/btf.h>
+#include <jansson.h>
 
 #include "kit-btf.h"
 #include "kit-guest.h"
+#include "kit-vars.h"
 
 struct result {
 	int status;
@@ -204,6 +206,85 @@ Test(inspect, raw_ram_file_json_matches_truth)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.err, "");
 	assert_json_truth(g, r.out);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * --vars: the snapshot carries the active object's variables (the codec of
+ * `vars --json`), and the table prints them; without it there are none.
+ */
+Test(inspect, vars_option_adds_the_active_objects_variables)
+{
+	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_no_exit_info = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	static uint8_t v[KIT_UEI_SIZE];
+	char *path = tmp_path("vars");
+	struct result r;
+	json_t *j, *m;
+
+	kit_vars_uei_value(v, 1025, -7, "scx_bpf_error", "ktbpf test error 7");
+	kit_vars_uei_map(g, "kitsched", v, false);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	j = json_loads(r.out, 0, NULL);
+	cr_assert_not_null(j, "%s", r.out);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "vars"), "object")),
+			 "kitsched", "%s", r.out);
+	m = json_array_get(json_object_get(json_object_get(j, "vars"), "maps"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "name")), "kitsched.data");
+	cr_assert_str_eq(json_string_value(json_object_get(
+				 json_array_get(json_object_get(m, "vars"), 0), "name")),
+			 "uei");
+	json_decref(j);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.out, "variables of kitsched (the active object)"), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "    msg = \"ktbpf test error 7\"  <char[1024]>\n"), "%s",
+			   r.out);
+	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy): SCX_EXIT_ERROR_BPF"),
+			   "%s", r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
+	cr_assert_null(strstr(r.out, "\"vars\""), "variables without --vars");
+	result_free(&r);
+	r = run((const char *const[]){"vars", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 2, "--vars is inspect's");
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
+/*
+ * sched_ext ejected its scheduler (its record freed) while a TCP congestion
+ * control is in use: the failure report shows the scheduler's variables and
+ * its uei's exit, not the active cc's.
+ */
+Test(inspect, vars_of_an_ejected_scheduler_are_the_last_schedulers)
+{
+	struct kit_guest_opts o = {
+		.scx = KIT_SCX_ROOT, .scx_no_exit_info = true, .scx_attached = UINT32_MAX};
+	struct kit_guest *g = kit_guest_new(&o);
+	static uint8_t v[KIT_UEI_SIZE];
+	char *path = tmp_path("ejected");
+	struct result r;
+
+	kit_vars_uei_value(v, 1026, 0, "runnable task stall", "kworker/0:1[9] failed to run");
+	kit_vars_uei_map(g, "kitsched", v, false);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_not_null(strstr(r.out, "active: kitcc"), "a TCP cc is active now: %s", r.out);
+	cr_assert_not_null(
+		strstr(r.out, "variables of kitsched (sched_ext's scheduler, not active)"),
+		"the scheduler that exited, not the active cc: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "reason = \"runnable task stall\""), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy)"), "%s", r.out);
 	result_free(&r);
 	unlink(path);
 	free(path);

@@ -326,6 +326,17 @@ int ktbpf_scx_uei_read(const struct ktbpf_kernel *k, struct ktbpf_snapshot *s,
 		       struct ktbpf_err *err);
 
 /*
+ * The object whose variables a failure dump shows, of s walked by
+ * ktbpf_progs_walk() (and ktbpf_scx_uei_read()): when sched_ext's scheduler
+ * exited (s->scx.exit has a kind, from either source), that scheduler, the
+ * one whose uei ktbpf_scx_uei_read() reads (the running one, else the first
+ * sched_ext instance still in use, else the first with an object), even if
+ * another object (a TCP congestion control) is active now; else the active
+ * object; else that scheduler. NULL when there is none. Borrowed from s.
+ */
+const char *ktbpf_snapshot_dump_object(const struct ktbpf_snapshot *s);
+
+/*
  * Name the kernel exit record's backtrace (s->scx.exit.bt) in bt_sym: an
  * address in a program's JIT image as "bpf:NAME+0x1c" (the snapshot's
  * programs' images, read now: s must be k's latest walk), else the guest
