@@ -310,6 +310,12 @@ static int note_is_live_arm64(const struct ktbpf_mem *mem, const struct ktbpf_vm
 	if ((r = kn_arm64_mmu(vi, &none, &m, err)) < 0)
 		return r;
 	m.page_offset = 0; /* reads walk the note's own tables */
+	/* A RAM file read as if it began at PA 0 when it begins higher (QEMU virt) */
+	if (vi->init_top_pgt - vi->kimage_voffset >= ktbpf_mem_end(mem))
+		return ktbpf_err_set(err, -ESTALE,
+				     "its swapper_pg_dir PA 0x%llx is above guest RAM: does RAM "
+				     "start above PA 0 (QEMU virt: 0x40000000)? give its region",
+				     (unsigned long long)(vi->init_top_pgt - vi->kimage_voffset));
 	if (stext && (r = kn_arm64_check_root(mem, &m, vi, stext, "_stext", err)) < 0)
 		return r;
 	if (uts && (r = kn_arm64_check_root(mem, &m, vi, uts, "init_uts_ns", err)) < 0)

@@ -795,3 +795,47 @@ Test(inspect, help_and_version)
 	cr_assert(!strncmp(r.out, "ktbpfctl ", 9), "%s", r.out);
 	result_free(&r);
 }
+
+/*
+ * An arm64 guest's RAM file as QEMU virt leaves it (RAM from GPA 1 GiB at
+ * file offset 0), 52-bit LPA2: with its region, no other option, every
+ * program as the kit made it; without, the error says where RAM may start.
+ */
+Test(inspect, arm64_virt_ram_file_with_region_matches_truth)
+{
+	struct kit_guest_opts o = {
+		.kernel = {.arch = KTBPF_ARCH_AARCH64, .a64_t1sz = 12, .a64_pac = true}};
+	struct kit_guest *g = kit_guest_new(&o);
+	char *path = tmp_path("arm64"), region[64], buf[512];
+	struct result r;
+
+	kit_image_save(g->im, path);
+	snprintf(region, sizeof(region), "0x40000000:%" PRIu64 "M:0", g->im->size >> 20);
+	r = run((const char *const[]){"inspect", "--ram", path, "--region", region, "--json",
+				      NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert(strstr(r.out, "\"arch\":\"aarch64\""), "%s", r.out);
+	cr_assert(strstr(r.out, "\"pgtable_levels\":5"), "%s", r.out);
+	for (uint32_t i = 0; i < g->nr_progs; i++) {
+		const struct kit_guest_prog *t = &g->progs[i];
+
+		if (!t->struct_ops)
+			continue;
+		snprintf(buf, sizeof(buf),
+			 "{\"id\":%u,\"name\":\"%s\",\"interface\":\"%s\",\"member\":\"%s\","
+			 "\"verified_insns\":%u,\"run_cnt\":%" PRIu64 ",\"run_time_ns\":%" PRIu64
+			 ",\"recursion_misses\":%" PRIu64 ",\"stats_complete\":true}",
+			 t->id, t->name, t->iface, t->member, t->verified_insns, t->cnt, t->nsecs,
+			 t->misses);
+		cr_assert(strstr(r.out, buf), "missing %s in\n%s", buf, r.out);
+	}
+	assert_json_instances(g, r.out);
+	result_free(&r);
+	r = run((const char *const[]){"inspect", "--ram", path, NULL});
+	cr_assert_eq(r.status, 4, "stderr: %s", r.err);
+	cr_assert(strstr(r.err, "QEMU virt: 0x40000000"), "%s", r.err);
+	result_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
