@@ -61,8 +61,10 @@ void ktbpfctl_daemon_usage(const char *cmd, FILE *out)
 		      "                     require (fail when the VMM cannot), prefer (default: "
 		      "a\n"
 		      "                     live snapshot when it cannot), never\n"
-		      "  -v, --vars         also the active object's variables by name (as\n"
-		      "                     'ktbpfctl vars' prints them)\n",
+		      "  -v, --vars         also the variables by name of the active object (of "
+		      "the\n"
+		      "                     scheduler sched_ext ejected, when it did), as\n"
+		      "                     'ktbpfctl vars' prints them\n",
 		      out);
 	fputs("  -h, --help         show this help\n"
 	      "\nExamples:\n",

@@ -96,9 +96,10 @@ static int take_snapshot(struct side *s)
 	if (!json_is_object(snap) || !json_is_array(json_object_get(snap, "progs")))
 		return -EINVAL;
 	s->snap = snap;
-	t = json_object_get(s->doc, "time_unix_ns");
+	/* When the walk ended (ktbpfd's snapshots), else when the dump was stored. */
+	t = json_object_get(snap, "time_unix_ns");
 	if (!json_is_integer(t))
-		t = json_object_get(snap, "time_unix_ns");
+		t = json_object_get(s->doc, "time_unix_ns");
 	s->has_time = json_is_integer(t) && json_integer_value(t) > 0;
 	s->time_ns = s->has_time ? (uint64_t)json_integer_value(t) : 0;
 	return 0;

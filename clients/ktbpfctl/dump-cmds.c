@@ -43,7 +43,8 @@ static void dump_usage(FILE *out)
 	      "there were misses; the struct_ops instances and the active one; the\n"
 	      "kernel; whether the guest was frozen; sched_ext's state and why the\n"
 	      "scheduler exited (from the kernel's exit record, else the scheduler's\n"
-	      "uei copy: the report says which); the active object's variables.\n"
+	      "uei copy: the report says which); the variables of that scheduler when it\n"
+	      "exited, else of the active object.\n"
 	      "\nOptions:\n"
 	      "  -r, --reason TEXT  why (a test failure message), kept in the dump\n"
 	      "  -t, --test NAME    the failing test's name, kept in the dump\n"
@@ -98,6 +99,20 @@ static void human_size(uint64_t b, char *buf, size_t size)
 		snprintf(buf, size, "%.1fM", (double)b / (1 << 20));
 }
 
+/* sched_ext's exit in one line, up front: what a person reads a failure dump for. */
+static void print_exit(const json_t *snap)
+{
+	const json_t *x = json_object_get(snap, "sched_ext"), *e = json_object_get(x, "exit");
+	const char *src = ktbpfctl_json_str(e, "source", "");
+
+	if (!json_is_object(e) || !json_integer_value(json_object_get(e, "kind")))
+		return;
+	printf("sched_ext     %s exited: %s, '%s' (%s)\n",
+	       ktbpfctl_json_str(json_object_get(snap, "vars"), "object", "the scheduler"),
+	       ktbpfctl_json_str(e, "kind_name", "unknown kind"), ktbpfctl_json_str(e, "msg", ""),
+	       !strcmp(src, "uei") ? "its uei copy" : "the kernel's exit record");
+}
+
 /* The human report of a stored dump document. */
 static void print_report(const json_t *doc)
 {
@@ -127,6 +142,7 @@ static void print_report(const json_t *doc)
 		       ktbpfctl_json_str(fr, "why", "the walk ran on a live guest"));
 	if (json_object_get(doc, "size"))
 		printf("size          %s JSON, %s stored\n", sz, csz);
+	print_exit(snap);
 	json_array_foreach(json_object_get(snap, "progs"), i, p)
 	{
 		uint64_t m = ktbpfctl_json_u64(p, "recursion_misses"),

@@ -273,6 +273,9 @@ Test(daemon_vars, dump_keeps_variables_and_its_report_prints_them_as_a_tree)
 	out = ctl(args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "variables of kv (the active object)"), "%s", out);
+	cr_assert_not_null(strstr(out, "\nsched_ext     kv exited: SCX_EXIT_ERROR_BPF, 'ktbpf test "
+				       "error 7' (the kernel's exit record)\n"),
+			   "the exit up front: %s", out);
 	cr_assert_not_null(strstr(out, "map "), "%s", out);
 	cr_assert_not_null(strstr(out, "  nr_calls = 7  <u64>\n"), "%s", out);
 	cr_assert_not_null(strstr(out, "  msg = \"stalled\"  <char[8]>\n"), "%s", out);
