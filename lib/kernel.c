@@ -242,13 +242,13 @@ static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	struct ktbpf_mmu *m = &k->mmu;
 	struct ktbpf_err e = {0};
 	uint64_t kva = vi ? (vi->stext ? vi->stext : vi->init_top_pgt) : 0;
+	const char *what = vi && vi->stext ? "_stext" : "swapper_pg_dir";
 	struct ktbpf_a64_geom g;
 	int r;
 
 	if ((r = kn_arm64_mmu(vi, h, m, err)) < 0)
 		return r;
-	if (kva && vi->kimage_voffset &&
-	    kn_arm64_check_root(k->mem, m, vi, kva, "_stext", &e) < 0) {
+	if (kva && vi->kimage_voffset && kn_arm64_check_root(k->mem, m, vi, kva, what, &e) < 0) {
 		if (h->has_cr3) {
 			ktbpf_err_set(err, -EINVAL,
 				      "TTBR1_EL1 hint 0x%llx is not the kernel's page table: %s",
