@@ -21,7 +21,8 @@
  *    discovered one when it differs (KASLR offset, phys_base, the note's
  *    place, release, build ID). A paused VM (or a kit image) has still
  *    jiffies too and the same kernel: verifications back off, doubling up
- *    to VERIFY_BACKOFF_MAX_MS, until jiffies move again.
+ *    to VERIFY_BACKOFF_MAX_MS, until jiffies move again. Not for a detached
+ *    VM: its VMM is gone and its guest most likely with it.
  * Without a CR3 hint discovery cannot tell an old kernel left whole in RAM
  * from the running one (lib/kernel-note.c); the verification then finds the
  * old one again and backs off.
@@ -86,6 +87,8 @@ static bool same_kernel(const struct ktbpf_kernel *a, const struct ktbpf_kernel 
 struct verify_work {
 	uv_work_t work;
 	struct vm *vm; /* a reference */
+	struct ktbpf_kernel_hints
+		hints; /* like: the current kernel's facts (cheap when the same) */
 	struct ktbpf_kernel *k;
 	struct ktbpf_err err;
 	int r;
@@ -95,7 +98,7 @@ static void verify_run(uv_work_t *w)
 {
 	struct verify_work *vw = (struct verify_work *)w;
 
-	vw->r = ktbpf_kernel_discover(vw->vm->mem, &vw->vm->hints, &vw->k, &vw->err);
+	vw->r = ktbpf_kernel_discover(vw->vm->mem, &vw->hints, &vw->k, &vw->err);
 }
 
 static void verify_done(uv_work_t *w, int status)
@@ -137,6 +140,7 @@ static void verify_done(uv_work_t *w, int status)
 				vm->verify_backoff_ms / 1000);
 	}
 	ktbpf_kernel_free(vw->k);
+	ktbpf_kernel_facts_unref((struct ktbpf_kernel_facts *)vw->hints.like);
 	vm_unref(vm);
 	free(vw);
 }
@@ -151,6 +155,8 @@ static void verify_start(struct vm *vm)
 	if (!vw)
 		return;
 	vw->vm = vm_ref(vm);
+	vw->hints = vm->hints;
+	vw->hints.like = vm->kernel ? ktbpf_kernel_facts_ref(vm->kernel) : NULL;
 	vm->verify_running = true;
 	vm->d->works++;
 	uv_queue_work(vm->d->loop, &vw->work, verify_run, verify_done);
@@ -182,7 +188,8 @@ void kernel_check_done(struct vm *vm, const struct kernel_check *c)
 		vm->verify_at_ns = 0;
 		return;
 	}
-	if (now - vm->jiffies_moved_ns >= still_ns(vm->d) && now >= vm->verify_at_ns)
+	/* A detached VM's guest is most likely dead (its VMM gone): still jiffies say nothing. */
+	if (vm->owner && now - vm->jiffies_moved_ns >= still_ns(vm->d) && now >= vm->verify_at_ns)
 		verify_start(vm);
 }
 

@@ -180,6 +180,7 @@ struct vm {
 	bool disc_running, reset_pending;
 	char reset_why[KTBPF_ERR_MSG_MAX + 64]; /* why the pending reset (the reason it leaves) */
 	struct ktbpf_kernel *kernel;
+	uint64_t discovered_ns;
 
 	/* Is the discovered kernel still the running one? (check.c) */
 	bool check_running, verify_running;
@@ -251,6 +252,7 @@ struct vm *vm_find(struct daemon *d, const char *key, uid_t uid, bool *ret_denie
 bool vm_visible(const struct vm *vm, uid_t uid);
 const char *vm_state_name(const struct vm *vm);
 void vm_discover_start(struct vm *vm);
+struct ktbpf_kernel_facts *vm_like_facts(const struct vm *vm);
 /* Forget the kernel and discover again, now or after the round in flight; why (NULL: a
  * vm.reset) becomes the reason vm.status gives. */
 void vm_reset(struct vm *vm, const char *why);

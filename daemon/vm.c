@@ -26,7 +26,8 @@
 
 struct disc_work {
 	uv_work_t work;
-	struct vm *vm; /* a reference */
+	struct vm *vm;			 /* a reference */
+	struct ktbpf_kernel_hints hints; /* the VM's, with like: facts to share */
 	struct ktbpf_kernel *k;
 	struct ktbpf_err err;
 	int r;
@@ -176,6 +177,7 @@ static void disc_done(uv_work_t *w, int status)
 		const struct ktbpf_kernel_info *ki = ktbpf_kernel_info(dw->k);
 
 		vm->kernel = dw->k;
+		vm->discovered_ns = now_ns();
 		vm->state = VM_READY;
 		vm->disc_code = 0;
 		if (vm->reset_why[0])
@@ -210,6 +212,7 @@ static void disc_done(uv_work_t *w, int status)
 		fprintf(stderr, "ktbpfd: vm '%s' (%s): kernel discovery failed (%s): %s\n",
 			vm->name, vm->id, ktbpf_err_class_name(cls), vm->reason);
 	}
+	ktbpf_kernel_facts_unref((struct ktbpf_kernel_facts *)dw->hints.like);
 	vm_unref(vm);
 	free(dw);
 }
@@ -218,7 +221,27 @@ static void disc_run(uv_work_t *w)
 {
 	struct disc_work *dw = (struct disc_work *)w;
 
-	dw->r = ktbpf_kernel_discover(dw->vm->mem, &dw->vm->hints, &dw->k, &dw->err);
+	dw->r = ktbpf_kernel_discover(dw->vm->mem, &dw->hints, &dw->k, &dw->err);
+}
+
+/*
+ * Facts of a kernel that vm's may share (VMs of one kernel build): the
+ * newest discovered kernel of the same uid (a guest's BTF could be made to
+ * collide with another's hash on purpose: only its owner's VMs trust it).
+ * A new reference, or NULL.
+ */
+struct ktbpf_kernel_facts *vm_like_facts(const struct vm *vm)
+{
+	const struct vm *best = NULL;
+
+	for (struct list *p = vm->d->vms.next; p != &vm->d->vms; p = p->next) {
+		const struct vm *o = list_entry(p, struct vm, link);
+
+		if (o != vm && o->kernel && o->uid == vm->uid &&
+		    (!best || o->discovered_ns > best->discovered_ns))
+			best = o;
+	}
+	return best ? ktbpf_kernel_facts_ref(best->kernel) : NULL;
 }
 
 void vm_discover_start(struct vm *vm)
@@ -234,6 +257,8 @@ void vm_discover_start(struct vm *vm)
 		return;
 	}
 	dw->vm = vm_ref(vm);
+	dw->hints = vm->hints;
+	dw->hints.like = vm_like_facts(vm);
 	vm->disc_running = true;
 	vm->state = VM_DISCOVERING;
 	vm->d->works++;
@@ -331,6 +356,8 @@ json_t *vm_status_json(const struct vm *vm)
 			    vm->kernel ? ktbpf_codec_kernel(ktbpf_kernel_info(vm->kernel))
 				       : json_null());
 	json_object_set_new(j, "regions", regions_json(vm->mem));
+	json_object_set_new(j, "kernel_facts_shared",
+			    json_boolean(vm->kernel && ktbpf_kernel_info(vm->kernel)->btf_shared));
 	json_object_set_new(j, "snapshots", json_integer((json_int_t)vm->walks));
 	json_object_set_new(
 		j, "kernel_check",

@@ -22,6 +22,30 @@
 #define X86_PAGE_OFFSET_L5 0xff11000000000000ull
 #define X86_PTE_ADDR_MASK  0x000ffffffffff000ull
 
+/*
+ * What a kernel's BTF says that walks need (struct offsets, the struct_ops
+ * interfaces, NR_CPUS), shared by the kernels whose BTF bytes are the same
+ * (VMs of one kernel build: hints->like). Immutable; refcounted, as kernels
+ * are freed from any thread.
+ */
+struct ktbpf_kernel_facts {
+	_Atomic unsigned int refs;
+	uint64_t btf_hash;
+	uint32_t btf_size;
+	uint64_t cpumask_bits;
+	struct ktbpf_offsets off;
+	struct ops_table *ops;
+};
+
+static struct ktbpf_kernel_facts *facts_ref(const struct ktbpf_kernel_facts *f)
+{
+	struct ktbpf_kernel_facts *m = (struct ktbpf_kernel_facts *)f; /* the count only */
+
+	if (m)
+		m->refs++;
+	return m;
+}
+
 struct ktbpf_kernel {
 	struct ktbpf_kernel_info info;
 	const struct ktbpf_mem *mem;
@@ -30,8 +54,11 @@ struct ktbpf_kernel {
 	/* Discovery's own, freed when it ends (symbols kept on request): walks need neither. */
 	struct ktbpf_symtab *syms;
 	struct btf *btf;
-	struct ops_table *ops; /* the struct_ops interfaces, from btf */
+	struct ops_table *ops; /* the struct_ops interfaces, from btf, until facts hold them */
 	struct ktbpf_offsets off;
+	struct ktbpf_kernel_facts *facts; /* shared (hints->like) or made when discovery ends */
+	const struct ktbpf_kernel_facts *like;
+	uint64_t btf_hash, cpumask_bits;
 	struct ktbpf_vmcoreinfo *vi; /* NULL when none was found */
 	struct ktbpf_percpu percpu;
 	bool l5_guessed;     /* neither VMCOREINFO nor a hint said: 4-level assumed */
@@ -216,13 +243,13 @@ static int mmu_arm64(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 	struct ktbpf_mmu *m = &k->mmu;
 	struct ktbpf_err e = {0};
 	uint64_t kva = vi ? (vi->stext ? vi->stext : vi->init_top_pgt) : 0;
+	const char *what = vi && vi->stext ? "_stext" : "swapper_pg_dir";
 	struct ktbpf_a64_geom g;
 	int r;
 
 	if ((r = kn_arm64_mmu(vi, h, m, err)) < 0)
 		return r;
-	if (kva && vi->kimage_voffset &&
-	    kn_arm64_check_root(k->mem, m, vi, kva, "_stext", &e) < 0) {
+	if (kva && vi->kimage_voffset && kn_arm64_check_root(k->mem, m, vi, kva, what, &e) < 0) {
 		if (h->has_cr3) {
 			ktbpf_err_set(err, -EINVAL,
 				      "TTBR1_EL1 hint 0x%llx is not the kernel's page table: %s",
@@ -497,6 +524,44 @@ static int page_offset_x86(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	return 0;
 }
 
+/* Which BTF facts came from: 64-bit words mixed (murmur's finaliser per word), then the tail. */
+static uint64_t btf_hash(const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i;
+
+	for (i = 0; i + 8 <= n; i += 8) {
+		memcpy(&w, b + i, 8);
+		w *= 0xff51afd7ed558ccdull;
+		w ^= w >> 33;
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * The caller's like has facts from BTF of exactly these bytes (size and
+ * hash): take them instead of parsing the BTF again. A guest cannot choose
+ * what another's facts say, only whether its own BTF hashes the same: the
+ * caller decides whose kernels may be alike (ktbpfd: one uid's).
+ */
+static bool share_facts(struct ktbpf_kernel *k, uint32_t size)
+{
+	const struct ktbpf_kernel_facts *f = k->like;
+
+	if (!f || f->btf_size != size || f->btf_hash != k->btf_hash)
+		return false;
+	k->facts = facts_ref(f);
+	k->off = f->off;
+	k->cpumask_bits = f->cpumask_bits;
+	k->info.btf_shared = true;
+	return true;
+}
+
 /* BTF bytes __start_BTF..__stop_BTF (include/asm-generic/vmlinux.lds.h: .BTF) from RAM. */
 static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 {
@@ -531,6 +596,13 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 				     (unsigned long long)(stop - start));
 	r = ktbpf_xlate_read(k->x, start, buf, stop - start, err);
 	if (r == 0) {
+		k->btf_hash = btf_hash(buf, stop - start);
+		if (share_facts(k, (uint32_t)(stop - start))) {
+			free(buf);
+			k->info.btf_source = KTBPF_SRC_GUEST_RAM;
+			k->info.btf_size = stop - start;
+			return 0;
+		}
 		r = btf_new_checked(buf, (size_t)(stop - start), &k->btf);
 		if (r < 0)
 			r = ktbpf_err_set(err, r, "guest BTF at 0x%llx does not parse: %s",
@@ -592,22 +664,27 @@ static int load_btf(struct ktbpf_kernel *k, const struct ktbpf_kernel_hints *h,
 				      vmlinux_r == -ENOENT ? "no .BTF" : "no readable .BTF");
 			return ktbpf_err_need(err, r, KTBPF_NEED_BTF);
 		}
-		if (r < 0)
+		if (r < 0 || k->facts)
 			return r;
 	} else {
+		const void *raw;
+
 		r = check_btf_file(k, file, file == h->vmlinux, err);
 		if (r < 0)
 			return r;
+		raw = btf__raw_data(k->btf, &size);
+		k->btf_hash = raw ? btf_hash(raw, size) : 0;
 	}
 	btf__raw_data(k->btf, &size);
 	k->info.btf_size = size;
+	k->cpumask_bits = ktbpf_percpu_cpumask_bits(k->btf);
 	return ktbpf_offsets_from_btf(k->btf, &k->off, err);
 }
 
 /* The possible CPUs and their per-CPU offsets, read once (percpu.h). */
 static int load_percpu(struct ktbpf_kernel *k, struct ktbpf_err *err)
 {
-	int r = ktbpf_percpu_load(k->x, k->syms, k->btf, &k->percpu, err);
+	int r = ktbpf_percpu_load_bits(k->x, k->syms, k->cpumask_bits, &k->percpu, err);
 
 	if (r == -EFAULT)
 		return hint_l5(k, r, err);
@@ -712,7 +789,8 @@ static void settle(struct ktbpf_kernel *k)
 {
 	struct ktbpf_cpu *cpus;
 
-	k->ops = ops_table_move(k->ops);
+	if (k->ops)
+		k->ops = ops_table_move(k->ops);
 	if (!k->percpu.nr)
 		return;
 	cpus = malloc(k->percpu.nr * sizeof(*cpus));
@@ -721,6 +799,37 @@ static void settle(struct ktbpf_kernel *k)
 	memcpy(cpus, k->percpu.cpus, k->percpu.nr * sizeof(*cpus));
 	free(k->percpu.cpus);
 	k->percpu.cpus = cpus;
+}
+
+/* This kernel's facts, for others of its build; without memory for them it keeps its own. */
+static void make_facts(struct ktbpf_kernel *k)
+{
+	struct ktbpf_kernel_facts *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return;
+	f->refs = 1;
+	f->btf_hash = k->btf_hash;
+	f->btf_size = (uint32_t)k->info.btf_size;
+	f->cpumask_bits = k->cpumask_bits;
+	f->off = k->off;
+	f->ops = k->ops;
+	k->ops = NULL;
+	k->facts = f;
+}
+
+struct ktbpf_kernel_facts *ktbpf_kernel_facts_ref(const struct ktbpf_kernel *k)
+{
+	return facts_ref(k->facts);
+}
+
+struct ktbpf_kernel_facts *ktbpf_kernel_facts_unref(struct ktbpf_kernel_facts *f)
+{
+	if (f && --f->refs == 0) {
+		ops_table_free(f->ops);
+		free(f);
+	}
+	return NULL;
 }
 
 int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *hints,
@@ -735,6 +844,7 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 	if (!k)
 		return ktbpf_err_set(err, -ENOMEM, "out of memory");
 	k->mem = mem;
+	k->like = hints ? hints->like : NULL;
 	r = discover(k, name_files(hints ? hints : &no_hints, &named), err);
 	if (r < 0) {
 		ktbpf_kernel_free(k);
@@ -747,7 +857,7 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 	 * k->info: both go (megabytes each on a real kernel).
 	 */
 	k->x = ktbpf_xlate_free(k->x);
-	r = ops_table_build(k->btf, &k->ops, err);
+	r = k->facts ? 0 : ops_table_build(k->btf, &k->ops, err);
 	if (r < 0) {
 		ktbpf_kernel_free(k);
 		return r;
@@ -757,6 +867,8 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 	if (!hints || !hints->keep_symbols)
 		k->syms = ktbpf_symtab_free(k->syms);
 	settle(k);
+	if (!k->facts)
+		make_facts(k);
 	k->plans_ok = plans_build(&k->plans, &k->off, &k->plans_err) == 0;
 	k->serial = ++last_serial;
 	k->info.discover_ns = now_ns() - t0;
@@ -772,6 +884,7 @@ struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k)
 	ktbpf_symtab_free(k->syms);
 	btf__free(k->btf);
 	ops_table_free(k->ops);
+	ktbpf_kernel_facts_unref(k->facts);
 	free(k->vi);
 	ktbpf_percpu_deinit(&k->percpu);
 	free(k);
@@ -790,7 +903,7 @@ const struct ktbpf_offsets *ktbpf_kernel_offsets(const struct ktbpf_kernel *k)
 
 const struct ops_table *kernel_ops(const struct ktbpf_kernel *k)
 {
-	return k->ops;
+	return k->facts ? k->facts->ops : k->ops;
 }
 
 const struct ktbpf_vmcoreinfo *ktbpf_kernel_vmcoreinfo(const struct ktbpf_kernel *k)

@@ -26,7 +26,7 @@ const char *ktbpf_percpu_scheme_name(enum ktbpf_percpu_scheme s)
 }
 
 /* NR_CPUS as the kernel's BTF says it: struct cpumask { unsigned long bits[...]; }. 0: unknown. */
-static uint64_t cpumask_bits(const struct btf *btf)
+uint64_t ktbpf_percpu_cpumask_bits(const struct btf *btf)
 {
 	int id = btf ? btf__find_by_name_kind(btf, "cpumask", BTF_KIND_STRUCT) : -1;
 	__s64 size = id > 0 ? btf__resolve_size(btf, (uint32_t)id) : 0;
@@ -40,10 +40,10 @@ static uint64_t cpumask_bits(const struct btf *btf)
  * CONFIG_FORCE_NR_CPUS nr_cpu_ids is a macro for NR_CPUS, so the bound is
  * the cpumask's size.
  */
-static int bound(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms, const struct btf *btf,
+static int bound(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms, uint64_t mask_bits,
 		 struct ktbpf_percpu *p, struct ktbpf_err *err)
 {
-	uint64_t mask_bits = cpumask_bits(btf), kva;
+	uint64_t kva;
 	uint32_t nr;
 	int r;
 
@@ -227,6 +227,12 @@ static int check_distinct(const struct ktbpf_percpu *p, struct ktbpf_err *err)
 int ktbpf_percpu_load(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms, const struct btf *btf,
 		      struct ktbpf_percpu *ret, struct ktbpf_err *err)
 {
+	return ktbpf_percpu_load_bits(x, syms, ktbpf_percpu_cpumask_bits(btf), ret, err);
+}
+
+int ktbpf_percpu_load_bits(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms,
+			   uint64_t cpumask_bits, struct ktbpf_percpu *ret, struct ktbpf_err *err)
+{
 	struct ktbpf_percpu p = {0};
 	int r;
 
@@ -236,7 +242,7 @@ int ktbpf_percpu_load(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms, co
 			err, -ENOENT,
 			"symbol '__per_cpu_offset' or '__cpu_possible_mask' not found: "
 			"the guest kernel needs CONFIG_SMP and CONFIG_KALLSYMS_ALL");
-	if ((r = scheme(syms, &p, err)) < 0 || (r = bound(x, syms, btf, &p, err)) < 0 ||
+	if ((r = scheme(syms, &p, err)) < 0 || (r = bound(x, syms, cpumask_bits, &p, err)) < 0 ||
 	    (r = read_cpus(x, &p, err)) < 0 || (r = check_distinct(&p, err)) < 0 ||
 	    (r = check_areas(x, syms, &p, err)) < 0) {
 		ktbpf_percpu_deinit(&p);

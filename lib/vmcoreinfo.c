@@ -653,8 +653,8 @@ int ktbpf_vmcoreinfo_get(const struct ktbpf_vmcoreinfo *vi, const char *key, cha
 int ktbpf_vmcoreinfo_unchanged(const struct ktbpf_mem *mem, const struct ktbpf_vmcoreinfo *vi,
 			       struct ktbpf_err *err)
 {
-	uint8_t buf[NOTE_TEXT_OFF + KTBPF_VMCOREINFO_MAX];
-	uint32_t descsz;
+	uint8_t buf[NOTE_TEXT_OFF + KTBPF_VMCOREINFO_MAX + 1];
+	uint32_t descsz, off = NOTE_TEXT_OFF;
 	int r;
 
 	if (!vi->note_pa)
@@ -664,16 +664,26 @@ int ktbpf_vmcoreinfo_unchanged(const struct ktbpf_mem *mem, const struct ktbpf_v
 	if (r < 0)
 		return ktbpf_err_prefix(
 			err, r, "VMCOREINFO note at 0x%llx: ", (unsigned long long)vi->note_pa);
-	if (!is_note(buf, &descsz) || descsz < vi->text_len)
-		return ktbpf_err_set(err, -ESTALE, "the VMCOREINFO note at 0x%llx is gone",
-				     (unsigned long long)vi->note_pa);
-	r = ktbpf_mem_read(mem, vi->note_pa + NOTE_TEXT_OFF, buf + NOTE_TEXT_OFF, descsz, err);
+	if (!is_note(buf, &descsz)) {
+		/* Found as bare text at a hint (find_at_hint()): the text itself, and a NUL after
+		 * it unless it fills the page. */
+		off = 0;
+		descsz = vi->text_len + (vi->text_len < KTBPF_VMCOREINFO_MAX);
+		if (memcmp(buf, "OSRELEASE=", 10))
+			return ktbpf_err_set(err, -ESTALE, "the VMCOREINFO note at 0x%llx is gone",
+					     (unsigned long long)vi->note_pa);
+	} else if (descsz < vi->text_len) {
+		return ktbpf_err_set(err, -ESTALE,
+				     "the VMCOREINFO note at 0x%llx changed (%u bytes, was %zu)",
+				     (unsigned long long)vi->note_pa, descsz, vi->text_len);
+	}
+	r = ktbpf_mem_read(mem, vi->note_pa + off, buf + off, descsz, err);
 	if (r < 0)
 		return ktbpf_err_prefix(
 			err, r, "VMCOREINFO note at 0x%llx: ", (unsigned long long)vi->note_pa);
 	/* The text ends at the first NUL, as ktbpf_vmcoreinfo_parse() takes it. */
-	if (strnlen((const char *)buf + NOTE_TEXT_OFF, descsz) != vi->text_len ||
-	    memcmp(buf + NOTE_TEXT_OFF, vi->text, vi->text_len))
+	if (strnlen((const char *)buf + off, descsz) != vi->text_len ||
+	    memcmp(buf + off, vi->text, vi->text_len))
 		return ktbpf_err_set(err, -ESTALE,
 				     "the VMCOREINFO note at 0x%llx changed (%u bytes, was %zu)",
 				     (unsigned long long)vi->note_pa, descsz, vi->text_len);

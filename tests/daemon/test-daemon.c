@@ -786,6 +786,10 @@ Test(daemon, sealed_memfd_is_mapped_and_reads_the_same_as_pread)
 					0),
 				"read")),
 			sealed ? "mapped" : "pread", "%s", json_dumps(st, 0));
+		/* The second VM of this kernel build shares the first one's BTF facts. */
+		cr_assert_eq(json_is_true(json_object_get(json_object_get(st, "result"),
+							  "kernel_facts_shared")),
+			     sealed == 1, "%s", json_dumps(st, 0));
 		json_decref(st);
 		st = snapshot(c, vm, "never");
 		cr_assert_eq(resp_code(st), 0, "%s", json_dumps(st, 0));

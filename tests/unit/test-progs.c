@@ -115,6 +115,64 @@ Test(progs, default_guest_every_field_matches_truth)
 	kit_guest_free(g);
 }
 
+/* g's kernel discovered with hints->like = like; owned by the caller. */
+static struct ktbpf_kernel *discover_like(struct kit_guest *g,
+					  const struct ktbpf_kernel_facts *like)
+{
+	struct ktbpf_kernel_hints h = {.like = like};
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_err err = {0};
+
+	cr_assert_eq(ktbpf_kernel_discover(kit_mem(g->im), &h, &k, &err), 0, "%s", err.msg);
+	return k;
+}
+
+/*
+ * Two VMs of one kernel build (the same BTF bytes, another KASLR offset and
+ * CPU count): the second takes the first's BTF facts instead of parsing its
+ * BTF, even after the first kernel is gone, and walks to the same truth. A
+ * guest with other BTF bytes parses its own.
+ */
+Test(progs, same_btf_shares_facts_and_walks_to_the_same_truth)
+{
+	struct kit_guest_opts bo = {
+		.kernel = {.slide = 0x8000000, .image_pa = 64ull << 20, .nr_cpus = 8}};
+	struct kit_guest_opts co = {.btf = KIT_BTF_V612_ANON};
+	struct kit_guest *a = kit_guest_new(NULL), *b = kit_guest_new(&bo), *c = kit_guest_new(&co);
+	struct ktbpf_kernel *ka = discover_like(a, NULL), *kb, *kc;
+	struct ktbpf_kernel_facts *facts = ktbpf_kernel_facts_ref(ka);
+	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
+	struct ktbpf_err err = {0};
+
+	cr_assert_not_null(facts);
+	cr_assert_not(ktbpf_kernel_info(ka)->btf_shared);
+	ktbpf_kernel_free(ka); /* the facts outlive it */
+	kb = discover_like(b, facts);
+	kc = discover_like(c, facts);
+	cr_assert(ktbpf_kernel_info(kb)->btf_shared);
+	cr_assert_not(ktbpf_kernel_info(kc)->btf_shared, "other BTF bytes: parsed, not shared");
+	cr_assert_eq(ktbpf_kernel_info(kb)->kaslr_offset, 0x8000000);
+	cr_assert_eq(ktbpf_kernel_info(kb)->nr_possible_cpus, 8);
+	cr_assert_eq(ktbpf_kernel_info(kb)->btf_size,
+		     ktbpf_kernel_info(kit_guest_kernel(b))->btf_size);
+	cr_assert_eq(memcmp(ktbpf_kernel_offsets(kb), ktbpf_kernel_offsets(kit_guest_kernel(b)),
+			    sizeof(struct ktbpf_offsets)),
+		     0);
+	ktbpf_kernel_facts_unref(facts);
+	cr_assert_eq(ktbpf_progs_walk(kb, s, &err), 0, "%s", err.msg);
+	assert_truth(b, s);
+	assert_active(b, s);
+	cr_assert_eq(s->nr_diags, 0);
+	cr_assert_eq(ktbpf_progs_walk(kc, s, &err), 0, "%s", err.msg);
+	assert_truth(c, s);
+	ktbpf_snapshot_free(s);
+	ktbpf_kernel_free(kb);
+	ktbpf_kernel_free(kc);
+	kit_guest_free(a);
+	kit_guest_free(b);
+	kit_guest_free(c);
+}
+
 Test(progs, non_struct_ops_programs_skipped)
 {
 	struct kit_prog_spec specs[] = {

@@ -204,6 +204,12 @@ Test(vmcoreinfo, unchanged_until_the_note_is_rewritten_or_gone)
 	/* Zeros where it was. */
 	kit_wbytes(im, 0x200000, (const char[64]){0}, 64);
 	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
+	/* Bare text at a hint (QEMU's device may point there): the text itself is compared. */
+	kit_wbytes(im, 0x300000, t, strlen(t));
+	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x300000, vi, &err), 0, "%s", err.msg);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), 0, "%s", err.msg);
+	kit_wbytes(im, 0x300000 + 20, "x", 1);
+	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
 	/* Outside RAM: a fault, with the address. */
 	vi->note_pa = 1ull << 40;
 	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -EFAULT);

@@ -94,6 +94,18 @@ struct ktbpf_kernel_hints {
 	 * a real kernel); by default it is freed when discovery ends.
 	 */
 	bool keep_symbols;
+	/*
+	 * Facts of a kernel discovered earlier (ktbpf_kernel_facts_ref()),
+	 * perhaps of the same build (another VM): when this guest's BTF in RAM
+	 * has exactly the bytes like's facts came from (size and a 64-bit
+	 * hash), its struct offsets and struct_ops interfaces are shared
+	 * instead of parsed again (info.btf_shared says so); symbols, page
+	 * tables and per-CPU offsets are this guest's own either way. Borrowed
+	 * for the call. A guest cannot choose what like says, but one whose BTF
+	 * collides with like's hash on purpose would be walked with like's
+	 * layout: pass facts of kernels that trust each other (one owner's).
+	 */
+	const struct ktbpf_kernel_facts *like;
 };
 
 /* Where a fact came from, for reports. */
@@ -127,6 +139,7 @@ struct ktbpf_kernel_info {
 	size_t btf_size;
 	enum ktbpf_source symbols_source, btf_source, layout_source;
 	uint64_t discover_ns; /* wall time of ktbpf_kernel_discover() */
+	bool btf_shared;      /* BTF facts taken from hints->like, not parsed */
 	/* Resolved addresses of what the walkers need (runtime VAs). */
 	uint64_t prog_idr;
 	uint64_t bpf_stats_enabled_key; /* 0 when the symbol is absent */
@@ -179,6 +192,17 @@ int ktbpf_kernel_discover(const struct ktbpf_mem *mem, const struct ktbpf_kernel
 			  struct ktbpf_kernel **ret, struct ktbpf_err *err);
 
 struct ktbpf_kernel *ktbpf_kernel_free(struct ktbpf_kernel *k);
+
+/*
+ * The BTF-derived facts of k (struct offsets, struct_ops interfaces), for
+ * hints->like when discovering another guest of the same build: a new
+ * reference, valid after k is freed; NULL when k has none. Drop with
+ * ktbpf_kernel_facts_unref() (NULL ok; returns NULL). References may be
+ * taken and dropped from any thread.
+ */
+struct ktbpf_kernel_facts;
+struct ktbpf_kernel_facts *ktbpf_kernel_facts_ref(const struct ktbpf_kernel *k);
+struct ktbpf_kernel_facts *ktbpf_kernel_facts_unref(struct ktbpf_kernel_facts *f);
 
 /* Borrowed views, valid until ktbpf_kernel_free(). */
 const struct ktbpf_kernel_info *ktbpf_kernel_info(const struct ktbpf_kernel *k);

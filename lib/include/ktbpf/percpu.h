@@ -88,6 +88,15 @@ struct ktbpf_percpu {
 int ktbpf_percpu_load(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms, const struct btf *btf,
 		      struct ktbpf_percpu *ret, struct ktbpf_err *err);
 
+/*
+ * The same with NR_CPUS given instead of the BTF it comes from
+ * (ktbpf_percpu_cpumask_bits(): struct cpumask's bits; 0 when unknown), for a
+ * kernel whose BTF facts are shared with another of its build.
+ */
+uint64_t ktbpf_percpu_cpumask_bits(const struct btf *btf);
+int ktbpf_percpu_load_bits(struct ktbpf_xlate *x, const struct ktbpf_symtab *syms,
+			   uint64_t cpumask_bits, struct ktbpf_percpu *ret, struct ktbpf_err *err);
+
 /* Free what ktbpf_percpu_load() allocated; p may be zeroed or NULL. */
 void ktbpf_percpu_deinit(struct ktbpf_percpu *p);
 
