@@ -145,9 +145,18 @@ static int dec_string(struct dec *d, const char **ret_s, size_t *ret_len, char *
 
 	*ret_buf = NULL;
 	while (d->p < d->end) {
-		unsigned c = *d->p;
+		unsigned c;
 		size_t n;
 
+		/* The common case, a run of plain ASCII, in a tight loop (copied below when
+		 * an escape started a copy). */
+		if (!buf)
+			while (d->p < d->end && (c = *d->p) >= 0x20 && c < 0x80 && c != '"' &&
+			       c != '\\')
+				d->p++;
+		if (d->p == d->end)
+			break;
+		c = *d->p;
 		if (c == '"') {
 			if (buf) {
 				*ret_s = buf;
@@ -305,27 +314,25 @@ static json_t *dec_object(struct dec *d)
 	}
 	for (;;) {
 		const char *key;
-		size_t klen;
+		size_t klen, n;
 		char *kbuf;
 		json_t *v;
 		int r;
 
 		if (d->p == d->end || *d->p++ != '"' || dec_string(d, &key, &klen, &kbuf) < 0)
 			break;
-		/* Duplicate keys are refused (JSON_REJECT_DUPLICATES). */
-		if (json_object_getn(o, key, klen)) {
-			free(kbuf);
-			break;
-		}
 		skip_ws(d);
 		if (d->p == d->end || *d->p++ != ':') {
 			free(kbuf);
 			break;
 		}
 		v = dec_value(d);
+		n = json_object_size(o);
 		r = v ? json_object_setn_new_nocheck(o, key, klen, v) : -1;
 		free(kbuf);
-		if (r < 0)
+		/* A duplicate key replaced its value instead of adding one: refused
+		 * (JSON_REJECT_DUPLICATES), one hash lookup per key instead of two. */
+		if (r < 0 || json_object_size(o) == n)
 			break;
 		skip_ws(d);
 		if (d->p == d->end)
@@ -445,14 +452,18 @@ static int enc_string(struct enc *e, const char *str, size_t len)
 	o = e->buf + e->len;
 	*o++ = '"';
 	while (s < end) {
-		unsigned c = *s;
+		const unsigned char *run = s;
+		unsigned c;
 		size_t n;
 
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-			*o++ = (char)c;
+		/* A run of plain ASCII, copied at once. */
+		while (s < end && (c = *s) >= 0x20 && c < 0x80 && c != '"' && c != '\\')
 			s++;
-			continue;
-		}
+		memcpy(o, run, (size_t)(s - run));
+		o += s - run;
+		if (s == end)
+			break;
+		c = *s;
 		if (c >= 0x80) {
 			n = utf8_len(s, end);
 			if (!n)

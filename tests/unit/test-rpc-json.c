@@ -186,7 +186,7 @@ Test(rpc_json, random_mutations_of_a_snapshot_agree_with_jansson)
 
 	agree(base, n);
 	srand(8);
-	for (int iter = 0; iter < 20000; iter++) {
+	for (int iter = 0; iter < 8000; iter++) {
 		size_t len = n;
 
 		memcpy(t, base, n);
