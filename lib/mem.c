@@ -103,38 +103,37 @@ static void insert(struct ktbpf_mem *mem, size_t i, const struct region *r)
 	mem->nr++;
 }
 
+/* Place r (size bytes at r->gpa) among mem's regions; has_src: r has what it reads from. */
+static int add_region(struct ktbpf_mem *mem, const struct region *r, uint64_t size, bool has_src,
+		      const char *what, struct ktbpf_err *err)
+{
+	size_t i;
+	int ret;
+
+	if (!has_src)
+		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has no %s",
+				     (unsigned long long)r->gpa, what);
+	ret = place(mem, r->gpa, size, &i, err);
+	if (ret < 0)
+		return ret;
+	insert(mem, i, r);
+	return 0;
+}
+
 int ktbpf_mem_add_buffer(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, const void *buf,
 			 struct ktbpf_err *err)
 {
 	struct region r = {.gpa = gpa, .end = gpa + size, .host = buf, .fd = -1};
-	size_t i;
-	int ret;
 
-	if (!buf)
-		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has no buffer",
-				     (unsigned long long)gpa);
-	ret = place(mem, gpa, size, &i, err);
-	if (ret < 0)
-		return ret;
-	insert(mem, i, &r);
-	return 0;
+	return add_region(mem, &r, size, buf != NULL, "buffer", err);
 }
 
 int ktbpf_mem_add_reader(struct ktbpf_mem *mem, uint64_t gpa, uint64_t size, ktbpf_mem_read_fn fn,
 			 void *ctx, struct ktbpf_err *err)
 {
 	struct region r = {.gpa = gpa, .end = gpa + size, .read = fn, .read_ctx = ctx, .fd = -1};
-	size_t i;
-	int ret;
 
-	if (!fn)
-		return ktbpf_err_set(err, -EINVAL, "memory region at 0x%llx has no reader",
-				     (unsigned long long)gpa);
-	ret = place(mem, gpa, size, &i, err);
-	if (ret < 0)
-		return ret;
-	insert(mem, i, &r);
-	return 0;
+	return add_region(mem, &r, size, fn != NULL, "reader", err);
 }
 
 /* The file must hold [offset, offset+size); only regular files have a meaningful st_size. */

@@ -6,11 +6,10 @@
 #include <bpf/btf.h>
 
 #include "ktbpf/offsets.h"
+#include "offsets-internal.h"
 #include "scx-internal.h"
 
-/* Modifier chains and anonymous-member nesting are short in real kernels; these bound hostile BTF.
- */
-#define MAX_MOD_HOPS   20
+/* Anonymous-member nesting is shallow in real kernels; this bounds hostile BTF. */
 #define MAX_ANON_DEPTH 8
 /*
  * Members looked at in one search, anonymous ones included: the depth cap
@@ -24,13 +23,12 @@ struct member {
 	uint32_t type_id; /* the member's own type id */
 };
 
-/* Follow typedef/const/volatile/restrict/type_tag to the underlying type; NULL past the hop cap. */
-static const struct btf_type *skip_mods(const struct btf *btf, uint32_t id, uint32_t *ret_id)
+const struct btf_type *offsets_skip_mods(const struct btf *btf, uint32_t id, uint32_t *ret_id)
 {
 	const struct btf_type *t = btf__type_by_id(btf, id);
 	int hops;
 
-	for (hops = 0; t && hops < MAX_MOD_HOPS; hops++) {
+	for (hops = 0; t && hops < OFFSETS_MAX_MOD_HOPS; hops++) {
 		if (!btf_is_mod(t) && !btf_is_typedef(t) && !btf_is_type_tag(t)) {
 			if (ret_id)
 				*ret_id = id;
@@ -83,7 +81,7 @@ static int find_member(const struct btf *btf, const struct btf_type *t, const ch
 			return 0;
 		}
 		/* An anonymous struct/union: its members are the outer struct's members. */
-		const struct btf_type *inner = skip_mods(btf, m->type, NULL);
+		const struct btf_type *inner = offsets_skip_mods(btf, m->type, NULL);
 
 		if (!inner || !btf_is_composite(inner) || bits % 8 || depth >= MAX_ANON_DEPTH)
 			continue;
@@ -213,7 +211,7 @@ static int resolve_xa(const struct btf *btf, struct ktbpf_xa_layout *xa, struct 
 	if (r < 0)
 		return r;
 	xa->node_slots = m.off;
-	t = skip_mods(btf, m.type_id, NULL);
+	t = offsets_skip_mods(btf, m.type_id, NULL);
 	if (!t || !btf_is_array(t))
 		return ktbpf_err_set(err, -EINVAL,
 				     "xa_node.slots in the guest kernel's BTF is not "

@@ -19,27 +19,8 @@
 
 #include <bpf/btf.h>
 
+#include "offsets-internal.h"
 #include "opstab-internal.h"
-
-#define MAX_MOD_HOPS 20
-
-/* Follow modifiers and typedefs (bounded: hostile BTF may loop). */
-static const struct btf_type *skip_mods(const struct btf *btf, uint32_t id, uint32_t *ret_id)
-{
-	const struct btf_type *t = btf__type_by_id(btf, id);
-	int hops;
-
-	for (hops = 0; t && hops < MAX_MOD_HOPS; hops++) {
-		if (!btf_is_mod(t) && !btf_is_typedef(t) && !btf_is_type_tag(t)) {
-			if (ret_id)
-				*ret_id = id;
-			return t;
-		}
-		id = t->type;
-		t = btf__type_by_id(btf, id);
-	}
-	return NULL;
-}
 
 /* The ops struct of value type bpf_struct_ops_<name> (its `data` member); 0 if not one. */
 static uint32_t ops_type_of(const struct btf *btf, const struct btf_type *t)
@@ -52,7 +33,7 @@ static uint32_t ops_type_of(const struct btf *btf, const struct btf_type *t)
 		const char *n = btf__name_by_offset(btf, m->name_off);
 
 		if (n && !strcmp(n, "data")) {
-			d = skip_mods(btf, m->type, &id);
+			d = offsets_skip_mods(btf, m->type, &id);
 			return d && btf_is_struct(d) ? id : 0;
 		}
 	}
@@ -62,11 +43,11 @@ static uint32_t ops_type_of(const struct btf *btf, const struct btf_type *t)
 /* A function-pointer member (a program slot) on a byte boundary? */
 static bool is_fn_member(const struct btf *btf, const struct btf_type *t, uint32_t i)
 {
-	const struct btf_type *pt = skip_mods(btf, btf_members(t)[i].type, NULL);
+	const struct btf_type *pt = offsets_skip_mods(btf, btf_members(t)[i].type, NULL);
 
 	if (!pt || !btf_is_ptr(pt) || btf_member_bit_offset(t, i) % 8)
 		return false;
-	pt = skip_mods(btf, pt->type, NULL);
+	pt = offsets_skip_mods(btf, pt->type, NULL);
 	return pt && btf_is_func_proto(pt);
 }
 

@@ -3,8 +3,8 @@
  * BTF + bytes -> the nodes of struct ktbpf_vars (vars.h). The BTF is an
  * untrusted guest's: libbpf parses the blob (btf__new() checks the header,
  * the sections and each type's record length; btf_new_checked() their
- * alignment first), and every walk here is
- * bounded: modifier chains by MAX_HOPS, nesting by KTBPF_VARS_MAX_DEPTH,
+ * alignment first), and every walk here is bounded: modifier chains by
+ * OFFSETS_MAX_MOD_HOPS, nesting by KTBPF_VARS_MAX_DEPTH,
  * elements per array by KTBPF_VARS_MAX_ELEMS and the whole tree by
  * KTBPF_VARS_MAX_NODES (every render step makes one node, so the last bound
  * bounds the work too). Every read of a value is checked against its length
@@ -21,21 +21,21 @@
 #include <bpf/btf.h>
 
 #include "btf-internal.h"
+#include "offsets-internal.h"
 #include "progs-internal.h"
 #include "vars-internal.h"
 
-#define MAX_HOPS   32 /* typedef/const/volatile/restrict/type_tag in a row */
-#define NAME_DEPTH 8  /* type name spelling: nesting followed */
+#define NAME_DEPTH 8 /* type name spelling: nesting followed */
 
 int vars_btf_parse(const void *data, size_t len, struct btf **ret, struct ktbpf_err *err)
 {
 	struct btf *btf;
+	int r;
 
 	if (len > KTBPF_VARS_MAX_BTF)
 		return ktbpf_err_set(err, -EINVAL, "BTF of %zu bytes is over the %u-byte bound",
 				     len, KTBPF_VARS_MAX_BTF);
-	int r = btf_new_checked(data, len, &btf);
-
+	r = btf_new_checked(data, len, &btf);
 	if (r < 0)
 		return ktbpf_err_set(err, r == -ENOMEM ? -ENOMEM : -EINVAL,
 				     "BTF of %zu bytes does not parse: %s", len, strerror(-r));
@@ -54,23 +54,6 @@ struct rctx {
 	const char **names; /* type spelling cache by id (nr_types entries) */
 	uint32_t nr_types;
 };
-
-/* Follow modifiers and typedefs; NULL past MAX_HOPS or for a bad id. */
-static const struct btf_type *resolve(const struct btf *btf, uint32_t id, uint32_t *ret_id)
-{
-	const struct btf_type *t = btf__type_by_id(btf, id);
-	int hops;
-
-	for (hops = 0; t && hops < MAX_HOPS; hops++) {
-		if (!btf_is_mod(t) && !btf_is_typedef(t) && !btf_is_type_tag(t)) {
-			*ret_id = id;
-			return t;
-		}
-		id = t->type;
-		t = btf__type_by_id(btf, id);
-	}
-	return NULL;
-}
 
 static const char *str_at(const struct btf *btf, uint32_t off)
 {
@@ -362,7 +345,7 @@ static const char *escape(struct rctx *c, const uint8_t *p, size_t n)
 static bool is_char(const struct rctx *c, uint32_t elem)
 {
 	uint32_t id;
-	const struct btf_type *t = resolve(c->btf, elem, &id);
+	const struct btf_type *t = offsets_skip_mods(c->btf, elem, &id);
 
 	return t && btf_is_int(t) && t->size == 1 && btf_int_bits(t) == 8 &&
 	       ((btf_int_encoding(t) & BTF_INT_CHAR) ||
@@ -471,11 +454,11 @@ static int render(struct rctx *c, const char *name, uint32_t id, uint64_t bitpos
 	n = node_add(c, depth, name, type_name(c, id), index, &at);
 	if (!n)
 		return c->v->priv->nodes_capped ? 1 : -ENOMEM;
-	t = resolve(c->btf, id, &rid);
+	t = offsets_skip_mods(c->btf, id, &rid);
 	if (!t) {
 		set_error(c, n,
 			  "type %" PRIu32 ": a bad id, or more than %d typedefs and modifiers", id,
-			  MAX_HOPS);
+			  OFFSETS_MAX_MOD_HOPS);
 		return 0;
 	}
 	if (depth >= KTBPF_VARS_MAX_DEPTH) {
@@ -612,7 +595,7 @@ int vars_render(struct ktbpf_vars *v, const struct btf *btf, uint32_t type_id,
 	c.names = calloc(c.nr_types ? c.nr_types : 1, sizeof(*c.names));
 	if (!c.names)
 		return -ENOMEM;
-	t = resolve(btf, type_id, &rid);
+	t = offsets_skip_mods(btf, type_id, &rid);
 	if (cpus) {
 		r = render_percpu(&c, type_id, index, cpus);
 	} else if (t && btf_is_datasec(t)) {

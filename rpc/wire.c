@@ -166,8 +166,11 @@ static int queue_fds(struct ktbpf_wire *w, const int *fds, unsigned int n)
 	return 0;
 }
 
-/* Make room for at least one more input byte, up to max_line + 1 in all. */
-static int in_reserve(struct ktbpf_wire *w)
+/*
+ * Make room for at least one more input byte, up to max_line + 1 in all; a
+ * line longer than that puts the wire in its sticky error state.
+ */
+static int in_reserve(struct ktbpf_wire *w, struct ktbpf_err *err)
 {
 	size_t limit = w->lim.max_line + 1, cap;
 	char *p;
@@ -181,14 +184,16 @@ static int in_reserve(struct ktbpf_wire *w)
 		return 0;
 	/* Full: a line too long, unless complete lines wait to be taken
 	 * (one feed of many short lines), which may take more room. */
-	if (w->in_cap >= limit && !memchr(w->in, '\n', w->in_len))
-		return -EMSGSIZE; /* next_line() reports it */
+	if (w->in_cap >= limit && !memchr(w->in, '\n', w->in_len)) {
+		fail(w, -EMSGSIZE);
+		return sticky(w, err);
+	}
 	cap = w->in_cap ? w->in_cap * 2 : IN_MIN;
 	if (cap > limit && w->in_cap < limit)
 		cap = limit;
 	p = realloc(w->in, cap);
 	if (!p)
-		return -ENOMEM;
+		return ktbpf_err_set(err, -ENOMEM, "out of memory for the input line");
 	w->in = p;
 	w->in_cap = cap;
 	return 0;
@@ -216,13 +221,9 @@ int ktbpf_wire_feed(struct ktbpf_wire *w, const void *buf, size_t len, const int
 	while (len) {
 		size_t n;
 
-		r = in_reserve(w);
-		if (r == -EMSGSIZE) {
-			fail(w, r);
-			return sticky(w, err);
-		}
+		r = in_reserve(w, err);
 		if (r < 0)
-			return ktbpf_err_set(err, r, "out of memory for the input line");
+			return r;
 		n = w->in_cap - w->in_len;
 		if (n > len)
 			n = len;
@@ -269,13 +270,9 @@ int ktbpf_wire_recv(struct ktbpf_wire *w, struct ktbpf_err *err)
 		return sticky(w, err);
 	if (w->fd < 0)
 		return ktbpf_err_set(err, -ENOTCONN, "socketless wire: feed it instead");
-	r = in_reserve(w);
-	if (r == -EMSGSIZE) {
-		fail(w, r);
-		return sticky(w, err);
-	}
+	r = in_reserve(w, err);
 	if (r < 0)
-		return ktbpf_err_set(err, r, "out of memory for the input line");
+		return r;
 	room = w->in_cap - w->in_len;
 	iov.iov_base = w->in + w->in_len;
 	iov.iov_len = room < READ_CHUNK ? room : READ_CHUNK;

@@ -9,18 +9,13 @@
  * mismatches only.
  */
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-struct result {
-	int status;
-	char *out, *err;
-};
+#include "unit.h"
 
 /* A TCP congestion control (struct_ops map 3, programs 7 and 8), 4-level paging. */
 static json_t *truth_tcp(void)
@@ -94,75 +89,33 @@ static void put(json_t *doc, const char *path, json_t *v)
 		cr_assert_eq(json_object_del(p, dot ? dot + 1 : path), 0, "no key %s", path);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	cr_assert_not_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
-}
-
 static void write_json(const char *path, json_t *doc)
 {
 	cr_assert_eq(json_dump_file(doc, path, JSON_COMPACT), 0);
 }
 
 /* Run $COMPARE_TRUTH [opt] on the pair (consumed), capturing stdout and stderr. */
-static struct result compare(json_t *truth, json_t *host, const char *opt)
+static struct unit_run compare(json_t *truth, json_t *host, const char *opt)
 {
 	const char *bin = getenv("COMPARE_TRUTH");
-	char dir[] = "/tmp/ktbpf-cmp-XXXXXX", t[64], h[64], o[64], e[64];
-	struct result r;
-	int st = 0, fo, fe;
-	pid_t pid;
+	char dir[] = "/tmp/ktbpf-cmp-XXXXXX", t[64], h[64];
+	const char *argv[] = {"compare-truth", opt ? opt : t, opt ? t : h, opt ? h : NULL, NULL};
+	struct unit_run r;
 
 	cr_assert_not_null(bin, "COMPARE_TRUTH (path of the compare-truth binary) is not set");
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(t, sizeof(t), "%s/truth.json", dir);
 	snprintf(h, sizeof(h), "%s/host.json", dir);
-	snprintf(o, sizeof(o), "%s/out", dir);
-	snprintf(e, sizeof(e), "%s/err", dir);
 	write_json(t, truth);
 	write_json(h, host);
 	json_decref(truth);
 	json_decref(host);
-	fo = creat(o, 0600);
-	fe = creat(e, 0600);
-	cr_assert(fo >= 0 && fe >= 0);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		dup2(fo, 1);
-		dup2(fe, 2);
-		if (opt)
-			execl(bin, "compare-truth", opt, t, h, (char *)NULL);
-		else
-			execl(bin, "compare-truth", t, h, (char *)NULL);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "compare-truth crashed");
-	close(fo);
-	close(fe);
-	r.status = WEXITSTATUS(st);
-	r.out = slurp(o);
-	r.err = slurp(e);
+	r = unit_run(bin, argv);
 	unlink(t);
 	unlink(h);
-	unlink(o);
-	unlink(e);
 	rmdir(dir);
 	return r;
 }
-
 static int count_lines(const char *out, const char *prefix)
 {
 	int n = 0;
@@ -175,34 +128,31 @@ static int count_lines(const char *out, const char *prefix)
 /* Exit 1 with exactly `lines` MISMATCH lines, one of them containing `needle`. */
 static void expect_mismatch(json_t *truth, json_t *host, int lines, const char *needle)
 {
-	struct result r = compare(truth, host, NULL);
+	struct unit_run r = compare(truth, host, NULL);
 
 	cr_assert_eq(r.status, 1, "exit %d, want 1; out:\n%s%s", r.status, r.out, r.err);
 	cr_assert_eq(count_lines(r.out, "MISMATCH "), lines, "want %d MISMATCH lines; out:\n%s",
 		     lines, r.out);
 	cr_assert_not_null(strstr(r.out, needle), "no '%s' in:\n%s", needle, r.out);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 static void expect_match(json_t *truth, json_t *host)
 {
-	struct result r = compare(truth, host, NULL);
+	struct unit_run r = compare(truth, host, NULL);
 
 	cr_assert_eq(r.status, 0, "exit %d, want 0; out:\n%s%s", r.status, r.out, r.err);
 	cr_assert_eq(count_lines(r.out, "MATCH: "), 1, "out:\n%s", r.out);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 static void expect_bad_input(json_t *truth, json_t *host, const char *opt, const char *needle)
 {
-	struct result r = compare(truth, host, opt);
+	struct unit_run r = compare(truth, host, opt);
 
 	cr_assert_eq(r.status, 2, "exit %d, want 2; out:\n%s%s", r.status, r.out, r.err);
 	cr_assert_not_null(strstr(r.err, needle), "no '%s' in:\n%s", needle, r.err);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 /* ---- the matching pairs ---- */
@@ -745,15 +695,14 @@ Test(compare_truth, host_without_a_key_is_a_mismatch)
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		json_t *h = host_tcp();
-		struct result r;
+		struct unit_run r;
 
 		put(h, keys[i], NULL);
 		r = compare(truth_tcp(), h, NULL);
 		cr_assert_eq(r.status, 1, "without %s: exit %d; out:\n%s%s", keys[i], r.status,
 			     r.out, r.err);
 		cr_assert(count_lines(r.out, "MISMATCH ") >= 1, "without %s:\n%s", keys[i], r.out);
-		free(r.out);
-		free(r.err);
+		unit_run_free(&r);
 	}
 }
 
@@ -821,39 +770,36 @@ Test(compare_truth, unparsable_host_document_is_bad_input)
 Test(compare_truth, expected_counter_mismatch_accepts_counters_only)
 {
 	json_t *h = host_tcp();
-	struct result r;
+	struct unit_run r;
 
 	put(h, "progs.0.run_cnt", json_integer(250));
 	put(h, "progs.1.run_time_ns", json_integer(700));
 	r = compare(truth_tcp(), h, "--expect-counter-mismatch");
 	cr_assert_eq(r.status, 0, "out:\n%s", r.out);
 	cr_assert_not_null(strstr(r.out, "EXPECTED: 2 counter mismatches"), "out:\n%s", r.out);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 Test(compare_truth, expected_counter_mismatch_rejects_a_match)
 {
-	struct result r = compare(truth_tcp(), host_tcp(), "--expect-counter-mismatch");
+	struct unit_run r = compare(truth_tcp(), host_tcp(), "--expect-counter-mismatch");
 
 	cr_assert_eq(r.status, 1, "out:\n%s", r.out);
 	cr_assert_not_null(strstr(r.out, "UNEXPECTED: 0 counter and 0 other"), "out:\n%s", r.out);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 Test(compare_truth, expected_counter_mismatch_rejects_any_other_mismatch)
 {
 	json_t *h = host_tcp();
-	struct result r;
+	struct unit_run r;
 
 	put(h, "progs.0.run_cnt", json_integer(250));
 	put(h, "progs.1.name", json_string("ktbpf_ssthres"));
 	r = compare(truth_tcp(), h, "--expect-counter-mismatch");
 	cr_assert_eq(r.status, 1, "out:\n%s", r.out);
 	cr_assert_not_null(strstr(r.out, "UNEXPECTED: 1 counter and 1 other"), "out:\n%s", r.out);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 /* ---- compare-truth --vars: the guest's variables against `ktbpfctl vars --json` ---- */
@@ -919,7 +865,7 @@ static json_t *host_vars(void)
 
 static void expect_vars(json_t *truth, json_t *host, int status, int lines, const char *needle)
 {
-	struct result r = compare(truth, host, "--vars");
+	struct unit_run r = compare(truth, host, "--vars");
 
 	cr_assert_eq(r.status, status, "exit %d, want %d; out:\n%s%s", r.status, status, r.out,
 		     r.err);
@@ -927,8 +873,7 @@ static void expect_vars(json_t *truth, json_t *host, int status, int lines, cons
 		     lines, r.out);
 	if (needle)
 		cr_assert_not_null(strstr(r.out, needle), "no '%s' in:\n%s", needle, r.out);
-	free(r.out);
-	free(r.err);
+	unit_run_free(&r);
 }
 
 Test(compare_truth, vars_matching_pair_exits_0)

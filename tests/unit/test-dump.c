@@ -10,21 +10,12 @@
 
 #include "kit-guest.h"
 #include "ktbpf/dump.h"
-
-static struct ktbpf_snapshot *walk(struct kit_guest *g)
-{
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-
-	cr_assert_not_null(s);
-	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "%s", err.msg);
-	return s;
-}
+#include "unit.h"
 
 Test(dump, new_fills_schema_version_kernel_and_owns_snapshot)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	struct ktbpf_dump *d = NULL;
 	struct ktbpf_err err = {0};
 	struct timespec before;
@@ -55,7 +46,8 @@ Test(dump, outlives_the_kernel_it_describes)
 	struct ktbpf_dump *d = NULL;
 	char release[65];
 
-	cr_assert_eq(ktbpf_dump_new(kit_guest_kernel(g), walk(g), NULL, false, 0, &d, NULL), 0);
+	cr_assert_eq(ktbpf_dump_new(kit_guest_kernel(g), unit_walk(g), NULL, false, 0, &d, NULL),
+		     0);
 	memcpy(release, d->kernel.release, sizeof(release));
 	kit_guest_free(g); /* the kernel and the image are gone */
 	cr_assert_str_eq(d->kernel.release, release);
@@ -74,10 +66,10 @@ Test(dump, errors_free_the_snapshot_and_leave_result_untouched)
 
 	memset(vm, 'v', sizeof(vm) - 1);
 	vm[sizeof(vm) - 1] = '\0';
-	cr_assert_eq(ktbpf_dump_new(kit_guest_kernel(g), walk(g), vm, false, 0, &d, &err),
+	cr_assert_eq(ktbpf_dump_new(kit_guest_kernel(g), unit_walk(g), vm, false, 0, &d, &err),
 		     -ENAMETOOLONG);
 	cr_assert(strstr(err.msg, "VM name") != NULL);
-	cr_assert_eq(ktbpf_dump_new(NULL, walk(g), "x", false, 0, &d, &err), -EINVAL);
+	cr_assert_eq(ktbpf_dump_new(NULL, unit_walk(g), "x", false, 0, &d, &err), -EINVAL);
 	cr_assert_eq(d, (struct ktbpf_dump *)0x1, "ret written only on success");
 	cr_assert_eq(ktbpf_dump_new(kit_guest_kernel(g), NULL, "x", false, 0, &d, &err), -EINVAL);
 	cr_assert_null(ktbpf_dump_free(NULL));

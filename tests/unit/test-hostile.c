@@ -13,22 +13,16 @@
 
 #include "kit-guest.h"
 #include "ktbpf/progs.h"
+#include "unit.h"
 
 #define UNMAPPED_VMALLOC 0xffffc90fffff0000ull
 
+/* A walk whose diagnostics are in the test's log, to explain a failure. */
 static struct ktbpf_snapshot *walk(struct kit_guest *g)
 {
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-	size_t i;
-	int r;
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	cr_assert_not_null(s);
-	r = ktbpf_progs_walk(kit_guest_kernel(g), s, &err);
-	cr_assert_eq(r, 0, "walk failed: %s", err.msg);
-	for (i = 0; i < s->nr_diags; i++)
-		cr_log_info("diag %d prog %u @0x%lx: %s", s->diags[i].code, s->diags[i].prog_id,
-			    s->diags[i].addr, s->diags[i].msg);
+	unit_log_diags(s);
 	return s;
 }
 
@@ -67,7 +61,6 @@ static void assert_others(const struct kit_guest *g, const struct ktbpf_snapshot
  * Nothing invented: every struct_ops program is either reported exactly as
  * the truth says or named by a diagnostic.
  */
-static bool has_diag(const struct ktbpf_snapshot *s, int code, uint32_t id);
 static void assert_true_or_diagnosed(const struct kit_guest *g, const struct ktbpf_snapshot *s)
 {
 	uint32_t i;
@@ -79,26 +72,16 @@ static void assert_true_or_diagnosed(const struct kit_guest *g, const struct ktb
 		if (!t->struct_ops)
 			continue;
 		if (!p) {
-			cr_assert(has_diag(s, 0, t->id), "prog %u vanished silently", t->id);
+			cr_assert(unit_has_diag(s, 0, t->id, NULL), "prog %u vanished silently",
+				  t->id);
 			continue;
 		}
 		cr_assert_str_eq(p->name, t->name);
 		cr_assert_eq(p->verified_insns, t->verified_insns);
-		cr_assert(p->stats_valid || has_diag(s, 0, t->id));
+		cr_assert(p->stats_valid || unit_has_diag(s, 0, t->id, NULL));
 		if (p->stats_valid)
 			cr_assert_eq(p->cnt, t->cnt, "prog %u cnt", t->id);
 	}
-}
-
-/* A diagnostic with this code about prog id (0: any) exists. */
-static bool has_diag(const struct ktbpf_snapshot *s, int code, uint32_t id)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_diags; i++)
-		if ((!code || s->diags[i].code == code) && (!id || s->diags[i].prog_id == id))
-			return true;
-	return false;
 }
 
 Test(hostile, xarray_node_pointing_at_itself_ends)
@@ -160,7 +143,7 @@ Test(hostile, page_table_loop_under_aux_is_bounded)
 			 kit_pt_table_entry(g->kk->pt, kit_pt_root_pa(g->kk->pt)));
 	s = walk(g);
 	cr_assert_null(find(s, t->id));
-	cr_assert(has_diag(s, 0, t->id), "prog %u skipped with a diagnostic", t->id);
+	cr_assert(unit_has_diag(s, 0, t->id, NULL), "prog %u skipped with a diagnostic", t->id);
 	assert_true_or_diagnosed(g, s);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -177,7 +160,7 @@ Test(hostile, page_table_pointing_outside_ram)
 	kit_pt_set_entry(g->kk->pt, t->kva, depth, kit_pt_table_entry(g->kk->pt, 1ull << 40));
 	s = walk(g);
 	cr_assert_null(find(s, t->id));
-	cr_assert(has_diag(s, -EFAULT, t->id));
+	cr_assert(unit_has_diag(s, -EFAULT, t->id, NULL));
 	for (i = 0; i < s->nr_diags; i++)
 		if (s->diags[i].prog_id == t->id)
 			cr_assert_eq(s->diags[i].addr, 1ull << 40, "the table's PA is named");
@@ -194,8 +177,8 @@ Test(hostile, idr_entry_outside_ram)
 	kit_xa_store(g->xa, 3, g->kk->page_offset + (64ull << 30));
 	kit_xa_store(g->xa, 6, UNMAPPED_VMALLOC);
 	s = walk(g);
-	cr_assert(has_diag(s, 0, 3));
-	cr_assert(has_diag(s, 0, 6));
+	cr_assert(unit_has_diag(s, 0, 3, NULL));
+	cr_assert(unit_has_diag(s, 0, 6, NULL));
 	assert_others(g, s, 0);
 	cr_assert_eq(s->nr_progs, 4);
 	cr_assert_eq(s->nr_skipped, 2, "each unreadable entry may hide a program: counted");
@@ -216,14 +199,14 @@ Test(hostile, wild_aux_stats_and_used_maps_pointers)
 	kit_kernel_w64(g->kk, c->aux_kva + o->aux_used_maps, UNMAPPED_VMALLOC);
 	s = walk(g);
 	cr_assert_null(find(s, a->id));
-	cr_assert(has_diag(s, 0, a->id));
+	cr_assert(unit_has_diag(s, 0, a->id, NULL));
 	p = find(s, b->id);
 	cr_assert_not_null(p);
 	cr_assert_not(p->stats_valid, "unreadable stats are not reported as zeros");
 	cr_assert_eq(p->cpus_read, 0);
-	cr_assert(has_diag(s, 0, b->id));
+	cr_assert(unit_has_diag(s, 0, b->id, NULL));
 	cr_assert_not_null(find(s, c->id));
-	cr_assert(has_diag(s, 0, c->id));
+	cr_assert(unit_has_diag(s, 0, c->id, NULL));
 	/* The scheduler stays attached; its programs a and c cannot name its object: no guess. */
 	cr_assert(s->active.attached);
 	cr_assert_eq(s->active.source, KTBPF_ACTIVE_SCHED_EXT);
@@ -239,7 +222,7 @@ Test(hostile, idr_next_absurd_is_reported_and_walk_completes)
 
 	kit_kernel_w32(g->kk, g->prog_idr + g->lay.off.idr_next, UINT32_MAX);
 	s = walk(g);
-	cr_assert(has_diag(s, -EUCLEAN, 0));
+	cr_assert(unit_has_diag(s, -EUCLEAN, 0, NULL));
 	cr_assert_eq(s->nr_progs, 4);
 	assert_others(g, s, 0);
 	ktbpf_snapshot_free(s);
@@ -255,7 +238,7 @@ Test(hostile, used_map_cnt_absurd_is_capped)
 	kit_kernel_w32(g->kk, t->aux_kva + g->lay.off.aux_used_map_cnt, UINT32_MAX);
 	s = walk(g);
 	cr_assert_eq(find(s, t->id)->nr_maps, KTBPF_MAX_USED_MAPS);
-	cr_assert(has_diag(s, -E2BIG, t->id));
+	cr_assert(unit_has_diag(s, -E2BIG, t->id, NULL));
 	cr_assert_leq(s->active.nr_instances, KTBPF_MAX_ACTIVE);
 	assert_others(g, s, 0);
 	ktbpf_snapshot_free(s);
@@ -272,7 +255,7 @@ Test(hostile, name_without_nul_cut_at_16)
 	cr_assert_eq(s->nr_progs, 1);
 	cr_assert_str_eq(s->progs[0].name, "abcdefghijklmnop");
 	cr_assert(s->progs[0].name_truncated);
-	cr_assert(has_diag(s, -EUCLEAN, 1));
+	cr_assert(unit_has_diag(s, -EUCLEAN, 1, NULL));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -291,7 +274,7 @@ Test(hostile, map_name_without_nul_does_not_match_or_overrun)
 				17);
 	s = walk(g);
 	cr_assert_str_eq(s->active.obj_name, "", "no object from junk names");
-	cr_assert(has_diag(s, -EUCLEAN, 1));
+	cr_assert(unit_has_diag(s, -EUCLEAN, 1, NULL));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -327,12 +310,12 @@ Test(hostile, region_gap_under_aux_and_one_cpu_stats)
 	kit_guest_punch_hole(g, cpu1, g->lay.stats_size);
 	s = walk(g);
 	cr_assert_null(find(s, a->id));
-	cr_assert(has_diag(s, -EFAULT, a->id));
+	cr_assert(unit_has_diag(s, -EFAULT, a->id, NULL));
 	p = find(s, b->id);
 	cr_assert_not_null(p);
 	cr_assert_not(p->stats_valid);
 	cr_assert_eq(p->cpus_read, g->nr_cpus - 1);
-	cr_assert(has_diag(s, -EFAULT, b->id));
+	cr_assert(unit_has_diag(s, -EFAULT, b->id, NULL));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -348,8 +331,8 @@ Test(hostile, aux_back_pointer_or_id_mismatch_skipped)
 	s = walk(g);
 	cr_assert_null(find(s, a->id));
 	cr_assert_null(find(s, b->id));
-	cr_assert(has_diag(s, -EUCLEAN, a->id));
-	cr_assert(has_diag(s, -EUCLEAN, b->id));
+	cr_assert(unit_has_diag(s, -EUCLEAN, a->id, NULL));
+	cr_assert(unit_has_diag(s, -EUCLEAN, b->id, NULL));
 	cr_assert_eq(s->nr_progs, 2);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -362,7 +345,7 @@ Test(hostile, value_and_internal_entries_in_idr)
 
 	kit_xa_store(g->xa, 3, kit_xa_value(12345));
 	s = walk(g);
-	cr_assert(has_diag(s, -EUCLEAN, 3));
+	cr_assert(unit_has_diag(s, -EUCLEAN, 3, NULL));
 	cr_assert_eq(s->nr_progs, 4);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -396,7 +379,7 @@ Test(hostile, more_than_max_progs_is_capped, .timeout = 60)
 	s = walk(g);
 	cr_assert(s->capped);
 	cr_assert_eq(s->idr_entries, KTBPF_MAX_PROGS);
-	cr_assert(has_diag(s, -E2BIG, 0));
+	cr_assert(unit_has_diag(s, -E2BIG, 0, NULL));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -433,7 +416,8 @@ Test(hostile, used_maps_null_with_count_is_diagnosed)
 	kit_kernel_w64(g->kk, a->aux_kva + g->lay.off.aux_used_maps, 0);
 	s = walk(g);
 	cr_assert_not_null(find(s, a->id));
-	cr_assert(has_diag(s, -EUCLEAN, a->id), "NULL used_maps with a count is not silent");
+	cr_assert(unit_has_diag(s, -EUCLEAN, a->id, NULL),
+		  "NULL used_maps with a count is not silent");
 	cr_assert_str_eq(s->active.obj_name, "kitsched", "named by the instance's other program");
 	assert_others(g, s, 0);
 	ktbpf_snapshot_free(s);
@@ -486,7 +470,7 @@ static void assert_within_default_budget(uint64_t stats)
 		    s->nr_progs, s->reads, s->walk_ns / 1000, cpu / 1000);
 	cr_assert(s->capped);
 	cr_assert(s->over_budget);
-	cr_assert(has_diag(s, -ETIME, 0));
+	cr_assert(unit_has_diag(s, -ETIME, 0, NULL));
 	cr_assert_leq(s->reads, KTBPF_BUDGET_READS_DEFAULT);
 	/* The clock is read every 256 reads: the walk ends soon after its CPU time is spent. */
 	cr_assert_lt(cpu, KTBPF_BUDGET_NS_DEFAULT + 25ull * 1000 * 1000, "walk took %" PRIu64 " us",
@@ -518,7 +502,7 @@ Test(hostile, read_budget_stops_the_walk_and_says_so, .timeout = 120)
 	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "%s", err.msg);
 	cr_assert(s->capped);
 	cr_assert(s->over_budget);
-	cr_assert(has_diag(s, -ETIME, 0));
+	cr_assert(unit_has_diag(s, -ETIME, 0, NULL));
 	cr_assert_leq(s->reads, 100000);
 	cr_assert_gt(s->reads, 100000 - 64);
 	/* Programs whose CPUs were not all read are not passed off as summed. */

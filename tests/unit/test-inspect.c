@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bpf/btf.h>
@@ -23,71 +22,23 @@
 #include "kit-btf.h"
 #include "kit-guest.h"
 #include "kit-vars.h"
-
-struct result {
-	int status;
-	char *out, *err;
-};
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	long n;
-
-	cr_assert_not_null(f);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = calloc(1, (size_t)n + 1);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	fclose(f);
-	return buf;
-}
+#include "unit.h"
 
 /* Run $KTBPFCTL with args (NULL-terminated), capturing stdout and stderr. */
-static struct result run(const char *const *args)
+static struct unit_run run(const char *const *args)
 {
 	const char *bin = getenv("KTBPFCTL");
-	char out[] = "/tmp/ktbpf-inspect-out-XXXXXX", err[] = "/tmp/ktbpf-inspect-err-XXXXXX";
 	const char *argv[32] = {"ktbpfctl"};
-	int fo = mkstemp(out), fe = mkstemp(err), st = 0;
-	struct result r;
-	size_t i;
-	pid_t pid;
 
 	cr_assert_not_null(bin, "KTBPFCTL (path of the ktbpfctl binary) is not set");
-	cr_assert(fo >= 0 && fe >= 0);
-	for (i = 0; args[i]; i++)
+	for (size_t i = 0; args[i]; i++) {
+		cr_assert_lt(i + 2, sizeof(argv) / sizeof(argv[0]), "too many arguments");
 		argv[i + 1] = args[i];
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		dup2(fo, 1);
-		dup2(fe, 2);
-		execv(bin, (char *const *)argv);
-		_exit(127);
 	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "ktbpfctl crashed");
-	r.status = WEXITSTATUS(st);
-	close(fo);
-	close(fe);
-	r.out = slurp(out);
-	r.err = slurp(err);
-	unlink(out);
-	unlink(err);
-	return r;
+	return unit_run(bin, argv);
 }
-
-static void result_free(struct result *r)
-{
-	free(r->out);
-	free(r->err);
-}
-
 /* A failure: the status, one stderr line "ktbpfctl: ..." mentioning what. */
-static void assert_one_line_error(const struct result *r, int status, const char *what)
+static void assert_one_line_error(const struct unit_run *r, int status, const char *what)
 {
 	const char *nl = strchr(r->err, '\n');
 
@@ -199,14 +150,14 @@ Test(inspect, raw_ram_file_json_matches_truth)
 	struct kit_guest_opts o = {.kernel = {.l5 = true, .slide = 0x1e00000, .nr_cpus = 3}};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("raw");
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_str_eq(r.err, "");
 	assert_json_truth(g, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -222,7 +173,7 @@ Test(inspect, vars_option_adds_the_active_objects_variables)
 	struct kit_guest *g = kit_guest_new(&o);
 	static uint8_t v[KIT_UEI_SIZE];
 	char *path = tmp_path("vars");
-	struct result r;
+	struct unit_run r;
 	json_t *j, *m;
 
 	kit_vars_uei_value(v, 1025, -7, "scx_bpf_error", "ktbpf test error 7");
@@ -240,7 +191,7 @@ Test(inspect, vars_option_adds_the_active_objects_variables)
 				 json_array_get(json_object_get(m, "vars"), 0), "name")),
 			 "uei");
 	json_decref(j);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert_not_null(strstr(r.out, "variables of kitsched (the active object)"), "%s", r.out);
@@ -248,13 +199,13 @@ Test(inspect, vars_option_adds_the_active_objects_variables)
 			   r.out);
 	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy): SCX_EXIT_ERROR_BPF"),
 			   "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
 	cr_assert_null(strstr(r.out, "\"vars\""), "variables without --vars");
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"vars", "--ram", path, "--vars", NULL});
 	cr_assert_eq(r.status, 2, "--vars is inspect's");
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -272,7 +223,7 @@ Test(inspect, vars_of_an_ejected_scheduler_are_the_last_schedulers)
 	struct kit_guest *g = kit_guest_new(&o);
 	static uint8_t v[KIT_UEI_SIZE];
 	char *path = tmp_path("ejected");
-	struct result r;
+	struct unit_run r;
 
 	kit_vars_uei_value(v, 1026, 0, "runnable task stall", "kworker/0:1[9] failed to run");
 	kit_vars_uei_map(g, "kitsched", v, false);
@@ -285,7 +236,7 @@ Test(inspect, vars_of_an_ejected_scheduler_are_the_last_schedulers)
 		"the scheduler that exited, not the active cc: %s", r.out);
 	cr_assert_not_null(strstr(r.out, "reason = \"runnable task stall\""), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "exit (the scheduler's uei copy)"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -298,19 +249,19 @@ Test(inspect, relative_percpu_guest_with_possible_holes_json_matches_truth)
 		.kernel = {.relative_percpu = true, .nr_cpus = 5, .possible_holes = 0x8}};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("rel");
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "\"possible_cpus\":4,\"percpu_scheme\":\"relative\""), "%s", r.out);
 	assert_json_truth(g, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "CPUs          4 possible (nr_cpu_ids 5, per-CPU relative)"), "%s",
 		  r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -320,7 +271,7 @@ Test(inspect, table_output_names_programs_and_active_object)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
 	char *path = tmp_path("table");
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--repeat", "3", NULL});
@@ -346,7 +297,7 @@ Test(inspect, table_output_names_programs_and_active_object)
 	cr_assert(strstr(r.out, "    dump:\nError: ktbpf test error 7\nCPU states\n"), "%s", r.out);
 	cr_assert(strstr(r.out, "runtime stats enabled"), "%s", r.out);
 	cr_assert(strstr(r.out, "walk: 3 runs, median"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -374,7 +325,7 @@ Test(inspect, nothing_attached_json_and_table_say_why)
 				   .scx = KIT_SCX_NONE};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("none"), want[512];
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
@@ -389,14 +340,14 @@ Test(inspect, nothing_attached_json_and_table_say_why)
 		 "\"sched_ext\":null,\"torn\":false,",
 		 g->insts[0].map_id);
 	cr_assert(strstr(r.out, want), "missing %s in\n%s", want, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "active: nothing attached (1 struct_ops instance(s) loaded, none "
 				"attached)"),
 		  "%s", r.out);
 	cr_assert_null(strstr(r.out, "sched_ext:"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -408,7 +359,7 @@ Test(inspect, region_option_places_ram_at_a_file_offset)
 	char *path = tmp_path("region"), region[64];
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	static const char junk[8192] = {1};
-	struct result r;
+	struct unit_run r;
 
 	cr_assert(fd >= 0);
 	cr_assert_eq(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
@@ -419,7 +370,7 @@ Test(inspect, region_option_places_ram_at_a_file_offset)
 				      NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	assert_json_truth(g, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -484,16 +435,16 @@ Test(inspect, elf_core_with_vmcoreinfo_note_matches_truth)
 	struct kit_guest_opts o = {.kernel = {.slide = 0x4200000}, .nr_struct_ops = 6};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("core");
-	struct result r;
+	struct unit_run r;
 
 	write_core(g, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	assert_json_truth(g, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, "--region", "0:4K:0", NULL});
 	assert_one_line_error(&r, 2, "ELF core");
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -505,7 +456,7 @@ Test(inspect, unopenable_symbol_file_names_its_option)
 	struct kit_guest *g = kit_guest_new(NULL);
 	char *path = tmp_path("fileopt");
 	static const char *const opts[] = {"--vmlinux", "--system-map", "--btf"};
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	for (int i = 0; i < 3; i++) {
@@ -515,7 +466,7 @@ Test(inspect, unopenable_symbol_file_names_its_option)
 					      "/nonexistent/file", NULL});
 		snprintf(want, sizeof(want), "cannot open %s '/nonexistent/file'", opts[i]);
 		assert_one_line_error(&r, 1, want);
-		result_free(&r);
+		unit_run_free(&r);
 	}
 	unlink(path);
 	free(path);
@@ -524,22 +475,23 @@ Test(inspect, unopenable_symbol_file_names_its_option)
 
 Test(inspect, missing_file_fails_with_one_line)
 {
-	struct result r = run((const char *const[]){"inspect", "--ram", "/nonexistent/ram", NULL});
+	struct unit_run r =
+		run((const char *const[]){"inspect", "--ram", "/nonexistent/ram", NULL});
 
 	assert_one_line_error(&r, 1, "/nonexistent/ram");
 	cr_assert_str_eq(r.out, "");
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--json", "--ram", "/nonexistent/ram", NULL});
 	assert_one_line_error(&r, 1, "No such file");
 	cr_assert(!strncmp(r.out, "{\"error\":\"cannot open guest RAM", 30), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 }
 
 Test(inspect, short_and_garbage_files_fail_with_one_line)
 {
 	char *path = tmp_path("garbage");
 	static uint8_t buf[1 << 20];
-	struct result r;
+	struct unit_run r;
 	size_t i;
 	FILE *f;
 
@@ -554,19 +506,19 @@ Test(inspect, short_and_garbage_files_fail_with_one_line)
 	/* The library says what is missing; ktbpfctl names its own options for it. */
 	cr_assert_not_null(strstr(r.err, "options that may help: --vmcoreinfo-pa PA"), "%s", r.err);
 	cr_assert_not_null(strstr(r.err, "--cr3 PA"), "%s", r.err);
-	result_free(&r);
+	unit_run_free(&r);
 	f = fopen(path, "w");
 	fwrite(buf, sizeof(buf), 1, f);
 	fclose(f);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
 	assert_one_line_error(&r, 4, "VMCOREINFO");
 	cr_assert(!strncmp(r.out, "{\"error\":", 9), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	f = fopen(path, "w");
 	fclose(f);
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});
 	assert_one_line_error(&r, 1, "empty");
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 }
@@ -595,22 +547,22 @@ Test(inspect, usage_errors_exit_2)
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct result r = run(cases[i]);
+		struct unit_run r = run(cases[i]);
 
 		cr_log_info("case %zu: %s", i, r.err);
 		assert_one_line_error(&r, 2, NULL);
-		result_free(&r);
+		unit_run_free(&r);
 	}
 }
 
 Test(inspect, repeated_option_is_named_in_the_error)
 {
-	struct result r = run((const char *const[]){"inspect", "--ram", "x", "--json", "--btf", "a",
-						    "--btf", "b", NULL});
+	struct unit_run r = run((const char *const[]){"inspect", "--ram", "x", "--json", "--btf",
+						      "a", "--btf", "b", NULL});
 
 	assert_one_line_error(&r, 2, "'--btf' given twice");
 	cr_assert(!strncmp(r.out, "{\"error\":", 9), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 }
 
 /*
@@ -630,14 +582,14 @@ Test(inspect, non_utf8_guest_name_keeps_the_program_in_json)
 	struct kit_guest_opts o = {.progs = progs, .nr_progs = 2};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("utf8");
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "\"id\":1,\"name\":\"ok_prog\""), "%s", r.out);
 	cr_assert(strstr(r.out, "\"id\":2,\"name\":\"bad??\""), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -680,7 +632,7 @@ Test(inspect, file_of_another_kernel_is_named)
 	uint32_t n;
 	const void *raw = kit_btf_raw(other, &n);
 	FILE *fp = fopen(btf, "w");
-	struct result r;
+	struct unit_run r;
 
 	cr_assert_eq(fwrite(raw, 1, n, fp), n);
 	fclose(fp);
@@ -689,14 +641,14 @@ Test(inspect, file_of_another_kernel_is_named)
 	assert_one_line_error(&r, 1, "does not match the guest kernel");
 	cr_assert(!strncmp(r.err, "ktbpfctl: BTF file ", 19) && strstr(r.err, btf), "%s", r.err);
 	cr_assert(strstr(r.out, "{\"error\":"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	kit_kernel_write_vmlinux(g->kk, vml,
 				 KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_BUILD_ID |
 					 KIT_VMLINUX_OTHER_BUILD);
 	r = run((const char *const[]){"inspect", "--ram", ram, "--vmlinux", vml, NULL});
 	assert_one_line_error(&r, 1, "build ID");
 	cr_assert(!strncmp(r.err, "ktbpfctl: vmlinux ", 18) && strstr(r.err, vml), "%s", r.err);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(ram);
 	unlink(btf);
 	unlink(vml);
@@ -717,7 +669,7 @@ Test(inspect, incomplete_answer_exits_3_and_says_why)
 	struct kit_guest *g = kit_guest_new(NULL);
 	const struct kit_guest_prog *a = &g->progs[0], *b = &g->progs[2];
 	char *path = tmp_path("incomplete"), want[64];
-	struct result r;
+	struct unit_run r;
 
 	cr_assert(a->struct_ops && b->struct_ops);
 	kit_kernel_w64(g->kk, a->kva + g->lay.off.prog_stats, 0xffffc90fffff0000ull);
@@ -731,11 +683,11 @@ Test(inspect, incomplete_answer_exits_3_and_says_why)
 	snprintf(want, sizeof(want), "{\"id\":%u,", a->id);
 	cr_assert(strstr(r.out, want) && strstr(r.out, "\"stats_complete\":false"), "%s", r.out);
 	cr_assert(strstr(r.out, "\"skipped\":1"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});
 	assert_one_line_error(&r, 3, "answer incomplete");
 	cr_assert(strstr(r.out, "INCOMPLETE"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -750,7 +702,7 @@ Test(inspect, budget_spent_exits_3_and_names_the_budget)
 	struct kit_guest_opts o = {.nr_struct_ops = 8, .kernel = {.nr_cpus = 8}};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("budget");
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--json", "--budget", "20", NULL});
@@ -760,15 +712,15 @@ Test(inspect, budget_spent_exits_3_and_names_the_budget)
 	cr_assert(strstr(r.out, "\"capped\":true") && strstr(r.out, "\"over_budget\":true"), "%s",
 		  r.out);
 	cr_assert(strstr(r.out, "walk budget of 20 guest reads spent"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, "--budget", "0", "--budget-ms", "0",
 				      "--json", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	assert_json_truth(g, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, "--budget", "lots", NULL});
 	assert_one_line_error(&r, 2, "bad --budget 'lots'");
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);
@@ -776,24 +728,24 @@ Test(inspect, budget_spent_exits_3_and_names_the_budget)
 
 Test(inspect, help_and_version)
 {
-	struct result r = run((const char *const[]){"--help", NULL});
+	struct unit_run r = run((const char *const[]){"--help", NULL});
 
 	cr_assert_eq(r.status, 0);
 	cr_assert(strstr(r.out, "Usage: ktbpfctl") && strstr(r.out, "inspect"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--help", NULL});
 	cr_assert_eq(r.status, 0);
 	cr_assert(strstr(r.out, "Usage: ktbpfctl inspect --ram FILE"), "%s", r.out);
 	cr_assert(strstr(r.out, "Exit status:") && strstr(r.out, "Examples:"), "%s", r.out);
 	cr_assert(strstr(r.out, "  3  the answer was printed but is incomplete"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"--help", NULL});
 	cr_assert(strstr(r.out, "  3  an answer was printed but it is incomplete"), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"--version", NULL});
 	cr_assert_eq(r.status, 0);
 	cr_assert(!strncmp(r.out, "ktbpfctl ", 9), "%s", r.out);
-	result_free(&r);
+	unit_run_free(&r);
 }
 
 /*
@@ -807,7 +759,7 @@ Test(inspect, arm64_virt_ram_file_with_region_matches_truth)
 		.kernel = {.arch = KTBPF_ARCH_AARCH64, .a64_t1sz = 12, .a64_pac = true}};
 	struct kit_guest *g = kit_guest_new(&o);
 	char *path = tmp_path("arm64"), region[64], buf[512];
-	struct result r;
+	struct unit_run r;
 
 	kit_image_save(g->im, path);
 	snprintf(region, sizeof(region), "0x40000000:%" PRIu64 "M:0", g->im->size >> 20);
@@ -830,11 +782,11 @@ Test(inspect, arm64_virt_ram_file_with_region_matches_truth)
 		cr_assert(strstr(r.out, buf), "missing %s in\n%s", buf, r.out);
 	}
 	assert_json_instances(g, r.out);
-	result_free(&r);
+	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});
 	cr_assert_eq(r.status, 4, "stderr: %s", r.err);
 	cr_assert(strstr(r.err, "QEMU virt: 0x40000000"), "%s", r.err);
-	result_free(&r);
+	unit_run_free(&r);
 	unlink(path);
 	free(path);
 	kit_guest_free(g);

@@ -11,46 +11,7 @@
 #include <string.h>
 
 #include "ktbpf/metrics.h"
-
-static char *slurp(const char *name)
-{
-	char path[512];
-	FILE *f;
-	char *buf;
-	long n;
-
-	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
-	f = fopen(path, "rb");
-	cr_assert_not_null(f, "cannot open %s", path);
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	cr_assert_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-	buf[n] = 0;
-	fclose(f);
-	return buf;
-}
-
-/* Compare with the golden file; KTBPF_UPDATE_GOLDEN=1 rewrites it instead. */
-static void assert_golden(const char *text, const char *name)
-{
-	char *want;
-
-	if (getenv("KTBPF_UPDATE_GOLDEN")) {
-		char path[512];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
-		f = fopen(path, "wb");
-		cr_assert_not_null(f);
-		fputs(text, f);
-		fclose(f);
-	}
-	want = slurp(name);
-	cr_assert_str_eq(text, want, "exposition differs from %s:\n%s", name, text);
-	free(want);
-}
+#include "unit.h"
 
 static void prog(struct ktbpf_prog *p, uint32_t id, const char *name, const char *iface,
 		 const char *member, uint64_t cnt, uint64_t nsecs, uint64_t misses, uint32_t insns,
@@ -109,7 +70,7 @@ Test(metrics, two_vms_render_families_together_in_the_order_added)
 	cr_assert_eq(ktbpf_metrics_merge(m, b), 0);
 	text = ktbpf_metrics_finish(m, "0.1.0", false, 0, NULL);
 	cr_assert_not_null(text);
-	assert_golden(text, "metrics-two-vms.prom");
+	unit_assert_golden(text, GOLDEN_DIR, "metrics-two-vms.prom");
 	free(text);
 	ktbpf_metrics_free(b);
 	ktbpf_metrics_free(m);
@@ -135,7 +96,7 @@ Test(metrics, hostile_guest_strings_are_escaped_and_never_forge_a_line)
 	cr_assert_eq(ktbpf_metrics_add_vm(m, &vm, &s), 0);
 	text = ktbpf_metrics_finish(m, "0.1.0", false, 0, NULL);
 	cr_assert_not_null(text);
-	assert_golden(text, "metrics-hostile.prom");
+	unit_assert_golden(text, GOLDEN_DIR, "metrics-hostile.prom");
 	/* every line is a comment or a sample of one of our families */
 	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 		cr_assert(line[0] == '#' || !strncmp(line, "ktbpfd_", 7), "forged line: %s", line);

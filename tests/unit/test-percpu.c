@@ -16,21 +16,12 @@
 
 #include "kit-guest.h"
 #include "ktbpf/progs.h"
-
-static struct ktbpf_snapshot *walk(struct kit_guest *g)
-{
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-
-	cr_assert_not_null(s);
-	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "walk failed: %s", err.msg);
-	return s;
-}
+#include "unit.h"
 
 /* Every struct_ops program's sums equal the kit's truth, read on nr_possible CPUs, no diags. */
 static void assert_sums(struct kit_guest *g, uint32_t nr_possible)
 {
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	size_t n = 0;
 
 	for (uint32_t i = 0; i < g->nr_progs; i++) {

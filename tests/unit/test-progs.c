@@ -11,18 +11,7 @@
 
 #include "kit-guest.h"
 #include "ktbpf/progs.h"
-
-static struct ktbpf_snapshot *walk(struct kit_guest *g)
-{
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-	int r;
-
-	cr_assert_not_null(s);
-	r = ktbpf_progs_walk(kit_guest_kernel(g), s, &err);
-	cr_assert_eq(r, 0, "walk failed: %s", err.msg);
-	return s;
-}
+#include "unit.h"
 
 /* Every struct_ops program of g, in id order, field by field. */
 static void assert_truth(const struct kit_guest *g, const struct ktbpf_snapshot *s)
@@ -89,20 +78,12 @@ static void assert_active(const struct kit_guest *g, const struct ktbpf_snapshot
 	cr_assert_str_eq(s->active.iface, g->active_iface);
 }
 
-static void dump_diags(const struct ktbpf_snapshot *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_diags; i++)
-		cr_log_info("diag: prog %u: %s", s->diags[i].prog_id, s->diags[i].msg);
-}
-
 Test(progs, default_guest_every_field_matches_truth)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_progs, 4);
 	assert_truth(g, s);
 	assert_active(g, s);
@@ -183,7 +164,7 @@ Test(progs, non_struct_ops_programs_skipped)
 	};
 	struct kit_guest_opts o = {.progs = specs, .nr_progs = 4};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
 	cr_assert_eq(s->nr_progs, 1);
 	cr_assert_eq(s->progs[0].id, 2);
@@ -205,9 +186,9 @@ Test(progs, ids_with_holes_across_xarray_levels_in_order)
 	};
 	struct kit_guest_opts o = {.progs = specs, .nr_progs = 4};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_progs, 4);
 	assert_truth(g, s);
 	cr_assert_str_eq(s->progs[3].member, "init");
@@ -225,7 +206,7 @@ Test(progs, counters_saturate_at_u64_max)
 
 	kit_guest_set_stats(g, 0, 0, UINT64_MAX - 5, UINT64_MAX, 7);
 	kit_guest_set_stats(g, 0, 1, 10, 1, UINT64_MAX);
-	s = walk(g);
+	s = unit_walk(g);
 	cr_assert_eq(s->progs[0].cnt, UINT64_MAX);
 	cr_assert_eq(s->progs[0].nsecs, UINT64_MAX);
 	cr_assert_eq(s->progs[0].misses, UINT64_MAX);
@@ -238,7 +219,7 @@ static enum ktbpf_stats_state stats_state(enum kit_stats_key key, size_t *ret_di
 {
 	struct kit_guest_opts o = {.stats_key = key};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	enum ktbpf_stats_state r = s->stats;
 
 	assert_truth(g, s);
@@ -264,7 +245,7 @@ Test(progs, snapshot_reused_without_reallocation)
 {
 	struct kit_guest_opts o = {.nr_struct_ops = 70};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	struct ktbpf_prog *first = s->progs;
 	struct ktbpf_err err = {0};
 
@@ -280,7 +261,7 @@ Test(progs, snapshot_reused_without_reallocation)
 Test(progs, walk_sees_counters_change_between_snapshots)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	struct ktbpf_err err = {0};
 
 	kit_guest_set_stats(g, 0, 3, 1ull << 40, 5, 0);
@@ -298,7 +279,7 @@ Test(progs, member_from_attach_func_name_when_btf_type_unknown)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w32(g->kk, t->aux_kva + g->lay.off.aux_attach_btf_id, 0x7ffff);
-	s = walk(g);
+	s = unit_walk(g);
 	/* The interface then comes from the instance that uses the program. */
 	cr_assert_str_eq(s->progs[0].iface, t->iface);
 	cr_assert_str_eq(s->progs[0].member, t->member);
@@ -318,10 +299,10 @@ Test(progs, layout_variants_l5_anon_members_no_misses_kmalloc_aux)
 
 	for (i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
 		struct kit_guest *g = kit_guest_new(&o[i]);
-		struct ktbpf_snapshot *s = walk(g);
+		struct ktbpf_snapshot *s = unit_walk(g);
 
 		cr_log_info("variant %zu", i);
-		dump_diags(s);
+		unit_log_diags(s);
 		assert_truth(g, s);
 		assert_active(g, s);
 		cr_assert_eq(s->nr_diags, 0, "variant %zu: diagnostics", i);
@@ -371,10 +352,10 @@ Test(progs, aarch64_guests_48bit_and_lpa2_every_field_matches_truth)
 						      .kallsyms_enc = cases[i].enc,
 						      .slide = 0x1d10c400000ull}};
 		struct kit_guest *g = kit_guest_new(&o);
-		struct ktbpf_snapshot *s = walk(g);
+		struct ktbpf_snapshot *s = unit_walk(g);
 		const struct ktbpf_kernel_info *in = ktbpf_kernel_info(kit_guest_kernel(g));
 
-		dump_diags(s);
+		unit_log_diags(s);
 		cr_assert_eq(in->arch, KTBPF_ARCH_AARCH64, "case %zu", i);
 		cr_assert_eq(in->pgtable_levels, cases[i].levels, "case %zu", i);
 		cr_assert_eq(in->layout_source, KTBPF_SRC_VMCOREINFO);

@@ -19,36 +19,7 @@
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
 #include "ktbpf/vars.h"
-
-static struct ktbpf_snapshot *walk(struct kit_guest *g)
-{
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-	int r;
-
-	cr_assert_not_null(s);
-	r = ktbpf_progs_walk(kit_guest_kernel(g), s, &err);
-	cr_assert_eq(r, 0, "walk failed: %s", err.msg);
-	return s;
-}
-
-static bool has_diag(const struct ktbpf_snapshot *s, int code, const char *text)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_diags; i++)
-		if ((!code || s->diags[i].code == code) && (!text || strstr(s->diags[i].msg, text)))
-			return true;
-	return false;
-}
-
-static void dump_diags(const struct ktbpf_snapshot *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_diags; i++)
-		cr_log_info("diag: %s", s->diags[i].msg);
-}
+#include "unit.h"
 
 static void assert_state(const struct ktbpf_snapshot *s)
 {
@@ -97,9 +68,9 @@ Test(scx, statics_layout_state_and_exit_record_read)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_OPS};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->scx.layout, KTBPF_SCX_OPS);
 	assert_state(s);
@@ -113,9 +84,9 @@ Test(scx, statics_layout_of_6_12_btf_read)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_OPS, .btf = KIT_BTF_V61};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	assert_state(s);
 	assert_exit(s, g);
@@ -127,11 +98,11 @@ Test(scx, scx_root_layout_state_events_and_exit_record_read)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	const struct ktbpf_scx_offsets *so = &ktbpf_kernel_offsets(kit_guest_kernel(g))->st.scx;
 	uint32_t i, r;
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->scx.layout, KTBPF_SCX_ROOT);
 	assert_state(s);
@@ -172,8 +143,8 @@ Test(scx, statics_layout_events_from_the_per_cpu_static)
 
 		o.kernel.relative_percpu = k;
 		g = kit_guest_new(&o);
-		s = walk(g);
-		dump_diags(s);
+		s = unit_walk(g);
+		unit_log_diags(s);
 		cr_assert_eq(s->nr_diags, 0);
 		cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
 		cr_assert_gt(s->scx.nr_event_cpus, 0);
@@ -227,9 +198,9 @@ Test(scx, exit_record_freed_reads_no_source)
 	for (i = 0; i < 2; i++) {
 		struct kit_guest_opts o = {.scx = lay[i], .scx_no_exit_info = true};
 		struct kit_guest *g = kit_guest_new(&o);
-		struct ktbpf_snapshot *s = walk(g);
+		struct ktbpf_snapshot *s = unit_walk(g);
 
-		dump_diags(s);
+		unit_log_diags(s);
 		cr_assert_eq(s->nr_diags, 0);
 		cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
 		cr_assert_str_eq(s->scx.exit.msg, "");
@@ -245,9 +216,9 @@ Test(scx, scx_root_null_reads_only_the_statics)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT, .scx_attached = UINT32_MAX};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
 	cr_assert_not(s->scx.have & (KTBPF_SCX_HAVE_EXIT_KIND | KTBPF_SCX_HAVE_BYPASS |
 				     KTBPF_SCX_HAVE_EVENTS | KTBPF_SCX_HAVE_WATCHDOG_TIMEOUT));
@@ -270,17 +241,17 @@ Test(scx, hostile_exit_record_pointers_are_diagnostics)
 	kit_kernel_w64(g->kk, ei + o->ei_reason, WILD);
 	kit_kernel_w64(g->kk, ei + o->ei_dump, WILD);
 	kit_kernel_w32(g->kk, ei + o->ei_bt_len, 1u << 30);
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL, "kind and code still read");
 	cr_assert_eq(s->scx.exit.kind, KIT_SCX_EXIT_KIND);
 	cr_assert_str_eq(s->scx.exit.msg, "");
 	cr_assert_str_eq(s->scx.exit.reason, "");
 	cr_assert_null(s->scx.exit.dump);
-	cr_assert(has_diag(s, 0, "exit message unreadable"));
-	cr_assert(has_diag(s, 0, "exit reason unreadable"));
-	cr_assert(has_diag(s, 0, "exit dump unreadable"));
-	cr_assert(has_diag(s, -E2BIG, "1073741824 entries"));
+	cr_assert(unit_has_diag(s, 0, 0, "exit message unreadable"));
+	cr_assert(unit_has_diag(s, 0, 0, "exit reason unreadable"));
+	cr_assert(unit_has_diag(s, 0, 0, "exit dump unreadable"));
+	cr_assert(unit_has_diag(s, -E2BIG, 0, "1073741824 entries"));
 	cr_assert_eq(s->scx.exit.bt_len, KTBPF_SCX_BT_LEN, "cut to the kernel's own bound");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -292,10 +263,10 @@ Test(scx, hostile_exit_info_pointer_unreadable_is_a_diagnostic)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w64(g->kk, g->scx_exit_ptr_kva, WILD);
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
-	cr_assert(has_diag(s, 0, "struct scx_exit_info unreadable"));
+	cr_assert(unit_has_diag(s, 0, 0, "struct scx_exit_info unreadable"));
 	cr_assert_eq(s->active.map_id, g->insts[0].map_id, "the rest of the walk goes on");
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -317,8 +288,8 @@ Test(scx, hostile_unterminated_strings_cut_at_their_bounds)
 	kit_kernel_wkva(g->kk, big, junk, len);
 	kit_kernel_w64(g->kk, ei + o->ei_msg, big);
 	kit_kernel_w64(g->kk, ei + o->ei_dump, big);
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert_eq(strlen(s->scx.exit.msg), KTBPF_SCX_MSG_LEN - 1);
 	cr_assert_not_null(s->scx.exit.dump);
 	cr_assert_eq(s->scx.exit.dump_len, KTBPF_SCX_DUMP_MAX);
@@ -334,9 +305,9 @@ Test(scx, watchdog_timestamp_after_jiffies_is_a_diagnostic)
 
 	kit_kernel_w64(g->kk, kit_kernel_symbol(g->kk, "scx_watchdog_timestamp"),
 		       KIT_SCX_JIFFIES + 5);
-	s = walk(g);
+	s = unit_walk(g);
 	cr_assert_not(s->scx.have & KTBPF_SCX_HAVE_WATCHDOG_AGE);
-	cr_assert(has_diag(s, -ERANGE, "is after jiffies"));
+	cr_assert(unit_has_diag(s, -ERANGE, 0, "is after jiffies"));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -350,11 +321,11 @@ Test(scx, hostile_scx_sched_pcpu_pointer_wild_leaves_no_events)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w64(g->kk, g->scx_sched_kva + o->sch_pcpu, WILD);
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert_not(s->scx.have & KTBPF_SCX_HAVE_EVENTS, "events claimed from a wild pointer");
 	cr_assert_eq(s->scx.nr_event_cpus, 0, "rows of counters from a wild pointer");
-	cr_assert(has_diag(s, 0, "sched_ext event counters unreadable"));
+	cr_assert(unit_has_diag(s, 0, 0, "sched_ext event counters unreadable"));
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL);
 	cr_assert_str_eq(s->scx.exit.msg, KIT_SCX_EXIT_MSG);
 	ktbpf_snapshot_free(s);
@@ -376,15 +347,15 @@ Test(scx, hostile_event_counts_overflowing_saturate)
 		kit_w64(g->im, pa + o->events[0].off, (uint64_t)(INT64_MAX - 1));
 		kit_w64(g->im, pa + o->events[1].off, (uint64_t)INT64_MIN);
 	}
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert(s->scx.have & KTBPF_SCX_HAVE_EVENTS);
 	cr_assert_eq(s->scx.events[0].total, INT64_MAX);
 	cr_assert_eq(s->scx.events[1].total, INT64_MIN);
 	cr_assert_eq(s->scx.events[2].total,
 		     KIT_SCX_EVENT(2, 0) + KIT_SCX_EVENT(2, 1) + KIT_SCX_EVENT(2, 2),
 		     "the other events are summed as ever");
-	cr_assert(has_diag(s, -ERANGE, "overflows, saturated"));
+	cr_assert(unit_has_diag(s, -ERANGE, 0, "overflows, saturated"));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -397,7 +368,7 @@ Test(scx, hostile_exit_kind_unknown_keeps_the_number_without_a_name)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w32(g->kk, g->scx_exit_info_kva + o->ei_kind, 4242);
-	s = walk(g);
+	s = unit_walk(g);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_KERNEL);
 	cr_assert_eq(s->scx.exit.kind, 4242);
 	cr_assert_str_eq(s->scx.exit.kind_name, "");
@@ -413,8 +384,8 @@ Test(scx, hostile_scx_root_unreadable_is_a_diagnostic)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w64(g->kk, g->scx_root_kva, WILD);
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE, "an exit read through a wild root");
 	cr_assert_gt(s->nr_diags, 0, "no diagnostic for an unreadable scx_root");
 	cr_assert_eq(s->nr_progs, g->nr_struct_ops, "the rest of the walk goes on");
@@ -427,7 +398,7 @@ Test(scx, snapshot_reused_frees_the_previous_exit_dump)
 {
 	struct kit_guest_opts o = {.scx = KIT_SCX_ROOT};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	struct ktbpf_err err = {0};
 
 	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
@@ -453,12 +424,12 @@ static struct kit_guest *uei_guest(const uint8_t *value, bool kind_as_chars)
 
 static struct ktbpf_snapshot *walk_uei(struct kit_guest *g, int want_r)
 {
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	struct ktbpf_err err = {0};
 	int r = ktbpf_scx_uei_read(kit_guest_kernel(g), s, &err);
 
 	cr_assert_eq(r, want_r, "uei read: %d %s", r, err.msg);
-	dump_diags(s);
+	unit_log_diags(s);
 	return s;
 }
 
@@ -547,7 +518,7 @@ Test(scx, hostile_uei_map_of_another_type_leaves_no_maps)
 	kit_vars_uei_value(v, 1025, 0, "scx_bpf_error", "boom");
 	map = kit_vars_uei_map(g, "kitsched", v, false);
 	kit_kernel_w32(g->kk, map + g->lay.off.st.map_type, 1); /* BPF_MAP_TYPE_HASH */
-	s = walk(g);
+	s = unit_walk(g);
 	ktbpf_scx_uei_read(kit_guest_kernel(g), s, &(struct ktbpf_err){0});
 	cr_assert_eq(s->scx.exit.source, KTBPF_SCX_EXIT_NONE);
 	ktbpf_snapshot_free(s);
@@ -598,7 +569,7 @@ Test(scx, exit_backtrace_named_with_the_guests_symbols)
 Test(scx, exit_backtrace_without_symbols_stays_addresses)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
 	ktbpf_scx_exit_symbolize(kit_guest_kernel(g), s);
 	cr_assert_eq(s->scx.exit.bt_len, KIT_SCX_EXIT_BT_LEN);
@@ -621,7 +592,7 @@ Test(scx, exit_backtrace_in_a_jit_image_names_the_program)
 	kit_kernel_w32(g->kk, p->kva + o->prog_jited_len, 0x200);
 	kit_kernel_w64(g->kk, g->scx_bt_kva + 8, 0xffffffffa0001040ull);
 	kit_kernel_w64(g->kk, g->scx_bt_kva + 16, 0xffffffffa0001200ull); /* just past it */
-	s = walk(g);
+	s = unit_walk(g);
 	ktbpf_scx_exit_symbolize(kit_guest_kernel(g), s);
 	snprintf(want, sizeof(want), "bpf:%s+0x40", p->name);
 	cr_assert_str_eq(s->scx.exit.bt_sym[1], want);

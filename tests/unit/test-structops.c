@@ -14,36 +14,7 @@
 #include "kit-guest.h"
 #include "kit-wrap.h"
 #include "ktbpf/progs.h"
-
-static struct ktbpf_snapshot *walk(struct kit_guest *g)
-{
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-	int r;
-
-	cr_assert_not_null(s);
-	r = ktbpf_progs_walk(kit_guest_kernel(g), s, &err);
-	cr_assert_eq(r, 0, "walk failed: %s", err.msg);
-	return s;
-}
-
-static bool has_diag(const struct ktbpf_snapshot *s, int code, const char *text)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_diags; i++)
-		if ((!code || s->diags[i].code == code) && (!text || strstr(s->diags[i].msg, text)))
-			return true;
-	return false;
-}
-
-static void dump_diags(const struct ktbpf_snapshot *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->nr_diags; i++)
-		cr_log_info("diag: %s", s->diags[i].msg);
-}
+#include "unit.h"
 
 static const struct ktbpf_st_instance *inst(const struct ktbpf_snapshot *s, const char *name)
 {
@@ -142,10 +113,10 @@ static void check_two_schedulers(enum kit_scx_layout layout, enum kit_btf_varian
 				   .scx_attached = 2,
 				   .btf = btf};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	const struct ktbpf_st_instance *used;
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->nr_instances, 2);
 	used = inst(s, "used");
@@ -207,7 +178,7 @@ Test(structops, scx_map_inuse_while_sched_ext_disabled_is_not_attached)
 					   .scx_state_set = true,
 					   .scx_state = 3};
 		struct kit_guest *g = kit_guest_new(&o);
-		struct ktbpf_snapshot *s = walk(g);
+		struct ktbpf_snapshot *s = unit_walk(g);
 
 		cr_assert_eq(s->nr_instances, 1);
 		cr_assert_eq(s->instances[0].state, KTBPF_ST_INUSE);
@@ -250,10 +221,10 @@ Test(structops, tcp_congestion_control_inuse_is_active)
 				   .nr_instances = 2,
 				   .scx = KIT_SCX_NONE};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	const struct ktbpf_st_instance *cc;
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->scx.layout, KTBPF_SCX_NONE, "a kernel without sched_ext has no scx part");
 	cc = inst(s, "ktbpf_cc");
@@ -275,7 +246,7 @@ Test(structops, nothing_loaded_says_so)
 {
 	struct kit_guest_opts o = {.no_instances = true};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
 	cr_assert_eq(s->nr_instances, 0);
 	cr_assert_not(s->active.attached);
@@ -297,7 +268,7 @@ Test(structops, scx_root_null_means_no_scheduler)
 				   .scx_attached = UINT32_MAX,
 				   .btf = KIT_BTF_V612_ANON};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
 	cr_assert_eq(s->scx.layout, KTBPF_SCX_ROOT);
 	cr_assert_eq(s->scx.state, KTBPF_SCX_DISABLED);
@@ -320,12 +291,12 @@ Test(structops, scheduler_matching_no_map_is_reported)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w64(g->kk, kit_guest_scx_copy_kva(g), 0xffffffffa0ffff00ull);
-	s = walk(g);
+	s = unit_walk(g);
 	cr_assert(s->active.attached);
 	cr_assert_eq(s->active.nr_instances, 0);
 	cr_assert_str_eq(s->active.obj_name, "");
 	cr_assert(strstr(s->active.reason, "matches no struct_ops map"), "%s", s->active.reason);
-	cr_assert(has_diag(s, -ENOENT, "matches no struct_ops map"));
+	cr_assert(unit_has_diag(s, -ENOENT, 0, "matches no struct_ops map"));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -351,10 +322,10 @@ Test(structops, module_struct_ops_interface_and_members_named)
 				   .nr_instances = 1,
 				   .btf = KIT_BTF_V612_ANON};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	const struct ktbpf_st_instance *in;
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->nr_progs, 2);
 	cr_assert_str_eq(s->progs[0].iface, "kit_mod_ops", "from aux->st_ops");
@@ -400,7 +371,7 @@ Test(structops, module_program_named_by_its_instance_without_aux_st_ops)
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w64(g->kk, g->progs[0].aux_kva + g->lay.off.st.aux_st_ops, 0);
-	s = walk(g);
+	s = unit_walk(g);
 	cr_assert_str_eq(s->progs[0].iface, "kit_mod_ops");
 	cr_assert_str_eq(s->progs[0].member, "remove");
 	ktbpf_snapshot_free(s);
@@ -414,7 +385,7 @@ Test(structops, hostile_map_idr_node_pointing_at_itself_ends)
 	struct ktbpf_snapshot *s;
 
 	kit_xa_node_set(g->map_xa, top, 40, kit_xa_node_entry(top));
-	s = walk(g);
+	s = unit_walk(g);
 	cr_assert(s->nr_diags >= 1, "the loop is reported");
 	cr_assert_eq(s->nr_instances, g->nr_insts, "the instances are all still found");
 	cr_assert(s->active.attached);
@@ -431,12 +402,12 @@ Test(structops, hostile_wild_uvalue_and_slot_naming_no_program)
 
 	kit_kernel_w64(g->kk, a->kva + st->stm_uvalue, 0xffffc90000000000ull + (1ull << 40));
 	kit_kernel_w64(g->kk, b->uvalue_kva + st->val_data + 8, 999999);
-	s = walk(g);
-	dump_diags(s);
+	s = unit_walk(g);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_instances, g->nr_insts);
 	cr_assert_eq(s->instances[0].nr_members, 0, "unreadable uvalue: no members, no guess");
-	cr_assert(has_diag(s, 0, "uvalue unreadable"));
-	cr_assert(has_diag(s, -EUCLEAN, "names prog 999999"));
+	cr_assert(unit_has_diag(s, 0, 0, "uvalue unreadable"));
+	cr_assert(unit_has_diag(s, -EUCLEAN, 0, "names prog 999999"));
 	cr_assert_eq(s->instances[1].nr_members, b->nr_members - 1, "the bad slot is dropped");
 	cr_assert(s->active.attached, "the scheduler is matched by its trampolines still");
 	cr_assert_eq(s->active.map_ids[0], a->map_id);
@@ -468,9 +439,9 @@ Test(structops, hostile_absurd_funcs_cnt_and_state_capped)
 
 	kit_kernel_w32(g->kk, g->insts[0].kva + st->stm_funcs_cnt, UINT32_MAX);
 	kit_kernel_w32(g->kk, g->insts[0].kva + st->stm_kvalue + st->val_state, 77);
-	s = walk(g);
-	cr_assert(has_diag(s, -E2BIG, "funcs_cnt"));
-	cr_assert(has_diag(s, -EUCLEAN, "state 77"));
+	s = unit_walk(g);
+	cr_assert(unit_has_diag(s, -E2BIG, 0, "funcs_cnt"));
+	cr_assert(unit_has_diag(s, -EUCLEAN, 0, "state 77"));
 	cr_assert_leq(s->instances[0].nr_members, KTBPF_MAX_OPS_MEMBERS);
 	cr_assert_eq(s->instances[0].state, KTBPF_ST_UNKNOWN);
 	cr_assert_not(s->active.attached, "an unknown state is not INUSE");
@@ -521,7 +492,7 @@ Test(structops, torn_when_sched_ext_keeps_changing)
 	struct ktbpf_snapshot *s = walk_flipping(g, -1);
 
 	cr_assert(s->torn);
-	cr_assert(has_diag(s, -EAGAIN, "torn"));
+	cr_assert(unit_has_diag(s, -EAGAIN, 0, "torn"));
 	/* What a program does about it: retry the walk (err.h: inconsistent). */
 	for (size_t i = 0; i < s->nr_diags; i++)
 		if (strstr(s->diags[i].msg, "torn"))
@@ -549,11 +520,11 @@ Test(structops, hostile_ops_struct_with_absurd_member_count_capped)
 {
 	struct kit_guest_opts o = {.btf = KIT_BTF_WIDE_OPS};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 	const struct kit_guest_inst *cc = &g->insts[1];
 
 	cr_assert_str_eq(cc->iface, "tcp_congestion_ops");
-	cr_assert(has_diag(s, -E2BIG, "more than 64 members"));
+	cr_assert(unit_has_diag(s, -E2BIG, 0, "more than 64 members"));
 	cr_assert_eq(s->instances[1].nr_members, cc->nr_members, "the members below the cap");
 	cr_assert_leq(s->instances[1].nr_members, KTBPF_MAX_OPS_MEMBERS);
 	ktbpf_snapshot_free(s);
@@ -600,10 +571,10 @@ Test(structops, torn_when_the_active_instance_changes_state)
 	w->ctx = &f;
 	cr_assert_eq(ktbpf_progs_walk(k, s, &err), 0, "%s", err.msg);
 	kit_wrap_free(w);
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(f.reads, 2, "read once in the walk, once to check");
 	cr_assert(s->torn);
-	cr_assert(has_diag(s, -EAGAIN, "state changed"));
+	cr_assert(unit_has_diag(s, -EAGAIN, 0, "state changed"));
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -647,9 +618,9 @@ Test(structops, ready_instance_attached_by_a_link_is_active)
 				   .scx_attached = UINT32_MAX,
 				   .btf = KIT_BTF_V612_ANON};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = walk(g);
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	dump_diags(s);
+	unit_log_diags(s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_not(inst(s, "loose")->linked);
 	cr_assert(inst(s, "linkcc")->linked);

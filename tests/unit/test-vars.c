@@ -22,6 +22,7 @@
 #include "kit-guest.h"
 #include "kit-vars.h"
 #include "ktbpf/vars.h"
+#include "unit.h"
 
 #define VALUE_SIZE 12288u /* three pages: variables cross their boundaries */
 
@@ -433,16 +434,6 @@ static void vguest_free(struct vguest *vg)
 	kit_guest_free(vg->g);
 }
 
-static struct ktbpf_snapshot *walk(struct kit_guest *g)
-{
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-
-	cr_assert_not_null(s);
-	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "walk: %s", err.msg);
-	return s;
-}
-
 static struct ktbpf_vars *read_vars(struct kit_guest *g, struct ktbpf_snapshot *s,
 				    const struct ktbpf_vars_query *q)
 {
@@ -474,7 +465,7 @@ Test(vars, active_scheduler_globals_and_percpu_from_guest_ram)
 	size_t i;
 
 	vguest_new(&vg);
-	s = walk(vg.g);
+	s = unit_walk(vg.g);
 	cr_assert_str_eq(s->active.obj_name, "kv");
 	v = read_vars(vg.g, s, NULL);
 	for (i = 0; i < v->nr_diags; i++)
@@ -515,7 +506,7 @@ Test(vars, object_by_name_and_maps_by_id)
 	uint32_t ids[1];
 
 	vguest_new(&vg);
-	s = walk(vg.g);
+	s = unit_walk(vg.g);
 	v = read_vars(vg.g, s, &q);
 	cr_assert_eq(v->nr_maps, 3);
 	ktbpf_vars_free(v);
@@ -727,7 +718,7 @@ Test(vars, hostile_guest_btf_garbage_or_huge_is_a_map_error)
 	maps[1] = kit_vars_map_new(vg.g, &sp, NULL, &btf_kva);
 	kit_kernel_w32(vg.g->kk, btf_kva + vg.g->lay.off.vars.btf_data_size, 0x7fffffffu);
 	kit_vars_set_used_maps(vg.g, 1, (uint64_t[]){vg.bss, maps[0], maps[1]}, 3);
-	s = walk(vg.g);
+	s = unit_walk(vg.g);
 	v = read_vars(vg.g, s, NULL);
 	m = map_named(v, "bad.bss");
 	cr_assert_eq(m->error, -EINVAL, "%d %s", m->error, m->msg);
@@ -759,7 +750,7 @@ Test(vars, map_without_btf_says_so)
 	maps[0] = vg.bss;
 	maps[1] = kit_vars_map_new(vg.g, &sp, NULL, NULL);
 	kit_vars_set_used_maps(vg.g, 1, maps, 2);
-	s = walk(vg.g);
+	s = unit_walk(vg.g);
 	v = read_vars(vg.g, s, NULL);
 	m = map_named(v, "nob.bss");
 	cr_assert_eq(m->error, -ENOENT);
@@ -847,7 +838,7 @@ Test(vars, percpu_array_of_one_cpu_is_still_per_cpu)
 	const struct ktbpf_vars_map *m;
 
 	vguest_new_cpus(&vg, 1);
-	s = walk(vg.g);
+	s = unit_walk(vg.g);
 	v = read_vars(vg.g, s, NULL);
 	m = map_named(v, "pcpu");
 	cr_assert_eq(m->nr_cpus, 1);
@@ -870,7 +861,7 @@ Test(vars, unreadable_value_page_is_a_map_error_and_the_rest_reads)
 	vguest_new(&vg);
 	/* the second page of the .bss value goes missing from the RAM the host has */
 	kit_guest_punch_hole(vg.g, vg.bss + vg.g->lay.off.vars.array_value + 4096, 4096);
-	s = walk(vg.g);
+	s = unit_walk(vg.g);
 	v = read_vars(vg.g, s, NULL);
 	m = map_named(v, "kv.bss");
 	cr_assert_lt(m->error, 0);

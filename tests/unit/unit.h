@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef KTBPF_TEST_UNIT_H
+#define KTBPF_TEST_UNIT_H
+
+/*
+ * Helpers the unit tests share (criterion assertions inside, so a failing
+ * helper fails the test that called it): a checked walk of a kit guest, its
+ * diagnostics, a whole file read, and a program run with its output
+ * captured.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kit-guest.h"
+#include "ktbpf/progs.h"
+
+/* The prog_idr walk of g into a new snapshot (free with ktbpf_snapshot_free()); asserts it
+ * succeeds. */
+struct ktbpf_snapshot *unit_walk(struct kit_guest *g);
+
+/* Whether s has a diagnostic with code, for program prog_id, whose message contains text
+ * (0 or NULL: any). */
+bool unit_has_diag(const struct ktbpf_snapshot *s, int code, uint32_t prog_id, const char *text);
+
+/* Log every diagnostic of s (criterion's info log), to explain a failure. */
+void unit_log_diags(const struct ktbpf_snapshot *s);
+
+/* The whole file at path, NUL-terminated (caller frees); asserts it can be read. */
+char *unit_slurp(const char *path);
+
+/*
+ * text equals the golden file dir/name; with KTBPF_UPDATE_GOLDEN set in the
+ * environment the file is rewritten from text first.
+ */
+void unit_assert_golden(const char *text, const char *dir, const char *name);
+
+struct unit_run {
+	int status; /* exit status */
+	char *out, *err;
+};
+
+/* Run bin with argv (argv[0] first, NULL-terminated), capturing stdout and stderr; asserts it
+ * exits rather than crashes. */
+struct unit_run unit_run(const char *bin, const char *const *argv);
+void unit_run_free(struct unit_run *r);
+
+#endif
