@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <criterion/criterion.h>
 #include <criterion/logging.h>
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,6 +118,35 @@ void unit_assert_golden(const char *text, const char *dir, const char *name)
 	want = unit_slurp(path);
 	cr_assert_str_eq(text, want, "%s differs from the golden file:\n%s", name, text);
 	free(want);
+}
+
+int unit_count_fds(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/fd");
+	d = opendir(path);
+	cr_assert_not_null(d, "cannot open %s", path);
+	while ((e = readdir(d)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return pid ? n : n - 1; /* not the DIR's own fd */
+}
+
+int unit_memfd(const void *buf, size_t len)
+{
+	int fd = memfd_create("ktbpf-test", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
+	return fd;
 }
 
 struct unit_run unit_run(const char *bin, const char *const *argv)

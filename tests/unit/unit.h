@@ -10,7 +10,9 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kit-guest.h"
 #include "ktbpf/kernel.h"
@@ -43,6 +45,12 @@ char *unit_slurp(const char *path);
  * environment the file is rewritten from text first.
  */
 void unit_assert_golden(const char *text, const char *dir, const char *name);
+
+/* Open fds of process pid (0: this one) in /proc. */
+int unit_count_fds(pid_t pid);
+
+/* A new memfd (sealable, close-on-exec) holding len bytes of buf. */
+int unit_memfd(const void *buf, size_t len);
 
 struct unit_run {
 	int status; /* exit status */
