@@ -18,6 +18,7 @@
 
 #include <bpf/btf.h>
 
+#include "btf-internal.h"
 #include "fileio-internal.h"
 #include "kernel-internal.h"
 
@@ -71,16 +72,16 @@ static Elf_Scn *section(const struct elf_file *f, const char *name, uint32_t typ
 	return NULL;
 }
 
-/* btf__new() on bytes: NULL with errno set when they do not parse. */
+/* BTF from bytes (btf_new_checked()); an error names the file. */
 static int btf_of(const void *data, size_t size, const char *name, struct btf **ret,
 		  struct ktbpf_err *err)
 {
 	if (!size || size > KF_BTF_MAX)
 		return ktbpf_err_set(err, -EINVAL, "BTF in %s is %zu bytes: not BTF", name, size);
-	*ret = btf__new(data, (uint32_t)size);
-	if (!*ret)
-		return ktbpf_err_set(err, errno ? -errno : -EINVAL, "cannot read BTF from %s: %s",
-				     name, strerror(errno ? errno : EINVAL));
+	int r = btf_new_checked(data, size, ret);
+
+	if (r < 0)
+		return ktbpf_err_set(err, r, "cannot read BTF from %s: %s", name, strerror(-r));
 	return 0;
 }
 

@@ -10,6 +10,7 @@
 
 #include <bpf/btf.h>
 
+#include "btf-internal.h"
 #include "fileio-internal.h"
 #include "kernel-internal.h"
 #include "progs-internal.h"
@@ -602,11 +603,10 @@ static int btf_from_ram(struct ktbpf_kernel *k, struct ktbpf_err *err)
 			k->info.btf_size = stop - start;
 			return 0;
 		}
-		k->btf = btf__new(buf, (uint32_t)(stop - start));
-		if (!k->btf)
-			r = ktbpf_err_set(err, errno ? -errno : -EINVAL,
-					  "guest BTF at 0x%llx does not parse: %s",
-					  (unsigned long long)start, strerror(errno));
+		r = btf_new_checked(buf, (size_t)(stop - start), &k->btf);
+		if (r < 0)
+			r = ktbpf_err_set(err, r, "guest BTF at 0x%llx does not parse: %s",
+					  (unsigned long long)start, strerror(-r));
 	} else {
 		ktbpf_err_prefix(err, r, "reading guest BTF: ");
 		hint_l5(k, r, err);

@@ -2,8 +2,9 @@
 /*
  * BTF + bytes -> the nodes of struct ktbpf_vars (vars.h). The BTF is an
  * untrusted guest's: libbpf parses the blob (btf__new() checks the header,
- * the sections and each type's record length), and every walk here is
- * bounded: modifier chains by OFFSETS_MAX_MOD_HOPS, nesting by KTBPF_VARS_MAX_DEPTH,
+ * the sections and each type's record length; btf_new_checked() their
+ * alignment first), and every walk here is bounded: modifier chains by
+ * OFFSETS_MAX_MOD_HOPS, nesting by KTBPF_VARS_MAX_DEPTH,
  * elements per array by KTBPF_VARS_MAX_ELEMS and the whole tree by
  * KTBPF_VARS_MAX_NODES (every render step makes one node, so the last bound
  * bounds the work too). Every read of a value is checked against its length
@@ -19,6 +20,7 @@
 
 #include <bpf/btf.h>
 
+#include "btf-internal.h"
 #include "offsets-internal.h"
 #include "progs-internal.h"
 #include "vars-internal.h"
@@ -28,18 +30,15 @@
 int vars_btf_parse(const void *data, size_t len, struct btf **ret, struct ktbpf_err *err)
 {
 	struct btf *btf;
+	int r;
 
 	if (len > KTBPF_VARS_MAX_BTF)
 		return ktbpf_err_set(err, -EINVAL, "BTF of %zu bytes is over the %u-byte bound",
 				     len, KTBPF_VARS_MAX_BTF);
-	errno = 0;
-	btf = btf__new(data, (uint32_t)len);
-	if (!btf) {
-		int e = errno ? errno : EINVAL;
-
-		return ktbpf_err_set(err, e == ENOMEM ? -ENOMEM : -EINVAL,
-				     "BTF of %zu bytes does not parse: %s", len, strerror(e));
-	}
+	r = btf_new_checked(data, len, &btf);
+	if (r < 0)
+		return ktbpf_err_set(err, r == -ENOMEM ? -ENOMEM : -EINVAL,
+				     "BTF of %zu bytes does not parse: %s", len, strerror(-r));
 	*ret = btf;
 	return 0;
 }

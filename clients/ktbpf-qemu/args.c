@@ -118,7 +118,9 @@ static int read_mem(const char *v, struct opts *o)
 	char buf[64];
 
 	if (strstr(v, "slots=") || strstr(v, "maxmem="))
-		return bad("-m %s: memory hotplug (slots, maxmem) is not supported", v);
+		return bad("-m %s: memory hotplug (slots, maxmem) is not supported: RAM plugged "
+			   "in later would be invisible to ktbpfd; drop slots= and maxmem=",
+			   v);
 	if (!opt_value(v, "size", buf, sizeof(buf)) && !opt_value(v, NULL, buf, sizeof(buf)))
 		return bad("-m %s: no size", v);
 	/* QEMU's -m takes a plain number as MiB, as layout_parse_size() does. */
@@ -133,7 +135,10 @@ static int read_machine(const char *v, struct opts *o)
 	char type[64];
 
 	if (strstr(v, "memory-backend="))
-		return bad("-machine %s: ktbpf-qemu provides the RAM backend itself", v);
+		return bad("-machine %s: ktbpf-qemu provides the RAM backend itself; drop "
+			   "memory-backend= and its -object: ktbpf-qemu's backend (id " ARGS_RAM_ID
+			   ") is a shared memfd (share=on) of -m's size",
+			   v);
 	if (!opt_value(v, "type", type, sizeof(type)) && !opt_value(v, NULL, type, sizeof(type)))
 		return 0; /* properties only: the type comes from another -machine */
 	if (layout_parse_machine(type, &o->machine, &err) < 0)
@@ -150,11 +155,17 @@ static int read_qemu_args(struct opts *o)
 		char buf[128];
 		int r = 0;
 
-		if (is_opt(a, "numa") || is_opt(a, "mem-path") || is_opt(a, "daemonize"))
+		if (is_opt(a, "numa") || is_opt(a, "mem-path"))
 			return bad(
 				"QEMU's %s is not supported: the guest's RAM must be one backend "
-				"that ktbpf-qemu owns, in a QEMU it can wait for",
+				"that ktbpf-qemu owns; drop it (and any -object memory-backend-* "
+				"it names): ktbpf-qemu's backend is a shared memfd (share=on) of "
+				"-m's size",
 				a);
+		if (is_opt(a, "daemonize"))
+			return bad("QEMU's %s is not supported: ktbpf-qemu must wait for QEMU; "
+				   "drop it and run ktbpf-qemu itself in the background",
+				   a);
 		if (is_opt(a, "S"))
 			o->user_stopped = true;
 		else if (is_opt(a, "m"))

@@ -106,11 +106,16 @@ static int spawn_qemu(struct run *run)
 	r = args_qemu_argv(&run->o, run->ram_fd, sv[1], &argv);
 	if (r < 0) {
 		say("out of memory");
+		close(sv[0]);
+		close(sv[1]);
 		return -1;
 	}
 	pid = fork();
 	if (pid < 0) {
 		say("fork: %s", strerror(errno));
+		args_free_argv(argv);
+		close(sv[0]);
+		close(sv[1]);
 		return -1;
 	}
 	if (pid == 0) {
@@ -367,8 +372,19 @@ static int loop(struct run *run)
 					kill(run->qemu, sigs[i]);
 		}
 		if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (qmp_pump(run->qmp, &err) == -ECONNRESET)
+			int r = qmp_pump(run->qmp, &err);
+
+			if (r == -ECONNRESET) {
 				qmp_open = false; /* QEMU is exiting: waitpid will tell */
+			} else if (r == -EPROTO) {
+				say("QEMU's monitor: %s (skipped)", err.msg);
+			} else if (r < 0) {
+				/* Polling on would spin on bytes we can no longer take. */
+				say("QEMU's monitor: %s; freeze, thaw and reset are no longer "
+				    "passed on",
+				    err.msg);
+				qmp_open = false;
+			}
 			drain_events(run);
 		}
 		if (run->client && p[2].revents) {

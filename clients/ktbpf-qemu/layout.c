@@ -126,7 +126,12 @@ void layout_compute(enum layout_machine m, uint64_t ram_size, struct layout *ret
 	}
 }
 
-/* Parse "START-END (prio P, ram): alias NAME @BACKEND OSTART-OEND" from line. */
+/*
+ * Parse "START-END (prio P, ram): alias NAME @BACKEND OSTART-OEND" from line.
+ * Machine types before 4.0 (pc-i440fx-2.x, pc-q35-3.1, ...) name the backend's
+ * region by its QOM path, "/objects/BACKEND" (hw/core/machine.c: the
+ * x-use-canonical-path-for-ramblock-id compat property).
+ */
 static int parse_alias(const char *line, const char *alias, const char *backend,
 		       struct layout_region *ret)
 {
@@ -136,6 +141,10 @@ static int parse_alias(const char *line, const char *alias, const char *backend,
 
 	snprintf(want, sizeof(want), "alias %s @%s ", alias, backend);
 	a = strstr(line, want);
+	if (!a) {
+		snprintf(want, sizeof(want), "alias %s @/objects/%s ", alias, backend);
+		a = strstr(line, want);
+	}
 	if (!a)
 		return 0;
 	if (sscanf(line, " %llx-%llx", &s, &e) != 2 ||

@@ -24,6 +24,7 @@ struct qmp {
 	char *buf;
 	size_t len, cap;
 	bool eof;
+	bool overlong;	/* a line passed MAX_LINE: the stream cannot be resynchronised */
 	json_t *events; /* array, oldest first */
 	uint64_t next_id;
 };
@@ -72,13 +73,18 @@ static int fill(struct qmp *q, struct ktbpf_err *err)
 {
 	ssize_t n;
 
+	if (q->overlong)
+		return ktbpf_err_set(err, -EMSGSIZE,
+				     "QMP: unusable after a line longer than %d bytes", MAX_LINE);
 	if (q->cap - q->len < 65536) {
 		size_t cap = q->cap ? q->cap * 2 : 131072;
 		char *b;
 
-		if (cap > MAX_LINE + 65536)
-			return ktbpf_err_set(err, -EPROTO, "QMP: a line longer than %d bytes",
+		if (cap > MAX_LINE + 65536) {
+			q->overlong = true;
+			return ktbpf_err_set(err, -EMSGSIZE, "QMP: a line longer than %d bytes",
 					     MAX_LINE);
+		}
 		b = realloc(q->buf, cap);
 		if (!b)
 			return ktbpf_err_set(err, -ENOMEM, "QMP: out of memory");
@@ -264,12 +270,15 @@ int qmp_pump(struct qmp *q, struct ktbpf_err *err)
 {
 	int r = q->eof ? -ECONNRESET : fill(q, err);
 
+	/* Bounded by the buffer: every turn consumes a line. */
 	for (;;) {
 		json_t *v;
 		int k = take_line(q, &v, err);
 
-		if (k < 0)
-			return k;
+		if (k < 0) {
+			r = r ? r : k; /* a bad line is skipped: the lines after it still count */
+			continue;
+		}
 		if (!v)
 			break;
 		if (json_object_get(v, "event"))

@@ -27,13 +27,18 @@ int qmp_handshake(struct qmp *q, int timeout_ms, struct ktbpf_err *err);
  * Run command with args (stolen; NULL: none) and wait at most timeout_ms for
  * its answer. *ret_return (may be NULL) gets the "return" value (a new
  * reference). Errors: -EREMOTEIO (QEMU answered an error: err has its
- * description), -ETIMEDOUT, -ECONNRESET (QEMU went away), -EPROTO.
+ * description), -ETIMEDOUT, -ECONNRESET (QEMU went away), -EPROTO, -EMSGSIZE
+ * (see qmp_pump()).
  */
 int qmp_execute(struct qmp *q, const char *command, json_t *args, int timeout_ms,
 		json_t **ret_return, struct ktbpf_err *err);
 
-/* Read what the socket has without blocking and queue its events.
- * -ECONNRESET at end of file. */
+/*
+ * Read what the socket has without blocking and queue its events.
+ * -ECONNRESET at end of file; -EMSGSIZE after a line longer than the limit
+ * (for good: stop polling, every later call fails the same); -EPROTO when a
+ * line was not a JSON object (skipped, the lines after it are read).
+ */
 int qmp_pump(struct qmp *q, struct ktbpf_err *err);
 
 /* The oldest queued event (a new reference; the caller decrefs), or NULL. */

@@ -194,6 +194,43 @@ static void print_list(const json_t *res)
 	printf("\n%zu VM%s\n", json_array_size(vms), json_array_size(vms) == 1 ? "" : "s");
 }
 
+/* "regions  2, all mapped", or how many are read with pread (an fd not sealed against shrinking).
+ */
+static void print_regions(const json_t *regions)
+{
+	size_t i, n = json_array_size(regions), slow = 0;
+	const json_t *r;
+
+	if (!n)
+		return;
+	json_array_foreach(regions, i, r) slow +=
+		!json_is_string(json_object_get(r, "read")) ||
+		strcmp(json_string_value(json_object_get(r, "read")), "mapped") != 0;
+	if (!slow)
+		printf("regions       %zu, all mapped (sealed memfds)\n", n);
+	else
+		printf("regions       %zu, %zu read with pread (not sealed against shrinking: "
+		       "slower walks)\n",
+		       n, slow);
+}
+
+/* Whether the kernel still runs: what the daemon's checks found (check.c). */
+static void print_checks(const json_t *kc, bool shared)
+{
+	const json_t *ago = json_object_get(kc, "checked_ms_ago");
+
+	if (!json_is_object(kc) ||
+	    (!json_is_integer(ago) && !json_integer_value(json_object_get(kc, "changes"))))
+		return; /* nothing checked yet */
+	printf("kernel checks %" JSON_INTEGER_FORMAT " change(s) followed, %" JSON_INTEGER_FORMAT
+	       " verification(s)",
+	       json_integer_value(json_object_get(kc, "changes")),
+	       json_integer_value(json_object_get(kc, "verifications")));
+	if (json_is_integer(ago))
+		printf(", last %" JSON_INTEGER_FORMAT " ms ago", json_integer_value(ago));
+	printf("%s\n", shared ? "; BTF facts shared with another VM of this build" : "");
+}
+
 static void print_status(const json_t *st)
 {
 	const json_t *k = json_object_get(st, "kernel"),
@@ -213,6 +250,9 @@ static void print_status(const json_t *st)
 	       json_is_false(json_object_get(st, "attached")) ? "no (the VMM is gone)" : "yes",
 	       json_is_true(json_object_get(st, "can_freeze")) ? "yes" : "no",
 	       json_integer_value(json_object_get(st, "snapshots")));
+	print_regions(json_object_get(st, "regions"));
+	print_checks(json_object_get(st, "kernel_check"),
+		     json_is_true(json_object_get(st, "kernel_facts_shared")));
 	printf("labels        ");
 	print_labels(json_object_get(st, "labels"));
 	printf("\n\n");

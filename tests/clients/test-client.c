@@ -422,6 +422,8 @@ Test(client, ktbpfctl_tables_name_the_vm_and_its_active_scheduler)
 	run_ctl(vmm, (const char *const[]){"status", "kit", NULL}, &o);
 	cr_assert_eq(o.status, 0, "%s", o.buf);
 	cr_assert(strstr(o.buf, "release       6.1.0-kit"), "%s", o.buf);
+	/* kit_image_memfd() seals like QEMU: read in place. */
+	cr_assert(strstr(o.buf, "regions       1, all mapped"), "%s", o.buf);
 	run_ctl(vmm, (const char *const[]){"snapshot", "kit", "--freeze", "never", NULL}, &o);
 	cr_assert_eq(o.status, 0, "%s", o.buf);
 	cr_assert(strstr(o.buf, "active: kitsched (sched_ext_ops, the kernel's sched_ext "

@@ -113,5 +113,29 @@ st=0
 "$KTBPF_QEMU" -- "${qargs[@]}" -m 128 -no-such-option 2>"$T/bad.err" || st=$?
 [ "$st" -eq 1 ] && grep -q 'no-such-option' "$T/bad.err" || fail "QEMU's own refusal: exit $st ($(cat "$T/bad.err"))"
 "$KTBPF_QEMU" --help | grep -q -- --require-monitor || fail "--help does not teach --require-monitor"
+# a refusal says what to do instead
+"$KTBPF_QEMU" -- "${qargs[@]}" -numa node 2>"$T/bad.err" || true
+grep -q "drop it" "$T/bad.err" || fail "-numa refused without saying what to do: $(cat "$T/bad.err")"
 say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug; QEMU's own refusal gives its status"
+
+# 6. Argument forms users pass: accel as a machine property, -m size=, a
+#    versioned and an old machine type (before 4.0 QEMU names the backend by
+#    its QOM path in the memory tree), -smp topology, an unrelated backend.
+forms=("-machine q35,accel=tcg -m 4G|2"
+	"-machine accel=tcg -M pc-i440fx-7.2 -m size=2G -smp sockets=2,cores=2|1"
+	"-machine accel=tcg -M pc-q35-2.4 -m 3G|2"
+	"-machine accel=tcg -m 512M -object memory-backend-ram,id=other,size=64M|1")
+i=0
+for f in "${forms[@]}"; do
+	i=$((i + 1))
+	# shellcheck disable=SC2086 # split on purpose
+	"$KTBPF_QEMU" --name "form-$i" -- -nodefaults -display none ${f%|*} 2>"$T/form.err" &
+	qp=$!
+	pids+=("$qp")
+	wait_listed "form-$i" >/dev/null || fail "'${f%|*}': not registered: $(cat "$T/form.err")"
+	grep -q "(${f#*|} RAM region" "$T/form.err" || fail "'${f%|*}': want ${f#*|} region(s): $(cat "$T/form.err")"
+	kill -TERM "$qp"
+	wait "$qp" || fail "'${f%|*}': exit status $?"
+done
+say "argument forms: machine accel=, -m size=, pc-i440fx-7.2, pc-q35-2.4, -smp topology, another backend"
 say "PASS"

@@ -134,6 +134,28 @@ Test(qemu_layout, mtree_q35_split_matches_computed)
 	cr_assert(strstr(err.msg, "region 0"), "%s", err.msg);
 }
 
+/* QEMU 7.2, -M pc-q35-2.4 -m 3G: old machine types name the backend by its QOM path. */
+static const char q35_old_mtree[] =
+	"address-space: memory\r\n"
+	"  0000000000000000-ffffffffffffffff (prio 0, i/o): system\r\n"
+	"    0000000000000000-000000007fffffff (prio 0, ram): alias ram-below-4g "
+	"@/objects/ktbpf-ram 0000000000000000-000000007fffffff\r\n"
+	"    0000000100000000-000000013fffffff (prio 0, ram): alias ram-above-4g "
+	"@/objects/ktbpf-ram 0000000080000000-00000000bfffffff\r\n"
+	"\r\n";
+
+Test(qemu_layout, mtree_old_machine_type_names_backend_by_qom_path)
+{
+	struct ktbpf_err err = {0};
+	struct layout want, got;
+
+	cr_assert_eq(layout_from_mtree(q35_old_mtree, "ktbpf-ram", &got, &err), 0, "%s", err.msg);
+	layout_compute(LAYOUT_Q35, 3 * GiB, &want);
+	cr_assert_eq(layout_compare(&want, &got, &err), 0, "%s", err.msg);
+	/* another backend's QOM path is still not ours */
+	cr_assert_eq(layout_from_mtree(q35_old_mtree, "ktbpf", &got, &err), -ENOENT);
+}
+
 Test(qemu_layout, mtree_ignores_other_backends_and_address_spaces)
 {
 	struct ktbpf_err err = {0};

@@ -662,6 +662,38 @@ Test(vars, hostile_bad_string_offset_is_refused_or_shown_as_unknown)
 	btf__free(b);
 }
 
+/*
+ * A header of 25 bytes puts the type section off 4-byte alignment (fuzz-vars
+ * found it: libbpf checks type_off but not hdr_len, then reads struct
+ * btf_type at misaligned addresses, UB): refused.
+ */
+Test(vars, hostile_btf_type_section_misaligned_is_refused)
+{
+	struct btf *b = btf__new_empty();
+	const void *bufs[1];
+	struct ktbpf_vars *v = NULL;
+	struct ktbpf_err err = {0};
+	struct btf_header h;
+	const uint8_t *raw;
+	uint8_t *bad, val[4] = {1, 0, 0, 0};
+	uint32_t size;
+
+	cr_assert_gt(btf__add_int(b, "int", 4, BTF_INT_SIGNED), 0);
+	raw = btf__raw_data(b, &size);
+	memcpy(&h, raw, sizeof(h));
+	bad = calloc(1, size + 1);
+	memcpy(bad, raw, h.hdr_len);
+	memcpy(bad + h.hdr_len + 1, raw + h.hdr_len, size - h.hdr_len);
+	h.hdr_len += 1; /* a longer header (libbpf takes it when the extra bytes are 0) */
+	memcpy(bad, &h, sizeof(h));
+	bufs[0] = val;
+	cr_assert_eq(ktbpf_vars_decode(bad, size + 1, 1, bufs, 1, 4, &v, &err), -EINVAL,
+		     "a misaligned type section parsed: %s", err.msg);
+	cr_assert(strstr(err.msg, "does not parse"), "%s", err.msg);
+	free(bad);
+	btf__free(b);
+}
+
 Test(vars, hostile_guest_btf_garbage_or_huge_is_a_map_error)
 {
 	struct vguest vg;
