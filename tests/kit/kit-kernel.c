@@ -541,18 +541,14 @@ static void vmcoreinfo_text(struct kit_kernel *kk)
 	kk->vmcoreinfo_text = t;
 }
 
-static void put_note(struct kit_kernel *kk, uint64_t pa, const char *text)
+void kit_vmcoreinfo_note(struct kit_image *im, uint64_t pa, const char *text, uint32_t descsz)
 {
-	struct kit_image *im = kk->im;
-	uint32_t descsz = (uint32_t)strlen(text);
-
 	kit_w32(im, pa, 11);
 	kit_w32(im, pa + 4, descsz);
 	kit_w32(im, pa + 8, 0);
 	kit_wbytes(im, pa + 12, "VMCOREINFO", 11);
-	kit_wbytes(im, pa + 24, text, descsz);
+	kit_wbytes(im, pa + 24, text, strlen(text));
 }
-
 /*
  * A note of an earlier boot (kit_kernel_opts.stale_notes): the same text
  * with its KASLR slide moved by 64 MiB (at the same physical place, so
@@ -574,7 +570,7 @@ static void stale_note(struct kit_kernel *kk, uint64_t pa, bool other_slide)
 		 "\nNUMBER(pgtable_l5_enabled)=%d\nKERNELOFFSET=%" PRIx64 "\n",
 		 other_slide ? kk->opts.release : "6.0.0-old", uts + d, stext + d,
 		 (int64_t)(kk->phys_base - d), pgd + d, kk->opts.l5 ? 1 : 0, kk->kerneloffset + d);
-	put_note(kk, pa, t);
+	kit_vmcoreinfo_note(kk->im, pa, t, (uint32_t)strlen(t));
 }
 
 /*
@@ -597,7 +593,7 @@ static void vmcoreinfo_note(struct kit_kernel *kk)
 	if (kk->opts.stale_notes)
 		stale_note(kk, kit_alloc(im, 8192, 4096), false);
 	pa = kit_alloc(im, 8192, 4096);
-	put_note(kk, pa, kk->vmcoreinfo_text);
+	kit_vmcoreinfo_note(kk->im, pa, kk->vmcoreinfo_text, (uint32_t)strlen(kk->vmcoreinfo_text));
 	if (kk->opts.stale_notes)
 		stale_note(kk, kit_alloc(im, 8192, 4096), true);
 	kk->vmcoreinfo_pa = pa;

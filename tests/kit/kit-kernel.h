@@ -261,6 +261,13 @@ void kit_kernel_write_vmlinux(const struct kit_kernel *kk, const char *path, uns
 const struct ktbpf_file *kit_file(const char *path);
 const struct ktbpf_file *kit_memfd_file(const char *path);
 
+/*
+ * An ELF note "VMCOREINFO" at pa in im, as the kernel keeps it
+ * (kernel/vmcore_info.c: append_elf_note()): its header says descsz bytes of
+ * description, of which text's strlen() bytes are written at pa + 24.
+ */
+void kit_vmcoreinfo_note(struct kit_image *im, uint64_t pa, const char *text, uint32_t descsz);
+
 /* The VMCOREINFO text kit_kernel_finish() wrote (NUL-terminated, owned by kk). */
 const char *kit_kernel_vmcoreinfo_text(const struct kit_kernel *kk);
 

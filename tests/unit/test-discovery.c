@@ -376,26 +376,16 @@ Test(discovery, intact_earlier_kernel_told_apart_by_cr3)
 
 /* ---- hostile RAM: caps on what a scan does ---- */
 
-static void put_raw_note(struct kit_image *im, uint64_t pa, const char *text)
-{
-	uint32_t n = (uint32_t)strlen(text);
-
-	kit_w32(im, pa, 11);
-	kit_w32(im, pa + 4, n);
-	kit_w32(im, pa + 8, 0);
-	kit_wbytes(im, pa + 12, "VMCOREINFO", 11);
-	kit_wbytes(im, pa + 24, text, n);
-}
-
 /* A page head that looks like a note on 100 pages: the scan gives up after 64, naming why. */
 Test(discovery, ram_full_of_fake_notes_capped)
 {
 	struct kit_image *im = kit_image_new(8ull << 20);
 	struct ktbpf_vmcoreinfo *vi = malloc(sizeof(*vi));
 	struct ktbpf_err err = {0};
+	const char *text = "OSRELEASE=6.1\nKERNELOFFSET=nothex\n";
 
 	for (uint64_t i = 0; i < 100; i++)
-		put_raw_note(im, (1ull << 20) + i * 4096, "OSRELEASE=6.1\nKERNELOFFSET=nothex\n");
+		kit_vmcoreinfo_note(im, (1ull << 20) + i * 4096, text, (uint32_t)strlen(text));
 	cr_assert_eq(ktbpf_vmcoreinfo_scan(kit_mem(im), 0, NULL, NULL, vi, &err), -E2BIG, "%s",
 		     err.msg);
 	cr_assert_not_null(strstr(err.msg, "more than 64 VMCOREINFO notes"), "%s", err.msg);

@@ -19,16 +19,6 @@ static struct ktbpf_vmcoreinfo *vi_new(void)
 	return vi;
 }
 
-/* Write a note like kernel/vmcore_info.c does at pa; descsz as given. */
-static void put_note(struct kit_image *im, uint64_t pa, const char *text, uint32_t descsz)
-{
-	kit_w32(im, pa, 11);
-	kit_w32(im, pa + 4, descsz);
-	kit_w32(im, pa + 8, 0);
-	kit_wbytes(im, pa + 12, "VMCOREINFO", 11);
-	kit_wbytes(im, pa + 24, text, strlen(text));
-}
-
 Test(vmcoreinfo, parse_real_61_text_all_fields)
 {
 	struct ktbpf_vmcoreinfo *vi = vi_new();
@@ -151,7 +141,7 @@ Test(vmcoreinfo, find_at_hint_note_and_bare_text)
 	struct ktbpf_vmcoreinfo *vi = vi_new();
 	struct ktbpf_err err = {0};
 
-	put_note(im, 0x200000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_vmcoreinfo_note(im, 0x200000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	kit_wbytes(im, 0x300000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x200000, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(vi->note_pa, 0x200000);
@@ -181,19 +171,19 @@ Test(vmcoreinfo, unchanged_until_the_note_is_rewritten_or_gone)
 	struct ktbpf_err err = {0};
 	char *other = strdup(t);
 
-	put_note(im, 0x200000, t, (uint32_t)strlen(t));
+	kit_vmcoreinfo_note(im, 0x200000, t, (uint32_t)strlen(t));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x200000, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), 0, "%s", err.msg);
 	/* The same text with NUL padding after it (descsz larger) is still the note. */
-	put_note(im, 0x200000, t, (uint32_t)strlen(t) + 8);
+	kit_vmcoreinfo_note(im, 0x200000, t, (uint32_t)strlen(t) + 8);
 	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), 0, "%s", err.msg);
 	/* Another kernel's note in its place: one byte of KERNELOFFSET differs. */
 	other[strstr(other, "KERNELOFFSET=") - other + 13] ^= 1;
-	put_note(im, 0x200000, other, (uint32_t)strlen(other));
+	kit_vmcoreinfo_note(im, 0x200000, other, (uint32_t)strlen(other));
 	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
 	cr_assert(strstr(err.msg, "changed"), "%s", err.msg);
 	/* CRASHTIME appended (a longer text): changed too. */
-	put_note(im, 0x200000, t, (uint32_t)strlen(t));
+	kit_vmcoreinfo_note(im, 0x200000, t, (uint32_t)strlen(t));
 	kit_wbytes(im, 0x200000 + 24 + strlen(t), "CRASHTIME=1\n", 12);
 	kit_w32(im, 0x200000 + 4, (uint32_t)strlen(t) + 12);
 	cr_assert_eq(ktbpf_vmcoreinfo_unchanged(kit_mem(im), vi, &err), -ESTALE);
@@ -229,7 +219,7 @@ Test(vmcoreinfo, find_at_hint_garbage_descsz_named)
 	struct ktbpf_vmcoreinfo *vi = vi_new();
 	struct ktbpf_err err = {0};
 
-	put_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
+	kit_vmcoreinfo_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0x200000, vi, &err), -EUCLEAN, "%s",
 		     err.msg);
 	cr_assert(err.has_addr);
@@ -274,9 +264,9 @@ Test(vmcoreinfo, scan_finds_note_near_top_of_256m)
 	struct ktbpf_err err = {0};
 
 	/* Decoys: a note off a page boundary, and the bare text page (no header). */
-	put_note(im, 0x100010, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_vmcoreinfo_note(im, 0x100010, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	kit_wbytes(im, 0x400000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
-	put_note(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_vmcoreinfo_note(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(vi->note_pa, pa);
 	cr_assert_str_eq(vi->osrelease, "6.1.0-18-amd64");
@@ -293,7 +283,7 @@ Test(vmcoreinfo, scan_through_pread_region)
 	struct ktbpf_err err = {0};
 	int fd;
 
-	put_note(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_vmcoreinfo_note(im, pa, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	fd = memfd_create("unsealed", MFD_CLOEXEC);
 	cr_assert_eq(write(fd, im->buf, size), (ssize_t)size);
 	/* Unsealed and not assumed stable: no direct pointer, the scan copies chunks. */
@@ -359,14 +349,14 @@ Test(vmcoreinfo, scan_skips_garbage_descsz)
 	struct ktbpf_err err = {0};
 
 	/* descsz past a page, and one running off the end of RAM: neither is read. */
-	put_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
-	put_note(im, (16 << 20) - 4096, "OSRELEASE=x\n", 4096);
+	kit_vmcoreinfo_note(im, 0x200000, kit_vmcoreinfo_debian61, 0xfffffff0u);
+	kit_vmcoreinfo_note(im, (16 << 20) - 4096, "OSRELEASE=x\n", 4096);
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -EINPROGRESS, "%s", err.msg);
 	/* The one that looked right is named, with why it failed. */
 	cr_assert(err.has_addr);
 	cr_assert_eq(err.addr, (16 << 20) - 4096, "%s", err.msg);
 	/* A good one later still wins. */
-	put_note(im, 0x900000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_vmcoreinfo_note(im, 0x900000, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), 0, "%s", err.msg);
 	cr_assert_eq(vi->note_pa, 0x900000);
 	free(vi);
@@ -385,7 +375,8 @@ Test(vmcoreinfo, scan_1g_finds_last_page)
 	/* Touch every page so the scan reads real memory, not the shared zero page. */
 	for (uint64_t pa = 0; pa < size; pa += 4096)
 		im->buf[pa + 100] = 1;
-	put_note(im, size - 4096, kit_vmcoreinfo_debian61, strlen(kit_vmcoreinfo_debian61));
+	kit_vmcoreinfo_note(im, size - 4096, kit_vmcoreinfo_debian61,
+			    strlen(kit_vmcoreinfo_debian61));
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, NULL), 0);
 	clock_gettime(CLOCK_MONOTONIC, &b);
@@ -403,7 +394,7 @@ Test(vmcoreinfo, scan_malformed_note_reported)
 	struct ktbpf_err err = {0};
 	static const char t[] = "OSRELEASE=6.1.0\nKERNELOFFSET=nothex\n";
 
-	put_note(im, 0x300000, t, sizeof(t) - 1);
+	kit_vmcoreinfo_note(im, 0x300000, t, sizeof(t) - 1);
 	cr_assert_eq(ktbpf_vmcoreinfo_find(kit_mem(im), 0, vi, &err), -EINPROGRESS);
 	cr_assert_eq(err.addr, 0x300000);
 	cr_assert_not_null(strstr(err.msg, "line 2 is malformed"), "%s", err.msg);
