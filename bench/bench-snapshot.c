@@ -111,25 +111,29 @@ static void need(struct kit_guest *g, struct lines *l, uint64_t kva, uint64_t le
 	}
 }
 
-static void need_xa(struct kit_guest *g, struct lines *l)
+/* The xa_nodes on xa's path to index idx (shift and slot of each); returns the entry. */
+static uint64_t need_xa_path(struct kit_guest *g, struct lines *l, struct kit_xa *xa, uint64_t idx)
 {
 	const struct ktbpf_xa_layout *xl = &g->lay.off.xa;
-	uint32_t i;
+	uint64_t e = kit_xa_head(xa);
 
-	for (i = 0; i < g->nr_progs; i++) {
-		uint64_t e = kit_xa_head(g->xa), idx = g->progs[i].id;
+	while (ktbpf_xa_is_node(e)) {
+		uint64_t node = e & ~3ull;
+		uint8_t shift = *(uint8_t *)kit_ptr(
+			g->im, kit_kernel_kva_pa(g->kk, node + xl->node_shift), 1);
+		uint64_t slot = (idx >> shift) & (xl->nr_slots - 1);
 
-		while (ktbpf_xa_is_node(e)) {
-			uint64_t node = e & ~3ull;
-			uint8_t shift = *(uint8_t *)kit_ptr(
-				g->im, kit_kernel_kva_pa(g->kk, node + xl->node_shift), 1);
-			uint64_t slot = (idx >> shift) & (xl->nr_slots - 1);
-
-			need(g, l, node + xl->node_shift, 1);
-			need(g, l, node + xl->node_slots + 8 * slot, 8);
-			e = kit_xa_node_get(g->xa, node, (uint32_t)slot);
-		}
+		need(g, l, node + xl->node_shift, 1);
+		need(g, l, node + xl->node_slots + 8 * slot, 8);
+		e = kit_xa_node_get(xa, node, (uint32_t)slot);
 	}
+	return e;
+}
+
+static void need_xa(struct kit_guest *g, struct lines *l)
+{
+	for (uint32_t i = 0; i < g->nr_progs; i++)
+		need_xa_path(g, l, g->xa, g->progs[i].id);
 }
 
 /* The function-pointer slots of ops struct type_id at kva (8 bytes each). */
@@ -171,24 +175,13 @@ static void need_maps(struct kit_guest *g, struct lines *l)
 {
 	const struct ktbpf_offsets *o = &g->lay.off;
 	const struct ktbpf_st_offsets *st = &o->st;
-	const struct ktbpf_xa_layout *xl = &o->xa;
 	uint64_t copy = kit_guest_scx_copy_kva(g);
 	uint32_t id, i;
 
 	need(g, l, g->map_idr + o->idr_xa_head, 8);
 	for (id = 1; id <= g->next_map_id; id++) {
-		uint64_t e = kit_xa_head(g->map_xa);
+		uint64_t e = need_xa_path(g, l, g->map_xa, id);
 
-		while (ktbpf_xa_is_node(e)) {
-			uint64_t node = e & ~3ull;
-			uint8_t shift = *(uint8_t *)kit_ptr(
-				g->im, kit_kernel_kva_pa(g->kk, node + xl->node_shift), 1);
-			uint64_t slot = (id >> shift) & (xl->nr_slots - 1);
-
-			need(g, l, node + xl->node_shift, 1);
-			need(g, l, node + xl->node_slots + 8 * slot, 8);
-			e = kit_xa_node_get(g->map_xa, node, (uint32_t)slot);
-		}
 		need(g, l, e + st->map_type, 4);
 	}
 	for (i = 0; i < g->nr_insts; i++) {
