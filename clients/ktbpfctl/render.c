@@ -32,6 +32,70 @@ const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none
 	return s && s[0] ? s : none;
 }
 
+/*
+ * Text from the guest (names, exit messages, the exit dump, variables) may
+ * hold terminal control sequences a hostile guest wrote to reach the
+ * operator's terminal: C0 controls but newline and tab, DEL, and the C1
+ * controls UTF-8 spells 0xc2 0x80..0x9f become '?'.
+ */
+static void printable(json_t *str)
+{
+	const char *s = json_string_value(str);
+	size_t n = json_string_length(str), i;
+	char *copy;
+	bool bad = false;
+
+	for (i = 0; i < n && !bad; i++)
+		bad = ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') ||
+		      s[i] == 0x7f ||
+		      ((unsigned char)s[i] == 0xc2 && i + 1 < n &&
+		       (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f);
+	if (!bad || !(copy = malloc(n + 1)))
+		return;
+	memcpy(copy, s, n + 1);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)copy[i];
+
+		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+			copy[i] = '?';
+		else if (c == 0xc2 && i + 1 < n && (unsigned char)copy[i + 1] >= 0x80 &&
+			 (unsigned char)copy[i + 1] <= 0x9f) {
+			copy[i] = '?';
+			copy[++i] = '?';
+		}
+	}
+	json_string_setn(str, copy, n);
+	free(copy);
+}
+
+#define PRINTABLE_MAX_DEPTH 256 /* deeper parts of a hostile document are left out */
+
+static void printable_walk(json_t *j, unsigned depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (depth > PRINTABLE_MAX_DEPTH) {
+		if (json_is_object(j))
+			json_object_clear(j);
+		else if (json_is_array(j))
+			json_array_clear(j);
+		return;
+	}
+	if (json_is_string(j))
+		printable(j);
+	else if (json_is_object(j))
+		json_object_foreach(j, key, v) printable_walk(v, depth + 1);
+	else if (json_is_array(j))
+		json_array_foreach(j, i, v) printable_walk(v, depth + 1);
+}
+
+void ktbpfctl_json_printable(json_t *doc)
+{
+	printable_walk(doc, 0);
+}
+
 static bool flag(const json_t *o, const char *key)
 {
 	return json_is_true(json_object_get(o, key));
