@@ -224,7 +224,14 @@ void ktbpfctl_rates_sort(struct ktbpfctl_rates *r, enum ktbpfctl_rate_sort key)
 
 static json_t *real(double v)
 {
-	/* Three decimals (rates are never negative): stable in golden files. */
+	/*
+	 * Three decimals (rates are never negative): stable in golden files.
+	 * From 1e15 on there are none to round (a double has 53 bits), and the
+	 * cast would overflow: hostile documents (a period of 1 ns, counters
+	 * near 2^64) reach 1e28.
+	 */
+	if (!(v < 1e15))
+		return json_real(v);
 	return json_real((double)(uint64_t)(v * 1000.0 + 0.5) / 1000.0);
 }
 

@@ -244,7 +244,9 @@ static int leaves_of(const json_t *vars, struct leaves *l)
 		const char *section = ktbpfctl_json_str(m, "section", "");
 		char path[MAX_PATH];
 
-		snprintf(path, sizeof(path), "%s\t", ktbpfctl_json_str(m, "name", "?"));
+		/* Bounded so that the tab, which vars_diff() splits at, always fits. */
+		snprintf(path, sizeof(path), "%.*s\t", MAX_PATH / 2,
+			 ktbpfctl_json_str(m, "name", "?"));
 		for (j = 0; j < json_array_size(json_object_get(m, "vars")); j++) {
 			r = flatten(l, json_array_get(json_object_get(m, "vars"), j), path, 0,
 				    strncmp(section, ".rodata", 7) != 0);
@@ -272,23 +274,57 @@ static struct leaf *find_leaf(struct leaves *l, const char *key)
 	return bsearch(&k, l->v, l->n, sizeof(*l->v), cmp_leaf);
 }
 
-/* The runs of object obj's programs in the diff: members of its struct_ops instances in B. */
+struct id_runs {
+	uint64_t id, runs;
+};
+
+static int cmp_id_runs(const void *a, const void *b)
+{
+	const struct id_runs *x = a, *y = b;
+
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * The runs of object obj's programs in the diff: members of its struct_ops
+ * instances in B. The programs' runs are summed by id first, so that a
+ * document with many members and many programs costs n log n, not n * m.
+ */
 static uint64_t object_runs(const json_t *snap, const char *obj, const struct ktbpfctl_rates *r)
 {
+	struct id_runs *v = calloc(r->n ? r->n : 1, sizeof(*v)), key, *hit;
 	const json_t *in, *m;
 	uint64_t runs = 0;
-	size_t i, j, k;
+	size_t i, j, n = 0;
 
+	if (!v)
+		return 0;
+	for (i = 0; i < r->n; i++)
+		if (r->v[i].state == KTBPFCTL_RATE_BOTH)
+			v[n++] = (struct id_runs){r->v[i].id, r->v[i].d_cnt};
+	qsort(v, n, sizeof(*v), cmp_id_runs);
+	for (i = 0, j = 0; i < n; i++) { /* one entry per id, its runs summed */
+		if (j && v[j - 1].id == v[i].id) {
+			if (__builtin_add_overflow(v[j - 1].runs, v[i].runs, &v[j - 1].runs))
+				v[j - 1].runs = UINT64_MAX;
+		} else {
+			v[j++] = v[i];
+		}
+	}
+	n = j;
 	json_array_foreach(json_object_get(snap, "struct_ops"), i, in)
 	{
 		if (strcmp(ktbpfctl_json_str(in, "object", ""), obj))
 			continue;
-		json_array_foreach(json_object_get(in, "members"), j,
-				   m) for (k = 0; k < r->n;
-					   k++) if (r->v[k].id == ktbpfctl_json_u64(m, "prog_id") &&
-						    r->v[k].state == KTBPFCTL_RATE_BOTH) runs +=
-			r->v[k].d_cnt;
+		json_array_foreach(json_object_get(in, "members"), j, m)
+		{
+			key.id = ktbpfctl_json_u64(m, "prog_id");
+			hit = bsearch(&key, v, n, sizeof(*v), cmp_id_runs);
+			if (hit && __builtin_add_overflow(runs, hit->runs, &runs))
+				runs = UINT64_MAX;
+		}
 	}
+	free(v);
 	return runs;
 }
 
