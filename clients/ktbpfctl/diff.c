@@ -254,7 +254,8 @@ static int leaves_of(const json_t *vars, struct leaves *l)
 				return r;
 		}
 	}
-	qsort(l->v, l->n, sizeof(*l->v), cmp_leaf);
+	if (l->n > 1) /* v is NULL while empty: qsort's and bsearch's base is nonnull */
+		qsort(l->v, l->n, sizeof(*l->v), cmp_leaf);
 	return 0;
 }
 
@@ -271,7 +272,7 @@ static struct leaf *find_leaf(struct leaves *l, const char *key)
 {
 	struct leaf k = {.key = (char *)key};
 
-	return bsearch(&k, l->v, l->n, sizeof(*l->v), cmp_leaf);
+	return l->n ? bsearch(&k, l->v, l->n, sizeof(*l->v), cmp_leaf) : NULL;
 }
 
 struct id_runs {
