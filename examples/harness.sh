@@ -48,7 +48,15 @@ vm="harness-$$"
 "$ktbpf_qemu" --require-monitor --name "$vm" --label "test=$test_name" -- "$@" \
 	-display none -serial "file:$console" </dev/null >"$art/qemu.log" 2>&1 &
 vmm=$!
-trap 'kill -TERM "$vmm" 2>/dev/null || true' EXIT
+# On any exit: stop ktbpf-qemu (it passes SIGTERM to QEMU) and wait until both
+# are gone, so that nothing writes to the artifacts after the harness returns.
+stop_vmm() {
+	kill -TERM "$vmm" 2>/dev/null || return 0
+	for _ in $(seq 100); do kill -0 "$vmm" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$vmm" 2>/dev/null || true # its QEMU dies with it (PDEATHSIG)
+	wait "$vmm" 2>/dev/null || true
+}
+trap stop_vmm EXIT
 trap 'exit 130' INT TERM
 
 # 2. Wait for the verdict, a timeout, a stall, or QEMU's end.
@@ -57,7 +65,7 @@ while :; do
 	if ! kill -0 "$vmm" 2>/dev/null; then
 		st=0
 		wait "$vmm" || st=$?
-		reason="QEMU exited (status $st) before the test finished"
+		reason="QEMU exited (status $st) before the test finished: $(tail -n1 "$art/qemu.log" | cut -c1-200)"
 		break
 	fi
 	if line=$(grep -a -m1 -E -- "$fail" "$console"); then

@@ -138,4 +138,21 @@ for f in "${forms[@]}"; do
 	wait "$qp" || fail "'${f%|*}': exit status $?"
 done
 say "argument forms: machine accel=, -m size=, pc-i440fx-7.2, pc-q35-2.4, -smp topology, another backend"
+# 7. examples/harness.sh on a guest that never reports (firmware only, no
+#    disk): it fails on its stall, and when it returns nothing of its guest is
+#    left running; without ktbpfd its reason carries ktbpf-qemu's message.
+harness=$(dirname "$0")/../../examples/harness.sh
+st=0
+KTBPF_QEMU=$KTBPF_QEMU KTBPFCTL=$KTBPFCTL "$harness" --test stall --artifacts "$T/h" --stall 2 \
+	-- "${qargs[@]}" -m 128 2>"$T/h.err" || st=$?
+[ "$st" -eq 1 ] || fail "harness on a silent guest: exit $st, want 1: $(cat "$T/h.err")"
+grep -q "FAIL: stall" "$T/h.err" || fail "harness: no stall reason: $(cat "$T/h.err")"
+left=$(pgrep -f -- "$T/h/console.log" || true)
+[ -z "$left" ] || fail "harness returned with its guest still running (pids $left)"
+st=0
+KTBPF_SOCKET=$T/absent.sock KTBPF_QEMU=$KTBPF_QEMU KTBPFCTL=$KTBPFCTL "$harness" --test nod \
+	--artifacts "$T/h2" -- "${qargs[@]}" -m 128 2>"$T/h2.err" || st=$?
+[ "$st" -eq 1 ] && grep -q "before the test finished: ktbpf-qemu: error: no ktbpfd" "$T/h2.err" ||
+	fail "harness without ktbpfd: exit $st: $(cat "$T/h2.err")"
+say "harness: a stalled guest fails and leaves nothing running; without ktbpfd it says why"
 say "PASS"

@@ -101,6 +101,17 @@ static int core_memfd(struct core *c)
 	return fd;
 }
 
+/* Add c, written to a memfd, to m (the memfd closed again: regions keep their own reference). */
+static int add_core(struct core *c, struct ktbpf_mem *m, char *vmci, size_t size, size_t *len,
+		    struct ktbpf_err *err)
+{
+	int fd = core_memfd(c), r;
+
+	r = ktbpf_elfcore_add(m, fd, 0, vmci, size, len, err);
+	close(fd);
+	return r;
+}
+
 static const char info[] = "OSRELEASE=6.9.0\nPAGESIZE=4096\nSYMBOL(init_uts_ns)=ffffffff82a1b2c0\n";
 
 /* A note segment (a CORE note first, then VMCOREINFO) and two RAM segments. */
@@ -163,15 +174,12 @@ Test(elfcore, vmcoreinfo_truncated_to_buffer)
 	char vmci[10];
 	size_t len = 0;
 	struct ktbpf_mem *m = ktbpf_mem_new();
-	int fd;
 
 	core_typical(&c, ram_a, ram_b);
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, vmci, sizeof(vmci), &len, NULL), 0);
+	cr_assert_eq(add_core(&c, m, vmci, sizeof(vmci), &len, NULL), 0);
 	cr_assert_str_eq(vmci, "OSRELEASE");
 	cr_assert_eq(len, 9);
 	ktbpf_mem_free(m);
-	close(fd);
 }
 
 Test(elfcore, no_vmcoreinfo_note_len_zero)
@@ -182,7 +190,6 @@ Test(elfcore, no_vmcoreinfo_note_len_zero)
 	size_t len = 99;
 	struct ktbpf_mem *m = ktbpf_mem_new();
 	uint64_t start;
-	int fd;
 
 	core_init(&c);
 	start = DATA_OFF;
@@ -190,12 +197,10 @@ Test(elfcore, no_vmcoreinfo_note_len_zero)
 	put_note(&c, "VMCOREINF", 0, info, sizeof(info)); /* a near miss is not a match */
 	add_ph(&c, PT_NOTE, start, DATA_OFF + c.len - start, 0);
 	add_ph(&c, PT_LOAD, put(&c, ram, sizeof(ram)), sizeof(ram), 0x1000);
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, vmci, sizeof(vmci), &len, NULL), 0);
+	cr_assert_eq(add_core(&c, m, vmci, sizeof(vmci), &len, NULL), 0);
 	cr_assert_eq(len, 0);
 	cr_assert_eq(ktbpf_mem_nr_regions(m), 1);
 	ktbpf_mem_free(m);
-	close(fd);
 }
 
 Test(elfcore, note_overrunning_segment_einval)
@@ -208,22 +213,19 @@ Test(elfcore, note_overrunning_segment_einval)
 	struct ktbpf_err err = {0};
 	Elf64_Nhdr nh = {.n_namesz = 11, .n_descsz = 0xfffffff0u, .n_type = 0};
 	uint64_t start;
-	int fd;
 
 	core_init(&c);
 	start = put(&c, &nh, sizeof(nh));
 	put(&c, "VMCOREINFO", 11);
 	add_ph(&c, PT_NOTE, start, DATA_OFF + c.len - start + 1, 0);
 	add_ph(&c, PT_LOAD, put(&c, ram, sizeof(ram)), sizeof(ram), 0x1000);
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, vmci, sizeof(vmci), &len, &err), -EINVAL);
+	cr_assert_eq(add_core(&c, m, vmci, sizeof(vmci), &len, &err), -EINVAL);
 	cr_assert(strstr(err.msg, "overruns"), "%s", err.msg);
 	/* Without a VMCOREINFO buffer the notes are not read at all. */
 	ktbpf_mem_free(m);
 	m = ktbpf_mem_new();
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), 0, "%s", err.msg);
 	ktbpf_mem_free(m);
-	close(fd);
 }
 
 Test(elfcore, segment_past_file_end_erange_names_segment)
@@ -232,16 +234,13 @@ Test(elfcore, segment_past_file_end_erange_names_segment)
 	uint8_t ram[4096] = {0};
 	struct ktbpf_mem *m = ktbpf_mem_new();
 	struct ktbpf_err err = {0};
-	int fd;
 
 	core_init(&c);
 	add_ph(&c, PT_LOAD, put(&c, ram, sizeof(ram)), 1 << 20, 0x200000);
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), -ERANGE);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), -ERANGE);
 	cr_assert(strstr(err.msg, "segment 0"), "%s", err.msg);
 	cr_assert(strstr(err.msg, "0x200000"), "%s", err.msg);
 	ktbpf_mem_free(m);
-	close(fd);
 }
 
 Test(elfcore, not_a_core_einval)
@@ -255,14 +254,10 @@ Test(elfcore, not_a_core_einval)
 	core_init(&c);
 	add_ph(&c, PT_LOAD, put(&c, ram, sizeof(ram)), sizeof(ram), 0);
 	c.eh.e_type = ET_EXEC;
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), -EINVAL);
-	close(fd);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), -EINVAL);
 	c.eh.e_type = ET_CORE;
 	c.eh.e_ident[EI_CLASS] = ELFCLASS32;
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), -EINVAL);
-	close(fd);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), -EINVAL);
 	/* Raw RAM, not ELF at all. */
 	fd = memfd_create("raw", MFD_CLOEXEC);
 	cr_assert_eq(write(fd, ram, sizeof(ram)), (ssize_t)sizeof(ram));
@@ -279,15 +274,12 @@ Test(elfcore, no_load_segment_einval)
 	uint8_t ram[16] = {0};
 	struct ktbpf_mem *m = ktbpf_mem_new();
 	struct ktbpf_err err = {0};
-	int fd;
 
 	core_init(&c);
 	add_ph(&c, PT_LOAD, put(&c, ram, sizeof(ram)), 0, 0)->p_memsz = 4096; /* no file data */
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), -EINVAL);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), -EINVAL);
 	cr_assert(strstr(err.msg, "PT_LOAD"), "%s", err.msg);
 	ktbpf_mem_free(m);
-	close(fd);
 }
 
 Test(elfcore, phnum_capped_and_pn_xnum_resolved)
@@ -297,14 +289,11 @@ Test(elfcore, phnum_capped_and_pn_xnum_resolved)
 	struct ktbpf_mem *m = ktbpf_mem_new();
 	struct ktbpf_err err = {0};
 	Elf64_Shdr sh0 = {0};
-	int fd;
 
 	core_init(&c);
 	add_ph(&c, PT_LOAD, put(&c, ram, sizeof(ram)), sizeof(ram), 0);
 	c.eh.e_phnum = 5000;
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), -E2BIG);
-	close(fd);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), -E2BIG);
 	/* PN_XNUM: the real count is in section 0's sh_info. */
 	sh0.sh_info = 1;
 	c.eh.e_shoff = put(&c, &sh0, sizeof(sh0));
@@ -312,11 +301,9 @@ Test(elfcore, phnum_capped_and_pn_xnum_resolved)
 	c.len = c.eh.e_shoff - DATA_OFF;
 	put(&c, &sh0, sizeof(sh0));
 	c.eh.e_phnum = PN_XNUM;
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, &err), 0, "%s", err.msg);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, &err), 0, "%s", err.msg);
 	cr_assert_eq(ktbpf_mem_nr_regions(m), 1);
 	ktbpf_mem_free(m);
-	close(fd);
 }
 
 /* A failing segment's code survives without an err (not a generic -EIO). */
@@ -326,15 +313,12 @@ Test(elfcore, segment_error_code_kept_without_err)
 	uint8_t ram[4096] = {0};
 	struct ktbpf_mem *m = ktbpf_mem_new();
 	uint64_t off;
-	int fd;
 
 	core_init(&c);
 	off = put(&c, ram, sizeof(ram));
 	add_ph(&c, PT_LOAD, off, sizeof(ram), 0x1000);
 	add_ph(&c, PT_LOAD, off, sizeof(ram), 0x1800); /* overlaps the first */
-	fd = core_memfd(&c);
-	cr_assert_eq(ktbpf_elfcore_add(m, fd, 0, NULL, 0, NULL, NULL), -EINVAL);
-	close(fd);
+	cr_assert_eq(add_core(&c, m, NULL, 0, NULL, NULL), -EINVAL);
 	ktbpf_mem_free(m);
 }
 

@@ -57,6 +57,26 @@ static char *tmp_path(const char *name)
 	return p;
 }
 
+/* "progs": every struct_ops program of g, field by field. */
+static void assert_json_progs(const struct kit_guest *g, const char *out)
+{
+	char buf[512];
+
+	for (uint32_t i = 0; i < g->nr_progs; i++) {
+		const struct kit_guest_prog *t = &g->progs[i];
+
+		if (!t->struct_ops)
+			continue;
+		snprintf(buf, sizeof(buf),
+			 "{\"id\":%u,\"name\":\"%s\",\"interface\":\"%s\",\"member\":\"%s\","
+			 "\"verified_insns\":%u,\"run_cnt\":%" PRIu64 ",\"run_time_ns\":%" PRIu64
+			 ",\"recursion_misses\":%" PRIu64 ",\"stats_complete\":true}",
+			 t->id, t->name, t->iface, t->member, t->verified_insns, t->cnt, t->nsecs,
+			 t->misses);
+		cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
+	}
+}
+
 /* "struct_ops": every instance, members in member order, in map id order. */
 static void assert_json_instances(const struct kit_guest *g, const char *out)
 {
@@ -103,19 +123,7 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 		 g->opts.kernel.relative_percpu ? "relative" : "zero-based");
 	cr_assert(!strncmp(out, buf, strlen(buf)), "kernel:\n%s\nwant prefix:\n%s", out, buf);
 	cr_assert(strstr(out, "\"stats_enabled\":true,\"progs\":[{"), "%s", out);
-	for (i = 0; i < g->nr_progs; i++) {
-		const struct kit_guest_prog *t = &g->progs[i];
-
-		if (!t->struct_ops)
-			continue;
-		snprintf(buf, sizeof(buf),
-			 "{\"id\":%u,\"name\":\"%s\",\"interface\":\"%s\",\"member\":\"%s\","
-			 "\"verified_insns\":%u,\"run_cnt\":%" PRIu64 ",\"run_time_ns\":%" PRIu64
-			 ",\"recursion_misses\":%" PRIu64 ",\"stats_complete\":true}",
-			 t->id, t->name, t->iface, t->member, t->verified_insns, t->cnt, t->nsecs,
-			 t->misses);
-		cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
-	}
+	assert_json_progs(g, out);
 	assert_json_instances(g, out);
 	cr_assert_eq(g->nr_active, 2, "the default guest: its scheduler and its TCP cc");
 	snprintf(buf, sizeof(buf),
@@ -792,7 +800,7 @@ Test(inspect, arm64_virt_ram_file_with_region_matches_truth)
 	struct kit_guest_opts o = {
 		.kernel = {.arch = KTBPF_ARCH_AARCH64, .a64_t1sz = 12, .a64_pac = true}};
 	struct kit_guest *g = kit_guest_new(&o);
-	char *path = tmp_path("arm64"), region[64], buf[512];
+	char *path = tmp_path("arm64"), region[64];
 	struct unit_run r;
 
 	kit_image_save(g->im, path);
@@ -802,19 +810,7 @@ Test(inspect, arm64_virt_ram_file_with_region_matches_truth)
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
 	cr_assert(strstr(r.out, "\"arch\":\"aarch64\""), "%s", r.out);
 	cr_assert(strstr(r.out, "\"pgtable_levels\":5"), "%s", r.out);
-	for (uint32_t i = 0; i < g->nr_progs; i++) {
-		const struct kit_guest_prog *t = &g->progs[i];
-
-		if (!t->struct_ops)
-			continue;
-		snprintf(buf, sizeof(buf),
-			 "{\"id\":%u,\"name\":\"%s\",\"interface\":\"%s\",\"member\":\"%s\","
-			 "\"verified_insns\":%u,\"run_cnt\":%" PRIu64 ",\"run_time_ns\":%" PRIu64
-			 ",\"recursion_misses\":%" PRIu64 ",\"stats_complete\":true}",
-			 t->id, t->name, t->iface, t->member, t->verified_insns, t->cnt, t->nsecs,
-			 t->misses);
-		cr_assert(strstr(r.out, buf), "missing %s in\n%s", buf, r.out);
-	}
+	assert_json_progs(g, r.out);
 	assert_json_instances(g, r.out);
 	unit_run_free(&r);
 	r = run((const char *const[]){"inspect", "--ram", path, NULL});

@@ -14,6 +14,7 @@
 #include "kit-kernel.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
+#include "unit.h"
 
 struct fix {
 	struct kit_image *im;
@@ -62,15 +63,6 @@ static struct ktbpf_kernel *discover_ok(struct fix *f, const struct ktbpf_kernel
 	cr_assert_eq(ktbpf_kernel_discover(kit_mem(f->im), &keep, &k, &err), 0, "%s", err.msg);
 	cr_assert_not_null(k);
 	return k;
-}
-
-static int discover_err(struct fix *f, const struct ktbpf_kernel_hints *h, struct ktbpf_err *err)
-{
-	struct ktbpf_kernel *k = NULL;
-	int r = ktbpf_kernel_discover(kit_mem(f->im), h, &k, err);
-
-	cr_assert_null(k, "no result on failure");
-	return r;
 }
 
 /* Everything discovery reports equals what the kit built. */
@@ -244,32 +236,11 @@ Test(kernel, place_relative_guest_progs_walk_matches_truth)
 			   .kallsyms_enc = KIT_KALLSYMS_PLACE_RELATIVE},
 	};
 	struct kit_guest *g = kit_guest_new(&o);
-	struct ktbpf_snapshot *s = ktbpf_snapshot_new();
-	struct ktbpf_err err = {0};
-	size_t n = 0;
+	struct ktbpf_snapshot *s = unit_walk(g);
 
-	cr_assert_not_null(s);
-	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0, "%s", err.msg);
 	cr_assert_eq(ktbpf_kernel_info(g->k)->symbols_source, KTBPF_SRC_GUEST_RAM);
-	for (uint32_t i = 0; i < g->nr_progs; i++) {
-		const struct kit_guest_prog *t = &g->progs[i];
-		const struct ktbpf_prog *p;
-
-		if (!t->struct_ops)
-			continue;
-		cr_assert_lt(n, s->nr_progs, "prog %u missing", t->id);
-		p = &s->progs[n++];
-		cr_assert_eq(p->id, t->id);
-		cr_assert_eq(p->kva, t->kva, "prog %u kva", t->id);
-		cr_assert_str_eq(p->name, t->name);
-		cr_assert_str_eq(p->iface, t->iface);
-		cr_assert_str_eq(p->member, t->member);
-		cr_assert(p->stats_valid, "prog %u stats incomplete", t->id);
-		cr_assert_eq(p->cnt, t->cnt, "prog %u cnt", t->id);
-		cr_assert_eq(p->nsecs, t->nsecs, "prog %u nsecs", t->id);
-	}
-	cr_assert_eq(s->nr_progs, n);
-	cr_assert_eq(n, g->nr_struct_ops);
+	unit_assert_progs(g, s);
+	cr_assert_eq(s->nr_progs, g->nr_struct_ops);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(s->stats, KTBPF_STATS_ENABLED);
 	ktbpf_snapshot_free(s);
@@ -297,7 +268,7 @@ Test(kernel, files_route_system_map_link_time_and_runtime)
 
 	fix_build(&f, &o, 128 << 20);
 	/* No kallsyms tables in RAM: zero-config says to pass a map. */
-	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), NULL, &err), -ENOENT);
 	cr_assert_not_null(strstr(err.msg, "System.map"), "%s", err.msg);
 	cr_assert(err.need & KTBPF_NEED_SYMBOLS, "%s", err.msg);
 	for (int runtime = 0; runtime < 2; runtime++) {
@@ -333,7 +304,7 @@ Test(kernel, files_route_map_from_another_build_rejected)
 		(unsigned long long)(f.kk->prog_idr - o.slide));
 	fclose(fp);
 	h.system_map = kit_file(path);
-	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EXDEV);
 	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	unlink(path);
 	fix_free(&f);
@@ -378,7 +349,7 @@ Test(kernel, vmcoreinfo_text_hint_without_note)
 	struct fix f;
 
 	fix_build(&f, &o, 128 << 20);
-	cr_assert_eq(discover_err(&f, NULL, &err), -EINPROGRESS);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), NULL, &err), -EINPROGRESS);
 	cr_assert_not_null(strstr(err.msg, "no VMCOREINFO note in 128 MiB"), "%s", err.msg);
 	h.vmcoreinfo_text = kit_kernel_vmcoreinfo_text(f.kk);
 	h.vmcoreinfo_len = strlen(h.vmcoreinfo_text);
@@ -396,7 +367,7 @@ Test(kernel, missing_prog_idr_says_kallsyms_all)
 	struct fix f;
 
 	fix_build(&f, &o, 64 << 20);
-	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), NULL, &err), -ENOENT);
 	cr_assert_not_null(strstr(err.msg, "'prog_idr' not found"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "CONFIG_KALLSYMS_ALL"), "%s", err.msg);
 	fix_free(&f);
@@ -409,7 +380,7 @@ Test(kernel, missing_btf_says_debug_info_btf)
 	struct fix f;
 
 	fix_build(&f, &o, 64 << 20);
-	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), NULL, &err), -ENOENT);
 	cr_assert_not_null(strstr(err.msg, "__start_BTF"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "CONFIG_DEBUG_INFO_BTF"), "%s", err.msg);
 	fix_free(&f);
@@ -428,7 +399,8 @@ Test(kernel, garbage_nr_cpu_ids_rejected)
 		fix_build(&f, &o, 64 << 20);
 		if (!bad[i])
 			kit_kernel_w32(f.kk, kit_kernel_symbol(f.kk, "nr_cpu_ids"), 0);
-		cr_assert_eq(discover_err(&f, NULL, &err), -EUCLEAN, "case %d: %s", i, err.msg);
+		cr_assert_eq(unit_discover_fails(kit_mem(f.im), NULL, &err), -EUCLEAN,
+			     "case %d: %s", i, err.msg);
 		cr_assert_not_null(strstr(err.msg, "nr_cpu_ids"), "%s", err.msg);
 		fix_free(&f);
 	}
@@ -443,7 +415,7 @@ Test(kernel, aarch64_without_hints_says_what_to_pass)
 
 	/* An x86_64 note read as aarch64: no T1SZ, no kimage_voffset. */
 	fix_build(&f, &o, 64 << 20);
-	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -ENOENT, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "TCR_EL1"), "%s", err.msg);
 	cr_assert(err.need & KTBPF_NEED_TCR_EL1, "%s", err.msg);
 	fix_free(&f);
@@ -463,20 +435,22 @@ Test(kernel, error_classes_on_kit_images)
 	struct fix f;
 
 	fix_build(&f, &booting, 64 << 20);
-	cr_assert_eq(ktbpf_err_class(discover_err(&f, NULL, &err)), KTBPF_ERR_NOT_READY, "%s",
-		     err.msg);
+	cr_assert_eq(ktbpf_err_class(unit_discover_fails(kit_mem(f.im), NULL, &err)),
+		     KTBPF_ERR_NOT_READY, "%s", err.msg);
 	cr_assert(err.need & KTBPF_NEED_VMCOREINFO, "%s", err.msg);
 	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
 	fix_free(&f);
 
 	fix_build(&f, &plain, 64 << 20);
 	h.vmcoreinfo_pa = 0x1000; /* a wrong hint: no note there */
-	cr_assert_eq(ktbpf_err_class(discover_err(&f, &h, &err)), KTBPF_ERR_INPUT, "%s", err.msg);
+	cr_assert_eq(ktbpf_err_class(unit_discover_fails(kit_mem(f.im), &h, &err)), KTBPF_ERR_INPUT,
+		     "%s", err.msg);
 	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
 	fix_free(&f);
 
 	fix_build(&f, &no_btf, 64 << 20);
-	cr_assert_eq(ktbpf_err_class(discover_err(&f, NULL, &err)), KTBPF_ERR_INPUT, "%s", err.msg);
+	cr_assert_eq(ktbpf_err_class(unit_discover_fails(kit_mem(f.im), NULL, &err)),
+		     KTBPF_ERR_INPUT, "%s", err.msg);
 	cr_assert_eq(err.need, KTBPF_NEED_BTF, "%s", err.msg);
 	cr_assert_null(strstr(err.msg, "--"), "%s", err.msg);
 	fix_free(&f);
@@ -676,7 +650,7 @@ Test(kernel, stripped_vmlinux_with_system_map)
 	write_map(&f, map, true);
 	h.vmlinux = kit_file(vmlinux);
 	/* Alone, the stripped image says what it lacks. */
-	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -ENOENT);
 	cr_assert_not_null(strstr(err.msg, "has no .symtab"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, vmlinux), "%s", err.msg);
 	h.system_map = kit_file(map);
@@ -703,7 +677,7 @@ Test(kernel, vmlinux_without_btf_and_none_in_ram)
 	fix_build(&f, &o, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB);
 	h.vmlinux = kit_file(path);
-	cr_assert_eq(discover_err(&f, &h, &err), -ENOENT, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -ENOENT, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, path), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "no .BTF"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "__start_BTF"), "%s", err.msg);
@@ -728,7 +702,7 @@ Test(kernel, vmlinux_from_another_build_rejected)
 	fix_build(&f, &o, 64 << 20);
 	write_vmlinux(&f, path, KIT_VMLINUX_SYMTAB | KIT_VMLINUX_BTF | KIT_VMLINUX_OTHER_BUILD);
 	h.vmlinux = kit_file(path);
-	cr_assert_eq(discover_err(&f, &h, &err), -EXDEV, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EXDEV, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "_stext"), "%s", err.msg);
 	unlink(path);
@@ -763,7 +737,7 @@ Test(kernel, no_vmcoreinfo_cr3_l5_and_slide_hints)
 	h.cr3 = f.kk->pgd_pa | 0x5; /* PCID bits are stripped */
 	h.kaslr_offset = o.slide;
 	/* Nothing says the paging is 5-level: the error says which hint to pass. */
-	cr_assert_lt(discover_err(&f, &h, &err), 0);
+	cr_assert_lt(unit_discover_fails(kit_mem(f.im), &h, &err), 0);
 	cr_assert_not_null(strstr(err.msg, "l5"), "%s", err.msg);
 	h.has_l5 = true;
 	h.l5 = true;
@@ -824,7 +798,7 @@ Test(kernel, init_top_pgt_above_image_window_rejected)
 		      0);
 	h.vmcoreinfo_text = text;
 	h.vmcoreinfo_len = strlen(text);
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EINVAL, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "outside the kernel image"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "page-table root"), "%s", err.msg);
 	cr_assert_eq(err.need, KTBPF_NEED_PGD, "%s", err.msg);
@@ -870,7 +844,7 @@ static void assert_mismatch(struct fix *f, const struct ktbpf_kernel_hints *h, c
 {
 	struct ktbpf_err err = {0};
 
-	cr_assert_eq(discover_err(f, h, &err), -EXDEV, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f->im), h, &err), -EXDEV, "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, path), "file not named: %s", err.msg);
 	cr_assert_not_null(strstr(err.msg, "does not match the guest kernel"), "%s", err.msg);
 	cr_assert_not_null(strstr(err.msg, what), "'%s' not in: %s", what, err.msg);
@@ -1200,20 +1174,20 @@ Test(kernel, aarch64_wrong_hint_is_one_line_naming_it)
 	zero = kit_alloc_pages(f.im, 1);
 	h.has_cr3 = true;
 	h.cr3 = zero;
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EINVAL, "%s", err.msg);
 	assert_one_line(&err, "TTBR1_EL1 hint 0x");
 	cr_assert(err.need & KTBPF_NEED_PGD);
 	h.cr3 = 0x1000; /* below RAM */
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EINVAL, "%s", err.msg);
 	assert_one_line(&err, "TTBR1_EL1 hint 0x1000");
 	h = (struct ktbpf_kernel_hints){.has_tcr_el1 = true};
 	h.tcr_el1 = (2ull << 30) | (60ull << 16);
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EINVAL, "%s", err.msg);
 	assert_one_line(&err, "TCR_EL1 hint 0x");
 	cr_assert_not_null(strstr(err.msg, "T1SZ 60"), "%s", err.msg);
 	cr_assert(err.need & KTBPF_NEED_TCR_EL1);
 	h.tcr_el1 = (2ull << 30) | (25ull << 16); /* a 39-bit VA: the tables do not read */
-	cr_assert_eq(discover_err(&f, &h, &err), -EINVAL, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EINVAL, "%s", err.msg);
 	assert_one_line(&err, "TCR_EL1 hint 0x");
 	fix_free(&f);
 }
@@ -1250,7 +1224,8 @@ Test(kernel, aarch64_note_out_of_range_refused)
 
 		h.vmcoreinfo_text = t;
 		h.vmcoreinfo_len = strlen(t);
-		cr_assert_eq(discover_err(&f, &h, &err), -EUCLEAN, "case %zu: %s", i, err.msg);
+		cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EUCLEAN, "case %zu: %s",
+			     i, err.msg);
 		assert_one_line(&err, bad[i].names);
 		free(t);
 	}
@@ -1263,7 +1238,7 @@ Test(kernel, aarch64_note_out_of_range_refused)
 
 		h.vmcoreinfo_text = t;
 		h.vmcoreinfo_len = strlen(t);
-		cr_assert_eq(discover_err(&f, &h, &err), -EUCLEAN, "%s", err.msg);
+		cr_assert_eq(unit_discover_fails(kit_mem(f.im), &h, &err), -EUCLEAN, "%s", err.msg);
 		assert_one_line(&err, "swapper_pg_dir");
 		free(t);
 		free(t1);
@@ -1283,7 +1258,7 @@ Test(kernel, kallsyms_without_data_symbols_names_kallsyms_all)
 	struct fix f;
 
 	fix_build(&f, &o, 64 << 20);
-	cr_assert_eq(discover_err(&f, NULL, &err), -ENOENT, "%s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(f.im), NULL, &err), -ENOENT, "%s", err.msg);
 	assert_one_line(&err, "CONFIG_KALLSYMS_ALL");
 	cr_assert_not_null(strstr(err.msg, "'prog_idr'"), "%s", err.msg);
 	cr_assert_eq(err.need, KTBPF_NEED_SYMBOLS | KTBPF_NEED_BTF);

@@ -22,39 +22,13 @@
 static void assert_sums(struct kit_guest *g, uint32_t nr_possible)
 {
 	struct ktbpf_snapshot *s = unit_walk(g);
-	size_t n = 0;
 
-	for (uint32_t i = 0; i < g->nr_progs; i++) {
-		const struct kit_guest_prog *t = &g->progs[i];
-		const struct ktbpf_prog *p;
-
-		if (!t->struct_ops)
-			continue;
-		cr_assert_lt(n, s->nr_progs, "prog %u missing", t->id);
-		p = &s->progs[n++];
-		cr_assert_eq(p->id, t->id);
-		cr_assert(p->stats_valid, "prog %u stats incomplete", t->id);
-		cr_assert_eq(p->cpus_read, nr_possible, "prog %u read on %u CPUs", t->id,
-			     p->cpus_read);
-		cr_assert_eq(p->cnt, t->cnt, "prog %u cnt %lu != %lu", t->id, p->cnt, t->cnt);
-		cr_assert_eq(p->nsecs, t->nsecs, "prog %u nsecs", t->id);
-		cr_assert_eq(p->misses, t->misses, "prog %u misses", t->id);
-	}
-	cr_assert_eq(n, s->nr_progs);
+	unit_assert_progs(g, s);
+	for (size_t i = 0; i < s->nr_progs; i++)
+		cr_assert_eq(s->progs[i].cpus_read, nr_possible, "prog %u read on %u CPUs",
+			     s->progs[i].id, s->progs[i].cpus_read);
 	cr_assert_eq(s->nr_diags, 0, "unexpected diagnostic: %s", s->diags[0].msg);
 	ktbpf_snapshot_free(s);
-}
-
-static int discover_err(struct kit_guest *g, const struct ktbpf_kernel_hints *h,
-			struct ktbpf_err *err)
-{
-	struct ktbpf_kernel *k = NULL;
-	int r = ktbpf_kernel_discover(kit_mem(g->im), h, &k, err);
-
-	cr_assert_null(k, "discovery must fail");
-	cr_assert_lt(r, 0);
-	cr_assert_null(strchr(err->msg, '\n'), "one line: %s", err->msg);
-	return r;
 }
 
 /* The runtime System.map of g with the line for name replaced by line (NULL: dropped). */
@@ -234,7 +208,8 @@ Test(percpu, hostile_mask_all_ones_without_nr_cpu_ids_is_an_error)
 
 		mask_all_ones(g);
 		/* CPUs 4..63 (NR_CPUS) now claim the one boot value: never summed. */
-		cr_assert_eq(discover_err(g, NULL, &err), -EUCLEAN, "%s", err.msg);
+		cr_assert_eq(unit_discover_fails(kit_mem(g->im), NULL, &err), -EUCLEAN, "%s",
+			     err.msg);
 		cr_assert_not_null(strstr(err.msg, "CPUs 4 and 5 have the same __per_cpu_offset"),
 				   "%s", err.msg);
 		kit_guest_free(g);
@@ -247,7 +222,7 @@ Test(percpu, empty_possible_mask_is_an_error)
 	struct ktbpf_err err = {0};
 
 	kit_kernel_w64(g->kk, kit_kernel_symbol(g->kk, "__cpu_possible_mask"), 0);
-	cr_assert_eq(discover_err(g, NULL, &err), -EUCLEAN);
+	cr_assert_eq(unit_discover_fails(kit_mem(g->im), NULL, &err), -EUCLEAN);
 	cr_assert_not_null(strstr(err.msg, "__cpu_possible_mask has no CPU"), "%s", err.msg);
 	kit_guest_free(g);
 }
@@ -261,7 +236,7 @@ Test(percpu, unknown_scheme_is_named)
 
 	map_with(g, path, "__per_cpu_start", "0000000000001000 A __per_cpu_start");
 	h.system_map = kit_file(path);
-	cr_assert_eq(discover_err(g, &h, &err), -EOPNOTSUPP);
+	cr_assert_eq(unit_discover_fails(kit_mem(g->im), &h, &err), -EOPNOTSUPP);
 	cr_assert_not_null(strstr(err.msg, "unknown per-CPU scheme: __per_cpu_start is 0x1000"),
 			   "%s", err.msg);
 	unlink(path);
@@ -281,7 +256,7 @@ Test(percpu, missing_symbols_named)
 
 		map_with(g, path, names[i], NULL);
 		h.system_map = kit_file(path);
-		cr_assert_eq(discover_err(g, &h, &err), -ENOENT);
+		cr_assert_eq(unit_discover_fails(kit_mem(g->im), &h, &err), -ENOENT);
 		cr_assert_not_null(strstr(err.msg, names[i]), "%s", err.msg);
 		unlink(path);
 		kit_guest_free(g);
@@ -303,7 +278,8 @@ Test(percpu, relative_guest_taken_for_zero_based_is_refused)
 
 	map_with(g, path, "__per_cpu_start", "0000000000000000 A __per_cpu_start");
 	h.system_map = kit_file(path);
-	cr_assert_eq(discover_err(g, &h, &err), -ENOENT, "not mapped: %s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(g->im), &h, &err), -ENOENT, "not mapped: %s",
+		     err.msg);
 	cr_assert_not_null(strstr(err.msg, "CPU 0's per-CPU area (zero-based scheme"), "%s",
 			   err.msg);
 	unlink(path);
@@ -318,7 +294,7 @@ Test(percpu, this_cpu_off_not_its_offset_is_not_understood)
 		struct ktbpf_err err = {0};
 
 		kit_w64(g->im, this_cpu_off_pa(g, 2), g->kk->percpu_offset[2] + 0x1000);
-		cr_assert_eq(discover_err(g, NULL, &err), -EUCLEAN);
+		cr_assert_eq(unit_discover_fails(kit_mem(g->im), NULL, &err), -EUCLEAN);
 		cr_assert_not_null(strstr(err.msg, "per-CPU scheme not understood"), "%s", err.msg);
 		cr_assert_not_null(strstr(err.msg, rel ? "(relative)" : "(zero-based)"), "%s",
 				   err.msg);
@@ -334,7 +310,7 @@ Test(percpu, two_cpus_sharing_an_area_is_an_error)
 	uint64_t arr = kit_kernel_symbol(g->kk, "__per_cpu_offset");
 
 	kit_kernel_w64(g->kk, arr + 8 * 3, g->kk->percpu_offset[1]);
-	cr_assert_eq(discover_err(g, NULL, &err), -EUCLEAN);
+	cr_assert_eq(unit_discover_fails(kit_mem(g->im), NULL, &err), -EUCLEAN);
 	cr_assert_not_null(strstr(err.msg, "CPUs 1 and 3 have the same __per_cpu_offset"), "%s",
 			   err.msg);
 	kit_guest_free(g);
@@ -347,7 +323,8 @@ Test(percpu, cpu_area_outside_ram_is_an_error)
 	uint64_t arr = kit_kernel_symbol(g->kk, "__per_cpu_offset");
 
 	kit_kernel_w64(g->kk, arr + 8 * 3, 0xffffc90fffff0000ull); /* unmapped vmalloc */
-	cr_assert_eq(discover_err(g, NULL, &err), -ENOENT, "not mapped: %s", err.msg);
+	cr_assert_eq(unit_discover_fails(kit_mem(g->im), NULL, &err), -ENOENT, "not mapped: %s",
+		     err.msg);
 	cr_assert_not_null(strstr(err.msg, "CPU 3's per-CPU area (zero-based scheme"), "%s",
 			   err.msg);
 	kit_guest_free(g);

@@ -13,36 +13,6 @@
 #include "ktbpf/progs.h"
 #include "unit.h"
 
-/* Every struct_ops program of g, in id order, field by field. */
-static void assert_truth(const struct kit_guest *g, const struct ktbpf_snapshot *s)
-{
-	size_t n = 0;
-	uint32_t i;
-
-	for (i = 0; i < g->nr_progs; i++) {
-		const struct kit_guest_prog *t = &g->progs[i];
-		const struct ktbpf_prog *p;
-
-		if (!t->struct_ops)
-			continue;
-		cr_assert_lt(n, s->nr_progs, "prog %u missing", t->id);
-		p = &s->progs[n++];
-		cr_assert_eq(p->id, t->id);
-		cr_assert_eq(p->kva, t->kva, "prog %u kva", t->id);
-		cr_assert_str_eq(p->name, t->name);
-		cr_assert_eq(p->name_truncated, t->name_truncated);
-		cr_assert_eq(p->verified_insns, t->verified_insns, "prog %u verified_insns", t->id);
-		cr_assert_str_eq(p->iface, t->iface);
-		cr_assert_str_eq(p->member, t->member);
-		cr_assert(p->stats_valid, "prog %u stats incomplete", t->id);
-		cr_assert_eq(p->cnt, t->cnt, "prog %u cnt %lu != %lu", t->id, p->cnt, t->cnt);
-		cr_assert_eq(p->nsecs, t->nsecs, "prog %u nsecs", t->id);
-		cr_assert_eq(p->misses, t->misses, "prog %u misses", t->id);
-		cr_assert_eq(p->nr_maps, t->nr_maps, "prog %u nr_maps", t->id);
-	}
-	cr_assert_eq(s->nr_progs, n, "%zu programs reported, %zu expected", s->nr_progs, n);
-}
-
 /* The active instance the kit's rule expects, and every instance field by field. */
 static void assert_active(const struct kit_guest *g, const struct ktbpf_snapshot *s)
 {
@@ -85,7 +55,7 @@ Test(progs, default_guest_every_field_matches_truth)
 
 	unit_log_diags(s);
 	cr_assert_eq(s->nr_progs, 4);
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	assert_active(g, s);
 	cr_assert_eq(s->nr_diags, 0, "unexpected diagnostics");
 	cr_assert_not(s->capped);
@@ -141,11 +111,11 @@ Test(progs, same_btf_shares_facts_and_walks_to_the_same_truth)
 		     0);
 	ktbpf_kernel_facts_unref(facts);
 	cr_assert_eq(ktbpf_progs_walk(kb, s, &err), 0, "%s", err.msg);
-	assert_truth(b, s);
+	unit_assert_progs(b, s);
 	assert_active(b, s);
 	cr_assert_eq(s->nr_diags, 0);
 	cr_assert_eq(ktbpf_progs_walk(kc, s, &err), 0, "%s", err.msg);
-	assert_truth(c, s);
+	unit_assert_progs(c, s);
 	ktbpf_snapshot_free(s);
 	ktbpf_kernel_free(kb);
 	ktbpf_kernel_free(kc);
@@ -170,7 +140,7 @@ Test(progs, non_struct_ops_programs_skipped)
 	cr_assert_eq(s->progs[0].id, 2);
 	cr_assert_str_eq(s->progs[0].member, "cong_avoid");
 	cr_assert_eq(s->idr_entries, 4);
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -190,7 +160,7 @@ Test(progs, ids_with_holes_across_xarray_levels_in_order)
 
 	unit_log_diags(s);
 	cr_assert_eq(s->nr_progs, 4);
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	cr_assert_str_eq(s->progs[3].member, "init");
 	assert_active(g, s);
 	cr_assert_eq(s->active.source, KTBPF_ACTIVE_SCHED_EXT);
@@ -210,7 +180,7 @@ Test(progs, counters_saturate_at_u64_max)
 	cr_assert_eq(s->progs[0].cnt, UINT64_MAX);
 	cr_assert_eq(s->progs[0].nsecs, UINT64_MAX);
 	cr_assert_eq(s->progs[0].misses, UINT64_MAX);
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -222,7 +192,7 @@ static enum ktbpf_stats_state stats_state(enum kit_stats_key key, size_t *ret_di
 	struct ktbpf_snapshot *s = unit_walk(g);
 	enum ktbpf_stats_state r = s->stats;
 
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	*ret_diags = s->nr_diags;
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -253,7 +223,7 @@ Test(progs, snapshot_reused_without_reallocation)
 	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
 	cr_assert_eq(s->progs, first, "the program array is reused");
 	cr_assert_eq(s->nr_progs, 70, "reset, not appended");
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
 }
@@ -266,7 +236,7 @@ Test(progs, walk_sees_counters_change_between_snapshots)
 
 	kit_guest_set_stats(g, 0, 3, 1ull << 40, 5, 0);
 	cr_assert_eq(ktbpf_progs_walk(kit_guest_kernel(g), s, &err), 0);
-	assert_truth(g, s);
+	unit_assert_progs(g, s);
 	cr_assert_geq(s->progs[0].cnt, 1ull << 40);
 	ktbpf_snapshot_free(s);
 	kit_guest_free(g);
@@ -303,7 +273,7 @@ Test(progs, layout_variants_l5_anon_members_no_misses_kmalloc_aux)
 
 		cr_log_info("variant %zu", i);
 		unit_log_diags(s);
-		assert_truth(g, s);
+		unit_assert_progs(g, s);
 		assert_active(g, s);
 		cr_assert_eq(s->nr_diags, 0, "variant %zu: diagnostics", i);
 		if (o[i].btf == KIT_BTF_NO_MISSES)
@@ -367,7 +337,7 @@ Test(progs, aarch64_guests_48bit_and_lpa2_every_field_matches_truth)
 			     (unsigned long long)in->page_offset);
 		cr_assert_eq(in->phys_base, g->kk->image_pa, "case %zu: the image shortcut", i);
 		cr_assert_eq(in->nr_possible_cpus, cases[i].cpus);
-		assert_truth(g, s);
+		unit_assert_progs(g, s);
 		assert_active(g, s);
 		cr_assert_eq(s->nr_diags, 0, "case %zu: unexpected diagnostics", i);
 		ktbpf_snapshot_free(s);

@@ -19,35 +19,13 @@
 #include <unistd.h>
 
 #include "ktbpf/peer.h"
+#include "unit.h"
 
 static json_t *out;		/* every output line, parsed */
 static struct ktbpf_wire *wire; /* socketless input */
 static struct ktbpf_peer *peer;
 static struct ktbpf_peer_req *held; /* the "later" method's request */
 static int notes;
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1;
-}
-
-static int memfd_tagged(char tag)
-{
-	int fd = memfd_create("test-rpc-peer", MFD_CLOEXEC);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, &tag, 1), 1);
-	return fd;
-}
 
 static int sink(void *ud, const char *line, size_t len, const int *fds, unsigned int nfds)
 {
@@ -227,8 +205,8 @@ Test(rpc_peer, server_error_carries_code_message_and_data)
 
 Test(rpc_peer, fds_go_to_the_request_that_declares_them_in_order)
 {
-	int before = count_fds();
-	int f[3] = {memfd_tagged('a'), memfd_tagged('b'), memfd_tagged('c')};
+	int before = unit_count_fds(0);
+	int f[3] = {unit_memfd("a", 1), unit_memfd("b", 1), unit_memfd("c", 1)};
 	char *got;
 
 	feed("{\"jsonrpc\":\"2.0\",\"method\":\"fd.tags\",\"params\":{\"fds\":2},\"id\":1}\n"
@@ -239,13 +217,13 @@ Test(rpc_peer, fds_go_to_the_request_that_declares_them_in_order)
 	cr_assert_str_eq(got, "[{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":[\"a\",\"b\"]},"
 			      "{\"id\":2,\"jsonrpc\":\"2.0\",\"result\":[\"c\"]}]");
 	free(got);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_peer, wrong_fd_count_is_invalid_params_and_closes_the_fds)
 {
-	int before = count_fds();
-	int f = memfd_tagged('z');
+	int before = unit_count_fds(0);
+	int f = unit_memfd("z", 1);
 	char *got;
 
 	feed("{\"jsonrpc\":\"2.0\",\"method\":\"fd.tags\",\"params\":{\"fds\":2},\"id\":1}\n", &f,
@@ -256,13 +234,13 @@ Test(rpc_peer, wrong_fd_count_is_invalid_params_and_closes_the_fds)
 			 "\"invalid_params\",\"param\":\"fds\"},\"message\":\"the request "
 			 "declares 2 fds but 1 arrived with it\"},\"id\":1,\"jsonrpc\":\"2.0\"}");
 	free(got);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_peer, fds_of_a_failing_request_are_closed_not_passed_on)
 {
-	int before = count_fds();
-	int f[3] = {memfd_tagged('1'), memfd_tagged('2'), memfd_tagged('3')};
+	int before = unit_count_fds(0);
+	int f[3] = {unit_memfd("1", 1), unit_memfd("2", 1), unit_memfd("3", 1)};
 	json_t *r;
 
 	/* Unknown method with 1 fd; echo takes none; then fd.tags gets the third. */
@@ -277,19 +255,19 @@ Test(rpc_peer, fds_of_a_failing_request_are_closed_not_passed_on)
 			 "echo takes at most 0 fds, the request declares 1");
 	r = json_object_get(json_array_get(out, 2), "result");
 	cr_assert_str_eq(json_string_value(json_array_get(r, 0)), "3");
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_peer, fds_nobody_declares_are_closed)
 {
-	int before = count_fds();
-	int f[2] = {memfd_tagged('u'), memfd_tagged('v')};
+	int before = unit_count_fds(0);
+	int f[2] = {unit_memfd("u", 1), unit_memfd("v", 1)};
 
 	feed("{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"text\":\"t\"},\"id\":1}\n", f,
 	     2);
 	cr_assert_eq(json_array_size(out), 1);
 	cr_assert_eq(ktbpf_wire_fds_queued(wire), 0);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_peer, notification_is_served_and_never_answered)
@@ -360,7 +338,7 @@ Test(rpc_peer, batch_waits_for_its_slow_member)
 
 Test(rpc_peer, answer_after_the_connection_closed_goes_nowhere)
 {
-	int before = count_fds(), f = memfd_tagged('k');
+	int before = unit_count_fds(0), f = unit_memfd("k", 1);
 
 	feed("{\"jsonrpc\":\"2.0\",\"method\":\"later\",\"params\":{\"fds\":1},\"id\":1}\n", &f, 1);
 	cr_assert_not_null(held);
@@ -370,7 +348,7 @@ Test(rpc_peer, answer_after_the_connection_closed_goes_nowhere)
 	ktbpf_peer_req_result(held, json_true());
 	peer = ktbpf_peer_new(methods, 1, NULL, sink, NULL); /* for teardown */
 	cr_assert_eq(json_array_size(out), 0);
-	cr_assert_eq(count_fds(), before, "the untaken fd was closed with the request");
+	cr_assert_eq(unit_count_fds(0), before, "the untaken fd was closed with the request");
 }
 
 Test(rpc_peer, pending_requests_past_the_limit_get_a_limit_error)
@@ -483,7 +461,7 @@ static int wire_sink(void *ud, const char *line, size_t len, const int *fds, uns
 
 Test(rpc_peer, request_with_memfd_over_a_socketpair_round_trips)
 {
-	int before = count_fds(), sv[2], f = memfd_tagged('M');
+	int before = unit_count_fds(0), sv[2], f = unit_memfd("M", 1);
 	struct ktbpf_wire *cw, *sw;
 	struct ktbpf_peer *server, *client;
 	struct reply r = {0};
@@ -512,12 +490,12 @@ Test(rpc_peer, request_with_memfd_over_a_socketpair_round_trips)
 	ktbpf_wire_free(sw);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_peer, truncated_fds_over_a_socket_answer_a_limit_error_and_close_all)
 {
-	int before = count_fds(), sv[2], f[20];
+	int before = unit_count_fds(0), sv[2], f[20];
 	union {
 		struct cmsghdr h;
 		char b[CMSG_SPACE(20 * sizeof(int))];
@@ -541,7 +519,7 @@ Test(rpc_peer, truncated_fds_over_a_socket_answer_a_limit_error_and_close_all)
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(f));
 	for (int i = 0; i < 20; i++)
-		f[i] = memfd_tagged('t');
+		f[i] = unit_memfd("t", 1);
 	memcpy(CMSG_DATA(c), f, sizeof(f));
 	cr_assert_eq(sendmsg(sv[0], &msg, MSG_NOSIGNAL), (ssize_t)strlen(req));
 	for (int i = 0; i < 20; i++)
@@ -558,5 +536,5 @@ Test(rpc_peer, truncated_fds_over_a_socket_answer_a_limit_error_and_close_all)
 	ktbpf_wire_free(sw);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }

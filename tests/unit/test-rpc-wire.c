@@ -19,34 +19,11 @@
 #include <unistd.h>
 
 #include "ktbpf/wire.h"
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)))
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the DIR's own fd */
-}
+#include "unit.h"
 
 static void pair(int sv[2])
 {
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
-}
-
-/* A memfd whose first byte is tag. */
-static int tagged_memfd(char tag)
-{
-	int fd = memfd_create("test-rpc-wire", MFD_CLOEXEC);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(write(fd, &tag, 1), 1);
-	return fd;
 }
 
 static char tag_of(int fd)
@@ -124,14 +101,14 @@ Test(rpc_wire, lines_split_and_joined_come_out_whole)
 
 Test(rpc_wire, fds_arrive_in_order_with_their_lines)
 {
-	int before = count_fds(), sv[2], a[2], b, got[3];
+	int before = unit_count_fds(0), sv[2], a[2], b, got[3];
 	struct ktbpf_wire *w;
 
 	pair(sv);
 	w = ktbpf_wire_new(sv[0], NULL);
-	a[0] = tagged_memfd('A');
-	a[1] = tagged_memfd('B');
-	b = tagged_memfd('C');
+	a[0] = unit_memfd("A", 1);
+	a[1] = unit_memfd("B", 1);
+	b = unit_memfd("C", 1);
 	send_raw(sv[1], "{\"fds\":2}\n", a, 2);
 	send_raw(sv[1], "{\"fds\":1}\n", &b, 1);
 	close(a[0]);
@@ -152,18 +129,18 @@ Test(rpc_wire, fds_arrive_in_order_with_their_lines)
 	ktbpf_wire_free(w);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_wire, fds_no_line_claims_are_closed_once_all_lines_are_out)
 {
-	int before = count_fds(), sv[2], f[2];
+	int before = unit_count_fds(0), sv[2], f[2];
 	struct ktbpf_wire *w;
 
 	pair(sv);
 	w = ktbpf_wire_new(sv[0], NULL);
-	f[0] = tagged_memfd('x');
-	f[1] = tagged_memfd('y');
+	f[0] = unit_memfd("x", 1);
+	f[1] = unit_memfd("y", 1);
 	send_raw(sv[1], "{\"fds\":0}\n", f, 2);
 	close(f[0]);
 	close(f[1]);
@@ -175,14 +152,14 @@ Test(rpc_wire, fds_no_line_claims_are_closed_once_all_lines_are_out)
 	cr_assert_eq(ktbpf_wire_fds_queued(w), 0);
 	cr_assert_eq(ktbpf_wire_fds_dropped(w), 2);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before + 1); /* sv[0] still open */
+	cr_assert_eq(unit_count_fds(0), before + 1); /* sv[0] still open */
 	ktbpf_wire_free(w);
 	close(sv[0]);
 }
 
 Test(rpc_wire, fds_kept_while_their_line_is_partial)
 {
-	int sv[2], f = tagged_memfd('p'), got;
+	int sv[2], f = unit_memfd("p", 1), got;
 	struct ktbpf_wire *w;
 
 	pair(sv);
@@ -205,7 +182,7 @@ Test(rpc_wire, fds_kept_while_their_line_is_partial)
 
 Test(rpc_wire, take_more_fds_than_arrived_fails_and_drops_the_queue)
 {
-	int before = count_fds(), sv[2], f = tagged_memfd('q'), got[2];
+	int before = unit_count_fds(0), sv[2], f = unit_memfd("q", 1), got[2];
 	struct ktbpf_err err = {0};
 	struct ktbpf_wire *w;
 
@@ -221,7 +198,7 @@ Test(rpc_wire, take_more_fds_than_arrived_fails_and_drops_the_queue)
 	ktbpf_wire_free(w);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 /* n memfds sent in one message, closed on the sending side. */
@@ -230,7 +207,7 @@ static void send_many_fds(int sock, unsigned int n)
 	int *fds = calloc(n, sizeof(int));
 
 	for (unsigned int i = 0; i < n; i++)
-		fds[i] = tagged_memfd('m');
+		fds[i] = unit_memfd("m", 1);
 	send_raw(sock, "{\"fds\":0}\n", fds, n);
 	for (unsigned int i = 0; i < n; i++)
 		close(fds[i]);
@@ -241,7 +218,7 @@ Test(rpc_wire, ctrunc_is_a_protocol_error_and_every_fd_is_closed)
 {
 	struct ktbpf_wire_limits lim;
 	struct ktbpf_err err = {0};
-	int before = count_fds(), sv[2];
+	int before = unit_count_fds(0), sv[2];
 	struct ktbpf_wire *w;
 
 	ktbpf_wire_limits_default(&lim);
@@ -258,12 +235,12 @@ Test(rpc_wire, ctrunc_is_a_protocol_error_and_every_fd_is_closed)
 	ktbpf_wire_free(w);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_wire, message_with_200_fds_leaves_the_fd_count_where_it_was)
 {
-	int before = count_fds(), sv[2];
+	int before = unit_count_fds(0), sv[2];
 	struct ktbpf_wire *w;
 
 	pair(sv);
@@ -271,17 +248,17 @@ Test(rpc_wire, message_with_200_fds_leaves_the_fd_count_where_it_was)
 	send_many_fds(sv[1], 200);
 	cr_assert_eq(ktbpf_wire_recv(w, NULL), -EPROTO);
 	cr_assert_eq(ktbpf_wire_fds_queued(w), 0);
-	cr_assert_eq(count_fds(), before + 2); /* the socketpair */
+	cr_assert_eq(unit_count_fds(0), before + 2); /* the socketpair */
 	ktbpf_wire_free(w);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_wire, fds_past_the_queue_limit_are_refused_and_closed)
 {
 	struct ktbpf_wire_limits lim;
-	int before = count_fds(), sv[2];
+	int before = unit_count_fds(0), sv[2];
 	struct ktbpf_err err = {0};
 	struct ktbpf_wire *w;
 
@@ -291,7 +268,7 @@ Test(rpc_wire, fds_past_the_queue_limit_are_refused_and_closed)
 	w = ktbpf_wire_new(sv[0], &lim);
 	/* Partial lines: nothing can claim the fds yet, so they pile up. */
 	for (int i = 0; i < 2; i++) {
-		int f[3] = {tagged_memfd('1'), tagged_memfd('2'), tagged_memfd('3')};
+		int f[3] = {unit_memfd("1", 1), unit_memfd("2", 1), unit_memfd("3", 1)};
 
 		send_raw(sv[1], "{", f, 3);
 		for (int k = 0; k < 3; k++)
@@ -304,7 +281,7 @@ Test(rpc_wire, fds_past_the_queue_limit_are_refused_and_closed)
 	ktbpf_wire_free(w);
 	close(sv[0]);
 	close(sv[1]);
-	cr_assert_eq(count_fds(), before);
+	cr_assert_eq(unit_count_fds(0), before);
 }
 
 Test(rpc_wire, line_at_the_limit_passes_one_byte_more_is_an_error)
@@ -463,7 +440,7 @@ Test(rpc_wire, reader_that_never_reads_hits_the_output_bound)
 
 Test(rpc_wire, fds_sent_after_a_partial_write_go_with_their_own_line)
 {
-	int sv[2], sndbuf = 4096, f = tagged_memfd('L'), got, r;
+	int sv[2], sndbuf = 4096, f = unit_memfd("L", 1), got, r;
 	struct ktbpf_wire *tx, *rx;
 	char big[20000];
 	const char *line;

@@ -301,27 +301,41 @@ Test(structops, scheduler_matching_no_map_is_reported)
 	kit_guest_free(g);
 }
 
+/*
+ * A module's struct_ops interface (kit_mod_ops: 6.9+, not in vmlinux BTF) on
+ * 6.12's BTF: programs 7, 8, ... of object modx at members[0], members[1],
+ * ..., all held by the one INUSE instance mod_inst.
+ */
+static struct kit_guest *module_guest(const uint32_t *members, uint32_t n)
+{
+	struct kit_prog_spec progs[2] = {0};
+	uint32_t ids[2];
+	struct kit_st_spec inst = {.name = "mod_inst",
+				   .iface = KIT_IFACE_MODULE,
+				   .state = KTBPF_ST_INUSE,
+				   .prog_ids = ids,
+				   .nr_prog_ids = n};
+	struct kit_guest_opts o = {.progs = progs,
+				   .nr_progs = n,
+				   .instances = &inst,
+				   .nr_instances = 1,
+				   .btf = KIT_BTF_V612_ANON};
+
+	cr_assert_leq(n, 2);
+	for (uint32_t i = 0; i < n; i++) {
+		progs[i] = (struct kit_prog_spec){.id = 7 + i,
+						  .iface = KIT_IFACE_MODULE,
+						  .member = members[i],
+						  .obj = "modx"};
+		ids[i] = 7 + i;
+	}
+	return kit_guest_new(&o);
+}
+
 /* A module's struct_ops (6.9+): not in vmlinux BTF, still named. */
 Test(structops, module_struct_ops_interface_and_members_named)
 {
-	static const struct kit_prog_spec progs[] = {
-		{.id = 7, .iface = KIT_IFACE_MODULE, .member = 2, .obj = "modx"},
-		{.id = 8, .iface = KIT_IFACE_MODULE, .member = 0, .obj = "modx"},
-	};
-	static const uint32_t ids[] = {7, 8};
-	static const struct kit_st_spec insts[] = {
-		{.name = "mod_inst",
-		 .iface = KIT_IFACE_MODULE,
-		 .state = KTBPF_ST_INUSE,
-		 .prog_ids = ids,
-		 .nr_prog_ids = 2},
-	};
-	struct kit_guest_opts o = {.progs = progs,
-				   .nr_progs = 2,
-				   .instances = insts,
-				   .nr_instances = 1,
-				   .btf = KIT_BTF_V612_ANON};
-	struct kit_guest *g = kit_guest_new(&o);
+	struct kit_guest *g = module_guest((const uint32_t[]){2, 0}, 2);
 	struct ktbpf_snapshot *s = unit_walk(g);
 	const struct ktbpf_st_instance *in;
 
@@ -351,23 +365,7 @@ Test(structops, module_struct_ops_interface_and_members_named)
 /* Without aux->st_ops (6.9-6.12), a module's program is named by its instance. */
 Test(structops, module_program_named_by_its_instance_without_aux_st_ops)
 {
-	static const struct kit_prog_spec progs[] = {
-		{.id = 7, .iface = KIT_IFACE_MODULE, .member = 1, .obj = "modx"},
-	};
-	static const uint32_t ids[] = {7};
-	static const struct kit_st_spec insts[] = {
-		{.name = "mod_inst",
-		 .iface = KIT_IFACE_MODULE,
-		 .state = KTBPF_ST_INUSE,
-		 .prog_ids = ids,
-		 .nr_prog_ids = 1},
-	};
-	struct kit_guest_opts o = {.progs = progs,
-				   .nr_progs = 1,
-				   .instances = insts,
-				   .nr_instances = 1,
-				   .btf = KIT_BTF_V612_ANON};
-	struct kit_guest *g = kit_guest_new(&o);
+	struct kit_guest *g = module_guest((const uint32_t[]){1}, 1);
 	struct ktbpf_snapshot *s;
 
 	kit_kernel_w64(g->kk, g->progs[0].aux_kva + g->lay.off.st.aux_st_ops, 0);
@@ -417,23 +415,7 @@ Test(structops, hostile_wild_uvalue_and_slot_naming_no_program)
 
 Test(structops, hostile_absurd_funcs_cnt_and_state_capped)
 {
-	static const struct kit_prog_spec progs[] = {
-		{.id = 7, .iface = KIT_IFACE_MODULE, .member = 2, .obj = "modx"},
-	};
-	static const uint32_t ids[] = {7};
-	static const struct kit_st_spec insts[] = {
-		{.name = "mod_inst",
-		 .iface = KIT_IFACE_MODULE,
-		 .state = KTBPF_ST_INUSE,
-		 .prog_ids = ids,
-		 .nr_prog_ids = 1},
-	};
-	struct kit_guest_opts o = {.progs = progs,
-				   .nr_progs = 1,
-				   .instances = insts,
-				   .nr_instances = 1,
-				   .btf = KIT_BTF_V612_ANON};
-	struct kit_guest *g = kit_guest_new(&o);
+	struct kit_guest *g = module_guest((const uint32_t[]){2}, 1);
 	const struct ktbpf_st_offsets *st = &g->lay.off.st;
 	struct ktbpf_snapshot *s;
 

@@ -10,9 +10,13 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "kit-guest.h"
+#include "ktbpf/kernel.h"
+#include "ktbpf/mem.h"
 #include "ktbpf/progs.h"
 
 /* The prog_idr walk of g into a new snapshot (free with ktbpf_snapshot_free()); asserts it
@@ -26,6 +30,13 @@ bool unit_has_diag(const struct ktbpf_snapshot *s, int code, uint32_t prog_id, c
 /* Log every diagnostic of s (criterion's info log), to explain a failure. */
 void unit_log_diags(const struct ktbpf_snapshot *s);
 
+/* s's programs are exactly g's struct_ops programs, in id order, field by field. */
+void unit_assert_progs(const struct kit_guest *g, const struct ktbpf_snapshot *s);
+
+/* Discovery over mem with hints h fails: returns its negative errno, err its one-line message. */
+int unit_discover_fails(const struct ktbpf_mem *mem, const struct ktbpf_kernel_hints *h,
+			struct ktbpf_err *err);
+
 /* The whole file at path, NUL-terminated (caller frees); asserts it can be read. */
 char *unit_slurp(const char *path);
 
@@ -34,6 +45,12 @@ char *unit_slurp(const char *path);
  * environment the file is rewritten from text first.
  */
 void unit_assert_golden(const char *text, const char *dir, const char *name);
+
+/* Open fds of process pid (0: this one) in /proc. */
+int unit_count_fds(pid_t pid);
+
+/* A new memfd (sealable, close-on-exec) holding len bytes of buf. */
+int unit_memfd(const void *buf, size_t len);
 
 struct unit_run {
 	int status; /* exit status */
