@@ -22,24 +22,50 @@
 
 /*
  * A JSON string for text that came from guest memory (names, the release,
- * messages quoting them): jansson refuses invalid UTF-8, and a refused string
+ * messages quoting them). jansson refuses invalid UTF-8, and a refused string
  * must not make a program vanish from the output, so such bytes become '?'.
+ * Control characters other than newline and tab (C0, DEL, and C1 encoded as
+ * U+0080..U+009F) become '?' too: ktbpfctl prints these strings on a
+ * terminal, where a hostile guest's ESC or CSI would be a command to it.
  */
+static bool is_c1(const unsigned char *p)
+{
+	return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
+}
+
 json_t *ktbpf_codec_text(const char *s)
 {
-	json_t *j = json_string(s);
-	char *copy;
+	const unsigned char *p;
+	json_t *j = NULL;
+	unsigned char *copy;
 	size_t i;
 
-	if (j || !s)
+	if (!s)
+		return NULL;
+	for (p = (const unsigned char *)s; *p; p++)
+		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f || is_c1(p))
+			break;
+	if (!*p && (j = json_string(s)))
 		return j;
-	copy = strdup(s);
+	copy = (unsigned char *)strdup(s);
 	if (!copy)
 		return NULL;
-	for (i = 0; copy[i]; i++)
-		if ((unsigned char)copy[i] >= 0x80)
+	for (i = 0; copy[i]; i++) {
+		if (is_c1(copy + i)) {
+			copy[i] = copy[i + 1] = '?';
+			i++;
+		} else if ((copy[i] < 0x20 && copy[i] != '\n' && copy[i] != '\t') ||
+			   copy[i] == 0x7f) {
 			copy[i] = '?';
-	j = json_string(copy);
+		}
+	}
+	j = json_string((char *)copy);
+	if (!j) {
+		for (i = 0; copy[i]; i++)
+			if (copy[i] >= 0x80)
+				copy[i] = '?';
+		j = json_string((char *)copy);
+	}
 	free(copy);
 	return j;
 }

@@ -160,7 +160,11 @@ size_t ktbpf_metrics_escape(char *out, size_t cap, const char *str)
 			EMIT("\xef\xbf\xbd", 3); /* U+FFFD for each byte that is not UTF-8 */
 			s++;
 			continue;
-		} else
+		} else if ((*s < 0x20 && *s != '\t') || *s == 0x7f ||
+			   (s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f))
+			/* a control (C0, DEL, C1): `ktbpfctl metrics` prints to a terminal */
+			EMIT("\xef\xbf\xbd", 3);
+		else
 			EMIT((const char *)s, l);
 		s += l;
 	}

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "daemon-client.h"
+#include "kit-guest.h"
 
 static int try_connect(const char *path)
 {
@@ -74,18 +75,6 @@ void daemon_start(struct daemon_proc *dp, const char *const *args)
 	close(fd);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 1 << 20);
-
-	if (f) {
-		(void)!fread(buf, 1, (1 << 20) - 1, f);
-		fclose(f);
-	}
-	return buf;
-}
-
 int daemon_stop(struct daemon_proc *dp)
 {
 	int st = 0;
@@ -93,7 +82,7 @@ int daemon_stop(struct daemon_proc *dp)
 
 	kill(dp->pid, SIGTERM);
 	cr_assert_eq(waitpid(dp->pid, &st, 0), dp->pid);
-	log = slurp(dp->log);
+	log = unit_slurp(dp->log);
 	cr_expect_null(strstr(log, "LeakSanitizer"), "ktbpfd log:\n%s", log);
 	cr_expect_null(strstr(log, "AddressSanitizer"), "ktbpfd log:\n%s", log);
 	cr_expect_null(strstr(log, "runtime error"), "ktbpfd log:\n%s", log);
@@ -104,29 +93,14 @@ int daemon_stop(struct daemon_proc *dp)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static int fd_count(const struct daemon_proc *dp)
-{
-	char path[64];
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)dp->pid);
-	d = opendir(path);
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n - 2;
-}
-
 int daemon_fd_count_settled(const struct daemon_proc *dp, int want)
 {
-	int n = fd_count(dp);
+	int n = unit_count_fds(dp->pid);
 
 	/* The daemon closes leftover fds just after it answers: give it a moment. */
 	for (int i = 0; i < 100 && n != want; i++) {
 		usleep(10000);
-		n = fd_count(dp);
+		n = unit_count_fds(dp->pid);
 	}
 	return n;
 }
@@ -245,15 +219,6 @@ void client_answer(struct client *c, const json_t *request, const char *result)
 	free(id);
 }
 
-int memfd_with(const void *buf, size_t len)
-{
-	int fd = memfd_create("kit-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	cr_assert(fd >= 0);
-	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
-	return fd;
-}
-
 json_t *wait_state(struct client *c, const char *vm, const char *want, int timeout_ms)
 {
 	char params[128];
@@ -270,4 +235,46 @@ json_t *wait_state(struct client *c, const char *vm, const char *want, int timeo
 			return r;
 		usleep(20000);
 	}
+}
+
+const char *result_str(const json_t *resp, const char *key)
+{
+	return json_string_value(json_object_get(json_object_get(resp, "result"), key));
+}
+
+const char *vm_register(struct client *c, const struct kit_guest *g, const struct vm_reg *o)
+{
+	static char id[32];
+	int fd = unit_memfd(g->im->buf, g->im->size);
+	char name[32], labels[128] = "", params[512];
+	json_t *r;
+
+	if (o->name)
+		snprintf(name, sizeof(name), "%s", o->name);
+	else
+		snprintf(name, sizeof(name), "g%d", c->fd);
+	if (o->labels)
+		snprintf(labels, sizeof(labels), "\"labels\":%s,", o->labels);
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"%s\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":%s,%s"
+		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
+		 name, o->can_freeze ? "true" : "false", labels,
+		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
+	r = client_call(c, "vm.register", params, &fd, 1);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	snprintf(id, sizeof(id), "%s", result_str(r, "vm"));
+	json_decref(r);
+	if (o->ret_memfd)
+		*o->ret_memfd = fd;
+	else
+		close(fd);
+	return id;
+}
+
+void vm_assert_ready(struct client *c, const char *vm)
+{
+	json_t *st = wait_state(c, vm, "ready", 5000);
+
+	cr_assert_str_eq(result_str(st, "state"), "ready", "%s", json_dumps(st, 0));
+	json_decref(st);
 }

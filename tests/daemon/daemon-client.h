@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "unit.h"
+
 struct daemon_proc {
 	pid_t pid;
 	char dir[64];
@@ -52,8 +54,21 @@ int resp_code(const json_t *resp);
 /* Answer a request the daemon sent us with result (JSON text). */
 void client_answer(struct client *c, const json_t *request, const char *result);
 
-/* A memfd holding len bytes of buf. */
-int memfd_with(const void *buf, size_t len);
+/* A response's result.key as a string, or NULL. */
+const char *result_str(const json_t *resp, const char *key);
+
+/* How vm_register() registers a kit guest's RAM (one memfd region). */
+struct vm_reg {
+	const char *name; /* NULL: "g<c's fd>" */
+	bool can_freeze;
+	const char *labels; /* a JSON object's text, or NULL */
+	int *ret_memfd;	    /* non-NULL: the memfd goes here (the caller closes it), else closed */
+};
+
+/* vm.register g from c, asserting success; returns the VM id (static buffer). */
+const char *vm_register(struct client *c, const struct kit_guest *g, const struct vm_reg *o);
+/* Wait until vm is ready (5 s), asserting that it is. */
+void vm_assert_ready(struct client *c, const char *vm);
 
 /* Poll vm.status until state is want (or the timeout passes); returns the last status. */
 json_t *wait_state(struct client *c, const char *vm, const char *want, int timeout_ms);

@@ -25,30 +25,11 @@ static json_t *result(json_t *resp)
 	return json_object_get(resp, "result");
 }
 
-static const char *rstr(const json_t *resp, const char *key)
-{
-	return json_string_value(json_object_get(json_object_get(resp, "result"), key));
-}
-
 static void register_ready(struct client *c, struct kit_guest *g)
 {
-	int fd = memfd_with(g->im->buf, g->im->size);
-	char params[512];
-	json_t *r;
-
-	snprintf(params, sizeof(params),
-		 "{\"name\":\"g1\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":false,"
-		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
-		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	json_decref(r);
-	close(fd);
-	r = wait_state(c, "vm-1", "ready", 5000);
-	cr_assert_str_eq(rstr(r, "state"), "ready", "%s", json_dumps(r, 0));
-	json_decref(r);
+	vm_register(c, g, &(struct vm_reg){.name = "g1"});
+	vm_assert_ready(c, "vm-1");
 }
-
 /* vm.dump of vm-1; returns the new dump's id (static buffer). */
 static const char *take_dump(struct client *c, const char *reason)
 {
@@ -60,8 +41,8 @@ static const char *take_dump(struct client *c, const char *reason)
 		 reason);
 	r = client_call(c, "vm.dump", params, NULL, 0);
 	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	cr_assert_str_eq(rstr(r, "reason"), reason);
-	snprintf(id, sizeof(id), "%s", rstr(r, "dump"));
+	cr_assert_str_eq(result_str(r, "reason"), reason);
+	snprintf(id, sizeof(id), "%s", result_str(r, "dump"));
 	json_decref(r);
 	return id;
 }
@@ -110,7 +91,7 @@ Test(dumps, live_vm_dump_is_stored_listed_read_back_and_deleted)
 	json_decref(r);
 	doc = get(c, id);
 	cr_assert_eq(resp_code(doc), 0, "%s", json_dumps(doc, 0));
-	cr_assert_str_eq(rstr(doc, "schema"), "ktbpf.failure-dump");
+	cr_assert_str_eq(result_str(doc, "schema"), "ktbpf.failure-dump");
 	cr_assert(json_is_false(json_object_get(result(doc), "detached")));
 	cr_assert(json_is_false(json_object_get(result(doc), "frozen")));
 	cr_assert_gt(json_integer_value(json_object_get(result(doc), "compressed_size")), 0);
@@ -156,7 +137,8 @@ Test(dumps, detached_vm_dump_walks_unfrozen_and_says_its_vmm_is_gone)
 	client_free(vmm); /* the VMM dies */
 	for (int i = 0; i < 100; i++) {
 		json_t *st = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
-		bool det = !strcmp(rstr(st, "state") ? rstr(st, "state") : "", "detached");
+		bool det =
+			!strcmp(result_str(st, "state") ? result_str(st, "state") : "", "detached");
 
 		json_decref(st);
 		if (det)
@@ -458,8 +440,8 @@ Test(dumps, concurrent_dumps_of_one_vm_are_stored_under_distinct_ids)
 	r2 = client_read(c2, 5000);
 	cr_assert_eq(resp_code(r1), 0, "%s", json_dumps(r1, 0));
 	cr_assert_eq(resp_code(r2), 0, "%s", json_dumps(r2, 0));
-	cr_assert_str_neq(rstr(r1, "dump"), rstr(r2, "dump"));
-	cr_assert_str_eq(rstr(r2, "test"), "b");
+	cr_assert_str_neq(result_str(r1, "dump"), result_str(r2, "dump"));
+	cr_assert_str_eq(result_str(r2, "test"), "b");
 	json_decref(r1);
 	json_decref(r2);
 	cr_assert_eq(nr_listed(c), 2);

@@ -22,37 +22,6 @@ static void stop(void)
 	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
 }
 
-static const char *register_kit(struct client *c, struct kit_guest *g, const char *name,
-				bool can_freeze)
-{
-	static char id[32];
-	int fd = memfd_with(g->im->buf, g->im->size);
-	char params[512];
-	json_t *r;
-
-	snprintf(params, sizeof(params),
-		 "{\"name\":\"%s\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":%s,"
-		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
-		 name, can_freeze ? "true" : "false", (unsigned long long)g->im->gpa_base,
-		 (unsigned long long)g->im->size);
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	snprintf(id, sizeof(id), "%s",
-		 json_string_value(json_object_get(json_object_get(r, "result"), "vm")));
-	json_decref(r);
-	close(fd);
-	return id;
-}
-
-static void assert_ready(struct client *c, const char *vm)
-{
-	json_t *st = wait_state(c, vm, "ready", 5000);
-
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(st, "result"), "state")),
-			 "ready", "%s", json_dumps(st, 0));
-	json_decref(st);
-}
-
 /* The text without its timing lines (ktbpfd_scrape_duration_seconds's HELP, TYPE and sample). */
 static char *drop_timing(const char *text)
 {
@@ -72,40 +41,14 @@ static char *drop_timing(const char *text)
 	return out;
 }
 
-static char *golden(const char *name)
-{
-	char path[512];
-	FILE *f;
-	char *buf = calloc(1, 1 << 20);
-
-	snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
-	if (getenv("KTBPF_UPDATE_GOLDEN"))
-		return buf;
-	f = fopen(path, "rb");
-	cr_assert_not_null(f, "cannot open %s", path);
-	fread(buf, 1, (1 << 20) - 1, f);
-	fclose(f);
-	return buf;
-}
-
+/* text, without its timing lines, is the golden file name. */
 static void assert_golden(const char *text, const char *name)
 {
-	char *got = drop_timing(text), *want = golden(name);
+	char *got = drop_timing(text);
 
-	if (getenv("KTBPF_UPDATE_GOLDEN")) {
-		char path[512];
-		FILE *f;
-
-		snprintf(path, sizeof(path), "%s/%s", GOLDEN_DIR, name);
-		f = fopen(path, "wb");
-		fputs(got, f);
-		fclose(f);
-	} else
-		cr_assert_str_eq(got, want, "metrics differ from %s:\n%s", name, got);
+	unit_assert_golden(got, GOLDEN_DIR, name);
 	free(got);
-	free(want);
 }
-
 static json_t *metrics(struct client *c)
 {
 	json_t *r = client_call(c, "metrics.get", NULL, NULL, 0);
@@ -129,8 +72,8 @@ Test(daemon_metrics, kit_guest_exposition_equals_the_golden_file_and_never_freez
 	daemon_start(&dp, NULL);
 	vmm = client_new(&dp);
 	c = client_new(&dp);
-	register_kit(vmm, g, "ci-kit", true);
-	assert_ready(c, "ci-kit");
+	vm_register(vmm, g, &(struct vm_reg){.name = "ci-kit", .can_freeze = true});
+	vm_assert_ready(c, "ci-kit");
 	r = metrics(c);
 	cr_assert_str_eq(
 		json_string_value(json_object_get(json_object_get(r, "result"), "content_type")),
@@ -160,7 +103,7 @@ Test(daemon_metrics, vm_not_discovered_is_up_0_and_ktbpfctl_metrics_prints_the_s
 	memset(kit_ptr(g->im, g->kk->vmcoreinfo_pa, 64), 0, 64);
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
-	register_kit(c, g, "booting", false);
+	vm_register(c, g, &(struct vm_reg){.name = "booting", .can_freeze = false});
 	r = metrics(c);
 	cr_assert_not_null(strstr(text_of(r), "ktbpfd_vm_up{vm=\"booting\"} 0\n"), "%s",
 			   text_of(r));
@@ -193,8 +136,8 @@ Test(daemon_metrics, textfile_is_written_by_rename_and_rewritten_on_the_timer)
 	snprintf(path, sizeof(path), "%s/ktbpf.prom", dir);
 	daemon_start(&dp, args);
 	c = client_new(&dp);
-	register_kit(c, g, "tf", false);
-	assert_ready(c, "tf");
+	vm_register(c, g, &(struct vm_reg){.name = "tf", .can_freeze = false});
+	vm_assert_ready(c, "tf");
 	/* the first file comes at start; wait for a rewrite that has the VM */
 	for (int i = 0; i < 40; i++) {
 		buf[0] = 0;

@@ -32,31 +32,6 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void register_kit(struct client *c, struct kit_guest *g, const char *name)
-{
-	int fd = memfd_with(g->im->buf, g->im->size);
-	char params[512];
-	json_t *r;
-
-	snprintf(params, sizeof(params),
-		 "{\"name\":\"%s\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":%llu,"
-		 "\"size\":%llu,\"fd\":0}]}",
-		 name, (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	json_decref(r);
-	close(fd);
-}
-
-static void assert_ready(struct client *c, const char *vm)
-{
-	json_t *st = wait_state(c, vm, "ready", 5000);
-
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(st, "result"), "state")),
-			 "ready", "%s", json_dumps(st, 0));
-	json_decref(st);
-}
-
 /* RssAnon of the daemon in KiB (/proc/PID/status): its private, anonymous memory. */
 static long rss_anon_kib(void)
 {
@@ -87,8 +62,8 @@ Test(daemon_stress, two_hundred_clients_at_once_all_get_their_snapshot)
 	daemon_start(&dp, NULL);
 	base = daemon_fd_count_settled(&dp, -1);
 	c = client_new(&dp);
-	register_kit(c, g, "k");
-	assert_ready(c, "k");
+	vm_register(c, g, &(struct vm_reg){.name = "k"});
+	vm_assert_ready(c, "k");
 	/* every client connected before any asks, then every one asks before any reads */
 	for (int i = 0; i < NR_CLIENTS; i++)
 		cs[i] = client_new(&dp);
@@ -131,7 +106,7 @@ static void requests(struct client *c, struct kit_guest *g, int n)
 		if ((done / batch) % 8 == 0) {
 			json_t *r;
 
-			register_kit(c, g, "churn");
+			vm_register(c, g, &(struct vm_reg){.name = "churn"});
 			r = client_call(c, "vm.unregister", "{\"vm\":\"churn\"}", NULL, 0);
 			cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
 			json_decref(r);
@@ -164,8 +139,8 @@ Test(daemon_stress, ten_thousand_requests_leave_fds_and_private_memory_flat)
 	daemon_start(&dp, NULL);
 	unsetenv("MALLOC_ARENA_MAX");
 	c = client_new(&dp);
-	register_kit(c, g, "k");
-	assert_ready(c, "k");
+	vm_register(c, g, &(struct vm_reg){.name = "k"});
+	vm_assert_ready(c, "k");
 	/* warm-up: the snapshot's arrays, malloc's arenas for the thread pool, libuv's queues */
 	requests(c, g, 2048);
 	fds0 = daemon_fd_count_settled(&dp, -1);

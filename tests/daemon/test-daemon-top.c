@@ -29,26 +29,15 @@ struct proc {
 	size_t len;
 };
 
+/* Register g as topkit, ready; returns its memfd (the test changes the guest through it). */
 static int register_kit(struct client *c, struct kit_guest *g)
 {
-	int fd = memfd_with(g->im->buf, g->im->size);
-	char params[512];
-	json_t *r;
+	int fd;
 
-	snprintf(params, sizeof(params),
-		 "{\"name\":\"topkit\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":false,"
-		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
-		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	json_decref(r);
-	r = wait_state(c, "topkit", "ready", 5000);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "state")),
-			 "ready", "%s", json_dumps(r, 0));
-	json_decref(r);
+	vm_register(c, g, &(struct vm_reg){.name = "topkit", .ret_memfd = &fd});
+	vm_assert_ready(c, "topkit");
 	return fd;
 }
-
 /* Start `ktbpfctl top topkit ARGS... --socket SOCK` with stdout on a pipe. */
 static void top_start(struct proc *p, const char *const *args)
 {
@@ -339,7 +328,7 @@ Test(top, a_guest_not_discovered_is_said_each_period_then_exit_4)
 	struct proc top;
 	char *rest, *line;
 	json_t *r;
-	int fd = memfd_with(zeros, sizeof(zeros)), n = 0;
+	int fd = unit_memfd(zeros, sizeof(zeros)), n = 0;
 
 	daemon_start(&dp, NULL);
 	vmm = client_new(&dp);

@@ -115,23 +115,9 @@ static void set_bss(struct vguest *vg, uint64_t nr_calls, const char *msg, int32
 
 static void register_ready(struct client *c, struct vguest *vg)
 {
-	char params[512];
-	json_t *r;
-
-	vg->memfd = memfd_with(vg->g->im->buf, vg->g->im->size);
-	snprintf(params, sizeof(params),
-		 "{\"name\":\"vk\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":false,"
-		 "\"regions\":[{\"gpa\":%llu,\"size\":%llu,\"fd\":0}]}",
-		 (unsigned long long)vg->g->im->gpa_base, (unsigned long long)vg->g->im->size);
-	r = client_call(c, "vm.register", params, &vg->memfd, 1);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	json_decref(r);
-	r = wait_state(c, "vk", "ready", 5000);
-	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(r, "result"), "state")),
-			 "ready", "%s", json_dumps(r, 0));
-	json_decref(r);
+	vm_register(c, vg->g, &(struct vm_reg){.name = "vk", .ret_memfd = &vg->memfd});
+	vm_assert_ready(c, "vk");
 }
-
 /* The node of variable name among a map's vars. */
 static const json_t *var(const json_t *vars, const char *name)
 {

@@ -30,45 +30,16 @@ static void stop(void)
 	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
 }
 
-static const char *rstr(const json_t *resp, const char *key)
-{
-	return json_string_value(json_object_get(json_object_get(resp, "result"), key));
-}
-
 /* Register g's RAM (one memfd) from c; returns the VM id (static buffer). */
 static const char *register_guest(struct client *c, struct kit_guest *g, bool can_freeze,
 				  int *ret_memfd)
 {
-	static char id[32];
-	int fd = memfd_with(g->im->buf, g->im->size);
-	char params[512];
-	json_t *r;
+	struct vm_reg o = {.can_freeze = can_freeze,
+			   .labels = "{\"test\":\"daemon\"}",
+			   .ret_memfd = ret_memfd};
 
-	snprintf(params, sizeof(params),
-		 "{\"name\":\"g%d\",\"arch\":\"x86_64\",\"fds\":1,\"can_freeze\":%s,"
-		 "\"labels\":{\"test\":\"daemon\"},\"regions\":[{\"gpa\":%llu,\"size\":%llu,"
-		 "\"fd\":0}]}",
-		 c->fd, can_freeze ? "true" : "false", (unsigned long long)g->im->gpa_base,
-		 (unsigned long long)g->im->size);
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	snprintf(id, sizeof(id), "%s", rstr(r, "vm"));
-	json_decref(r);
-	if (ret_memfd)
-		*ret_memfd = fd;
-	else
-		close(fd);
-	return id;
+	return vm_register(c, g, &o);
 }
-
-static void assert_ready(struct client *c, const char *vm)
-{
-	json_t *st = wait_state(c, vm, "ready", 5000);
-
-	cr_assert_str_eq(rstr(st, "state"), "ready", "%s", json_dumps(st, 0));
-	json_decref(st);
-}
-
 static json_t *snapshot(struct client *c, const char *vm, const char *freeze)
 {
 	char params[128];
@@ -114,7 +85,7 @@ Test(daemon, snapshot_equals_ktbpfctl_inspect_json_on_the_same_image)
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	r = snapshot(c, vm, "never");
 	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
 	got = json_incref(json_object_get(r, "result"));
@@ -148,7 +119,7 @@ Test(daemon, list_status_info_and_unregister)
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	r = client_call(c, "vm.list", NULL, NULL, 0);
 	cr_assert_eq(json_array_size(json_object_get(json_object_get(r, "result"), "vms")), 1);
 	json_decref(r);
@@ -206,7 +177,7 @@ Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
 	json_decref(r);
 	/* The guest boots on: the note appears, the backoff finds it. */
 	cr_assert_eq(pwrite(fd, saved, g->im->size, 0), (ssize_t)g->im->size);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	r = snapshot(c, vm, "never");
 	cr_assert_eq(resp_code(r), 0);
 	json_decref(r);
@@ -229,7 +200,7 @@ Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
 	r = client_call(c, "vm.status", params, NULL, 0);
 	before = json_integer_value(json_object_get(
@@ -243,7 +214,7 @@ Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
 		json_decref(r);
 	}
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	r = client_call(c, "vm.status", params, NULL, 0);
 	cr_assert_neq(
 		json_integer_value(json_object_get(
@@ -302,7 +273,7 @@ Test(daemon, reboot_into_another_kaslr_offset_is_followed_without_reset)
 	daemon_start(&dp, args);
 	c = client_new(&dp);
 	vm = register_guest(c, a, false, &fd);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	st = status_of(c, vm);
 	cr_assert_str_eq(kaslr_of(st), "0x0", "%s", json_dumps(st, 0));
 	json_decref(st);
@@ -329,7 +300,7 @@ Test(daemon, reboot_into_another_kaslr_offset_is_followed_without_reset)
 	}
 	cr_assert_str_eq(kaslr_of(st), "0x8000000", "%s", json_dumps(st, 0));
 	cr_assert_eq(check_count(st, "changes"), 1);
-	cr_assert(strstr(rstr(st, "reason"), "changed"), "%s", rstr(st, "reason"));
+	cr_assert(strstr(result_str(st, "reason"), "changed"), "%s", result_str(st, "reason"));
 	json_decref(st);
 	r = snapshot(c, vm, "never");
 	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
@@ -421,7 +392,7 @@ Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 	vmm = client_new(&dp);
 	c = client_new(&dp);
 	vm = register_guest(vmm, g, true, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	id = client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
 	req = client_read(vmm, 5000);
 	cr_assert_not_null(req);
@@ -463,7 +434,7 @@ Test(daemon, vmm_that_never_answers_freeze_times_out_require_errs_prefer_walks_l
 	vmm = client_new(&dp);
 	c = client_new(&dp);
 	vm = register_guest(vmm, g, true, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = snapshot(c, vm, "require");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -505,7 +476,7 @@ Test(daemon, vmm_that_dies_mid_freeze_leaves_a_detached_vm_that_still_walks)
 	vmm = client_new(&dp);
 	c = client_new(&dp);
 	vm = register_guest(vmm, g, true, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	id = client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"prefer\"}", NULL, 0);
 	req = client_read(vmm, 5000);
 	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
@@ -517,7 +488,7 @@ Test(daemon, vmm_that_dies_mid_freeze_leaves_a_detached_vm_that_still_walks)
 	cr_assert(json_is_false(json_object_get(json_object_get(r, "result"), "frozen")));
 	json_decref(r);
 	st = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
-	cr_assert_str_eq(rstr(st, "state"), "detached");
+	cr_assert_str_eq(result_str(st, "state"), "detached");
 	json_decref(st);
 	r = snapshot(c, vm, "require");
 	cr_assert_eq(resp_code(r), -32003);
@@ -544,7 +515,7 @@ Test(daemon, detached_vm_expires_after_the_retention_time)
 	client_free(vmm);
 	usleep(50000);
 	r = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
-	cr_assert_str_eq(rstr(r, "state"), "detached");
+	cr_assert_str_eq(result_str(r, "state"), "detached");
 	json_decref(r);
 	usleep(400000);
 	r = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
@@ -566,7 +537,7 @@ Test(daemon, client_that_dies_mid_request_still_gets_its_vm_thawed)
 	vmm = client_new(&dp);
 	c = client_new(&dp);
 	vm = register_guest(vmm, g, true, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
 	req = client_read(vmm, 5000);
 	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
@@ -601,7 +572,7 @@ Test(daemon, concurrent_snapshot_requests_share_one_walk)
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	for (int i = 0; i < 8; i++)
 		snprintf(lines + strlen(lines), sizeof(lines) - strlen(lines),
 			 "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"vm.snapshot\",\"params\":"
@@ -632,7 +603,7 @@ Test(daemon, malformed_json_unknown_method_and_wrong_fd_count_are_errors)
 	struct kit_guest *g = kit_guest_new(NULL);
 	struct client *c;
 	json_t *r;
-	int fd = memfd_with(g->im->buf, 4096);
+	int fd = unit_memfd(g->im->buf, 4096);
 	char params[256];
 
 	daemon_start(&dp, NULL);
@@ -690,7 +661,7 @@ Test(daemon, message_with_200_fds_leaves_the_daemon_fd_count_where_it_was)
 	r = client_call(c, "daemon.info", NULL, NULL, 0);
 	json_decref(r);
 	before = daemon_fd_count_settled(&dp, -1);
-	fds[0] = memfd_with(g->im->buf, g->im->size);
+	fds[0] = unit_memfd(g->im->buf, g->im->size);
 	for (int i = 1; i < 200; i++)
 		fds[i] = dup(fds[0]);
 	/* 200 fds that no request claims: all leftovers. */
@@ -730,7 +701,7 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
 	vm = register_guest(c, g, false, &fd);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	/* Not sealed against shrinking: read with pread, and vm.status says so. */
 	r = wait_state(c, vm, "ready", 5000);
 	cr_assert_str_eq(
@@ -766,7 +737,7 @@ Test(daemon, sealed_memfd_is_mapped_and_reads_the_same_as_pread)
 	for (int sealed = 0; sealed < 2; sealed++) {
 		char params[512];
 
-		fd = memfd_with(g->im->buf, g->im->size);
+		fd = unit_memfd(g->im->buf, g->im->size);
 		if (sealed)
 			cr_assert_eq(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 		snprintf(params, sizeof(params),
@@ -776,8 +747,8 @@ Test(daemon, sealed_memfd_is_mapped_and_reads_the_same_as_pread)
 			 (unsigned long long)g->im->size);
 		r = client_call(c, "vm.register", params, &fd, 1);
 		cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-		vm = rstr(r, "vm");
-		assert_ready(c, vm);
+		vm = result_str(r, "vm");
+		vm_assert_ready(c, vm);
 		st = wait_state(c, vm, "ready", 5000);
 		cr_assert_str_eq(
 			json_string_value(json_object_get(
@@ -823,7 +794,7 @@ Test(daemon, limits_answer_a_limit_error_and_the_daemon_lives)
 	register_guest(c, g, false, NULL);
 	{
 		char params[256];
-		int fd = memfd_with(g->im->buf, 4096);
+		int fd = unit_memfd(g->im->buf, 4096);
 
 		snprintf(params, sizeof(params),
 			 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
@@ -906,7 +877,7 @@ Test(daemon, sigterm_during_a_freeze_waits_for_the_walk_thaws_and_exits_0)
 	vmm = client_new(&dp);
 	c = client_new(&dp);
 	vm = register_guest(vmm, g, true, NULL);
-	assert_ready(c, vm);
+	vm_assert_ready(c, vm);
 	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
 	req = client_read(vmm, 5000);
 	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
@@ -947,7 +918,7 @@ Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
 	c = client_new(&dp);
 	before = daemon_fd_count_settled(&dp, -1);
 	/* Two regions of one fd, one allowed. */
-	fds[0] = memfd_with(g->im->buf, g->im->size);
+	fds[0] = unit_memfd(g->im->buf, g->im->size);
 	snprintf(params, sizeof(params),
 		 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
 		 "\"size\":4096,\"fd\":0},{\"gpa\":8192,\"size\":4096,\"fd\":0,\"offset\":8192}]}");
@@ -968,7 +939,7 @@ Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
 	/* One request served at a time: a second one while a freeze waits is refused. */
 	vm = register_guest(vmm, g, true, NULL);
 	c2 = client_new(&dp);
-	assert_ready(c2, vm);
+	vm_assert_ready(c2, vm);
 	client_request(c2, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
 	req = client_read(vmm, 5000);
 	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");

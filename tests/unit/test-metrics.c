@@ -114,6 +114,9 @@ Test(metrics, escape_doubles_backslashes_and_quotes_and_replaces_bad_utf8)
 	cr_assert_str_eq(out, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 	ktbpf_metrics_escape(out, sizeof(out), "\xf0\x9f\x98\x80 ok"); /* U+1F600 stays */
 	cr_assert_str_eq(out, "\xf0\x9f\x98\x80 ok");
+	/* a guest's terminal controls (ESC, CR, DEL, 8-bit CSI) are not passed on; tab is */
+	ktbpf_metrics_escape(out, sizeof(out), "a\x1b[2J\r\x7f\xc2\x9b\tz");
+	cr_assert_str_eq(out, "a\xef\xbf\xbd[2J\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\tz");
 	/* truncation: the needed length, a terminated prefix */
 	cr_assert_eq(ktbpf_metrics_escape(out, 4, "\"\"\""), 6);
 	cr_assert_str_eq(out, "\\\"\\");

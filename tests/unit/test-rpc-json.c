@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ktbpf/codec.h"
 #include "ktbpf/json.h"
 
 /* ours and jansson's agree on text[0, len): both fail, or both give equal values. */
@@ -217,4 +218,31 @@ Test(rpc_json, random_mutations_of_a_snapshot_agree_with_jansson)
 	}
 	free(t);
 	free(base);
+}
+
+/* rpc/codec.c: guest text on its way to a terminal (ktbpfctl prints it). */
+Test(rpc_json, codec_text_turns_terminal_controls_into_question_marks)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+		{"sched\x1b]0;pwned\x07", "sched?]0;pwned?"}, /* ESC, BEL */
+		{"a\x1b[2Jb\rc\x7f", "a?[2Jb?c?"},	      /* CSI, CR, DEL */
+		{"c1 \xc2\x9b"
+		 "31m",
+		 "c1 ??31m"},					    /* U+009B, 8-bit CSI */
+		{"exit dump\n\tline 2\n", "exit dump\n\tline 2\n"}, /* kept */
+		{"caf\xc3\xa9 \xc2\xa0", "caf\xc3\xa9 \xc2\xa0"},   /* UTF-8 kept */
+		{"bad \xff\x1b utf8", "bad ?? utf8"},		    /* both at once */
+		{"tail \xc2", "tail ?"},			    /* cut sequence */
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *j = ktbpf_codec_text(cases[i].in);
+
+		cr_assert_not_null(j, "case %zu", i);
+		cr_assert_str_eq(json_string_value(j), cases[i].want, "case %zu", i);
+		json_decref(j);
+	}
+	cr_assert_null(ktbpf_codec_text(NULL));
 }

@@ -11,7 +11,9 @@
  * saturated sum anyway); addresses and offsets are hex strings "0x..." so
  * kernel addresses above 2^63 survive every JSON reader. Text read from guest
  * memory that is not valid UTF-8 has its high bytes replaced by '?', so a
- * name never makes its program vanish from the output.
+ * name never makes its program vanish from the output; control characters
+ * but newline and tab (C0, DEL, C1) become '?', so that printing it on a
+ * terminal never gives the guest a say over the terminal.
  *
  * Every function returns a new reference, or NULL on allocation failure (an
  * element that cannot be built fails the whole document: never a partial
