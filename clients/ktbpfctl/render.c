@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ktbpf/codec.h"
+
 #include "ktbpfctl.h"
 
 uint64_t ktbpfctl_json_u64(const json_t *o, const char *key)
@@ -33,39 +35,18 @@ const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none
 }
 
 /*
- * Text from the guest (names, exit messages, the exit dump, variables) may
- * hold terminal control sequences a hostile guest wrote to reach the
- * operator's terminal: C0 controls but newline and tab, DEL, and the C1
- * controls UTF-8 spells 0xc2 0x80..0x9f become '?'.
+ * A string made safe for a terminal by the codec's own rule
+ * (ktbpf_codec_text(): C0 controls but newline and tab, DEL and C1 become
+ * '?'): for documents the codec did not write (files given to diff, an older
+ * daemon's answers).
  */
 static void printable(json_t *str)
 {
-	const char *s = json_string_value(str);
-	size_t n = json_string_length(str), i;
-	char *copy;
-	bool bad = false;
+	json_t *clean = ktbpf_codec_text(json_string_value(str));
 
-	for (i = 0; i < n && !bad; i++)
-		bad = ((unsigned char)s[i] < 0x20 && s[i] != '\n' && s[i] != '\t') ||
-		      s[i] == 0x7f ||
-		      ((unsigned char)s[i] == 0xc2 && i + 1 < n &&
-		       (unsigned char)s[i + 1] >= 0x80 && (unsigned char)s[i + 1] <= 0x9f);
-	if (!bad || !(copy = malloc(n + 1)))
-		return;
-	memcpy(copy, s, n + 1);
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)copy[i];
-
-		if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
-			copy[i] = '?';
-		else if (c == 0xc2 && i + 1 < n && (unsigned char)copy[i + 1] >= 0x80 &&
-			 (unsigned char)copy[i + 1] <= 0x9f) {
-			copy[i] = '?';
-			copy[++i] = '?';
-		}
-	}
-	json_string_setn(str, copy, n);
-	free(copy);
+	if (clean && strcmp(json_string_value(clean), json_string_value(str)))
+		json_string_set(str, json_string_value(clean));
+	json_decref(clean);
 }
 
 #define PRINTABLE_MAX_DEPTH 256 /* deeper parts of a hostile document are left out */

@@ -605,7 +605,7 @@ Test(inspect, non_utf8_guest_name_keeps_the_program_in_json)
 
 /*
  * A hostile guest's escape sequences (a program name, the scheduler's exit
- * message) never reach the terminal: '?' in the tables, exact in JSON.
+ * message) never reach the terminal through the tables.
  */
 Test(inspect, guest_escape_sequences_are_not_printed_to_the_terminal)
 {
@@ -619,7 +619,10 @@ Test(inspect, guest_escape_sequences_are_not_printed_to_the_terminal)
 	char *path = tmp_path("esc");
 	struct unit_run r;
 
-	kit_kernel_wkva(g->kk, msg, "boom\x1b[2J\xc2\x9b" "31m", 14);
+	kit_kernel_wkva(g->kk, msg,
+			"boom\x1b[2J\xc2\x9b"
+			"31m",
+			14);
 	kit_image_save(g->im, path);
 	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
 	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
@@ -627,10 +630,6 @@ Test(inspect, guest_escape_sequences_are_not_printed_to_the_terminal)
 	cr_assert_null(strstr(r.out, "\xc2\x9b"), "a C1 CSI reached the terminal");
 	cr_assert_not_null(strstr(r.out, "ev?]0;pwn?"), "%s", r.out);
 	cr_assert_not_null(strstr(r.out, "message: boom?[2J??31m"), "%s", r.out);
-	unit_run_free(&r);
-	r = run((const char *const[]){"inspect", "--ram", path, "--json", NULL});
-	cr_assert_not_null(strstr(r.out, "ev\\u001B]0;pwn\\u0007"), "JSON keeps the bytes: %s",
-			   r.out);
 	unit_run_free(&r);
 	unlink(path);
 	free(path);
