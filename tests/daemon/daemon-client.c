@@ -105,6 +105,26 @@ int daemon_fd_count_settled(const struct daemon_proc *dp, int want)
 	return n;
 }
 
+char *daemon_ctl(const struct daemon_proc *dp, const char *args, int *ret_status)
+{
+	char cmd[1024], *out = calloc(1, 1 << 20);
+	size_t n = 0;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s --socket '%s'", getenv("KTBPFCTL"), args, dp->sock);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	while (n < (1 << 20) - 1) {
+		size_t r = fread(out + n, 1, (1 << 20) - 1 - n, p);
+
+		if (!r)
+			break;
+		n += r;
+	}
+	*ret_status = WEXITSTATUS(pclose(p));
+	return out;
+}
+
 struct client *client_new(const struct daemon_proc *dp)
 {
 	struct client *c = calloc(1, sizeof(*c));
@@ -199,6 +219,16 @@ json_t *client_call(struct client *c, const char *method, const char *params, co
 	cr_assert_eq(json_integer_value(json_object_get(r, "id")), id, "%s: answer to another id",
 		     method);
 	return r;
+}
+
+json_t *client_expect(struct client *c, const char *method, int timeout_ms)
+{
+	json_t *req = client_read(c, timeout_ms);
+
+	cr_assert_not_null(req, "no %s within %d ms", method, timeout_ms);
+	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), method, "%s",
+			 json_dumps(req, 0));
+	return req;
 }
 
 int resp_code(const json_t *resp)

@@ -37,6 +37,10 @@ int daemon_stop(struct daemon_proc *dp);
 /* Entries in /proc/PID/fd once they equal want, or after a second. */
 int daemon_fd_count_settled(const struct daemon_proc *dp, int want);
 
+/* Run `$KTBPFCTL ARGS --socket SOCK` (args: shell words); its stdout (malloc'd, up to 1 MiB) and
+ * exit status. */
+char *daemon_ctl(const struct daemon_proc *dp, const char *args, int *ret_status);
+
 struct client *client_new(const struct daemon_proc *dp);
 void client_free(struct client *c);
 /* Send raw bytes (a line or several, or garbage) with fds in one sendmsg. */
@@ -49,6 +53,8 @@ json_t *client_read(struct client *c, int timeout_ms);
 /* Request and wait for its response (other messages are an error). */
 json_t *client_call(struct client *c, const char *method, const char *params, const int *fds,
 		    int nfds);
+/* The next message within timeout_ms, asserted to be a request for method. */
+json_t *client_expect(struct client *c, const char *method, int timeout_ms);
 /* A response's error code, 0 for a result. */
 int resp_code(const json_t *resp);
 /* Answer a request the daemon sent us with result (JSON text). */

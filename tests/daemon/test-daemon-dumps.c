@@ -289,27 +289,6 @@ Test(dumps, another_uid_neither_lists_nor_reads_nor_deletes_a_dump)
 	kit_guest_free(g);
 }
 
-/* Run `ktbpfctl ARGS --socket SOCK`; its stdout (malloc'd) and exit status. */
-static char *ctl(const char *args, int *ret_status)
-{
-	char cmd[1024], *out = calloc(1, 1 << 20);
-	size_t n = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "'%s' %s --socket '%s'", getenv("KTBPFCTL"), args, dp.sock);
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	while (n < (1 << 20) - 1) {
-		size_t r = fread(out + n, 1, (1 << 20) - 1 - n, p);
-
-		if (!r)
-			break;
-		n += r;
-	}
-	*ret_status = WEXITSTATUS(pclose(p));
-	return out;
-}
-
 Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
@@ -323,14 +302,14 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	c = client_new(&dp);
 	register_ready(c, g);
 
-	out = ctl("dump g1 --reason 'stall seen' --test sched/t1", &st);
+	out = daemon_ctl(&dp, "dump g1 --reason 'stall seen' --test sched/t1", &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "reason        stall seen"), "%s", out);
 	cr_assert_not_null(strstr(out, "frozen        no"), "%s", out);
 	cr_assert_not_null(strstr(out, "struct_ops programs:"), "%s", out);
 	free(out);
 
-	out = ctl("dump g1 --json --test sched/t2", &st);
+	out = daemon_ctl(&dp, "dump g1 --json --test sched/t2", &st);
 	cr_assert_eq(st, 0, "%s", out);
 	doc = json_loads(out, 0, NULL);
 	cr_assert_not_null(doc, "%s", out);
@@ -338,7 +317,7 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(doc, "dump")));
 	free(out);
 
-	out = ctl("dumps list", &st);
+	out = daemon_ctl(&dp, "dumps list", &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "ID"), "%s", out);
 	cr_assert_not_null(strstr(out, "sched/t1"), "%s", out);
@@ -346,14 +325,14 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	free(out);
 
 	snprintf(args, sizeof(args), "dumps info %s", id);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "test          sched/t2"), "%s", out);
 	free(out);
 
 	snprintf(path, sizeof(path), "%s/export.json", dp.dir);
 	snprintf(args, sizeof(args), "dumps export %s -o '%s'", id, path);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	free(out);
 	exp = json_load_file(path, 0, NULL);
@@ -363,17 +342,17 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	json_decref(doc);
 
 	snprintf(args, sizeof(args), "dumps rm %s", id);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	free(out);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 1, "rm of a removed dump: status %d", st);
 	free(out);
 	snprintf(args, sizeof(args), "dumps info %s", id);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 1);
 	free(out);
-	out = ctl("dumps list --json", &st);
+	out = daemon_ctl(&dp, "dumps list --json", &st);
 	cr_assert_eq(st, 0);
 	doc = json_loads(out, 0, NULL);
 	cr_assert_eq(json_array_size(json_object_get(doc, "dumps")), 1, "%s", out);

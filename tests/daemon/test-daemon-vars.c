@@ -163,27 +163,6 @@ static void described_nodes(const json_t *nodes, const json_t *props)
 	}
 }
 
-/* Run `ktbpfctl ARGS --socket SOCK`; its stdout (malloc'd) and exit status. */
-static char *ctl(const char *args, int *ret_status)
-{
-	char cmd[1024], *out = calloc(1, 1 << 20);
-	size_t n = 0;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "'%s' %s --socket '%s'", getenv("KTBPFCTL"), args, dp.sock);
-	p = popen(cmd, "r");
-	cr_assert_not_null(p);
-	while (n < (1 << 20) - 1) {
-		size_t r = fread(out + n, 1, (1 << 20) - 1 - n, p);
-
-		if (!r)
-			break;
-		n += r;
-	}
-	*ret_status = WEXITSTATUS(pclose(p));
-	return out;
-}
-
 Test(daemon_vars, snapshot_with_vars_has_the_active_objects_variables_as_described)
 {
 	struct vguest vg;
@@ -243,7 +222,7 @@ Test(daemon_vars, dump_keeps_variables_and_its_report_prints_them_as_a_tree)
 	c = client_new(&dp);
 	register_ready(c, &vg);
 	set_bss(&vg, 7, "stalled", 2);
-	out = ctl("dump vk --test t/vars --reason because --json", &st);
+	out = daemon_ctl(&dp, "dump vk --test t/vars --reason because --json", &st);
 	cr_assert_eq(st, 0, "%s", out);
 	doc = json_loads(out, 0, NULL);
 	cr_assert_not_null(doc, "%s", out);
@@ -256,7 +235,7 @@ Test(daemon_vars, dump_keeps_variables_and_its_report_prints_them_as_a_tree)
 	snprintf(id, sizeof(id), "%s", json_string_value(json_object_get(doc, "dump")));
 	json_decref(doc);
 	snprintf(args, sizeof(args), "dumps info %s", id);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "variables of kv (the active object)"), "%s", out);
 	cr_assert_not_null(strstr(out, "\nsched_ext     kv exited: SCX_EXIT_ERROR_BPF, 'ktbpf test "
@@ -267,11 +246,11 @@ Test(daemon_vars, dump_keeps_variables_and_its_report_prints_them_as_a_tree)
 	cr_assert_not_null(strstr(out, "  msg = \"stalled\"  <char[8]>\n"), "%s", out);
 	cr_assert_not_null(strstr(out, "  mode = 2  <int>\n"), "%s", out);
 	free(out);
-	out = ctl("snapshot vk --freeze never --vars", &st);
+	out = daemon_ctl(&dp, "snapshot vk --freeze never --vars", &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "  nr_calls = 7  <u64>\n"), "%s", out);
 	free(out);
-	out = ctl("snapshot vk --freeze never", &st);
+	out = daemon_ctl(&dp, "snapshot vk --freeze never", &st);
 	cr_assert_null(strstr(out, "nr_calls"), "variables without --vars: %s", out);
 	free(out);
 	client_free(c);
@@ -351,7 +330,7 @@ Test(daemon_vars, diff_of_two_stored_dumps_names_changed_and_stopped_variables_a
 	set_bss(&vg, 43, "hello", -3);
 	b = dump_id(c);
 	snprintf(args, sizeof(args), "diff %s %s --json", a, b);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	d = json_loads(out, 0, NULL);
 	cr_assert_not_null(d, "%s", out);
@@ -375,13 +354,13 @@ Test(daemon_vars, diff_of_two_stored_dumps_names_changed_and_stopped_variables_a
 	json_decref(d);
 	free(out);
 	snprintf(args, sizeof(args), "diff %s %s", a, b);
-	out = ctl(args, &st);
+	out = daemon_ctl(&dp, args, &st);
 	cr_assert_eq(st, 0, "%s", out);
 	cr_assert_not_null(strstr(out, "kv.bss nr_calls: 42 -> 43"), "%s", out);
 	cr_assert_not_null(strstr(out, "STOPPED CHANGING while kv's programs ran 300 times"), "%s",
 			   out);
 	free(out);
-	out = ctl("diff no-such-dump-0 no-such-dump-1", &st);
+	out = daemon_ctl(&dp, "diff no-such-dump-0 no-such-dump-1", &st);
 	cr_assert_eq(st, 1);
 	free(out);
 	client_free(c);

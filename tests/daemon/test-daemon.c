@@ -40,6 +40,20 @@ static const char *register_guest(struct client *c, struct kit_guest *g, bool ca
 
 	return vm_register(c, g, &o);
 }
+/* ktbpfd (extra args) with g registered by vmm, which can freeze, and ready; c asks. */
+static const char *start_with_vmm(const char *const *args, struct kit_guest *g, struct client **vmm,
+				  struct client **c)
+{
+	const char *vm;
+
+	daemon_start(&dp, args);
+	*vmm = client_new(&dp);
+	*c = client_new(&dp);
+	vm = register_guest(*vmm, g, true, NULL);
+	vm_assert_ready(*c, vm);
+	return vm;
+}
+
 static json_t *snapshot(struct client *c, const char *vm, const char *freeze)
 {
 	char params[128];
@@ -388,24 +402,16 @@ Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 	const char *vm;
 	int id;
 
-	daemon_start(&dp, NULL);
-	vmm = client_new(&dp);
-	c = client_new(&dp);
-	vm = register_guest(vmm, g, true, NULL);
-	vm_assert_ready(c, vm);
+	vm = start_with_vmm(NULL, g, &vmm, &c);
 	id = client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
-	req = client_read(vmm, 5000);
-	cr_assert_not_null(req);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	req = client_expect(vmm, "vm.freeze", 5000);
 	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(req, "params"), "vm")),
 			 vm);
 	/* Nothing is walked or answered before the VMM says frozen. */
 	cr_assert_null(client_read(c, 100));
 	client_answer(vmm, req, "{\"frozen\":true}");
 	json_decref(req);
-	req = client_read(vmm, 5000);
-	cr_assert_not_null(req);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.thaw");
+	req = client_expect(vmm, "vm.thaw", 5000);
 	client_answer(vmm, req, "{}");
 	json_decref(req);
 	r = client_read(c, 5000);
@@ -430,11 +436,7 @@ Test(daemon, vmm_that_never_answers_freeze_times_out_require_errs_prefer_walks_l
 	struct timespec t0, t1;
 	const char *vm;
 
-	daemon_start(&dp, args);
-	vmm = client_new(&dp);
-	c = client_new(&dp);
-	vm = register_guest(vmm, g, true, NULL);
-	vm_assert_ready(c, vm);
+	vm = start_with_vmm(args, g, &vmm, &c);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	r = snapshot(c, vm, "require");
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -446,8 +448,7 @@ Test(daemon, vmm_that_never_answers_freeze_times_out_require_errs_prefer_walks_l
 	cr_assert(json_is_false(json_object_get(json_object_get(r, "result"), "frozen")));
 	json_decref(r);
 	/* The VMM wakes up and says frozen to the first, late freeze: it is thawed at once. */
-	late = client_read(vmm, 1000);
-	cr_assert_str_eq(json_string_value(json_object_get(late, "method")), "vm.freeze");
+	late = client_expect(vmm, "vm.freeze", 1000);
 	client_answer(vmm, late, "{\"frozen\":true}");
 	json_decref(late);
 	for (;;) {
@@ -472,14 +473,9 @@ Test(daemon, vmm_that_dies_mid_freeze_leaves_a_detached_vm_that_still_walks)
 	const char *vm;
 	int id;
 
-	daemon_start(&dp, NULL);
-	vmm = client_new(&dp);
-	c = client_new(&dp);
-	vm = register_guest(vmm, g, true, NULL);
-	vm_assert_ready(c, vm);
+	vm = start_with_vmm(NULL, g, &vmm, &c);
 	id = client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"prefer\"}", NULL, 0);
-	req = client_read(vmm, 5000);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	req = client_expect(vmm, "vm.freeze", 5000);
 	json_decref(req);
 	client_free(vmm); /* the VMM dies holding the freeze */
 	r = client_read(c, 5000);
@@ -533,21 +529,14 @@ Test(daemon, client_that_dies_mid_request_still_gets_its_vm_thawed)
 	json_t *req, *r;
 	const char *vm;
 
-	daemon_start(&dp, NULL);
-	vmm = client_new(&dp);
-	c = client_new(&dp);
-	vm = register_guest(vmm, g, true, NULL);
-	vm_assert_ready(c, vm);
+	vm = start_with_vmm(NULL, g, &vmm, &c);
 	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
-	req = client_read(vmm, 5000);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	req = client_expect(vmm, "vm.freeze", 5000);
 	client_free(c); /* the asker leaves */
 	usleep(50000);
 	client_answer(vmm, req, "{\"frozen\":true}");
 	json_decref(req);
-	req = client_read(vmm, 5000);
-	cr_assert_not_null(req, "no vm.thaw after the asker left");
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.thaw");
+	req = client_expect(vmm, "vm.thaw", 5000);
 	client_answer(vmm, req, "{}");
 	json_decref(req);
 	c2 = client_new(&dp);
@@ -870,25 +859,17 @@ Test(daemon, sigterm_during_a_freeze_waits_for_the_walk_thaws_and_exits_0)
 	struct kit_guest *g = kit_guest_new(NULL);
 	struct client *vmm, *c;
 	json_t *req, *r;
-	const char *vm;
 	int st;
 
-	daemon_start(&dp, NULL);
-	vmm = client_new(&dp);
-	c = client_new(&dp);
-	vm = register_guest(vmm, g, true, NULL);
-	vm_assert_ready(c, vm);
+	start_with_vmm(NULL, g, &vmm, &c);
 	client_request(c, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
-	req = client_read(vmm, 5000);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	req = client_expect(vmm, "vm.freeze", 5000);
 	kill(dp.pid, SIGTERM);
 	usleep(50000);
 	cr_assert_eq(waitpid(dp.pid, &st, WNOHANG), 0, "ktbpfd exited with a freeze in flight");
 	client_answer(vmm, req, "{\"frozen\":true}");
 	json_decref(req);
-	req = client_read(vmm, 5000);
-	cr_assert_not_null(req);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.thaw");
+	req = client_expect(vmm, "vm.thaw", 5000);
 	client_answer(vmm, req, "{}");
 	json_decref(req);
 	r = client_read(c, 5000);
@@ -941,8 +922,7 @@ Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
 	c2 = client_new(&dp);
 	vm_assert_ready(c2, vm);
 	client_request(c2, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
-	req = client_read(vmm, 5000);
-	cr_assert_str_eq(json_string_value(json_object_get(req, "method")), "vm.freeze");
+	req = client_expect(vmm, "vm.freeze", 5000);
 	r = client_call(c2, "daemon.info", NULL, NULL, 0);
 	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
 	json_decref(r);
