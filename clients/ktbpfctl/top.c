@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,24 @@ void ktbpfctl_top_usage(FILE *out)
 	      "not answer (no daemon, no such VM, the VM went away), 2 usage error, 4 the\n"
 	      "guest kernel was never discovered while top ran. See ktbpfctl(1).\n",
 	      out);
+}
+
+/* SIGINT/SIGTERM/SIGHUP end top after the period it is in (exit 0, as --count would). */
+static volatile sig_atomic_t stop_sig;
+
+static void on_stop(int sig)
+{
+	stop_sig = sig;
+}
+
+static void catch_stop(void)
+{
+	struct sigaction sa = {.sa_handler = on_stop}; /* no SA_RESTART: the sleep wakes */
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
 }
 
 static uint64_t mono_ns(void)
@@ -308,7 +327,7 @@ static void sleep_until(uint64_t deadline)
 {
 	struct timespec ts = {(time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u)};
 
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+	while (!stop_sig && clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
 		;
 }
 
@@ -372,7 +391,15 @@ static int run(struct topopts *o)
 		ktbpfctl_json_printable(prev);
 	for (uint64_t n = 0; (r == 0 || r == -EINPROGRESS) && (!o->count || n < o->count); n++) {
 		sleep_until(start + (n + 1) * o->interval_ns);
+		if (stop_sig)
+			break;
 		r = take(c, o, &cur, &t_cur, &err);
+		if (stop_sig) { /* a call cut short by the signal is no error */
+			if (r == 0)
+				json_decref(cur);
+			r = 0;
+			break;
+		}
 		if (r == 0 && !o->json_lines)
 			ktbpfctl_json_printable(cur);
 		if (r == -EINPROGRESS) {
@@ -417,5 +444,6 @@ int ktbpfctl_top(int argc, char **argv)
 	if (r >= 0)
 		return r;
 	o.tty = !o.json_lines && isatty(STDOUT_FILENO);
+	catch_stop();
 	return run(&o);
 }

@@ -272,6 +272,30 @@ Test(top, plain_table_off_a_terminal_has_totals_sorted_by_cpu_and_no_escapes)
 	kit_guest_free(g);
 }
 
+Test(top, ctrl_c_ends_it_with_status_0_after_its_periods)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	char *line, *rest;
+	int memfd;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	top_start(&top, (const char *const[]){"--interval", "0.2", "--json-lines", NULL});
+	line = top_line(&top); /* a period printed: top runs, with no end of its own */
+	free(line);
+	cr_assert_eq(kill(top.pid, SIGINT), 0);
+	cr_assert_eq(top_finish(&top, &rest), 0, "ktbpfctl top after SIGINT: not exit 0");
+	free(rest);
+	close(memfd);
+	client_free(vmm);
+	cr_assert_eq(daemon_stop(&dp), 0);
+	kit_guest_free(g);
+}
+
 Test(top, disabled_runtime_stats_are_said_in_a_line_and_in_json)
 {
 	struct kit_guest_opts o = {.stats_key = KIT_STATS_DISABLED};
