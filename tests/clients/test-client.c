@@ -24,6 +24,7 @@
 #include "ktbpf/client.h"
 
 #include "kit-guest.h"
+#include "unit.h"
 
 struct daemon_proc {
 	pid_t pid;
@@ -282,14 +283,6 @@ static void later_thaw(void *userdata, const char *vm, struct ktbpf_client_pendi
 }
 static const struct ktbpf_client_vmm_async_ops later_ops = {later_freeze, later_thaw};
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /*
  * ktbpfctl snapshot --json with freeze (args) while the VMM's loop answers
  * each pending freeze/thaw delay_ms after it came (delay_ms < 0: the VMM
@@ -328,12 +321,12 @@ static json_t *snapshot_with_late_answers(struct ktbpf_client *vmm, const char *
 		if (vmm && later_p) {
 			/* Never inside the callback: here, in the VMM's own loop. */
 			if (!since)
-				since = mono_ms();
+				since = unit_mono_ms();
 			if (delay_ms < 0) {
 				ktbpf_client_free(vmm); /* the freeze is never answered */
 				vmm = NULL;
 				later_p = NULL;
-			} else if (mono_ms() - since >= (uint64_t)delay_ms) {
+			} else if (unit_mono_ms() - since >= (uint64_t)delay_ms) {
 				cr_assert_eq(ktbpf_client_answer(vmm, later_p, 0), 0);
 				cr_assert_eq(ktbpf_client_answer(vmm, later_p, 0), -ENOENT);
 				later_p = NULL;

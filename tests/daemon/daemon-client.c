@@ -308,3 +308,13 @@ void vm_assert_ready(struct client *c, const char *vm)
 	cr_assert_str_eq(result_str(st, "state"), "ready", "%s", json_dumps(st, 0));
 	json_decref(st);
 }
+
+void guest_bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64_t cnt,
+		uint64_t nsecs)
+{
+	const struct kit_guest_prog *p = &g->progs[i];
+
+	kit_guest_set_stats(g, i, cpu, p->per_cpu[cpu][0] + cnt, p->per_cpu[cpu][1] + nsecs,
+			    p->per_cpu[cpu][2]);
+	cr_assert_eq(pwrite(memfd, g->im->buf, g->im->size, 0), (ssize_t)g->im->size);
+}

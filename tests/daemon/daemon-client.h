@@ -79,4 +79,8 @@ void vm_assert_ready(struct client *c, const char *vm);
 /* Poll vm.status until state is want (or the timeout passes); returns the last status. */
 json_t *wait_state(struct client *c, const char *vm, const char *want, int timeout_ms);
 
+/* Add cnt calls and nsecs to program i's counters on cpu, and write g's RAM to memfd. */
+void guest_bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64_t cnt,
+		uint64_t nsecs);
+
 #endif

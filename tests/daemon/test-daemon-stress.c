@@ -24,14 +24,6 @@ static void stop(void)
 	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* RssAnon of the daemon in KiB (/proc/PID/status): its private, anonymous memory. */
 static long rss_anon_kib(void)
 {
@@ -177,7 +169,7 @@ Test(daemon_stress, slow_reader_is_dropped_while_another_client_is_served)
 	slow = client_new(&dp);
 	fast = client_new(&dp);
 	/* Ask for the OpenRPC document (tens of KiB) again and again, never reading. */
-	t0 = mono_ms();
+	t0 = unit_mono_ms();
 	for (int i = 0; i < 400; i++) {
 		ssize_t w;
 
@@ -189,7 +181,7 @@ Test(daemon_stress, slow_reader_is_dropped_while_another_client_is_served)
 		if (w < 0 && errno == EAGAIN) {
 			usleep(1000);
 			i--;
-			if (mono_ms() - t0 > 5000)
+			if (unit_mono_ms() - t0 > 5000)
 				break;
 			continue;
 		}

@@ -144,17 +144,6 @@ static double r3(double x)
 	return (double)(uint64_t)(x * 1000.0 + 0.5) / 1000.0;
 }
 
-/* Add to CPU cpu's counters of program index i, in the kit and in the memfd. */
-static void bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64_t cnt,
-		 uint64_t nsecs)
-{
-	const struct kit_guest_prog *p = &g->progs[i];
-
-	kit_guest_set_stats(g, i, cpu, p->per_cpu[cpu][0] + cnt, p->per_cpu[cpu][1] + nsecs,
-			    p->per_cpu[cpu][2]);
-	cr_assert_eq(pwrite(memfd, g->im->buf, g->im->size, 0), (ssize_t)g->im->size);
-}
-
 Test(top, json_lines_rates_are_bpftops_arithmetic_over_the_counters_the_test_changed)
 {
 	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
@@ -187,9 +176,9 @@ Test(top, json_lines_rates_are_bpftops_arithmetic_over_the_counters_the_test_cha
 	cr_assert_str_eq(json_string_value(json_object_get(prog_by_id(l1, ida), "state")), "both");
 	cr_assert(json_is_true(json_object_get(l1, "stats_enabled")));
 	/* during the second: a runs 1000 times for 250 us, b 10 times for 5 us (on two CPUs) */
-	bump(g, memfd, ia, 0, 600, 150000);
-	bump(g, memfd, ia, 1, 400, 100000);
-	bump(g, memfd, ib, 1, 10, 5000);
+	guest_bump(g, memfd, ia, 0, 600, 150000);
+	guest_bump(g, memfd, ia, 1, 400, 100000);
+	guest_bump(g, memfd, ib, 1, 10, 5000);
 	line = top_line(&top);
 	cr_assert_not_null(line);
 	l2 = json_loads(line, 0, NULL);
@@ -252,7 +241,7 @@ Test(top, plain_table_off_a_terminal_has_totals_sorted_by_cpu_and_no_escapes)
 	cr_assert_not_null(strstr(line, "ktbpfctl top topkit"), "%s", line);
 	free(line);
 	/* the last program becomes the busiest */
-	bump(g, memfd, g->nr_progs - 1, 0, 5, 900000);
+	guest_bump(g, memfd, g->nr_progs - 1, 0, 5, 900000);
 	cr_assert_eq(top_finish(&top, &rest), 0);
 	cr_assert_null(strchr(rest, '\033'), "escape sequences off a terminal: %s", rest);
 	/* the second period's table: its first row is the busy program, then TOTAL last */

@@ -282,17 +282,6 @@ Test(daemon_vars, nothing_active_is_a_vars_error_not_a_failed_snapshot)
 	vguest_free(&vg);
 }
 
-/* Add to CPU 0's counters of program index i, in the kit and in the memfd. */
-static void bump(struct vguest *vg, uint32_t i, uint64_t cnt, uint64_t nsecs)
-{
-	const struct kit_guest_prog *p = &vg->g->progs[i];
-
-	kit_guest_set_stats(vg->g, i, 0, p->per_cpu[0][0] + cnt, p->per_cpu[0][1] + nsecs,
-			    p->per_cpu[0][2]);
-	cr_assert_eq(pwrite(vg->memfd, vg->g->im->buf, vg->g->im->size, 0),
-		     (ssize_t)vg->g->im->size);
-}
-
 /* A stored dump's id (static buffer). */
 static const char *dump_id(struct client *c)
 {
@@ -326,7 +315,7 @@ Test(daemon_vars, diff_of_two_stored_dumps_names_changed_and_stopped_variables_a
 	register_ready(c, &vg);
 	a = dump_id(c);
 	usleep(100000);
-	bump(&vg, 0, 300, 60000); /* program 1 runs 300 times, 200 ns each */
+	guest_bump(vg.g, vg.memfd, 0, 0, 300, 60000); /* program 1 runs 300 times, 200 ns each */
 	set_bss(&vg, 43, "hello", -3);
 	b = dump_id(c);
 	snprintf(args, sizeof(args), "diff %s %s --json", a, b);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "unit.h"
@@ -147,6 +148,14 @@ int unit_memfd(const void *buf, size_t len)
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, buf, len), (ssize_t)len);
 	return fd;
+}
+
+uint64_t unit_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 struct unit_run unit_run(const char *bin, const char *const *argv)

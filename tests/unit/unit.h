@@ -52,6 +52,9 @@ int unit_count_fds(pid_t pid);
 /* A new memfd (sealable, close-on-exec) holding len bytes of buf. */
 int unit_memfd(const void *buf, size_t len);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+uint64_t unit_mono_ms(void);
+
 struct unit_run {
 	int status; /* exit status */
 	char *out, *err;
