@@ -294,6 +294,25 @@ static void check_presence(const char *what, const char *key, json_t *want, json
 	}
 }
 
+/*
+ * The guest's list want and the host's list got (named list), of entries
+ * (each a what) identified by key: ids unique on each side, as many on
+ * both, each on both. False when got is no list at all (said).
+ */
+static bool check_ids(const char *list, const char *what, const char *key, json_t *want,
+		      json_t *got)
+{
+	if (!json_is_array(got)) {
+		differ(false, list, want, got);
+		return false;
+	}
+	check_unique(want, key, what, "guest");
+	check_unique(got, key, what, "host");
+	check_count(list, want, got);
+	check_presence(what, key, want, got);
+	return true;
+}
+
 /* ---- programs ---- */
 
 /*
@@ -371,14 +390,8 @@ static void cmp_progs(json_t *truth, json_t *host)
 	if (json_array_size(want) == 0)
 		mismatch(false,
 			 "progs: the guest lists no struct_ops program (nothing was tested)");
-	if (!json_is_array(got)) {
-		differ(false, "progs", want, got);
+	if (!check_ids("progs", "prog", "id", want, got))
 		return;
-	}
-	check_unique(want, "id", "prog", "guest");
-	check_unique(got, "id", "prog", "host");
-	check_count("progs", want, got);
-	check_presence("prog", "id", want, got);
 	json_array_foreach(want, i, p)
 	{
 		json_int_t id = json_integer_value(get(p, "id"));
@@ -485,14 +498,8 @@ static void cmp_instances(json_t *truth, json_t *host)
 	char subj[96];
 	size_t i, k, n;
 
-	if (!json_is_array(got)) {
-		differ(false, "struct_ops", want, got);
+	if (!check_ids("struct_ops", "struct_ops map", "map_id", want, got))
 		return;
-	}
-	check_unique(want, "map_id", "struct_ops map", "guest");
-	check_unique(got, "map_id", "struct_ops map", "host");
-	check_count("struct_ops", want, got);
-	check_presence("struct_ops map", "map_id", want, got);
 	json_array_foreach(want, i, t)
 	{
 		json_int_t id = json_integer_value(get(t, "map_id"));

@@ -476,6 +476,22 @@ static int add_ops(struct kb *b, const char *name, const char *const *members, u
 	return id;
 }
 
+/*
+ * The members of a struct_ops value struct just added: its header (common,
+ * or refcnt and state before it existed) and data at 64.
+ */
+static void value_fields(struct kb *b, const struct kit_btf_layout *l, int common, int state_enum,
+			 int data)
+{
+	if (l->st_common) {
+		field(b, "common", common, 0);
+	} else {
+		field(b, "refcnt", b->u32, 0);
+		field(b, "state", state_enum, 4);
+	}
+	field(b, "data", data, 64);
+}
+
 /* enum bpf_struct_ops_state and struct bpf_struct_ops_value (kernel/bpf/bpf_struct_ops.c). */
 static int add_st_value(struct kb *b, struct kit_btf_layout *l, int *ret_state_enum)
 {
@@ -495,13 +511,7 @@ static int add_st_value(struct kb *b, struct kit_btf_layout *l, int *ret_state_e
 	l->off.st.val_state = 4;
 	l->off.st.val_data = 64;
 	id = strct(b, "bpf_struct_ops_value", 64);
-	if (l->st_common) {
-		field(b, "common", common, 0);
-	} else {
-		field(b, "refcnt", b->u32, 0);
-		field(b, "state", e, 4);
-	}
-	field(b, "data", data, 64);
+	value_fields(b, l, common, e, data);
 	*ret_state_enum = e;
 	return id;
 }
@@ -518,13 +528,7 @@ static uint32_t add_value_type(struct kb *b, const struct kit_btf_layout *l, con
 
 	snprintf(n, sizeof(n), "bpf_struct_ops_%s", ops);
 	id = strct(b, n, 64 + ops_size);
-	if (l->st_common) {
-		field(b, "common", common, 0);
-	} else {
-		field(b, "refcnt", b->u32, 0);
-		field(b, "state", state_enum, 4);
-	}
-	field(b, "data", ops_id, 64);
+	value_fields(b, l, common, state_enum, ops_id);
 	return (uint32_t)id;
 }
 
