@@ -213,7 +213,8 @@ static int vmm_thaw(void *userdata, const char *vm)
 	return r;
 }
 
-/* Check the computed table against QEMU's memory tree; -1 when they differ. */
+/* Check the computed table against QEMU's memory tree (QEMU's wins when whole); -1 when neither
+ * holds. */
 static int confirm_layout(struct run *run)
 {
 	struct ktbpf_err err = {0};
@@ -229,8 +230,22 @@ static int confirm_layout(struct run *run)
 	if (r == 0)
 		r = layout_from_mtree(json_string_value(ret), ARGS_RAM_ID, &reported, &err);
 	json_decref(ret);
-	if (r == 0)
-		r = layout_compare(&run->layout, &reported, &err);
+	if (r == 0 && layout_compare(&run->layout, &reported, &err) < 0) {
+		/*
+		 * QEMU split the RAM otherwise than the rule for this machine
+		 * (max-ram-below-4g, a machine type from before gigabyte
+		 * alignment, a newer QEMU): its own table is the truth, once it
+		 * is whole and consistent.
+		 */
+		char why[sizeof(err.msg)];
+
+		snprintf(why, sizeof(why), "%s", err.msg);
+		r = layout_validate(&reported, run->o.ram_size, &err);
+		if (r == 0) {
+			say("note: %s; using QEMU's table", why);
+			run->layout = reported;
+		}
+	}
 	if (r < 0) {
 		say("refusing to run: the guest's RAM layout cannot be confirmed: %s", err.msg);
 		return -1;

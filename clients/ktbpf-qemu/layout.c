@@ -215,6 +215,37 @@ int layout_from_mtree(const char *mtree, const char *backend, struct layout *ret
 	return 0;
 }
 
+int layout_validate(const struct layout *l, uint64_t ram_size, struct ktbpf_err *err)
+{
+	uint64_t off = 0;
+
+	if (!l->n || l->n > LAYOUT_MAX_REGIONS)
+		return ktbpf_err_set(err, -EPROTO, "QEMU's RAM table has %u regions", l->n);
+	for (unsigned int i = 0; i < l->n; i++) {
+		const struct layout_region *r = &l->r[i];
+
+		if (!r->size || r->offset != off || r->size > ram_size - off ||
+		    r->gpa + r->size - 1 < r->gpa)
+			return ktbpf_err_set(err, -EPROTO,
+					     "QEMU's RAM region %u (gpa 0x%" PRIx64
+					     " size 0x%" PRIx64 " offset 0x%" PRIx64
+					     ") is not the next part of the "
+					     "0x%" PRIx64 "-byte RAM",
+					     i, r->gpa, r->size, r->offset, ram_size);
+		if (i && r->gpa < l->r[i - 1].gpa + l->r[i - 1].size)
+			return ktbpf_err_set(
+				err, -EPROTO,
+				"QEMU's RAM regions %u and %u overlap or are out of order", i - 1,
+				i);
+		off += r->size;
+	}
+	if (off != ram_size)
+		return ktbpf_err_set(err, -EPROTO,
+				     "QEMU's RAM regions hold 0x%" PRIx64 " of 0x%" PRIx64 " bytes",
+				     off, ram_size);
+	return 0;
+}
+
 int layout_compare(const struct layout *computed, const struct layout *reported,
 		   struct ktbpf_err *err)
 {

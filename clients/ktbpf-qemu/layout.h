@@ -59,6 +59,13 @@ void layout_compute(enum layout_machine m, uint64_t ram_size, struct layout *ret
 int layout_from_mtree(const char *mtree, const char *backend, struct layout *ret,
 		      struct ktbpf_err *err);
 
+/*
+ * 0 when QEMU's table l can be registered as it is: its regions cover the
+ * RAM file [0, ram_size) in order, without gaps or overlaps, and their guest
+ * ranges neither wrap nor overlap. Else -EPROTO with err saying what is wrong.
+ */
+int layout_validate(const struct layout *l, uint64_t ram_size, struct ktbpf_err *err);
+
 /* 0 when a and b are the same table, else -EPROTO with err naming the first difference. */
 int layout_compare(const struct layout *computed, const struct layout *reported,
 		   struct ktbpf_err *err);

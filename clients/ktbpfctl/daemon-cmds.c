@@ -287,6 +287,8 @@ static int run(struct dopts *o)
 	ktbpf_client_free(c);
 	if (r < 0)
 		return call_failed(o, r, &err);
+	if (!o->json)
+		ktbpfctl_json_printable(res);
 	if (o->json)
 		print_doc(res);
 	else if (!strcmp(o->cmd, "list"))

@@ -653,6 +653,10 @@ int ktbpfctl_diff(int argc, char **argv)
 	r = load(&a, socket);
 	if (r < 0)
 		r = load(&b, socket);
+	if (r < 0 && !json) {
+		ktbpfctl_json_printable(a.doc);
+		ktbpfctl_json_printable(b.doc);
+	}
 	if (r < 0)
 		r = run(&a, &b, json);
 	json_decref(a.doc);

@@ -243,6 +243,10 @@ static int run(struct dumpopts *o)
 						       : KTBPFCTL_EXIT_FAIL,
 				     "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
 	}
+	if (!o->json && !(o->sub && !strcmp(o->sub, "export"))) {
+		ktbpfctl_json_printable(res);
+		ktbpfctl_json_printable(doc);
+	}
 	if (o->sub && !strcmp(o->sub, "list")) {
 		if (o->json)
 			status = write_json(o, res);

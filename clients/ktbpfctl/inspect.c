@@ -627,8 +627,9 @@ static int print_json(const struct opts *o, const struct ctx *c, json_t *root)
 }
 
 /* The table is rendered from the same JSON document (render.c), as `ktbpfctl snapshot` does. */
-static int print_table(const struct opts *o, const struct ctx *c, const json_t *root)
+static int print_table(const struct opts *o, const struct ctx *c, json_t *root)
 {
+	ktbpfctl_json_printable(root);
 	ktbpfctl_render_snapshot(root);
 	if (o->repeat > 1)
 		printf("\nwalk: %lu runs, median %.3f us, min %.3f us\n", o->repeat,

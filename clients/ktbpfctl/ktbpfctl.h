@@ -91,6 +91,13 @@ const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none
 __attribute__((format(printf, 4, 5))) int ktbpfctl_fail(const char *cmd, bool json, int status,
 							const char *fmt, ...);
 
+/*
+ * Make every string of doc safe to print on a terminal (guest text may hold
+ * escape sequences): control characters but newline and tab become '?'.
+ * Call before printing text, never before printing JSON (which escapes them).
+ */
+void ktbpfctl_json_printable(json_t *doc);
+
 /* render.c: the table for a Snapshot JSON document (inspect and snapshot alike). */
 void ktbpfctl_render_snapshot(const json_t *snap);
 /* A Vars document (ktbpf/codec-vars.h: `vars --json`, a Snapshot's "vars") as a tree. */

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ktbpf/codec.h"
+
 #include "ktbpfctl.h"
 
 uint64_t ktbpfctl_json_u64(const json_t *o, const char *key)
@@ -30,6 +32,49 @@ const char *ktbpfctl_json_str(const json_t *o, const char *key, const char *none
 	const char *s = json_string_value(json_object_get(o, key));
 
 	return s && s[0] ? s : none;
+}
+
+/*
+ * A string made safe for a terminal by the codec's own rule
+ * (ktbpf_codec_text(): C0 controls but newline and tab, DEL and C1 become
+ * '?'): for documents the codec did not write (files given to diff, an older
+ * daemon's answers).
+ */
+static void printable(json_t *str)
+{
+	json_t *clean = ktbpf_codec_text(json_string_value(str));
+
+	if (clean && strcmp(json_string_value(clean), json_string_value(str)))
+		json_string_set(str, json_string_value(clean));
+	json_decref(clean);
+}
+
+#define PRINTABLE_MAX_DEPTH 256 /* deeper parts of a hostile document are left out */
+
+static void printable_walk(json_t *j, unsigned depth)
+{
+	const char *key;
+	json_t *v;
+	size_t i;
+
+	if (depth > PRINTABLE_MAX_DEPTH) {
+		if (json_is_object(j))
+			json_object_clear(j);
+		else if (json_is_array(j))
+			json_array_clear(j);
+		return;
+	}
+	if (json_is_string(j))
+		printable(j);
+	else if (json_is_object(j))
+		json_object_foreach(j, key, v) printable_walk(v, depth + 1);
+	else if (json_is_array(j))
+		json_array_foreach(j, i, v) printable_walk(v, depth + 1);
+}
+
+void ktbpfctl_json_printable(json_t *doc)
+{
+	printable_walk(doc, 0);
 }
 
 static bool flag(const json_t *o, const char *key)

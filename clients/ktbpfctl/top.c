@@ -387,6 +387,8 @@ static int run(struct topopts *o)
 	if (r < 0)
 		return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_FAIL, "%s", err.msg);
 	r = take(c, o, &prev, &t_prev, &err);
+	if (r == 0 && !o->json_lines)
+		ktbpfctl_json_printable(prev);
 	for (uint64_t n = 0; (r == 0 || r == -EINPROGRESS) && (!o->count || n < o->count); n++) {
 		sleep_until(start + (n + 1) * o->interval_ns);
 		if (stop_sig)
@@ -398,6 +400,8 @@ static int run(struct topopts *o)
 			r = 0;
 			break;
 		}
+		if (r == 0 && !o->json_lines)
+			ktbpfctl_json_printable(cur);
 		if (r == -EINPROGRESS) {
 			/* Not discovered yet, or again after a reset: say so and keep asking. */
 			prev = (json_decref(prev), NULL);

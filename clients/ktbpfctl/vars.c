@@ -109,6 +109,7 @@ int ktbpfctl_vars(int argc, char **argv)
 		json_dumpf(root, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
 	} else {
+		ktbpfctl_json_printable(root);
 		ktbpfctl_render_vars(root);
 	}
 	r = KTBPFCTL_EXIT_OK;

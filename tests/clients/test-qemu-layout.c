@@ -210,3 +210,31 @@ Test(qemu_layout, mtree_long_line_is_cut_not_overrun)
 	text[sizeof(text) - 2] = '\n';
 	cr_assert_eq(layout_from_mtree(text, "ktbpf-ram", &got, &err), -ENOENT);
 }
+
+Test(qemu_layout, qemu_table_is_taken_only_when_whole_and_consistent)
+{
+	struct ktbpf_err err = {0};
+	struct layout l;
+
+	/* pc, max-ram-below-4g=2G, -m 3G: QEMU's own split, not the 3 GiB rule */
+	l = (struct layout){.r = {{0, 2 * GiB, 0}, {4 * GiB, GiB, 2 * GiB}}, .n = 2};
+	cr_assert_eq(layout_validate(&l, 3 * GiB, &err), 0, "%s", err.msg);
+	/* a region past the RAM file, a gap, a short total, overlapping guest ranges */
+	l = (struct layout){.r = {{0, 2 * GiB, 0}, {4 * GiB, 2 * GiB, 2 * GiB}}, .n = 2};
+	cr_assert_eq(layout_validate(&l, 3 * GiB, &err), -EPROTO);
+	l = (struct layout){.r = {{0, GiB, 0}, {4 * GiB, GiB, 2 * GiB}}, .n = 2};
+	cr_assert_eq(layout_validate(&l, 2 * GiB, &err), -EPROTO);
+	l = (struct layout){.r = {{0, GiB, 0}}, .n = 1};
+	cr_assert_eq(layout_validate(&l, 2 * GiB, &err), -EPROTO);
+	cr_assert(strstr(err.msg, "hold"), "%s", err.msg);
+	l = (struct layout){.r = {{0, 2 * GiB, 0}, {GiB, GiB, 2 * GiB}}, .n = 2};
+	cr_assert_eq(layout_validate(&l, 3 * GiB, &err), -EPROTO);
+	cr_assert(strstr(err.msg, "overlap"), "%s", err.msg);
+	/* a guest range that wraps, an empty region, no region */
+	l = (struct layout){.r = {{UINT64_MAX - 4095, 8192, 0}}, .n = 1};
+	cr_assert_eq(layout_validate(&l, 8192, &err), -EPROTO);
+	l = (struct layout){.r = {{0, 0, 0}, {0, GiB, 0}}, .n = 2};
+	cr_assert_eq(layout_validate(&l, GiB, &err), -EPROTO);
+	l = (struct layout){.n = 0};
+	cr_assert_eq(layout_validate(&l, GiB, &err), -EPROTO);
+}

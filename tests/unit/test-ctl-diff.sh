@@ -17,7 +17,7 @@ n=0
 ok() { n=$((n + 1)); echo "ok $n - $1"; }
 bad() { n=$((n + 1)); echo "not ok $n - $1"; shift; printf '# %s\n' "$@"; }
 
-echo "1..11"
+echo "1..12"
 golden_check() { # NAME FILE: FILE equals golden NAME (or becomes it)
 	if [ -n "${KTBPF_UPDATE_GOLDEN:-}" ]; then
 		cp "$2" "$golden/$1"
@@ -162,3 +162,11 @@ rc=$?
 if [ $rc -eq 0 ] && python3 -c 'import json,sys; assert json.load(open(sys.argv[1]))["vars"]["object_runs"] == 300000' "$tmp/wide.json"; then
 	ok "300000 members over 60000 programs: object runs summed in time"
 else bad "many members: exit $rc" "$(head -3 "$tmp/err")"; fi
+
+# Escape sequences in a document's text (a hostile guest's names) never reach the terminal.
+printf '%s' '{"progs":[{"id":1,"name":"a\u001b]0;x\u0007","run_cnt":1}],"vars":{"object":"o","maps":[{"name":"m\u001b[2J","vars":[{"name":"v","kind":"uint","value":1}]}]},"time_unix_ns":1}' >"$tmp/esc-a.json"
+sed 's/"run_cnt":1/"run_cnt":5/; s/"value":1}/"value":2}/; s/"time_unix_ns":1/"time_unix_ns":1000000001/' "$tmp/esc-a.json" >"$tmp/esc-b.json"
+out=$("$ctl" diff "$tmp/esc-a.json" "$tmp/esc-b.json" 2>&1)
+if [ $? -eq 0 ] && ! grep -q $'\x1b' <<<"$out" && grep -qF 'a?]0;x?' <<<"$out" && grep -qF 'm?[2J v: 1 -> 2' <<<"$out"; then
+	ok "escape sequences in documents are printed as '?'"
+else bad "escape sequences reached the output" "$(cat -v <<<"$out")"; fi

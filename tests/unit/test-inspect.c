@@ -603,6 +603,39 @@ Test(inspect, non_utf8_guest_name_keeps_the_program_in_json)
 	kit_guest_free(g);
 }
 
+/*
+ * A hostile guest's escape sequences (a program name, the scheduler's exit
+ * message) never reach the terminal through the tables.
+ */
+Test(inspect, guest_escape_sequences_are_not_printed_to_the_terminal)
+{
+	const struct kit_prog_spec progs[] = {
+		{.id = 1, .name = "ev\x1b]0;pwn\x07", .iface = KIT_IFACE_SCX, .obj = "kitsched"},
+	};
+	struct kit_guest_opts o = {.progs = progs, .nr_progs = 1};
+	struct kit_guest *g = kit_guest_new(&o);
+	const struct ktbpf_scx_offsets *so = &g->lay.off.st.scx;
+	uint64_t msg = kit_r64(g->im, kit_kernel_kva_pa(g->kk, g->scx_exit_info_kva + so->ei_msg));
+	char *path = tmp_path("esc");
+	struct unit_run r;
+
+	kit_kernel_wkva(g->kk, msg,
+			"boom\x1b[2J\xc2\x9b"
+			"31m",
+			14);
+	kit_image_save(g->im, path);
+	r = run((const char *const[]){"inspect", "--ram", path, "--vars", NULL});
+	cr_assert_eq(r.status, 0, "stderr: %s", r.err);
+	cr_assert_null(strchr(r.out, '\x1b'), "an escape reached the terminal: %s", r.out);
+	cr_assert_null(strstr(r.out, "\xc2\x9b"), "a C1 CSI reached the terminal");
+	cr_assert_not_null(strstr(r.out, "ev?]0;pwn?"), "%s", r.out);
+	cr_assert_not_null(strstr(r.out, "message: boom?[2J??31m"), "%s", r.out);
+	unit_run_free(&r);
+	unlink(path);
+	free(path);
+	kit_guest_free(g);
+}
+
 /* An answer that could not be written is a failure, not exit 0. */
 Test(inspect, unwritable_output_fails)
 {
