@@ -221,6 +221,15 @@ json_t *client_call(struct client *c, const char *method, const char *params, co
 	return r;
 }
 
+void client_call_code(struct client *c, const char *method, const char *params, const int *fds,
+		      int nfds, int want)
+{
+	json_t *r = client_call(c, method, params, fds, nfds);
+
+	cr_assert_eq(resp_code(r), want, "%s: %s", method, json_dumps(r, 0));
+	json_decref(r);
+}
+
 json_t *client_expect(struct client *c, const char *method, int timeout_ms)
 {
 	json_t *req = client_read(c, timeout_ms);

@@ -53,6 +53,9 @@ json_t *client_read(struct client *c, int timeout_ms);
 /* Request and wait for its response (other messages are an error). */
 json_t *client_call(struct client *c, const char *method, const char *params, const int *fds,
 		    int nfds);
+/* Call and assert the response's error code is want (0: a result); the response is dropped. */
+void client_call_code(struct client *c, const char *method, const char *params, const int *fds,
+		      int nfds, int want);
 /* The next message within timeout_ms, asserted to be a request for method. */
 json_t *client_expect(struct client *c, const char *method, int timeout_ms);
 /* A response's error code, 0 for a result. */

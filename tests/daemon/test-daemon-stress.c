@@ -96,12 +96,8 @@ static void requests(struct client *c, struct kit_guest *g, int n)
 	for (int done = 0; done < n; done += batch) {
 		/* fds too: a VM registered with its memfd and unregistered, each round */
 		if ((done / batch) % 8 == 0) {
-			json_t *r;
-
 			vm_register(c, g, &(struct vm_reg){.name = "churn"});
-			r = client_call(c, "vm.unregister", "{\"vm\":\"churn\"}", NULL, 0);
-			cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-			json_decref(r);
+			client_call_code(c, "vm.unregister", "{\"vm\":\"churn\"}", NULL, 0, 0);
 		}
 		for (int i = 0; i < batch; i++) {
 			int k = (done + i) % 6;

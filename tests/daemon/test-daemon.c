@@ -137,9 +137,7 @@ Test(daemon, list_status_info_and_unregister)
 	r = client_call(c, "vm.list", NULL, NULL, 0);
 	cr_assert_eq(json_array_size(json_object_get(json_object_get(r, "result"), "vms")), 1);
 	json_decref(r);
-	r = client_call(c, "vm.status", "{\"vm\":\"g0-not-there\"}", NULL, 0);
-	cr_assert_eq(resp_code(r), -32000);
-	json_decref(r);
+	client_call_code(c, "vm.status", "{\"vm\":\"g0-not-there\"}", NULL, 0, -32000);
 	r = client_call(c, "daemon.info", NULL, NULL, 0);
 	cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "result"), "vms")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(json_object_get(r, "result"), "pid")),
@@ -149,19 +147,13 @@ Test(daemon, list_status_info_and_unregister)
 	cr_assert(json_is_string(json_object_get(json_object_get(r, "result"), "openrpc")),
 		  "rpc.discover serves the OpenRPC document");
 	json_decref(r);
-	r = client_call(c, "vm.unregister", "{\"vm\":\"g0-not-there\"}", NULL, 0);
-	cr_assert_eq(resp_code(r), -32000);
-	json_decref(r);
+	client_call_code(c, "vm.unregister", "{\"vm\":\"g0-not-there\"}", NULL, 0, -32000);
 	{
 		char params[64];
 
 		snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
-		r = client_call(c, "vm.unregister", params, NULL, 0);
-		cr_assert_eq(resp_code(r), 0);
-		json_decref(r);
-		r = client_call(c, "vm.status", params, NULL, 0);
-		cr_assert_eq(resp_code(r), -32000);
-		json_decref(r);
+		client_call_code(c, "vm.unregister", params, NULL, 0, 0);
+		client_call_code(c, "vm.status", params, NULL, 0, -32000);
 	}
 	client_free(c);
 	stop();
@@ -514,9 +506,7 @@ Test(daemon, detached_vm_expires_after_the_retention_time)
 	cr_assert_str_eq(result_str(r, "state"), "detached");
 	json_decref(r);
 	usleep(400000);
-	r = client_call(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0);
-	cr_assert_eq(resp_code(r), -32000);
-	json_decref(r);
+	client_call_code(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0, -32000);
 	client_free(c);
 	stop();
 	kit_guest_free(g);
@@ -601,36 +591,25 @@ Test(daemon, malformed_json_unknown_method_and_wrong_fd_count_are_errors)
 	r = client_read(c, 5000);
 	cr_assert_eq(resp_code(r), -32700, "%s", json_dumps(r, 0));
 	json_decref(r);
-	r = client_call(c, "vm.explode", NULL, NULL, 0);
-	cr_assert_eq(resp_code(r), -32601);
-	json_decref(r);
+	client_call_code(c, "vm.explode", NULL, NULL, 0, -32601);
 	/* Two fds declared, one sent. */
 	snprintf(params, sizeof(params),
 		 "{\"name\":\"x\",\"arch\":\"x86_64\",\"fds\":2,\"regions\":[{\"gpa\":0,"
 		 "\"size\":4096,\"fd\":1}]}");
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), -32602, "%s", json_dumps(r, 0));
-	json_decref(r);
+	client_call_code(c, "vm.register", params, &fd, 1, -32602);
 	/* A region naming an fd index the request does not carry. */
 	snprintf(params, sizeof(params),
 		 "{\"name\":\"x\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
 		 "\"size\":4096,\"fd\":3}]}");
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), -32602, "%s", json_dumps(r, 0));
-	json_decref(r);
+	client_call_code(c, "vm.register", params, &fd, 1, -32602);
 	/* A region longer than its file. */
 	snprintf(params, sizeof(params),
 		 "{\"name\":\"x\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
 		 "\"size\":8192,\"fd\":0}]}");
-	r = client_call(c, "vm.register", params, &fd, 1);
-	cr_assert_eq(resp_code(r), -32602, "%s", json_dumps(r, 0));
-	json_decref(r);
-	r = client_call(c, "vm.snapshot", "{\"vm\":\"x\",\"freeze\":\"sometimes\"}", NULL, 0);
-	cr_assert_eq(resp_code(r), -32602);
-	json_decref(r);
-	r = client_call(c, "daemon.info", NULL, NULL, 0);
-	cr_assert_eq(resp_code(r), 0);
-	json_decref(r);
+	client_call_code(c, "vm.register", params, &fd, 1, -32602);
+	client_call_code(c, "vm.snapshot", "{\"vm\":\"x\",\"freeze\":\"sometimes\"}", NULL, 0,
+			 -32602);
+	client_call_code(c, "daemon.info", NULL, NULL, 0, 0);
 	close(fd);
 	client_free(c);
 	stop();
@@ -654,21 +633,15 @@ Test(daemon, message_with_200_fds_leaves_the_daemon_fd_count_where_it_was)
 	for (int i = 1; i < 200; i++)
 		fds[i] = dup(fds[0]);
 	/* 200 fds that no request claims: all leftovers. */
-	r = client_call(c, "daemon.info", NULL, fds, 200);
-	cr_assert_eq(resp_code(r), 0);
-	json_decref(r);
+	client_call_code(c, "daemon.info", NULL, fds, 200, 0);
 	cr_assert_eq(daemon_fd_count_settled(&dp, before), before);
 	/* 200 fds claimed by a registration that uses one. */
 	snprintf(params, sizeof(params),
 		 "{\"name\":\"many\",\"arch\":\"x86_64\",\"fds\":200,\"regions\":[{\"gpa\":%llu,"
 		 "\"size\":%llu,\"fd\":199}]}",
 		 (unsigned long long)g->im->gpa_base, (unsigned long long)g->im->size);
-	r = client_call(c, "vm.register", params, fds, 200);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	json_decref(r);
-	r = client_call(c, "vm.unregister", "{\"vm\":\"many\"}", NULL, 0);
-	cr_assert_eq(resp_code(r), 0);
-	json_decref(r);
+	client_call_code(c, "vm.register", params, fds, 200, 0);
+	client_call_code(c, "vm.unregister", "{\"vm\":\"many\"}", NULL, 0, 0);
 	/* A discovery in flight holds the VM until it ends. */
 	after = daemon_fd_count_settled(&dp, before);
 	cr_assert_eq(after, before, "fds before %d, after %d", before, after);
@@ -703,9 +676,7 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	r = snapshot(c, vm, "never");
 	cr_assert_eq(resp_code(r), -32004, "%s", json_dumps(r, 0));
 	json_decref(r);
-	r = client_call(c, "daemon.info", NULL, NULL, 0);
-	cr_assert_eq(resp_code(r), 0);
-	json_decref(r);
+	client_call_code(c, "daemon.info", NULL, NULL, 0, 0);
 	close(fd);
 	client_free(c);
 	stop();
@@ -788,9 +759,7 @@ Test(daemon, limits_answer_a_limit_error_and_the_daemon_lives)
 		snprintf(params, sizeof(params),
 			 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
 			 "\"size\":4096,\"fd\":0}]}");
-		r = client_call(c2, "vm.register", params, &fd, 1);
-		cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
-		json_decref(r);
+		client_call_code(c2, "vm.register", params, &fd, 1, -32005);
 		close(fd);
 	}
 	c3 = client_new(&dp); /* the third connection: refused with a limit error */
@@ -805,9 +774,7 @@ Test(daemon, limits_answer_a_limit_error_and_the_daemon_lives)
 	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
 	json_decref(r);
 	cr_assert_null(client_read(c2, 2000), "the connection is closed after an oversize line");
-	r = client_call(c, "daemon.info", NULL, NULL, 0);
-	cr_assert_eq(resp_code(r), 0);
-	json_decref(r);
+	client_call_code(c, "daemon.info", NULL, NULL, 0, 0);
 	free(big);
 	client_free(c2);
 	client_free(c);
@@ -903,9 +870,7 @@ Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
 	snprintf(params, sizeof(params),
 		 "{\"name\":\"two\",\"arch\":\"x86_64\",\"fds\":1,\"regions\":[{\"gpa\":0,"
 		 "\"size\":4096,\"fd\":0},{\"gpa\":8192,\"size\":4096,\"fd\":0,\"offset\":8192}]}");
-	r = client_call(c, "vm.register", params, fds, 1);
-	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
-	json_decref(r);
+	client_call_code(c, "vm.register", params, fds, 1, -32005);
 	/* A message with more fds than allowed: one limit error, then the connection closes. */
 	for (int i = 1; i < 8; i++)
 		fds[i] = dup(fds[0]);
@@ -923,9 +888,7 @@ Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
 	vm_assert_ready(c2, vm);
 	client_request(c2, "vm.snapshot", "{\"vm\":\"vm-1\",\"freeze\":\"require\"}", NULL, 0);
 	req = client_expect(vmm, "vm.freeze", 5000);
-	r = client_call(c2, "daemon.info", NULL, NULL, 0);
-	cr_assert_eq(resp_code(r), -32005, "%s", json_dumps(r, 0));
-	json_decref(r);
+	client_call_code(c2, "daemon.info", NULL, NULL, 0, -32005);
 	client_answer(vmm, req, "{\"frozen\":false}");
 	json_decref(req);
 	r = client_read(c2, 5000);
