@@ -86,4 +86,12 @@ json_t *wait_state(struct client *c, const char *vm, const char *want, int timeo
 void guest_bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64_t cnt,
 		uint64_t nsecs);
 
+/*
+ * As another uid (nobody, from a child process; needs root): list's
+ * result.key is empty, and each of calls ({method, params}) answers
+ * -32001, not the caller's.
+ */
+void assert_other_uid_shut_out(const struct daemon_proc *dp, const char *list, const char *key,
+			       const char *const (*calls)[2], int n);
+
 #endif
