@@ -93,6 +93,11 @@ int daemon_stop(struct daemon_proc *dp)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+void daemon_stop_ok(struct daemon_proc *dp)
+{
+	cr_assert_eq(daemon_stop(dp), 0, "ktbpfd did not exit 0 after SIGTERM");
+}
+
 int daemon_fd_count_settled(const struct daemon_proc *dp, int want)
 {
 	int n = unit_count_fds(dp->pid);

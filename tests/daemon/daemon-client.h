@@ -34,6 +34,8 @@ void daemon_start(struct daemon_proc *dp, const char *const *args);
 /* SIGTERM, wait: returns the exit status (-1 when killed by a signal); checks the log for sanitizer
  * reports. */
 int daemon_stop(struct daemon_proc *dp);
+/* daemon_stop(), asserting exit status 0. */
+void daemon_stop_ok(struct daemon_proc *dp);
 /* Entries in /proc/PID/fd once they equal want, or after a second. */
 int daemon_fd_count_settled(const struct daemon_proc *dp, int want);
 

@@ -115,7 +115,7 @@ Test(dumps, live_vm_dump_is_stored_listed_read_back_and_deleted)
 	cr_assert_eq(resp_code(r), -32006);
 	json_decref(r);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -154,7 +154,7 @@ Test(dumps, detached_vm_dump_walks_unfrozen_and_says_its_vmm_is_gone)
 		0);
 	json_decref(doc);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -175,7 +175,7 @@ Test(dumps, dumps_survive_a_restart_and_unfinished_files_are_removed)
 	before = get(c, id);
 	cr_assert_eq(resp_code(before), 0);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 
 	/* a write the previous daemon never finished */
 	snprintf(tmp, sizeof(tmp), "%s/dumps/.#dump.1-vm-1-0.json.gz", state);
@@ -199,7 +199,7 @@ Test(dumps, dumps_survive_a_restart_and_unfinished_files_are_removed)
 	json_decref(before);
 	json_decref(after);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -227,14 +227,14 @@ Test(dumps, retention_by_size_keeps_the_newest_and_by_age_deletes_old_ones)
 			 last);
 	json_decref(r);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 
 	sleep(2);
 	daemon_start(&dp, aged);
 	c = client_new(&dp);
 	cr_assert_eq(nr_listed(c), 0, "a dump older than --dump-max-age-s is still listed");
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -258,7 +258,7 @@ Test(dumps, another_uid_neither_lists_nor_reads_nor_deletes_a_dump)
 				  3);
 	cr_assert_eq(nr_listed(c), 1);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -333,7 +333,7 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	free(out);
 
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -370,7 +370,7 @@ Test(dumps, keep_free_above_the_disk_keeps_only_the_newest_and_unreadable_files_
 	json_decref(r);
 	client_call_code(c, "dump.get", "{\"dump\":\"garbage\"}", NULL, 0, -32006);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -397,6 +397,6 @@ Test(dumps, concurrent_dumps_of_one_vm_are_stored_under_distinct_ids)
 	cr_assert_eq(nr_listed(c), 2);
 	client_free(c2);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
