@@ -93,6 +93,11 @@ int daemon_stop(struct daemon_proc *dp)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+void daemon_stop_ok(struct daemon_proc *dp)
+{
+	cr_assert_eq(daemon_stop(dp), 0, "ktbpfd did not exit 0 after SIGTERM");
+}
+
 int daemon_fd_count_settled(const struct daemon_proc *dp, int want)
 {
 	int n = unit_count_fds(dp->pid);
@@ -326,4 +331,35 @@ void guest_bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64
 	kit_guest_set_stats(g, i, cpu, p->per_cpu[cpu][0] + cnt, p->per_cpu[cpu][1] + nsecs,
 			    p->per_cpu[cpu][2]);
 	cr_assert_eq(pwrite(memfd, g->im->buf, g->im->size, 0), (ssize_t)g->im->size);
+}
+
+void assert_other_uid_shut_out(const struct daemon_proc *dp, const char *list, const char *key,
+			       const char *const (*calls)[2], int n)
+{
+	pid_t pid = fork();
+	int st = 0;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		struct client *o;
+		json_t *r;
+		int bad = 0;
+
+		if (setgid(65534) || setuid(65534))
+			_exit(255);
+		o = client_new(dp);
+		r = client_call(o, list, NULL, NULL, 0);
+		bad |= json_array_size(json_object_get(json_object_get(r, "result"), key)) != 0;
+		json_decref(r);
+		for (int i = 0; i < n; i++) {
+			r = client_call(o, calls[i][0], calls[i][1], NULL, 0);
+			bad |= (resp_code(r) != -32001) << (i + 1);
+			json_decref(r);
+		}
+		_exit(bad);
+	}
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "other uid: status %d (bit 0: %s listed ours, bit i: call i not refused)", st,
+		  list);
 }

@@ -34,6 +34,8 @@ void daemon_start(struct daemon_proc *dp, const char *const *args);
 /* SIGTERM, wait: returns the exit status (-1 when killed by a signal); checks the log for sanitizer
  * reports. */
 int daemon_stop(struct daemon_proc *dp);
+/* daemon_stop(), asserting exit status 0. */
+void daemon_stop_ok(struct daemon_proc *dp);
 /* Entries in /proc/PID/fd once they equal want, or after a second. */
 int daemon_fd_count_settled(const struct daemon_proc *dp, int want);
 
@@ -85,5 +87,13 @@ json_t *wait_state(struct client *c, const char *vm, const char *want, int timeo
 /* Add cnt calls and nsecs to program i's counters on cpu, and write g's RAM to memfd. */
 void guest_bump(struct kit_guest *g, int memfd, uint32_t i, uint32_t cpu, uint64_t cnt,
 		uint64_t nsecs);
+
+/*
+ * As another uid (nobody, from a child process; needs root): list's
+ * result.key is empty, and each of calls ({method, params}) answers
+ * -32001, not the caller's.
+ */
+void assert_other_uid_shut_out(const struct daemon_proc *dp, const char *list, const char *key,
+			       const char *const (*calls)[2], int n);
 
 #endif

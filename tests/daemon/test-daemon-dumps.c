@@ -115,7 +115,7 @@ Test(dumps, live_vm_dump_is_stored_listed_read_back_and_deleted)
 	cr_assert_eq(resp_code(r), -32006);
 	json_decref(r);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -154,7 +154,7 @@ Test(dumps, detached_vm_dump_walks_unfrozen_and_says_its_vmm_is_gone)
 		0);
 	json_decref(doc);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -175,7 +175,7 @@ Test(dumps, dumps_survive_a_restart_and_unfinished_files_are_removed)
 	before = get(c, id);
 	cr_assert_eq(resp_code(before), 0);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 
 	/* a write the previous daemon never finished */
 	snprintf(tmp, sizeof(tmp), "%s/dumps/.#dump.1-vm-1-0.json.gz", state);
@@ -199,7 +199,7 @@ Test(dumps, dumps_survive_a_restart_and_unfinished_files_are_removed)
 	json_decref(before);
 	json_decref(after);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -227,14 +227,14 @@ Test(dumps, retention_by_size_keeps_the_newest_and_by_age_deletes_old_ones)
 			 last);
 	json_decref(r);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 
 	sleep(2);
 	daemon_start(&dp, aged);
 	c = client_new(&dp);
 	cr_assert_eq(nr_listed(c), 0, "a dump older than --dump-max-age-s is still listed");
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -242,9 +242,7 @@ Test(dumps, another_uid_neither_lists_nor_reads_nor_deletes_a_dump)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
 	struct client *c;
-	static char id[64];
-	pid_t pid;
-	int st;
+	char id[64], params[128];
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to connect as another uid");
@@ -252,36 +250,15 @@ Test(dumps, another_uid_neither_lists_nor_reads_nor_deletes_a_dump)
 	c = client_new(&dp);
 	register_ready(c, g);
 	snprintf(id, sizeof(id), "%s", take_dump(c, "mine"));
-	pid = fork();
-	if (pid == 0) {
-		struct client *o;
-		char params[128];
-		json_t *r;
-		int bad = 0;
-
-		if (setgid(65534) || setuid(65534))
-			_exit(10);
-		o = client_new(&dp);
-		r = client_call(o, "dump.list", NULL, NULL, 0);
-		bad |= json_array_size(json_object_get(result(r), "dumps")) != 0;
-		json_decref(r);
-		snprintf(params, sizeof(params), "{\"dump\":\"%s\"}", id);
-		r = client_call(o, "dump.get", params, NULL, 0);
-		bad |= (resp_code(r) != -32001) << 1;
-		json_decref(r);
-		r = client_call(o, "dump.delete", params, NULL, 0);
-		bad |= (resp_code(r) != -32001) << 2;
-		json_decref(r);
-		r = client_call(o, "vm.dump", "{\"vm\":\"vm-1\"}", NULL, 0);
-		bad |= (resp_code(r) != -32001) << 3;
-		json_decref(r);
-		_exit(bad);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "other uid: status %d", st);
+	snprintf(params, sizeof(params), "{\"dump\":\"%s\"}", id);
+	assert_other_uid_shut_out(&dp, "dump.list", "dumps",
+				  (const char *const[][2]){{"dump.get", params},
+							   {"dump.delete", params},
+							   {"vm.dump", "{\"vm\":\"vm-1\"}"}},
+				  3);
 	cr_assert_eq(nr_listed(c), 1);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -356,7 +333,7 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	free(out);
 
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -393,7 +370,7 @@ Test(dumps, keep_free_above_the_disk_keeps_only_the_newest_and_unreadable_files_
 	json_decref(r);
 	client_call_code(c, "dump.get", "{\"dump\":\"garbage\"}", NULL, 0, -32006);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -420,6 +397,6 @@ Test(dumps, concurrent_dumps_of_one_vm_are_stored_under_distinct_ids)
 	cr_assert_eq(nr_listed(c), 2);
 	client_free(c2);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }

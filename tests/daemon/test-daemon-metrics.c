@@ -17,11 +17,6 @@
 
 static struct daemon_proc dp;
 
-static void stop(void)
-{
-	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
-}
-
 /* The text without its timing lines (ktbpfd_scrape_duration_seconds's HELP, TYPE and sample). */
 static char *drop_timing(const char *text)
 {
@@ -86,7 +81,7 @@ Test(daemon_metrics, kit_guest_exposition_equals_the_golden_file_and_never_freez
 	cr_assert_null(r, "a scrape sent the VMM %s", json_dumps(r, 0));
 	client_free(c);
 	client_free(vmm);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -118,7 +113,7 @@ Test(daemon_metrics, vm_not_discovered_is_up_0_and_ktbpfctl_metrics_prints_the_s
 		strstr(out, "# TYPE ktbpfd_vm_up gauge\nktbpfd_vm_up{vm=\"booting\"} 0\n"), "%s",
 		out);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -159,7 +154,7 @@ Test(daemon_metrics, textfile_is_written_by_rename_and_rewritten_on_the_timer)
 	/* rewritten by rename: a new inode, never the old one truncated */
 	cr_assert_neq(st1.st_ino, st2.st_ino);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	/* no temporary file left behind */
 	{
 		char cmd[256];

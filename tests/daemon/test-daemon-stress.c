@@ -19,11 +19,6 @@
 
 static struct daemon_proc dp;
 
-static void stop(void)
-{
-	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
-}
-
 /* RssAnon of the daemon in KiB (/proc/PID/status): its private, anonymous memory. */
 static long rss_anon_kib(void)
 {
@@ -76,7 +71,7 @@ Test(daemon_stress, two_hundred_clients_at_once_all_get_their_snapshot)
 	client_free(c);
 	/* the VM's memfd stays (one fd); every connection's is gone */
 	cr_assert_eq(daemon_fd_count_settled(&dp, base + 1), base + 1);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -149,7 +144,7 @@ Test(daemon_stress, ten_thousand_requests_leave_fds_and_private_memory_flat)
 	cr_assert_leq(rss1, rss0 + 512, "RssAnon grew from %ld to %ld KiB", rss0, rss1);
 #endif
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -214,5 +209,5 @@ Test(daemon_stress, slow_reader_is_dropped_while_another_client_is_served)
 	}
 	client_free(slow);
 	client_free(fast);
-	stop();
+	daemon_stop_ok(&dp);
 }

@@ -219,7 +219,7 @@ Test(top, json_lines_rates_are_bpftops_arithmetic_over_the_counters_the_test_cha
 	json_decref(l2);
 	close(memfd);
 	client_free(vmm);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -257,7 +257,7 @@ Test(top, plain_table_off_a_terminal_has_totals_sorted_by_cpu_and_no_escapes)
 	free(rest);
 	close(memfd);
 	client_free(vmm);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -281,7 +281,7 @@ Test(top, ctrl_c_ends_it_with_status_0_after_its_periods)
 	free(rest);
 	close(memfd);
 	client_free(vmm);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -314,7 +314,7 @@ Test(top, disabled_runtime_stats_are_said_in_a_line_and_in_json)
 	free(rest);
 	close(memfd);
 	client_free(vmm);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -331,7 +331,7 @@ Test(top, unknown_vm_and_bad_options_fail_with_their_statuses)
 	cr_assert_eq(top_finish(&top, NULL), 2);
 	top_start(&top, (const char *const[]){"--count", "2", "--seconds", "1", NULL});
 	cr_assert_eq(top_finish(&top, NULL), 2);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 }
 
 Test(top, a_guest_not_discovered_is_said_each_period_then_exit_4)
@@ -362,5 +362,5 @@ Test(top, a_guest_not_discovered_is_said_each_period_then_exit_4)
 	free(rest);
 	close(fd);
 	client_free(vmm);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 }

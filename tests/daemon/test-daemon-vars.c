@@ -205,7 +205,7 @@ Test(daemon_vars, snapshot_with_vars_has_the_active_objects_variables_as_describ
 	json_decref(r);
 	json_decref(doc);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	vguest_free(&vg);
 }
 
@@ -254,7 +254,7 @@ Test(daemon_vars, dump_keeps_variables_and_its_report_prints_them_as_a_tree)
 	cr_assert_null(strstr(out, "nr_calls"), "variables without --vars: %s", out);
 	free(out);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	vguest_free(&vg);
 }
 
@@ -278,7 +278,7 @@ Test(daemon_vars, nothing_active_is_a_vars_error_not_a_failed_snapshot)
 	cr_assert_not_null(json_string_value(json_object_get(e, "message")));
 	json_decref(r);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	vguest_free(&vg);
 }
 
@@ -353,6 +353,6 @@ Test(daemon_vars, diff_of_two_stored_dumps_names_changed_and_stopped_variables_a
 	cr_assert_eq(st, 1);
 	free(out);
 	client_free(c);
-	cr_assert_eq(daemon_stop(&dp), 0);
+	daemon_stop_ok(&dp);
 	vguest_free(&vg);
 }

@@ -25,11 +25,6 @@
 
 static struct daemon_proc dp;
 
-static void stop(void)
-{
-	cr_assert_eq(daemon_stop(&dp), 0, "ktbpfd did not exit 0 after SIGTERM");
-}
-
 /* Register g's RAM (one memfd) from c; returns the VM id (static buffer). */
 static const char *register_guest(struct client *c, struct kit_guest *g, bool can_freeze,
 				  int *ret_memfd)
@@ -118,7 +113,7 @@ Test(daemon, snapshot_equals_ktbpfctl_inspect_json_on_the_same_image)
 	json_decref(want);
 	json_decref(r);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	unlink(path);
 	kit_guest_free(g);
 }
@@ -156,7 +151,7 @@ Test(daemon, list_status_info_and_unregister)
 		client_call_code(c, "vm.status", params, NULL, 0, -32000);
 	}
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -190,7 +185,7 @@ Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
 	close(fd);
 	free(saved);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -231,7 +226,7 @@ Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 	cr_assert_eq(resp_code(r), 0);
 	json_decref(r);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -317,7 +312,7 @@ Test(daemon, reboot_into_another_kaslr_offset_is_followed_without_reset)
 	json_decref(r);
 	close(fd);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(a);
 	kit_guest_free(b);
 }
@@ -381,7 +376,7 @@ Test(daemon, sighup_reloads_the_config_file_and_a_broken_one_changes_nothing)
 	cr_assert_eq(limit(c, "freeze_timeout_ms"), 700);
 	cr_assert_eq(limit(c, "vms"), 5);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	unlink(path);
 	rmdir(dir);
 }
@@ -415,7 +410,7 @@ Test(daemon, freeze_then_walk_then_thaw_with_a_vmm_that_answers)
 	json_decref(r);
 	client_free(c);
 	client_free(vmm);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -453,7 +448,7 @@ Test(daemon, vmm_that_never_answers_freeze_times_out_require_errs_prefer_walks_l
 	json_decref(late);
 	client_free(c);
 	client_free(vmm);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -485,7 +480,7 @@ Test(daemon, vmm_that_dies_mid_freeze_leaves_a_detached_vm_that_still_walks)
 	cr_assert_eq(resp_code(r), 0);
 	json_decref(r);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -508,7 +503,7 @@ Test(daemon, detached_vm_expires_after_the_retention_time)
 	usleep(400000);
 	client_call_code(c, "vm.status", "{\"vm\":\"vm-1\"}", NULL, 0, -32000);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -535,7 +530,7 @@ Test(daemon, client_that_dies_mid_request_still_gets_its_vm_thawed)
 	json_decref(r);
 	client_free(c2);
 	client_free(vmm);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -573,7 +568,7 @@ Test(daemon, concurrent_snapshot_requests_share_one_walk)
 		json_integer_value(json_object_get(json_object_get(st, "result"), "snapshots")), 1);
 	json_decref(st);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -612,7 +607,7 @@ Test(daemon, malformed_json_unknown_method_and_wrong_fd_count_are_errors)
 	client_call_code(c, "daemon.info", NULL, NULL, 0, 0);
 	close(fd);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -648,7 +643,7 @@ Test(daemon, message_with_200_fds_leaves_the_daemon_fd_count_where_it_was)
 	for (int i = 0; i < 200; i++)
 		close(fds[i]);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -679,7 +674,7 @@ Test(daemon, memfd_truncated_after_registration_is_an_error_and_the_daemon_lives
 	client_call_code(c, "daemon.info", NULL, NULL, 0, 0);
 	close(fd);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -735,7 +730,7 @@ Test(daemon, sealed_memfd_is_mapped_and_reads_the_same_as_pread)
 	json_decref(walked[0]);
 	json_decref(walked[1]);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -778,7 +773,7 @@ Test(daemon, limits_answer_a_limit_error_and_the_daemon_lives)
 	free(big);
 	client_free(c2);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -786,38 +781,18 @@ Test(daemon, another_uid_neither_sees_nor_touches_a_vm)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
 	struct client *c;
-	pid_t pid;
-	int st;
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to connect as another uid");
 	daemon_start(&dp, NULL);
 	c = client_new(&dp);
 	register_guest(c, g, false, NULL);
-	pid = fork();
-	if (pid == 0) {
-		struct client *o;
-		json_t *r;
-		int bad = 0;
-
-		if (setgid(65534) || setuid(65534))
-			_exit(10);
-		o = client_new(&dp);
-		r = client_call(o, "vm.list", NULL, NULL, 0);
-		bad |= json_array_size(json_object_get(json_object_get(r, "result"), "vms")) != 0;
-		json_decref(r);
-		r = client_call(o, "vm.snapshot", "{\"vm\":\"vm-1\"}", NULL, 0);
-		bad |= (resp_code(r) != -32001) << 1;
-		json_decref(r);
-		r = client_call(o, "vm.unregister", "{\"vm\":\"vm-1\"}", NULL, 0);
-		bad |= (resp_code(r) != -32001) << 2;
-		json_decref(r);
-		_exit(bad);
-	}
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "other uid: status %d", st);
+	assert_other_uid_shut_out(&dp, "vm.list", "vms",
+				  (const char *const[][2]){{"vm.snapshot", "{\"vm\":\"vm-1\"}"},
+							   {"vm.unregister", "{\"vm\":\"vm-1\"}"}},
+				  2);
 	client_free(c);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
 
@@ -898,6 +873,6 @@ Test(daemon, fds_regions_and_pending_limits_answer_limit_errors)
 		close(fds[i]);
 	client_free(c2);
 	client_free(vmm);
-	stop();
+	daemon_stop_ok(&dp);
 	kit_guest_free(g);
 }
