@@ -14,6 +14,7 @@
 #include "fileio-internal.h"
 #include "kernel-internal.h"
 #include "progs-internal.h"
+#include "siphash-internal.h"
 #include "ktbpf/kallsyms.h"
 #include "ktbpf/kernel.h"
 
@@ -524,23 +525,15 @@ static int page_offset_x86(struct ktbpf_kernel *k, struct ktbpf_err *err)
 	return 0;
 }
 
-/* Which BTF facts came from: 64-bit words mixed (murmur's finaliser per word), then the tail. */
+/*
+ * Which BTF facts came from: keyed (SipHash-2-4 under a per-process random
+ * key), so that a guest cannot forge BTF bytes of another build's size and
+ * hash and have its facts (offsets of its choosing) taken for a guest that
+ * runs that build. An unkeyed mix of words can be undone word by word.
+ */
 static uint64_t btf_hash(const void *p, size_t n)
 {
-	const uint8_t *b = p;
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
-	size_t i;
-
-	for (i = 0; i + 8 <= n; i += 8) {
-		memcpy(&w, b + i, 8);
-		w *= 0xff51afd7ed558ccdull;
-		w ^= w >> 33;
-		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
-		h ^= h >> 29;
-	}
-	for (; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
+	return ktbpf_siphash_process(p, n);
 }
 
 /*

@@ -11,6 +11,7 @@
 
 #include "kit-btf.h"
 #include "kit-guest.h"
+#include "siphash-internal.h"
 #include "kit-kernel.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
@@ -1263,4 +1264,21 @@ Test(kernel, kallsyms_without_data_symbols_names_kallsyms_all)
 	cr_assert_not_null(strstr(err.msg, "'prog_idr'"), "%s", err.msg);
 	cr_assert_eq(err.need, KTBPF_NEED_SYMBOLS | KTBPF_NEED_BTF);
 	fix_free(&f);
+}
+
+/* lib/siphash.c against the reference vectors (key 00..0f, message 00..n-1). */
+Test(kernel, siphash24_gives_the_reference_vectors)
+{
+	uint8_t key[16], msg[15];
+
+	for (int i = 0; i < 16; i++)
+		key[i] = (uint8_t)i;
+	for (int i = 0; i < 15; i++)
+		msg[i] = (uint8_t)i;
+	cr_assert_eq(ktbpf_siphash24(key, msg, 0), 0x726fdb47dd0e0e31ull);
+	cr_assert_eq(ktbpf_siphash24(key, msg, 8), 0x93f5f5799a932462ull);
+	cr_assert_eq(ktbpf_siphash24(key, msg, 15), 0xa129ca6149be45e5ull);
+	/* the process key is not the zero key, nor the reference one */
+	cr_assert_neq(ktbpf_siphash_process(msg, 15), 0xa129ca6149be45e5ull);
+	cr_assert_eq(ktbpf_siphash_process(msg, 15), ktbpf_siphash_process(msg, 15));
 }

@@ -124,6 +124,71 @@ Test(progs, same_btf_shares_facts_and_walks_to_the_same_truth)
 	kit_guest_free(c);
 }
 
+/*
+ * The forger's model: the unkeyed word mix facts were first matched by
+ * (64-bit words multiplied and xor-shifted into the state), which a guest can
+ * undo word by word.
+ */
+static uint64_t mixw(uint64_t w)
+{
+	w *= 0xff51afd7ed558ccdull;
+	return w ^ (w >> 33);
+}
+
+static uint64_t unmixw(uint64_t m)
+{
+	uint64_t inv = 0xff51afd7ed558ccdull; /* its inverse mod 2^64, by Newton's method */
+
+	for (int i = 0; i < 6; i++)
+		inv *= 2 - 0xff51afd7ed558ccdull * inv;
+	return (m ^ (m >> 33)) * inv;
+}
+
+static uint64_t unkeyed_step(uint64_t h, uint64_t w)
+{
+	h = (h ^ mixw(w)) * 0xc4ceb9fe1a85ec53ull;
+	return h ^ (h >> 29);
+}
+
+/*
+ * A hostile guest of the same owner puts BTF bytes of another build's size
+ * in its RAM, two words changed so that an unkeyed hash stays the same: its
+ * facts (whatever offsets it likes) must not be taken for the honest guest,
+ * and the honest guest's own facts not for it.
+ */
+Test(progs, forged_btf_with_an_unkeyed_hash_collision_shares_nothing)
+{
+	struct kit_guest *honest = kit_guest_new(NULL), *forged = kit_guest_new(NULL);
+	uint64_t start = kit_kernel_symbol(forged->kk, "__start_BTF"),
+		 stop = kit_kernel_symbol(forged->kk, "__stop_BTF");
+	uint64_t pa = kit_kernel_kva_pa(forged->kk, start),
+		 h = 0x9e3779b97f4a7c15ull ^ (stop - start);
+	uint64_t j = ((stop - start) / 8) / 2, w0, w1, h1, h1f, w0f, w1f;
+	struct ktbpf_kernel *kh = discover_like(honest, NULL), *kf;
+	struct ktbpf_kernel_facts *facts = ktbpf_kernel_facts_ref(kh);
+
+	cr_assert_gt(stop - start, 64);
+	for (uint64_t i = 0; i < j; i++)
+		h = unkeyed_step(h, kit_r64(forged->im, pa + i * 8));
+	w0 = kit_r64(forged->im, pa + j * 8);
+	w1 = kit_r64(forged->im, pa + j * 8 + 8);
+	h1 = unkeyed_step(h, w0);
+	w0f = w0 ^ 0x5a5a;
+	h1f = unkeyed_step(h, w0f);
+	w1f = unmixw(h1f ^ h1 ^ mixw(w1));
+	cr_assert_eq(unkeyed_step(h1f, w1f), unkeyed_step(h1, w1), "the forgery collides");
+	kit_w64(forged->im, pa + j * 8, w0f);
+	kit_w64(forged->im, pa + j * 8 + 8, w1f);
+	kf = discover_like(forged, facts);
+	cr_assert_not(ktbpf_kernel_info(kf)->btf_shared,
+		      "forged BTF bytes took another guest's facts");
+	ktbpf_kernel_facts_unref(facts);
+	ktbpf_kernel_free(kh);
+	ktbpf_kernel_free(kf);
+	kit_guest_free(honest);
+	kit_guest_free(forged);
+}
+
 Test(progs, non_struct_ops_programs_skipped)
 {
 	struct kit_prog_spec specs[] = {
