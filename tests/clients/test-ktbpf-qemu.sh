@@ -158,5 +158,9 @@ KTBPF_SOCKET=$T/absent.sock KTBPF_QEMU=$KTBPF_QEMU KTBPFCTL=$KTBPFCTL "$harness"
 	--artifacts "$T/h2" -- "${qargs[@]}" -m 128 2>"$T/h2.err" || st=$?
 [ "$st" -eq 1 ] && grep -q "before the test finished: ktbpf-qemu: error: no ktbpfd" "$T/h2.err" ||
 	fail "harness without ktbpfd: exit $st: $(cat "$T/h2.err")"
-say "harness: a stalled guest fails and leaves nothing running; without ktbpfd it says why"
+st=0
+"$harness" --test t --artifacts "$T/h3" --timeout 5m -- -m 128 2>"$T/h3.err" || st=$?
+[ "$st" -eq 2 ] && grep -q "whole seconds, not '5m'" "$T/h3.err" ||
+	fail "harness --timeout 5m: exit $st, want a usage error: $(cat "$T/h3.err")"
+say "harness: a stalled guest fails and leaves nothing running; without ktbpfd it says why; --timeout 5m is refused"
 say "PASS"
