@@ -34,6 +34,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 [ -n "$test_name" ] && [ -n "$art" ] && [ $# -gt 0 ] || usage
+# (a --timeout or --stall that is not a number would never fire: the test would hang)
+for v in "$timeout" "$stall"; do
+	[[ $v =~ ^[1-9][0-9]{0,6}$ ]] || { echo "harness: --timeout and --stall want whole seconds, not '$v'" >&2; exit 2; }
+done
 ktbpf_qemu=${KTBPF_QEMU:-ktbpf-qemu}
 ktbpfctl=${KTBPFCTL:-ktbpfctl}
 say() { printf 'harness %s: %s\n' "$test_name" "$*" >&2; }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <jansson.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,5 +67,18 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fuzz_write_seeds(dir);
 		exit(0);
 	}
+	return 0;
+}
+
+int fuzz_json_line_sink(void *ud, const char *line, size_t len, const int *fds, unsigned int nfds)
+{
+	json_t *v;
+
+	if (memchr(line, '\n', len))
+		fuzz_die("output line holds a newline", NULL);
+	v = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
+	if (!v || !(json_is_object(v) || json_is_array(v)))
+		fuzz_die("output is not a JSON object or array", NULL);
+	json_decref(v);
 	return 0;
 }

@@ -35,6 +35,13 @@ int fuzz_memfd(const void *buf, size_t len);
 /* Abort with a message (a fuzz-found invariant violation is a crash). */
 void fuzz_die(const char *what, const char *detail) __attribute__((noreturn));
 
+/*
+ * An output sink (rpc/peer.h: ktbpf_peer_send_fn) for the JSON-RPC
+ * targets: each line must be one JSON object or array without a newline,
+ * else the target dies.
+ */
+int fuzz_json_line_sink(void *ud, const char *line, size_t len, const int *fds, unsigned int nfds);
+
 /* Little-endian loads from fuzz bytes (no alignment assumed). */
 static inline uint64_t fuzz_le64(const uint8_t *p)
 {

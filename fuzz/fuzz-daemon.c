@@ -61,19 +61,6 @@ void fuzz_setup(void)
 	d.reap_timer.data = d.drain_timer.data = &d;
 }
 
-static int sink(void *ud, const char *line, size_t len, const int *fds, unsigned int nfds)
-{
-	json_t *v;
-
-	if (memchr(line, '\n', len))
-		fuzz_die("answer holds a newline", NULL);
-	v = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!v || !(json_is_object(v) || json_is_array(v)))
-		fuzz_die("answer is not a JSON object or array", NULL);
-	json_decref(v);
-	return 0;
-}
-
 /* Run the loop until the thread pool is idle (bounded: discoveries of tiny memfds are quick). */
 static void settle(void)
 {
@@ -102,7 +89,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK); /* the poll handle's fd: never readable */
 	if (efd < 0)
 		fuzz_die("eventfd", strerror(errno));
-	c = conn_new(&d, efd, &cred, sink);
+	c = conn_new(&d, efd, &cred, fuzz_json_line_sink);
 	if (!c)
 		fuzz_die("out of memory", NULL);
 	step = size / chunks + 1;

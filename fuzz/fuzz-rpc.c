@@ -31,19 +31,6 @@
 static struct ktbpf_peer_req *held[MAX_HELD];
 static unsigned int nheld;
 
-static int sink(void *ud, const char *line, size_t len, const int *fds, unsigned int nfds)
-{
-	json_t *v;
-
-	if (memchr(line, '\n', len))
-		fuzz_die("output line holds a newline", NULL);
-	v = json_loadb(line, len, JSON_REJECT_DUPLICATES, NULL);
-	if (!v || !(json_is_object(v) || json_is_array(v)))
-		fuzz_die("output is not a JSON object or array", NULL);
-	json_decref(v);
-	return 0;
-}
-
 static void m_echo(struct ktbpf_peer_req *req, void *ud)
 {
 	ktbpf_peer_req_result(req, json_deep_copy(ktbpf_peer_req_params(req)));
@@ -137,7 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	lim.max_fds_msg = 4;
 	lim.max_fds_queued = 8;
 	w = ktbpf_wire_new(-1, &lim);
-	p = ktbpf_peer_new(methods, sizeof(methods) / sizeof(methods[0]), NULL, sink, NULL);
+	p = ktbpf_peer_new(methods, sizeof(methods) / sizeof(methods[0]), NULL, fuzz_json_line_sink,
+			   NULL);
 	if (!w || !p)
 		fuzz_die("out of memory", NULL);
 	ktbpf_peer_call(p, "vm.freeze", NULL, NULL, 0, on_reply, NULL, NULL, NULL);

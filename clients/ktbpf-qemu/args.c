@@ -124,8 +124,11 @@ static int read_mem(const char *v, struct opts *o)
 	if (!opt_value(v, "size", buf, sizeof(buf)) && !opt_value(v, NULL, buf, sizeof(buf)))
 		return bad("-m %s: no size", v);
 	/* QEMU's -m takes a plain number as MiB, as layout_parse_size() does. */
-	if (layout_parse_size(buf, &o->ram_size) < 0 || o->ram_size % 4096)
-		return bad("-m %s: not a size in whole pages", v);
+	if (layout_parse_size(buf, &o->ram_size) < 0)
+		return bad("-m %s: not a size (e.g. 2048, 2G, size=2G)", v);
+	/* softmmu/vl.c parse_memory_options(): QEMU rounds the size up to 8 KiB,
+	 * and the backend must be of the size it ends up with. */
+	o->ram_size = (o->ram_size + 8191) & ~8191ull;
 	return 0;
 }
 

@@ -122,13 +122,15 @@ say "refused: unknown machine, the user's RAM backend, -numa, memory hotplug; QE
 #    versioned and an old machine type (before 4.0 QEMU names the backend by
 #    its QOM path in the memory tree), -smp topology, an unrelated backend,
 #    and splits only QEMU knows (max-ram-below-4g; a machine type from before
-#    the 1 GiB aligned split): QEMU's own table, checked whole, is registered.
+#    the 1 GiB aligned split): QEMU's own table, checked whole, is registered;
+#    a size QEMU rounds up to 8 KiB.
 forms=("-machine q35,accel=tcg -m 4G|2"
 	"-machine accel=tcg -M pc-i440fx-7.2 -m size=2G -smp sockets=2,cores=2|1"
 	"-machine accel=tcg -M pc-q35-2.4 -m 3G|2"
 	"-machine accel=tcg -m 512M -object memory-backend-ram,id=other,size=64M|1"
 	"-machine pc,accel=tcg,max-ram-below-4g=2G -m 3G|2"
-	"-machine accel=tcg -M pc-i440fx-1.7 -m 3840M|2")
+	"-machine accel=tcg -M pc-i440fx-1.7 -m 3840M|2"
+	"-machine accel=tcg -m 131076k|1")
 i=0
 for f in "${forms[@]}"; do
 	i=$((i + 1))
@@ -141,7 +143,7 @@ for f in "${forms[@]}"; do
 	kill -TERM "$qp"
 	wait "$qp" || fail "'${f%|*}': exit status $?"
 done
-say "argument forms: machine accel=, -m size=, pc-i440fx-7.2, pc-q35-2.4, -smp topology, another backend, max-ram-below-4g, pc-i440fx-1.7 (QEMU's own split)"
+say "argument forms: machine accel=, -m size=, pc-i440fx-7.2, pc-q35-2.4, -smp topology, another backend, max-ram-below-4g, pc-i440fx-1.7 (QEMU's own split), -m rounded up to 8 KiB as QEMU does"
 # 7. examples/harness.sh on a guest that never reports (firmware only, no
 #    disk): it fails on its stall, and when it returns nothing of its guest is
 #    left running; without ktbpfd its reason carries ktbpf-qemu's message.
@@ -158,5 +160,9 @@ KTBPF_SOCKET=$T/absent.sock KTBPF_QEMU=$KTBPF_QEMU KTBPFCTL=$KTBPFCTL "$harness"
 	--artifacts "$T/h2" -- "${qargs[@]}" -m 128 2>"$T/h2.err" || st=$?
 [ "$st" -eq 1 ] && grep -q "before the test finished: ktbpf-qemu: error: no ktbpfd" "$T/h2.err" ||
 	fail "harness without ktbpfd: exit $st: $(cat "$T/h2.err")"
-say "harness: a stalled guest fails and leaves nothing running; without ktbpfd it says why"
+st=0
+"$harness" --test t --artifacts "$T/h3" --timeout 5m -- -m 128 2>"$T/h3.err" || st=$?
+[ "$st" -eq 2 ] && grep -q "whole seconds, not '5m'" "$T/h3.err" ||
+	fail "harness --timeout 5m: exit $st, want a usage error: $(cat "$T/h3.err")"
+say "harness: a stalled guest fails and leaves nothing running; without ktbpfd it says why; --timeout 5m is refused"
 say "PASS"
