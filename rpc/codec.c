@@ -82,11 +82,16 @@ json_t *ktbpf_codec_text(const char *s)
 	return j;
 }
 
-/* ktbpf_codec_text()'s string, written (NULL s fails the writer). */
-static void w_text(struct ktbpf_json_writer *w, const char *s)
+/*
+ * The w_* writers put key (NULL: none, an array's element) and a value.
+ * w_text: ktbpf_codec_text()'s string (NULL s fails the writer).
+ */
+static void w_text(struct ktbpf_json_writer *w, const char *key, const char *s)
 {
 	char *copy;
 
+	if (key)
+		ktbpf_json_w_key(w, key);
 	if (!s) {
 		w->failed = true;
 		return;
@@ -106,30 +111,43 @@ static void w_text(struct ktbpf_json_writer *w, const char *s)
 }
 
 /* A string, or null when empty. */
-static void w_text_or_null(struct ktbpf_json_writer *w, const char *t)
+static void w_text_or_null(struct ktbpf_json_writer *w, const char *key, const char *t)
 {
-	if (t[0])
-		w_text(w, t);
-	else
-		ktbpf_json_w_null(w);
+	if (t[0]) {
+		w_text(w, key, t);
+		return;
+	}
+	ktbpf_json_w_key(w, key);
+	ktbpf_json_w_null(w);
 }
 
-static void w_hex(struct ktbpf_json_writer *w, uint64_t v)
+static void w_hex(struct ktbpf_json_writer *w, const char *key, uint64_t v)
 {
 	char buf[19];
 	int n = snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
 
+	ktbpf_json_w_key(w, key);
 	ktbpf_json_w_string(w, buf, (size_t)n);
 }
 
-static void w_count(struct ktbpf_json_writer *w, uint64_t v)
+static void w_count(struct ktbpf_json_writer *w, const char *key, uint64_t v)
 {
+	if (key)
+		ktbpf_json_w_key(w, key);
 	ktbpf_json_w_int(w, v > INT64_MAX ? INT64_MAX : (json_int_t)v);
 }
 
-static void w_str(struct ktbpf_json_writer *w, const char *s)
+/* One of our names (ASCII). */
+static void w_str(struct ktbpf_json_writer *w, const char *key, const char *s)
 {
+	ktbpf_json_w_key(w, key);
 	ktbpf_json_w_string(w, s, strlen(s));
+}
+
+static void w_bool(struct ktbpf_json_writer *w, const char *key, bool b)
+{
+	ktbpf_json_w_key(w, key);
+	ktbpf_json_w_bool(w, b);
 }
 
 /* The writer's text as a jansson value (consumed). */
@@ -166,34 +184,21 @@ json_t *ktbpf_codec_count(uint64_t v)
 static void w_kernel(struct ktbpf_json_writer *w, const struct ktbpf_kernel_info *ki)
 {
 	ktbpf_json_w_object(w);
-	ktbpf_json_w_key(w, "release");
-	w_text(w, ki->release);
-	ktbpf_json_w_key(w, "arch");
-	w_str(w, ktbpf_arch_name(ki->arch));
-	ktbpf_json_w_key(w, "kaslr_offset");
-	w_hex(w, ki->kaslr_offset);
-	ktbpf_json_w_key(w, "phys_base");
-	w_hex(w, ki->phys_base);
-	ktbpf_json_w_key(w, "page_offset");
-	w_hex(w, ki->page_offset);
+	w_text(w, "release", ki->release);
+	w_str(w, "arch", ktbpf_arch_name(ki->arch));
+	w_hex(w, "kaslr_offset", ki->kaslr_offset);
+	w_hex(w, "phys_base", ki->phys_base);
+	w_hex(w, "page_offset", ki->page_offset);
 	ktbpf_json_w_key(w, "pgtable_levels");
 	ktbpf_json_w_int(w, ki->pgtable_levels ? (int)ki->pgtable_levels : ki->l5 ? 5 : 4);
-	ktbpf_json_w_key(w, "nr_cpu_ids");
-	w_count(w, ki->nr_cpu_ids);
-	ktbpf_json_w_key(w, "possible_cpus");
-	w_count(w, ki->nr_possible_cpus);
-	ktbpf_json_w_key(w, "percpu_scheme");
-	w_str(w, ktbpf_percpu_scheme_name(ki->percpu_scheme));
-	ktbpf_json_w_key(w, "symbols_source");
-	w_str(w, ktbpf_source_name(ki->symbols_source));
-	ktbpf_json_w_key(w, "symbols");
-	w_count(w, ki->nr_symbols);
-	ktbpf_json_w_key(w, "btf_source");
-	w_str(w, ktbpf_source_name(ki->btf_source));
-	ktbpf_json_w_key(w, "btf_size");
-	w_count(w, ki->btf_size);
-	ktbpf_json_w_key(w, "discover_ns");
-	w_count(w, ki->discover_ns);
+	w_count(w, "nr_cpu_ids", ki->nr_cpu_ids);
+	w_count(w, "possible_cpus", ki->nr_possible_cpus);
+	w_str(w, "percpu_scheme", ktbpf_percpu_scheme_name(ki->percpu_scheme));
+	w_str(w, "symbols_source", ktbpf_source_name(ki->symbols_source));
+	w_count(w, "symbols", ki->nr_symbols);
+	w_str(w, "btf_source", ktbpf_source_name(ki->btf_source));
+	w_count(w, "btf_size", ki->btf_size);
+	w_count(w, "discover_ns", ki->discover_ns);
 	ktbpf_json_w_end_object(w);
 }
 
@@ -213,53 +218,36 @@ json_t *ktbpf_codec_kernel(const struct ktbpf_kernel_info *ki)
 static void w_prog(struct ktbpf_json_writer *w, const struct ktbpf_prog *p)
 {
 	ktbpf_json_w_object(w);
-	ktbpf_json_w_key(w, "id");
-	w_count(w, p->id);
-	ktbpf_json_w_key(w, "name");
-	w_text(w, p->name);
-	ktbpf_json_w_key(w, "interface");
-	w_text(w, p->iface);
-	ktbpf_json_w_key(w, "member");
-	w_text(w, p->member);
-	ktbpf_json_w_key(w, "verified_insns");
-	w_count(w, p->verified_insns);
-	ktbpf_json_w_key(w, "run_cnt");
-	w_count(w, p->cnt);
-	ktbpf_json_w_key(w, "run_time_ns");
-	w_count(w, p->nsecs);
-	ktbpf_json_w_key(w, "recursion_misses");
-	w_count(w, p->misses);
-	ktbpf_json_w_key(w, "stats_complete");
-	ktbpf_json_w_bool(w, p->stats_valid);
+	w_count(w, "id", p->id);
+	w_text(w, "name", p->name);
+	w_text(w, "interface", p->iface);
+	w_text(w, "member", p->member);
+	w_count(w, "verified_insns", p->verified_insns);
+	w_count(w, "run_cnt", p->cnt);
+	w_count(w, "run_time_ns", p->nsecs);
+	w_count(w, "recursion_misses", p->misses);
+	w_bool(w, "stats_complete", p->stats_valid);
 	ktbpf_json_w_end_object(w);
 }
 
 static void w_instance(struct ktbpf_json_writer *w, const struct ktbpf_st_instance *in)
 {
 	ktbpf_json_w_object(w);
-	ktbpf_json_w_key(w, "map_id");
-	w_count(w, in->map_id);
-	ktbpf_json_w_key(w, "name");
-	w_text(w, in->name);
-	ktbpf_json_w_key(w, "interface");
-	w_text_or_null(w, in->iface);
-	ktbpf_json_w_key(w, "state");
-	w_str(w, ktbpf_st_state_name(in->state));
-	ktbpf_json_w_key(w, "object");
-	w_text_or_null(w, in->obj_name);
+	w_count(w, "map_id", in->map_id);
+	w_text(w, "name", in->name);
+	w_text_or_null(w, "interface", in->iface);
+	w_str(w, "state", ktbpf_st_state_name(in->state));
+	w_text_or_null(w, "object", in->obj_name);
 	ktbpf_json_w_key(w, "members");
 	ktbpf_json_w_array(w);
 	for (uint32_t i = 0; !w->failed && i < in->nr_members; i++) {
 		ktbpf_json_w_object(w);
-		ktbpf_json_w_key(w, "member");
-		w_text(w, in->members[i].member);
-		ktbpf_json_w_key(w, "prog_id");
-		w_count(w, in->members[i].prog_id);
+		w_text(w, "member", in->members[i].member);
+		w_count(w, "prog_id", in->members[i].prog_id);
 		ktbpf_json_w_end_object(w);
 	}
 	ktbpf_json_w_end_array(w);
-	ktbpf_json_w_key(w, "linked");
-	ktbpf_json_w_bool(w, in->linked);
+	w_bool(w, "linked", in->linked);
 	ktbpf_json_w_end_object(w);
 }
 
@@ -273,26 +261,21 @@ static const char *active_source(enum ktbpf_active_source src)
 static void w_active(struct ktbpf_json_writer *w, const struct ktbpf_active *a)
 {
 	ktbpf_json_w_object(w);
-	ktbpf_json_w_key(w, "attached");
-	ktbpf_json_w_bool(w, a->attached);
+	w_bool(w, "attached", a->attached);
 	ktbpf_json_w_key(w, "instances");
 	ktbpf_json_w_array(w);
 	for (uint32_t i = 0; !w->failed && i < a->nr_instances; i++)
-		w_count(w, a->map_ids[i]);
+		w_count(w, NULL, a->map_ids[i]);
 	ktbpf_json_w_end_array(w);
 	ktbpf_json_w_key(w, "map_id");
 	if (a->map_id)
-		w_count(w, a->map_id);
+		w_count(w, NULL, a->map_id);
 	else
 		ktbpf_json_w_null(w);
-	ktbpf_json_w_key(w, "obj_name");
-	w_text_or_null(w, a->obj_name);
-	ktbpf_json_w_key(w, "interface");
-	w_text_or_null(w, a->iface);
-	ktbpf_json_w_key(w, "source");
-	w_str(w, active_source(a->source));
-	ktbpf_json_w_key(w, "reason");
-	w_text_or_null(w, a->reason);
+	w_text_or_null(w, "obj_name", a->obj_name);
+	w_text_or_null(w, "interface", a->iface);
+	w_str(w, "source", active_source(a->source));
+	w_text_or_null(w, "reason", a->reason);
 	ktbpf_json_w_end_object(w);
 }
 
@@ -399,14 +382,10 @@ static json_t *json_scx(const struct ktbpf_scx *x)
 static void w_diag(struct ktbpf_json_writer *w, const struct ktbpf_diag *d)
 {
 	ktbpf_json_w_object(w);
-	ktbpf_json_w_key(w, "prog_id");
-	w_count(w, d->prog_id);
-	ktbpf_json_w_key(w, "code");
-	w_str(w, ktbpf_codec_errno_name(d->code));
-	ktbpf_json_w_key(w, "addr");
-	w_hex(w, d->addr);
-	ktbpf_json_w_key(w, "message");
-	w_text(w, d->msg);
+	w_count(w, "prog_id", d->prog_id);
+	w_str(w, "code", ktbpf_codec_errno_name(d->code));
+	w_hex(w, "addr", d->addr);
+	w_text(w, "message", d->msg);
 	ktbpf_json_w_end_object(w);
 }
 
@@ -445,10 +424,8 @@ void ktbpf_codec_snapshot_write(struct ktbpf_json_writer *w, const struct ktbpf_
 	scx = json_scx(&s->scx);
 	ktbpf_json_w_value(w, scx);
 	json_decref(scx);
-	ktbpf_json_w_key(w, "torn");
-	ktbpf_json_w_bool(w, s->torn);
-	ktbpf_json_w_key(w, "capped");
-	ktbpf_json_w_bool(w, s->capped);
+	w_bool(w, "torn", s->torn);
+	w_bool(w, "capped", s->capped);
 	ktbpf_json_w_key(w, "skipped");
 	ktbpf_json_w_int(w, (json_int_t)s->nr_skipped);
 	ktbpf_json_w_key(w, "diagnostics");
@@ -456,15 +433,12 @@ void ktbpf_codec_snapshot_write(struct ktbpf_json_writer *w, const struct ktbpf_
 	for (i = 0; !w->failed && i < s->nr_diags; i++)
 		w_diag(w, &s->diags[i]);
 	ktbpf_json_w_end_array(w);
-	ktbpf_json_w_key(w, "walk_ns");
-	w_count(w, s->walk_ns);
+	w_count(w, "walk_ns", s->walk_ns);
 	if (s->diags_dropped) {
-		ktbpf_json_w_key(w, "diagnostics_dropped");
-		w_count(w, s->diags_dropped);
+		w_count(w, "diagnostics_dropped", s->diags_dropped);
 	}
 	if (s->over_budget) {
-		ktbpf_json_w_key(w, "over_budget");
-		ktbpf_json_w_bool(w, true);
+		w_bool(w, "over_budget", true);
 	}
 }
 
