@@ -241,6 +241,18 @@ static int64_t sign_extend(uint64_t v, uint32_t bits)
 static int render(struct rctx *c, const char *name, uint32_t id, uint64_t bitpos, uint32_t bitsz,
 		  uint32_t depth, uint32_t index);
 
+/* render() a child of node at, counted among its children when it made a node. */
+static int render_child(struct rctx *c, size_t at, const char *name, uint32_t id, uint64_t bitpos,
+			uint32_t bitsz, uint32_t depth, uint32_t index)
+{
+	size_t before = c->v->nr_nodes;
+	int r = render(c, name, id, bitpos, bitsz, depth, index);
+
+	if (c->v->nr_nodes > before)
+		c->v->nodes[at].nr_children++;
+	return r;
+}
+
 /* An integer (BTF_KIND_INT), or a bitfield of bitsz bits at bitpos. */
 static void render_int(struct rctx *c, struct ktbpf_var *n, const struct btf_type *t,
 		       uint64_t bitpos, uint32_t bitsz)
@@ -398,11 +410,8 @@ static int render_array(struct rctx *c, struct ktbpf_var *n, size_t at, const st
 		c->v->capped = true;
 	}
 	for (i = 0; i < shown; i++) {
-		size_t before = c->v->nr_nodes;
-
-		r = render(c, "", a->type, (off + (uint64_t)esz * i) * 8, 0, depth + 1, i);
-		if (c->v->nr_nodes > before)
-			c->v->nodes[at].nr_children++;
+		r = render_child(c, at, "", a->type, (off + (uint64_t)esz * i) * 8, 0, depth + 1,
+				 i);
 		if (r)
 			return r;
 	}
@@ -425,12 +434,8 @@ static int render_composite(struct rctx *c, struct ktbpf_var *n, size_t at,
 	for (i = 0; i < vlen; i++, m++) {
 		uint64_t bit = btf_member_bit_offset(t, i);
 
-		size_t before = c->v->nr_nodes;
-
-		r = render(c, str_at(c->btf, m->name_off), m->type, off * 8 + bit,
-			   btf_member_bitfield_size(t, i), depth + 1, i);
-		if (c->v->nr_nodes > before)
-			c->v->nodes[at].nr_children++;
+		r = render_child(c, at, str_at(c->btf, m->name_off), m->type, off * 8 + bit,
+				 btf_member_bitfield_size(t, i), depth + 1, i);
 		if (r)
 			return r;
 	}
@@ -559,23 +564,19 @@ static int render_percpu(struct rctx *c, uint32_t id, uint32_t index, const uint
 		return c->v->priv->nodes_capped ? 1 : -ENOMEM;
 	n->kind = KTBPF_VAR_PERCPU;
 	for (i = 0; i <= nr; i++) {
-		size_t before = c->v->nr_nodes;
-
 		/* First the sum over all buffers, then each CPU's. */
 		c->sum = i == 0;
 		if (i > 0) {
 			c->bufs = &all[i - 1];
 			c->nr_bufs = 1;
 		}
-		r = render(c, i ? "cpu" : "sum", id, 0, 0, 1,
-			   i == 0 ? 0
-			   : cpus ? cpus[i - 1]
-				  : (uint32_t)(i - 1));
+		r = render_child(c, at, i ? "cpu" : "sum", id, 0, 0, 1,
+				 i == 0 ? 0
+				 : cpus ? cpus[i - 1]
+					: (uint32_t)(i - 1));
 		c->bufs = all;
 		c->nr_bufs = nr;
 		c->sum = false;
-		if (c->v->nr_nodes > before)
-			c->v->nodes[at].nr_children++;
 		if (r)
 			return r;
 	}
