@@ -154,6 +154,9 @@ static int read_machine(const char *v, struct opts *o)
 /* Read the QEMU arguments that decide the layout; refuse what breaks it. */
 static int read_qemu_args(struct opts *o)
 {
+	const char *smp[16];
+	unsigned int nr_smp = 0;
+
 	for (int i = 0; i < o->nr_qemu_args; i++) {
 		const char *a = o->qemu_args[i],
 			   *v = i + 1 < o->nr_qemu_args ? o->qemu_args[i + 1] : "";
@@ -178,9 +181,9 @@ static int read_qemu_args(struct opts *o)
 		else if (is_opt(a, "machine") || is_opt(a, "M"))
 			r = read_machine(v, o);
 		else if (is_opt(a, "smp")) {
-			if (opt_value(v, "cpus", buf, sizeof(buf)) ||
-			    opt_value(v, NULL, buf, sizeof(buf)))
-				o->cpus = (uint32_t)strtoul(buf, NULL, 10);
+			if (nr_smp < sizeof(smp) / sizeof(smp[0]))
+				smp[nr_smp] = v;
+			nr_smp++;
 		} else if (is_opt(a, "name") && !o->name) {
 			if (opt_value(v, "guest", buf, sizeof(buf)) ||
 			    opt_value(v, NULL, buf, sizeof(buf)))
@@ -189,6 +192,9 @@ static int read_qemu_args(struct opts *o)
 		if (r < 0)
 			return r;
 	}
+	/* Past the cap the count is unknown: 0, left out of vm.register. */
+	if (nr_smp <= sizeof(smp) / sizeof(smp[0]))
+		o->cpus = layout_smp_cpus(smp, nr_smp);
 	return 0;
 }
 
