@@ -144,6 +144,8 @@ static int read_machine(const char *v, struct opts *o)
 			   v);
 	if (!opt_value(v, "type", type, sizeof(type)) && !opt_value(v, NULL, type, sizeof(type)))
 		return 0; /* properties only: the type comes from another -machine */
+	if (!strcmp(type, "help") || !strcmp(type, "?"))
+		return 0; /* QEMU lists its machines and exits */
 	if (layout_parse_machine(type, &o->machine, &err) < 0)
 		return bad("-machine %s: %s", v, err.msg);
 	return 0;

@@ -370,10 +370,17 @@ static int loop(struct run *run)
 		struct ktbpf_err err = {0};
 		int status;
 
+		pid_t w;
+
 		if (run->client)
 			p[2].events = ktbpf_client_events(run->client);
-		if (waitpid(run->qemu, &status, WNOHANG) == run->qemu)
+		w = waitpid(run->qemu, &status, WNOHANG);
+		if (w == run->qemu)
 			return exit_status(status);
+		if (w < 0 && errno != EINTR) { /* no child to wait for: never spin on */
+			say("waiting for QEMU: %s", strerror(errno));
+			return 1;
+		}
 		if (poll(p, 3, 1000) < 0 && errno != EINTR) {
 			say("poll: %s", strerror(errno));
 			return 1;
@@ -450,8 +457,8 @@ static void run_free(struct run *run)
 	args_free(&run->o);
 }
 
-/* Start QEMU stopped, confirm the layout, register, start the guest. 0, or
- * the exit status to give up with. */
+/* Start QEMU stopped, confirm the layout, register, start the guest. -1 when
+ * the guest runs, else the exit status to end with (QEMU's may be 0). */
 static int start(struct run *run)
 {
 	struct ktbpf_err err = {0};
@@ -466,9 +473,10 @@ static int start(struct run *run)
 	if (run->ram_fd < 0 || spawn_qemu(run) < 0)
 		return 1;
 	r = qmp_handshake(run->qmp, QMP_START_TIMEOUT_MS, &err);
-	/* QEMU refused its arguments: its own message is on stderr already. */
+	/* QEMU ended before its monitor: it refused its arguments (its message is on
+	 * stderr already), or did what was asked (-version, -M help): its status. */
 	if (r == -ECONNRESET && waitpid(run->qemu, &status, 0) == run->qemu)
-		return exit_status(status) ? exit_status(status) : 1;
+		return exit_status(status);
 	if (r < 0) {
 		say("QEMU's monitor: %s", err.msg);
 		return abort_qemu(run);
@@ -480,7 +488,7 @@ static int start(struct run *run)
 		say("starting the guest: %s", err.msg);
 		return abort_qemu(run);
 	}
-	return 0;
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -494,7 +502,7 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : 0;
 	}
 	r = start(&run);
-	if (r == 0)
+	if (r < 0)
 		r = loop(&run);
 	run_free(&run);
 	return r;

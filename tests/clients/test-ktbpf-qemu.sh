@@ -113,6 +113,23 @@ st=0
 "$KTBPF_QEMU" -- "${qargs[@]}" -m 128 -no-such-option 2>"$T/bad.err" || st=$?
 [ "$st" -eq 1 ] && grep -q 'no-such-option' "$T/bad.err" || fail "QEMU's own refusal: exit $st ($(cat "$T/bad.err"))"
 "$KTBPF_QEMU" --help | grep -q -- --require-monitor || fail "--help does not teach --require-monitor"
+# QEMU's own answers before any guest: its output and its status (0)
+# (timeout: a QEMU that ended with 0 before its monitor once left ktbpf-qemu waiting forever)
+KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -M help >"$T/mhelp.out" 2>&1 ||
+	fail "-M help: exit $? ($(tail -3 "$T/mhelp.out"))"
+grep -q q35 "$T/mhelp.out" || fail "-M help: QEMU's machine list not shown: $(tail -3 "$T/mhelp.out")"
+KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -version >/dev/null 2>&1 || fail "-version: exit $?"
+# a name in use by a running guest: the refusal says what to do
+"$KTBPF_QEMU" --name dup -- "${qargs[@]}" -m 128 2>/dev/null &
+qp=$!
+pids+=("$qp")
+wait_listed dup >/dev/null || fail "the first 'dup' did not register"
+st=0
+"$KTBPF_QEMU" --name dup --require-monitor -- "${qargs[@]}" -m 128 2>"$T/dup.err" || st=$?
+[ "$st" -eq 1 ] && grep -q "registered already.*another name" "$T/dup.err" ||
+	fail "a name in use: exit $st: $(cat "$T/dup.err")"
+kill -TERM "$qp"
+wait "$qp" || fail "the first 'dup': exit status $?"
 # a refusal says what to do instead
 "$KTBPF_QEMU" -- "${qargs[@]}" -numa node 2>"$T/bad.err" || true
 grep -q "drop it" "$T/bad.err" || fail "-numa refused without saying what to do: $(cat "$T/bad.err")"
