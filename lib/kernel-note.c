@@ -310,9 +310,14 @@ static int note_is_live_arm64(const struct ktbpf_mem *mem, const struct ktbpf_vm
 	if ((r = kn_arm64_mmu(vi, &none, &m, err)) < 0)
 		return r;
 	m.page_offset = 0; /* reads walk the note's own tables */
-	/* A RAM file read as if it began at PA 0 when it begins higher (QEMU virt) */
+	/*
+	 * A RAM file read as if it began at PA 0 when it begins higher (QEMU
+	 * virt): no boot's kernel could have its page tables above the RAM it
+	 * ran in, so this is the RAM as given, never staleness, and no retry
+	 * mends it (vmcoreinfo.h: -EFAULT, an address outside RAM).
+	 */
 	if (vi->init_top_pgt - vi->kimage_voffset >= ktbpf_mem_end(mem))
-		return ktbpf_err_set(err, -ESTALE,
+		return ktbpf_err_set(err, -EFAULT,
 				     "its swapper_pg_dir PA 0x%llx is above guest RAM: does RAM "
 				     "start above PA 0 (QEMU virt: 0x40000000)? give its region",
 				     (unsigned long long)(vi->init_top_pgt - vi->kimage_voffset));

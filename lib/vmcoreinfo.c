@@ -303,7 +303,9 @@ static int find_at_hint(const struct ktbpf_mem *mem, uint64_t pa, struct ktbpf_v
 
 /*
  * What a scan saw, for the final message: the first note that looked right
- * but did not parse, the first one the caller rejected (another kernel's),
+ * but did not parse, the first one the caller rejected as another kernel's,
+ * the first it rejected for the RAM as given (-EFAULT: RAM that does not hold
+ * what the note points to),
  * the RAM that could not be read at all (a shrunk memory file), so a partial
  * scan never reads as a whole one, and how much of RAM held data at all.
  */
@@ -317,6 +319,8 @@ struct scan {
 	struct ktbpf_err bad_err;
 	uint64_t rejected_pa;
 	struct ktbpf_err rejected_err;
+	uint64_t unfit_pa;
+	struct ktbpf_err unfit_err;
 	uint64_t unreadable;
 	struct ktbpf_err unreadable_err;
 	uint64_t data; /* bytes of RAM that were not holes */
@@ -330,6 +334,7 @@ struct scan {
 static int try_note(struct scan *sc, uint64_t pa, uint32_t descsz)
 {
 	struct ktbpf_err e = {0};
+	int r;
 
 	if (++sc->notes > MAX_NOTES)
 		return -E2BIG;
@@ -340,9 +345,12 @@ static int try_note(struct scan *sc, uint64_t pa, uint32_t descsz)
 		}
 		return 1;
 	}
-	if (!sc->accept || sc->accept(sc->ctx, sc->vi, &e) == 0)
+	if (!sc->accept || (r = sc->accept(sc->ctx, sc->vi, &e)) == 0)
 		return 0;
-	if (!sc->rejected_pa) {
+	if (r == -EFAULT && !sc->unfit_pa) {
+		sc->unfit_pa = pa;
+		sc->unfit_err = e;
+	} else if (r != -EFAULT && !sc->rejected_pa) {
 		sc->rejected_pa = pa;
 		sc->rejected_err = e;
 	}
@@ -524,8 +532,11 @@ static int try_guess(struct scan *sc, uint64_t pa)
  * Why nothing was taken, in the words of vmcoreinfo.h. No note yet is what a
  * booting guest looks like (the kernel writes it in
  * crash_save_vmcoreinfo_init(), a subsys_initcall), and so is a half-written
- * note or only an earlier boot's: -EINPROGRESS, worth retrying. RAM that
- * could not be read is the host's problem: its own error's code.
+ * note or only an earlier boot's: -EINPROGRESS, worth retrying. A note the
+ * caller refused for what it was given (RAM that does not hold what the note
+ * points to) is refused on every retry: its own error's code, never
+ * -EINPROGRESS, or a monitor would retry it for ever. RAM that could not be
+ * read is the host's problem: its own error's code.
  */
 static int scan_failed(const struct scan *sc, uint64_t total, int r, struct ktbpf_err *err)
 {
@@ -537,6 +548,11 @@ static int scan_failed(const struct scan *sc, uint64_t total, int r, struct ktbp
 				     "not a guest this scan can trust (first rejected: %s)",
 				     MAX_NOTES,
 				     sc->rejected_pa ? sc->rejected_err.msg : sc->bad_err.msg);
+	if (sc->unfit_pa)
+		return ktbpf_err_set_addr(err, -EFAULT, sc->unfit_pa,
+					  "the VMCOREINFO note at 0x%llx does not fit guest RAM as "
+					  "given: %s",
+					  (unsigned long long)sc->unfit_pa, sc->unfit_err.msg);
 	if (sc->rejected_pa)
 		return ktbpf_err_set_addr(err, -EINPROGRESS, sc->rejected_pa,
 					  "no VMCOREINFO note of the running kernel in %s of guest "
@@ -599,7 +615,10 @@ int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
 		goto out;
 	if (r != 0) {
 		r = scan_failed(&sc, total, r, err);
-		ktbpf_err_need(err, r, KTBPF_NEED_VMCOREINFO | KTBPF_NEED_SYMBOLS | KTBPF_NEED_PGD);
+		/* Another note or the page tables would not fix RAM given at the wrong place. */
+		if (!sc.unfit_pa)
+			ktbpf_err_need(err, r,
+				       KTBPF_NEED_VMCOREINFO | KTBPF_NEED_SYMBOLS | KTBPF_NEED_PGD);
 	}
 out:
 	if (r == 0)

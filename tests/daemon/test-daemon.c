@@ -190,6 +190,43 @@ Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
 	kit_guest_free(g);
 }
 
+/*
+ * An arm64 QEMU virt guest (RAM from GPA 1 GiB) registered with its RAM at
+ * GPA 0: no retry could find its kernel, so the VM fails at once with the
+ * reason, and its snapshot says not to retry, instead of waiting with backoff
+ * for ever.
+ */
+Test(daemon, arm64_ram_registered_at_the_wrong_base_fails_without_retrying)
+{
+	struct kit_guest_opts o = {.kernel = {.arch = KTBPF_ARCH_AARCH64}};
+	struct kit_guest *g = kit_guest_new(&o);
+	int fd = unit_memfd(g->im->buf, g->im->size);
+	struct client *c;
+	char params[256];
+	json_t *r, *err;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	snprintf(params, sizeof(params),
+		 "{\"name\":\"virt\",\"arch\":\"aarch64\",\"fds\":1,"
+		 "\"regions\":[{\"gpa\":0,\"size\":%llu,\"fd\":0}]}",
+		 (unsigned long long)g->im->size);
+	client_call_code(c, "vm.register", params, &fd, 1, 0);
+	r = wait_state(c, "vm-1", "failed", 5000);
+	cr_assert_str_eq(result_str(r, "state"), "failed", "%s", json_dumps(r, 0));
+	cr_assert_not_null(strstr(result_str(r, "reason"), "QEMU virt: 0x40000000"), "%s",
+			   json_dumps(r, 0));
+	json_decref(r);
+	r = snapshot(c, "vm-1", "never");
+	err = json_object_get(json_object_get(r, "error"), "data");
+	cr_assert(json_is_false(json_object_get(err, "retry")), "%s", json_dumps(r, 0));
+	json_decref(r);
+	close(fd);
+	client_free(c);
+	daemon_stop_ok(&dp);
+	kit_guest_free(g);
+}
+
 static json_t *status_of(struct client *c, const char *vm)
 {
 	char params[64];

@@ -254,6 +254,64 @@ Test(discovery, only_stale_notes_not_taken)
 	close(fd);
 }
 
+/*
+ * An arm64 QEMU virt guest's RAM file (RAM from GPA 1 GiB) given as if RAM
+ * began at 0: its note points above that RAM, which no retry mends, so it is
+ * an input error (-EFAULT, no other input named) and never "not ready". The
+ * same note given the right base but with its own page tables gone (what an
+ * earlier boot's note looks like) stays "not ready".
+ */
+Test(discovery, arm64_ram_given_at_the_wrong_base_is_bad_input_not_not_ready)
+{
+	struct kit_kernel_opts o = {.arch = KTBPF_ARCH_AARCH64};
+	struct ktbpf_kernel *k = NULL;
+	struct ktbpf_err err = {0};
+	struct kit_image *im;
+	struct kit_kernel *kk;
+	struct ktbpf_mem *m;
+	int fd, r;
+
+	im = kit_image_new(128ull << 20);
+	im->gpa_base = KIT_A64_RAM_BASE;
+	kk = kit_kernel_new(im, &o);
+	with_btf(kk);
+	kit_kernel_finish(kk);
+	fd = memfd_create("ram", MFD_CLOEXEC);
+	kit_image_write_sparse(im, fd);
+
+	m = mem_of(fd, im->size); /* at GPA 0 */
+	r = ktbpf_kernel_discover(m, NULL, &k, &err);
+	cr_assert_eq(r, -EFAULT, "%d: %s", r, err.msg);
+	cr_assert_eq(ktbpf_err_class(r), KTBPF_ERR_INPUT);
+	cr_assert_not_null(strstr(err.msg, "QEMU virt: 0x40000000"), "%s", err.msg);
+	cr_assert_eq(err.addr, kk->vmcoreinfo_pa - KIT_A64_RAM_BASE, "the note, as given");
+	cr_assert_eq(err.need, 0, "no hint stands in for the right RAM layout");
+	ktbpf_mem_free(m);
+
+	m = ktbpf_mem_new();
+	cr_assert_eq(ktbpf_mem_add_fd(m, KIT_A64_RAM_BASE, im->size, fd, 0, KTBPF_MEM_ASSUME_STABLE,
+				      &err),
+		     0, "%s", err.msg);
+	cr_assert_eq(ktbpf_kernel_discover(m, NULL, &k, &err), 0, "%s", err.msg);
+	k = ktbpf_kernel_free(k);
+	ktbpf_mem_free(m);
+
+	memset(kit_ptr(im, kk->pgd_pa, 4096), 0, 4096);
+	cr_assert_eq(ftruncate(fd, 0), 0);
+	kit_image_write_sparse(im, fd);
+	m = ktbpf_mem_new();
+	cr_assert_eq(ktbpf_mem_add_fd(m, KIT_A64_RAM_BASE, im->size, fd, 0, KTBPF_MEM_ASSUME_STABLE,
+				      &err),
+		     0, "%s", err.msg);
+	r = ktbpf_kernel_discover(m, NULL, &k, &err);
+	cr_assert_eq(r, -EINPROGRESS, "%d: %s", r, err.msg);
+	cr_assert_not_null(strstr(err.msg, "do not map its"), "%s", err.msg);
+	ktbpf_mem_free(m);
+	kit_kernel_free(kk);
+	kit_image_free(im);
+	close(fd);
+}
+
 /* A good guess is taken without a scan: the trace sees no read outside the note's page. */
 struct span {
 	uint64_t lo, hi;

@@ -70,7 +70,12 @@ int ktbpf_vmcoreinfo_find(const struct ktbpf_mem *mem, uint64_t hint_pa,
 /*
  * Whether a parsed note (vi->note_pa says where) is the one wanted: 0 takes
  * it; anything else rejects it, with err saying why (kept for the final
- * message). Called at most 64 times per scan.
+ * message). -EFAULT: the note points outside the RAM as given (RAM given
+ * at the wrong guest-physical address), which no retry mends: a scan that
+ * takes no note fails with -EFAULT and this err. Any other code (-ESTALE:
+ * another boot's note): a scan that takes none fails with -EINPROGRESS, as
+ * the running kernel may write its own later. Called at most 64 times per
+ * scan.
  */
 typedef int (*ktbpf_vmcoreinfo_accept_fn)(void *ctx, const struct ktbpf_vmcoreinfo *vi,
 					  struct ktbpf_err *err);
@@ -91,9 +96,11 @@ typedef int (*ktbpf_vmcoreinfo_accept_fn)(void *ctx, const struct ktbpf_vmcorein
  * MiB or GiB, with a tenth when not whole) saying why (not booted far enough, or no
  * CONFIG_VMCORE_INFO / CRASH_CORE), also when the notes found do not parse or were rejected (the
  * first one's reason: after a reboot, RAM still holds the previous kernel's note until the new one
- * writes its own); the read's own code (-EIO...) naming how much RAM could not be read; -E2BIG past
- * 64 notes none taken; -ENOMEM. Failures set err's need (VMCOREINFO, symbols, page-table root: what
- * could stand in).
+ * writes its own); -EFAULT when accept refused a note so and none was taken (the RAM as given does
+ * not hold what the note points to; its need left empty: no other input stands in for the right
+ * RAM layout); the read's own code (-EIO...) naming how much RAM could not be read; -E2BIG past
+ * 64 notes none taken; -ENOMEM. Other failures set err's need (VMCOREINFO, symbols, page-table
+ * root: what could stand in).
  */
 int ktbpf_vmcoreinfo_scan(const struct ktbpf_mem *mem, uint64_t guess_pa,
 			  ktbpf_vmcoreinfo_accept_fn accept, void *ctx,
