@@ -212,22 +212,6 @@ Test(compare_truth, matching_sched_ext_pair_exits_0)
 	expect_match(t, h);
 }
 
-/* 6.12: no root/events file, and no event counters on the host either. */
-Test(compare_truth, matching_sched_ext_pair_without_events_exits_0)
-{
-	json_t *t = truth_tcp(), *h = host_tcp();
-
-	put(t, "sched_ext", json_pack("{s:s, s:s}", "state", "enabled", "root_ops", "ktbpf_scx"));
-	put(h, "sched_ext",
-	    json_pack("{s:s, s:s, s:i, s:s}", "enable_state", "SCX_OPS_ENABLED", "ops_name",
-		      "ktbpf_scx", "map_id", 3, "layout", "scx_ops"));
-	scx_truth_state(t);
-	scx_host_state(h);
-	put(t, "sched_ext.events", json_null());
-	put(h, "sched_ext.events", json_null());
-	expect_match(t, h);
-}
-
 Test(compare_truth, stats_disabled_with_zero_counters_matches)
 {
 	json_t *t = truth_tcp(), *h = host_tcp();
@@ -628,78 +612,80 @@ Test(compare_truth, sched_ext_the_guest_lacks_is_a_mismatch)
 
 /* ---- sched_ext's sysfs numbers and SCX_EV_* event counters ---- */
 
+/* The running scheduler's pair, the host's value at path set to v (NULL: no key): one mismatch. */
+static void expect_scx_host_value(const char *path, json_t *v, const char *needle)
+{
+	json_t *h = host_scx("enabled", "ktbpf_scx");
+
+	put(h, path, v);
+	expect_mismatch(truth_scx(), h, 1, needle);
+}
+
+/* 6.12: no root/events file, and no event counters on the host either. */
+Test(compare_truth, matching_sched_ext_pair_without_events_exits_0)
+{
+	json_t *t = truth_scx(), *h = host_scx("SCX_OPS_ENABLED", "ktbpf_scx");
+
+	put(t, "sched_ext.events", json_null());
+	put(h, "sched_ext.events", json_null());
+	expect_match(t, h);
+}
+
 static const char *const scx_host_values[] = {"switching_all", "nr_rejected", "hotplug_seq",
 					      "enable_seq"};
 
 Test(compare_truth, sched_ext_value_the_host_lacks_is_a_mismatch)
 {
-	char path[64], needle[96];
+	char path[64];
 
 	for (size_t i = 0; i < sizeof(scx_host_values) / sizeof(scx_host_values[0]); i++) {
-		json_t *h = host_scx("enabled", "ktbpf_scx");
-
 		snprintf(path, sizeof(path), "sched_ext.%s", scx_host_values[i]);
-		put(h, path, NULL);
-		snprintf(needle, sizeof(needle), "host read (missing)");
-		expect_mismatch(truth_scx(), h, 1, needle);
+		expect_scx_host_value(path, NULL, "host read (missing)");
 		/* null: the host says it could not read it, which is no answer either */
-		h = host_scx("enabled", "ktbpf_scx");
-		put(h, path, json_null());
-		expect_mismatch(truth_scx(), h, 1, "host read null");
+		expect_scx_host_value(path, json_null(), "host read null");
 	}
 }
 
 Test(compare_truth, sched_ext_value_that_differs_is_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.hotplug_seq", json_integer(4));
-	expect_mismatch(truth_scx(), h, 1, "sched_ext hotplug_seq: guest says 2, host read 4");
-	h = host_scx("enabled", "ktbpf_scx");
+	expect_scx_host_value("sched_ext.hotplug_seq", json_integer(4),
+			      "sched_ext hotplug_seq: guest says 2, host read 4");
 	/* switch_all is scx_switching_all, not the switched_all static key */
-	put(h, "sched_ext.switching_all", json_true());
-	expect_mismatch(truth_scx(), h, 1,
-			"sched_ext switch_all (host: switching_all): guest says false, host read "
-			"true");
+	expect_scx_host_value(
+		"sched_ext.switching_all", json_true(),
+		"sched_ext switch_all (host: switching_all): guest says false, host read "
+		"true");
 }
 
+/* The guest's null: its kernel has no such file (6.12: no root/events). */
 Test(compare_truth, sched_ext_value_the_kernel_does_not_show_must_be_null_on_the_host)
 {
-	json_t *t = truth_scx();
+	static const char *const cases[][2] = {
+		{"sched_ext.hotplug_seq", "sched_ext hotplug_seq: guest says null, host read 2"},
+		{"sched_ext.events", "sched_ext events (the guest's kernel shows none)"},
+	};
 
-	put(t, "sched_ext.hotplug_seq", json_null());
-	expect_mismatch(t, host_scx("enabled", "ktbpf_scx"), 1,
-			"sched_ext hotplug_seq: guest says null, host read 2");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *t = truth_scx();
+
+		put(t, cases[i][0], json_null());
+		expect_mismatch(t, host_scx("enabled", "ktbpf_scx"), 1, cases[i][1]);
+	}
 }
 
 Test(compare_truth, sched_ext_events_the_host_lacks_is_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.events", json_null());
-	expect_mismatch(truth_scx(), h, 1, "sched_ext events (host: total and per_cpu)");
-	h = host_scx("enabled", "ktbpf_scx");
-	put(h, "sched_ext.events", NULL);
-	expect_mismatch(truth_scx(), h, 1, "sched_ext events (host: total and per_cpu)");
-}
-
-Test(compare_truth, sched_ext_events_the_guest_kernel_does_not_show_are_a_mismatch)
-{
-	json_t *t = truth_scx();
-
-	put(t, "sched_ext.events", json_null());
-	expect_mismatch(t, host_scx("enabled", "ktbpf_scx"), 1,
-			"sched_ext events (the guest's kernel shows none)");
+	expect_scx_host_value("sched_ext.events", json_null(),
+			      "sched_ext events (host: total and per_cpu)");
+	expect_scx_host_value("sched_ext.events", NULL,
+			      "sched_ext events (host: total and per_cpu)");
 }
 
 Test(compare_truth, sched_ext_event_the_host_lacks_is_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.events.total.SCX_EV_DISPATCH_KEEP_LAST", NULL);
-	expect_mismatch(truth_scx(), h, 1,
-			"sched_ext event SCX_EV_DISPATCH_KEEP_LAST: guest says 6, host read "
-			"(missing)");
+	expect_scx_host_value("sched_ext.events.total.SCX_EV_DISPATCH_KEEP_LAST", NULL,
+			      "sched_ext event SCX_EV_DISPATCH_KEEP_LAST: guest says 6, host read "
+			      "(missing)");
 }
 
 /* A total and its rows that agree with each other but not with the guest. */
@@ -717,21 +703,16 @@ Test(compare_truth, sched_ext_event_count_that_differs_is_a_mismatch)
 
 Test(compare_truth, sched_ext_event_total_that_is_not_the_sum_of_its_rows_is_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.events.per_cpu.3.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(5));
-	expect_mismatch(truth_scx(), h, 1,
-			"sched_ext event SCX_EV_SELECT_CPU_FALLBACK: host's total is not their "
-			"sum, its per-CPU rows add up to 11");
+	expect_scx_host_value(
+		"sched_ext.events.per_cpu.3.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(5),
+		"sched_ext event SCX_EV_SELECT_CPU_FALLBACK: host's total is not their "
+		"sum, its per-CPU rows add up to 11");
 }
 
 Test(compare_truth, sched_ext_event_rows_that_overflow_are_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.events.per_cpu.2.counters.SCX_EV_SELECT_CPU_FALLBACK",
-	    json_integer(INT64_MAX));
-	expect_mismatch(truth_scx(), h, 1, "(overflowed)");
+	expect_scx_host_value("sched_ext.events.per_cpu.2.counters.SCX_EV_SELECT_CPU_FALLBACK",
+			      json_integer(INT64_MAX), "(overflowed)");
 }
 
 Test(compare_truth, sched_ext_event_the_guest_does_not_list_is_a_mismatch)
@@ -763,19 +744,15 @@ Test(compare_truth, sched_ext_event_rows_short_of_the_possible_cpus_are_a_mismat
 
 Test(compare_truth, sched_ext_event_row_of_a_cpu_listed_twice_is_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.events.per_cpu.3.cpu", json_integer(0));
-	expect_mismatch(truth_scx(), h, 1, "sched_ext events: host lists CPU 0 twice");
+	expect_scx_host_value("sched_ext.events.per_cpu.3.cpu", json_integer(0),
+			      "sched_ext events: host lists CPU 0 twice");
 }
 
 Test(compare_truth, sched_ext_event_row_that_lacks_an_event_is_a_mismatch)
 {
-	json_t *h = host_scx("enabled", "ktbpf_scx");
-
-	put(h, "sched_ext.events.per_cpu.1.counters.SCX_EV_DISPATCH_KEEP_LAST", NULL);
-	expect_mismatch(truth_scx(), h, 1,
-			"sched_ext event SCX_EV_DISPATCH_KEEP_LAST: host's CPU 1 row lacks it");
+	expect_scx_host_value(
+		"sched_ext.events.per_cpu.1.counters.SCX_EV_DISPATCH_KEEP_LAST", NULL,
+		"sched_ext event SCX_EV_DISPATCH_KEEP_LAST: host's CPU 1 row lacks it");
 }
 
 Test(compare_truth, sched_ext_truth_without_its_sysfs_numbers_is_bad_input)
