@@ -2047,8 +2047,8 @@ int main(int argc, char **argv)
 	report_sched_ext();
 	quiesced = quiesce();
 	if (!quiesced)
-		msg("struct_ops run counters still moving after 10 tries; reporting the last "
-		    "reading");
+		msg("struct_ops run counters or sched_ext events still moving after 10 tries; "
+		    "reporting the last reading");
 	print_truth(quiesced);
 
 	if (opt.kallsyms_out)
