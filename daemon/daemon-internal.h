@@ -171,6 +171,18 @@ struct vm {
 	struct conn *owner;	    /* NULL once detached */
 	uint64_t detached_ns;
 
+	/*
+	 * Registration, and the first discovery attempt after it (vm.status
+	 * "registration", "first_discovery"): a VMM that registers before the
+	 * guest runs shows RAM never written and a first attempt that found no
+	 * kernel.
+	 */
+	uint64_t registered_ns, registered_unix_ns;
+	bool ram_written_at_register;
+	bool first_done, first_found;
+	uint64_t first_ns;
+	char first_reason[KTBPF_ERR_MSG_MAX];
+
 	/* Discovery. */
 	enum vm_state state;
 	char reason[2 * KTBPF_ERR_MSG_MAX + 160];
@@ -252,6 +264,8 @@ struct vm *vm_find(struct daemon *d, const char *key, uid_t uid, bool *ret_denie
 bool vm_visible(const struct vm *vm, uid_t uid);
 const char *vm_state_name(const struct vm *vm);
 void vm_discover_start(struct vm *vm);
+/* On the list now: record when and whether its RAM held data, and start discovery. */
+void vm_registered(struct vm *vm);
 struct ktbpf_kernel_facts *vm_like_facts(const struct vm *vm);
 /* Forget the kernel and discover again, now or after the round in flight; why (NULL: a
  * vm.reset) becomes the reason vm.status gives. */

@@ -316,8 +316,8 @@ void m_vm_register(struct ktbpf_peer_req *req, void *userdata)
 		vm->name, vm->id, (int)g.c->pid, (unsigned)vm->uid, nregions,
 		vm->can_freeze ? ", can freeze" : "");
 	log_unsealed(vm);
+	vm_registered(vm);
 	ktbpf_peer_req_result(req, json_pack("{s:s, s:s}", "vm", vm->id, "name", vm->name));
-	vm_discover_start(vm);
 out:
 	for (unsigned i = 0; i < g.nfds; i++)
 		if (g.fds[i] >= 0)

@@ -197,23 +197,32 @@ static void walk_work(uv_work_t *w)
 	}
 }
 
-static json_t *walk_result(struct vm *vm)
+/*
+ * The answer as text (NULL: out of memory), written straight from the
+ * snapshot's structs: no tree is built, written and freed per answer.
+ */
+static char *walk_result(struct vm *vm, size_t *ret_len)
 {
-	json_t *j = ktbpf_codec_snapshot(vm->snap, ktbpf_kernel_info(vm->kernel));
+	struct ktbpf_json_writer w = {0};
 
-	if (j) {
-		json_object_set_new(j, "frozen", json_boolean(vm->frozen));
-		json_object_set_new(j, "freeze_ns", json_integer((json_int_t)vm->freeze_ns));
-		/* When the walk ended, so that two snapshots give rates (ktbpfctl diff). */
-		json_object_set_new(j, "time_unix_ns",
-				    json_integer((json_int_t)vm->walk_end_unix_ns));
+	ktbpf_codec_snapshot_write(&w, vm->snap, ktbpf_kernel_info(vm->kernel));
+	ktbpf_json_w_key(&w, "frozen");
+	ktbpf_json_w_bool(&w, vm->frozen);
+	ktbpf_json_w_key(&w, "freeze_ns");
+	ktbpf_json_w_int(&w, (json_int_t)vm->freeze_ns);
+	/* When the walk ended, so that two snapshots give rates (ktbpfctl diff). */
+	ktbpf_json_w_key(&w, "time_unix_ns");
+	ktbpf_json_w_int(&w, (json_int_t)vm->walk_end_unix_ns);
+	if (vm->want_vars) {
+		json_t *vars = ktbpf_codec_vars_result(vm->vars, vm->vars_r, &vm->vars_err);
+
+		ktbpf_json_w_key(&w, "vars");
+		ktbpf_json_w_value(&w, vars);
+		json_decref(vars);
 	}
-	if (j && vm->want_vars &&
-	    json_object_set_new(j, "vars",
-				ktbpf_codec_vars_result(vm->vars, vm->vars_r, &vm->vars_err)) < 0)
-		j = (json_decref(j), NULL);
+	ktbpf_json_w_end_object(&w);
 	vm->vars = ktbpf_vars_free(vm->vars);
-	return j;
+	return ktbpf_json_w_finish(&w, ret_len);
 }
 
 static void walk_done(uv_work_t *w, int status)
@@ -221,8 +230,10 @@ static void walk_done(uv_work_t *w, int status)
 	struct vm *vm = w->data;
 	struct daemon *d = vm->d;
 	enum ktbpf_err_class cls = ktbpf_err_class(vm->walk_r);
-	json_t *result = NULL, *data = NULL;
+	json_t *tree = NULL, *data = NULL;
 	char msg[KTBPF_ERR_MSG_MAX + 64] = "out of memory for a snapshot answer";
+	char *result = NULL;
+	size_t len = 0;
 
 	d->works--;
 	if (vm->frozen)
@@ -233,7 +244,7 @@ static void walk_done(uv_work_t *w, int status)
 		kernel_check_done(vm, &vm->walk_check);
 	if (vm->walk_r == 0) {
 		vm->walks++;
-		result = walk_result(vm);
+		result = walk_result(vm, &len);
 	} else {
 		snprintf(msg, sizeof(msg), "vm '%s': walk failed: %s", vm->name, vm->walk_err.msg);
 		fprintf(stderr, "ktbpfd: %s\n", msg);
@@ -258,10 +269,13 @@ static void walk_done(uv_work_t *w, int status)
 		}
 		if (!vm->cur.v[i].req)
 			continue;
-		if (result && vm->cur.v[i].dump)
-			answer_dump(vm, &vm->cur.v[i], result);
-		else if (result)
-			ktbpf_peer_req_result(vm->cur.v[i].req, json_incref(result));
+		/* A dump stores a tree: parsed from the text once, for the first. */
+		if (result && vm->cur.v[i].dump && !tree)
+			tree = ktbpf_json_decode(result, len, NULL);
+		if (tree && vm->cur.v[i].dump)
+			answer_dump(vm, &vm->cur.v[i], tree);
+		else if (result && !vm->cur.v[i].dump)
+			ktbpf_peer_req_result_text(vm->cur.v[i].req, result, len);
 		else if (vm->walk_r == -ENOMEM || vm->walk_r == 0)
 			answer_error(&vm->cur, i, KTBPF_JSONRPC_INTERNAL_ERROR, NULL, msg);
 		else
@@ -271,7 +285,8 @@ static void walk_done(uv_work_t *w, int status)
 	}
 	if (vm->walk_r == 0 && !result)
 		fprintf(stderr, "ktbpfd: vm '%s': out of memory for a snapshot answer\n", vm->name);
-	json_decref(result);
+	free(result);
+	json_decref(tree);
 	json_decref(data);
 	round_end(vm);
 	vm_unref(vm);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ktbpf/codec.h"
@@ -167,6 +168,12 @@ static void disc_done(uv_work_t *w, int status)
 		dw->r = -ECANCELED;
 		snprintf(dw->err.msg, sizeof(dw->err.msg), "discovery cancelled");
 	}
+	if (!vm->first_done) {
+		vm->first_done = true;
+		vm->first_found = dw->r == 0;
+		vm->first_ns = now_ns();
+		snprintf(vm->first_reason, sizeof(vm->first_reason), "%s", dw->err.msg);
+	}
 	if (vm->gone || vm->reset_pending) {
 		ktbpf_kernel_free(dw->k);
 		if (!vm->gone) {
@@ -263,6 +270,24 @@ void vm_discover_start(struct vm *vm)
 	vm->state = VM_DISCOVERING;
 	vm->d->works++;
 	uv_queue_work(vm->d->loop, &dw->work, disc_run, disc_done);
+}
+
+/*
+ * Whether any of the RAM holds data: SEEK_DATA on its fds, no guest byte
+ * read (a fresh memfd that nothing wrote has none; regions that cannot tell
+ * count as data, ktbpf_mem_find_data()). Right here, before the answer lets
+ * the VMM start the guest.
+ */
+void vm_registered(struct vm *vm)
+{
+	struct timespec ts;
+	uint64_t start, end;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	vm->registered_unix_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	vm->registered_ns = now_ns();
+	vm->ram_written_at_register = ktbpf_mem_find_data(vm->mem, 0, &start, &end) == 0;
+	vm_discover_start(vm);
 }
 
 static void on_retry(uv_timer_t *t)
@@ -367,5 +392,17 @@ json_t *vm_status_json(const struct vm *vm)
 				  ? json_integer((json_int_t)((now - vm->checked_ns) / 1000000))
 				  : json_null()));
 	json_object_set_new(j, "can_freeze", json_boolean(vm->can_freeze && vm->owner));
+	json_object_set_new(j, "registration",
+			    json_pack("{s:I, s:b}", "unix_ns", (json_int_t)vm->registered_unix_ns,
+				      "ram_written", vm->ram_written_at_register));
+	json_object_set_new(
+		j, "first_discovery",
+		!vm->first_done
+			? json_null()
+			: json_pack("{s:I, s:b, s:o}", "ms_after_registration",
+				    (json_int_t)((vm->first_ns - vm->registered_ns) / 1000000),
+				    "found", vm->first_found, "reason",
+				    vm->first_found ? json_null()
+						    : ktbpf_codec_text(vm->first_reason)));
 	return j;
 }

@@ -21,16 +21,17 @@ sources_of() {
 }
 lib_srcs=$(sources_of lib/meson.build libktbpf_sources | sed 's|^|lib/|')
 kit_srcs=$(sources_of tests/meson.build kit_sources | sed 's|^|tests/|')
-cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -Ilib/include -Itests/kit -Ifuzz
+cflags="-std=gnu11 -D_GNU_SOURCE -g -O1 -Ilib/include -Irpc/include -Itests/kit -Ifuzz
 	-fprofile-instr-generate -fcoverage-mapping -w"
 out="$build/cov"
 mkdir -p "$out"
 for t in "${targets[@]}"; do
 	[ -d "$build/corpus/$t" ] || { echo "coverage: run fuzz/run-fuzz.sh first ($t)" >&2; exit 1; }
 	bin="$out/fuzz-$t"
+	# (rpc/json.c and codec.c: fuzz-walk writes each snapshot's JSON)
 	# shellcheck disable=SC2086
-	$CC $cflags -fsanitize=fuzzer "fuzz/fuzz-$t.c" fuzz/fuzz-common.c $lib_srcs $kit_srcs \
-		-lbpf -lelf -lz -o "$bin"
+	$CC $cflags -fsanitize=fuzzer "fuzz/fuzz-$t.c" fuzz/fuzz-common.c fuzz/fuzz-guest.c \
+		$lib_srcs $kit_srcs rpc/json.c rpc/codec.c -lbpf -lelf -lz -ljansson -o "$bin"
 	rm -f "$out/$t.profraw"
 	LLVM_PROFILE_FILE="$out/$t.profraw" "$bin" -runs=0 "$build/corpus/$t" "$build/seeds/$t" \
 		>"$out/$t.log" 2>&1

@@ -12,8 +12,10 @@
  * multiple of 12, its last byte picks hints (right or wrong ones: CR3, 5-level, KASLR offset, the
  * note's address or text, aarch64) and the first patch's value doubles as the hinted number.
  *
- * Oracles: no crash, no leak, no hang (libFuzzer -timeout), and a snapshot
- * that stays within its documented caps with NUL-terminated strings.
+ * Oracles: no crash, no leak, no hang (libFuzzer -timeout), a snapshot
+ * that stays within its documented caps with NUL-terminated strings, and its
+ * JSON text (rpc/codec.c, what ktbpfd answers) always written and valid JSON
+ * whatever bytes the guest's names hold.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 #include "fuzz-guest.h"
 #include "kit-guest.h"
 #include "kit-wrap.h"
+#include "ktbpf/codec.h"
 #include "ktbpf/progs.h"
 
 #define SCAN_READ_MIN (64u << 10) /* lib/vmcoreinfo.c reads RAM in chunks of at least this */
@@ -74,6 +77,27 @@ static void make_hints(struct ktbpf_kernel_hints *h, uint8_t flags, uint64_t v)
 	}
 }
 
+/* The snapshot as ktbpfd answers it: written, and read back by the strict parser. */
+static void check_codec(const struct ktbpf_snapshot *s, const struct ktbpf_kernel *k)
+{
+	struct ktbpf_json_writer w = {0};
+	json_error_t je;
+	size_t len;
+	char *text;
+	json_t *v;
+
+	ktbpf_codec_snapshot_write(&w, s, ktbpf_kernel_info(k));
+	ktbpf_json_w_end_object(&w);
+	text = ktbpf_json_w_finish(&w, &len);
+	if (!text)
+		fuzz_die("the snapshot's JSON text could not be written", NULL);
+	v = ktbpf_json_decode(text, len, &je);
+	if (!v)
+		fuzz_die("the snapshot's JSON text does not parse", je.text);
+	json_decref(v);
+	free(text);
+}
+
 /* Discover and walk twice; returns the number of programs of the first walk, -errno. */
 static int run(const struct ktbpf_kernel_hints *h)
 {
@@ -91,6 +115,7 @@ static int run(const struct ktbpf_kernel_hints *h)
 	r = ktbpf_progs_walk(k, s, &err);
 	if (r == 0) {
 		fuzz_check_snapshot(s);
+		check_codec(s, k);
 		r = (int)s->nr_progs;
 		if (ktbpf_progs_walk(k, s, &err) == 0)
 			fuzz_check_snapshot(s);

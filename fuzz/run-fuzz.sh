@@ -44,7 +44,8 @@ mkdir -p "$build/obj"
 newest_hdr=$(ls -t lib/include/ktbpf/*.h rpc/include/ktbpf/*.h tests/kit/*.h fuzz/*.h | head -1)
 objs=()
 pending=()
-for src in $lib_srcs $kit_srcs $rpc_srcs fuzz/fuzz-common.c fuzz/fuzz-guest.c; do
+# rpc/codec.c too: fuzz-walk writes each snapshot's JSON.
+for src in $lib_srcs $kit_srcs $rpc_srcs rpc/codec.c fuzz/fuzz-common.c fuzz/fuzz-guest.c; do
 	obj="$build/obj/$(echo "${src%.c}" | tr / _).o"
 	objs+=("$obj")
 	if [ ! -e "$obj" ] || [ "$src" -nt "$obj" ] || [ "$newest_hdr" -nt "$obj" ] ||
@@ -64,11 +65,11 @@ if [ ${#pending[@]} -gt 0 ]; then
 	printf '%s\n' "${pending[@]}" | xargs -P "$jobs" -I{} bash -c 'compile "$@"' _ {}
 fi
 # The daemon target also links ktbpfd's objects (all but its main), the rest
-# of rpc/ (codec, metrics, the OpenRPC document built in), libuv and libsystemd.
+# of rpc/ (codec-vars, metrics, the OpenRPC document built in), libuv and libsystemd.
 daemon_objs=()
 if printf '%s\n' "${targets[@]}" | grep -qx daemon; then
 	python3 rpc/embed-text.py rpc/openrpc.json "$build/openrpc-text.c" ktbpf_openrpc_text
-	for src in $(ls daemon/*.c | grep -v '/ktbpfd\.c$') rpc/openrpc.c rpc/codec.c \
+	for src in $(ls daemon/*.c | grep -v '/ktbpfd\.c$') rpc/openrpc.c \
 		rpc/codec-vars.c rpc/metrics.c "$build/openrpc-text.c"; do
 		obj="$build/obj/d_$(echo "${src%.c}" | tr / _).o"
 		daemon_objs+=("$obj")

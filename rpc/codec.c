@@ -33,25 +33,24 @@ static bool is_c1(const unsigned char *p)
 	return p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f;
 }
 
-json_t *ktbpf_codec_text(const char *s)
+/* Has s a control character to replace? */
+static bool has_controls(const char *s)
 {
-	const unsigned char *p;
-	json_t *j = NULL;
-	unsigned char *copy;
-	size_t i;
-
-	if (!s)
-		return NULL;
-	for (p = (const unsigned char *)s; *p; p++)
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
 		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f || is_c1(p))
-			break;
-	if (!*p && (j = json_string(s)))
-		return j;
-	copy = (unsigned char *)strdup(s);
-	if (!copy)
-		return NULL;
-	for (i = 0; copy[i]; i++) {
-		if (is_c1(copy + i)) {
+			return true;
+	return false;
+}
+
+/* A copy of s with its controls as '?' and, with high, every byte >= 0x80 too. */
+static char *scrub(const char *s, bool high)
+{
+	unsigned char *copy = (unsigned char *)strdup(s);
+
+	for (size_t i = 0; copy && copy[i]; i++) {
+		if (high && copy[i] >= 0x80) {
+			copy[i] = '?';
+		} else if (is_c1(copy + i)) {
 			copy[i] = copy[i + 1] = '?';
 			i++;
 		} else if ((copy[i] < 0x20 && copy[i] != '\n' && copy[i] != '\t') ||
@@ -59,14 +58,106 @@ json_t *ktbpf_codec_text(const char *s)
 			copy[i] = '?';
 		}
 	}
-	j = json_string((char *)copy);
-	if (!j) {
-		for (i = 0; copy[i]; i++)
-			if (copy[i] >= 0x80)
-				copy[i] = '?';
-		j = json_string((char *)copy);
-	}
+	return (char *)copy;
+}
+
+json_t *ktbpf_codec_text(const char *s)
+{
+	json_t *j = NULL;
+	char *copy;
+
+	if (!s)
+		return NULL;
+	if (!has_controls(s) && (j = json_string(s)))
+		return j;
+	copy = scrub(s, false);
+	j = copy ? json_string(copy) : NULL;
 	free(copy);
+	if (j || !copy)
+		return j;
+	/* Not UTF-8: no byte above ASCII then. */
+	copy = scrub(s, true);
+	j = copy ? json_string(copy) : NULL;
+	free(copy);
+	return j;
+}
+
+/*
+ * The w_* writers put key (NULL: none, an array's element) and a value.
+ * w_text: ktbpf_codec_text()'s string (NULL s fails the writer).
+ */
+static void w_text(struct ktbpf_json_writer *w, const char *key, const char *s)
+{
+	char *copy;
+
+	if (key)
+		ktbpf_json_w_key(w, key);
+	if (!s) {
+		w->failed = true;
+		return;
+	}
+	if (!has_controls(s) && ktbpf_json_w_try_string(w, s, strlen(s)))
+		return;
+	copy = scrub(s, false);
+	if (copy && !ktbpf_json_w_try_string(w, copy, strlen(copy))) {
+		free(copy);
+		copy = scrub(s, true);
+		if (copy)
+			ktbpf_json_w_string(w, copy, strlen(copy));
+	}
+	if (!copy)
+		w->failed = true;
+	free(copy);
+}
+
+/* A string, or null when empty. */
+static void w_text_or_null(struct ktbpf_json_writer *w, const char *key, const char *t)
+{
+	if (t[0]) {
+		w_text(w, key, t);
+		return;
+	}
+	ktbpf_json_w_key(w, key);
+	ktbpf_json_w_null(w);
+}
+
+static void w_hex(struct ktbpf_json_writer *w, const char *key, uint64_t v)
+{
+	char buf[19];
+	int n = snprintf(buf, sizeof(buf), "0x%" PRIx64, v);
+
+	ktbpf_json_w_key(w, key);
+	ktbpf_json_w_string(w, buf, (size_t)n);
+}
+
+static void w_count(struct ktbpf_json_writer *w, const char *key, uint64_t v)
+{
+	if (key)
+		ktbpf_json_w_key(w, key);
+	ktbpf_json_w_int(w, v > INT64_MAX ? INT64_MAX : (json_int_t)v);
+}
+
+/* One of our names (ASCII). */
+static void w_str(struct ktbpf_json_writer *w, const char *key, const char *s)
+{
+	ktbpf_json_w_key(w, key);
+	ktbpf_json_w_string(w, s, strlen(s));
+}
+
+static void w_bool(struct ktbpf_json_writer *w, const char *key, bool b)
+{
+	ktbpf_json_w_key(w, key);
+	ktbpf_json_w_bool(w, b);
+}
+
+/* The writer's text as a jansson value (consumed). */
+static json_t *decoded(struct ktbpf_json_writer *w)
+{
+	size_t len;
+	char *text = ktbpf_json_w_finish(w, &len);
+	json_t *j = text ? ktbpf_json_decode(text, len, NULL) : NULL;
+
+	free(text);
 	return j;
 }
 
@@ -90,76 +181,74 @@ json_t *ktbpf_codec_count(uint64_t v)
 	return json_integer(v > INT64_MAX ? INT64_MAX : (json_int_t)v);
 }
 
+static void w_kernel(struct ktbpf_json_writer *w, const struct ktbpf_kernel_info *ki)
+{
+	ktbpf_json_w_object(w);
+	w_text(w, "release", ki->release);
+	w_str(w, "arch", ktbpf_arch_name(ki->arch));
+	w_hex(w, "kaslr_offset", ki->kaslr_offset);
+	w_hex(w, "phys_base", ki->phys_base);
+	w_hex(w, "page_offset", ki->page_offset);
+	ktbpf_json_w_key(w, "pgtable_levels");
+	ktbpf_json_w_int(w, ki->pgtable_levels ? (int)ki->pgtable_levels : ki->l5 ? 5 : 4);
+	w_count(w, "nr_cpu_ids", ki->nr_cpu_ids);
+	w_count(w, "possible_cpus", ki->nr_possible_cpus);
+	w_str(w, "percpu_scheme", ktbpf_percpu_scheme_name(ki->percpu_scheme));
+	w_str(w, "symbols_source", ktbpf_source_name(ki->symbols_source));
+	w_count(w, "symbols", ki->nr_symbols);
+	w_str(w, "btf_source", ktbpf_source_name(ki->btf_source));
+	w_count(w, "btf_size", ki->btf_size);
+	w_count(w, "discover_ns", ki->discover_ns);
+	ktbpf_json_w_end_object(w);
+}
+
 json_t *ktbpf_codec_kernel(const struct ktbpf_kernel_info *ki)
 {
-	return json_pack(
-		"{s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o, s:s, s:s, s:o, s:s, s:o, s:o}", "release",
-		ktbpf_codec_text(ki->release), "arch", ktbpf_arch_name(ki->arch), "kaslr_offset",
-		ktbpf_codec_hex(ki->kaslr_offset), "phys_base", ktbpf_codec_hex(ki->phys_base),
-		"page_offset", ktbpf_codec_hex(ki->page_offset), "pgtable_levels",
-		ki->pgtable_levels ? (int)ki->pgtable_levels
-		: ki->l5	   ? 5
-				   : 4,
-		"nr_cpu_ids", ktbpf_codec_count(ki->nr_cpu_ids), "possible_cpus",
-		ktbpf_codec_count(ki->nr_possible_cpus), "percpu_scheme",
-		ktbpf_percpu_scheme_name(ki->percpu_scheme), "symbols_source",
-		ktbpf_source_name(ki->symbols_source), "symbols", ktbpf_codec_count(ki->nr_symbols),
-		"btf_source", ktbpf_source_name(ki->btf_source), "btf_size",
-		ktbpf_codec_count(ki->btf_size), "discover_ns", ktbpf_codec_count(ki->discover_ns));
+	struct ktbpf_json_writer w = {0};
+
+	w_kernel(&w, ki);
+	return decoded(&w);
 }
 
 /*
- * o[key] = v (stolen; our keys are ASCII, no check needed); NULL o or v fails
- * the object, like json_pack()'s "o" does. For the per-program objects, the
- * bulk of a snapshot: json_pack() parses its format for every one of them,
- * a third of the daemon's time per vm.snapshot.
+ * The per-program objects are the bulk of a snapshot: written straight to
+ * text (a jansson tree per program, then its text, then freeing it, was most
+ * of the daemon's time per vm.snapshot).
  */
-static json_t *set(json_t *o, const char *key, json_t *v)
+static void w_prog(struct ktbpf_json_writer *w, const struct ktbpf_prog *p)
 {
-	if (o && v && json_object_set_new_nocheck(o, key, v) == 0)
-		return o;
-	json_decref(o);
-	json_decref(v);
-	return NULL;
+	ktbpf_json_w_object(w);
+	w_count(w, "id", p->id);
+	w_text(w, "name", p->name);
+	w_text(w, "interface", p->iface);
+	w_text(w, "member", p->member);
+	w_count(w, "verified_insns", p->verified_insns);
+	w_count(w, "run_cnt", p->cnt);
+	w_count(w, "run_time_ns", p->nsecs);
+	w_count(w, "recursion_misses", p->misses);
+	w_bool(w, "stats_complete", p->stats_valid);
+	ktbpf_json_w_end_object(w);
 }
 
-static json_t *json_prog(const struct ktbpf_prog *p)
+static void w_instance(struct ktbpf_json_writer *w, const struct ktbpf_st_instance *in)
 {
-	json_t *o = json_object();
-
-	o = set(o, "id", ktbpf_codec_count(p->id));
-	o = set(o, "name", ktbpf_codec_text(p->name));
-	o = set(o, "interface", ktbpf_codec_text(p->iface));
-	o = set(o, "member", ktbpf_codec_text(p->member));
-	o = set(o, "verified_insns", ktbpf_codec_count(p->verified_insns));
-	o = set(o, "run_cnt", ktbpf_codec_count(p->cnt));
-	o = set(o, "run_time_ns", ktbpf_codec_count(p->nsecs));
-	o = set(o, "recursion_misses", ktbpf_codec_count(p->misses));
-	return set(o, "stats_complete", json_boolean(p->stats_valid));
-}
-
-/* A string, or null when empty. */
-static json_t *json_text_or_null(const char *t)
-{
-	return t[0] ? ktbpf_codec_text(t) : json_null();
-}
-
-static json_t *json_instance(const struct ktbpf_st_instance *in)
-{
-	json_t *members = json_array();
-	uint32_t i;
-
-	for (i = 0; members && i < in->nr_members; i++)
-		if (json_array_append_new(
-			    members, json_pack("{s:o, s:o}", "member",
-					       ktbpf_codec_text(in->members[i].member), "prog_id",
-					       ktbpf_codec_count(in->members[i].prog_id))) < 0)
-			members = (json_decref(members), NULL);
-	return json_pack("{s:o, s:o, s:o, s:s, s:o, s:o, s:b}", "map_id",
-			 ktbpf_codec_count(in->map_id), "name", ktbpf_codec_text(in->name),
-			 "interface", json_text_or_null(in->iface), "state",
-			 ktbpf_st_state_name(in->state), "object", json_text_or_null(in->obj_name),
-			 "members", members, "linked", in->linked);
+	ktbpf_json_w_object(w);
+	w_count(w, "map_id", in->map_id);
+	w_text(w, "name", in->name);
+	w_text_or_null(w, "interface", in->iface);
+	w_str(w, "state", ktbpf_st_state_name(in->state));
+	w_text_or_null(w, "object", in->obj_name);
+	ktbpf_json_w_key(w, "members");
+	ktbpf_json_w_array(w);
+	for (uint32_t i = 0; !w->failed && i < in->nr_members; i++) {
+		ktbpf_json_w_object(w);
+		w_text(w, "member", in->members[i].member);
+		w_count(w, "prog_id", in->members[i].prog_id);
+		ktbpf_json_w_end_object(w);
+	}
+	ktbpf_json_w_end_array(w);
+	w_bool(w, "linked", in->linked);
+	ktbpf_json_w_end_object(w);
 }
 
 static const char *active_source(enum ktbpf_active_source src)
@@ -169,19 +258,31 @@ static const char *active_source(enum ktbpf_active_source src)
 					     : "none";
 }
 
-static json_t *json_active(const struct ktbpf_active *a)
+static void w_active(struct ktbpf_json_writer *w, const struct ktbpf_active *a)
 {
-	json_t *ids = json_array();
-	uint32_t i;
+	ktbpf_json_w_object(w);
+	w_bool(w, "attached", a->attached);
+	ktbpf_json_w_key(w, "instances");
+	ktbpf_json_w_array(w);
+	for (uint32_t i = 0; !w->failed && i < a->nr_instances; i++)
+		w_count(w, NULL, a->map_ids[i]);
+	ktbpf_json_w_end_array(w);
+	ktbpf_json_w_key(w, "map_id");
+	if (a->map_id)
+		w_count(w, NULL, a->map_id);
+	else
+		ktbpf_json_w_null(w);
+	w_text_or_null(w, "obj_name", a->obj_name);
+	w_text_or_null(w, "interface", a->iface);
+	w_str(w, "source", active_source(a->source));
+	w_text_or_null(w, "reason", a->reason);
+	ktbpf_json_w_end_object(w);
+}
 
-	for (i = 0; ids && i < a->nr_instances; i++)
-		if (json_array_append_new(ids, ktbpf_codec_count(a->map_ids[i])) < 0)
-			ids = (json_decref(ids), NULL);
-	return json_pack(
-		"{s:b, s:o, s:o, s:o, s:o, s:s, s:o}", "attached", a->attached, "instances", ids,
-		"map_id", a->map_id ? ktbpf_codec_count(a->map_id) : json_null(), "obj_name",
-		json_text_or_null(a->obj_name), "interface", json_text_or_null(a->iface), "source",
-		active_source(a->source), "reason", json_text_or_null(a->reason));
+/* A string, or null when empty. */
+static json_t *json_text_or_null(const char *t)
+{
+	return t[0] ? ktbpf_codec_text(t) : json_null();
 }
 
 /* A value of struct ktbpf_scx if its bit is in have, else null (not read). */
@@ -284,43 +385,74 @@ static json_t *json_scx(const struct ktbpf_scx *x)
 	return o;
 }
 
-static json_t *json_diag(const struct ktbpf_diag *d)
+static void w_diag(struct ktbpf_json_writer *w, const struct ktbpf_diag *d)
 {
-	return json_pack("{s:o, s:s, s:o, s:o}", "prog_id", ktbpf_codec_count(d->prog_id), "code",
-			 ktbpf_codec_errno_name(d->code), "addr", ktbpf_codec_hex(d->addr),
-			 "message", ktbpf_codec_text(d->msg));
+	ktbpf_json_w_object(w);
+	w_count(w, "prog_id", d->prog_id);
+	w_str(w, "code", ktbpf_codec_errno_name(d->code));
+	w_hex(w, "addr", d->addr);
+	w_text(w, "message", d->msg);
+	ktbpf_json_w_end_object(w);
 }
 
-static json_t *json_stats_state(enum ktbpf_stats_state s)
+void ktbpf_codec_snapshot_write(struct ktbpf_json_writer *w, const struct ktbpf_snapshot *s,
+				const struct ktbpf_kernel_info *ki)
 {
-	return s == KTBPF_STATS_UNKNOWN ? json_null() : json_boolean(s == KTBPF_STATS_ENABLED);
+	json_t *scx;
+	size_t i;
+
+	ktbpf_json_w_object(w);
+	ktbpf_json_w_key(w, "kernel");
+	w_kernel(w, ki);
+	ktbpf_json_w_key(w, "stats_enabled");
+	if (s->stats == KTBPF_STATS_UNKNOWN)
+		ktbpf_json_w_null(w);
+	else
+		ktbpf_json_w_bool(w, s->stats == KTBPF_STATS_ENABLED);
+	/* An element that cannot be written fails the document: never a partial list. */
+	ktbpf_json_w_key(w, "progs");
+	ktbpf_json_w_array(w);
+	for (i = 0; !w->failed && i < s->nr_progs; i++)
+		w_prog(w, &s->progs[i]);
+	ktbpf_json_w_end_array(w);
+	ktbpf_json_w_key(w, "struct_ops");
+	ktbpf_json_w_array(w);
+	for (i = 0; !w->failed && i < s->nr_instances; i++)
+		w_instance(w, &s->instances[i]);
+	ktbpf_json_w_end_array(w);
+	ktbpf_json_w_key(w, "active");
+	w_active(w, &s->active);
+	/*
+	 * sched_ext's part stays a jansson tree: its event names come from the
+	 * guest's BTF, and an object keeps one of two equal names as jansson does.
+	 */
+	ktbpf_json_w_key(w, "sched_ext");
+	scx = json_scx(&s->scx);
+	ktbpf_json_w_value(w, scx);
+	json_decref(scx);
+	w_bool(w, "torn", s->torn);
+	w_bool(w, "capped", s->capped);
+	ktbpf_json_w_key(w, "skipped");
+	ktbpf_json_w_int(w, (json_int_t)s->nr_skipped);
+	ktbpf_json_w_key(w, "diagnostics");
+	ktbpf_json_w_array(w);
+	for (i = 0; !w->failed && i < s->nr_diags; i++)
+		w_diag(w, &s->diags[i]);
+	ktbpf_json_w_end_array(w);
+	w_count(w, "walk_ns", s->walk_ns);
+	if (s->diags_dropped) {
+		w_count(w, "diagnostics_dropped", s->diags_dropped);
+	}
+	if (s->over_budget) {
+		w_bool(w, "over_budget", true);
+	}
 }
 
 json_t *ktbpf_codec_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_kernel_info *ki)
 {
-	json_t *progs = json_array(), *diags = json_array(), *insts = json_array(), *root;
-	size_t i;
+	struct ktbpf_json_writer w = {0};
 
-	/* An element that cannot be built fails the document: never a partial list. */
-	for (i = 0; progs && i < s->nr_progs; i++)
-		if (json_array_append_new(progs, json_prog(&s->progs[i])) < 0)
-			progs = (json_decref(progs), NULL);
-	for (i = 0; diags && i < s->nr_diags; i++)
-		if (json_array_append_new(diags, json_diag(&s->diags[i])) < 0)
-			diags = (json_decref(diags), NULL);
-	for (i = 0; insts && i < s->nr_instances; i++)
-		if (json_array_append_new(insts, json_instance(&s->instances[i])) < 0)
-			insts = (json_decref(insts), NULL);
-	root = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:I, s:o, s:o}", "kernel",
-			 ktbpf_codec_kernel(ki), "stats_enabled", json_stats_state(s->stats),
-			 "progs", progs, "struct_ops", insts, "active", json_active(&s->active),
-			 "sched_ext", json_scx(&s->scx), "torn", s->torn, "capped", s->capped,
-			 "skipped", (json_int_t)s->nr_skipped, "diagnostics", diags, "walk_ns",
-			 ktbpf_codec_count(s->walk_ns));
-	if (root && s->diags_dropped)
-		json_object_set_new(root, "diagnostics_dropped",
-				    ktbpf_codec_count(s->diags_dropped));
-	if (root && s->over_budget)
-		json_object_set_new(root, "over_budget", json_true());
-	return root;
+	ktbpf_codec_snapshot_write(&w, s, ki);
+	ktbpf_json_w_end_object(&w);
+	return decoded(&w);
 }

@@ -84,6 +84,25 @@ json_t *ktbpf_jsonrpc_response(json_t *id, json_t *result)
 			 id_or_null(id));
 }
 
+char *ktbpf_jsonrpc_response_text(const json_t *id, const char *result, size_t result_len,
+				  size_t *ret_len)
+{
+	struct ktbpf_json_writer w = {0};
+
+	ktbpf_json_w_object(&w);
+	ktbpf_json_w_key(&w, "jsonrpc");
+	ktbpf_json_w_string(&w, "2.0", 3);
+	ktbpf_json_w_key(&w, "result");
+	ktbpf_json_w_raw(&w, result, result_len);
+	ktbpf_json_w_key(&w, "id");
+	if (id)
+		ktbpf_json_w_value(&w, id);
+	else
+		ktbpf_json_w_null(&w);
+	ktbpf_json_w_end_object(&w);
+	return ktbpf_json_w_finish(&w, ret_len);
+}
+
 json_t *ktbpf_jsonrpc_error_response(json_t *id, json_t *error)
 {
 	if (!error)

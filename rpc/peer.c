@@ -122,12 +122,26 @@ void ktbpf_peer_close(struct ktbpf_peer *p)
 	}
 }
 
+/* Send one line (stolen; NULL: out of memory). */
+static int emit_line(struct ktbpf_peer *p, char *line, size_t len, const int *fds,
+		     unsigned int nfds)
+{
+	int r;
+
+	if (!line)
+		return -ENOMEM;
+	r = p->send(p->userdata, line, len, fds, nfds);
+	free(line);
+	if (r < 0)
+		p->send_error = r;
+	return r < 0 ? r : 0;
+}
+
 /* Send one message (stolen). */
 static int emit(struct ktbpf_peer *p, json_t *msg, const int *fds, unsigned int nfds)
 {
 	char *line;
-	size_t len;
-	int r;
+	size_t len = 0;
 
 	if (p->closed || p->send_error) {
 		json_decref(msg);
@@ -137,13 +151,7 @@ static int emit(struct ktbpf_peer *p, json_t *msg, const int *fds, unsigned int 
 		return -ENOMEM;
 	line = ktbpf_jsonrpc_encode(msg, &len);
 	json_decref(msg);
-	if (!line)
-		return -ENOMEM;
-	r = p->send(p->userdata, line, len, fds, nfds);
-	free(line);
-	if (r < 0)
-		p->send_error = r;
-	return r < 0 ? r : 0;
+	return emit_line(p, line, len, fds, nfds);
 }
 
 static void batch_put(struct ktbpf_peer *p, struct batch *b)
@@ -220,6 +228,33 @@ void ktbpf_peer_req_result(struct ktbpf_peer_req *req, json_t *result)
 		return;
 	}
 	answer(req, result, NULL);
+}
+
+void ktbpf_peer_req_result_text(struct ktbpf_peer_req *req, const char *text, size_t len)
+{
+	struct ktbpf_peer *p = req->p;
+	size_t line_len = 0;
+	char *line;
+
+	if (req->batch) {
+		/* The batch's answer is one array: this one joins it as a value. */
+		ktbpf_peer_req_result(req, ktbpf_json_decode(text, len, NULL));
+		return;
+	}
+	if (!req->id) {
+		req_free(req);
+		return;
+	}
+	line = ktbpf_jsonrpc_response_text(req->id, text, len, &line_len);
+	if (!line) {
+		ktbpf_peer_req_result(req, NULL); /* the internal error */
+		return;
+	}
+	if (p->closed || p->send_error)
+		free(line);
+	else
+		emit_line(p, line, line_len, NULL, 0);
+	req_free(req);
 }
 
 void ktbpf_peer_req_error(struct ktbpf_peer_req *req, int code, json_t *data, const char *fmt, ...)

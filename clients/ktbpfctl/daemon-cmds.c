@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ktbpf/client.h"
 
@@ -231,6 +232,29 @@ static void print_checks(const json_t *kc, bool shared)
 	printf("%s\n", shared ? "; BTF facts shared with another VM of this build" : "");
 }
 
+/* When it registered, whether its RAM was written then, and what the first discovery found. */
+static void print_registration(const json_t *reg, const json_t *first)
+{
+	time_t t = (time_t)(json_integer_value(json_object_get(reg, "unix_ns")) / 1000000000);
+	char when[32] = "?";
+	struct tm tm;
+
+	if (!json_is_object(reg))
+		return;
+	if (localtime_r(&t, &tm))
+		strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S", &tm);
+	printf("registered    %s, its RAM %s\n", when,
+	       json_is_false(json_object_get(reg, "ram_written"))
+		       ? "not yet written (before the guest ran)"
+		       : "already written");
+	if (json_is_object(first))
+		printf("first attempt %" JSON_INTEGER_FORMAT " ms after: %s%s\n",
+		       json_integer_value(json_object_get(first, "ms_after_registration")),
+		       json_is_true(json_object_get(first, "found")) ? "found the kernel"
+								     : "no kernel: ",
+		       gs(json_object_get(first, "reason"), ""));
+}
+
 static void print_status(const json_t *st)
 {
 	const json_t *k = json_object_get(st, "kernel"),
@@ -250,6 +274,8 @@ static void print_status(const json_t *st)
 	       json_is_false(json_object_get(st, "attached")) ? "no (the VMM is gone)" : "yes",
 	       json_is_true(json_object_get(st, "can_freeze")) ? "yes" : "no",
 	       json_integer_value(json_object_get(st, "snapshots")));
+	print_registration(json_object_get(st, "registration"),
+			   json_object_get(st, "first_discovery"));
 	print_regions(json_object_get(st, "regions"));
 	print_checks(json_object_get(st, "kernel_check"),
 		     json_is_true(json_object_get(st, "kernel_facts_shared")));

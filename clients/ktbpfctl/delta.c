@@ -19,7 +19,7 @@ const char *ktbpfctl_rate_state_name(enum ktbpfctl_rate_state s)
 
 int ktbpfctl_rate_sort_parse(const char *s)
 {
-	static const char *const keys[] = {"events", "ns", "cpu", "name"};
+	static const char *const keys[] = {"events", "ns", "cpu", "name", "id"};
 
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (!strcmp(s, keys[i]))
@@ -208,6 +208,7 @@ static int cmp_rate(const void *a, const void *b)
 	case KTBPFCTL_SORT_NAME:
 		c = strcmp(x->name, y->name);
 		break;
+	case KTBPFCTL_SORT_ID:
 	case KTBPFCTL_SORT_NONE:
 		break;
 	}

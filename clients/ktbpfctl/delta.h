@@ -67,6 +67,7 @@ enum ktbpfctl_rate_sort {
 	KTBPFCTL_SORT_NS,
 	KTBPFCTL_SORT_CPU,
 	KTBPFCTL_SORT_NAME,
+	KTBPFCTL_SORT_ID,
 };
 
 /*
@@ -78,9 +79,9 @@ int ktbpfctl_rates_compute(const json_t *a, const json_t *b, uint64_t period_ns,
 			   struct ktbpfctl_rates *ret);
 void ktbpfctl_rates_free(struct ktbpfctl_rates *r);
 
-/* Sort by key (descending for numbers, ascending for names; ties by id). */
+/* Sort by key (descending for rates, ascending for names and ids; ties by id). */
 void ktbpfctl_rates_sort(struct ktbpfctl_rates *r, enum ktbpfctl_rate_sort key);
-/* "events", "ns", "cpu", "name" -> key; -1 otherwise. */
+/* "events", "ns", "cpu", "name", "id" -> key; -1 otherwise. */
 int ktbpfctl_rate_sort_parse(const char *s);
 
 /*

@@ -5,8 +5,10 @@
  * guest is not frozen unless asked), and per program the events per second,
  * the average ns per call and the CPU % over the period, from the difference
  * with the previous snapshot (delta.c, shared with `ktbpfctl diff`). On a
- * terminal the screen is redrawn; otherwise (a pipe, a log) each period is
- * a block of plain lines, or with --json-lines one JSON object per line.
+ * terminal the screen is redrawn, and keys typed there (stdin a terminal
+ * too) change the sort column or quit (term.c: raw mode, the terminal
+ * restored on every way out); otherwise (a pipe, a log) each period is a
+ * block of plain lines, or with --json-lines one JSON object per line.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -24,6 +26,7 @@
 
 #include "delta.h"
 #include "ktbpfctl.h"
+#include "term.h"
 
 #define MIN_INTERVAL_MS 100u
 #define MAX_INTERVAL_MS 3600000u
@@ -36,11 +39,19 @@ struct topopts {
 	enum ktbpfctl_rate_sort sort;
 	bool json_lines;
 	bool tty;
+	bool keys; /* interactive: stdin and stdout are the terminal */
+	bool quit; /* q typed, or the terminal hung up */
+};
+
+/* The last table shown (its two snapshots), redrawn when a key changes the sort. */
+struct shown {
+	json_t *prev, *cur;
+	uint64_t period_ns;
 };
 
 void ktbpfctl_top_usage(FILE *out)
 {
-	fputs("Usage: ktbpfctl top VM [--interval SEC] [--sort events|ns|cpu|name]\n"
+	fputs("Usage: ktbpfctl top VM [--interval SEC] [--sort events|ns|cpu|name|id]\n"
 	      "                       [--seconds N | --count N] [--json-lines]\n"
 	      "                       [--freeze never|prefer|require] [--socket PATH]\n"
 	      "\n"
@@ -56,9 +67,13 @@ void ktbpfctl_top_usage(FILE *out)
 	      "kernel does not count, and top says so instead of showing zeros as rates.\n"
 	      "On a terminal the screen is redrawn each period; otherwise each period is\n"
 	      "printed as plain lines (no escape sequences).\n"
+	      "\nKeys on a terminal (the sort column is highlighted; a footer lists them):\n"
+	      "  e  sort by EVENTS/S       n  by AVG_NS       c  by CPU%\n"
+	      "  i  by ID                  p  by NAME (the program's)\n"
+	      "  Left/Right  the column to the left/right   q  quit (exit 0, as Ctrl-C)\n"
 	      "\nOptions:\n"
 	      "  -i, --interval SEC  the period, in seconds (default 1, at least 0.1)\n"
-	      "  -S, --sort KEY      events (default), ns, cpu or name\n"
+	      "  -S, --sort KEY      events (default), ns, cpu, name or id\n"
 	      "  -n, --count N       stop after N periods\n"
 	      "  -t, --seconds N     stop after N seconds (N / interval periods)\n"
 	      "  -J, --json-lines    one JSON object per period: {\"vm\", \"time_unix_ns\",\n"
@@ -90,6 +105,7 @@ static volatile sig_atomic_t stop_sig;
 
 static void on_stop(int sig)
 {
+	ktbpfctl_term_restore(); /* now: another signal may end the process before top does */
 	stop_sig = sig;
 }
 
@@ -165,7 +181,7 @@ static int parse(struct topopts *o, int argc, char **argv)
 			k = ktbpfctl_rate_sort_parse(optarg);
 			if (k < 0)
 				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
-						     "--sort '%s': use events, ns, cpu or name",
+						     "--sort '%s': use events, ns, cpu, name or id",
 						     optarg);
 			o->sort = (enum ktbpfctl_rate_sort)k;
 			break;
@@ -250,6 +266,35 @@ static const char *stats_line(const json_t *snap)
 	       "read): rates may be zero because the kernel does not count";
 }
 
+/*
+ * The table's columns in screen order, those that sort with their key; the
+ * sort column is shown in reverse video when keys can change it.
+ */
+static const struct column {
+	const char *title;
+	int width; /* negative: left-aligned */
+	enum ktbpfctl_rate_sort sort;
+} columns[] = {
+	{"ID", 6, KTBPFCTL_SORT_ID},
+	{"NAME", -16, KTBPFCTL_SORT_NAME},
+	{"INTERFACE.MEMBER", -36, KTBPFCTL_SORT_NONE},
+	{"EVENTS/S", 12, KTBPFCTL_SORT_EVENTS},
+	{"AVG_NS", 10, KTBPFCTL_SORT_NS},
+	{"CPU%", 7, KTBPFCTL_SORT_CPU},
+	{"MISSES", -6, KTBPFCTL_SORT_NONE},
+};
+
+static void print_heading(const struct topopts *o)
+{
+	for (size_t i = 0; i < sizeof(columns) / sizeof(columns[0]); i++) {
+		bool mark = o->keys && columns[i].sort == o->sort;
+
+		printf("%s%s%*s%s", i ? "  " : "", mark ? "\033[7m" : "", columns[i].width,
+		       columns[i].title, mark ? "\033[0m" : "");
+	}
+	putchar('\n');
+}
+
 static void print_table(const struct topopts *o, const json_t *snap, struct ktbpfctl_rates *r,
 			uint64_t now)
 {
@@ -267,8 +312,7 @@ static void print_table(const struct topopts *o, const json_t *snap, struct ktbp
 	       (double)r->period_ns / 1e9, act);
 	if (why)
 		printf("%s\n", why);
-	printf("%6s  %-16s  %-36s  %12s  %10s  %7s  %s\n", "ID", "NAME", "INTERFACE.MEMBER",
-	       "EVENTS/S", "AVG_NS", "CPU%", "MISSES");
+	print_heading(o);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct ktbpfctl_rate *x = &r->v[i];
 		char im[160];
@@ -286,6 +330,9 @@ static void print_table(const struct topopts *o, const json_t *snap, struct ktbp
 	}
 	printf("%6s  %-16s  %-36s  %12.0f  %10.0f  %7.2f  %" PRIu64 "\n", "", "TOTAL", "",
 	       r->total.events_per_s, r->total.avg_ns, r->total.cpu_pct, r->total.d_misses);
+	if (o->keys)
+		printf("\nsort: e EVENTS/S  n AVG_NS  c CPU%%  i ID  p NAME  "
+		       "Left/Right column  q quit\n");
 	if (!o->tty)
 		putchar('\n');
 }
@@ -374,11 +421,77 @@ static int show(const struct topopts *o, const json_t *prev, const json_t *cur, 
 	return KTBPFCTL_EXIT_OK;
 }
 
+static void shown_clear(struct shown *v)
+{
+	v->prev = (json_decref(v->prev), NULL);
+	v->cur = (json_decref(v->cur), NULL);
+}
+
+/* The sort a key asks for (the arrows: the next sortable column that way), or -1. */
+static int key_sort(enum ktbpfctl_rate_sort now, int key)
+{
+	static const char letters[] = {['e'] = KTBPFCTL_SORT_EVENTS,
+				       ['n'] = KTBPFCTL_SORT_NS,
+				       ['c'] = KTBPFCTL_SORT_CPU,
+				       ['i'] = KTBPFCTL_SORT_ID,
+				       ['p'] = KTBPFCTL_SORT_NAME};
+	int n = (int)(sizeof(columns) / sizeof(columns[0])), at = 0, step;
+
+	if (key > 0 && key < (int)sizeof(letters) && letters[key])
+		return letters[key];
+	if (key != KTBPFCTL_KEY_LEFT && key != KTBPFCTL_KEY_RIGHT)
+		return -1;
+	step = key == KTBPFCTL_KEY_LEFT ? n - 1 : 1;
+	while (at < n && columns[at].sort != now)
+		at++;
+	for (int i = 0; i < n; i++) {
+		at = (at + step) % n;
+		if (columns[at].sort != KTBPFCTL_SORT_NONE)
+			return columns[at].sort;
+	}
+	return -1;
+}
+
+/*
+ * Until the monotonic deadline: asleep, or on a terminal reading keys, each
+ * redrawing the last table when it changes the sort. A status to stop with.
+ */
+static int wait_keys(struct topopts *o, const struct shown *v, uint64_t deadline)
+{
+	uint64_t now;
+
+	if (!o->keys) {
+		sleep_until(deadline);
+		return KTBPFCTL_EXIT_OK;
+	}
+	while (!stop_sig && !o->quit && (now = mono_ns()) < deadline) {
+		int k = ktbpfctl_term_key((int)((deadline - now + 999999) / 1000000)), sort;
+
+		if (k == 'q' || k == 'Q' || k < 0) { /* < 0: the terminal hung up */
+			o->quit = true;
+			break;
+		}
+		sort = key_sort(o->sort, k);
+		if (sort < 0 || (enum ktbpfctl_rate_sort)sort == o->sort)
+			continue;
+		o->sort = (enum ktbpfctl_rate_sort)sort;
+		if (v->cur) {
+			int r = show(o, v->prev, v->cur, v->period_ns);
+
+			if (r != KTBPFCTL_EXIT_OK)
+				return r;
+			fflush(stdout);
+		}
+	}
+	return KTBPFCTL_EXIT_OK;
+}
+
 static int run(struct topopts *o)
 {
 	struct ktbpf_client *c = NULL;
 	struct ktbpf_err err = {0};
 	json_t *prev = NULL, *cur = NULL;
+	struct shown shown = {0};
 	uint64_t t_prev = 0, t_cur, start = mono_ns();
 	bool rated = false;
 	int r, status = KTBPFCTL_EXIT_OK;
@@ -390,8 +503,8 @@ static int run(struct topopts *o)
 	if (r == 0 && !o->json_lines)
 		ktbpfctl_json_printable(prev);
 	for (uint64_t n = 0; (r == 0 || r == -EINPROGRESS) && (!o->count || n < o->count); n++) {
-		sleep_until(start + (n + 1) * o->interval_ns);
-		if (stop_sig)
+		status = wait_keys(o, &shown, start + (n + 1) * o->interval_ns);
+		if (stop_sig || o->quit || status != KTBPFCTL_EXIT_OK)
 			break;
 		r = take(c, o, &cur, &t_cur, &err);
 		if (stop_sig) { /* a call cut short by the signal is no error */
@@ -405,13 +518,15 @@ static int run(struct topopts *o)
 		if (r == -EINPROGRESS) {
 			/* Not discovered yet, or again after a reset: say so and keep asking. */
 			prev = (json_decref(prev), NULL);
+			shown_clear(&shown);
 			say_waiting(o, err.msg);
 		} else if (r == 0 && !prev) {
 			say_waiting(o, "guest kernel found: rates from the next period on");
 		} else if (r == 0) {
 			status = show(o, prev, cur, t_cur - t_prev);
 			rated = true;
-			json_decref(prev);
+			shown_clear(&shown);
+			shown = (struct shown){prev, json_incref(cur), t_cur - t_prev};
 		}
 		if (r == 0) {
 			prev = cur;
@@ -431,6 +546,7 @@ static int run(struct topopts *o)
 							 : KTBPFCTL_EXIT_FAIL,
 				       "%s%s", err.msg, r == -EINPROGRESS ? " (retry later)" : "");
 	json_decref(prev);
+	shown_clear(&shown);
 	ktbpf_client_free(c);
 	return status;
 }
@@ -445,5 +561,8 @@ int ktbpfctl_top(int argc, char **argv)
 		return r;
 	o.tty = !o.json_lines && isatty(STDOUT_FILENO);
 	catch_stop();
-	return run(&o);
+	o.keys = o.tty && ktbpfctl_term_raw(STDIN_FILENO) == 0;
+	r = run(&o);
+	ktbpfctl_term_restore();
+	return r;
 }

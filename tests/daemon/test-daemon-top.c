@@ -4,7 +4,10 @@
  * counters the test changes between two of top's snapshots (it reads top's
  * output line by line: a change made right after a period's line lands in the
  * next period). The rates top prints are held to bpftop's arithmetic over the
- * period top reports, and the deltas to what the test wrote.
+ * period top reports, and the deltas to what the test wrote. On a terminal
+ * (a pty the test holds the master of) the keys that change the sort column
+ * and quit are typed into it, and the terminal's modes checked during and
+ * after.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -15,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "daemon-client.h"
@@ -25,6 +29,7 @@ static struct daemon_proc dp;
 struct proc {
 	pid_t pid;
 	int out;
+	tcflag_t end_lflag; /* on a pty: the terminal's local modes once top ended */
 	char buf[1 << 16];
 	size_t len;
 };
@@ -38,10 +43,16 @@ static int register_kit(struct client *c, struct kit_guest *g)
 	vm_assert_ready(c, "topkit");
 	return fd;
 }
-/* Start `ktbpfctl top topkit ARGS... --socket SOCK` with stdout on a pipe. */
-static void top_start(struct proc *p, const char *const *args)
+/*
+ * Start `ktbpfctl top topkit ARGS... --socket SOCK` with stdout on a pipe,
+ * or with pty on a new pseudo-terminal (its controlling terminal, stdin and
+ * stdout): p->out is then the master (tcgetattr() on it reads the slave's
+ * modes, drivers/tty/tty_ioctl.c: tty_mode_ioctl()).
+ */
+static void top_spawn(struct proc *p, const char *const *args, bool pty)
 {
 	char *argv[24];
+	const char *slave = NULL;
 	int fds[2], n = 0;
 
 	argv[n++] = getenv("KTBPFCTL");
@@ -53,17 +64,37 @@ static void top_start(struct proc *p, const char *const *args)
 	argv[n++] = dp.sock;
 	argv[n] = NULL;
 	cr_assert_not_null(argv[0], "KTBPFCTL is not set");
-	cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+	if (pty) {
+		fds[0] = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		cr_assert(fds[0] >= 0 && grantpt(fds[0]) == 0 && unlockpt(fds[0]) == 0);
+		slave = ptsname(fds[0]);
+		cr_assert_not_null(slave);
+	} else {
+		cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+	}
 	p->pid = fork();
 	cr_assert(p->pid >= 0);
 	if (!p->pid) {
+		if (slave) { /* a session of its own, the pty its controlling terminal */
+			setsid();
+			fds[1] = open(slave, O_RDWR);
+			if (fds[1] < 0)
+				_exit(126);
+			dup2(fds[1], 0);
+		}
 		dup2(fds[1], 1);
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	close(fds[1]);
+	if (!slave)
+		close(fds[1]);
 	p->out = fds[0];
 	p->len = 0;
+}
+
+static void top_start(struct proc *p, const char *const *args)
+{
+	top_spawn(p, args, false);
 }
 
 /* The next line of top's output (malloc'd), within 10 s; NULL at its end. */
@@ -90,23 +121,39 @@ static char *top_line(struct proc *p)
 	}
 }
 
-/* Everything left of top's output, and its exit status. */
+/* Everything left of top's output, and its exit status (within 10 s). */
 static int top_finish(struct proc *p, char **rest)
 {
-	int st;
+	struct pollfd pfd = {.fd = p->out, .events = POLLIN};
+	pid_t done = 0;
+	int st = 0;
 
-	for (;;) {
+	/* (a pty's master reads EIO once top, the last holder of its slave, is gone) */
+	while (poll(&pfd, 1, 10000) > 0) {
 		ssize_t r = read(p->out, p->buf + p->len, sizeof(p->buf) - 1 - p->len);
 
 		if (r <= 0)
 			break;
 		p->len += (size_t)r;
 	}
+	for (int i = 0; i < 1000 && !done; i++)
+		if (!(done = waitpid(p->pid, &st, WNOHANG)))
+			usleep(10000);
+	if (!done) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, &st, 0);
+		cr_assert_fail("ktbpfctl top did not exit within 10 s");
+	}
 	p->buf[p->len] = '\0';
 	if (rest)
 		*rest = strdup(p->buf);
+	if (isatty(p->out)) {
+		struct termios t;
+
+		cr_assert_eq(tcgetattr(p->out, &t), 0);
+		p->end_lflag = t.c_lflag;
+	}
 	close(p->out);
-	cr_assert_eq(waitpid(p->pid, &st, 0), p->pid);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -244,6 +291,7 @@ Test(top, plain_table_off_a_terminal_has_totals_sorted_by_cpu_and_no_escapes)
 	guest_bump(g, memfd, g->nr_progs - 1, 0, 5, 900000);
 	cr_assert_eq(top_finish(&top, &rest), 0);
 	cr_assert_null(strchr(rest, '\033'), "escape sequences off a terminal: %s", rest);
+	cr_assert_null(strstr(rest, "q quit"), "a footer of keys off a terminal: %s", rest);
 	/* the second period's table: its first row is the busy program, then TOTAL last */
 	busy = strstr(rest, "ktbpfctl top topkit");
 	cr_assert_not_null(busy, "two periods for --seconds 0.6 --interval 0.3: %s", rest);
@@ -279,6 +327,160 @@ Test(top, ctrl_c_ends_it_with_status_0_after_its_periods)
 	cr_assert_eq(kill(top.pid, SIGINT), 0);
 	cr_assert_eq(top_finish(&top, &rest), 0, "ktbpfctl top after SIGINT: not exit 0");
 	free(rest);
+	close(memfd);
+	client_free(vmm);
+	daemon_stop_ok(&dp);
+	kit_guest_free(g);
+}
+
+/* The screen up to and including the next footer line (malloc'd): one table as drawn. */
+static char *top_screen(struct proc *p)
+{
+	size_t len = 0;
+	char *screen = NULL, *line;
+
+	while ((line = top_line(p))) {
+		screen = realloc(screen, len + strlen(line) + 2);
+		cr_assert_not_null(screen);
+		len += (size_t)sprintf(screen + len, "%s\n", line);
+		if (strstr(line, "q quit")) {
+			free(line);
+			return screen;
+		}
+		free(line);
+	}
+	cr_assert_fail("top ended without a footer; it printed: %s", screen ? screen : "");
+	return NULL;
+}
+
+/* The first program row of a screen: its id and average ns. */
+static void first_row(const char *screen, uint64_t *id, double *avg_ns)
+{
+	const char *row = strstr(screen, "MISSES");
+	unsigned long long i;
+	char name[64], im[160];
+	double ev, ns;
+
+	cr_assert_not_null(row, "no heading: %s", screen);
+	row = strchr(row, '\n') + 1;
+	cr_assert_eq(sscanf(row, "%llu %63s %159s %lf %lf", &i, name, im, &ev, &ns), 5,
+		     "not a program row: %s", screen);
+	*id = i;
+	*avg_ns = ns;
+}
+
+/* The screen's heading shows title as the sort column (reverse video) and no other. */
+static void assert_sorted_by(const char *screen, const char *title)
+{
+	const char *on = strstr(screen, "\033[7m"), *off = on ? strstr(on, "\033[0m") : NULL;
+	char marked[64] = "";
+
+	cr_assert(on && off, "no sort column marked: %s", screen);
+	sscanf(on + 4, "%63[^ \033]", marked);
+	if (marked[0] == '\0')
+		sscanf(on + 4, " %63[^ \033]", marked);
+	cr_assert_str_eq(marked, title, "the sort column is not %s: %s", title, screen);
+	cr_assert_null(strstr(off, "\033[7m"), "two sort columns: %s", screen);
+}
+
+static tcflag_t lflag(int fd)
+{
+	struct termios t;
+
+	cr_assert_eq(tcgetattr(fd, &t), 0);
+	return t.c_lflag;
+}
+
+Test(top, keys_on_a_terminal_change_the_sort_and_q_quits_with_the_terminal_restored)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	char *screen, *rest;
+	uint64_t id, ida, idb;
+	double avg;
+	tcflag_t before;
+	int memfd;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	ida = g->progs[0].id;
+	idb = g->progs[1].id;
+	cr_assert_lt(ida, idb);
+	top_spawn(&top, (const char *const[]){"--interval", "1", NULL}, true);
+	before = lflag(top.out);
+	cr_assert(before & ICANON && before & ECHO, "a new pty is canonical with echo");
+	screen = top_screen(&top);
+	cr_assert_not_null(strstr(screen, "\033[H\033[2J"), "not redrawn: %s", screen);
+	cr_assert_eq(lflag(top.out) & (ICANON | ECHO), 0, "top's terminal is not in raw mode");
+	cr_assert_eq(lflag(top.out) & ISIG, ISIG, "Ctrl-C must stay a signal");
+	free(screen);
+	/* the next period: a runs often and fast (avg 100 ns), b rarely and slowly (5000 ns) */
+	guest_bump(g, memfd, 0, 0, 1000, 100000);
+	guest_bump(g, memfd, 1, 1, 10, 50000);
+	screen = top_screen(&top);
+	assert_sorted_by(screen, "EVENTS/S");
+	first_row(screen, &id, &avg);
+	cr_assert_eq(id, ida, "by events a is first: %s", screen);
+	cr_assert_eq(avg, 100.0, "%s", screen);
+	free(screen);
+	/* n: the same period redrawn at once by AVG_NS (a new period would show no runs) */
+	cr_assert_eq(write(top.out, "n", 1), 1);
+	screen = top_screen(&top);
+	assert_sorted_by(screen, "AVG_NS");
+	first_row(screen, &id, &avg);
+	cr_assert(id == idb && avg == 5000.0, "by avg ns b (5000) is first: %s", screen);
+	free(screen);
+	/* Right from AVG_NS is CPU% (a's 0.01 % over b's 0.005 %) */
+	cr_assert_eq(write(top.out, "\033[C", 3), 3);
+	screen = top_screen(&top);
+	assert_sorted_by(screen, "CPU%");
+	first_row(screen, &id, &avg);
+	cr_assert(id == ida && avg == 100.0, "by CPU %% a is first: %s", screen);
+	free(screen);
+	/* Right again wraps around to ID (MISSES and INTERFACE.MEMBER do not sort), then p NAME */
+	cr_assert_eq(write(top.out, "\033[C", 3), 3);
+	screen = top_screen(&top);
+	assert_sorted_by(screen, "ID");
+	free(screen);
+	cr_assert_eq(write(top.out, "p", 1), 1);
+	screen = top_screen(&top);
+	assert_sorted_by(screen, "NAME");
+	cr_assert_not_null(strstr(screen, "sort: e EVENTS/S  n AVG_NS  c CPU%  i ID  p NAME"),
+			   "the footer lists the keys: %s", screen);
+	free(screen);
+	cr_assert_eq(write(top.out, "q", 1), 1);
+	cr_assert_eq(top_finish(&top, &rest), 0, "q: exit 0; after: %s", rest);
+	free(rest);
+	cr_assert_eq(top.end_lflag, before, "the terminal's modes are not restored after q");
+	close(memfd);
+	client_free(vmm);
+	daemon_stop_ok(&dp);
+	kit_guest_free(g);
+}
+
+Test(top, ctrl_c_on_its_terminal_restores_the_terminal_and_exits_0)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	tcflag_t before;
+	int memfd;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	top_spawn(&top, (const char *const[]){"--interval", "0.2", NULL}, true);
+	before = lflag(top.out);
+	free(top_screen(&top));
+	cr_assert_eq(lflag(top.out) & (ICANON | ECHO), 0, "top's terminal is not in raw mode");
+	/* Ctrl-C typed: the pty's line discipline sends SIGINT to top's process group */
+	cr_assert_eq(write(top.out, "\003", 1), 1);
+	cr_assert_eq(top_finish(&top, NULL), 0, "Ctrl-C: exit 0");
+	cr_assert_eq(top.end_lflag, before, "the terminal's modes are not restored after Ctrl-C");
 	close(memfd);
 	client_free(vmm);
 	daemon_stop_ok(&dp);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -189,6 +190,77 @@ Test(daemon, guest_not_booted_yet_is_not_ready_then_discovered_once_it_has)
 	kit_guest_free(g);
 }
 
+static json_t *status_of(struct client *c, const char *vm)
+{
+	char params[64];
+	json_t *r;
+
+	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
+	r = client_call(c, "vm.status", params, NULL, 0);
+	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
+	return r;
+}
+
+/* vm.status's first_discovery once the first attempt ran (5 s), and the result's registration. */
+static json_t *first_discovery_of(struct client *c, const char *vm, const json_t **registration)
+{
+	for (int i = 0; i < 500; i++) {
+		json_t *st = status_of(c, vm);
+		const json_t *res = json_object_get(st, "result"),
+			     *first = json_object_get(res, "first_discovery");
+
+		cr_assert(first, "no first_discovery in vm.status: %s", json_dumps(st, 0));
+		if (!json_is_null(first)) {
+			*registration = json_object_get(res, "registration");
+			cr_assert(json_integer_value(json_object_get(*registration, "unix_ns")) > 0,
+				  "%s", json_dumps(st, 0));
+			return st;
+		}
+		json_decref(st);
+		usleep(10000);
+	}
+	cr_assert_fail("vm %s: no discovery attempt in 5 s", vm);
+	return NULL;
+}
+
+Test(daemon, status_tells_ram_untouched_at_registration_and_the_first_attempts_outcome)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	struct client *c;
+	const json_t *reg, *first;
+	json_t *st;
+	int fd = memfd_create("untouched", MFD_CLOEXEC);
+
+	/* a VMM that registers RAM nothing has written (QEMU started paused) */
+	cr_assert(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	client_call_code(c, "vm.register",
+			 "{\"name\":\"early\",\"arch\":\"x86_64\",\"fds\":1,"
+			 "\"regions\":[{\"gpa\":0,\"size\":1048576,\"fd\":0}]}",
+			 &fd, 1, 0);
+	st = first_discovery_of(c, "early", &reg);
+	first = json_object_get(json_object_get(st, "result"), "first_discovery");
+	cr_assert(json_is_false(json_object_get(reg, "ram_written")), "%s", json_dumps(st, 0));
+	cr_assert(json_is_false(json_object_get(first, "found")), "%s", json_dumps(st, 0));
+	cr_assert_not_null(
+		strstr(json_string_value(json_object_get(first, "reason")), "no VMCOREINFO note"),
+		"%s", json_dumps(st, 0));
+	json_decref(st);
+	/* one registered with its kernel in RAM already: written, found at once */
+	register_guest(c, g, false, NULL);
+	st = first_discovery_of(c, "vm-2", &reg);
+	first = json_object_get(json_object_get(st, "result"), "first_discovery");
+	cr_assert(json_is_true(json_object_get(reg, "ram_written")), "%s", json_dumps(st, 0));
+	cr_assert(json_is_true(json_object_get(first, "found")), "%s", json_dumps(st, 0));
+	cr_assert(json_is_null(json_object_get(first, "reason")), "%s", json_dumps(st, 0));
+	json_decref(st);
+	close(fd);
+	client_free(c);
+	daemon_stop_ok(&dp);
+	kit_guest_free(g);
+}
+
 Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
@@ -228,17 +300,6 @@ Test(daemon, reset_discovers_the_kernel_again_and_snapshots_resume)
 	client_free(c);
 	daemon_stop_ok(&dp);
 	kit_guest_free(g);
-}
-
-static json_t *status_of(struct client *c, const char *vm)
-{
-	char params[64];
-	json_t *r;
-
-	snprintf(params, sizeof(params), "{\"vm\":\"%s\"}", vm);
-	r = client_call(c, "vm.status", params, NULL, 0);
-	cr_assert_eq(resp_code(r), 0, "%s", json_dumps(r, 0));
-	return r;
 }
 
 static const char *kaslr_of(const json_t *st)

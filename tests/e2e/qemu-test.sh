@@ -6,14 +6,18 @@
 #   chain   Debian sid's newest 7.x kernel with its built-in sched_ext and our
 #           scheduler (ktbpf_scx), q35 with 3.5 GiB (RAM split around the PCI
 #           hole), 2 vCPUs. One boot:
-#            1. registered before the kernel ran; vm.snapshot equals the truth;
+#            1. registered before the kernel ran (ktbpfd's vm.status: the
+#               guest's RAM not yet written at registration, the first
+#               discovery attempt found no kernel); vm.snapshot equals the
+#               truth;
 #            2. under traffic (the scheduler busy), three frozen snapshots,
 #               each between the guest's own readings just before the freeze
 #               and just after the thaw, program by program (and the counters
 #               did move);
 #            3. kill -9 QEMU: ktbpf-qemu exits, the VM turns detached and
 #               `ktbpfctl dump` still reports from the dead guest's RAM,
-#               equal to a snapshot taken just before.
+#               equal to a snapshot taken just before, the scheduler's
+#               variables (snapshot.vars) included.
 #   uids    two guests at once from two uids: root's on pc with 3.5 GiB (split),
 #           nobody's (setpriv, uid 65534) on q35 with 512 MiB; each snapshot
 #           equals its own guest's truth; nobody sees only its own VM and
@@ -149,10 +153,29 @@ case_chain() {
 	say "kernel: Debian $(head -n1 "$kdir/package")"
 	boot chain "$g" "$kdir/vmlinuz" "$initrd" --machine q35 --mem 3584M --smp 2 --cpu max \
 		--append "ktbpf.workload=sched ktbpf.obj=/ktbpf_scx.bpf.o"
-	# 1. registered with -S, before the kernel ran: ktbpfd logged the
-	# registration before QEMU had started the guest (ktbpf-qemu's order).
+	# 1. registered with -S, before the kernel ran: ktbpfd found the guest's
+	# RAM not yet written (not even by the firmware) when it registered, and
+	# its first discovery attempt found no kernel.
 	grep -q "ktbpf-qemu: guest 'chain' registered with ktbpfd as vm-[0-9]* (2 RAM regions, 3584 MiB)" "$g/qemu.log" ||
 		fail "ktbpf-qemu did not register 2 regions: $(cat "$g/qemu.log")"
+	ctl status chain --json >"$wd/status.json" || fail "ktbpfctl status failed"
+	python3 - "$wd/status.json" <<'PY' >&2 || fail "not registered before the guest ran (vm.status)"
+import json, sys
+st = json.load(open(sys.argv[1]))
+reg, first = st.get("registration") or {}, st.get("first_discovery") or {}
+bad = []
+if reg.get("ram_written") is not False:
+    bad.append(f"registration: {reg} (RAM already written: the guest ran before it registered)")
+if first.get("found") is not False or "no VMCOREINFO note" not in (first.get("reason") or ""):
+    bad.append(f"first discovery attempt: {first} (want: no kernel found)")
+for m in bad:
+    print("    " + m)
+if bad:
+    sys.exit(1)
+print(f"    registered with its RAM unwritten; first attempt {first['ms_after_registration']} ms "
+      f"after: {first['reason'][:60]}...")
+PY
+	say "registered before the guest ran: RAM unwritten at registration, the first discovery found no kernel"
 	tr -d '\r' <"$g/console.log" | grep -q 'KTBPF-SCX-OPS ktbpf_scx' ||
 		fail "our scheduler is not what sched_ext says is attached"
 	wait_ready chain
@@ -198,7 +221,7 @@ PY
 
 	# 3. kill -9 QEMU: detached, and a dump of the dead guest equals the last snapshot
 	qmp "$g" '{"execute":"stop"}'
-	ctl snapshot chain --freeze require --json >"$wd/last.json" || fail "last snapshot failed"
+	ctl snapshot chain --freeze require --vars --json >"$wd/last.json" || fail "last snapshot failed"
 	local qpid vpid
 	qpid=$(cat "$g/vmm-qemu.pid") vpid=$(cat "$g/qemu.pid")
 	kill -KILL "$qpid"
@@ -215,16 +238,19 @@ snap = dump["snapshot"]
 bad = []
 if not dump.get("detached") or dump.get("test") != "e2e/qemu-chain" or dump.get("reason") != "QEMU killed":
     bad.append(f"dump header: detached {dump.get('detached')}, test {dump.get('test')!r}, reason {dump.get('reason')!r}")
-for k in ("progs", "struct_ops", "active", "stats_enabled", "sched_ext"):
+for k in ("progs", "struct_ops", "active", "stats_enabled", "sched_ext", "vars"):
     if snap.get(k) != last.get(k):
         bad.append(f"{k}: dump {json.dumps(snap.get(k))[:300]} != snapshot {json.dumps(last.get(k))[:300]}")
 if not snap.get("progs"):
     bad.append("no programs in the dump")
+nvars = sum(len(m.get("vars") or []) for m in (snap.get("vars") or {}).get("maps") or [])
+if not nvars:
+    bad.append(f"no scheduler variables in the dump: {json.dumps(snap.get('vars'))[:300]}")
 for m in bad:
     print("    " + m)
 sys.exit(1 if bad else 0)
 PY
-	say "kill -9 QEMU: VM detached; the dump of the dead guest equals the snapshot before ($(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["snapshot"]["progs"]))' "$wd/dump.json") programs)"
+	say "kill -9 QEMU: VM detached; the dump of the dead guest equals the snapshot before ($(python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["snapshot"]; print(len(s["progs"]), "programs,", sum(len(m.get("vars") or []) for m in s["vars"]["maps"]), "variables of", s["vars"].get("object"))' "$wd/dump.json"))"
 	guests=()
 }
 

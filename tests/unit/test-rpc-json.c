@@ -6,6 +6,7 @@
  * snapshot-shaped document (bytes flipped, cut, duplicated) as hostile input.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "ktbpf/codec.h"
 #include "ktbpf/json.h"
+#include "ktbpf/jsonrpc.h"
 
 /* ours and jansson's agree on text[0, len): both fail, or both give equal values. */
 static void agree(const char *text, size_t len)
@@ -245,4 +247,157 @@ Test(rpc_json, codec_text_turns_terminal_controls_into_question_marks)
 		json_decref(j);
 	}
 	cr_assert_null(ktbpf_codec_text(NULL));
+}
+
+/* The writer (ktbpf_json_w_*): commas, nesting, a refused string undone, a real via jansson. */
+Test(rpc_json, writer_writes_what_encode_writes_for_the_same_value)
+{
+	struct ktbpf_json_writer w = {0};
+	json_t *real = json_pack("{s:f, s:[i]}", "r", 0.5, "a", 7);
+	char *want_real = json_dumps(real, JSON_COMPACT), *text;
+	size_t len;
+
+	ktbpf_json_w_object(&w);
+	ktbpf_json_w_key(&w, "a");
+	ktbpf_json_w_array(&w);
+	ktbpf_json_w_int(&w, INT64_MIN);
+	ktbpf_json_w_bool(&w, false);
+	ktbpf_json_w_null(&w);
+	ktbpf_json_w_object(&w);
+	ktbpf_json_w_end_object(&w);
+	ktbpf_json_w_array(&w);
+	ktbpf_json_w_end_array(&w);
+	ktbpf_json_w_end_array(&w);
+	ktbpf_json_w_key(&w, "s");
+	cr_assert_not(ktbpf_json_w_try_string(&w, "bad \xff", 5));
+	cr_assert(ktbpf_json_w_try_string(&w, "t\x01\"\xc3\xa9", 5));
+	ktbpf_json_w_key(&w, "real");
+	ktbpf_json_w_value(&w, real);
+	ktbpf_json_w_end_object(&w);
+	text = ktbpf_json_w_finish(&w, &len);
+	cr_assert_not_null(text);
+	cr_assert_eq(len, strlen(text));
+	{
+		char want[256];
+
+		snprintf(want, sizeof(want),
+			 "{\"a\":[-9223372036854775808,false,null,{},[]],\"s\":"
+			 "\"t\\u0001\\\"\xc3\xa9\","
+			 "\"real\":%s}",
+			 want_real);
+		cr_assert_str_eq(text, want);
+		agree_s(text); /* and jansson reads it back to the bytes */
+	}
+	free(text);
+	/* A failure is sticky: no text at all. */
+	ktbpf_json_w_array(&w);
+	ktbpf_json_w_string(&w, "\xc0\x80", 2);
+	ktbpf_json_w_int(&w, 1);
+	ktbpf_json_w_end_array(&w);
+	cr_assert_null(ktbpf_json_w_finish(&w, NULL));
+	ktbpf_json_w_value(&w, NULL);
+	cr_assert_null(ktbpf_json_w_finish(&w, NULL));
+	free(want_real);
+	json_decref(real);
+}
+
+/*
+ * rpc/codec.c writes a snapshot straight to text: the bytes of the tree
+ * (ktbpf_codec_snapshot()), in the Snapshot schema's member order, with guest
+ * text made safe exactly as ktbpf_codec_text() makes it.
+ */
+Test(rpc_json, codec_snapshot_text_keeps_the_shape_and_scrubs_guest_text)
+{
+	static const char *hostile[] = {
+		"sched\x1b]0;pwned\x07", "c1 \xc2\x9b", "bad \xff\x1b utf8", "tail \xc2",
+		"caf\xc3\xa9",
+	};
+	static struct ktbpf_prog progs[5];
+	static struct ktbpf_st_instance inst;
+	static struct ktbpf_snapshot s;
+	struct ktbpf_kernel_info ki = {.nr_cpu_ids = 2, .kaslr_offset = 0x1000000};
+	struct ktbpf_json_writer w = {0};
+	char *text, *tree_text;
+	json_t *tree, *p;
+	size_t len;
+
+	snprintf(ki.release, sizeof(ki.release), "6.1\x1b[31m");
+	for (size_t i = 0; i < 5; i++) {
+		progs[i] = (struct ktbpf_prog){.id = (uint32_t)i + 1, .cnt = UINT64_MAX};
+		snprintf(progs[i].name, sizeof(progs[i].name), "%s", hostile[i]);
+		snprintf(progs[i].iface, sizeof(progs[i].iface), "tcp_congestion_ops");
+		snprintf(progs[i].member, sizeof(progs[i].member), "%s", hostile[(i + 1) % 5]);
+	}
+	snprintf(inst.name, sizeof(inst.name), "%s", hostile[0]);
+	inst.map_id = 9;
+	inst.nr_members = 1;
+	snprintf(inst.members[0].member, sizeof(inst.members[0].member), "%s", hostile[2]);
+	inst.members[0].prog_id = 3;
+	s.progs = progs;
+	s.nr_progs = 5;
+	s.instances = &inst;
+	s.nr_instances = 1;
+	s.stats = KTBPF_STATS_UNKNOWN;
+	s.nr_diags = 1;
+	s.diags[0] = (struct ktbpf_diag){.code = -EFAULT, .prog_id = 2, .addr = 0xffff8880deadb000};
+	snprintf(s.diags[0].msg, sizeof(s.diags[0].msg), "%s", hostile[1]);
+	s.diags_dropped = 3;
+	s.over_budget = true;
+
+	ktbpf_codec_snapshot_write(&w, &s, &ki);
+	ktbpf_json_w_end_object(&w);
+	text = ktbpf_json_w_finish(&w, &len);
+	tree = ktbpf_codec_snapshot(&s, &ki);
+	cr_assert(text && tree);
+	tree_text = ktbpf_json_encode(tree, NULL);
+	cr_assert_str_eq(text, tree_text);
+	agree(text, len);
+	/* The member order of one program, pinned. */
+	cr_assert_not_null(strstr(text, "{\"id\":5,\"name\":\"caf\xc3\xa9\","
+					"\"interface\":\"tcp_congestion_ops\",\"member\":"
+					"\"sched?]0;pwned?\",\"verified_insns\":0,"
+					"\"run_cnt\":9223372036854775807,\"run_time_ns\":0,"
+					"\"recursion_misses\":0,\"stats_complete\":false}"),
+			   "%s", text);
+	cr_assert_not_null(strstr(text, "\"stats_enabled\":null,\"progs\":[{"));
+	cr_assert_not_null(strstr(text, "\"diagnostics\":[{\"prog_id\":2,\"code\":\"EFAULT\","
+					"\"addr\":\"0xffff8880deadb000\",\"message\":\"c1 ??\"}],"
+					"\"walk_ns\":0,\"diagnostics_dropped\":3,"
+					"\"over_budget\":true}"));
+	cr_assert_str_eq(
+		json_string_value(json_object_get(json_object_get(tree, "kernel"), "release")),
+		"6.1?[31m");
+	for (size_t i = 0; i < 5; i++) {
+		json_t *want = ktbpf_codec_text(hostile[i]);
+
+		p = json_array_get(json_object_get(tree, "progs"), i);
+		cr_assert_str_eq(json_string_value(json_object_get(p, "name")),
+				 json_string_value(want), "prog %zu", i);
+		json_decref(want);
+	}
+	free(text);
+	free(tree_text);
+	json_decref(tree);
+}
+
+/* A response around a result that is text: the bytes of the same response as a tree. */
+Test(rpc_json, response_text_is_the_response_trees_line)
+{
+	static const char result[] = "{\"walk_ns\":7,\"progs\":[{\"id\":1}]}";
+	json_t *ids[] = {json_integer(42), json_string("a\"b"), NULL};
+
+	for (size_t i = 0; i < 3; i++) {
+		json_t *msg = ktbpf_jsonrpc_response(
+			ids[i], ktbpf_json_decode(result, sizeof(result) - 1, NULL));
+		char *want = ktbpf_jsonrpc_encode(msg, NULL);
+		size_t len;
+		char *got = ktbpf_jsonrpc_response_text(ids[i], result, sizeof(result) - 1, &len);
+
+		cr_assert_str_eq(got, want);
+		cr_assert_eq(len, strlen(want));
+		free(got);
+		free(want);
+		json_decref(msg);
+		json_decref(ids[i]);
+	}
 }

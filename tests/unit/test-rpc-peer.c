@@ -76,6 +76,15 @@ static void m_fail(struct ktbpf_peer_req *req, void *ud)
 			     "vm '%s' is not registered", "g3");
 }
 
+/* A result that is text already (ktbpfd's vm.snapshot answer). */
+static void m_text(struct ktbpf_peer_req *req, void *ud)
+{
+	static const char text[] = "{\"walk_ns\":7,\"progs\":[{\"id\":1,\"name\":\"p\\n\"}]}";
+
+	notes++;
+	ktbpf_peer_req_result_text(req, text, sizeof(text) - 1);
+}
+
 static const struct ktbpf_peer_param echo_params[] = {
 	{"text", KTBPF_PARAM_STRING, true},
 	{"n", KTBPF_PARAM_UINT, false},
@@ -84,7 +93,7 @@ static const struct ktbpf_peer_param echo_params[] = {
 
 static const struct ktbpf_peer_method methods[] = {
 	{"echo", echo_params, 0, m_echo}, {"fd.tags", NULL, 4, m_tags}, {"later", NULL, 1, m_later},
-	{"note", NULL, 0, m_note},	  {"fail", NULL, 0, m_fail},
+	{"note", NULL, 0, m_note},	  {"fail", NULL, 0, m_fail},	{"text", NULL, 0, m_text},
 };
 
 static void setup(void)
@@ -300,6 +309,26 @@ Test(rpc_peer, batch_answers_each_request_in_one_array)
 			 "an array)\"},\"id\":null,\"jsonrpc\":\"2.0\"}]");
 	free(got);
 	cr_assert_eq(notes, 1);
+}
+
+Test(rpc_peer, text_result_is_answered_alone_in_a_batch_and_never_to_a_notification)
+{
+	char *got;
+
+	expect("{\"jsonrpc\":\"2.0\",\"method\":\"text\",\"id\":\"x\"}\n",
+	       "{\"id\":\"x\",\"jsonrpc\":\"2.0\",\"result\":{\"progs\":[{\"id\":1,\"name\":"
+	       "\"p\\n\"}],\"walk_ns\":7}}");
+	feed("{\"jsonrpc\":\"2.0\",\"method\":\"text\"}\n", NULL, 0);
+	cr_assert_eq(json_array_size(out), 0, "a notification is never answered");
+	feed("[{\"jsonrpc\":\"2.0\",\"method\":\"text\",\"id\":1},"
+	     "{\"jsonrpc\":\"2.0\",\"method\":\"echo\",\"params\":{\"text\":\"a\"},\"id\":2}]\n",
+	     NULL, 0);
+	got = take_one();
+	cr_assert_str_eq(got, "[{\"id\":1,\"jsonrpc\":\"2.0\",\"result\":{\"progs\":[{\"id\":1,"
+			      "\"name\":\"p\\n\"}],\"walk_ns\":7}},"
+			      "{\"id\":2,\"jsonrpc\":\"2.0\",\"result\":{\"text\":\"a\"}}]");
+	free(got);
+	cr_assert_eq(notes, 3);
 }
 
 Test(rpc_peer, empty_batch_is_one_invalid_request_and_notifications_only_nothing)

@@ -23,6 +23,7 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "ktbpf/json.h"
 #include "ktbpf/kernel.h"
 #include "ktbpf/progs.h"
 
@@ -47,5 +48,14 @@ json_t *ktbpf_codec_kernel(const struct ktbpf_kernel_info *ki);
  * walk_ns (and diagnostics_dropped, over_budget when set).
  */
 json_t *ktbpf_codec_snapshot(const struct ktbpf_snapshot *s, const struct ktbpf_kernel_info *ki);
+
+/*
+ * The same object as text, into w, left open: the caller may add members
+ * (ktbpfd's freeze fields) and then calls ktbpf_json_w_end_object(). The
+ * bytes are ktbpf_json_encode()'s for ktbpf_codec_snapshot()'s value (which
+ * is this text, parsed). A failure is the writer's.
+ */
+void ktbpf_codec_snapshot_write(struct ktbpf_json_writer *w, const struct ktbpf_snapshot *s,
+				const struct ktbpf_kernel_info *ki);
 
 #endif

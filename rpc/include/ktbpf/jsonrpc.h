@@ -52,6 +52,15 @@ json_t *ktbpf_jsonrpc_error(int code, json_t *data, const char *fmt, ...)
  * (json null when NULL). NULL on allocation failure. */
 json_t *ktbpf_jsonrpc_response(json_t *id, json_t *result);
 
+/*
+ * The same response as a line (ktbpf_jsonrpc_encode()'s bytes) around a
+ * result that is already JSON text (result_len bytes, one value, the
+ * caller's word for it): a large answer is never a tree. NULL on allocation
+ * failure; *ret_len the line's length.
+ */
+char *ktbpf_jsonrpc_response_text(const json_t *id, const char *result, size_t result_len,
+				  size_t *ret_len);
+
 /* {"jsonrpc":"2.0","error":error,"id":id}: error stolen, id borrowed (json
  * null when NULL: the id could not be read). NULL on allocation failure. */
 json_t *ktbpf_jsonrpc_error_response(json_t *id, json_t *error);

@@ -146,6 +146,13 @@ int ktbpf_peer_req_take_fd(struct ktbpf_peer_req *req, unsigned int i);
 /* Answer with result (stolen; NULL becomes an internal error) and free req. */
 void ktbpf_peer_req_result(struct ktbpf_peer_req *req, json_t *result);
 
+/*
+ * The same with a result that is already JSON text (len bytes, one value;
+ * borrowed): written into the response line as it is (parsed only for a
+ * request of a batch). The daemon's vm.snapshot answer is never a tree.
+ */
+void ktbpf_peer_req_result_text(struct ktbpf_peer_req *req, const char *text, size_t len);
+
 /* Answer with an error (ktbpf/jsonrpc.h codes; data stolen, NULL ok) and
  * free req. */
 void ktbpf_peer_req_error(struct ktbpf_peer_req *req, int code, json_t *data, const char *fmt, ...)
