@@ -238,7 +238,11 @@ static int check_name(struct reg *g, const char *name)
 		if (vm->uid != g->c->uid || strcmp(vm->name, name))
 			continue;
 		if (vm->owner)
-			return bad(g, "name", "vm '%s' is registered already (%s)", name, vm->id);
+			return bad(
+				g, "name",
+				"vm '%s' is registered already (%s): give this one another name, "
+				"or stop the other",
+				name, vm->id);
 		fprintf(stderr, "ktbpfd: vm '%s' (%s): replaced by a new registration\n", name,
 			vm->id);
 		vm_remove(vm);

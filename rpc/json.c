@@ -617,8 +617,23 @@ void ktbpf_json_w_end_array(struct ktbpf_json_writer *w)
 
 void ktbpf_json_w_key(struct ktbpf_json_writer *w, const char *key)
 {
-	if (w_open(w))
+	size_t n = 0;
+
+	if (!w_open(w)) {
+		w->sep = false;
+		return;
+	}
+	/* Our keys are plain ASCII: copied as they are (else as any string). */
+	while (key[n] >= 0x20 && key[n] < 0x7f && key[n] != '"' && key[n] != '\\')
+		n++;
+	if (key[n] || reserve(w, n + 3) < 0) {
 		w_check(w, enc_string(w, key, strlen(key)) < 0 ? -1 : put(w, ":", 1));
+	} else {
+		w->buf[w->len] = '"';
+		memcpy(w->buf + w->len + 1, key, n);
+		memcpy(w->buf + w->len + 1 + n, "\":", 2);
+		w->len += n + 3;
+	}
 	w->sep = false;
 }
 

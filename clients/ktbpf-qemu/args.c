@@ -33,8 +33,12 @@ static void usage(FILE *out)
 	      "                       qemu-PID); unique among your VMs\n"
 	      "  -l, --label KEY=VAL  a label for the VM (repeatable)\n"
 	      "      --require-monitor  fail (exit 1, QEMU not started or stopped) when\n"
-	      "                       ktbpfd cannot be reached or refuses the guest; by\n"
-	      "                       default the guest then runs unmonitored\n"
+	      "                       ktbpfd cannot be reached or refuses the guest at\n"
+	      "                       start; by default the guest then runs unmonitored\n"
+	      "                       until ktbpfd answers. Later, a ktbpfd that goes\n"
+	      "                       away never stops the guest: ktbpf-qemu says so and\n"
+	      "                       registers it again once ktbpfd is back (tried\n"
+	      "                       every 1 to 30 s)\n"
 	      "      --qemu PROGRAM   the emulator (default: $QEMU_BIN, else\n"
 	      "                       qemu-system-x86_64)\n"
 	      "  -h, --help\n"
@@ -144,6 +148,8 @@ static int read_machine(const char *v, struct opts *o)
 			   v);
 	if (!opt_value(v, "type", type, sizeof(type)) && !opt_value(v, NULL, type, sizeof(type)))
 		return 0; /* properties only: the type comes from another -machine */
+	if (!strcmp(type, "help") || !strcmp(type, "?"))
+		return 0; /* QEMU lists its machines and exits */
 	if (layout_parse_machine(type, &o->machine, &err) < 0)
 		return bad("-machine %s: %s", v, err.msg);
 	return 0;
@@ -152,6 +158,9 @@ static int read_machine(const char *v, struct opts *o)
 /* Read the QEMU arguments that decide the layout; refuse what breaks it. */
 static int read_qemu_args(struct opts *o)
 {
+	const char *smp[16];
+	unsigned int nr_smp = 0;
+
 	for (int i = 0; i < o->nr_qemu_args; i++) {
 		const char *a = o->qemu_args[i],
 			   *v = i + 1 < o->nr_qemu_args ? o->qemu_args[i + 1] : "";
@@ -176,9 +185,9 @@ static int read_qemu_args(struct opts *o)
 		else if (is_opt(a, "machine") || is_opt(a, "M"))
 			r = read_machine(v, o);
 		else if (is_opt(a, "smp")) {
-			if (opt_value(v, "cpus", buf, sizeof(buf)) ||
-			    opt_value(v, NULL, buf, sizeof(buf)))
-				o->cpus = (uint32_t)strtoul(buf, NULL, 10);
+			if (nr_smp < sizeof(smp) / sizeof(smp[0]))
+				smp[nr_smp] = v;
+			nr_smp++;
 		} else if (is_opt(a, "name") && !o->name) {
 			if (opt_value(v, "guest", buf, sizeof(buf)) ||
 			    opt_value(v, NULL, buf, sizeof(buf)))
@@ -187,6 +196,9 @@ static int read_qemu_args(struct opts *o)
 		if (r < 0)
 			return r;
 	}
+	/* Past the cap the count is unknown: 0, left out of vm.register. */
+	if (nr_smp <= sizeof(smp) / sizeof(smp[0]))
+		o->cpus = layout_smp_cpus(smp, nr_smp);
 	return 0;
 }
 

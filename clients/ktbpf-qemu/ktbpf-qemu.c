@@ -18,6 +18,12 @@
  * asked for -S), and the loop: ktbpfd's vm.freeze / vm.thaw become QMP stop /
  * cont confirmed with query-status, a QMP RESET event becomes vm.reset,
  * signals go to QEMU, and QEMU's exit status becomes ours.
+ *
+ * ktbpfd may go away and come back (a restart, an upgrade) while the guest
+ * runs on: ktbpf-qemu then connects again with a backoff and registers the
+ * same RAM memfd under the same name and labels; the new ktbpfd discovers the
+ * running kernel as it would after a reset. The guest is never stopped for it
+ * (a freeze the old ktbpfd held is released when it goes).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +47,10 @@
 
 #define QMP_TIMEOUT_MS	     10000
 #define QMP_START_TIMEOUT_MS 60000 /* QEMU's start on a loaded host */
+/* Connecting to ktbpfd again: the first try a second after it went, then twice
+ * as long each time, up to half a minute. */
+#define RETRY_MIN_MS 1000
+#define RETRY_MAX_MS 30000
 
 struct run {
 	struct opts o;
@@ -50,7 +60,10 @@ struct run {
 	struct qmp *qmp;
 	struct ktbpf_client *client;
 	char *vm_id;
-	bool froze; /* our vm.freeze stopped the VM: vm.thaw resumes it */
+	bool froze;		 /* our vm.freeze stopped the VM: vm.thaw resumes it */
+	uint64_t retry_at;	 /* qmp_now_ms() to connect to ktbpfd again at; 0: none due */
+	unsigned int backoff_ms; /* the wait before retry_at */
+	bool refusal_said;	 /* a refused registration was said since ktbpfd went */
 };
 
 static int sig_pipe[2] = {-1, -1};
@@ -256,21 +269,19 @@ static int confirm_layout(struct run *run)
 static void free_client(struct run *run)
 {
 	run->client = ktbpf_client_free(run->client);
+	free(run->vm_id);
+	run->vm_id = NULL;
 }
 
-/* Register with ktbpfd; a failure leaves the guest unmonitored (or fails, with --require-monitor).
- */
-static int register_vm(struct run *run)
+/* Register the guest over run->client; on a refusal the connection is closed, err says why. */
+static int register_vm(struct run *run, struct ktbpf_err *err)
 {
 	struct ktbpf_client_region regions[LAYOUT_MAX_REGIONS];
 	struct ktbpf_client_vm vm;
-	struct ktbpf_err err = {0};
 	json_t *labels;
 	char pid[24];
 	int r;
 
-	if (!run->client)
-		return 0;
 	labels = json_object();
 	for (unsigned int i = 0; i < run->layout.n; i++)
 		regions[i] = (struct ktbpf_client_region){.gpa = run->layout.r[i].gpa,
@@ -289,20 +300,28 @@ static int register_vm(struct run *run)
 	json_object_set_new(labels, "vmm", json_string("ktbpf-qemu"));
 	json_object_set_new(labels, "qemu_pid", json_string(pid));
 	vm.labels = labels;
-	r = ktbpf_client_register(run->client, &vm, &run->vm_id, &err);
+	r = ktbpf_client_register(run->client, &vm, &run->vm_id, err);
 	json_decref(labels);
 	if (r < 0) {
-		say("ktbpfd at %s refused to register the guest: %s", run->o.socket, err.msg);
 		free_client(run);
-		return run->o.require_monitor ? -1 : 0;
+		return r;
 	}
-	say("guest '%s' registered with ktbpfd as %s (%u RAM region%s, %" PRIu64 " MiB)",
-	    run->o.name, run->vm_id, run->layout.n, run->layout.n == 1 ? "" : "s",
-	    run->o.ram_size >> 20);
 	ktbpf_client_set_vmm_ops(
 		run->client, &(struct ktbpf_client_vmm_ops){.freeze = vmm_freeze, .thaw = vmm_thaw},
 		run);
 	return 0;
+}
+
+/* The next connection attempt, RETRY_MIN_MS from now when first, else after twice the last wait. */
+static void schedule_retry(struct run *run, bool first)
+{
+	if (first || !run->backoff_ms)
+		run->backoff_ms = RETRY_MIN_MS;
+	else if (run->backoff_ms < RETRY_MAX_MS / 2)
+		run->backoff_ms *= 2;
+	else
+		run->backoff_ms = RETRY_MAX_MS;
+	run->retry_at = qmp_now_ms() + run->backoff_ms;
 }
 
 static void connect_monitor(struct run *run)
@@ -312,9 +331,87 @@ static void connect_monitor(struct run *run)
 	if (ktbpf_client_connect(run->o.socket, &run->client, &err) < 0) {
 		say("%s ktbpfd at %s (%s)%s", run->o.require_monitor ? "error: no" : "no",
 		    run->o.socket, err.msg,
-		    run->o.require_monitor ? "" : ": the guest runs unmonitored");
+		    run->o.require_monitor ? ""
+					   : ": the guest runs unmonitored until ktbpfd can be "
+					     "reached (tried again every 1 to 30 s)");
 		run->client = NULL;
+		schedule_retry(run, true);
 	}
+}
+
+/* Register at start: a refusal leaves the guest unmonitored (tried again later), or fails
+ * with --require-monitor. */
+static int register_first(struct run *run)
+{
+	struct ktbpf_err err = {0};
+
+	if (!run->client)
+		return 0;
+	if (register_vm(run, &err) < 0) {
+		say("ktbpfd at %s refused to register the guest: %s", run->o.socket, err.msg);
+		if (run->o.require_monitor)
+			return -1;
+		run->refusal_said = true;
+		schedule_retry(run, true);
+		return 0;
+	}
+	say("guest '%s' registered with ktbpfd as %s (%u RAM region%s, %" PRIu64 " MiB)",
+	    run->o.name, run->vm_id, run->layout.n, run->layout.n == 1 ? "" : "s",
+	    run->o.ram_size >> 20);
+	return 0;
+}
+
+/* ktbpfd went away (said once): release its freeze, so the guest never stays stopped for a
+ * daemon that is gone, and connect again later. */
+static void lose_monitor(struct run *run, const char *why)
+{
+	say("lost ktbpfd (%s); the guest runs on unmonitored, connecting again every 1 to 30 s",
+	    why);
+	if (run->froze)
+		vmm_thaw(run, NULL);
+	free_client(run);
+	run->refusal_said = false;
+	schedule_retry(run, true);
+}
+
+/* When due: connect to ktbpfd and register the guest again (its same RAM memfd, name and
+ * labels); ktbpfd discovers the running kernel anew. Quiet while ktbpfd stays away. */
+static void reconnect(struct run *run)
+{
+	struct ktbpf_err err = {0};
+
+	if (run->client || !run->retry_at || qmp_now_ms() < run->retry_at)
+		return;
+	if (ktbpf_client_connect(run->o.socket, &run->client, &err) < 0) {
+		run->client = NULL;
+		schedule_retry(run, false);
+		return;
+	}
+	if (register_vm(run, &err) < 0) {
+		if (!run->refusal_said)
+			say("ktbpfd at %s refused to register the guest again: %s (tried again "
+			    "every 30 s at most)",
+			    run->o.socket, err.msg);
+		run->refusal_said = true;
+		schedule_retry(run, false);
+		return;
+	}
+	run->retry_at = 0;
+	run->refusal_said = false;
+	say("ktbpfd at %s is back: guest '%s' registered again as %s", run->o.socket, run->o.name,
+	    run->vm_id);
+}
+
+/* poll()'s timeout: a second, or less when a connection attempt is due sooner. */
+static int poll_timeout(const struct run *run)
+{
+	uint64_t now = qmp_now_ms();
+
+	if (run->client || !run->retry_at)
+		return 1000;
+	if (run->retry_at <= now)
+		return 0;
+	return run->retry_at - now < 1000 ? (int)(run->retry_at - now) : 1000;
 }
 
 static void on_reset(struct run *run)
@@ -326,14 +423,12 @@ static void on_reset(struct run *run)
 		return;
 	r = ktbpf_client_call(run->client, "vm.reset", json_pack("{s:s}", "vm", run->vm_id), NULL,
 			      0, NULL, &err);
-	if (r == -ECONNRESET || r == -EPIPE) {
-		say("ktbpfd went away; the guest runs on unmonitored");
-		free_client(run);
-	} else if (r < 0) {
+	if (r == -ECONNRESET || r == -EPIPE)
+		lose_monitor(run, err.msg);
+	else if (r < 0)
 		say("vm.reset after the guest's reset: %s", err.msg);
-	} else {
+	else
 		say("the guest reset (QMP RESET): ktbpfd discovers its kernel again (vm.reset)");
-	}
 }
 
 static void drain_events(struct run *run)
@@ -370,11 +465,18 @@ static int loop(struct run *run)
 		struct ktbpf_err err = {0};
 		int status;
 
+		pid_t w;
+
 		if (run->client)
 			p[2].events = ktbpf_client_events(run->client);
-		if (waitpid(run->qemu, &status, WNOHANG) == run->qemu)
+		w = waitpid(run->qemu, &status, WNOHANG);
+		if (w == run->qemu)
 			return exit_status(status);
-		if (poll(p, 3, 1000) < 0 && errno != EINTR) {
+		if (w < 0 && errno != EINTR) { /* no child to wait for: never spin on */
+			say("waiting for QEMU: %s", strerror(errno));
+			return 1;
+		}
+		if (poll(p, 3, poll_timeout(run)) < 0 && errno != EINTR) {
 			say("poll: %s", strerror(errno));
 			return 1;
 		}
@@ -405,12 +507,11 @@ static int loop(struct run *run)
 		if (run->client && p[2].revents) {
 			int r = ktbpf_client_process(run->client, &err);
 
-			if (r < 0) {
-				say("lost ktbpfd (%s); the guest runs on unmonitored", err.msg);
-				free_client(run);
-			}
+			if (r < 0)
+				lose_monitor(run, err.msg);
 			drain_events(run); /* a freeze may have queued events */
 		}
+		reconnect(run);
 	}
 }
 
@@ -443,15 +544,14 @@ static void run_free(struct run *run)
 {
 	/* Closing the connection leaves the VM detached in ktbpfd, still readable. */
 	free_client(run);
-	free(run->vm_id);
 	qmp_free(run->qmp);
 	if (run->ram_fd >= 0)
 		close(run->ram_fd);
 	args_free(&run->o);
 }
 
-/* Start QEMU stopped, confirm the layout, register, start the guest. 0, or
- * the exit status to give up with. */
+/* Start QEMU stopped, confirm the layout, register, start the guest. -1 when
+ * the guest runs, else the exit status to end with (QEMU's may be 0). */
 static int start(struct run *run)
 {
 	struct ktbpf_err err = {0};
@@ -466,21 +566,22 @@ static int start(struct run *run)
 	if (run->ram_fd < 0 || spawn_qemu(run) < 0)
 		return 1;
 	r = qmp_handshake(run->qmp, QMP_START_TIMEOUT_MS, &err);
-	/* QEMU refused its arguments: its own message is on stderr already. */
+	/* QEMU ended before its monitor: it refused its arguments (its message is on
+	 * stderr already), or did what was asked (-version, -M help): its status. */
 	if (r == -ECONNRESET && waitpid(run->qemu, &status, 0) == run->qemu)
-		return exit_status(status) ? exit_status(status) : 1;
+		return exit_status(status);
 	if (r < 0) {
 		say("QEMU's monitor: %s", err.msg);
 		return abort_qemu(run);
 	}
-	if (confirm_layout(run) < 0 || register_vm(run) < 0)
+	if (confirm_layout(run) < 0 || register_first(run) < 0)
 		return abort_qemu(run);
 	if (!run->o.user_stopped &&
 	    qmp_execute(run->qmp, "cont", NULL, QMP_TIMEOUT_MS, NULL, &err) < 0) {
 		say("starting the guest: %s", err.msg);
 		return abort_qemu(run);
 	}
-	return 0;
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -494,7 +595,7 @@ int main(int argc, char **argv)
 		return r < 0 ? 2 : 0;
 	}
 	r = start(&run);
-	if (r == 0)
+	if (r < 0)
 		r = loop(&run);
 	run_free(&run);
 	return r;

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,80 @@
 
 #define GiB	 (1ULL << 30)
 #define FOUR_GIB (4 * GiB)
+
+/* More CPUs than any QEMU accepts (x86 and arm64 cap well below this). */
+#define SMP_MAX (1U << 20)
+
+static const char *const smp_keys[] = {
+	"cpus", "maxcpus",  "drawers", "books", "sockets",
+	"dies", "clusters", "modules", "cores", "threads",
+};
+#define NR_SMP_KEYS (sizeof(smp_keys) / sizeof(smp_keys[0]))
+
+/* One "key=value" (or a leading bare count) of s into vals; false when it is not one. */
+static bool smp_element(const char *e, size_t n, bool first, uint64_t vals[NR_SMP_KEYS])
+{
+	const char *eq = memchr(e, '=', n);
+	size_t kn = eq ? (size_t)(eq - e) : 0, i = 0;
+	uint64_t v = 0;
+	const char *p;
+
+	if (!eq) {
+		if (!first)
+			return false;
+		eq = e - 1; /* the bare count is cpus= */
+	} else {
+		for (i = 0; i < NR_SMP_KEYS; i++)
+			if (strlen(smp_keys[i]) == kn && !strncmp(e, smp_keys[i], kn))
+				break;
+		if (i == NR_SMP_KEYS)
+			return false;
+	}
+	if (eq + 1 == e + n)
+		return false;
+	for (p = eq + 1; p < e + n; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+		if (v > SMP_MAX)
+			return false;
+	}
+	vals[i] = v;
+	return true;
+}
+
+uint32_t layout_smp_cpus(const char *const *smp, unsigned int n)
+{
+	uint64_t vals[NR_SMP_KEYS] = {0}, cpus = 1;
+
+	if (!n)
+		return 0;
+	for (unsigned int k = 0; k < n; k++) {
+		const char *s = smp[k];
+		bool first = true;
+
+		while (*s) {
+			size_t len = strcspn(s, ",");
+
+			if (len && !smp_element(s, len, first, vals))
+				return 0;
+			first = false;
+			s += len;
+			if (*s == ',')
+				s++;
+		}
+	}
+	if (vals[0])
+		return (uint32_t)vals[0];
+	if (vals[1])
+		return (uint32_t)vals[1];
+	for (size_t i = 2; i < NR_SMP_KEYS; i++) {
+		cpus *= vals[i] ? vals[i] : 1;
+		if (cpus > SMP_MAX)
+			return 0;
+	}
+	return (uint32_t)cpus;
+}
 
 int layout_parse_size(const char *s, uint64_t *ret)
 {

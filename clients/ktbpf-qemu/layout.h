@@ -41,6 +41,17 @@ int layout_parse_size(const char *s, uint64_t *ret);
 int layout_parse_machine(const char *type, enum layout_machine *ret, struct ktbpf_err *err);
 
 /*
+ * The guest's CPU count from its -smp option strings (all of them, in order:
+ * QEMU merges repeated -smp, a later key winning), the way QEMU computes it
+ * (hw/core/machine-smp.c: machine_parse_smp_config()): cpus= (or the leading
+ * number), else maxcpus=, else the product of the topology (drawers, books,
+ * sockets, dies, clusters, modules, cores, threads; each 1 when not given).
+ * 0 when unknown: no -smp (QEMU's default is 1 but a machine may differ), an
+ * unknown key, a value that is not a number, or a count above 1 << 20.
+ */
+uint32_t layout_smp_cpus(const char *const *smp, unsigned int n);
+
+/*
  * The regions QEMU 7.2 makes of ram_size bytes (hw/i386/pc_piix.c
  * pc_init1(), hw/i386/pc_q35.c pc_q35_init(), default max-ram-below-4g):
  * pc keeps everything below 4 GiB up to 3.5 GiB, else the first 3 GiB; q35

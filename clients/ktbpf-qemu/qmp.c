@@ -29,7 +29,7 @@ struct qmp {
 	uint64_t next_id;
 };
 
-static uint64_t now_ms(void)
+uint64_t qmp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -139,7 +139,7 @@ static void queue_event(struct qmp *q, json_t *ev)
 static int wait_readable(struct qmp *q, uint64_t deadline, struct ktbpf_err *err)
 {
 	struct pollfd p = {.fd = q->fd, .events = POLLIN};
-	uint64_t t = now_ms();
+	uint64_t t = qmp_now_ms();
 	int r;
 
 	if (t >= deadline)
@@ -181,7 +181,7 @@ static int next_reply(struct qmp *q, uint64_t deadline, json_t **ret, struct ktb
 int qmp_handshake(struct qmp *q, int timeout_ms, struct ktbpf_err *err)
 {
 	json_t *greeting = NULL;
-	int r = next_reply(q, now_ms() + (uint64_t)timeout_ms, &greeting, err);
+	int r = next_reply(q, qmp_now_ms() + (uint64_t)timeout_ms, &greeting, err);
 
 	if (r < 0)
 		return r;
@@ -201,7 +201,7 @@ static int send_all(int fd, const char *s, size_t len, uint64_t deadline, struct
 
 		if (n < 0 && errno == EAGAIN) {
 			struct pollfd p = {.fd = fd, .events = POLLOUT};
-			uint64_t t = now_ms();
+			uint64_t t = qmp_now_ms();
 
 			if (t >= deadline)
 				return ktbpf_err_set(err, -ETIMEDOUT, "QMP: QEMU does not read");
@@ -222,7 +222,7 @@ static int send_all(int fd, const char *s, size_t len, uint64_t deadline, struct
 int qmp_execute(struct qmp *q, const char *command, json_t *args, int timeout_ms,
 		json_t **ret_return, struct ktbpf_err *err)
 {
-	uint64_t deadline = now_ms() + (uint64_t)timeout_ms, id = q->next_id++;
+	uint64_t deadline = qmp_now_ms() + (uint64_t)timeout_ms, id = q->next_id++;
 	json_t *req = json_pack("{s:s, s:I}", "execute", command, "id", (json_int_t)id);
 	char *line;
 	int r;

@@ -44,4 +44,7 @@ int qmp_pump(struct qmp *q, struct ktbpf_err *err);
 /* The oldest queued event (a new reference; the caller decrefs), or NULL. */
 json_t *qmp_next_event(struct qmp *q);
 
+/* CLOCK_MONOTONIC in milliseconds: the clock of the timeouts here. */
+uint64_t qmp_now_ms(void);
+
 #endif

@@ -29,10 +29,15 @@ cleanup() {
 }
 trap cleanup EXIT
 export KTBPF_SOCKET=$T/ktbpfd.sock
-"$KTBPFD" --socket "$KTBPF_SOCKET" --state-dir "$T" 2>"$T/ktbpfd.log" &
-pids+=($!)
-for _ in $(seq 50); do [ -S "$KTBPF_SOCKET" ] && break; sleep 0.1; done
-[ -S "$KTBPF_SOCKET" ] || fail "ktbpfd did not start: $(cat "$T/ktbpfd.log")"
+# start ktbpfd on KTBPF_SOCKET, logging to $1; its pid in $daemon
+start_daemon() {
+	"$KTBPFD" --socket "$KTBPF_SOCKET" --state-dir "$T" 2>"$1" &
+	daemon=$!
+	pids+=("$daemon")
+	for _ in $(seq 50); do "$KTBPFCTL" list >/dev/null 2>&1 && return 0; sleep 0.1; done
+	fail "ktbpfd did not start: $(cat "$1")"
+}
+start_daemon "$T/ktbpfd.log"
 
 qargs=(-accel tcg -nodefaults -display none -no-reboot)
 # wait until VM NAME is listed with state STATE-PATTERN; prints the list line
@@ -113,6 +118,23 @@ st=0
 "$KTBPF_QEMU" -- "${qargs[@]}" -m 128 -no-such-option 2>"$T/bad.err" || st=$?
 [ "$st" -eq 1 ] && grep -q 'no-such-option' "$T/bad.err" || fail "QEMU's own refusal: exit $st ($(cat "$T/bad.err"))"
 "$KTBPF_QEMU" --help | grep -q -- --require-monitor || fail "--help does not teach --require-monitor"
+# QEMU's own answers before any guest: its output and its status (0)
+# (timeout: a QEMU that ended with 0 before its monitor once left ktbpf-qemu waiting forever)
+KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -M help >"$T/mhelp.out" 2>&1 ||
+	fail "-M help: exit $? ($(tail -3 "$T/mhelp.out"))"
+grep -q q35 "$T/mhelp.out" || fail "-M help: QEMU's machine list not shown: $(tail -3 "$T/mhelp.out")"
+KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -version >/dev/null 2>&1 || fail "-version: exit $?"
+# a name in use by a running guest: the refusal says what to do
+"$KTBPF_QEMU" --name dup -- "${qargs[@]}" -m 128 2>/dev/null &
+qp=$!
+pids+=("$qp")
+wait_listed dup >/dev/null || fail "the first 'dup' did not register"
+st=0
+"$KTBPF_QEMU" --name dup --require-monitor -- "${qargs[@]}" -m 128 2>"$T/dup.err" || st=$?
+[ "$st" -eq 1 ] && grep -q "registered already.*another name" "$T/dup.err" ||
+	fail "a name in use: exit $st: $(cat "$T/dup.err")"
+kill -TERM "$qp"
+wait "$qp" || fail "the first 'dup': exit status $?"
 # a refusal says what to do instead
 "$KTBPF_QEMU" -- "${qargs[@]}" -numa node 2>"$T/bad.err" || true
 grep -q "drop it" "$T/bad.err" || fail "-numa refused without saying what to do: $(cat "$T/bad.err")"
@@ -165,4 +187,32 @@ st=0
 [ "$st" -eq 2 ] && grep -q "whole seconds, not '5m'" "$T/h3.err" ||
 	fail "harness --timeout 5m: exit $st, want a usage error: $(cat "$T/h3.err")"
 say "harness: a stalled guest fails and leaves nothing running; without ktbpfd it says why; --timeout 5m is refused"
+# 8. ktbpfd restarts under a running guest (--require-monitor counts at start
+#    only): ktbpf-qemu says so once, connects again and registers the same
+#    guest (name, labels, QEMU) anew; QEMU is not disturbed.
+"$KTBPF_QEMU" --name rc --label test=reconnect --require-monitor -- "${qargs[@]}" -m 128 \
+	-smp sockets=2,cores=2 2>"$T/rc.err" &
+qp=$!
+pids+=("$qp")
+st=$(wait_listed rc) || fail "rc: not registered: $(cat "$T/rc.err")"
+read -r _ _ _ rc_qemu <<<"$st"
+kill -TERM "$daemon"
+wait "$daemon" || true
+for _ in $(seq 50); do grep -q "lost ktbpfd" "$T/rc.err" && break; sleep 0.1; done
+grep -q "lost ktbpfd" "$T/rc.err" || fail "ktbpfd stopped: ktbpf-qemu did not notice: $(cat "$T/rc.err")"
+kill -0 "$qp" 2>/dev/null || fail "ktbpfd stopped: ktbpf-qemu exited: $(cat "$T/rc.err")"
+start_daemon "$T/ktbpfd2.log"
+st=$(wait_listed rc) || fail "ktbpfd restarted: rc not registered again: $(cat "$T/rc.err")"
+[ "${st#* }" = "True ktbpf-qemu $rc_qemu" ] || fail "rc after the restart: $st (QEMU was $rc_qemu)"
+"$KTBPFCTL" list --json | python3 -c '
+import json, sys
+v = [v for v in json.load(sys.stdin)["vms"] if v["name"] == "rc"][0]
+assert v["labels"].get("test") == "reconnect", v["labels"]
+' || fail "rc after the restart: its labels were lost"
+[ "$(grep -c "lost ktbpfd" "$T/rc.err")" -eq 1 ] || fail "the loss was not said once: $(cat "$T/rc.err")"
+grep -q "ktbpfd at $KTBPF_SOCKET is back: guest 'rc' registered again as vm-" "$T/rc.err" ||
+	fail "the return was not said: $(cat "$T/rc.err")"
+kill -TERM "$qp"
+wait "$qp" || fail "rc: exit status $?"
+say "ktbpfd restarted: the guest is registered again (same QEMU and labels), the loss said once"
 say "PASS"

@@ -238,3 +238,39 @@ Test(qemu_layout, qemu_table_is_taken_only_when_whole_and_consistent)
 	l = (struct layout){.n = 0};
 	cr_assert_eq(layout_validate(&l, GiB, &err), -EPROTO);
 }
+
+static uint32_t smp1(const char *s)
+{
+	return layout_smp_cpus(&s, 1);
+}
+
+Test(qemu_layout, smp_counts_cpus_as_qemu_does)
+{
+	const char *merged[] = {"sockets=2,cores=2", "threads=2"};
+	const char *override[] = {"4", "cpus=6"};
+
+	cr_assert_eq(smp1("4"), 4);
+	cr_assert_eq(smp1("cpus=3"), 3);
+	cr_assert_eq(smp1("4,sockets=2,cores=2"), 4);
+	/* No count given: the product of the topology, each missing level 1. */
+	cr_assert_eq(smp1("sockets=2,cores=2"), 4);
+	cr_assert_eq(smp1("sockets=2,dies=2,clusters=2,cores=2,threads=2"), 32);
+	cr_assert_eq(smp1("cores=3"), 3);
+	/* maxcpus stands for cpus when cpus is not given, and only then. */
+	cr_assert_eq(smp1("maxcpus=8,sockets=2"), 8);
+	cr_assert_eq(smp1("2,maxcpus=8"), 2);
+	/* Repeated -smp options merge, a later key winning. */
+	cr_assert_eq(layout_smp_cpus(merged, 2), 8);
+	cr_assert_eq(layout_smp_cpus(override, 2), 6);
+}
+
+Test(qemu_layout, smp_unknown_is_zero_never_a_guess)
+{
+	cr_assert_eq(layout_smp_cpus(NULL, 0), 0);
+	cr_assert_eq(smp1("sockets=two"), 0);
+	cr_assert_eq(smp1("cpus="), 0);
+	cr_assert_eq(smp1("sockets=2,bogus=1"), 0);
+	cr_assert_eq(smp1("sockets=2,4"), 0); /* a bare count only leads */
+	cr_assert_eq(smp1("cpus=99999999999999999999"), 0);
+	cr_assert_eq(smp1("sockets=1024,cores=1024,threads=2"), 0);
+}

@@ -21,6 +21,17 @@ ours() {
 	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "path=$(cd "$dir" && pwd)/console.log"
 }
 
+# Is this workdir's QEMU itself still running: PID, or through a VMM its
+# child (a zombie has no command line)?
+qemu_running() {
+	local p
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		case "$(cat "/proc/$p/comm" 2>/dev/null)" in qemu-system*) ;; *) continue ;; esac
+		tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "path=$(cd "$dir" && pwd)/console.log" && return 0
+	done
+	return 1
+}
+
 wait_gone() {
 	local pid=$1 tenths=$2
 	while [ "$tenths" -gt 0 ] && kill -0 "$pid" 2>/dev/null; do
@@ -32,7 +43,12 @@ wait_gone() {
 
 if pid=$(cat "$dir/qemu.pid" 2>/dev/null) && [ -n "$pid" ] && ours "$pid"; then
 	log "stopping QEMU pid $pid"
-	KTBPF_QMP_TIMEOUT=10 "$here/qmp.sh" "$dir" '{"execute":"quit"}' >/dev/null 2>&1 || true
+	# A QEMU that is gone already (a Ctrl-C reached it too) reads no QMP:
+	# "quit" would only wait out its timeout, while the VMM it ran under
+	# (--vmm) follows it out on its own.
+	if qemu_running "$pid"; then
+		KTBPF_QMP_TIMEOUT=10 "$here/qmp.sh" "$dir" '{"execute":"quit"}' >/dev/null 2>&1 || true
+	fi
 	if ! wait_gone "$pid" 100; then
 		log "QEMU ignored quit; sending SIGTERM"
 		kill -TERM "$pid" 2>/dev/null || true

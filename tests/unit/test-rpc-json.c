@@ -273,6 +273,8 @@ Test(rpc_json, writer_writes_what_encode_writes_for_the_same_value)
 	cr_assert(ktbpf_json_w_try_string(&w, "t\x01\"\xc3\xa9", 5));
 	ktbpf_json_w_key(&w, "real");
 	ktbpf_json_w_value(&w, real);
+	ktbpf_json_w_key(&w, "q\"\xc3\xa9"); /* a key that needs escaping */
+	ktbpf_json_w_null(&w);
 	ktbpf_json_w_end_object(&w);
 	text = ktbpf_json_w_finish(&w, &len);
 	cr_assert_not_null(text);
@@ -283,7 +285,7 @@ Test(rpc_json, writer_writes_what_encode_writes_for_the_same_value)
 		snprintf(want, sizeof(want),
 			 "{\"a\":[-9223372036854775808,false,null,{},[]],\"s\":"
 			 "\"t\\u0001\\\"\xc3\xa9\","
-			 "\"real\":%s}",
+			 "\"real\":%s,\"q\\\"\xc3\xa9\":null}",
 			 want_real);
 		cr_assert_str_eq(text, want);
 		agree_s(text); /* and jansson reads it back to the bytes */
