@@ -8,12 +8,14 @@
  * another uid's), 2 usage, 4 the guest kernel not discovered yet.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ktbpf/client.h"
@@ -184,24 +186,72 @@ static void print_list(const json_t *res)
 		printf("(no dumps)\n");
 }
 
+/* doc as one line of JSON to f; -EIO when it could not all be written. */
+static int dump_json(const json_t *doc, FILE *f)
+{
+	if (json_dumpf(doc, f, JSON_COMPACT | JSON_SORT_KEYS) < 0 || fputc('\n', f) == EOF ||
+	    fflush(f) != 0 || ferror(f))
+		return -EIO;
+	return 0;
+}
+
+/*
+ * doc into path, whole or not at all: written to a temporary file in path's
+ * directory (so the rename stays on one file system), renamed over path once
+ * complete, and removed on any failure. A harness that stores the export next
+ * to its artifacts never finds half a document, and an older file at path
+ * stays as it was when the export fails. The file gets fopen()'s mode
+ * (0666 less the umask), not mkstemp()'s 0600.
+ */
+static int write_file(const char *path, const json_t *doc)
+{
+	const char *slash = strrchr(path, '/');
+	char *tmp = NULL;
+	mode_t mask;
+	FILE *f = NULL;
+	int fd, r = 0;
+
+	if (asprintf(&tmp, "%.*s.%s.XXXXXX", slash ? (int)(slash - path + 1) : 0, path,
+		     slash ? slash + 1 : path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		free(tmp);
+		return r;
+	}
+	mask = umask(0);
+	umask(mask);
+	if (fchmod(fd, 0666 & ~mask) < 0 || !(f = fdopen(fd, "w")))
+		r = -errno;
+	if (!r)
+		r = dump_json(doc, f);
+	if (!r && fsync(fileno(f)) < 0)
+		r = -errno;
+	if (f ? fclose(f) != 0 : close(fd) < 0)
+		r = r ? r : -EIO;
+	if (!r && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
 static int write_json(const struct dumpopts *o, const json_t *doc)
 {
-	FILE *f = stdout;
-	int r = 0;
+	int r;
 
 	if (o->out && strcmp(o->out, "-")) {
-		f = fopen(o->out, "w");
-		if (!f)
-			return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "%s: %s", o->out,
-					     strerror(errno));
+		r = write_file(o->out, doc);
+		if (r < 0)
+			return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL,
+					     "cannot write %s: %s (nothing written)", o->out,
+					     strerror(-r));
+		return KTBPFCTL_EXIT_OK;
 	}
-	if (json_dumpf(doc, f, JSON_COMPACT | JSON_SORT_KEYS) < 0 || fputc('\n', f) == EOF)
-		r = -EIO;
-	if (f != stdout ? fclose(f) != 0 : fflush(f) != 0)
-		r = -EIO;
-	if (r < 0)
-		return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "cannot write %s",
-				     o->out ? o->out : "the output");
+	if (dump_json(doc, stdout) < 0)
+		return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_FAIL, "cannot write the output");
 	return KTBPFCTL_EXIT_OK;
 }
 

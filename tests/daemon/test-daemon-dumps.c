@@ -337,6 +337,85 @@ Test(dumps, ktbpfctl_dump_and_dumps_list_info_export_rm_like_coredumpctl)
 	kit_guest_free(g);
 }
 
+/* The whole of a small file (static buffer), "" when absent. */
+static const char *slurp(const char *path)
+{
+	static char buf[1 << 16];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f) {
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+	}
+	buf[n] = 0;
+	return buf;
+}
+
+/* ktbpfctl dumps export ID -o path with writes failing (EFBIG: no byte may be written); its
+ * exit status. */
+static int export_failing(const char *id, const char *path)
+{
+	char cmd[1024];
+	int st;
+
+	snprintf(
+		cmd, sizeof(cmd),
+		"trap '' XFSZ; ulimit -f 0; '%s' dumps export %s -o '%s' --socket '%s' 2>/dev/null",
+		getenv("KTBPFCTL"), id, path, dp.sock);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Files in dir whose name starts with prefix. */
+static int nr_named(const char *dir, const char *prefix)
+{
+	char cmd[512], out[64] = "";
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^%s' || true", dir, prefix);
+	p = popen(cmd, "r");
+	cr_assert_not_null(p);
+	cr_assert_not_null(fgets(out, sizeof(out), p));
+	pclose(p);
+	return atoi(out);
+}
+
+Test(dumps, failing_export_leaves_no_partial_file_and_keeps_the_old_one)
+{
+	struct kit_guest *g = kit_guest_new(NULL);
+	char args[512], id[64], path[128], fresh[128], *whole, *out;
+	struct client *c;
+	int st;
+
+	daemon_start(&dp, NULL);
+	c = client_new(&dp);
+	register_ready(c, g);
+	snprintf(id, sizeof(id), "%s", take_dump(c, "export"));
+	snprintf(path, sizeof(path), "%s/export.json", dp.dir);
+	snprintf(fresh, sizeof(fresh), "%s/fresh.json", dp.dir);
+	snprintf(args, sizeof(args), "dumps export %s -o '%s'", id, path);
+	out = daemon_ctl(&dp, args, &st);
+	cr_assert_eq(st, 0, "%s", out);
+	free(out);
+	whole = strdup(slurp(path));
+	cr_assert_gt(strlen(whole), 100, "the export is too small to be cut: %s", whole);
+
+	/* Over an older export: it stays whole, and no temporary file is left. */
+	cr_assert_eq(export_failing(id, path), 1);
+	cr_assert_str_eq(slurp(path), whole, "a failed export changed the file it replaces");
+	cr_assert_eq(nr_named(dp.dir, ".export.json."), 0, "a temporary file was left behind");
+	/* To a new name: nothing appears. */
+	cr_assert_eq(export_failing(id, fresh), 1);
+	cr_assert_eq(access(fresh, F_OK), -1, "a failed export left %s", fresh);
+	cr_assert_eq(nr_named(dp.dir, ".fresh.json."), 0, "a temporary file was left behind");
+
+	free(whole);
+	client_free(c);
+	daemon_stop_ok(&dp);
+	kit_guest_free(g);
+}
+
 Test(dumps, keep_free_above_the_disk_keeps_only_the_newest_and_unreadable_files_are_ignored)
 {
 	struct kit_guest *g = kit_guest_new(NULL);
