@@ -85,9 +85,9 @@ static uint64_t r64(struct target *x, uint64_t kva)
 /* sched_ext's objects in guest g (kit-guest.c: make_scx(), make_scx_state()). */
 static void scx_pages(struct target *x, uint64_t uei_map)
 {
-	static const char *const statics[] = {"jiffies_64", "scx_watchdog_timestamp",
-					      "scx_nr_rejected", "scx_enable_seq",
-					      "__scx_switched_all"};
+	static const char *const statics[] = {
+		"jiffies_64",	      "scx_watchdog_timestamp", "scx_nr_rejected", "scx_enable_seq",
+		"__scx_switched_all", "scx_switching_all",	"scx_hotplug_seq"};
 	const struct kit_guest *g = x->g;
 	const struct ktbpf_scx_offsets *o = &g->lay.off.st.scx;
 	uint64_t ei = g->scx_exit_info_kva;

@@ -143,6 +143,10 @@ static void resolve_optional(struct ktbpf_kernel *k)
 		k->info.scx_watchdog_timestamp = 0;
 	if (sym(k, "__scx_switched_all", &k->info.scx_switched_all) < 0)
 		k->info.scx_switched_all = 0;
+	if (sym(k, "scx_switching_all", &k->info.scx_switching_all) < 0)
+		k->info.scx_switching_all = 0;
+	if (sym(k, "scx_hotplug_seq", &k->info.scx_hotplug_seq) < 0)
+		k->info.scx_hotplug_seq = 0;
 	if (sym(k, "jiffies_64", &k->info.jiffies) < 0 && sym(k, "jiffies", &k->info.jiffies) < 0)
 		k->info.jiffies = 0;
 	if (sym(k, "event_stats_cpu", &k->info.scx_event_stats) < 0)

@@ -168,6 +168,7 @@ static void read_counters(const struct where *h, const struct scx_view *v)
 	const struct ktbpf_kernel_info *info = h->w->info;
 	uint64_t u64, ts, now;
 	uint32_t u32;
+	uint8_t u8;
 
 	/* 6.12 zeroes scx_ops on disable: flags only of a copy that names a scheduler */
 	if (v->ops_len && h->w->s->scx.ops_name[0] && h->o->ops_flags != KTBPF_OFFSET_NONE &&
@@ -201,6 +202,15 @@ static void read_counters(const struct where *h, const struct scx_view *v)
 					 &u32, 4, "__scx_switched_all unreadable")) {
 		scx->switched_all = (int32_t)u32 > 0;
 		scx->have |= KTBPF_SCX_HAVE_SWITCHED_ALL;
+	}
+	if (info->scx_switching_all &&
+	    rd(h, info->scx_switching_all, &u8, 1, "scx_switching_all unreadable")) {
+		scx->switching_all = u8 != 0;
+		scx->have |= KTBPF_SCX_HAVE_SWITCHING_ALL;
+	}
+	if (rd(h, info->scx_hotplug_seq, &u64, 8, "scx_hotplug_seq unreadable")) {
+		scx->hotplug_seq = (int64_t)u64;
+		scx->have |= KTBPF_SCX_HAVE_HOTPLUG_SEQ;
 	}
 	if (rd(h, info->scx_nr_rejected, &u64, 8, "scx_nr_rejected unreadable")) {
 		scx->nr_rejected = (int64_t)u64;

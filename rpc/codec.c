@@ -359,7 +359,8 @@ static json_t *json_scx(const struct ktbpf_scx *x)
 	if (o &&
 	    json_object_update_new(
 		    o,
-		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "ops_flags",
+		    json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+			      "ops_flags",
 			      x->have & KTBPF_SCX_HAVE_FLAGS ? ktbpf_codec_hex(x->ops_flags)
 							     : json_null(),
 			      "watchdog_timeout_jiffies",
@@ -371,8 +372,13 @@ static json_t *json_scx(const struct ktbpf_scx *x)
 			      "switched_all",
 			      x->have & KTBPF_SCX_HAVE_SWITCHED_ALL ? json_boolean(x->switched_all)
 								    : json_null(),
+			      "switching_all",
+			      x->have & KTBPF_SCX_HAVE_SWITCHING_ALL
+				      ? json_boolean(x->switching_all)
+				      : json_null(),
 			      "nr_rejected", scx_int(x, KTBPF_SCX_HAVE_NR_REJECTED, x->nr_rejected),
 			      "enable_seq", scx_int(x, KTBPF_SCX_HAVE_ENABLE_SEQ, x->enable_seq),
+			      "hotplug_seq", scx_int(x, KTBPF_SCX_HAVE_HOTPLUG_SEQ, x->hotplug_seq),
 			      "exit_kind", scx_int(x, KTBPF_SCX_HAVE_EXIT_KIND, x->exit_kind),
 			      "events", json_scx_events(x), "exit", json_scx_exit(&x->exit))) < 0)
 		o = (json_decref(o), NULL);

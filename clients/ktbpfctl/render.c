@@ -229,24 +229,27 @@ static void print_scx_exit(const json_t *e)
 		printf("    dump:\n%s%s", dump, dump[strlen(dump) - 1] == '\n' ? "" : "\n");
 }
 
+static const char *yes_no(const json_t *b)
+{
+	return json_is_true(b) ? "yes" : json_is_false(b) ? "no" : "?";
+}
+
 /* sched_ext's state beyond its scheduler's name; "?" where the kernel could not say. */
 static void print_scx(const json_t *x)
 {
-	const json_t *sw = json_object_get(x, "switched_all");
-	char b[6][24];
+	const json_t *sw = json_object_get(x, "switched_all"),
+		     *sg = json_object_get(x, "switching_all");
+	char b[7][24];
 
 	printf("  flags %s, watchdog timeout %s jiffies, last progress %s jiffies ago\n",
 	       ktbpfctl_json_str(x, "ops_flags", "?"),
 	       ival(x, "watchdog_timeout_jiffies", b[0], 24),
 	       ival(x, "watchdog_age_jiffies", b[1], 24));
-	printf("  bypass depth %s, all tasks switched %s, rejected %s, enable seq %s, exit kind "
-	       "%s\n",
-	       ival(x, "bypass_depth", b[2], 24),
-	       json_is_true(sw)	   ? "yes"
-	       : json_is_false(sw) ? "no"
-				   : "?",
+	printf("  bypass depth %s, all tasks switched %s (switch_all %s), rejected %s, enable "
+	       "seq %s, hotplug seq %s, exit kind %s\n",
+	       ival(x, "bypass_depth", b[2], 24), yes_no(sw), yes_no(sg),
 	       ival(x, "nr_rejected", b[3], 24), ival(x, "enable_seq", b[4], 24),
-	       ival(x, "exit_kind", b[5], 24));
+	       ival(x, "hotplug_seq", b[6], 24), ival(x, "exit_kind", b[5], 24));
 	print_scx_events(json_object_get(x, "events"));
 	if (json_object_get(x, "exit"))
 		print_scx_exit(json_object_get(x, "exit"));

@@ -295,6 +295,14 @@ static void print_heading(const struct topopts *o)
 	putchar('\n');
 }
 
+/* The keys, when they work. */
+static void print_footer(const struct topopts *o)
+{
+	if (o->keys)
+		printf("\nsort: e EVENTS/S  n AVG_NS  c CPU%%  i ID  p NAME  "
+		       "Left/Right column  q quit\n");
+}
+
 static void print_table(const struct topopts *o, const json_t *snap, struct ktbpfctl_rates *r,
 			uint64_t now)
 {
@@ -330,9 +338,7 @@ static void print_table(const struct topopts *o, const json_t *snap, struct ktbp
 	}
 	printf("%6s  %-16s  %-36s  %12.0f  %10.0f  %7.2f  %" PRIu64 "\n", "", "TOTAL", "",
 	       r->total.events_per_s, r->total.avg_ns, r->total.cpu_pct, r->total.d_misses);
-	if (o->keys)
-		printf("\nsort: e EVENTS/S  n AVG_NS  c CPU%%  i ID  p NAME  "
-		       "Left/Right column  q quit\n");
+	print_footer(o);
 	if (!o->tty)
 		putchar('\n');
 }
@@ -397,6 +403,7 @@ static void say_waiting(const struct topopts *o, const char *why)
 	if (o->tty)
 		fputs("\033[H\033[2J", stdout);
 	printf("ktbpfctl top %s: %s\n", o->vm, why);
+	print_footer(o);
 	if (!o->tty)
 		putchar('\n');
 }

@@ -12,8 +12,11 @@
  * verified_insns, run_cnt, run_time_ns, recursion_misses, interface and
  * member; every struct_ops instance (map id, name, interface, state, object,
  * member -> program id table); the active instances and object; sched_ext's
- * scheduler, its map and state, and why it exited (kind, code, reason and
- * exact message, as the scheduler's uei and the kernel log say); whether runtime stats are enabled
+ * scheduler, its map and state, the numbers its sysfs shows (switch_all,
+ * nr_rejected, hotplug_seq, enable_seq) and its SCX_EV_* event counters (the
+ * host's per-CPU rows must add up to its totals), and why it exited (kind,
+ * code, reason and exact message, as the scheduler's uei and the kernel log
+ * say: compare-scx.c); whether runtime stats are enabled
  * (and, when they are not, counters of 0); the paging levels; how many CPUs are possible. The
  * host's answer must also be whole: no diagnostic, no cap hit, no skipped entry, not torn, complete
  * stats (the guest is paused while it is read). A key the guest reports that the host's document
@@ -40,12 +43,13 @@
 #include <string.h>
 #include <strings.h>
 
+#include "compare-truth.h"
 #include "compare-vars.h"
 
 /* Mismatches found: counters of programs both sides list, and all others. */
 static int nr_counters, nr_others;
 
-__attribute__((format(printf, 2, 3))) static void mismatch(bool counter, const char *fmt, ...)
+void mismatch(bool counter, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -60,8 +64,7 @@ __attribute__((format(printf, 2, 3))) static void mismatch(bool counter, const c
 		nr_others++;
 }
 
-/* "SUBJECT: guest says W, host read G", values as JSON, "(missing)" for no key. */
-static void differ(bool counter, const char *subject, json_t *want, json_t *got)
+void differ(bool counter, const char *subject, json_t *want, json_t *got)
 {
 	char *w = want ? json_dumps(want, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 	char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
@@ -72,8 +75,7 @@ static void differ(bool counter, const char *subject, json_t *want, json_t *got)
 	free(g);
 }
 
-/* A fact about the host's answer alone: "SUBJECT: host read G, want W". */
-static void host_wrong(const char *subject, const char *want, json_t *got)
+void host_wrong(const char *subject, const char *want, json_t *got)
 {
 	char *g = got ? json_dumps(got, JSON_ENCODE_ANY | JSON_COMPACT) : NULL;
 
@@ -81,20 +83,20 @@ static void host_wrong(const char *subject, const char *want, json_t *got)
 	free(g);
 }
 
-static void expect_equal(bool counter, const char *subject, json_t *want, json_t *got)
+void expect_equal(bool counter, const char *subject, json_t *want, json_t *got)
 {
 	if (!got || !json_equal(want, got))
 		differ(counter, subject, want, got);
 }
 
-static json_t *get(json_t *obj, const char *key)
+json_t *get(json_t *obj, const char *key)
 {
 	return json_is_object(obj) ? json_object_get(obj, key) : NULL;
 }
 
 /* ---- the guest's truth must have every key (else: an older agent, exit 2) ---- */
 
-enum kind { INT, STR, BOOL, ARRAY, OBJ, STR_OR_NULL, OBJ_OR_NULL };
+enum kind { INT, STR, BOOL, ARRAY, OBJ, STR_OR_NULL, OBJ_OR_NULL, INT_OR_NULL, BOOL_OR_NULL };
 
 struct field {
 	const char *key;
@@ -118,6 +120,10 @@ static bool is_kind(json_t *v, enum kind k)
 		return json_is_string(v) || json_is_null(v);
 	case OBJ_OR_NULL:
 		return json_is_object(v) || json_is_null(v);
+	case INT_OR_NULL:
+		return json_is_integer(v) || json_is_null(v);
+	case BOOL_OR_NULL:
+		return json_is_boolean(v) || json_is_null(v);
 	}
 	return false;
 }
@@ -136,7 +142,17 @@ static const struct field truth_instance[] = {
 	{"object", STR_OR_NULL}, {"members", ARRAY}, {NULL, INT},
 };
 static const struct field truth_member[] = {{"member", STR}, {"prog_id", INT}, {NULL, INT}};
-static const struct field truth_scx[] = {{"state", STR}, {"root_ops", STR_OR_NULL}, {NULL, INT}};
+/* (null: the guest's kernel has no such file) */
+static const struct field truth_scx[] = {
+	{"state", STR},
+	{"root_ops", STR_OR_NULL},
+	{"switch_all", BOOL_OR_NULL},
+	{"nr_rejected", INT_OR_NULL},
+	{"hotplug_seq", INT_OR_NULL},
+	{"enable_seq", INT_OR_NULL},
+	{"events", OBJ_OR_NULL},
+	{NULL, INT},
+};
 static const struct field truth_active[] = {
 	{"attached", BOOL},	    {"instances", ARRAY}, {"obj_name", STR_OR_NULL},
 	{"interface", STR_OR_NULL}, {NULL, INT},
@@ -518,7 +534,7 @@ static void cmp_instances(json_t *truth, json_t *host)
 
 /* ---- what is attached ---- */
 
-static bool find_int(json_t *list, json_int_t v)
+bool find_int(json_t *list, json_int_t v)
 {
 	json_t *e;
 	size_t i;
@@ -589,98 +605,6 @@ static void cmp_active(json_t *truth, json_t *host)
 		    : !json_is_null(map_id))
 		differ(false, "active map_id (one of the attached instances, or null)", instances,
 		       map_id);
-}
-
-/*
- * sched_ext's enable state by name: the guest reads sysfs ("enabled"), the
- * host may name the kernel's enum (SCX_ENABLED, SCX_OPS_ENABLED).
- */
-static void scx_state_name(const char *s, char *buf, size_t size)
-{
-	size_t i;
-
-	if (!strncasecmp(s, "scx_ops_", 8))
-		s += 8;
-	else if (!strncasecmp(s, "scx_", 4))
-		s += 4;
-	for (i = 0; s[i] && i + 1 < size; i++)
-		buf[i] = (char)(s[i] >= 'A' && s[i] <= 'Z' ? s[i] - 'A' + 'a' : s[i]);
-	buf[i] = 0;
-}
-
-/*
- * Why the scheduler exited: the guest's uei (the scheduler's own copy, read
- * by map lookup; absent from an older agent) against the host's exit record
- * (the kernel's, or the same uei read from RAM). A scheduler that has not
- * exited (kind 0) must show no exit kind on the host either; one that has
- * must show the same kind, exit code, reason and exact message, and the
- * message must be the one the kernel logged ("sched_ext: NAME: MSG").
- */
-static void cmp_scx_exit(json_t *want, json_t *got)
-{
-	json_t *uei = get(want, "uei"), *exit = get(got, "exit"), *log = get(want, "kmsg_msg");
-	const char *m, *l;
-	size_t ml, ll;
-
-	if (!json_is_object(uei))
-		return;
-	if (!json_integer_value(get(uei, "kind"))) {
-		if (json_is_object(exit) && json_integer_value(get(exit, "kind")))
-			differ(false, "sched_ext exit (the scheduler has not exited)", uei, exit);
-		return;
-	}
-	if (!json_is_object(exit)) {
-		differ(false, "sched_ext exit (host: none)", uei, exit);
-		return;
-	}
-	expect_equal(false, "sched_ext exit kind", get(uei, "kind"), get(exit, "kind"));
-	expect_equal(false, "sched_ext exit code", get(uei, "exit_code"), get(exit, "exit_code"));
-	expect_equal(false, "sched_ext exit reason", get(uei, "reason"), get(exit, "reason"));
-	expect_equal(false, "sched_ext exit message", get(uei, "msg"), get(exit, "msg"));
-	m = json_string_value(get(exit, "msg"));
-	l = json_string_value(log);
-	if (m && l && m[0]) {
-		ml = strlen(m);
-		ll = strlen(l);
-		if (ll < ml + 2 || strcmp(l + ll - ml, m) || strncmp(l + ll - ml - 2, ": ", 2))
-			differ(false, "sched_ext exit message (the kernel log's)", log,
-			       get(exit, "msg"));
-	}
-}
-
-static void cmp_sched_ext(json_t *truth, json_t *host)
-{
-	json_t *want = get(truth, "sched_ext"), *got = get(host, "sched_ext"), *map_id;
-	const char *ws, *gs;
-	char a[64], b[64];
-
-	if (!got || json_is_null(want) != json_is_null(got) ||
-	    !(json_is_null(got) || json_is_object(got))) {
-		differ(false, "sched_ext", want, got);
-		return;
-	}
-	if (json_is_null(want))
-		return;
-	expect_equal(false, "sched_ext root ops (host: ops_name)", get(want, "root_ops"),
-		     get(got, "ops_name"));
-	/* the scheduler's struct_ops map: one the guest has attached, or none without one */
-	map_id = get(got, "map_id");
-	if (json_is_null(get(want, "root_ops"))
-		    ? !json_is_null(map_id)
-		    : !json_is_integer(map_id) || !find_int(get(get(truth, "active"), "instances"),
-							    json_integer_value(map_id)))
-		differ(false, "sched_ext map_id (the attached instance, or null)",
-		       get(get(truth, "active"), "instances"), map_id);
-	ws = json_string_value(get(want, "state"));
-	gs = json_string_value(get(got, "enable_state"));
-	if (gs) {
-		scx_state_name(ws, a, sizeof(a));
-		scx_state_name(gs, b, sizeof(b));
-	}
-	if (!gs || strcmp(a, b))
-		differ(false, "sched_ext state (host: enable_state)", get(want, "state"),
-		       get(got, "enable_state"));
-	cmp_scx_exit(want, got);
 }
 
 /* ---- the host's answer must be whole ---- */

@@ -17,7 +17,8 @@
 # `ktbpfctl inspect` through three routes and compare each, exactly, with what
 # the guest reported through the bpf() syscall and sysfs (compare-truth: every
 # program, struct_ops instance, the attached instance and object, stats state,
-# paging levels; the host's answer must be whole):
+# paging levels, sched_ext's state, sysfs numbers and SCX_EV_* event counters;
+# the host's answer must be whole):
 #   1. zero-config: raw RAM, no vmlinux (VMCOREINFO + kallsyms + BTF from RAM);
 #   2. files: BTF from the kernel image, symbols from the guest's /proc/kallsyms
 #      (arm64-6.1, whose kallsyms lack data symbols: the -dbg package's vmlinux;
@@ -158,7 +159,8 @@ boot() {
 	boot_once || { say "FAIL: the guest did not boot twice (see $wd/console.log)"; exit 1; }
 }
 boot
-# The guest reports only once its counters held still for 500 ms; if they
+# The guest reports only once its counters (the struct_ops programs' and
+# sched_ext's events) held still for 500 ms; if they
 # never did (a stray timer on a loaded host), its report cannot be compared
 # exactly with a later pause. Boot once more rather than compare noise.
 if grep -q '"quiesced":false' "$wd/truth.json"; then
@@ -166,7 +168,7 @@ if grep -q '"quiesced":false' "$wd/truth.json"; then
 	"$guest/stop-guest.sh" "$wd" >/dev/null 2>&1 || true
 	boot
 	if grep -q '"quiesced":false' "$wd/truth.json"; then
-		say "FAIL: the guest's struct_ops counters never held still (see $wd/console.log)"
+		say "FAIL: the guest's struct_ops or sched_ext event counters never held still (see $wd/console.log)"
 		exit 1
 	fi
 fi

@@ -564,6 +564,8 @@ static void make_scx_state(struct kit_guest *g, uint64_t sch_pa)
 	scx_static(g, "scx_watchdog_timestamp", 8, KIT_SCX_JIFFIES - KIT_SCX_AGE);
 	scx_static(g, "scx_nr_rejected", 8, KIT_SCX_NR_REJECTED);
 	scx_static(g, "scx_enable_seq", 8, KIT_SCX_ENABLE_SEQ);
+	scx_static(g, "scx_hotplug_seq", 8, KIT_SCX_HOTPLUG_SEQ);
+	scx_static(g, "scx_switching_all", 8, 1); /* a bool; read as its first byte */
 	kit_kernel_add_symbol(g->kk, "__scx_switched_all", 16, 8, &key, &pa);
 	kit_w32(g->im, pa + g->lay.off.static_key_enabled, 1);
 	g->scx_exit_info_kva = ei;

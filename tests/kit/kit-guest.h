@@ -165,6 +165,7 @@ struct kit_guest_prog {
 #define KIT_SCX_BYPASS	     2
 #define KIT_SCX_NR_REJECTED  3
 #define KIT_SCX_ENABLE_SEQ   5
+#define KIT_SCX_HOTPLUG_SEQ  11
 #define KIT_SCX_EXIT_KIND    1025 /* SCX_EXIT_ERROR_BPF */
 #define KIT_SCX_EXIT_CODE    -7
 #define KIT_SCX_EXIT_REASON  "scx_bpf_error"

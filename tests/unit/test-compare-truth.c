@@ -10,6 +10,7 @@
  */
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +156,41 @@ static void expect_bad_input(json_t *truth, json_t *host, const char *opt, const
 	unit_run_free(&r);
 }
 
+/*
+ * sched_ext's sysfs numbers and events as a 7.2 guest reports them (4 CPUs),
+ * into the guest's "sched_ext", and the host's reading of the same.
+ */
+static void scx_truth_state(json_t *t)
+{
+	put(t, "sched_ext.switch_all", json_false());
+	put(t, "sched_ext.nr_rejected", json_integer(1));
+	put(t, "sched_ext.hotplug_seq", json_integer(2));
+	put(t, "sched_ext.enable_seq", json_integer(3));
+	put(t, "sched_ext.events",
+	    json_pack("{s:i, s:i}", "SCX_EV_SELECT_CPU_FALLBACK", 10, "SCX_EV_DISPATCH_KEEP_LAST",
+		      6));
+}
+
+static json_t *event_row(int cpu, int fallback, int keep_last)
+{
+	return json_pack("{s:i, s:{s:i, s:i}}", "cpu", cpu, "counters",
+			 "SCX_EV_SELECT_CPU_FALLBACK", fallback, "SCX_EV_DISPATCH_KEEP_LAST",
+			 keep_last);
+}
+
+static void scx_host_state(json_t *h)
+{
+	put(h, "sched_ext.switched_all", json_false());
+	put(h, "sched_ext.switching_all", json_false());
+	put(h, "sched_ext.nr_rejected", json_integer(1));
+	put(h, "sched_ext.hotplug_seq", json_integer(2));
+	put(h, "sched_ext.enable_seq", json_integer(3));
+	put(h, "sched_ext.events",
+	    json_pack("{s:{s:i, s:i}, s:[o, o, o, o]}", "total", "SCX_EV_SELECT_CPU_FALLBACK", 10,
+		      "SCX_EV_DISPATCH_KEEP_LAST", 6, "per_cpu", event_row(0, 1, 0),
+		      event_row(1, 2, 6), event_row(2, 3, 0), event_row(3, 4, 0)));
+}
+
 /* ---- the matching pairs ---- */
 
 Test(compare_truth, matching_tcp_pair_exits_0)
@@ -171,6 +207,8 @@ Test(compare_truth, matching_sched_ext_pair_exits_0)
 	put(h, "sched_ext",
 	    json_pack("{s:s, s:s, s:i, s:s}", "enable_state", "SCX_ENABLED", "ops_name",
 		      "ktbpf_scx", "map_id", 3, "layout", "scx_root"));
+	scx_truth_state(t);
+	scx_host_state(h);
 	expect_match(t, h);
 }
 
@@ -514,6 +552,7 @@ static json_t *truth_scx(void)
 	json_t *t = truth_tcp();
 
 	put(t, "sched_ext", json_pack("{s:s, s:s}", "state", "enabled", "root_ops", "ktbpf_scx"));
+	scx_truth_state(t);
 	return t;
 }
 
@@ -524,6 +563,7 @@ static json_t *host_scx(const char *state, const char *ops)
 	put(h, "sched_ext",
 	    json_pack("{s:s, s:s?, s:o, s:s}", "enable_state", state, "ops_name", ops, "map_id",
 		      ops ? json_integer(3) : json_null(), "layout", "scx_ops"));
+	scx_host_state(h);
 	return h;
 }
 
@@ -568,6 +608,166 @@ Test(compare_truth, sched_ext_unread_by_the_host_is_a_mismatch)
 Test(compare_truth, sched_ext_the_guest_lacks_is_a_mismatch)
 {
 	expect_mismatch(truth_tcp(), host_scx("disabled", NULL), 1, "sched_ext: guest says null");
+}
+
+/* ---- sched_ext's sysfs numbers and SCX_EV_* event counters ---- */
+
+/* The running scheduler's pair, the host's value at path set to v (NULL: no key): one mismatch. */
+static void expect_scx_host_value(const char *path, json_t *v, const char *needle)
+{
+	json_t *h = host_scx("enabled", "ktbpf_scx");
+
+	put(h, path, v);
+	expect_mismatch(truth_scx(), h, 1, needle);
+}
+
+/* 6.12: no root/events file, and no event counters on the host either. */
+Test(compare_truth, matching_sched_ext_pair_without_events_exits_0)
+{
+	json_t *t = truth_scx(), *h = host_scx("SCX_OPS_ENABLED", "ktbpf_scx");
+
+	put(t, "sched_ext.events", json_null());
+	put(h, "sched_ext.events", json_null());
+	expect_match(t, h);
+}
+
+static const char *const scx_host_values[] = {"switching_all", "nr_rejected", "hotplug_seq",
+					      "enable_seq"};
+
+Test(compare_truth, sched_ext_value_the_host_lacks_is_a_mismatch)
+{
+	char path[64];
+
+	for (size_t i = 0; i < sizeof(scx_host_values) / sizeof(scx_host_values[0]); i++) {
+		snprintf(path, sizeof(path), "sched_ext.%s", scx_host_values[i]);
+		expect_scx_host_value(path, NULL, "host read (missing)");
+		/* null: the host says it could not read it, which is no answer either */
+		expect_scx_host_value(path, json_null(), "host read null");
+	}
+}
+
+Test(compare_truth, sched_ext_value_that_differs_is_a_mismatch)
+{
+	expect_scx_host_value("sched_ext.hotplug_seq", json_integer(4),
+			      "sched_ext hotplug_seq: guest says 2, host read 4");
+	/* switch_all is scx_switching_all, not the switched_all static key */
+	expect_scx_host_value(
+		"sched_ext.switching_all", json_true(),
+		"sched_ext switch_all (host: switching_all): guest says false, host read "
+		"true");
+}
+
+/* The guest's null: its kernel has no such file (6.12: no root/events). */
+Test(compare_truth, sched_ext_value_the_kernel_does_not_show_must_be_null_on_the_host)
+{
+	static const char *const cases[][2] = {
+		{"sched_ext.hotplug_seq", "sched_ext hotplug_seq: guest says null, host read 2"},
+		{"sched_ext.events", "sched_ext events (the guest's kernel shows none)"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *t = truth_scx();
+
+		put(t, cases[i][0], json_null());
+		expect_mismatch(t, host_scx("enabled", "ktbpf_scx"), 1, cases[i][1]);
+	}
+}
+
+Test(compare_truth, sched_ext_events_the_host_lacks_is_a_mismatch)
+{
+	expect_scx_host_value("sched_ext.events", json_null(),
+			      "sched_ext events (host: total and per_cpu)");
+	expect_scx_host_value("sched_ext.events", NULL,
+			      "sched_ext events (host: total and per_cpu)");
+}
+
+Test(compare_truth, sched_ext_event_the_host_lacks_is_a_mismatch)
+{
+	expect_scx_host_value("sched_ext.events.total.SCX_EV_DISPATCH_KEEP_LAST", NULL,
+			      "sched_ext event SCX_EV_DISPATCH_KEEP_LAST: guest says 6, host read "
+			      "(missing)");
+}
+
+/* A total and its rows that agree with each other but not with the guest. */
+Test(compare_truth, sched_ext_event_count_that_differs_is_a_mismatch)
+{
+	json_t *h = host_scx("enabled", "ktbpf_scx");
+
+	put(h, "sched_ext.events.total.SCX_EV_SELECT_CPU_FALLBACK", json_integer(1));
+	put(h, "sched_ext.events.per_cpu.1.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(0));
+	put(h, "sched_ext.events.per_cpu.2.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(0));
+	put(h, "sched_ext.events.per_cpu.3.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(0));
+	expect_mismatch(truth_scx(), h, 1,
+			"sched_ext event SCX_EV_SELECT_CPU_FALLBACK: guest says 10, host read 1");
+}
+
+Test(compare_truth, sched_ext_event_total_that_is_not_the_sum_of_its_rows_is_a_mismatch)
+{
+	expect_scx_host_value(
+		"sched_ext.events.per_cpu.3.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(5),
+		"sched_ext event SCX_EV_SELECT_CPU_FALLBACK: host's total is not their "
+		"sum, its per-CPU rows add up to 11");
+}
+
+Test(compare_truth, sched_ext_event_rows_that_overflow_are_a_mismatch)
+{
+	expect_scx_host_value("sched_ext.events.per_cpu.2.counters.SCX_EV_SELECT_CPU_FALLBACK",
+			      json_integer(INT64_MAX), "(overflowed)");
+}
+
+Test(compare_truth, sched_ext_event_the_guest_does_not_list_is_a_mismatch)
+{
+	json_t *h = host_scx("enabled", "ktbpf_scx");
+	char path[96];
+
+	put(h, "sched_ext.events.total.SCX_EV_BYPASS_DURATION", json_integer(0));
+	for (int c = 0; c < 4; c++) {
+		snprintf(path, sizeof(path),
+			 "sched_ext.events.per_cpu.%d.counters.SCX_EV_BYPASS_DURATION", c);
+		put(h, path, json_integer(0));
+	}
+	expect_mismatch(truth_scx(), h, 1,
+			"sched_ext event SCX_EV_BYPASS_DURATION (not in the guest's sysfs): guest "
+			"says (missing), host read 0");
+}
+
+Test(compare_truth, sched_ext_event_rows_short_of_the_possible_cpus_are_a_mismatch)
+{
+	json_t *h = host_scx("enabled", "ktbpf_scx");
+
+	/* CPU 3 unread, its counts folded into CPU 2: the totals still add up */
+	put(h, "sched_ext.events.per_cpu.2.counters.SCX_EV_SELECT_CPU_FALLBACK", json_integer(7));
+	cr_assert_eq(json_array_remove(at(h, "sched_ext.events.per_cpu"), 3), 0);
+	expect_mismatch(truth_scx(), h, 1,
+			"sched_ext events per_cpu: guest has 4 possible CPUs, host read 3 rows");
+}
+
+Test(compare_truth, sched_ext_event_row_of_a_cpu_listed_twice_is_a_mismatch)
+{
+	expect_scx_host_value("sched_ext.events.per_cpu.3.cpu", json_integer(0),
+			      "sched_ext events: host lists CPU 0 twice");
+}
+
+Test(compare_truth, sched_ext_event_row_that_lacks_an_event_is_a_mismatch)
+{
+	expect_scx_host_value(
+		"sched_ext.events.per_cpu.1.counters.SCX_EV_DISPATCH_KEEP_LAST", NULL,
+		"sched_ext event SCX_EV_DISPATCH_KEEP_LAST: host's CPU 1 row lacks it");
+}
+
+Test(compare_truth, sched_ext_truth_without_its_sysfs_numbers_is_bad_input)
+{
+	static const char *const keys[] = {"switch_all", "nr_rejected", "hotplug_seq", "enable_seq",
+					   "events"};
+	char path[64];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		json_t *t = truth_scx();
+
+		snprintf(path, sizeof(path), "sched_ext.%s", keys[i]);
+		put(t, path, NULL);
+		expect_bad_input(t, host_scx("enabled", "ktbpf_scx"), NULL, keys[i]);
+	}
 }
 
 /* ---- stats, paging, the host's own completeness ---- */
@@ -960,6 +1160,8 @@ static json_t *truth_ejected(void)
 	put(t, "sched_ext.root_ops", json_null());
 	put(t, "sched_ext.uei", uei(1025, "ktbpf test error 7"));
 	put(t, "sched_ext.kmsg_msg", json_string("sched_ext: kscx_err: ktbpf test error 7"));
+	/* 7.2: root/, and its events, are gone with the scheduler */
+	put(t, "sched_ext.events", json_null());
 	return t;
 }
 
@@ -968,6 +1170,7 @@ static json_t *host_ejected(json_t *exit)
 	json_t *h = host_scx("disabled", NULL);
 
 	put(h, "sched_ext.exit", exit);
+	put(h, "sched_ext.events", json_null());
 	return h;
 }
 

@@ -138,15 +138,17 @@ static void assert_json_truth(const struct kit_guest *g, const char *out)
 	snprintf(buf, sizeof(buf),
 		 "\"layout\":\"scx_ops\",\"ops_flags\":\"0x%llx\",\"watchdog_timeout_jiffies\":%u,"
 		 "\"watchdog_age_jiffies\":%u,\"bypass_depth\":%d,\"switched_all\":true,"
-		 "\"nr_rejected\":%d,\"enable_seq\":%d,\"exit_kind\":%d,\"events\":null,"
+		 "\"switching_all\":true,\"nr_rejected\":%d,\"enable_seq\":%d,"
+		 "\"hotplug_seq\":%d,\"exit_kind\":%d,\"events\":null,"
 		 "\"exit\":{\"source\":\"kernel\",\"kind\":%d,\"kind_name\":\"SCX_EXIT_ERROR_BPF\","
 		 "\"exit_code\":%d,\"reason\":\"%s\",\"msg\":\"%s\",\"backtrace\":[\"0x%" PRIx64
 		 "\",\"0x%" PRIx64 "\",\"0x%" PRIx64
 		 "\"],\"dump\":\"Error: ktbpf test error 7\\nCPU "
 		 "states\\n----------\\n\"}},\"torn\":false,",
 		 KIT_SCX_FLAGS, KIT_SCX_TIMEOUT, KIT_SCX_AGE, KIT_SCX_BYPASS, KIT_SCX_NR_REJECTED,
-		 KIT_SCX_ENABLE_SEQ, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_CODE,
-		 KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG, g->scx_bt[0], g->scx_bt[1], g->scx_bt[2]);
+		 KIT_SCX_ENABLE_SEQ, KIT_SCX_HOTPLUG_SEQ, KIT_SCX_EXIT_KIND, KIT_SCX_EXIT_KIND,
+		 KIT_SCX_EXIT_CODE, KIT_SCX_EXIT_REASON, KIT_SCX_EXIT_MSG, g->scx_bt[0],
+		 g->scx_bt[1], g->scx_bt[2]);
 	cr_assert(strstr(out, buf), "missing %s in\n%s", buf, out);
 	cr_assert(strstr(out, "\"capped\":false,\"skipped\":0,\"diagnostics\":[],\"walk_ns\":"),
 		  "%s", out);
@@ -296,8 +298,8 @@ Test(inspect, table_output_names_programs_and_active_object)
 	cr_assert(strstr(r.out,
 			 "  flags 0x5, watchdog timeout 750 jiffies, last progress 42 "
 			 "jiffies ago\n"
-			 "  bypass depth 2, all tasks switched yes, rejected 3, enable seq 5, "
-			 "exit kind 1025\n"
+			 "  bypass depth 2, all tasks switched yes (switch_all yes), rejected 3, "
+			 "enable seq 5, hotplug seq 11, exit kind 1025\n"
 			 "  exit (the kernel's record): SCX_EXIT_ERROR_BPF (kind 1025), exit "
 			 "code -7, reason 'scx_bpf_error'\n"
 			 "    message: ktbpf test error 7\n"),

@@ -40,6 +40,10 @@ static void assert_state(const struct ktbpf_snapshot *s)
 	cr_assert_eq(x->nr_rejected, KIT_SCX_NR_REJECTED);
 	cr_assert(x->have & KTBPF_SCX_HAVE_ENABLE_SEQ);
 	cr_assert_eq(x->enable_seq, KIT_SCX_ENABLE_SEQ);
+	cr_assert(x->have & KTBPF_SCX_HAVE_HOTPLUG_SEQ);
+	cr_assert_eq(x->hotplug_seq, KIT_SCX_HOTPLUG_SEQ);
+	cr_assert(x->have & KTBPF_SCX_HAVE_SWITCHING_ALL);
+	cr_assert(x->switching_all);
 	cr_assert(x->have & KTBPF_SCX_HAVE_EXIT_KIND);
 	cr_assert_eq(x->exit_kind, KIT_SCX_EXIT_KIND);
 }

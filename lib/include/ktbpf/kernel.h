@@ -159,6 +159,8 @@ struct ktbpf_kernel_info {
 	uint64_t scx_watchdog_timeout;	 /* unsigned long, jiffies */
 	uint64_t scx_watchdog_timestamp; /* unsigned long, jiffies */
 	uint64_t scx_switched_all;	 /* __scx_switched_all: struct static_key */
+	uint64_t scx_switching_all;	 /* bool: sysfs' switch_all */
+	uint64_t scx_hotplug_seq;	 /* atomic_long_t */
 	uint64_t jiffies;		 /* jiffies_64 */
 	uint64_t scx_event_stats;	 /* 6.15's per-CPU event_stats_cpu (its per-CPU address) */
 };

@@ -154,6 +154,8 @@ enum {
 	KTBPF_SCX_HAVE_ENABLE_SEQ = 1u << 6,
 	KTBPF_SCX_HAVE_EXIT_KIND = 1u << 7,
 	KTBPF_SCX_HAVE_EVENTS = 1u << 8,
+	KTBPF_SCX_HAVE_SWITCHING_ALL = 1u << 9,
+	KTBPF_SCX_HAVE_HOTPLUG_SEQ = 1u << 10,
 };
 
 enum ktbpf_scx_exit_source {
@@ -197,9 +199,12 @@ struct ktbpf_scx {
 	uint64_t watchdog_timeout;	       /* jiffies */
 	uint64_t watchdog_age;		       /* jiffies since the watchdog last saw progress */
 	int32_t bypass_depth;
-	bool switched_all; /* every task is on sched_ext (__scx_switched_all) */
+	bool switched_all;  /* every task is on sched_ext (__scx_switched_all) */
+	bool switching_all; /* the scheduler takes every task (scx_switching_all: sysfs'
+			       switch_all); set at enable, before switched_all */
 	int64_t nr_rejected, enable_seq;
-	int64_t exit_kind; /* the kernel's current exit kind (scx_exit_kind / sch->exit_kind) */
+	int64_t hotplug_seq; /* CPU hotplug events since boot (scx_hotplug_seq) */
+	int64_t exit_kind;   /* the kernel's current exit kind (scx_exit_kind / sch->exit_kind) */
 	/* SCX_EV_* (6.15+), named from BTF, in struct scx_event_stats' order */
 	uint32_t nr_events;
 	struct {

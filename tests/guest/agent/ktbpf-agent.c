@@ -555,19 +555,28 @@ static bool same_counts(const struct prog_truth *a, int na, const struct prog_tr
 	return true;
 }
 
-/* Wait until no struct_ops program's counters move for 500 ms (max 10 tries). */
+static bool read_scx_events(char *text, size_t size);
+
+/*
+ * Wait until no struct_ops program's counters and no sched_ext event counter
+ * (the host compares both exactly) move for 500 ms (max 10 tries).
+ */
 static bool quiesce(void)
 {
 	static struct prog_truth prev[MAX_PROGS];
+	static char prev_ev[4096], ev[4096];
 	int nprev;
 
 	collect();
+	read_scx_events(ev, sizeof(ev));
 	for (int tries = 0; tries < 10; tries++) {
 		memcpy(prev, truth, sizeof(truth[0]) * nr_truth);
+		memcpy(prev_ev, ev, sizeof(ev));
 		nprev = nr_truth;
 		sleep_ms(500);
 		collect();
-		if (same_counts(prev, nprev, truth, nr_truth))
+		read_scx_events(ev, sizeof(ev));
+		if (same_counts(prev, nprev, truth, nr_truth) && !strcmp(prev_ev, ev))
 			return true;
 	}
 	return false;
@@ -661,6 +670,15 @@ struct ops_truth {
 static struct ops_truth ops_truth[MAX_STRUCT_OPS];
 static int nr_ops_truth;
 
+/*
+ * The numbers /sys/kernel/sched_ext shows (kernel/sched/ext.c: scx_global_attrs,
+ * 6.12 to 7.2; 7.2: kernel/sched/ext/ext.c), each one "%d\n" or "%ld\n".
+ */
+static const char *const scx_nums[] = {"switch_all", "nr_rejected", "hotplug_seq", "enable_seq"};
+#define NR_SCX_NUMS    4
+#define MAX_SCX_EVENTS 64
+#define SCX_EVENTS     "/sys/kernel/sched_ext/root/events"
+
 struct scx_truth {
 	bool present; /* /sys/kernel/sched_ext exists */
 	char state[64];
@@ -676,6 +694,14 @@ struct scx_truth {
 	/* The kernel log's "sched_ext: BPF scheduler ... disabled (...)" line and the next. */
 	char kmsg_disabled[512];
 	char kmsg_msg[1200];
+	/* scx_nums[i]'s value; has_num[i] false when the kernel has no such file */
+	bool has_num[NR_SCX_NUMS];
+	long long num[NR_SCX_NUMS];
+	/* root/events (6.15+, while a scheduler is enabled): "SCX_EV_NAME count" lines */
+	bool has_events;
+	int nr_events;
+	char event_name[MAX_SCX_EVENTS][64];
+	long long event[MAX_SCX_EVENTS];
 };
 
 static struct scx_truth scx_truth;
@@ -840,6 +866,70 @@ static void read_kmsg(void)
 	close(fd);
 }
 
+/*
+ * One number file of /sys/kernel/sched_ext: false when the kernel has none;
+ * a file that is there but unreadable or no number fails the agent (a truth
+ * that silently lacked it would compare nothing).
+ */
+static bool read_scx_num(const char *name, long long *ret)
+{
+	char path[96], line[64], *end;
+
+	snprintf(path, sizeof(path), "/sys/kernel/sched_ext/%s", name);
+	if (!read_line_file(path, line, sizeof(line))) {
+		if (errno == ENOENT)
+			return false;
+		fail("cannot read %s: %s", path, strerror(errno));
+	}
+	errno = 0;
+	*ret = strtoll(line, &end, 10);
+	if (errno || end == line || *end)
+		fail("%s: '%s' is not a number", path, line);
+	return true;
+}
+
+/*
+ * root/events (ext.c: scx_attr_events_show(), 6.15+): one "SCX_EV_NAME %llu"
+ * line per counter, summed over the possible CPUs by scx_read_events(). The
+ * kernel keeps them as s64 and prints them unsigned: reported as s64, as the
+ * host reads them. Into text (when not NULL) the file as it is, for quiesce().
+ */
+static bool read_scx_events(char *text, size_t size)
+{
+	char line[160];
+	FILE *f = fopen(SCX_EVENTS, "re");
+
+	scx_truth.nr_events = 0;
+	if (text)
+		text[0] = 0;
+	if (!f) {
+		if (errno == ENOENT) /* no such kernel, or no scheduler enabled */
+			return false;
+		fail("cannot open " SCX_EVENTS ": %s", strerror(errno));
+	}
+	while (fgets(line, sizeof(line), f)) {
+		int i = scx_truth.nr_events;
+		char *sp = strchr(line, ' '), *end;
+		unsigned long long v;
+
+		if (text && strlen(text) + strlen(line) < size)
+			strcat(text, line);
+		line[strcspn(line, "\n")] = 0;
+		if (!sp || sp == line || sp - line >= 64 || i == MAX_SCX_EVENTS)
+			fail(SCX_EVENTS ": unexpected line '%s'", line);
+		errno = 0;
+		v = strtoull(sp + 1, &end, 10);
+		if (errno || end == sp + 1 || *end)
+			fail(SCX_EVENTS ": '%s' has no count", line);
+		snprintf(scx_truth.event_name[i], sizeof(scx_truth.event_name[i]), "%.*s",
+			 (int)(sp - line), line);
+		scx_truth.event[i] = (long long)v;
+		scx_truth.nr_events++;
+	}
+	fclose(f);
+	return true;
+}
+
 static void collect_sched_ext(void)
 {
 	struct stat st;
@@ -858,6 +948,9 @@ static void collect_sched_ext(void)
 		if (objs[i] && opt.attach[i])
 			scx_truth.has_uei = read_uei(objs[i]);
 	read_kmsg();
+	for (int i = 0; i < NR_SCX_NUMS; i++)
+		scx_truth.has_num[i] = read_scx_num(scx_nums[i], &scx_truth.num[i]);
+	scx_truth.has_events = read_scx_events(NULL, 0);
 }
 
 /* Follow typedefs and const/volatile/restrict; bounded against loops. */
@@ -1136,6 +1229,31 @@ static void sb_str_or_null(struct sbuf *b, const char *s)
 		sb_add(b, "null");
 }
 
+/* sched_ext's sysfs numbers and events, null for each the kernel does not show. */
+static void print_scx_state(struct sbuf *b)
+{
+	for (int i = 0; i < NR_SCX_NUMS; i++) {
+		sb_add(b, ",\"%s\":", scx_nums[i]);
+		if (!scx_truth.has_num[i])
+			sb_add(b, "null");
+		else if (!strcmp(scx_nums[i], "switch_all")) /* a bool: "%d" */
+			sb_add(b, "%s", scx_truth.num[i] ? "true" : "false");
+		else
+			sb_add(b, "%lld", scx_truth.num[i]);
+	}
+	sb_add(b, ",\"events\":");
+	if (!scx_truth.has_events) {
+		sb_add(b, "null");
+		return;
+	}
+	for (int i = 0; i < scx_truth.nr_events; i++) {
+		sb_add(b, "%s", i ? "," : "{");
+		sb_str(b, scx_truth.event_name[i]);
+		sb_add(b, ":%lld", scx_truth.event[i]);
+	}
+	sb_add(b, "%s", scx_truth.nr_events ? "}" : "{}");
+}
+
 static void print_struct_ops(struct sbuf *b)
 {
 	sb_add(b, ",\"struct_ops\":[");
@@ -1186,6 +1304,7 @@ static void print_struct_ops(struct sbuf *b)
 		sb_str_or_null(b, scx_truth.kmsg_disabled[0] ? scx_truth.kmsg_disabled : NULL);
 		sb_add(b, ",\"kmsg_msg\":");
 		sb_str_or_null(b, scx_truth.kmsg_msg[0] ? scx_truth.kmsg_msg : NULL);
+		print_scx_state(b);
 		sb_add(b, "}");
 	}
 	sb_add(b, ",\"active\":{\"attached\":%s,\"instances\":[",
@@ -1928,8 +2047,8 @@ int main(int argc, char **argv)
 	report_sched_ext();
 	quiesced = quiesce();
 	if (!quiesced)
-		msg("struct_ops run counters still moving after 10 tries; reporting the last "
-		    "reading");
+		msg("struct_ops run counters or sched_ext events still moving after 10 tries; "
+		    "reporting the last reading");
 	print_truth(quiesced);
 
 	if (opt.kallsyms_out)
