@@ -487,6 +487,42 @@ Test(top, ctrl_c_on_its_terminal_restores_the_terminal_and_exits_0)
 	kit_guest_free(g);
 }
 
+Test(top, ctrl_z_gives_the_terminal_back_and_fg_takes_it_raw_again)
+{
+	struct kit_guest_opts o = {.kernel = {.nr_cpus = 2}, .no_other_progs = true};
+	struct kit_guest *g = kit_guest_new(&o);
+	struct proc top;
+	struct client *vmm;
+	tcflag_t before;
+	int memfd, st, i;
+
+	daemon_start(&dp, NULL);
+	vmm = client_new(&dp);
+	memfd = register_kit(vmm, g);
+	top_spawn(&top, (const char *const[]){"--interval", "0.2", NULL}, true);
+	before = lflag(top.out);
+	free(top_screen(&top));
+	/* Ctrl-Z typed: stopped, with the terminal as it was before */
+	cr_assert_eq(write(top.out, "\032", 1), 1);
+	for (i = 0; i < 500 && !waitpid(top.pid, &st, WNOHANG | WUNTRACED); i++)
+		usleep(10000);
+	cr_assert(i < 500 && WIFSTOPPED(st), "Ctrl-Z did not stop top");
+	cr_assert_eq(lflag(top.out), before, "a stopped top left the terminal raw");
+	/* fg: raw again, and it runs on */
+	cr_assert_eq(kill(top.pid, SIGCONT), 0);
+	for (i = 0; i < 200 && lflag(top.out) & ICANON; i++)
+		usleep(10000);
+	cr_assert_eq(lflag(top.out) & (ICANON | ECHO), 0, "not raw again after SIGCONT");
+	free(top_screen(&top));
+	cr_assert_eq(write(top.out, "q", 1), 1);
+	cr_assert_eq(top_finish(&top, NULL), 0);
+	cr_assert_eq(top.end_lflag, before, "the terminal's modes are not restored after q");
+	close(memfd);
+	client_free(vmm);
+	daemon_stop_ok(&dp);
+	kit_guest_free(g);
+}
+
 Test(top, disabled_runtime_stats_are_said_in_a_line_and_in_json)
 {
 	struct kit_guest_opts o = {.stats_key = KIT_STATS_DISABLED};
