@@ -69,8 +69,8 @@ void ktbpfctl_inspect_usage(FILE *out)
 {
 	fputs("Usage: ktbpfctl inspect --ram FILE [--region GPA:SIZE:OFFSET]... [--vmlinux FILE]\n"
 	      "                        [--system-map FILE] [--btf FILE] [--vmcoreinfo-pa PA]\n"
-	      "                        [--arch ARCH] [--cr3 PA] [--l5] [--kaslr-offset N]\n"
-	      "                        [--tcr-el1 VALUE] [--json] [--repeat N]\n"
+	      "                        [--arch ARCH] [--cr3|--ttbr1 PA] [--l5] [--kaslr-offset N]\n"
+	      "                        [--tcr-el1 VALUE] [--json] [--vars] [--repeat N]\n"
 	      "                        [--budget READS] [--budget-ms MS]\n"
 	      "\n"
 	      "Read a guest kernel's struct_ops BPF programs from a copy of its RAM: their\n"
@@ -130,6 +130,7 @@ void ktbpfctl_inspect_usage(FILE *out)
 	      "  ktbpfctl inspect --ram guest.core\n"
 	      "  ktbpfctl inspect --ram /dev/shm/vm1.mem --vmlinux vmlinux-6.12 --json\n"
 	      "  ktbpfctl inspect --ram guest.mem --region 0:2G:0 --region 0x100000000:2G:2G\n"
+	      "  ktbpfctl inspect --ram arm64-virt.mem --region 0x40000000:512M:0  (QEMU virt)\n"
 	      "\n"
 	      "Exit status:\n"
 	      "  0  success (diagnostics about single programs do not fail the command)\n"

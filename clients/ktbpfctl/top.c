@@ -60,7 +60,7 @@ void ktbpfctl_top_usage(FILE *out)
 	      "program top shows, over the period, bpftop's numbers:\n"
 	      "  EVENTS/S  calls per second (delta run_cnt / period)\n"
 	      "  AVG_NS    average ns per call (delta run_time_ns / delta run_cnt)\n"
-	      "  CPU%     delta run_time_ns / period * 100: the share of one CPU (a\n"
+	      "  CPU%      delta run_time_ns / period * 100: the share of one CPU (a\n"
 	      "            program busy on several CPUs shows more than 100)\n"
 	      "with a TOTAL row. New programs count from their load; a program that went\n"
 	      "away is listed as gone. When the guest's kernel.bpf_stats_enabled is 0 the\n"
