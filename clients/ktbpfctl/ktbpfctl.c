@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ktbpfctl: the command-line client. A subcommand dispatcher: each command
- * lives in its own file (inspect.c; list, status and snapshot, which ask
- * ktbpfd, in daemon-cmds.c; dump and dumps in dump-cmds.c; top in top.c;
- * diff in diff.c) and owns its options.
+ * lives in its own file (inspect.c; vars.c; list, status and snapshot, which
+ * ask ktbpfd, in daemon-cmds.c; metrics in metrics-cmd.c; dump and dumps in
+ * dump-cmds.c; top in top.c; diff in diff.c) and owns its options.
  */
 #include <stdarg.h>
 #include <stdio.h>
