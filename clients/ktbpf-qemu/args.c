@@ -155,6 +155,25 @@ static int read_machine(const char *v, struct opts *o)
 	return 0;
 }
 
+/* Whether QEMU argument a (value v) only asks QEMU to print something and
+ * exit: -version, -help, or "help"/"?" given to an option that lists its
+ * choices (-M help, -cpu ?, -device e1000,help). */
+static bool asks_qemu_only(const char *a, const char *v)
+{
+	static const char *const lists[] = {"M",	"machine", "cpu",     "device",	 "accel",
+					    "object",	"netdev",  "chardev", "display", "vga",
+					    "audiodev", "global",  "d",	      "trace",	 "nic"};
+	size_t n = strlen(v);
+
+	if (is_opt(a, "version") || is_opt(a, "help") || is_opt(a, "h"))
+		return true;
+	for (size_t i = 0; i < sizeof(lists) / sizeof(lists[0]); i++)
+		if (is_opt(a, lists[i]))
+			return !strcmp(v, "help") || !strcmp(v, "?") ||
+			       (n > 5 && !strcmp(v + n - 5, ",help"));
+	return false;
+}
+
 /* Read the QEMU arguments that decide the layout; refuse what breaks it. */
 static int read_qemu_args(struct opts *o)
 {
@@ -167,6 +186,10 @@ static int read_qemu_args(struct opts *o)
 		char buf[128];
 		int r = 0;
 
+		if (asks_qemu_only(a, v)) {
+			o->qemu_query = true;
+			return 0;
+		}
 		if (is_opt(a, "numa") || is_opt(a, "mem-path"))
 			return bad(
 				"QEMU's %s is not supported: the guest's RAM must be one backend "

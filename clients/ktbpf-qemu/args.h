@@ -30,6 +30,9 @@ struct opts {
 	enum layout_machine machine;
 	uint32_t cpus;
 	bool user_stopped; /* the user passed -S: leave the guest stopped */
+	/* QEMU is only asked to print something (-version, -M help, -cpu ?):
+	 * no guest runs, so QEMU is run as it is, with no RAM and no ktbpfd. */
+	bool qemu_query;
 };
 
 /*

@@ -584,6 +584,25 @@ static int start(struct run *run)
 	return -1;
 }
 
+/* QEMU asked only to print something: run it as the user wrote it and
+ * pass its output and status through; nothing to register. */
+static int run_query(const struct opts *o)
+{
+	char **argv = calloc((size_t)o->nr_qemu_args + 2, sizeof(*argv));
+
+	if (!argv) {
+		say("out of memory");
+		return 1;
+	}
+	argv[0] = (char *)o->qemu;
+	for (int i = 0; i < o->nr_qemu_args; i++)
+		argv[i + 1] = o->qemu_args[i];
+	execvp(argv[0], argv);
+	say("cannot run %s: %s", argv[0], strerror(errno));
+	free(argv);
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	struct run run = {.ram_fd = -1};
@@ -593,6 +612,11 @@ int main(int argc, char **argv)
 	if (r <= 0) {
 		args_free(&run.o);
 		return r < 0 ? 2 : 0;
+	}
+	if (run.o.qemu_query) {
+		r = run_query(&run.o);
+		args_free(&run.o);
+		return r;
 	}
 	r = start(&run);
 	if (r < 0)

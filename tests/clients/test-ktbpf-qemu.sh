@@ -123,7 +123,16 @@ st=0
 KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -M help >"$T/mhelp.out" 2>&1 ||
 	fail "-M help: exit $? ($(tail -3 "$T/mhelp.out"))"
 grep -q q35 "$T/mhelp.out" || fail "-M help: QEMU's machine list not shown: $(tail -3 "$T/mhelp.out")"
-KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -version >/dev/null 2>&1 || fail "-version: exit $?"
+KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -version >"$T/version.out" 2>&1 || fail "-version: exit $?"
+grep -q 'QEMU emulator version' "$T/version.out" || fail "-version: QEMU's version not shown: $(cat "$T/version.out")"
+KTBPF_SOCKET=$T/absent.sock timeout 20 "$KTBPF_QEMU" -- -cpu help >"$T/cpuhelp.out" 2>&1 ||
+	fail "-cpu help: exit $? ($(tail -3 "$T/cpuhelp.out"))"
+# no guest runs for them: no word about ktbpfd (it is not asked), no RAM made
+for f in mhelp version cpuhelp; do
+	if grep -q 'ktbpf-qemu:' "$T/$f.out"; then
+		fail "a QEMU query ($f) talks of ktbpfd or a guest: $(grep 'ktbpf-qemu:' "$T/$f.out")"
+	fi
+done
 # a name in use by a running guest: the refusal says what to do
 "$KTBPF_QEMU" --name dup -- "${qargs[@]}" -m 128 2>/dev/null &
 qp=$!
