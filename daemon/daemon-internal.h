@@ -51,7 +51,7 @@ struct settings {
  * config file's text (string settings point into it). */
 struct settings_src {
 	const char *socket, *config;
-	bool help;
+	bool help, version;
 	char *buf;
 	struct settings_src *next; /* older texts, kept until exit */
 };

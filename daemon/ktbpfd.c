@@ -192,6 +192,10 @@ int main(int argc, char **argv)
 		settings_usage(stdout);
 		return 0;
 	}
+	if (src.version) {
+		printf("ktbpfd %s\n", KTBPF_VERSION);
+		return 0;
+	}
 	socket_path = src.socket;
 	d->argc = argc;
 	d->argv = argv;

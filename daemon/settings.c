@@ -68,7 +68,7 @@ static const struct def defs[] = {
 };
 #define NR_DEFS (sizeof(defs) / sizeof(defs[0]))
 
-enum { OPT_SOCKET = 256, OPT_CONFIG, OPT_DEF };
+enum { OPT_SOCKET = 256, OPT_CONFIG, OPT_VERSION, OPT_DEF };
 
 void settings_default(struct settings *s)
 {
@@ -228,15 +228,16 @@ static int load_file(struct settings *s, const char *path, bool must, char **ret
 
 static struct option *longopts(void)
 {
-	static struct option o[NR_DEFS + 4];
+	static struct option o[NR_DEFS + 5];
 
 	if (o[0].name)
 		return o;
 	o[0] = (struct option){"socket", required_argument, NULL, OPT_SOCKET};
 	o[1] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
 	o[2] = (struct option){"help", no_argument, NULL, 'h'};
+	o[3] = (struct option){"version", no_argument, NULL, OPT_VERSION};
 	for (size_t i = 0; i < NR_DEFS; i++)
-		o[3 + i] = (struct option){defs[i].name, required_argument, NULL, OPT_DEF + (int)i};
+		o[4 + i] = (struct option){defs[i].name, required_argument, NULL, OPT_DEF + (int)i};
 	return o;
 }
 
@@ -250,6 +251,10 @@ static int parse_argv(struct settings *s, int argc, char **argv, struct settings
 	while ((c = getopt_long(argc, argv, "h", longopts(), NULL)) != -1) {
 		if (c == 'h') {
 			src->help = true;
+			continue;
+		}
+		if (c == OPT_VERSION) {
+			src->version = true;
 			continue;
 		}
 		if (c == OPT_SOCKET) {
@@ -392,6 +397,7 @@ void settings_usage(FILE *out)
 	      "  --check-interval-ms N      check that an idle VM's kernel still runs (a reboot\n"
 	      "                             changes it) every N ms (default 2000); every\n"
 	      "                             snapshot checks too\n"
-	      "  -h, --help\n",
+	      "  -h, --help                 this text\n"
+	      "      --version              print ktbpfd's version\n",
 	      out);
 }
