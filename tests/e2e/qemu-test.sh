@@ -130,8 +130,10 @@ wait_console() {
 reading() {
 	local dir=$1 n=$2
 	printf 'read %s\n' "$n" >"$dir/ctl.in"
-	wait_console "$dir" "KTBPF-READING $n {" 1 30
-	tr -d '\r' <"$dir/console.log" | grep -a -o "KTBPF-READING $n {.*" | head -n1 | sed "s/^KTBPF-READING $n //"
+	# the whole line (its closing "]}"), not the part of it the console has
+	# written so far: a reading cut short once failed a CI run
+	wait_console "$dir" "KTBPF-READING $n {.*]}\$" 1 30
+	tr -d '\r' <"$dir/console.log" | grep -a -o "KTBPF-READING $n {.*]}\$" | head -n1 | sed "s/^KTBPF-READING $n //"
 }
 # wait until ktbpfd has discovered VM's kernel
 wait_ready() {
