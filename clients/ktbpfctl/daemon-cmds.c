@@ -106,11 +106,8 @@ static int parse(struct dopts *o, int argc, char **argv)
 		case 'f':
 			if (!snap)
 				goto bad;
-			if (strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
-			    strcmp(optarg, "never"))
-				return ktbpfctl_fail(o->cmd, o->json, KTBPFCTL_EXIT_USAGE,
-						     "--freeze '%s': use require, prefer or never",
-						     optarg);
+			if (ktbpfctl_check_freeze(o->cmd, o->json, optarg))
+				return KTBPFCTL_EXIT_USAGE;
 			o->freeze = optarg;
 			break;
 		case 'v':

@@ -347,11 +347,8 @@ static int parse(struct dumpopts *o, int argc, char **argv, void (*usage)(FILE *
 		case 't':
 			if (!dump)
 				goto bad;
-			if (c == 'f' && strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
-			    strcmp(optarg, "never"))
-				return ktbpfctl_fail(o->cmd, false, KTBPFCTL_EXIT_USAGE,
-						     "--freeze '%s': use require, prefer or never",
-						     optarg);
+			if (c == 'f' && ktbpfctl_check_freeze(o->cmd, false, optarg))
+				return KTBPFCTL_EXIT_USAGE;
 			*(c == 'f' ? &o->freeze : c == 'r' ? &o->reason : &o->test) = optarg;
 			break;
 		case 'V':

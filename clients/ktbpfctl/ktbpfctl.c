@@ -64,6 +64,14 @@ int ktbpfctl_fail(const char *cmd, bool json, int status, const char *fmt, ...)
 	return status;
 }
 
+int ktbpfctl_check_freeze(const char *cmd, bool json, const char *value)
+{
+	if (!strcmp(value, "require") || !strcmp(value, "prefer") || !strcmp(value, "never"))
+		return 0;
+	return ktbpfctl_fail(cmd, json, KTBPFCTL_EXIT_USAGE,
+			     "--freeze '%s': use require, prefer or never", value);
+}
+
 static void usage(FILE *out)
 {
 	size_t i;

@@ -92,6 +92,12 @@ __attribute__((format(printf, 4, 5))) int ktbpfctl_fail(const char *cmd, bool js
 							const char *fmt, ...);
 
 /*
+ * --freeze's value (snapshot, dump, top): 0 when it is a mode ktbpfd takes (require, prefer,
+ * never), else the usage error said as ktbpfctl_fail() says it, and KTBPFCTL_EXIT_USAGE.
+ */
+int ktbpfctl_check_freeze(const char *cmd, bool json, const char *value);
+
+/*
  * Make every string of doc safe to print on a terminal (guest text may hold
  * escape sequences): control characters but newline and tab become '?'.
  * Call before printing text, never before printing JSON (which escapes them).

@@ -201,11 +201,8 @@ static int parse(struct topopts *o, int argc, char **argv)
 			o->json_lines = true;
 			break;
 		case 'f':
-			if (strcmp(optarg, "require") && strcmp(optarg, "prefer") &&
-			    strcmp(optarg, "never"))
-				return ktbpfctl_fail("top", false, KTBPFCTL_EXIT_USAGE,
-						     "--freeze '%s': use require, prefer or never",
-						     optarg);
+			if (ktbpfctl_check_freeze("top", false, optarg))
+				return KTBPFCTL_EXIT_USAGE;
 			o->freeze = optarg;
 			break;
 		case 's':
