@@ -383,6 +383,17 @@ static void assert_sorted_by(const char *screen, const char *title)
 	cr_assert_null(strstr(off, "\033[7m"), "two sort columns: %s", screen);
 }
 
+/* Press key on top's terminal; the screen it redraws (malloc'd), sorted by title. */
+static char *press(struct proc *p, const char *key, const char *title)
+{
+	char *screen;
+
+	cr_assert_eq(write(p->out, key, strlen(key)), (ssize_t)strlen(key));
+	screen = top_screen(p);
+	assert_sorted_by(screen, title);
+	return screen;
+}
+
 static tcflag_t lflag(int fd)
 {
 	struct termios t;
@@ -427,27 +438,18 @@ Test(top, keys_on_a_terminal_change_the_sort_and_q_quits_with_the_terminal_resto
 	cr_assert_eq(avg, 100.0, "%s", screen);
 	free(screen);
 	/* n: the same period redrawn at once by AVG_NS (a new period would show no runs) */
-	cr_assert_eq(write(top.out, "n", 1), 1);
-	screen = top_screen(&top);
-	assert_sorted_by(screen, "AVG_NS");
+	screen = press(&top, "n", "AVG_NS");
 	first_row(screen, &id, &avg);
 	cr_assert(id == idb && avg == 5000.0, "by avg ns b (5000) is first: %s", screen);
 	free(screen);
 	/* Right from AVG_NS is CPU% (a's 0.01 % over b's 0.005 %) */
-	cr_assert_eq(write(top.out, "\033[C", 3), 3);
-	screen = top_screen(&top);
-	assert_sorted_by(screen, "CPU%");
+	screen = press(&top, "\033[C", "CPU%");
 	first_row(screen, &id, &avg);
 	cr_assert(id == ida && avg == 100.0, "by CPU %% a is first: %s", screen);
 	free(screen);
 	/* Right again wraps around to ID (MISSES and INTERFACE.MEMBER do not sort), then p NAME */
-	cr_assert_eq(write(top.out, "\033[C", 3), 3);
-	screen = top_screen(&top);
-	assert_sorted_by(screen, "ID");
-	free(screen);
-	cr_assert_eq(write(top.out, "p", 1), 1);
-	screen = top_screen(&top);
-	assert_sorted_by(screen, "NAME");
+	free(press(&top, "\033[C", "ID"));
+	screen = press(&top, "p", "NAME");
 	cr_assert_not_null(strstr(screen, "sort: e EVENTS/S  n AVG_NS  c CPU%  i ID  p NAME"),
 			   "the footer lists the keys: %s", screen);
 	free(screen);
