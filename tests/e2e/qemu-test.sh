@@ -128,12 +128,12 @@ wait_console() {
 }
 # the guest's own reading N (bpf() at that moment), after asking for it
 reading() {
-	local dir=$1 n=$2
-	printf 'read %s\n' "$n" >"$dir/ctl.in"
 	# the whole line (its closing "]}"), not the part of it the console has
 	# written so far: a reading cut short once failed a CI run
-	wait_console "$dir" "KTBPF-READING $n {.*]}\$" 1 30
-	tr -d '\r' <"$dir/console.log" | grep -a -o "KTBPF-READING $n {.*]}\$" | head -n1 | sed "s/^KTBPF-READING $n //"
+	local dir=$1 n=$2 line="KTBPF-READING $2 {.*]}\$"
+	printf 'read %s\n' "$n" >"$dir/ctl.in"
+	wait_console "$dir" "$line" 1 30
+	tr -d '\r' <"$dir/console.log" | grep -a -o "$line" | head -n1 | sed "s/^KTBPF-READING $n //"
 }
 # wait until ktbpfd has discovered VM's kernel
 wait_ready() {
